@@ -1,0 +1,156 @@
+//! One error taxonomy for everything a caller can see, rendered in one place as the OpenAI error
+//! shape `{"error":{"message","type","code","param"}}` with a fitting HTTP status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error as the caller sees it. Messages here are safe to show: they never carry secrets,
+/// upstream credentials or internal details (those go to the structured log instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {error_type}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, `rate_limit_error`, …
+    pub error_type: &'static str,
+    pub code: Option<String>,
+    pub param: Option<String>,
+    /// Seconds the caller should wait, sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: u16, error_type: &'static str, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            error_type,
+            code: Some(code.to_string()),
+            param: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_string());
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// 400: the request is malformed or asks for something invalid.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request_error", "invalid_request", message)
+    }
+
+    /// 400 naming the offending field.
+    pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request_error", "invalid_value", message).with_param(param)
+    }
+
+    /// 404: unknown model or route.
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            404,
+            "invalid_request_error",
+            "model_not_found",
+            format!("The model `{model}` does not exist or is not active. GET /v1/models lists the models you can use."),
+        )
+        .with_param("model")
+    }
+
+    /// 404: unknown path or resource.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "invalid_request_error", "not_found", message)
+    }
+
+    /// 401: missing or invalid caller credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "authentication_error", "invalid_api_key", message)
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "permission_error", "forbidden", message)
+    }
+
+    /// 413: body over the configured limit.
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            413,
+            "invalid_request_error",
+            "payload_too_large",
+            format!("The request body is larger than the limit of {limit_bytes} bytes."),
+        )
+    }
+
+    /// 429: no key (or caller budget) has room right now.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::new(429, "rate_limit_error", "rate_limit_exceeded", message).with_retry_after(retry_after_secs.max(1))
+    }
+
+    /// 502: the provider failed (server error, garbage, auth of all keys) after the retry policy.
+    pub fn bad_gateway(code: &str, message: impl Into<String>) -> Self {
+        Self::new(502, "upstream_error", code, message)
+    }
+
+    /// 503: the provider is overloaded or no key can be used.
+    pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
+        Self::new(503, "upstream_error", code, message)
+    }
+
+    /// 504: the provider did not answer in time.
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        Self::new(504, "timeout_error", "upstream_timeout", message)
+    }
+
+    /// 500: our own failure. The message is generic; details go to the log.
+    pub fn internal() -> Self {
+        Self::new(500, "server_error", "internal_error", "Maestro hit an internal error. The request id in the response headers helps find it in the logs.")
+    }
+
+    /// The OpenAI-shaped JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "code": self.code,
+                "param": self.param,
+            }
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_openai_error_shape_with_retry_after() {
+        let e = ApiError::rate_limited("all keys busy", 7);
+        let body = e.body();
+        assert_eq!(body["error"]["type"], "rate_limit_error");
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(body["error"]["message"], "all keys busy");
+        assert!(body["error"]["param"].is_null());
+        let response = e.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

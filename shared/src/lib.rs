@@ -1,0 +1,19 @@
+//! Maestro's shared crate: everything the Lambda functions and the local runner have in common.
+//!
+//! Handlers in `functions/` parse a request, call into this crate and turn the result into a
+//! response; the rules (which key, which retry, what it costs, what gets counted) live here.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod keys;
+pub mod logs;
+pub mod pricing;
+pub mod providers;
+pub mod secret;
+pub mod stats;
+pub mod store;
+pub mod time;
+pub mod tokens;

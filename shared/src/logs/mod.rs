@@ -1,0 +1,77 @@
+//! Call log events: one per chat call, success or failure, sent off the hot path to the
+//! aggregator (in-process queue locally, SQS in AWS).
+
+pub mod queue;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Version of the event schema; the aggregator refuses versions it does not know.
+pub const LOG_EVENT_VERSION: u32 = 1;
+
+/// Longest error message kept in a log event.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Success,
+    Error,
+}
+
+/// One call as the stats see it. No secrets, no prompt text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEvent {
+    pub v: u32,
+    pub request_id: String,
+    /// When the call started, unix ms.
+    pub ts_ms: i64,
+    pub user_id: Option<String>,
+    /// The provider that answered last (or the one tried last); `none` when no target resolved.
+    pub provider: String,
+    pub model: String,
+    pub key_id: Option<String>,
+    pub route: Option<String>,
+    /// `chat` for now; embeddings and others later.
+    pub request_type: String,
+    pub stream: bool,
+    pub status: CallStatus,
+    pub http_status: u16,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micros: u64,
+    pub latency_ms: u64,
+    pub ttfb_ms: Option<u64>,
+    pub attempts: u32,
+}
+
+impl LogEvent {
+    /// Truncates an error message to what a log event keeps.
+    pub fn clip_message(message: &str) -> String {
+        if message.chars().count() <= MAX_ERROR_MESSAGE_CHARS {
+            return message.to_string();
+        }
+        let mut out: String = message.chars().take(MAX_ERROR_MESSAGE_CHARS).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Where the chat path hands its log events. Sending never fails the caller's request: a sink
+/// that cannot deliver writes the event to the structured log instead, so it is never lost.
+#[async_trait]
+pub trait LogSink: Send + Sync {
+    async fn send(&self, event: LogEvent);
+}
+
+/// The last resort for an event no queue took: the structured log, one JSON line, findable by
+/// its `undelivered_log_event` field.
+pub fn write_undelivered(event: &LogEvent, reason: &str) {
+    match serde_json::to_string(event) {
+        Ok(json) => tracing::error!(undelivered_log_event = %json, reason, "log event not delivered; kept in the log"),
+        Err(e) => tracing::error!(request_id = %event.request_id, error = %e, reason, "log event not delivered"),
+    }
+}

@@ -1,0 +1,64 @@
+//! The in-process queue that stands in for SQS in the local runner: events are serialised to the
+//! same JSON an SQS message body carries, and a background task hands batches to the aggregator.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{LogEvent, LogSink, write_undelivered};
+
+/// One queued message: an id (like an SQS message id) and the JSON body.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The sending half; cheap to clone.
+#[derive(Clone)]
+pub struct InProcessQueue {
+    tx: mpsc::UnboundedSender<QueuedMessage>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// The receiving half, owned by the consumer task.
+pub struct QueueReceiver {
+    rx: mpsc::UnboundedReceiver<QueuedMessage>,
+}
+
+pub fn in_process_queue() -> (InProcessQueue, QueueReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (InProcessQueue { tx, next_id: Arc::new(AtomicU64::new(1)) }, QueueReceiver { rx })
+}
+
+#[async_trait]
+impl LogSink for InProcessQueue {
+    async fn send(&self, event: LogEvent) {
+        let body = match serde_json::to_string(&event) {
+            Ok(body) => body,
+            Err(e) => return write_undelivered(&event, &e.to_string()),
+        };
+        let message_id = format!("local-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        if self.tx.send(QueuedMessage { message_id, body }).is_err() {
+            write_undelivered(&event, "the in-process queue is closed");
+        }
+    }
+}
+
+impl QueueReceiver {
+    /// Waits for at least one message, then takes up to `max` that are ready. `None` once every
+    /// sender is gone and the queue is drained.
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<QueuedMessage>> {
+        let first = self.rx.recv().await?;
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+}

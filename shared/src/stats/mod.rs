@@ -1,0 +1,149 @@
+//! Daily stats: integer counters per day, provider, model and key, and what one log event adds
+//! to them. Percentiles come from a fixed latency histogram, so no log scan is needed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::logs::{CallStatus, LogEvent};
+
+/// Upper bounds (inclusive, ms) of the latency histogram's buckets; the last one catches the rest.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000, 120_000, u64::MAX];
+
+/// The bucket a latency falls in.
+pub fn latency_bucket(latency_ms: u64) -> usize {
+    LATENCY_BUCKETS_MS.iter().position(|b| latency_ms <= *b).unwrap_or(LATENCY_BUCKETS_MS.len() - 1)
+}
+
+/// Counters of one stats row (or of a sum of rows).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub requests: u64,
+    pub successes: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micros: u64,
+    pub latency_ms_sum: u64,
+    pub latency_hist: [u64; LATENCY_BUCKETS_MS.len()],
+}
+
+impl Counters {
+    /// What one event adds.
+    pub fn from_event(e: &LogEvent) -> Self {
+        let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
+        latency_hist[latency_bucket(e.latency_ms)] = 1;
+        let success = e.status == CallStatus::Success;
+        Self {
+            requests: 1,
+            successes: u64::from(success),
+            errors: u64::from(!success),
+            prompt_tokens: e.prompt_tokens,
+            completion_tokens: e.completion_tokens,
+            cached_tokens: e.cached_tokens,
+            cost_micros: e.cost_micros,
+            latency_ms_sum: e.latency_ms,
+            latency_hist,
+        }
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.successes += other.successes;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.cost_micros += other.cost_micros;
+        self.latency_ms_sum += other.latency_ms_sum;
+        for (a, b) in self.latency_hist.iter_mut().zip(other.latency_hist.iter()) {
+            *a += b;
+        }
+    }
+
+    /// The latency (ms, bucket upper bound) under which `pct` percent of calls finished.
+    pub fn latency_percentile(&self, pct: u64) -> Option<u64> {
+        let total: u64 = self.latency_hist.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total * pct).div_ceil(100).max(1);
+        let mut seen = 0;
+        for (i, n) in self.latency_hist.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(LATENCY_BUCKETS_MS[i]);
+            }
+        }
+        None
+    }
+}
+
+/// The finest stats row: one day, provider, model and key (`-` when no key was used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsRow {
+    pub date: String,
+    pub provider: String,
+    pub model: String,
+    pub key_id: String,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// The row key one event counts under.
+pub fn row_key(e: &LogEvent) -> (String, String, String, String) {
+    (
+        crate::time::stats_date(e.ts_ms),
+        e.provider.clone(),
+        e.model.clone(),
+        e.key_id.clone().unwrap_or_else(|| "-".to_string()),
+    )
+}
+
+/// Which rows a stats query reads: an inclusive date range plus optional exact filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsQuery {
+    pub from_date: String,
+    pub to_date: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub key_id: Option<String>,
+}
+
+impl StatsQuery {
+    pub fn matches(&self, row: &StatsRow) -> bool {
+        row.date.as_str() >= self.from_date.as_str()
+            && row.date.as_str() <= self.to_date.as_str()
+            && self.provider.as_ref().is_none_or(|p| *p == row.provider)
+            && self.model.as_ref().is_none_or(|m| *m == row.model)
+            && self.key_id.as_ref().is_none_or(|k| *k == row.key_id)
+    }
+}
+
+/// Sums rows into one total.
+pub fn total(rows: &[StatsRow]) -> Counters {
+    let mut sum = Counters::default();
+    for r in rows {
+        sum.add(&r.counters);
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_percentiles_use_bucket_bounds() {
+        let mut c = Counters::default();
+        for latency in [50, 60, 70, 80, 90, 200, 300, 400, 900, 4_000] {
+            let mut one = Counters::default();
+            one.latency_hist[latency_bucket(latency)] = 1;
+            c.add(&one);
+        }
+        assert_eq!(c.latency_percentile(50), Some(100));
+        assert_eq!(c.latency_percentile(80), Some(500));
+        assert_eq!(c.latency_percentile(95), Some(5_000));
+        assert_eq!(Counters::default().latency_percentile(50), None);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS_MS.len() - 1);
+    }
+}

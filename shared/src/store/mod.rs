@@ -1,0 +1,114 @@
+//! Storage behind small traits. Handlers and the gateway never know which backend they use:
+//! `embedded` (one SQLite file, for the local runner) or `aws` (DynamoDB, SQS, Secrets Manager).
+
+pub mod embedded;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Provider, Route};
+use crate::logs::LogEvent;
+use crate::secret::SecretString;
+use crate::stats::{StatsQuery, StatsRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+/// Providers, models, keys and routes.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// The whole catalog in one snapshot.
+    async fn load_catalog(&self) -> Result<Catalog, StoreError>;
+    /// Whether the catalog has never been seeded.
+    async fn is_empty(&self) -> Result<bool, StoreError>;
+    async fn upsert_provider(&self, provider: &Provider) -> Result<(), StoreError>;
+    async fn upsert_model(&self, model: &Model) -> Result<(), StoreError>;
+    /// Inserts a model only where none of that name exists (seeding must not undo an admin's edit).
+    async fn insert_model_if_absent(&self, model: &Model) -> Result<bool, StoreError>;
+    async fn upsert_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError>;
+    async fn upsert_route(&self, route: &Route) -> Result<(), StoreError>;
+    /// Sets a key's health (after a 401, a 429, repeated 5xx, or a validation).
+    async fn set_key_status(&self, key_id: &str, status: KeyStatus, cooldown_until: Option<i64>) -> Result<(), StoreError>;
+}
+
+/// Which window refused a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    Minute,
+    Day,
+}
+
+/// A reservation that went through: which windows hold it, for the reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub key_id: String,
+    pub minute_window: String,
+    pub day_window: String,
+    pub reserved_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    Granted(Grant),
+    /// The key is full in this window until `until_ms` (unix ms).
+    Refused { window: WindowKind, until_ms: i64 },
+}
+
+/// Requests and tokens counted in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowUsage {
+    pub requests: u64,
+    pub tokens: u64,
+}
+
+/// Per-key window counters: the exact rate limits.
+#[async_trait]
+pub trait CounterStore: Send + Sync {
+    /// Atomically adds one request and `tokens` to the key's minute and day windows at `now_ms`,
+    /// only if afterwards requests ≤ rpm, tokens ≤ tpm (minute) and requests ≤ rpd (day); absent
+    /// limits are not checked. Either both windows count it or neither does.
+    async fn reserve(&self, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> Result<Reservation, StoreError>;
+    /// Corrects the reserved tokens by `delta` (actual − estimate) in the windows of the grant,
+    /// without a condition.
+    async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError>;
+    /// What the key's current minute and day windows hold.
+    async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError>;
+}
+
+/// Provider key secrets.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn get_secret(&self, secret_ref: &str) -> Result<SecretString, StoreError>;
+    async fn put_secret(&self, secret_ref: &str, value: &SecretString) -> Result<(), StoreError>;
+    async fn delete_secret(&self, secret_ref: &str) -> Result<(), StoreError>;
+}
+
+/// Filters for reading call logs, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogQuery {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub provider: Option<String>,
+    pub user_id: Option<String>,
+    pub request_id: Option<String>,
+    pub limit: usize,
+}
+
+/// Call logs and daily stats, written exactly once per event.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Writes the event's log row and adds it to the stats in one atomic step. Returns `false`
+    /// (and changes nothing) when this request id was recorded before.
+    async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError>;
+    async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError>;
+}
