@@ -1,1 +1,224 @@
-//! TODO
+//! The local runner's configuration file (`maestro serve --config maestro.toml`): several keys
+//! per provider with priorities and limits, extra providers, model overrides and routes.
+//! Read once at start; unknown fields are an error so a typo never passes silently.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::domain::{ProviderKind, Route};
+use crate::gateway::RetryPolicy;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub server: ServerConfig,
+    pub retry: RetryPolicy,
+    pub providers: Vec<ProviderConfig>,
+    pub keys: Vec<KeyConfig>,
+    pub models: Vec<ModelConfig>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Largest request body accepted; bigger ones get 413.
+    pub max_body_bytes: usize,
+    /// Seconds a container reuses its copy of the catalog.
+    pub catalog_ttl_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 4 * 1024 * 1024, catalog_ttl_secs: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub code: String,
+    pub kind: ProviderKind,
+    pub name: Option<String>,
+    /// Defaults to the kind's public endpoint; required for `openai_compatible`.
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    #[serde(default = "default_sort_order")]
+    pub sort_order: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub provider: String,
+    pub name: String,
+    /// The key itself; prefer `secret_env` so the file holds no secret.
+    pub secret: Option<String>,
+    /// Name of the environment variable that holds the key.
+    pub secret_env: Option<String>,
+    #[serde(default)]
+    pub priority: i64,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub rpd: Option<u64>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub provider: String,
+    pub model: String,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    #[serde(default = "yes")]
+    pub supports_streaming: bool,
+    #[serde(default)]
+    pub supports_tools: bool,
+    #[serde(default)]
+    pub supports_vision: bool,
+    /// Micro-USD per million tokens.
+    #[serde(default)]
+    pub input_price: u64,
+    pub cached_input_price: Option<u64>,
+    pub cache_write_price: Option<u64>,
+    #[serde(default)]
+    pub output_price: u64,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_sort_order() -> i64 {
+    100
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.display().to_string(), message },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: String::new(), message: e.to_string() })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        for p in &self.providers {
+            if p.kind == ProviderKind::OpenaiCompatible && p.base_url.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "provider `{}` is openai_compatible and needs a base_url",
+                    p.code
+                )));
+            }
+            if p.code.is_empty() || p.code.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "provider code `{}` must be non-empty and contain no `/`",
+                    p.code
+                )));
+            }
+        }
+        for k in &self.keys {
+            if k.secret.is_none() && k.secret_env.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "key `{}` of `{}` needs `secret` or `secret_env`",
+                    k.name, k.provider
+                )));
+            }
+        }
+        for r in &self.routes {
+            if r.targets.is_empty() || r.targets.iter().any(|t| !t.contains('/')) {
+                return Err(ConfigError::Invalid(format!(
+                    "route `{}` needs targets written as provider/model",
+                    r.name
+                )));
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid("server.max_body_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The public endpoint of a provider kind, as the official SDKs default it.
+pub fn default_base_url(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai => "https://api.openai.com/v1",
+        ProviderKind::Anthropic => "https://api.anthropic.com",
+        ProviderKind::Deepseek => "https://api.deepseek.com",
+        ProviderKind::OpenaiCompatible => "",
+        ProviderKind::Demo => "in-process",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_keys_routes_and_compatible_providers() {
+        let c = FileConfig::parse(
+            r#"
+            [retry]
+            max_retries = 2
+            [[providers]]
+            code = "local-vllm"
+            kind = "openai_compatible"
+            base_url = "http://127.0.0.1:8000/v1"
+            headers = { "x-team" = "music" }
+            [[keys]]
+            provider = "openai"
+            name = "backup"
+            secret_env = "OPENAI_BACKUP_KEY"
+            priority = 5
+            rpm = 500
+            [[routes]]
+            name = "smart"
+            targets = ["anthropic/claude-sonnet-4-5", "openai/gpt-4o"]
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(c.retry.max_retries, 2);
+        assert_eq!(c.retry.base_delay_ms, 1_000);
+        assert_eq!(c.providers[0].headers["x-team"], "music");
+        assert_eq!(c.keys[0].rpm, Some(500));
+        assert_eq!(c.routes[0].targets.len(), 2);
+    }
+
+    #[test]
+    fn rejects_typos_and_incomplete_entries() {
+        assert!(FileConfig::parse("[retry]\nmax_retrys = 2").is_err());
+        assert!(FileConfig::parse("[[providers]]\ncode = \"x\"\nkind = \"openai_compatible\"").is_err());
+        assert!(FileConfig::parse("[[keys]]\nprovider = \"openai\"\nname = \"k\"").is_err());
+        assert!(FileConfig::parse("[[routes]]\nname = \"r\"\ntargets = [\"gpt-4o\"]").is_err());
+    }
+}

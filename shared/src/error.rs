@@ -58,7 +58,9 @@ impl ApiError {
             404,
             "invalid_request_error",
             "model_not_found",
-            format!("The model `{model}` does not exist or is not active. GET /v1/models lists the models you can use."),
+            format!(
+                "The model `{model}` does not exist or is not active. GET /v1/models lists the models you can use."
+            ),
         )
         .with_param("model")
     }
@@ -79,12 +81,12 @@ impl ApiError {
     }
 
     /// 413: body over the configured limit.
-    pub fn payload_too_large(limit_bytes: usize) -> Self {
+    pub fn payload_too_large() -> Self {
         Self::new(
             413,
             "invalid_request_error",
             "payload_too_large",
-            format!("The request body is larger than the limit of {limit_bytes} bytes."),
+            "The request body is larger than this server accepts (server.max_body_bytes).",
         )
     }
 
@@ -110,7 +112,12 @@ impl ApiError {
 
     /// 500: our own failure. The message is generic; details go to the log.
     pub fn internal() -> Self {
-        Self::new(500, "server_error", "internal_error", "Maestro hit an internal error. The request id in the response headers helps find it in the logs.")
+        Self::new(
+            500,
+            "server_error",
+            "internal_error",
+            "Maestro hit an internal error. The request id in the response headers helps find it in the logs.",
+        )
     }
 
     /// The OpenAI-shaped JSON body.

@@ -4,10 +4,12 @@
 //! response; the rules (which key, which retry, what it costs, what gets counted) live here.
 
 pub mod auth;
+pub mod bootstrap;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod http;
 pub mod keys;
 pub mod logs;
 pub mod pricing;

@@ -47,12 +47,7 @@ pub fn mask(value: &str) -> String {
     if chars.len() < 12 {
         return format!("…{}", "*".repeat(chars.len().min(4)));
     }
-    let prefix_len = chars
-        .iter()
-        .take(8)
-        .position(|c| *c == '-')
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let prefix_len = chars.iter().take(8).position(|c| *c == '-').map(|i| i + 1).unwrap_or(0);
     let prefix: String = chars[..prefix_len].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{prefix}…{tail}")

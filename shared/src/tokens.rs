@@ -25,7 +25,8 @@ fn cl100k() -> Option<&'static CoreBPE> {
 
 /// The tokenizer OpenAI uses for a model: cl100k for gpt-4/gpt-3.5 (not gpt-4o/4.1), o200k else.
 fn openai_bpe(model: &str) -> Option<&'static CoreBPE> {
-    let legacy = model.starts_with("gpt-3.5") || (model.starts_with("gpt-4") && !model.starts_with("gpt-4o") && !model.starts_with("gpt-4.1"));
+    let legacy = model.starts_with("gpt-3.5")
+        || (model.starts_with("gpt-4") && !model.starts_with("gpt-4o") && !model.starts_with("gpt-4.1"));
     if legacy { cl100k() } else { o200k() }
 }
 
@@ -51,7 +52,8 @@ pub fn count_prompt_tokens(kind: ProviderKind, model: &str, request: &ChatReques
         }
         return TokenCount { tokens, estimated: false };
     }
-    let chars: u64 = request.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text().chars().count() as u64)).sum();
+    let chars: u64 =
+        request.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text().chars().count() as u64)).sum();
     TokenCount { tokens: chars.div_ceil(4) + framing, estimated: true }
 }
 

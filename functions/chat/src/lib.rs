@@ -1,1 +1,156 @@
+//! The business API: OpenAI-compatible chat and its helpers. Handlers parse, call the gateway in
+//! `maestro-shared`, and respond; the rules live there.
 
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use maestro_shared::auth::JwtAuth;
+use maestro_shared::domain::ChatRequest;
+use maestro_shared::error::ApiError;
+use maestro_shared::gateway::{Caller, ChatOutcome, Gateway};
+use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::tokens::count_prompt_tokens;
+use serde_json::{Value, json};
+
+/// What the chat routes need: the gateway, the token verifier, the body limit.
+#[derive(Clone)]
+pub struct ChatState {
+    pub gateway: Arc<Gateway>,
+    pub auth: Arc<JwtAuth>,
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: ChatState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/api/ai/chat/completions", post(chat_completions))
+        .route("/v1/models", get(list_models))
+        .route("/api/ai/chat/count-tokens", post(count_tokens))
+        .route("/api/ai/chat/available-providers", post(available_providers).get(available_providers))
+        .layer(mhttp::body_limit(limit))
+        .with_state(state)
+}
+
+fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.auth.caller(mhttp::authorization(headers))
+}
+
+async fn chat_completions(
+    State(state): State<ChatState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<ChatRequest>, ApiError>,
+) -> Response {
+    // Authentication comes before the body is judged, so an anonymous caller learns nothing.
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let JsonBody(request) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected chat body");
+            return e.into_response();
+        }
+    };
+    let outcome = state.gateway.chat(&caller, request).await;
+    respond(outcome)
+}
+
+/// The gateway's outcome as an HTTP response with Maestro's headers.
+fn respond(outcome: ChatOutcome) -> Response {
+    let ChatOutcome { request_id, provider, model, attempts, result } = outcome;
+    let mut response = match result {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => e.into_response(),
+    };
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    set(mhttp::HEADER_REQUEST_ID, &request_id);
+    set(mhttp::HEADER_ATTEMPTS, &attempts.to_string());
+    if let Some(p) = provider {
+        set(mhttp::HEADER_PROVIDER, &p);
+    }
+    if let Some(m) = model {
+        set(mhttp::HEADER_MODEL, &m);
+    }
+    response
+}
+
+/// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list shape.
+async fn list_models(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    caller(&state, &headers)?;
+    let catalog = state.gateway.catalog().await?;
+    let mut data: Vec<Value> = catalog
+        .active_models()
+        .into_iter()
+        .map(|(p, m)| {
+            json!({
+                "id": format!("{}/{}", p.code, m.model),
+                "object": "model",
+                "created": 0,
+                "owned_by": p.code,
+                "max_output_tokens": m.max_output_tokens,
+                "context_window": m.context_window,
+            })
+        })
+        .collect();
+    data.extend(catalog.routes.iter().map(
+        |r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "maestro-route", "targets": r.targets}),
+    ));
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+/// `POST /api/ai/chat/count-tokens`: the prompt tokens of a chat request for its resolved model.
+async fn count_tokens(
+    State(state): State<ChatState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<ChatRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    caller(&state, &headers)?;
+    let JsonBody(request) = body?;
+    request.validate()?;
+    let catalog = state.gateway.catalog().await?;
+    let resolution = catalog.resolve(&request.model)?;
+    let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
+    let count = count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request);
+    Ok(Json(json!({
+        "model": format!("{}/{}", target.entry.provider.code, target.model.model),
+        "prompt_tokens": count.tokens,
+        "estimated": count.estimated,
+    })))
+}
+
+/// `POST /api/ai/chat/available-providers`: providers with an active model and a key usable now.
+async fn available_providers(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    caller(&state, &headers)?;
+    let catalog = state.gateway.catalog().await?;
+    let now = maestro_shared::time::now_ms();
+    let providers: Vec<Value> = catalog
+        .providers
+        .iter()
+        .filter(|e| e.provider.is_active)
+        .filter_map(|e| {
+            let models: Vec<&str> = e.models.iter().filter(|m| m.is_active).map(|m| m.model.as_str()).collect();
+            let usable_keys = e.keys.iter().filter(|k| k.is_usable(now)).count();
+            (!models.is_empty() && usable_keys > 0).then(|| {
+                json!({
+                    "code": e.provider.code,
+                    "name": e.provider.name,
+                    "kind": e.provider.kind.as_str(),
+                    "usable_keys": usable_keys,
+                    "models": models,
+                })
+            })
+        })
+        .collect();
+    Ok(Json(json!({"providers": providers})))
+}

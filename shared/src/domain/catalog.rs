@@ -246,11 +246,8 @@ impl Catalog {
         {
             return Ok(Resolution { route: None, targets: vec![target] });
         }
-        let mut candidates: Vec<Target<'_>> = self
-            .providers
-            .iter()
-            .filter_map(|e| self.active_target(&e.provider.code, requested))
-            .collect();
+        let mut candidates: Vec<Target<'_>> =
+            self.providers.iter().filter_map(|e| self.active_target(&e.provider.code, requested)).collect();
         if candidates.is_empty() {
             return Err(ApiError::model_not_found(requested));
         }
@@ -319,7 +316,10 @@ mod tests {
                 entry("a", 1, vec![model("a", "shared", false), model("a", "only-a", false)]),
                 entry("b", 2, vec![model("b", "shared", true)]),
             ],
-            routes: vec![Route { name: "smart".into(), targets: vec!["a/only-a".into(), "gone/x".into(), "b/shared".into()] }],
+            routes: vec![Route {
+                name: "smart".into(),
+                targets: vec!["a/only-a".into(), "gone/x".into(), "b/shared".into()],
+            }],
         }
     }
 

@@ -70,11 +70,9 @@ impl MessageContent {
     pub fn text(&self) -> String {
         match self {
             Self::Text(s) => s.clone(),
-            Self::Parts(parts) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Self::Parts(parts) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+            }
         }
     }
 }
@@ -137,10 +135,7 @@ impl ChatRequest {
 
     /// Bytes of text the prompt carries; the basis of the cheap hot-path token estimate.
     pub fn prompt_chars(&self) -> usize {
-        self.messages
-            .iter()
-            .map(|m| m.content.as_ref().map_or(0, |c| c.text().len()) + m.role.len() + 4)
-            .sum()
+        self.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text().len()) + m.role.len() + 4).sum()
     }
 }
 
@@ -191,7 +186,8 @@ mod tests {
         assert_eq!(role.validate().expect_err("role").param.as_deref(), Some("messages[0].role"));
         let temp = parse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}));
         assert_eq!(temp.validate().expect_err("temp").param.as_deref(), Some("temperature"));
-        let ok = parse(json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}));
+        let ok =
+            parse(json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}));
         assert!(ok.validate().is_ok());
     }
 }

@@ -16,21 +16,43 @@ pub struct QueuedMessage {
     pub body: String,
 }
 
+/// Messages sent and messages the consumer has finished with, so callers can wait until the
+/// queue is drained (tests, shutdown).
+#[derive(Debug, Default)]
+pub struct QueueCounts {
+    sent: AtomicU64,
+    done: AtomicU64,
+}
+
+impl QueueCounts {
+    pub fn is_drained(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.sent.load(Ordering::Acquire)
+    }
+}
+
 /// The sending half; cheap to clone.
 #[derive(Clone)]
 pub struct InProcessQueue {
     tx: mpsc::UnboundedSender<QueuedMessage>,
-    next_id: Arc<AtomicU64>,
+    counts: Arc<QueueCounts>,
 }
 
 /// The receiving half, owned by the consumer task.
 pub struct QueueReceiver {
     rx: mpsc::UnboundedReceiver<QueuedMessage>,
+    counts: Arc<QueueCounts>,
 }
 
 pub fn in_process_queue() -> (InProcessQueue, QueueReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (InProcessQueue { tx, next_id: Arc::new(AtomicU64::new(1)) }, QueueReceiver { rx })
+    let counts = Arc::new(QueueCounts::default());
+    (InProcessQueue { tx, counts: counts.clone() }, QueueReceiver { rx, counts })
+}
+
+impl InProcessQueue {
+    pub fn counts(&self) -> Arc<QueueCounts> {
+        self.counts.clone()
+    }
 }
 
 #[async_trait]
@@ -40,8 +62,9 @@ impl LogSink for InProcessQueue {
             Ok(body) => body,
             Err(e) => return write_undelivered(&event, &e.to_string()),
         };
-        let message_id = format!("local-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let message_id = format!("local-{}", self.counts.sent.fetch_add(1, Ordering::AcqRel) + 1);
         if self.tx.send(QueuedMessage { message_id, body }).is_err() {
+            self.counts.done.fetch_add(1, Ordering::AcqRel);
             write_undelivered(&event, "the in-process queue is closed");
         }
     }
@@ -60,5 +83,10 @@ impl QueueReceiver {
             }
         }
         Some(batch)
+    }
+
+    /// Marks `n` messages as finished (recorded, or given up on and written to the log).
+    pub fn mark_done(&self, n: usize) {
+        self.counts.done.fetch_add(n as u64, Ordering::AcqRel);
     }
 }

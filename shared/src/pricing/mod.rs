@@ -35,8 +35,14 @@ mod tests {
     fn anthropic_cache_reads_and_writes_use_their_prices() {
         // claude-sonnet-4-5: $3 input, $0.30 cache read, $3.75 cache write, $15 output; the
         // recorded fixture: 3 input + 1111 read + 418 written, 33 out
-        let p = Prices { input: 3_000_000, cached_input: Some(300_000), cache_write: Some(3_750_000), output: 15_000_000 };
-        let u = Usage { prompt_tokens: 3 + 1111 + 418, completion_tokens: 33, cached_tokens: 1111, cache_write_tokens: 418 };
+        let p =
+            Prices { input: 3_000_000, cached_input: Some(300_000), cache_write: Some(3_750_000), output: 15_000_000 };
+        let u = Usage {
+            prompt_tokens: 3 + 1111 + 418,
+            completion_tokens: 33,
+            cached_tokens: 1111,
+            cache_write_tokens: 418,
+        };
         // 3*3 + 1111*0.3 + 418*3.75 + 33*15 = 9 + 333.3 + 1567.5 + 495 = 2404.8 → 2405
         assert_eq!(cost_micros(&p, &u), 2405);
     }

@@ -1,4 +1,405 @@
+//! Anthropic's Messages API, behind OpenAI's chat completions shape: the request is translated
+//! on the way out and the answer is rewritten as a `chat.completion` on the way back.
+//!
+//! Tools are not translated yet; a request that needs them is refused before any network call
+//! rather than silently sent without them.
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::openai::{Answer, completion_body, malformed, send};
 use super::{Call, ProviderError, ProviderErrorKind, ProviderReply};
-pub(super) async fn chat(_http: &reqwest::Client, _call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-    Err(ProviderError::new(ProviderErrorKind::Server, None, "not built yet"))
+use crate::domain::{ChatRequest, MessageContent, Usage};
+
+const DEFAULT_BASE: &str = "https://api.anthropic.com";
+const API_VERSION: &str = "2023-06-01";
+
+pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
+    let body = serde_json::to_vec(&translate(&call)?).map_err(|e| {
+        ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
+    })?;
+    let mut key = HeaderValue::from_str(call.api_key.expose()).map_err(|_| {
+        ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
+    })?;
+    key.set_sensitive(true);
+    let request = http
+        .post(endpoint(&call.provider.base_url))
+        .header("x-api-key", key)
+        .header("anthropic-version", API_VERSION)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    let body = send(request, &call).await?;
+    answer(body, &call)
+}
+
+/// `{base}/v1/messages`, also when the configured base already ends in `/v1`.
+fn endpoint(base_url: &str) -> String {
+    let base = match base_url.trim().trim_end_matches('/') {
+        "" => DEFAULT_BASE,
+        base => base,
+    };
+    format!("{}/v1/messages", base.strip_suffix("/v1").unwrap_or(base))
+}
+
+#[derive(Debug, Serialize)]
+struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    /// Anthropic-only knobs a caller may send through the OpenAI shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Metadata<'a> {
+    user_id: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct WireMessage<'a> {
+    role: &'a str,
+    content: WireContent<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum WireContent<'a> {
+    Text(&'a str),
+    Blocks(Vec<Block<'a>>),
+}
+
+impl<'a> WireContent<'a> {
+    fn into_blocks(self) -> Vec<Block<'a>> {
+        match self {
+            // Anthropic rejects empty text blocks.
+            Self::Text("") => Vec::new(),
+            Self::Text(text) => vec![Block::Text { text }],
+            Self::Blocks(blocks) => blocks,
+        }
+    }
+
+    /// Folds the next message of the same role into this one: Anthropic needs roles to alternate.
+    fn merge(&mut self, next: Self) {
+        let mut blocks = std::mem::replace(self, Self::Blocks(Vec::new())).into_blocks();
+        blocks.extend(next.into_blocks());
+        *self = Self::Blocks(blocks);
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text { text: &'a str },
+    Image { source: ImageSource<'a> },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ImageSource<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+fn invalid(message: impl Into<String>) -> ProviderError {
+    ProviderError::new(ProviderErrorKind::InvalidRequest, None, message)
+}
+
+fn tools_unsupported() -> ProviderError {
+    invalid("tool calls through Anthropic are not supported yet")
+}
+
+fn present(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(_) => true,
+    }
+}
+
+fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> {
+    let r: &'a ChatRequest = call.request;
+    if present(r.extra.get("tools")) || present(r.extra.get("functions")) {
+        return Err(tools_unsupported());
+    }
+    let mut system = Vec::new();
+    let mut messages: Vec<WireMessage<'a>> = Vec::new();
+    for (i, m) in r.messages.iter().enumerate() {
+        match m.role.as_str() {
+            "system" | "developer" => {
+                let text = m.content.as_ref().map(MessageContent::text).unwrap_or_default();
+                if !text.trim().is_empty() {
+                    system.push(text);
+                }
+            }
+            "user" | "assistant" => {
+                if present(m.extra.get("tool_calls")) || present(m.extra.get("function_call")) {
+                    return Err(tools_unsupported());
+                }
+                let content = content(m.content.as_ref(), i)?;
+                match messages.last_mut() {
+                    Some(last) if last.role == m.role => last.content.merge(content),
+                    _ => messages.push(WireMessage { role: &m.role, content }),
+                }
+            }
+            "tool" | "function" => return Err(tools_unsupported()),
+            other => return Err(invalid(format!("messages[{i}] has role `{other}`, which Anthropic does not take"))),
+        }
+    }
+    let max_tokens = r.requested_max_tokens().unwrap_or_else(|| match call.model.max_output_tokens {
+        Some(cap) => call.default_max_tokens.min(cap),
+        None => call.default_max_tokens,
+    });
+    Ok(MessagesRequest {
+        model: &call.model.model,
+        max_tokens,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        messages,
+        stop_sequences: r.stop.as_ref().map(|s| s.to_vec()),
+        // OpenAI's range is 0..2, Anthropic's 0..1.
+        temperature: r.temperature.map(|t| t.min(1.0)),
+        top_p: r.top_p,
+        top_k: r.extra.get("top_k").filter(|v| !v.is_null()),
+        thinking: r.extra.get("thinking").filter(|v| !v.is_null()),
+        metadata: r.user.as_deref().map(|user_id| Metadata { user_id }),
+    })
+}
+
+fn content(content: Option<&MessageContent>, i: usize) -> Result<WireContent<'_>, ProviderError> {
+    let parts = match content {
+        None => return Ok(WireContent::Text("")),
+        Some(MessageContent::Text(text)) => return Ok(WireContent::Text(text)),
+        Some(MessageContent::Parts(parts)) => parts,
+    };
+    let mut blocks = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        match part.get("type").and_then(Value::as_str) {
+            Some("text") => match part.get("text").and_then(Value::as_str) {
+                Some("") => {}
+                Some(text) => blocks.push(Block::Text { text }),
+                None => return Err(invalid(format!("messages[{i}].content[{j}] is a text part without `text`"))),
+            },
+            Some("image_url") => {
+                // `{"image_url": {"url": …}}` per the spec; some clients send the URL as a string.
+                let image = part.get("image_url");
+                let url = image.and_then(|v| v.get("url")).or(image).and_then(Value::as_str);
+                let source = url.and_then(image_source).ok_or_else(|| {
+                    invalid(format!(
+                        "messages[{i}].content[{j}].image_url must be an http(s) URL or a base64 `data:` URL"
+                    ))
+                })?;
+                blocks.push(Block::Image { source });
+            }
+            other => {
+                return Err(invalid(format!(
+                    "content part type `{}` in messages[{i}] is not supported through Anthropic",
+                    other.unwrap_or("(none)")
+                )));
+            }
+        }
+    }
+    Ok(WireContent::Blocks(blocks))
+}
+
+/// `data:<mime>;base64,<data>` or an http(s) URL.
+fn image_source(url: &str) -> Option<ImageSource<'_>> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (header, data) = rest.split_once(',')?;
+        let media_type = header.strip_suffix(";base64")?;
+        return (!media_type.is_empty() && !data.is_empty()).then_some(ImageSource::Base64 { media_type, data });
+    }
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then_some(ImageSource::Url { url })
+}
+
+#[derive(Deserialize)]
+struct MessagesResponse {
+    id: String,
+    model: String,
+    content: Vec<ContentBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock {
+    Text {
+        text: String,
+    },
+    Thinking {
+        thinking: String,
+    },
+    /// `tool_use`, `redacted_thinking`, server tool results…: not carried over (yet).
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> {
+    let message: MessagesResponse = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
+    let mut text: Option<String> = None;
+    let mut thinking: Vec<&str> = Vec::new();
+    for block in &message.content {
+        match block {
+            ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
+            ContentBlock::Thinking { thinking: t } => thinking.push(t),
+            ContentBlock::Other => {}
+        }
+    }
+    let reasoning = (!thinking.is_empty()).then(|| thinking.join("\n\n"));
+    let u = &message.usage;
+    let cached = u.cache_read_input_tokens.unwrap_or(0);
+    let cache_write = u.cache_creation_input_tokens.unwrap_or(0);
+    let usage = Usage {
+        // Anthropic's `input_tokens` leaves out the cached part; OpenAI's `prompt_tokens` has it all.
+        prompt_tokens: u.input_tokens + cached + cache_write,
+        completion_tokens: u.output_tokens,
+        cached_tokens: cached,
+        cache_write_tokens: cache_write,
+    };
+    let body = completion_body(&Answer {
+        id: &message.id,
+        model: &message.model,
+        content: text.as_deref(),
+        reasoning: reasoning.as_deref(),
+        finish_reason: finish_reason(message.stop_reason.as_deref()),
+        usage,
+    })?;
+    Ok(ProviderReply { body, usage, model: message.model })
+}
+
+fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        // The second is Anthropic's newer "ran out of context window": also a cut-off answer.
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        // end_turn, stop_sequence, pause_turn and anything new.
+        _ => "stop",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Model, Prices, Provider, ProviderKind};
+    use crate::secret::SecretString;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn provider() -> Provider {
+        Provider {
+            code: "anthropic".into(),
+            kind: ProviderKind::Anthropic,
+            name: "Anthropic".into(),
+            base_url: String::new(),
+            headers: Default::default(),
+            is_active: true,
+            sort_order: 0,
+        }
+    }
+
+    fn model(max_output_tokens: Option<u64>) -> Model {
+        Model {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            model_type: "chat".into(),
+            context_window: None,
+            max_output_tokens,
+            supports_streaming: true,
+            supports_tools: false,
+            supports_vision: true,
+            prices: Prices::default(),
+            is_active: true,
+            is_default: true,
+        }
+    }
+
+    fn translated(request: Value, max_output_tokens: Option<u64>) -> Result<Value, ProviderError> {
+        let request: ChatRequest = serde_json::from_value(request).unwrap();
+        let (provider, model, key) = (provider(), model(max_output_tokens), SecretString::new("sk-ant-test"));
+        let call = Call {
+            provider: &provider,
+            model: &model,
+            api_key: &key,
+            request: &request,
+            default_max_tokens: 4096,
+            timeout: Duration::from_secs(1),
+        };
+        translate(&call).map(|r| serde_json::to_value(r).unwrap())
+    }
+
+    #[test]
+    fn max_tokens_defaults_within_the_model_cap() {
+        let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(translated(req.clone(), Some(1024)).unwrap()["max_tokens"], 1024);
+        assert_eq!(translated(req.clone(), None).unwrap()["max_tokens"], 4096);
+        let mut asked = req;
+        asked["max_tokens"] = json!(50);
+        asked["max_completion_tokens"] = json!(60);
+        assert_eq!(translated(asked, Some(10)).unwrap()["max_tokens"], 60);
+    }
+
+    #[test]
+    fn tools_and_odd_parts_are_refused() {
+        let tools = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}]});
+        let e = translated(tools, None).unwrap_err();
+        assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
+        assert!(e.message.contains("not supported yet"));
+        let tool_msg = json!({"model": "m", "messages": [{"role": "tool", "content": "x", "tool_call_id": "c"}]});
+        assert_eq!(translated(tool_msg, None).unwrap_err().kind, ProviderErrorKind::InvalidRequest);
+        let audio = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]});
+        assert!(translated(audio, None).unwrap_err().message.contains("input_audio"));
+        let ftp = json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]});
+        assert_eq!(translated(ftp, None).unwrap_err().kind, ProviderErrorKind::InvalidRequest);
+        // An empty tool list is no tools.
+        let empty = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": []});
+        assert!(translated(empty, None).is_ok());
+    }
+
+    #[test]
+    fn stop_reasons_map_to_finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("stop_sequence")), "stop");
+        assert_eq!(finish_reason(Some("max_tokens")), "length");
+        assert_eq!(finish_reason(Some("model_context_window_exceeded")), "length");
+        assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
+        assert_eq!(finish_reason(Some("refusal")), "content_filter");
+        assert_eq!(finish_reason(Some("pause_turn")), "stop");
+        assert_eq!(finish_reason(None), "stop");
+    }
+
+    #[test]
+    fn endpoint_tolerates_a_v1_base() {
+        assert_eq!(endpoint(""), "https://api.anthropic.com/v1/messages");
+        assert_eq!(endpoint("https://proxy.example/v1/"), "https://proxy.example/v1/messages");
+        assert_eq!(endpoint("http://127.0.0.1:9"), "http://127.0.0.1:9/v1/messages");
+    }
 }

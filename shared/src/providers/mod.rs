@@ -213,7 +213,11 @@ mod tests {
     #[test]
     fn scrub_masks_an_echoed_key() {
         let key = SecretString::new("sk-test-0123456789abcdef");
-        let e = ProviderError::new(ProviderErrorKind::Auth, Some(401), "Incorrect API key provided: sk-test-0123456789abcdef.");
+        let e = ProviderError::new(
+            ProviderErrorKind::Auth,
+            Some(401),
+            "Incorrect API key provided: sk-test-0123456789abcdef.",
+        );
         let e = scrub(e, &key);
         assert!(!e.message.contains("0123456789"));
         assert!(e.message.contains("sk-…cdef"));

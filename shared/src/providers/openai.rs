@@ -1,4 +1,411 @@
-use super::{Call, ProviderError, ProviderErrorKind, ProviderReply};
-pub(super) async fn chat(_http: &reqwest::Client, _call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-    Err(ProviderError::new(ProviderErrorKind::Server, None, "not built yet"))
+//! OpenAI chat completions: OpenAI itself, DeepSeek and every OpenAI-compatible endpoint.
+//!
+//! The caller's request is already in this format, so it goes upstream almost untouched and the
+//! answer comes back byte for byte. The HTTP plumbing and error-body parsing here are shared with
+//! the Anthropic client (their error envelopes have the same `error.{type,message}` core), and so
+//! is [`completion_body`], which the translating clients use to speak OpenAI's response shape.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::{Call, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error};
+use crate::domain::{ChatMessage, ProviderKind, StopSequences, Usage};
+use crate::secret::SecretString;
+
+const OPENAI_BASE: &str = "https://api.openai.com/v1";
+const DEEPSEEK_BASE: &str = "https://api.deepseek.com";
+/// Longest upstream error message kept; longer ones are cut so a log line stays a line.
+const MAX_MESSAGE_CHARS: usize = 1000;
+/// Longest excerpt of a non-JSON error body (a proxy's text or an HTML page's title).
+const MAX_EXCERPT_CHARS: usize = 200;
+
+pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
+    let body = serde_json::to_vec(&WireRequest::new(&call)).map_err(|e| {
+        ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
+    })?;
+    let base = match (call.provider.base_url.trim(), call.provider.kind) {
+        ("", ProviderKind::Deepseek) => DEEPSEEK_BASE,
+        ("", _) => OPENAI_BASE,
+        (base, _) => base,
+    };
+    let request = http
+        .post(format!("{}/chat/completions", base.trim_end_matches('/')))
+        .bearer_auth(call.api_key.expose())
+        .header(CONTENT_TYPE, "application/json")
+        .body(body);
+    let body = send(request, &call).await?;
+    parse_completion(body, &call)
+}
+
+/// Adds the provider's configured headers (last, so they may override a default such as
+/// `authorization` for gateways with their own auth), sets the per-attempt timeout, sends, and
+/// reads the whole body. A non-2xx status becomes a classified [`ProviderError`].
+pub(super) async fn send(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<Bytes, ProviderError> {
+    let request = request.headers(provider_headers(&call.provider.headers)?).timeout(call.timeout);
+    let response = request.send().await.map_err(|e| transport_error(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    match response.bytes().await {
+        Ok(bytes) if status.is_success() => Ok(bytes),
+        Ok(bytes) => Err(upstream_error(status, &headers, &bytes, call.api_key)),
+        // The status already says what went wrong; the body would only have said it in words.
+        Err(_) if !status.is_success() => Err(upstream_error(status, &headers, &[], call.api_key)),
+        Err(e) => Err(transport_error(&e)),
+    }
+}
+
+fn provider_headers(configured: &BTreeMap<String, String>) -> Result<HeaderMap, ProviderError> {
+    let mut headers = HeaderMap::with_capacity(configured.len());
+    for (name, value) in configured {
+        let parsed = HeaderName::from_bytes(name.trim().as_bytes()).ok().zip(HeaderValue::from_str(value.trim()).ok());
+        let Some((header, value)) = parsed else {
+            // The value may be a secret, so only the name is named.
+            return Err(ProviderError::new(
+                ProviderErrorKind::Network,
+                None,
+                format!("the provider's configured header `{name}` is not a valid HTTP header"),
+            ));
+        };
+        headers.append(header, value);
+    }
+    Ok(headers)
+}
+
+/// OpenAI's error envelope, which DeepSeek and Anthropic share the core of:
+/// `{"error": {"message", "type", "code", "param"}}` (Anthropic adds a top-level `"type":"error"`).
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    /// A string at OpenAI, but some compatible servers send a number.
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+/// Turns a non-2xx answer into the taxonomy, with the provider's code and (short) message.
+pub(super) fn upstream_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    key: &SecretString,
+) -> ProviderError {
+    let body = scrubbed(body, key);
+    let (code, message, quota) = match serde_json::from_str::<ErrorEnvelope>(&body) {
+        Ok(ErrorEnvelope { error }) => {
+            let code = match error.code {
+                Some(Value::String(s)) if !s.is_empty() => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => error.kind.clone().filter(|k| !k.is_empty()),
+            };
+            // OpenAI puts `insufficient_quota` in both fields; proxies sometimes keep only one.
+            let quota = [error.kind.as_deref(), code.as_deref()].contains(&Some("insufficient_quota"));
+            let message = match error.message {
+                Some(m) if !m.trim().is_empty() => truncate(m.trim(), MAX_MESSAGE_CHARS),
+                _ => generic(status, &body),
+            };
+            (code, message, quota)
+        }
+        Err(_) => (None, generic(status, &body), false),
+    };
+    let kind = classify_status(status.as_u16(), if quota { Some("insufficient_quota") } else { code.as_deref() });
+    ProviderError { kind, status: Some(status.as_u16()), retry_after: retry_after(headers), code, message }
+}
+
+/// The body as text with the key masked. Done before anything is cut short: a cut could leave
+/// half a key that the scrub in [`super::ProviderClient::chat`] would no longer recognise.
+fn scrubbed(body: &[u8], key: &SecretString) -> String {
+    let text = String::from_utf8_lossy(body);
+    if key.is_empty() { text.into_owned() } else { text.replace(key.expose(), &key.masked()) }
+}
+
+/// A message for an error body that is not the JSON envelope: the status, plus the page title
+/// of an HTML page or the start of a plain-text body — never the whole page.
+fn generic(status: StatusCode, body: &str) -> String {
+    let text = body.trim();
+    let head = format!("HTTP {status} from the provider");
+    if text.is_empty() {
+        return format!("{head} with an empty body");
+    }
+    if text.starts_with('<') {
+        return match html_title(text) {
+            Some(title) => format!("{head} (HTML page: {})", truncate(&collapse(title), MAX_EXCERPT_CHARS)),
+            None => format!("{head} (HTML page)"),
+        };
+    }
+    format!("{head}: {}", truncate(&collapse(text), MAX_EXCERPT_CHARS))
+}
+
+fn html_title(html: &str) -> Option<&str> {
+    let lower = html.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    // ASCII lowercasing keeps byte offsets, so they index `html` too.
+    html.get(start..end).map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The caller's request as sent upstream, borrowed rather than cloned: `model` swapped for the
+/// provider's name, `stream` dropped (this client reads one JSON body), everything else as given.
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<&'a StopSequences>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(flatten)]
+    extra: Extra<'a>,
+}
+
+impl<'a> WireRequest<'a> {
+    fn new(call: &Call<'a>) -> Self {
+        let r = call.request;
+        let (max_tokens, max_completion_tokens) = match call.provider.kind {
+            // DeepSeek documents only `max_tokens`.
+            ProviderKind::Deepseek => (r.requested_max_tokens(), None),
+            _ => (r.max_tokens, r.max_completion_tokens),
+        };
+        Self {
+            model: &call.model.model,
+            messages: &r.messages,
+            max_tokens,
+            max_completion_tokens,
+            temperature: r.temperature,
+            top_p: r.top_p,
+            stop: r.stop.as_ref(),
+            user: r.user.as_deref(),
+            extra: Extra(&r.extra),
+        }
+    }
+}
+
+/// The caller's unknown fields, minus those that only make sense with `stream: true`
+/// (OpenAI rejects `stream_options` on a non-streaming request).
+struct Extra<'a>(&'a Map<String, Value>);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(k, _)| !matches!(k.as_str(), "stream" | "stream_options")))
+    }
+}
+
+/// Just enough of a `chat.completion` to check its shape and read usage; the rest stays bytes.
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    model: Option<String>,
+    #[allow(dead_code, reason = "required so a body without `choices` is rejected")]
+    choices: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    /// DeepSeek's own name for cache reads.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+fn parse_completion(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> {
+    let completion: Completion = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
+    let usage = completion.usage.map_or_else(Usage::default, |u| Usage {
+        prompt_tokens: u.prompt_tokens.unwrap_or(0),
+        completion_tokens: u.completion_tokens.unwrap_or(0),
+        cached_tokens: u.prompt_cache_hit_tokens.or(u.prompt_tokens_details.and_then(|d| d.cached_tokens)).unwrap_or(0),
+        cache_write_tokens: 0,
+    });
+    let model = completion.model.filter(|m| !m.is_empty()).unwrap_or_else(|| call.model.model.clone());
+    Ok(ProviderReply { body, usage, model })
+}
+
+/// A 2xx whose body is not the promised JSON. An error envelope sent with 200 (some proxies do)
+/// keeps its message so the log says what happened.
+pub(super) fn malformed(body: &[u8], cause: &serde_json::Error, key: &SecretString) -> ProviderError {
+    let text = scrubbed(body, key);
+    let message = match serde_json::from_str::<ErrorEnvelope>(&text) {
+        Ok(ErrorEnvelope { error }) => format!(
+            "the provider answered 2xx with an error: {}",
+            truncate(error.message.as_deref().unwrap_or("(no message)"), MAX_EXCERPT_CHARS)
+        ),
+        Err(_) if text.trim_start().starts_with('<') => "the provider answered 2xx with an HTML page".to_string(),
+        Err(_) => format!("the provider's response is not the expected JSON ({cause})"),
+    };
+    ProviderError::new(ProviderErrorKind::MalformedResponse, None, message)
+}
+
+/// What a translating client (Anthropic, the demo) answered, to be written as a `chat.completion`.
+pub(super) struct Answer<'a> {
+    pub id: &'a str,
+    pub model: &'a str,
+    /// `None` is sent as `"content": null`, as OpenAI does for a message without text.
+    pub content: Option<&'a str>,
+    /// Thinking text, under DeepSeek's `reasoning_content` name.
+    pub reasoning: Option<&'a str>,
+    pub finish_reason: &'a str,
+    pub usage: Usage,
+}
+
+/// Writes an [`Answer`] as OpenAI's `chat.completion` JSON.
+pub(super) fn completion_body(answer: &Answer<'_>) -> Result<Bytes, ProviderError> {
+    let usage = answer.usage;
+    let out = OutCompletion {
+        id: answer.id,
+        object: "chat.completion",
+        created: crate::time::now_ms() / 1000,
+        model: answer.model,
+        choices: [OutChoice {
+            index: 0,
+            message: OutMessage { role: "assistant", content: answer.content, reasoning_content: answer.reasoning },
+            logprobs: None,
+            finish_reason: answer.finish_reason,
+        }],
+        usage: OutUsage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total(),
+            prompt_tokens_details: OutPromptDetails { cached_tokens: usage.cached_tokens },
+        },
+    };
+    serde_json::to_vec(&out).map(Bytes::from).map_err(|e| {
+        ProviderError::new(ProviderErrorKind::MalformedResponse, None, format!("could not encode the answer: {e}"))
+    })
+}
+
+#[derive(Serialize)]
+struct OutCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: [OutChoice<'a>; 1],
+    usage: OutUsage,
+}
+
+#[derive(Serialize)]
+struct OutChoice<'a> {
+    index: u32,
+    message: OutMessage<'a>,
+    logprobs: Option<Value>,
+    finish_reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OutUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: OutPromptDetails,
+}
+
+#[derive(Serialize)]
+struct OutPromptDetails {
+    cached_tokens: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretString {
+        SecretString::new("sk-test-0123456789abcdef")
+    }
+
+    #[test]
+    fn html_error_pages_become_a_short_message() {
+        let page = format!("<html><head><title>502 Bad Gateway</title></head><body>{}</body></html>", "x".repeat(5000));
+        let e = upstream_error(StatusCode::BAD_GATEWAY, &HeaderMap::new(), page.as_bytes(), &key());
+        assert_eq!(e.kind, ProviderErrorKind::Server);
+        assert_eq!(e.message, "HTTP 502 Bad Gateway from the provider (HTML page: 502 Bad Gateway)");
+        assert_eq!(e.code, None);
+    }
+
+    #[test]
+    fn plain_text_bodies_are_cut_short() {
+        let body = format!("upstream connect error {}", "y".repeat(1000));
+        let e = upstream_error(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), body.as_bytes(), &key());
+        assert_eq!(e.kind, ProviderErrorKind::Overloaded);
+        assert!(e.message.starts_with("HTTP 503 Service Unavailable from the provider: upstream connect error"));
+        assert!(e.message.chars().count() < 300, "{}", e.message.len());
+        let empty = upstream_error(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), b"", &key());
+        assert_eq!(empty.message, "HTTP 500 Internal Server Error from the provider with an empty body");
+    }
+
+    #[test]
+    fn the_key_is_masked_before_a_message_is_cut() {
+        let message = format!("{} {}", "z".repeat(MAX_MESSAGE_CHARS - 10), key().expose());
+        let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error"}}).to_string();
+        let e = upstream_error(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.as_bytes(), &key());
+        assert!(!e.message.contains("sk-test-0123"), "{}", e.message);
+        assert_eq!(e.code.as_deref(), Some("invalid_request_error"));
+    }
+
+    #[test]
+    fn quota_in_type_only_still_counts() {
+        let body = br#"{"error":{"message":"no money","type":"insufficient_quota","code":null}}"#;
+        let e = upstream_error(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body, &key());
+        assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
+        assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
+    }
+
+    #[test]
+    fn stream_fields_are_dropped_from_extra() {
+        let mut extra = Map::new();
+        extra.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+        extra.insert("seed".into(), serde_json::json!(7));
+        let out = serde_json::to_value(Extra(&extra)).unwrap_or_default();
+        assert_eq!(out, serde_json::json!({"seed": 7}));
+    }
 }

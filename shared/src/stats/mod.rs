@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::logs::{CallStatus, LogEvent};
 
 /// Upper bounds (inclusive, ms) of the latency histogram's buckets; the last one catches the rest.
-pub const LATENCY_BUCKETS_MS: [u64; 12] = [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000, 120_000, u64::MAX];
+pub const LATENCY_BUCKETS_MS: [u64; 12] =
+    [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000, 120_000, u64::MAX];
 
 /// The bucket a latency falls in.
 pub fn latency_bucket(latency_ms: u64) -> usize {

@@ -36,7 +36,12 @@ pub trait CatalogStore: Send + Sync {
     async fn delete_key(&self, key_id: &str) -> Result<(), StoreError>;
     async fn upsert_route(&self, route: &Route) -> Result<(), StoreError>;
     /// Sets a key's health (after a 401, a 429, repeated 5xx, or a validation).
-    async fn set_key_status(&self, key_id: &str, status: KeyStatus, cooldown_until: Option<i64>) -> Result<(), StoreError>;
+    async fn set_key_status(
+        &self,
+        key_id: &str,
+        status: KeyStatus,
+        cooldown_until: Option<i64>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Which window refused a reservation.
@@ -60,7 +65,10 @@ pub struct Grant {
 pub enum Reservation {
     Granted(Grant),
     /// The key is full in this window until `until_ms` (unix ms).
-    Refused { window: WindowKind, until_ms: i64 },
+    Refused {
+        window: WindowKind,
+        until_ms: i64,
+    },
 }
 
 /// Requests and tokens counted in one window.
@@ -76,7 +84,13 @@ pub trait CounterStore: Send + Sync {
     /// Atomically adds one request and `tokens` to the key's minute and day windows at `now_ms`,
     /// only if afterwards requests ≤ rpm, tokens ≤ tpm (minute) and requests ≤ rpd (day); absent
     /// limits are not checked. Either both windows count it or neither does.
-    async fn reserve(&self, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> Result<Reservation, StoreError>;
+    async fn reserve(
+        &self,
+        key_id: &str,
+        limits: &KeyLimits,
+        now_ms: i64,
+        tokens: u64,
+    ) -> Result<Reservation, StoreError>;
     /// Corrects the reserved tokens by `delta` (actual − estimate) in the windows of the grant,
     /// without a condition.
     async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError>;

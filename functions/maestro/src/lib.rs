@@ -1,0 +1,161 @@
+//! The local runner: every function's router in one process, on the embedded backend (one SQLite
+//! file, an in-process queue in place of SQS, secrets in the same 0600 file).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use maestro_aggregator::{Message, Outcome, process_message};
+use maestro_shared::auth::JwtAuth;
+use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
+use maestro_shared::config::FileConfig;
+use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
+use maestro_shared::logs::queue::{QueueCounts, QueueReceiver, in_process_queue};
+use maestro_shared::providers::ProviderClient;
+use maestro_shared::secret::SecretString;
+use maestro_shared::store::StatsStore;
+use maestro_shared::store::embedded::EmbeddedStore;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+/// How the runner is started.
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub config: FileConfig,
+    /// Reads an environment variable (the process environment, or a map in tests).
+    pub env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub demo: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use data directory {path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error(transparent)]
+    Store(#[from] maestro_shared::store::StoreError),
+    #[error(transparent)]
+    Bootstrap(#[from] maestro_shared::bootstrap::BootstrapError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+/// A built runner: the router to serve, and what the banner and tests need.
+pub struct App {
+    pub router: Router,
+    pub auth: Arc<JwtAuth>,
+    pub report: BootstrapReport,
+    pub store: Arc<EmbeddedStore>,
+    pub queue_counts: Arc<QueueCounts>,
+    /// Finishes once every sender is gone and the queue is drained.
+    pub aggregator: JoinHandle<()>,
+}
+
+impl App {
+    /// Waits until every log event sent so far is recorded (or `timeout` passes).
+    pub async fn wait_for_logs(&self, timeout: Duration) -> bool {
+        wait_drained(&self.queue_counts, timeout).await
+    }
+}
+
+pub async fn wait_drained(counts: &QueueCounts, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !counts.is_drained() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+/// The JWT secret: `MAESTRO_JWT_SECRET`, else one generated once and kept in the data dir.
+pub fn jwt_secret(data_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, StartError> {
+    if let Some(secret) = env("MAESTRO_JWT_SECRET").filter(|s| !s.trim().is_empty()) {
+        return Ok(SecretString::new(secret));
+    }
+    let path = data_dir.join("jwt-secret");
+    let io = |e: std::io::Error| StartError::DataDir { path: path.display().to_string(), message: e.to_string() };
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(SecretString::new(s.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let generated = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    write_private(&path, &generated).map_err(io)?;
+    Ok(SecretString::new(generated))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Opens the store, applies seed, config and environment, and wires every router.
+pub async fn build(options: Options) -> Result<App, StartError> {
+    let Options { data_dir, config, env, demo } = options;
+    let store = Arc::new(EmbeddedStore::open(&data_dir)?);
+    let report = bootstrap(store.as_ref(), store.as_ref(), &config, &*env, demo).await?;
+    let auth = Arc::new(JwtAuth::hs256(&jwt_secret(&data_dir, &*env)?));
+
+    let (queue, receiver) = in_process_queue();
+    let queue_counts = queue.counts();
+    let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
+
+    let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
+    let backends =
+        Backends { catalog: store.clone(), counters: store.clone(), secrets: store.clone(), log_sink: Arc::new(queue) };
+    let gateway_options = GatewayOptions {
+        policy: config.retry.clone(),
+        catalog_ttl: Duration::from_secs(config.server.catalog_ttl_secs),
+        allow_demo: demo,
+    };
+    let gateway = Arc::new(Gateway::new(backends, client, gateway_options));
+
+    let router = maestro_chat::router(maestro_chat::ChatState {
+        gateway: gateway.clone(),
+        auth: auth.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+    })
+    .merge(maestro_stats::router(maestro_stats::StatsState { store: store.clone(), auth: auth.clone() }))
+    .merge(maestro_admin::router(maestro_admin::AdminState { gateway, auth: auth.clone() }))
+    .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+    .fallback(maestro_shared::http::not_found);
+    Ok(App { router, auth, report, store, queue_counts, aggregator })
+}
+
+/// The in-process stand-in for the SQS-triggered aggregator: the same per-message code. A store
+/// failure is retried with backoff (never dropped); an unreadable message goes to the error log,
+/// as SQS would move it to the dead-letter queue.
+async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) {
+    while let Some(batch) = receiver.next_batch(256).await {
+        for queued in &batch {
+            let message = Message { id: queued.message_id.clone(), body: queued.body.clone() };
+            let mut wait = Duration::from_millis(50);
+            loop {
+                match process_message(store.as_ref() as &dyn StatsStore, &message).await {
+                    Outcome::Recorded | Outcome::Duplicate => break,
+                    Outcome::Poison(reason) => {
+                        tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
+                        break;
+                    }
+                    Outcome::Failed(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        receiver.mark_done(batch.len());
+    }
+}

@@ -1,0 +1,353 @@
+//! Bringing a store up to date at start: the seed catalog on first start, then the config file's
+//! providers, models, routes and keys, and the keys found in the SDK environment variables.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::{FileConfig, default_base_url};
+use crate::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
+use crate::secret::SecretString;
+use crate::store::{CatalogStore, SecretStore, StoreError};
+
+/// The seed catalog: the three providers and current models with prices (micro-USD per 1M).
+const SEED_CATALOG: &str = include_str!("../../infra/seed/catalog.json");
+
+/// The variables the official SDKs read, per built-in provider: (code, key var, URL var).
+pub const SDK_ENV: [(&str, &str, &str); 3] = [
+    ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    ("deepseek", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"),
+];
+
+#[derive(Deserialize)]
+struct Seed {
+    providers: Vec<SeedProvider>,
+    models: Vec<SeedModel>,
+}
+
+#[derive(Deserialize)]
+struct SeedProvider {
+    code: String,
+    kind: ProviderKind,
+    name: String,
+    base_url: String,
+    sort_order: i64,
+}
+
+#[derive(Deserialize)]
+struct SeedModel {
+    provider: String,
+    model: String,
+    context_window: Option<u64>,
+    max_output_tokens: Option<u64>,
+    #[serde(default)]
+    supports_tools: bool,
+    #[serde(default)]
+    supports_vision: bool,
+    input_price: u64,
+    cached_input_price: Option<u64>,
+    cache_write_price: Option<u64>,
+    output_price: u64,
+    #[serde(default)]
+    is_default: bool,
+}
+
+/// What bootstrap did, for the start-up banner.
+#[derive(Debug, Default)]
+pub struct BootstrapReport {
+    pub seeded: bool,
+    /// Masked keys imported, as `(provider, masked)`.
+    pub imported_keys: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("seed catalog is invalid: {0}")]
+    Seed(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The id of a key named in config or the environment: stable across restarts.
+pub fn key_id(provider: &str, name: &str) -> String {
+    let slug: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    format!("{provider}-{slug}")
+}
+
+/// Applies seed, config and environment to the stores. `env` reads a variable (the process
+/// environment in the runner, a map in tests). Safe to run at every start: the seed is applied
+/// only to an empty catalog, seeded models never overwrite edited ones.
+pub async fn bootstrap(
+    catalog: &dyn CatalogStore,
+    secrets: &dyn SecretStore,
+    config: &FileConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    with_demo: bool,
+) -> Result<BootstrapReport, BootstrapError> {
+    let mut report = BootstrapReport::default();
+    if catalog.is_empty().await? {
+        seed(catalog).await?;
+        report.seeded = true;
+    }
+    let current = catalog.load_catalog().await?;
+
+    for (code, key_var, url_var) in SDK_ENV {
+        if let Some(url) = env(url_var).filter(|u| !u.trim().is_empty())
+            && let Some(entry) = current.provider(code)
+            && entry.provider.base_url != url
+        {
+            catalog
+                .upsert_provider(&Provider {
+                    base_url: url.trim_end_matches('/').to_string(),
+                    ..entry.provider.clone()
+                })
+                .await?;
+        }
+        if let Some(secret) = env(key_var).filter(|k| !k.trim().is_empty()) {
+            let key = import_key(
+                catalog,
+                secrets,
+                &current,
+                code,
+                key_var,
+                SecretString::new(secret.trim()),
+                0,
+                KeyLimits::default(),
+                true,
+            )
+            .await?;
+            report.imported_keys.push((code.to_string(), key.masked));
+        }
+    }
+
+    for p in &config.providers {
+        catalog
+            .upsert_provider(&Provider {
+                code: p.code.clone(),
+                kind: p.kind,
+                name: p.name.clone().unwrap_or_else(|| p.code.clone()),
+                base_url: p.base_url.clone().unwrap_or_else(|| default_base_url(p.kind).to_string()),
+                headers: p.headers.clone(),
+                is_active: p.is_active,
+                sort_order: p.sort_order,
+            })
+            .await?;
+    }
+    for m in &config.models {
+        catalog
+            .upsert_model(&Model {
+                provider: m.provider.clone(),
+                model: m.model.clone(),
+                model_type: "chat".to_string(),
+                context_window: m.context_window,
+                max_output_tokens: m.max_output_tokens,
+                supports_streaming: m.supports_streaming,
+                supports_tools: m.supports_tools,
+                supports_vision: m.supports_vision,
+                prices: Prices {
+                    input: m.input_price,
+                    cached_input: m.cached_input_price,
+                    cache_write: m.cache_write_price,
+                    output: m.output_price,
+                },
+                is_active: m.is_active,
+                is_default: m.is_default,
+            })
+            .await?;
+    }
+    for r in &config.routes {
+        catalog.upsert_route(r).await?;
+    }
+    let current = catalog.load_catalog().await?;
+    for k in &config.keys {
+        if current.provider(&k.provider).is_none() {
+            return Err(BootstrapError::Config(format!("key `{}` names unknown provider `{}`", k.name, k.provider)));
+        }
+        let secret = match (&k.secret, &k.secret_env) {
+            (Some(s), _) => s.clone(),
+            (None, Some(var)) => env(var)
+                .ok_or_else(|| BootstrapError::Config(format!("key `{}` reads ${var}, which is not set", k.name)))?,
+            (None, None) => return Err(BootstrapError::Config(format!("key `{}` has no secret", k.name))),
+        };
+        let limits = KeyLimits { rpm: k.rpm, tpm: k.tpm, rpd: k.rpd };
+        let key = import_key(
+            catalog,
+            secrets,
+            &current,
+            &k.provider,
+            &k.name,
+            SecretString::new(secret.trim()),
+            k.priority,
+            limits,
+            k.is_active,
+        )
+        .await?;
+        report.imported_keys.push((k.provider.clone(), key.masked));
+    }
+    if with_demo {
+        install_demo(catalog, secrets).await?;
+    }
+    Ok(report)
+}
+
+async fn seed(catalog: &dyn CatalogStore) -> Result<(), BootstrapError> {
+    let seed: Seed = serde_json::from_str(SEED_CATALOG).map_err(|e| BootstrapError::Seed(e.to_string()))?;
+    for p in seed.providers {
+        catalog
+            .upsert_provider(&Provider {
+                code: p.code,
+                kind: p.kind,
+                name: p.name,
+                base_url: p.base_url,
+                headers: BTreeMap::new(),
+                is_active: true,
+                sort_order: p.sort_order,
+            })
+            .await?;
+    }
+    for m in seed.models {
+        catalog
+            .insert_model_if_absent(&Model {
+                provider: m.provider,
+                model: m.model,
+                model_type: "chat".to_string(),
+                context_window: m.context_window,
+                max_output_tokens: m.max_output_tokens,
+                supports_streaming: true,
+                supports_tools: m.supports_tools,
+                supports_vision: m.supports_vision,
+                prices: Prices {
+                    input: m.input_price,
+                    cached_input: m.cached_input_price,
+                    cache_write: m.cache_write_price,
+                    output: m.output_price,
+                },
+                is_active: true,
+                is_default: m.is_default,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a key's secret and its catalog entry. A key whose secret is unchanged keeps its status
+/// (a restart must not clear an `invalid` mark); a new secret starts `normal`.
+#[allow(clippy::too_many_arguments)]
+async fn import_key(
+    catalog: &dyn CatalogStore,
+    secrets: &dyn SecretStore,
+    current: &crate::domain::Catalog,
+    provider: &str,
+    name: &str,
+    secret: SecretString,
+    priority: i64,
+    limits: KeyLimits,
+    is_active: bool,
+) -> Result<ApiKey, BootstrapError> {
+    let id = key_id(provider, name);
+    let secret_ref = format!("local/{id}");
+    let unchanged = match secrets.get_secret(&secret_ref).await {
+        Ok(existing) => existing == secret,
+        Err(StoreError::NotFound(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !unchanged {
+        secrets.put_secret(&secret_ref, &secret).await?;
+    }
+    let previous = current.key(&id).filter(|_| unchanged);
+    let key = ApiKey {
+        id,
+        provider: provider.to_string(),
+        name: name.to_string(),
+        secret_ref,
+        masked: secret.masked(),
+        priority,
+        is_active,
+        status: previous.map_or(KeyStatus::Normal, |k| k.status),
+        cooldown_until: previous.and_then(|k| k.cooldown_until),
+        limits,
+    };
+    catalog.upsert_key(&key).await?;
+    Ok(key)
+}
+
+/// The `demo` provider: an in-process echo model, so a new user sees a full round trip offline.
+async fn install_demo(catalog: &dyn CatalogStore, secrets: &dyn SecretStore) -> Result<(), BootstrapError> {
+    catalog
+        .upsert_provider(&Provider {
+            code: "demo".to_string(),
+            kind: ProviderKind::Demo,
+            name: "Demo (offline echo, no tokens spent)".to_string(),
+            base_url: default_base_url(ProviderKind::Demo).to_string(),
+            headers: BTreeMap::new(),
+            is_active: true,
+            sort_order: 1_000,
+        })
+        .await?;
+    catalog
+        .insert_model_if_absent(&Model {
+            provider: "demo".to_string(),
+            model: "echo".to_string(),
+            model_type: "chat".to_string(),
+            context_window: Some(32_768),
+            max_output_tokens: Some(4_096),
+            supports_streaming: true,
+            supports_tools: false,
+            supports_vision: false,
+            prices: Prices::default(),
+            is_active: true,
+            is_default: true,
+        })
+        .await?;
+    let secret = SecretString::new("demo-key-not-a-secret");
+    secrets.put_secret("local/demo-key", &secret).await?;
+    let existing = catalog.load_catalog().await?;
+    if existing.key("demo-key").is_none() {
+        catalog
+            .upsert_key(&ApiKey {
+                id: "demo-key".to_string(),
+                provider: "demo".to_string(),
+                name: "demo".to_string(),
+                secret_ref: "local/demo-key".to_string(),
+                masked: secret.masked(),
+                priority: 0,
+                is_active: true,
+                status: KeyStatus::Normal,
+                cooldown_until: None,
+                limits: KeyLimits { rpm: Some(600), tpm: None, rpd: None },
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_catalog_parses_with_ten_or_more_priced_models() {
+        let seed: Seed = serde_json::from_str(SEED_CATALOG).expect("seed parses");
+        assert_eq!(seed.providers.len(), 3);
+        assert!(seed.models.len() >= 10);
+        assert!(seed.models.iter().all(|m| m.input_price > 0 && m.output_price > 0));
+        assert!(seed.models.iter().any(|m| m.model == "deepseek-v4-flash"));
+        for p in ["openai", "anthropic", "deepseek"] {
+            assert_eq!(
+                seed.models.iter().filter(|m| m.provider == p && m.is_default).count(),
+                1,
+                "{p} has one default"
+            );
+        }
+    }
+
+    #[test]
+    fn key_ids_are_stable_slugs() {
+        assert_eq!(key_id("openai", "OPENAI_API_KEY"), "openai-openai-api-key");
+        assert_eq!(key_id("anthropic", "Team B"), "anthropic-team-b");
+    }
+}

@@ -1,0 +1,85 @@
+//! Retry policy (DESIGN §5): what is retried, how long to wait, when to give up.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Knobs of the retry, fallback and key-health policy. Defaults follow DESIGN §4–5.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries of a retryable failure per target (attempts = retries + 1, plus key switches).
+    pub max_retries: u32,
+    /// Backoff is `min(base · 2^n, max)` with full jitter.
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// A provider's `retry-after` is honoured up to this.
+    pub max_retry_after_ms: u64,
+    /// Time for one upstream attempt.
+    pub attempt_timeout_ms: u64,
+    /// Time for the whole call, all attempts and fallbacks included.
+    pub deadline_ms: u64,
+    /// Cool-down of a key after a 429 without `retry-after`.
+    pub rate_limit_cooldown_ms: u64,
+    /// Cool-down of a key whose account is out of quota or balance.
+    pub quota_cooldown_ms: u64,
+    /// Cool-down of a key after `failure_threshold` retryable failures in a row.
+    pub error_cooldown_ms: u64,
+    pub failure_threshold: u32,
+    /// `max_tokens` sent to formats that require one when the caller gave none.
+    pub default_max_tokens: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay_ms: 1_000,
+            max_delay_ms: 10_000,
+            max_retry_after_ms: 30_000,
+            attempt_timeout_ms: 120_000,
+            deadline_ms: 300_000,
+            rate_limit_cooldown_ms: 60_000,
+            quota_cooldown_ms: 15 * 60_000,
+            error_cooldown_ms: 30_000,
+            failure_threshold: 3,
+            default_max_tokens: 4_096,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (0-based): full jitter over the exponential cap,
+    /// or the provider's `retry-after` (capped) when it gave one.
+    pub fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(Duration::from_millis(self.max_retry_after_ms));
+        }
+        let cap = self.base_delay_ms.saturating_mul(1u64 << retry.min(20)).min(self.max_delay_ms);
+        Duration::from_millis(fastrand::u64(0..=cap))
+    }
+
+    pub fn attempt_timeout(&self) -> Duration {
+        Duration::from_millis(self.attempt_timeout_ms)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        for retry in 0..8 {
+            let cap = (1_000u64 << retry).min(10_000);
+            assert!(p.backoff(retry, None) <= Duration::from_millis(cap));
+        }
+        assert_eq!(p.backoff(0, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(p.backoff(0, Some(Duration::from_secs(600))), Duration::from_secs(30));
+    }
+}

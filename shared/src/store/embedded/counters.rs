@@ -1,0 +1,167 @@
+//! Per-key rate-limit windows in `usage_windows`: `M#<yyyymmddHHMM>` and `D#<yyyymmdd>` rows
+//! holding requests and tokens, the SQLite twin of DynamoDB's `USE#<key>#M#…` items.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Db, EmbeddedStore, backend};
+use crate::domain::KeyLimits;
+use crate::store::{CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
+use crate::time;
+
+/// How long a window row outlives its window (DESIGN §3: minutes for minute rows, two days for
+/// day rows), so a late reconcile still finds it.
+const MINUTE_ROW_GRACE_MS: i64 = 5 * 60_000;
+const DAY_ROW_GRACE_MS: i64 = 2 * 86_400_000;
+/// Expired rows are swept at most this often, inside a reservation that writes anyway.
+const PURGE_EVERY_MS: i64 = 60_000;
+
+const SELECT_WINDOW: &str = "SELECT requests, tokens FROM usage_windows WHERE key_id = ?1 AND window = ?2";
+const ADD_TO_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests, tokens, expires_at_ms) \
+     VALUES (?1, ?2, 1, ?3, ?4) \
+     ON CONFLICT (key_id, window) DO UPDATE SET requests = requests + 1, tokens = tokens + excluded.tokens";
+const RECONCILE: &str =
+    "UPDATE usage_windows SET tokens = MAX(0, tokens + ?4) WHERE key_id = ?1 AND window IN (?2, ?3)";
+const PURGE_EXPIRED: &str = "DELETE FROM usage_windows WHERE expires_at_ms <= ?1";
+
+/// The table's window ids for the time ids a [`Grant`] carries.
+fn minute_row(minute_window: &str) -> String {
+    format!("M#{minute_window}")
+}
+
+fn day_row(day_window: &str) -> String {
+    format!("D#{day_window}")
+}
+
+fn read_window(conn: &Connection, key_id: &str, window: &str) -> rusqlite::Result<WindowUsage> {
+    let usage = conn
+        .prepare_cached(SELECT_WINDOW)?
+        .query_row(params![key_id, window], |row| Ok(WindowUsage { requests: row.get(0)?, tokens: row.get(1)? }))
+        .optional()?;
+    Ok(usage.unwrap_or_default())
+}
+
+/// Which window, if any, would overflow if one more request with `tokens` were added. The day is
+/// checked first: when both are full, waiting for the next minute would not help.
+fn refusal(limits: &KeyLimits, minute: WindowUsage, day: WindowUsage, tokens: u64, now_ms: i64) -> Option<Reservation> {
+    let over = |used: u64, add: u64, limit: Option<u64>| limit.is_some_and(|limit| used.saturating_add(add) > limit);
+    if over(day.requests, 1, limits.rpd) {
+        return Some(Reservation::Refused { window: WindowKind::Day, until_ms: time::day_window_end(now_ms) });
+    }
+    if over(minute.requests, 1, limits.rpm) || over(minute.tokens, tokens, limits.tpm) {
+        return Some(Reservation::Refused { window: WindowKind::Minute, until_ms: time::minute_window_end(now_ms) });
+    }
+    None
+}
+
+/// Checks and adds in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
+/// read, so no other connection (or process) can slip a reservation between check and add, and
+/// a refusal rolls back having changed nothing.
+fn reserve(db: &mut Db, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> rusqlite::Result<Reservation> {
+    let grant = Grant {
+        key_id: key_id.to_string(),
+        minute_window: time::minute_window(now_ms),
+        day_window: time::day_window(now_ms),
+        reserved_tokens: tokens,
+    };
+    let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+    // `abs_diff` also sweeps after the caller's clock jumped back.
+    let purge_due = db.last_purge_ms.is_none_or(|last| now_ms.abs_diff(last) >= PURGE_EVERY_MS.unsigned_abs());
+
+    let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let minute = read_window(&tx, key_id, &minute_id)?;
+    let day = read_window(&tx, key_id, &day_id)?;
+    if let Some(refused) = refusal(limits, minute, day, tokens, now_ms) {
+        return Ok(refused); // dropping `tx` rolls back; nothing was written
+    }
+    {
+        let mut add = tx.prepare_cached(ADD_TO_WINDOW)?;
+        add.execute(params![key_id, minute_id, tokens, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS])?;
+        add.execute(params![key_id, day_id, tokens, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS])?;
+    }
+    if purge_due {
+        tx.prepare_cached(PURGE_EXPIRED)?.execute([now_ms])?;
+    }
+    tx.commit()?;
+    if purge_due {
+        db.last_purge_ms = Some(now_ms);
+    }
+    Ok(Reservation::Granted(grant))
+}
+
+#[async_trait]
+impl CounterStore for EmbeddedStore {
+    async fn reserve(
+        &self,
+        key_id: &str,
+        limits: &KeyLimits,
+        now_ms: i64,
+        tokens: u64,
+    ) -> Result<Reservation, StoreError> {
+        self.with_db(|db| reserve(db, key_id, limits, now_ms, tokens).map_err(backend("reserve in a key's windows")))
+    }
+
+    /// One `UPDATE` of both rows, so it is atomic on its own; tokens never drop below zero.
+    async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+        self.with_db(|db| {
+            db.execute(RECONCILE, params![grant.key_id, minute_id, day_id, delta])
+                .map(drop)
+                .map_err(backend("reconcile a key's windows"))
+        })
+    }
+
+    async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError> {
+        let (minute_id, day_id) = (minute_row(&time::minute_window(now_ms)), day_row(&time::day_window(now_ms)));
+        self.with_db(|db| {
+            let tx = db.conn.transaction().map_err(backend("begin a usage read"))?;
+            let minute = read_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
+            let day = read_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;
+            Ok((minute, day))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_000_000_000;
+
+    fn rows(store: &EmbeddedStore) -> Vec<String> {
+        store
+            .with_db(|db| {
+                let mut stmt =
+                    db.conn.prepare("SELECT window FROM usage_windows ORDER BY window").map_err(backend("p"))?;
+                stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(backend("q"))
+            })
+            .expect("rows")
+    }
+
+    #[tokio::test]
+    async fn expired_window_rows_are_swept_by_a_later_reservation() {
+        let store = EmbeddedStore::open_in_memory().expect("open");
+        let limits = KeyLimits::default();
+        store.reserve("k", &limits, NOW, 1).await.expect("reserve");
+        assert_eq!(rows(&store).len(), 2);
+        // Three days on, both old rows (minute: +5 min, day: +2 days) have expired.
+        let later = NOW + 3 * 86_400_000;
+        store.reserve("k", &limits, later, 1).await.expect("reserve later");
+        assert_eq!(rows(&store), [day_row(&time::day_window(later)), minute_row(&time::minute_window(later))]);
+    }
+
+    #[test]
+    fn the_day_window_is_reported_when_both_are_full() {
+        let limits = KeyLimits { rpm: Some(1), tpm: None, rpd: Some(1) };
+        let full = WindowUsage { requests: 1, tokens: 0 };
+        let refused = refusal(&limits, full, full, 0, NOW);
+        assert_eq!(
+            refused,
+            Some(Reservation::Refused { window: WindowKind::Day, until_ms: time::day_window_end(NOW) })
+        );
+        assert_eq!(refusal(&KeyLimits::default(), full, full, u64::MAX, NOW), None);
+    }
+}

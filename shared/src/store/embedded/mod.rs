@@ -1,0 +1,266 @@
+//! The embedded backend: one SQLite file (`<dir>/maestro.db`) behind all four store traits, for
+//! the local runner and the tests. It mirrors the DynamoDB items of DESIGN §3 table by table.
+//!
+//! One connection behind a `std::sync::Mutex`: every operation is one short statement or
+//! transaction, so a pool would buy nothing but `SQLITE_BUSY` between our own connections. The
+//! lock is taken inside synchronous code only and is never held across an `.await`. Writes that
+//! read first run under `BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so they stay
+//! exact even when another process (a second runner, a CLI) opens the same file.
+
+mod catalog;
+mod counters;
+mod schema;
+mod secrets;
+mod stats;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, Params, Row};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::StoreError;
+
+/// Name of the database file inside the data dir.
+pub const DB_FILE: &str = "maestro.db";
+
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct EmbeddedStore {
+    db: Mutex<Db>,
+    path: Option<PathBuf>,
+}
+
+/// What the lock guards: the connection plus the little state that must change with it.
+struct Db {
+    conn: Connection,
+    /// When (unix ms, caller's clock) expired rate-limit windows were last swept.
+    last_purge_ms: Option<i64>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) `<dir>/maestro.db` in WAL mode and brings its schema up to date.
+    /// The file holds provider secrets, so it is created readable by its owner only (0600), and
+    /// an existing file with looser permissions is tightened.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        create_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        create_private_file(&path)?;
+        let conn = Connection::open(&path).map_err(backend("open the database file"))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend("set busy_timeout"))?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(backend("switch to WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Some file systems (network mounts) cannot do WAL; SQLite keeps working without it.
+            tracing::warn!(path = %path.display(), journal_mode = %mode, "embedded store is not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend("set synchronous=NORMAL"))?;
+        // SQLite gives -wal and -shm the db file's mode; this catches files left by older runs.
+        restrict_to_owner(&path)?;
+        Self::init(conn, Some(path))
+    }
+
+    /// A private in-memory database, for unit tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(backend("open an in-memory database"))?;
+        Self::init(conn, None)
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend("enable foreign keys"))?;
+        schema::migrate(&mut conn)?;
+        Ok(Self { db: Mutex::new(Db { conn, last_purge_ms: None }), path })
+    }
+
+    /// Runs `f` with the connection locked. `f` is synchronous, so the lock can never be held
+    /// across an `.await`.
+    fn with_db<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut db: MutexGuard<'_, Db> = self.db.lock().map_err(|_| {
+            StoreError::Backend(
+                "embedded store: the connection lock is poisoned (an earlier operation panicked)".into(),
+            )
+        })?;
+        f(&mut db)
+    }
+}
+
+impl Db {
+    /// Runs one statement through the statement cache; returns how many rows it changed.
+    fn execute(&self, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// `NotFound` when a write by primary key changed no row.
+fn found_or(changed: usize, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if changed == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Maps a SQLite failure to a backend error that says what was being done. SQL text and bound
+/// values never appear in rusqlite's messages, so no secret can leak through here.
+fn backend(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend(format!("embedded store: cannot {what}: {e}"))
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("embedded store: cannot {what} {}: {e}", path.display()))
+}
+
+/// Whether a write failed because a referenced row (a key's or model's provider) is missing.
+fn is_missing_reference(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// A stored value this build does not understand (an unknown enum name, broken JSON).
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected value in column `{column}`: {detail}")]
+struct BadColumn {
+    column: &'static str,
+    detail: String,
+}
+
+fn bad_column(idx: usize, column: &'static str, detail: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(BadColumn { column, detail }))
+}
+
+/// Reads a text column through `parse` (an enum's `parse`).
+fn parsed<T>(
+    row: &Row<'_>,
+    idx: usize,
+    column: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    parse(&text).ok_or_else(|| bad_column(idx, column, text))
+}
+
+/// Reads a JSON text column.
+fn json_column<T: DeserializeOwned>(row: &Row<'_>, idx: usize, column: &'static str) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| bad_column(idx, column, e.to_string()))
+}
+
+/// Writes a value as JSON text for a column.
+fn to_json<T: Serialize>(value: &T, column: &'static str) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Backend(format!("embedded store: cannot encode `{column}`: {e}")))
+}
+
+#[cfg(unix)]
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    // A new data dir is private too; an existing one is the user's to set.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error("create the data dir", dir, e))
+}
+
+#[cfg(not(unix))]
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error("create the data dir", dir, e))
+}
+
+/// Creates the (empty) db file with mode 0600 before SQLite does, so it is never readable by
+/// others, not even for a moment. SQLite treats an empty file as an empty database.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| io_error("create", path, e))
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Sets 0600 on the db file and its `-wal` / `-shm` companions (the WAL holds secrets too).
+#[cfg(unix)]
+fn restrict_to_owner(db_path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io_error("restrict the permissions of", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_db_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(store: &EmbeddedStore) -> i64 {
+        store
+            .with_db(|db| db.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend("read")))
+            .expect("user_version")
+    }
+
+    #[test]
+    fn a_new_database_gets_the_current_schema_version_and_reopening_keeps_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        assert_eq!(user_version(&store), schema::VERSION as i64);
+        assert_eq!(store.path(), Some(dir.path().join(DB_FILE).as_path()));
+        drop(store);
+        let again = EmbeddedStore::open(dir.path()).expect("reopen");
+        assert_eq!(user_version(&again), schema::VERSION as i64);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_maestro_is_refused_not_misread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        store
+            .with_db(|db| db.conn.pragma_update(None, "user_version", 99).map_err(backend("write")))
+            .expect("bump version");
+        drop(store);
+        let err = EmbeddedStore::open(dir.path()).expect_err("newer schema");
+        assert!(matches!(&err, StoreError::Backend(m) if m.contains("schema version 99")), "{err}");
+    }
+
+    #[test]
+    fn opening_creates_missing_parent_dirs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nested = dir.path().join("a").join("b");
+        EmbeddedStore::open(&nested).expect("open");
+        assert!(nested.join(DB_FILE).is_file());
+    }
+}

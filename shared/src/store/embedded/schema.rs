@@ -1,0 +1,167 @@
+//! The embedded schema, versioned with `PRAGMA user_version`: `MIGRATIONS[i]` takes a database
+//! from version `i` to `i + 1`, so a file written by an older Maestro is upgraded in place and a
+//! file written by a newer one is refused instead of misread.
+//!
+//! The tables mirror the DynamoDB items of DESIGN §3: the original five (`providers`,
+//! `api_keys`, `models`, `api_logs`, `usage_stats`) plus `routes`, the rate-limit windows and
+//! the local secrets. Money and counters are integers; enums are their snake_case text.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::backend;
+use crate::stats::LATENCY_BUCKETS_MS;
+use crate::store::StoreError;
+
+// `usage_stats` has one column per histogram bucket (h0..h11); a new bucket needs a migration.
+const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
+
+/// Every migration, oldest first; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = r#"
+CREATE TABLE providers (
+    code       TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    base_url   TEXT NOT NULL,
+    headers    TEXT NOT NULL DEFAULT '{}',
+    is_active  INTEGER NOT NULL,
+    sort_order INTEGER NOT NULL
+);
+
+CREATE TABLE models (
+    provider           TEXT NOT NULL REFERENCES providers(code) ON DELETE CASCADE,
+    model              TEXT NOT NULL,
+    model_type         TEXT NOT NULL,
+    context_window     INTEGER,
+    max_output_tokens  INTEGER,
+    supports_streaming INTEGER NOT NULL,
+    supports_tools     INTEGER NOT NULL,
+    supports_vision    INTEGER NOT NULL,
+    price_input        INTEGER NOT NULL,
+    price_cached_input INTEGER,
+    price_cache_write  INTEGER,
+    price_output       INTEGER NOT NULL,
+    is_active          INTEGER NOT NULL,
+    is_default         INTEGER NOT NULL,
+    PRIMARY KEY (provider, model)
+) WITHOUT ROWID;
+
+CREATE TABLE api_keys (
+    id             TEXT PRIMARY KEY,
+    provider       TEXT NOT NULL REFERENCES providers(code) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    secret_ref     TEXT NOT NULL,
+    masked         TEXT NOT NULL,
+    priority       INTEGER NOT NULL,
+    is_active      INTEGER NOT NULL,
+    status         TEXT NOT NULL,
+    cooldown_until INTEGER,
+    rpm            INTEGER,
+    tpm            INTEGER,
+    rpd            INTEGER
+);
+CREATE INDEX api_keys_by_provider ON api_keys (provider, id);
+
+CREATE TABLE routes (
+    name    TEXT PRIMARY KEY,
+    targets TEXT NOT NULL
+);
+
+CREATE TABLE usage_windows (
+    key_id        TEXT NOT NULL,
+    window        TEXT NOT NULL,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    tokens        INTEGER NOT NULL DEFAULT 0,
+    expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (key_id, window)
+) WITHOUT ROWID;
+CREATE INDEX usage_windows_by_expiry ON usage_windows (expires_at_ms);
+
+CREATE TABLE secrets (
+    secret_ref TEXT PRIMARY KEY,
+    value      TEXT NOT NULL
+);
+
+CREATE TABLE api_logs (
+    request_id        TEXT PRIMARY KEY,
+    v                 INTEGER NOT NULL,
+    ts_ms             INTEGER NOT NULL,
+    hour              TEXT NOT NULL,
+    user_id           TEXT,
+    provider          TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    key_id            TEXT,
+    route             TEXT,
+    request_type      TEXT NOT NULL,
+    stream            INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    http_status       INTEGER NOT NULL,
+    error_code        TEXT,
+    error_message     TEXT,
+    prompt_tokens     INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens     INTEGER NOT NULL,
+    cost_micros       INTEGER NOT NULL,
+    latency_ms        INTEGER NOT NULL,
+    ttfb_ms           INTEGER,
+    attempts          INTEGER NOT NULL
+);
+CREATE INDEX api_logs_by_ts ON api_logs (ts_ms, request_id);
+CREATE INDEX api_logs_by_hour ON api_logs (hour);
+CREATE INDEX api_logs_by_provider ON api_logs (provider, ts_ms);
+CREATE INDEX api_logs_by_user ON api_logs (user_id, ts_ms);
+
+CREATE TABLE usage_stats (
+    date              TEXT NOT NULL,
+    provider          TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    requests          INTEGER NOT NULL DEFAULT 0,
+    successes         INTEGER NOT NULL DEFAULT 0,
+    errors            INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens     INTEGER NOT NULL DEFAULT 0,
+    cost_micros       INTEGER NOT NULL DEFAULT 0,
+    latency_ms_sum    INTEGER NOT NULL DEFAULT 0,
+    h0  INTEGER NOT NULL DEFAULT 0,
+    h1  INTEGER NOT NULL DEFAULT 0,
+    h2  INTEGER NOT NULL DEFAULT 0,
+    h3  INTEGER NOT NULL DEFAULT 0,
+    h4  INTEGER NOT NULL DEFAULT 0,
+    h5  INTEGER NOT NULL DEFAULT 0,
+    h6  INTEGER NOT NULL DEFAULT 0,
+    h7  INTEGER NOT NULL DEFAULT 0,
+    h8  INTEGER NOT NULL DEFAULT 0,
+    h9  INTEGER NOT NULL DEFAULT 0,
+    h10 INTEGER NOT NULL DEFAULT 0,
+    h11 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (date, provider, model, key_id)
+) WITHOUT ROWID;
+"#;
+
+/// The schema version this build writes.
+pub(super) const VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database up to [`VERSION`]. Runs under `BEGIN IMMEDIATE` so two processes opening
+/// a fresh file at once cannot both create the tables; DDL and `user_version` commit together.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("begin the schema migration"))?;
+    let found: i64 =
+        tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(backend("read the schema version"))?;
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > VERSION {
+        return Err(StoreError::Backend(format!(
+            "embedded store: the database has schema version {found}, newer than this Maestro understands ({VERSION}); \
+             run a newer Maestro or point it at another data dir"
+        )));
+    }
+    for (applied, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        tx.execute_batch(sql).map_err(backend("apply a schema migration"))?;
+        tx.pragma_update(None, "user_version", applied + 1).map_err(backend("record the schema version"))?;
+    }
+    tx.commit().map_err(backend("commit the schema migration"))
+}

@@ -1,0 +1,238 @@
+//! Call logs (`api_logs`) and daily stats (`usage_stats`), written together exactly once per
+//! request id: the SQLite twin of the aggregator's `TransactWriteItems` (DESIGN §6).
+
+use async_trait::async_trait;
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, Row, TransactionBehavior, params};
+
+use super::{EmbeddedStore, backend, parsed};
+use crate::logs::{CallStatus, LogEvent};
+use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::store::{LogQuery, StatsStore, StoreError};
+use crate::time;
+
+/// `logs()` returns this many events when the query names no limit…
+const DEFAULT_LOG_LIMIT: usize = 100;
+/// …and never more than this many.
+const MAX_LOG_LIMIT: usize = 1_000;
+
+/// The columns of `api_logs`, in the order the insert binds and [`log_from_row`] reads them.
+macro_rules! log_columns {
+    () => {
+        "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
+         http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
+         latency_ms, ttfb_ms, attempts"
+    };
+}
+
+/// `ON CONFLICT (request_id) DO NOTHING` rather than `INSERT OR IGNORE`: only a repeated request
+/// id is skipped; any other constraint failure is still an error.
+const INSERT_LOG: &str = concat!(
+    "INSERT INTO api_logs (",
+    log_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+     ON CONFLICT (request_id) DO NOTHING"
+);
+
+/// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
+const SELECT_LOGS: &str = concat!(
+    "SELECT ",
+    log_columns!(),
+    " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
+     AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
+     ORDER BY ts_ms DESC, request_id DESC LIMIT ?6"
+);
+
+/// The counter columns of `usage_stats`, in [`Counters`] order then the histogram buckets.
+macro_rules! counter_columns {
+    () => {
+        "requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum, \
+         h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11"
+    };
+}
+
+/// How many values [`counter_columns!`] names.
+const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len();
+
+const ADD_STATS: &str = concat!(
+    "INSERT INTO usage_stats (date, provider, model, key_id, ",
+    counter_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+     ?23, ?24) ON CONFLICT (date, provider, model, key_id) DO UPDATE SET \
+     requests = requests + excluded.requests, successes = successes + excluded.successes, \
+     errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+     completion_tokens = completion_tokens + excluded.completion_tokens, \
+     cached_tokens = cached_tokens + excluded.cached_tokens, cost_micros = cost_micros + excluded.cost_micros, \
+     latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum, \
+     h0 = h0 + excluded.h0, h1 = h1 + excluded.h1, h2 = h2 + excluded.h2, h3 = h3 + excluded.h3, \
+     h4 = h4 + excluded.h4, h5 = h5 + excluded.h5, h6 = h6 + excluded.h6, h7 = h7 + excluded.h7, \
+     h8 = h8 + excluded.h8, h9 = h9 + excluded.h9, h10 = h10 + excluded.h10, h11 = h11 + excluded.h11"
+);
+
+const SELECT_STATS: &str = concat!(
+    "SELECT date, provider, model, key_id, ",
+    counter_columns!(),
+    " FROM usage_stats WHERE date >= ?1 AND date <= ?2 \
+     AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR model = ?4) AND (?5 IS NULL OR key_id = ?5) \
+     ORDER BY date, provider, model, key_id"
+);
+
+fn status_text(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Success => "success",
+        CallStatus::Error => "error",
+    }
+}
+
+fn parse_status(text: &str) -> Option<CallStatus> {
+    match text {
+        "success" => Some(CallStatus::Success),
+        "error" => Some(CallStatus::Error),
+        _ => None,
+    }
+}
+
+/// Reads a row of [`SELECT_LOGS`]; column 3 (`hour`) is derived from `ts_ms` and skipped.
+fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
+    Ok(LogEvent {
+        request_id: row.get(0)?,
+        v: row.get(1)?,
+        ts_ms: row.get(2)?,
+        user_id: row.get(4)?,
+        provider: row.get(5)?,
+        model: row.get(6)?,
+        key_id: row.get(7)?,
+        route: row.get(8)?,
+        request_type: row.get(9)?,
+        stream: row.get(10)?,
+        status: parsed(row, 11, "api_logs.status", parse_status)?,
+        http_status: row.get(12)?,
+        error_code: row.get(13)?,
+        error_message: row.get(14)?,
+        prompt_tokens: row.get(15)?,
+        completion_tokens: row.get(16)?,
+        cached_tokens: row.get(17)?,
+        cost_micros: row.get(18)?,
+        latency_ms: row.get(19)?,
+        ttfb_ms: row.get(20)?,
+        attempts: row.get(21)?,
+    })
+}
+
+/// A [`Counters`] as the values of [`counter_columns!`].
+fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
+    let mut values = [0; COUNTER_COLUMNS];
+    values[..8].copy_from_slice(&[
+        c.requests,
+        c.successes,
+        c.errors,
+        c.prompt_tokens,
+        c.completion_tokens,
+        c.cached_tokens,
+        c.cost_micros,
+        c.latency_ms_sum,
+    ]);
+    values[8..].copy_from_slice(&c.latency_hist);
+    values
+}
+
+/// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns!`].
+fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
+    let mut values = [0u64; COUNTER_COLUMNS];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = row.get(4 + i)?;
+    }
+    let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
+    latency_hist.copy_from_slice(&values[8..]);
+    let [requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum] =
+        [values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]];
+    Ok(StatsRow {
+        date: row.get(0)?,
+        provider: row.get(1)?,
+        model: row.get(2)?,
+        key_id: row.get(3)?,
+        counters: Counters {
+            requests,
+            successes,
+            errors,
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens,
+            cost_micros,
+            latency_ms_sum,
+            latency_hist,
+        },
+    })
+}
+
+/// Inserts the log row and, only if it was new, adds the event to its stats row, in one
+/// transaction: a crash between the two cannot count an event twice or lose it.
+fn record(conn: &mut Connection, e: &LogEvent) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let inserted = tx.prepare_cached(INSERT_LOG)?.execute(params![
+        e.request_id,
+        e.v,
+        e.ts_ms,
+        time::log_hour(e.ts_ms),
+        e.user_id,
+        e.provider,
+        e.model,
+        e.key_id,
+        e.route,
+        e.request_type,
+        e.stream,
+        status_text(e.status),
+        e.http_status,
+        e.error_code,
+        e.error_message,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.cached_tokens,
+        e.cost_micros,
+        e.latency_ms,
+        e.ttfb_ms,
+        e.attempts,
+    ])? == 1;
+    if inserted {
+        let (date, provider, model, key_id) = stats::row_key(e);
+        let counters = counter_values(&Counters::from_event(e));
+        let mut values: Vec<&dyn ToSql> = vec![&date, &provider, &model, &key_id];
+        values.extend(counters.iter().map(|v| v as &dyn ToSql));
+        tx.prepare_cached(ADD_STATS)?.execute(values.as_slice())?;
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
+
+/// The number of events a query returns: [`DEFAULT_LOG_LIMIT`] for 0, at most [`MAX_LOG_LIMIT`].
+fn log_limit(requested: usize) -> usize {
+    if requested == 0 { DEFAULT_LOG_LIMIT } else { requested.min(MAX_LOG_LIMIT) }
+}
+
+#[async_trait]
+impl StatsStore for EmbeddedStore {
+    async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError> {
+        self.with_db(|db| record(&mut db.conn, event).map_err(backend("record a log event")))
+    }
+
+    async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        let values = params![query.from_date, query.to_date, query.provider, query.model, query.key_id];
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(SELECT_STATS)
+                .and_then(|mut stmt| stmt.query_map(values, stats_row_from_row)?.collect())
+                .map_err(backend("read stats rows"))
+        })
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+        let limit = log_limit(query.limit);
+        let values = params![query.from_ms, query.to_ms, query.provider, query.user_id, query.request_id, limit];
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(SELECT_LOGS)
+                .and_then(|mut stmt| stmt.query_map(values, log_from_row)?.collect())
+                .map_err(backend("read call logs"))
+        })
+    }
+}

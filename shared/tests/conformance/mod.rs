@@ -1,0 +1,118 @@
+//! The store conformance suite: what every backend of the store traits must do, written once as
+//! `pub async fn`s over trait objects so the embedded store and DynamoDB run the very same checks.
+//!
+//! A backend's test binary declares `#[macro_use] mod conformance;` and calls
+//! [`conformance_suite!`] with an async constructor returning `(guard, Arc<Store>)`: the guard
+//! lives as long as the test (a temp dir, a table to drop), and each test gets a fresh store.
+
+pub mod catalog;
+pub mod counters;
+pub mod secrets;
+pub mod stats;
+
+use chrono::DateTime;
+use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+
+/// One `#[tokio::test]` per conformance function, on a 4-worker multi-thread runtime so the
+/// concurrency tests really race. Every function must be listed here (an unlisted one shows up
+/// as dead code).
+macro_rules! conformance_suite {
+    ($fresh:path) => {
+        conformance_suite!(@modules $fresh,
+            counters {
+                given_rpm_50_when_200_reserve_at_once_then_exactly_50_are_granted_and_150_refused_until_the_minute_ends,
+                given_rpd_3_when_reserving_in_four_different_minutes_then_the_fourth_is_refused_by_the_day_window,
+                given_tpm_1000_when_a_reservation_is_reconciled_down_then_its_unused_tokens_are_free_again,
+                given_a_full_day_when_the_minute_has_room_then_the_refusal_changes_neither_window,
+                given_too_many_tokens_for_the_minute_then_the_refusal_changes_neither_window,
+                given_a_reconcile_larger_than_the_reservation_then_tokens_stop_at_zero,
+                given_a_key_without_limits_then_every_reservation_is_granted_and_counted_in_its_windows,
+            },
+            stats {
+                given_the_same_event_twice_then_it_is_recorded_and_counted_once,
+                given_two_events_on_the_same_day_provider_model_and_key_then_their_counters_sum_exactly,
+                given_rows_on_several_days_then_stats_rows_filter_by_inclusive_dates_and_exact_fields_in_key_order,
+                given_logged_calls_then_logs_come_newest_first_and_filter_by_time_provider_user_and_request_id,
+                given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000,
+            },
+            catalog {
+                given_a_new_store_then_the_catalog_is_empty,
+                given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order,
+                given_existing_rows_when_upserted_again_then_they_are_replaced_by_primary_key,
+                given_an_admin_edit_when_seeding_inserts_the_model_again_then_the_edit_stays,
+                given_a_key_when_its_status_is_set_then_status_and_cooldown_change_and_unknown_keys_are_not_found,
+                given_a_key_when_deleted_then_it_is_gone_and_a_second_delete_is_not_found,
+            },
+            secrets {
+                given_a_stored_secret_then_it_reads_back_and_an_unknown_ref_is_not_found_without_any_secret_value,
+                given_a_secret_when_replaced_and_deleted_then_reads_follow_and_deleting_again_succeeds,
+            }
+        );
+    };
+    (@modules $fresh:path, $($module:ident { $($name:ident),* $(,)? }),* $(,)?) => {
+        $(mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (_guard, store) = $fresh().await;
+                    crate::conformance::$module::$name(store).await;
+                }
+            )*
+        })*
+    };
+}
+
+/// A UTC instant in unix ms, written the way people read it.
+pub fn at(rfc3339: &str) -> i64 {
+    DateTime::parse_from_rfc3339(rfc3339).expect("a valid RFC 3339 timestamp").timestamp_millis()
+}
+
+/// A successful, unremarkable call: 120 prompt tokens (20 cached), 30 completion, 4,500 µUSD,
+/// 420 ms.
+pub fn event(request_id: &str, ts_ms: i64) -> LogEvent {
+    LogEvent {
+        v: LOG_EVENT_VERSION,
+        request_id: request_id.to_string(),
+        ts_ms,
+        user_id: Some("user-1".to_string()),
+        provider: "openai".to_string(),
+        model: "gpt-4o-mini".to_string(),
+        key_id: Some("key-1".to_string()),
+        route: None,
+        request_type: "chat".to_string(),
+        stream: false,
+        status: CallStatus::Success,
+        http_status: 200,
+        error_code: None,
+        error_message: None,
+        prompt_tokens: 120,
+        completion_tokens: 30,
+        cached_tokens: 20,
+        cost_micros: 4_500,
+        latency_ms: 420,
+        ttfb_ms: Some(180),
+        attempts: 1,
+    }
+}
+
+/// A failed streamed call that went through a route and retried: every optional field set
+/// differently from [`event`].
+pub fn failed_event(request_id: &str, ts_ms: i64) -> LogEvent {
+    LogEvent {
+        user_id: None,
+        route: Some("smart".to_string()),
+        stream: true,
+        status: CallStatus::Error,
+        http_status: 502,
+        error_code: Some("upstream_error".to_string()),
+        error_message: Some("provider answered 503 three times".to_string()),
+        prompt_tokens: 80,
+        completion_tokens: 0,
+        cached_tokens: 0,
+        cost_micros: 0,
+        latency_ms: 1_500,
+        ttfb_ms: None,
+        attempts: 3,
+        ..event(request_id, ts_ms)
+    }
+}

@@ -1,0 +1,210 @@
+//! `StatsStore`: call logs and daily stats, each event counted exactly once.
+
+use std::sync::Arc;
+
+use maestro_shared::logs::LogEvent;
+use maestro_shared::stats::{Counters, StatsQuery, StatsRow, latency_bucket};
+use maestro_shared::store::{LogQuery, StatsStore};
+
+use super::{at, event, failed_event};
+
+async fn record(store: &dyn StatsStore, e: &LogEvent) -> bool {
+    store.record_event(e).await.expect("record_event")
+}
+
+async fn rows(store: &dyn StatsStore, query: StatsQuery) -> Vec<StatsRow> {
+    store.stats_rows(&query).await.expect("stats_rows")
+}
+
+fn days(from: &str, to: &str) -> StatsQuery {
+    StatsQuery { from_date: from.to_string(), to_date: to.to_string(), ..StatsQuery::default() }
+}
+
+async fn logs(store: &dyn StatsStore, query: LogQuery) -> Vec<LogEvent> {
+    store.logs(&query).await.expect("logs")
+}
+
+fn ids(events: &[LogEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.request_id.as_str()).collect()
+}
+
+/// A histogram with one call in each listed latency's bucket.
+fn hist(latencies: &[u64]) -> [u64; 12] {
+    let mut h = [0; 12];
+    for latency in latencies {
+        h[latency_bucket(*latency)] += 1;
+    }
+    h
+}
+
+pub async fn given_the_same_event_twice_then_it_is_recorded_and_counted_once(store: Arc<dyn StatsStore>) {
+    let e = event("req-once", at("2026-11-26T06:14:10Z"));
+    assert!(record(&*store, &e).await, "first delivery is recorded");
+    assert!(!record(&*store, &e).await, "a redelivery changes nothing");
+    // Even a redelivery with other numbers is the same request: it must not count.
+    let altered = LogEvent { prompt_tokens: 9_999, cost_micros: 9_999, ..e.clone() };
+    assert!(!record(&*store, &altered).await);
+
+    let expected = StatsRow {
+        date: "2026-11-26".into(),
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        key_id: "key-1".into(),
+        counters: Counters {
+            requests: 1,
+            successes: 1,
+            errors: 0,
+            prompt_tokens: 120,
+            completion_tokens: 30,
+            cached_tokens: 20,
+            cost_micros: 4_500,
+            latency_ms_sum: 420,
+            latency_hist: hist(&[420]),
+        },
+    };
+    assert_eq!(rows(&*store, days("2026-11-26", "2026-11-26")).await, [expected]);
+    assert_eq!(logs(&*store, LogQuery::default()).await, [e]);
+}
+
+pub async fn given_two_events_on_the_same_day_provider_model_and_key_then_their_counters_sum_exactly(
+    store: Arc<dyn StatsStore>,
+) {
+    let ok = event("req-ok", at("2026-11-26T00:00:00Z"));
+    let failed = failed_event("req-failed", at("2026-11-26T23:59:59.999Z"));
+    assert!(record(&*store, &ok).await);
+    assert!(record(&*store, &failed).await);
+
+    let found = rows(&*store, days("2026-11-26", "2026-11-26")).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].counters,
+        Counters {
+            requests: 2,
+            successes: 1,
+            errors: 1,
+            prompt_tokens: 200,
+            completion_tokens: 30,
+            cached_tokens: 20,
+            cost_micros: 4_500,
+            latency_ms_sum: 1_920,
+            latency_hist: hist(&[420, 1_500]),
+        }
+    );
+    assert_eq!(found[0].counters.latency_percentile(50), Some(500));
+    assert_eq!(found[0].counters.latency_percentile(100), Some(2_000));
+}
+
+pub async fn given_rows_on_several_days_then_stats_rows_filter_by_inclusive_dates_and_exact_fields_in_key_order(
+    store: Arc<dyn StatsStore>,
+) {
+    let with = |id: &str, ts: &str, provider: &str, model: &str, key: Option<&str>| LogEvent {
+        provider: provider.to_string(),
+        model: model.to_string(),
+        key_id: key.map(str::to_string),
+        ..event(id, at(ts))
+    };
+    let events = [
+        with("r1", "2026-11-24T12:00:00Z", "openai", "gpt-4o-mini", Some("key-1")),
+        with("r2", "2026-11-25T23:59:59.999Z", "openai", "gpt-4o-mini", Some("key-1")),
+        with("r3", "2026-11-26T00:00:00Z", "openai", "gpt-4o-mini", Some("key-2")),
+        with("r4", "2026-11-26T08:00:00Z", "anthropic", "claude-sonnet-4-5", Some("key-3")),
+        with("r5", "2026-11-26T09:00:00Z", "openai", "gpt-4o", None),
+        with("r6", "2026-11-26T10:00:00Z", "openai", "gpt-4o-mini", Some("key-1")),
+        with("r7", "2026-11-27T01:00:00Z", "deepseek", "deepseek-chat", Some("key-4")),
+        with("r8", "2026-11-28T01:00:00Z", "deepseek", "deepseek-chat", Some("key-4")),
+    ];
+    for e in &events {
+        assert!(record(&*store, e).await);
+    }
+    let keys = |found: Vec<StatsRow>| -> Vec<String> {
+        found.into_iter().map(|r| format!("{} {}/{} {}", r.date, r.provider, r.model, r.key_id)).collect()
+    };
+
+    assert_eq!(
+        keys(rows(&*store, days("2026-11-25", "2026-11-27")).await),
+        [
+            "2026-11-25 openai/gpt-4o-mini key-1",
+            "2026-11-26 anthropic/claude-sonnet-4-5 key-3",
+            "2026-11-26 openai/gpt-4o -",
+            "2026-11-26 openai/gpt-4o-mini key-1",
+            "2026-11-26 openai/gpt-4o-mini key-2",
+            "2026-11-27 deepseek/deepseek-chat key-4",
+        ]
+    );
+    let openai = StatsQuery { provider: Some("openai".into()), ..days("2026-11-24", "2026-11-26") };
+    assert_eq!(
+        keys(rows(&*store, openai).await),
+        [
+            "2026-11-24 openai/gpt-4o-mini key-1",
+            "2026-11-25 openai/gpt-4o-mini key-1",
+            "2026-11-26 openai/gpt-4o -",
+            "2026-11-26 openai/gpt-4o-mini key-1",
+            "2026-11-26 openai/gpt-4o-mini key-2",
+        ]
+    );
+    let model = StatsQuery { model: Some("gpt-4o".into()), ..days("2026-11-01", "2026-11-30") };
+    assert_eq!(keys(rows(&*store, model).await), ["2026-11-26 openai/gpt-4o -"]);
+    let no_key = StatsQuery { key_id: Some("-".into()), ..days("2026-11-01", "2026-11-30") };
+    assert_eq!(keys(rows(&*store, no_key).await), ["2026-11-26 openai/gpt-4o -"]);
+    let all_three = StatsQuery {
+        provider: Some("openai".into()),
+        model: Some("gpt-4o-mini".into()),
+        key_id: Some("key-1".into()),
+        ..days("2026-11-26", "2026-11-28")
+    };
+    assert_eq!(keys(rows(&*store, all_three).await), ["2026-11-26 openai/gpt-4o-mini key-1"]);
+    assert!(rows(&*store, days("2026-12-01", "2026-12-31")).await.is_empty());
+}
+
+pub async fn given_logged_calls_then_logs_come_newest_first_and_filter_by_time_provider_user_and_request_id(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:00:00Z");
+    let mut events = vec![
+        event("r-0", t),
+        LogEvent { provider: "anthropic".into(), ..event("r-1", t + 1_000) },
+        LogEvent { user_id: Some("user-2".into()), ..event("r-2", t + 2_000) },
+        failed_event("r-3", t + 3_000),
+        // Two calls in the same millisecond: the larger request id comes first.
+        event("r-4a", t + 4_000),
+        event("r-4b", t + 4_000),
+        LogEvent { provider: "anthropic".into(), user_id: Some("user-2".into()), ..event("r-5", t + 3_600_000) },
+    ];
+    // Recorded out of order: the order of reads must not depend on the order of writes.
+    events.reverse();
+    for e in &events {
+        assert!(record(&*store, e).await);
+    }
+
+    let all = logs(&*store, LogQuery::default()).await;
+    assert_eq!(ids(&all), ["r-5", "r-4b", "r-4a", "r-3", "r-2", "r-1", "r-0"]);
+
+    let window = LogQuery { from_ms: Some(t + 1_000), to_ms: Some(t + 4_000), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, window).await), ["r-3", "r-2", "r-1"], "from inclusive, to exclusive");
+    let anthropic = LogQuery { provider: Some("anthropic".into()), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, anthropic).await), ["r-5", "r-1"]);
+    let user = LogQuery { user_id: Some("user-2".into()), from_ms: Some(t), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, user).await), ["r-5", "r-2"]);
+    let newest_two = LogQuery { limit: 2, ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, newest_two).await), ["r-5", "r-4b"]);
+
+    // Every field round-trips, the unset ones too.
+    let one = LogQuery { request_id: Some("r-3".into()), ..LogQuery::default() };
+    assert_eq!(logs(&*store, one).await, [failed_event("r-3", t + 3_000)]);
+    let none = LogQuery { request_id: Some("r-3".into()), provider: Some("anthropic".into()), ..LogQuery::default() };
+    assert!(logs(&*store, none).await.is_empty());
+}
+
+pub async fn given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:00:00Z");
+    for i in 0..1_001 {
+        assert!(record(&*store, &event(&format!("req-{i:04}"), t + i)).await);
+    }
+    let default = logs(&*store, LogQuery::default()).await;
+    assert_eq!(default.len(), 100);
+    assert_eq!(default[0].request_id, "req-1000");
+    assert_eq!(logs(&*store, LogQuery { limit: 5_000, ..LogQuery::default() }).await.len(), 1_000);
+    assert_eq!(rows(&*store, days("2026-11-26", "2026-11-26")).await[0].counters.requests, 1_001);
+}
