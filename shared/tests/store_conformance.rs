@@ -17,6 +17,7 @@ use tokio::sync::Barrier;
 
 use conformance::{at, event};
 
+#[allow(clippy::expect_used, reason = "test setup: failing to open is a failed test")]
 async fn fresh_store() -> (TempDir, Arc<EmbeddedStore>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = EmbeddedStore::open(dir.path()).expect("open the embedded store");

@@ -5,6 +5,8 @@
 //! [`conformance_suite!`] with an async constructor returning `(guard, Arc<Store>)`: the guard
 //! lives as long as the test (a temp dir, a table to drop), and each test gets a fresh store.
 
+#![allow(clippy::expect_used, clippy::panic, reason = "test bodies: a failed expectation is a failed test")]
+
 pub mod catalog;
 pub mod counters;
 pub mod secrets;

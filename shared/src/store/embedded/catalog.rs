@@ -17,9 +17,9 @@ use crate::store::{CatalogStore, StoreError};
 
 const SELECT_PROVIDERS: &str =
     "SELECT code, kind, name, base_url, headers, is_active, sort_order FROM providers ORDER BY sort_order, code";
-const SELECT_MODELS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, supports_streaming, \
-     supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, price_output, is_active, is_default \
-     FROM models ORDER BY provider, model";
+const SELECT_MODELS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
+     supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
+     price_output, is_active, is_default FROM models ORDER BY provider, model";
 const SELECT_KEYS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, cooldown_until, \
      rpm, tpm, rpd FROM api_keys ORDER BY provider, id";
 const SELECT_ROUTES: &str = "SELECT name, targets FROM routes ORDER BY name";
@@ -34,8 +34,9 @@ const UPSERT_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url
 macro_rules! insert_model {
     () => {
         "INSERT INTO models (provider, model, model_type, context_window, max_output_tokens, supports_streaming, \
-         supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, price_output, is_active, \
-         is_default) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (provider, model) "
+         supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, price_output, \
+         is_active, is_default) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT (provider, model) "
     };
 }
 const UPSERT_MODEL: &str = concat!(
@@ -51,8 +52,9 @@ const INSERT_MODEL_IF_ABSENT: &str = concat!(insert_model!(), "DO NOTHING");
 
 const UPSERT_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, masked, priority, is_active, status, \
      cooldown_until, rpm, tpm, rpd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-     ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, name = excluded.name, secret_ref = excluded.secret_ref, \
-     masked = excluded.masked, priority = excluded.priority, is_active = excluded.is_active, status = excluded.status, \
+     ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, name = excluded.name, \
+     secret_ref = excluded.secret_ref, masked = excluded.masked, priority = excluded.priority, \
+     is_active = excluded.is_active, status = excluded.status, \
      cooldown_until = excluded.cooldown_until, rpm = excluded.rpm, tpm = excluded.tpm, rpd = excluded.rpd";
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = ?1";
 const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = ?2, cooldown_until = ?3 WHERE id = ?1";

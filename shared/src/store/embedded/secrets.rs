@@ -9,7 +9,8 @@ use crate::secret::SecretString;
 use crate::store::{SecretStore, StoreError};
 
 const SELECT_SECRET: &str = "SELECT value FROM secrets WHERE secret_ref = ?1";
-const UPSERT_SECRET: &str = "INSERT INTO secrets (secret_ref, value) VALUES (?1, ?2) ON CONFLICT (secret_ref) DO UPDATE SET value = excluded.value";
+const UPSERT_SECRET: &str = "INSERT INTO secrets (secret_ref, value) VALUES (?1, ?2) \
+     ON CONFLICT (secret_ref) DO UPDATE SET value = excluded.value";
 const DELETE_SECRET: &str = "DELETE FROM secrets WHERE secret_ref = ?1";
 
 #[async_trait]

@@ -138,28 +138,25 @@ fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
 
 /// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns!`].
 fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
-    let mut values = [0u64; COUNTER_COLUMNS];
-    for (i, value) in values.iter_mut().enumerate() {
-        *value = row.get(4 + i)?;
-    }
+    const C: usize = 4; // the first counter column
     let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
-    latency_hist.copy_from_slice(&values[8..]);
-    let [requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum] =
-        [values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7]];
+    for (i, bucket) in latency_hist.iter_mut().enumerate() {
+        *bucket = row.get(C + 8 + i)?;
+    }
     Ok(StatsRow {
         date: row.get(0)?,
         provider: row.get(1)?,
         model: row.get(2)?,
         key_id: row.get(3)?,
         counters: Counters {
-            requests,
-            successes,
-            errors,
-            prompt_tokens,
-            completion_tokens,
-            cached_tokens,
-            cost_micros,
-            latency_ms_sum,
+            requests: row.get(C)?,
+            successes: row.get(C + 1)?,
+            errors: row.get(C + 2)?,
+            prompt_tokens: row.get(C + 3)?,
+            completion_tokens: row.get(C + 4)?,
+            cached_tokens: row.get(C + 5)?,
+            cost_micros: row.get(C + 6)?,
+            latency_ms_sum: row.get(C + 7)?,
             latency_hist,
         },
     })
