@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{Caller, ChatOutcome, Gateway};
+use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway};
 use maestro_shared::http::{self as mhttp, JsonBody};
 use maestro_shared::tokens::count_prompt_tokens;
 use serde_json::{Value, json};
@@ -57,8 +57,26 @@ async fn chat_completions(
             return e.into_response();
         }
     };
-    let outcome = state.gateway.chat(&caller, request).await;
-    respond(outcome)
+    if request.is_stream() {
+        return match state.gateway.chat_stream(&caller, request).await {
+            Ok(stream) => respond_stream(stream),
+            Err(outcome) => respond(outcome),
+        };
+    }
+    respond(state.gateway.chat(&caller, request).await)
+}
+
+/// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.
+fn respond_stream(stream: ChatStream) -> Response {
+    let ChatStream { request_id, provider, model, attempts, body } = stream;
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response();
+    set_headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    response
 }
 
 /// The gateway's outcome as an HTTP response with Maestro's headers.
@@ -68,21 +86,24 @@ fn respond(outcome: ChatOutcome) -> Response {
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => e.into_response(),
     };
-    let headers = response.headers_mut();
+    set_headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    response
+}
+
+fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, model: Option<&str>, attempts: u32) {
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), v);
         }
     };
-    set(mhttp::HEADER_REQUEST_ID, &request_id);
+    set(mhttp::HEADER_REQUEST_ID, request_id);
     set(mhttp::HEADER_ATTEMPTS, &attempts.to_string());
     if let Some(p) = provider {
-        set(mhttp::HEADER_PROVIDER, &p);
+        set(mhttp::HEADER_PROVIDER, p);
     }
     if let Some(m) = model {
-        set(mhttp::HEADER_MODEL, &m);
+        set(mhttp::HEADER_MODEL, m);
     }
-    response
 }
 
 /// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list shape.

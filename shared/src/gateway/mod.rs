@@ -2,7 +2,9 @@
 //! fall back by the policy, and emit exactly one log event per call.
 
 mod catalog_cache;
+mod errors;
 mod retry;
+mod stream;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,16 +14,18 @@ use bytes::Bytes;
 
 pub use catalog_cache::CatalogCache;
 pub use retry::RetryPolicy;
+pub use stream::ChatStream;
 
-use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, ProviderKind, Target, Usage};
+use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::keys::{KeyPool, Pick};
 use crate::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink};
 use crate::pricing::cost_micros;
-use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind};
-use crate::store::{CatalogStore, CounterStore, Grant, SecretStore, StoreError};
+use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
+use crate::store::{CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
 use crate::tokens::quick_prompt_estimate;
+use errors::{client_error, internal, no_key_error, secs_until, upstream_error};
 
 /// Who is calling: the JWT `sub` (or, later, the Maestro API key's owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,24 +85,132 @@ enum TargetFailure {
     Exhausted(ApiError),
 }
 
-/// Everything a successful attempt produced.
-struct Served {
-    body: Bytes,
-    usage: Usage,
+/// How an attempt talks to the provider: one JSON answer, or a stream whose first frames have
+/// arrived (so that retries and fallback stay possible until the caller has seen a byte).
+trait Mode {
+    type Output;
+    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<Self::Output, ProviderError>;
+    /// The usage known when the attempt returns; `None` while a stream is still running.
+    fn settled_usage(output: &Self::Output) -> Option<Usage>;
+}
+
+struct Complete;
+
+impl Mode for Complete {
+    type Output = ProviderReply;
+
+    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
+        client.chat(call).await
+    }
+
+    fn settled_usage(output: &ProviderReply) -> Option<Usage> {
+        Some(output.usage)
+    }
+}
+
+struct Streaming {
+    caller_wants_usage: bool,
+}
+
+impl Mode for Streaming {
+    type Output = (UpstreamStream, Vec<Bytes>);
+
+    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<Self::Output, ProviderError> {
+        let mut stream = client.chat_stream(call, self.caller_wants_usage).await?;
+        match stream.next().await? {
+            Some(first) => Ok((stream, first)),
+            None => Err(ProviderError::new(ProviderErrorKind::MalformedResponse, None, "the provider's stream was empty")),
+        }
+    }
+
+    fn settled_usage(_: &Self::Output) -> Option<Usage> {
+        None
+    }
+}
+
+/// What a successful attempt produced, and what it cost to get there.
+struct Served<T> {
+    output: T,
     key_id: String,
+    grant: Grant,
+    prices: Prices,
 }
 
 /// The running tally of one call, turned into its log event at the end.
-struct CallState<'a> {
+#[derive(Debug, Clone)]
+struct CallState {
     request_id: String,
     started: Instant,
     started_ms: i64,
-    caller: &'a Caller,
+    user_id: String,
     route: Option<String>,
     attempts: u32,
     provider: Option<String>,
     model: Option<String>,
     key_id: Option<String>,
+    stream: bool,
+}
+
+impl CallState {
+    fn new(caller: &Caller, stream: bool) -> Self {
+        Self {
+            request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+            started: Instant::now(),
+            started_ms: now_ms(),
+            user_id: caller.user_id.clone(),
+            route: None,
+            attempts: 0,
+            provider: None,
+            model: None,
+            key_id: None,
+            stream,
+        }
+    }
+
+    fn outcome(&self, result: Result<Bytes, ApiError>) -> ChatOutcome {
+        ChatOutcome {
+            request_id: self.request_id.clone(),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            attempts: self.attempts,
+            result,
+        }
+    }
+
+    /// The call's log event. `error` is `(status, code, message)` for a failed call.
+    fn event(&self, requested_model: &str, usage: Usage, cost: u64, error: Option<(u16, Option<String>, &str)>, ttfb_ms: Option<u64>) -> LogEvent {
+        let (status, http_status, error_code, error_message) = match error {
+            None => (CallStatus::Success, 200, None, None),
+            Some((http, code, message)) => (CallStatus::Error, http, code, Some(LogEvent::clip_message(message))),
+        };
+        LogEvent {
+            v: LOG_EVENT_VERSION,
+            request_id: self.request_id.clone(),
+            ts_ms: self.started_ms,
+            user_id: Some(self.user_id.clone()),
+            provider: self.provider.clone().unwrap_or_else(|| "none".to_string()),
+            model: self.model.clone().unwrap_or_else(|| requested_model.to_string()),
+            key_id: self.key_id.clone(),
+            route: self.route.clone(),
+            request_type: "chat".to_string(),
+            stream: self.stream,
+            status,
+            http_status,
+            error_code,
+            error_message,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage.cached_tokens,
+            cost_micros: cost,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            ttfb_ms,
+            attempts: self.attempts,
+        }
+    }
+
+    fn error_event(&self, requested_model: &str, e: &ApiError) -> LogEvent {
+        self.event(requested_model, Usage::default(), 0, Some((e.status, e.code.clone(), &e.message)), None)
+    }
 }
 
 impl Gateway {
@@ -123,37 +235,44 @@ impl Gateway {
 
     /// Serves one non-streaming chat request and records it.
     pub async fn chat(&self, caller: &Caller, request: ChatRequest) -> ChatOutcome {
-        let mut state = CallState {
-            request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
-            started: Instant::now(),
-            started_ms: now_ms(),
-            caller,
-            route: None,
-            attempts: 0,
-            provider: None,
-            model: None,
-            key_id: None,
-        };
-        let result = self.serve(&mut state, &request).await;
-        let event = self.log_event(&state, &request, &result);
-        self.backends.log_sink.send(event).await;
-        ChatOutcome {
-            request_id: state.request_id,
-            provider: state.provider,
-            model: state.model,
-            attempts: state.attempts,
-            result: result.map(|served| served.0.body),
+        let mut state = CallState::new(caller, false);
+        match self.serve(&mut state, &request, &Complete).await {
+            Ok(served) => {
+                let usage = served.output.usage;
+                let cost = cost_micros(&served.prices, &usage);
+                state.key_id = Some(served.key_id);
+                self.backends.log_sink.send(state.event(&request.model, usage, cost, None, None)).await;
+                state.outcome(Ok(served.output.body))
+            }
+            Err(e) => {
+                self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
+                state.outcome(Err(e))
+            }
         }
     }
 
-    async fn serve(&self, state: &mut CallState<'_>, request: &ChatRequest) -> Result<(Served, u64), ApiError> {
-        request.validate()?;
-        if request.is_stream() {
-            return Err(ApiError::invalid_param(
-                "stream",
-                "Streaming is not supported by this Maestro version yet; send `stream: false`.",
-            ));
+    /// Serves a `stream: true` request. Until the first frame is ready this behaves like
+    /// [`Self::chat`] (retries, fallback, a JSON error); after that the body streams, and the
+    /// call is recorded when the stream ends, breaks or the caller goes away.
+    pub async fn chat_stream(&self, caller: &Caller, request: ChatRequest) -> Result<ChatStream, ChatOutcome> {
+        let mut state = CallState::new(caller, true);
+        let caller_wants_usage = request
+            .extra
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
+            Ok(served) => Ok(stream::start(self.backends.clone(), state, &request, served)),
+            Err(e) => {
+                self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
+                Err(state.outcome(Err(e)))
+            }
         }
+    }
+
+    async fn serve<M: Mode>(&self, state: &mut CallState, request: &ChatRequest, mode: &M) -> Result<Served<M::Output>, ApiError> {
+        request.validate()?;
         let catalog = self.catalog().await?;
         let resolution = catalog.resolve(&request.model)?;
         state.route = resolution.route.clone();
@@ -178,23 +297,22 @@ impl Gateway {
             let cap = targets.iter().filter_map(|t| t.model.max_output_tokens).max().unwrap_or(0);
             return Err(ApiError::invalid_param(
                 "max_tokens",
-                format!(
-                    "`max_tokens` is {} but `{}` allows at most {cap} output tokens.",
-                    requested_max.unwrap_or(0),
-                    request.model
-                ),
+                format!("`max_tokens` is {} but `{}` allows at most {cap} output tokens.", requested_max.unwrap_or(0), request.model),
             ));
+        }
+        if request.is_stream() && fitting.iter().all(|t| !t.model.supports_streaming) {
+            return Err(ApiError::invalid_param("stream", format!("`{}` does not support streaming.", request.model)));
         }
 
         let mut last = ApiError::unavailable("no_target", "No provider could serve this request.");
         for target in fitting {
+            if request.is_stream() && !target.model.supports_streaming {
+                continue;
+            }
             state.provider = Some(target.entry.provider.code.clone());
             state.model = Some(target.model.model.clone());
-            match self.try_target(state, target, request).await {
-                Ok(served) => {
-                    let cost = cost_micros(&target.model.prices, &served.usage);
-                    return Ok((served, cost));
-                }
+            match self.try_target(state, target, request, mode).await {
+                Ok(served) => return Ok(served),
                 Err(TargetFailure::Client(e)) => return Err(e),
                 Err(TargetFailure::Exhausted(e)) => {
                     tracing::warn!(request_id = %state.request_id, provider = %target.entry.provider.code, model = %target.model.model, error = %e, "target exhausted; falling back");
@@ -206,16 +324,10 @@ impl Gateway {
     }
 
     /// Tries one target: keys in order, retries by the policy, until it serves or is exhausted.
-    async fn try_target(
-        &self,
-        state: &mut CallState<'_>,
-        target: &Target<'_>,
-        request: &ChatRequest,
-    ) -> Result<Served, TargetFailure> {
+    async fn try_target<M: Mode>(&self, state: &mut CallState, target: &Target<'_>, request: &ChatRequest, mode: &M) -> Result<Served<M::Output>, TargetFailure> {
         let policy = &self.options.policy;
         let provider = &target.entry.provider;
-        let max_output =
-            request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
+        let max_output = request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
         let estimate = quick_prompt_estimate(request) + max_output;
         let mut excluded: HashSet<String> = HashSet::new();
         let mut retries = 0u32;
@@ -224,9 +336,7 @@ impl Gateway {
         loop {
             let remaining = policy.deadline().saturating_sub(state.started.elapsed());
             if remaining.is_zero() {
-                return Err(TargetFailure::Exhausted(ApiError::gateway_timeout(
-                    "The call ran out of time before a provider answered.",
-                )));
+                return Err(TargetFailure::Exhausted(ApiError::gateway_timeout("The call ran out of time before a provider answered.")));
             }
             let now = now_ms();
             let pick = self
@@ -238,20 +348,12 @@ impl Gateway {
                 Pick::Reserved { key, grant } => (key, grant),
                 Pick::AllFull { until_ms } => {
                     return Err(TargetFailure::Exhausted(ApiError::rate_limited(
-                        format!(
-                            "Every key of provider `{}` is at its rate limit; retry after the window ends.",
-                            provider.code
-                        ),
+                        format!("Every key of provider `{}` is at its rate limit; retry after the window ends.", provider.code),
                         secs_until(until_ms, now),
                     )));
                 }
                 Pick::NoUsableKey { cooling_until } => {
-                    return Err(TargetFailure::Exhausted(no_key_error(
-                        &provider.code,
-                        last_error.as_ref(),
-                        cooling_until,
-                        now,
-                    )));
+                    return Err(TargetFailure::Exhausted(no_key_error(&provider.code, last_error.as_ref(), cooling_until, now)));
                 }
             };
             state.attempts += 1;
@@ -261,7 +363,7 @@ impl Gateway {
                 Ok(secret) => secret,
                 Err(e) => {
                     tracing::error!(key_id = %key.id, error = %e, "key secret unreadable; skipping the key");
-                    self.release(&grant, grant.reserved_tokens).await;
+                    release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
                     excluded.insert(key.id.clone());
                     continue;
                 }
@@ -274,21 +376,20 @@ impl Gateway {
                 default_max_tokens: policy.default_max_tokens,
                 timeout: policy.attempt_timeout().min(remaining),
             };
-            match self.client.chat(call).await {
-                Ok(reply) => {
-                    let delta = i64::try_from(reply.usage.total()).unwrap_or(i64::MAX) - grant.reserved_tokens as i64;
-                    if let Err(e) = self.backends.counters.reconcile(&grant, delta).await {
-                        tracing::error!(key_id = %key.id, error = %e, "token reconcile failed");
+            match mode.attempt(&self.client, call).await {
+                Ok(output) => {
+                    if let Some(usage) = M::settled_usage(&output) {
+                        reconcile(self.backends.counters.as_ref(), &grant, usage).await;
                     }
                     self.pool.note_success(&key.id);
                     if key.status != KeyStatus::Normal {
                         self.set_status(&key, KeyStatus::Normal, None).await;
                     }
-                    return Ok(Served { body: reply.body, usage: reply.usage, key_id: key.id });
+                    return Ok(Served { output, key_id: key.id, grant, prices: target.model.prices });
                 }
                 Err(error) => {
                     // The provider counted the request but no tokens: give the tokens back.
-                    self.release(&grant, grant.reserved_tokens).await;
+                    release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
                     tracing::warn!(request_id = %state.request_id, key = %key.masked, provider = %provider.code, error = %error, "upstream attempt failed");
                     match error.kind {
                         ProviderErrorKind::InvalidRequest => return Err(TargetFailure::Client(client_error(&error))),
@@ -297,28 +398,17 @@ impl Gateway {
                             excluded.insert(key.id.clone());
                         }
                         ProviderErrorKind::RateLimited => {
-                            let wait =
-                                error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
+                            let wait = error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
                             self.set_status(&key, KeyStatus::RateLimited, Some(now_ms() + wait as i64)).await;
                             excluded.insert(key.id.clone());
                         }
                         ProviderErrorKind::QuotaExceeded => {
-                            self.set_status(
-                                &key,
-                                KeyStatus::RateLimited,
-                                Some(now_ms() + policy.quota_cooldown_ms as i64),
-                            )
-                            .await;
+                            self.set_status(&key, KeyStatus::RateLimited, Some(now_ms() + policy.quota_cooldown_ms as i64)).await;
                             excluded.insert(key.id.clone());
                         }
                         kind if kind.is_retryable() => {
                             if self.pool.note_failure(&key.id) >= policy.failure_threshold {
-                                self.set_status(
-                                    &key,
-                                    KeyStatus::Error,
-                                    Some(now_ms() + policy.error_cooldown_ms as i64),
-                                )
-                                .await;
+                                self.set_status(&key, KeyStatus::Error, Some(now_ms() + policy.error_cooldown_ms as i64)).await;
                                 excluded.insert(key.id.clone());
                             }
                             if retries >= policy.max_retries {
@@ -339,14 +429,6 @@ impl Gateway {
         }
     }
 
-    /// Gives back reserved tokens that were not used.
-    async fn release(&self, grant: &Grant, tokens: u64) {
-        let delta = -i64::try_from(tokens).unwrap_or(i64::MAX);
-        if let Err(e) = self.backends.counters.reconcile(grant, delta).await {
-            tracing::error!(key_id = %grant.key_id, error = %e, "token release failed");
-        }
-    }
-
     async fn set_status(&self, key: &ApiKey, status: KeyStatus, cooldown_until: Option<i64>) {
         tracing::info!(key_id = %key.id, key = %key.masked, status = status.as_str(), ?cooldown_until, "key status changes");
         match self.backends.catalog.set_key_status(&key.id, status, cooldown_until).await {
@@ -354,128 +436,20 @@ impl Gateway {
             Err(e) => tracing::error!(key_id = %key.id, error = %e, "could not save key status"),
         }
     }
+}
 
-    fn log_event(
-        &self,
-        state: &CallState<'_>,
-        request: &ChatRequest,
-        result: &Result<(Served, u64), ApiError>,
-    ) -> LogEvent {
-        let (status, http_status, error_code, error_message, usage, cost, key_id) = match result {
-            Ok((served, cost)) => {
-                (CallStatus::Success, 200, None, None, served.usage, *cost, Some(served.key_id.clone()))
-            }
-            Err(e) => (
-                CallStatus::Error,
-                e.status,
-                e.code.clone(),
-                Some(LogEvent::clip_message(&e.message)),
-                Usage::default(),
-                0,
-                state.key_id.clone(),
-            ),
-        };
-        LogEvent {
-            v: LOG_EVENT_VERSION,
-            request_id: state.request_id.clone(),
-            ts_ms: state.started_ms,
-            user_id: Some(state.caller.user_id.clone()),
-            provider: state.provider.clone().unwrap_or_else(|| "none".to_string()),
-            model: state.model.clone().unwrap_or_else(|| request.model.clone()),
-            key_id,
-            route: state.route.clone(),
-            request_type: "chat".to_string(),
-            stream: request.is_stream(),
-            status,
-            http_status,
-            error_code,
-            error_message,
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            cached_tokens: usage.cached_tokens,
-            cost_micros: cost,
-            latency_ms: state.started.elapsed().as_millis() as u64,
-            ttfb_ms: None,
-            attempts: state.attempts,
-        }
+/// Replaces a grant's token estimate with the real usage.
+async fn reconcile(counters: &dyn CounterStore, grant: &Grant, usage: Usage) {
+    let delta = i64::try_from(usage.total()).unwrap_or(i64::MAX) - i64::try_from(grant.reserved_tokens).unwrap_or(i64::MAX);
+    if let Err(e) = counters.reconcile(grant, delta).await {
+        tracing::error!(key_id = %grant.key_id, error = %e, "token reconcile failed");
     }
 }
 
-fn internal(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "store failure");
-    ApiError::internal()
-}
-
-fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
-    u64::try_from((until_ms - now_ms).max(0)).unwrap_or(0).div_ceil(1000).max(1)
-}
-
-/// A provider's 4xx about the request itself, passed on with its own status and message.
-fn client_error(e: &ProviderError) -> ApiError {
-    let status = e.status.filter(|s| (400..500).contains(s)).unwrap_or(400);
-    ApiError {
-        status,
-        message: e.message.clone(),
-        error_type: "invalid_request_error",
-        code: e.code.clone().or_else(|| Some("invalid_request".to_string())),
-        param: None,
-        retry_after_secs: None,
-    }
-}
-
-/// The caller's error once a target's keys and retries are spent on a provider failure.
-fn upstream_error(provider: &str, e: &ProviderError) -> ApiError {
-    let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-    match e.kind {
-        ProviderErrorKind::Timeout => {
-            ApiError::gateway_timeout(format!("Provider `{provider}` did not answer in time."))
-        }
-        ProviderErrorKind::Overloaded => {
-            ApiError::unavailable(e.kind.as_str(), format!("Provider `{provider}` is overloaded{status}."))
-        }
-        ProviderErrorKind::MalformedResponse => {
-            ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` sent a malformed response."))
-        }
-        ProviderErrorKind::Network => {
-            ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` could not be reached."))
-        }
-        _ => ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` failed{status}.")),
-    }
-}
-
-/// The caller's error when no key of a provider is left to try.
-fn no_key_error(provider: &str, last: Option<&ProviderError>, cooling_until: Option<i64>, now: i64) -> ApiError {
-    let retry_in = secs_until(cooling_until.unwrap_or(now + 60_000), now);
-    if let Some(e) = last {
-        match e.kind {
-            ProviderErrorKind::Auth => {
-                return ApiError::bad_gateway(
-                    "upstream_auth_failed",
-                    format!(
-                        "Provider `{provider}` rejected every key (401/403); an admin must validate or replace them."
-                    ),
-                );
-            }
-            ProviderErrorKind::QuotaExceeded => {
-                return ApiError::rate_limited(
-                    format!("Every key of provider `{provider}` is out of quota or balance."),
-                    retry_in,
-                );
-            }
-            ProviderErrorKind::RateLimited => {
-                return ApiError::rate_limited(format!("Provider `{provider}` rate-limited every key."), retry_in);
-            }
-            kind if kind.is_retryable() => return upstream_error(provider, e),
-            _ => {}
-        }
-    }
-    match cooling_until {
-        Some(_) => ApiError::rate_limited(format!("Every key of provider `{provider}` is cooling down."), retry_in),
-        None => ApiError::unavailable(
-            "no_usable_key",
-            format!(
-                "Provider `{provider}` has no usable key. Add one with an environment variable, the config file or the admin API."
-            ),
-        ),
+/// Gives back reserved tokens that were not used.
+async fn release(counters: &dyn CounterStore, grant: &Grant, tokens: u64) {
+    let delta = -i64::try_from(tokens).unwrap_or(i64::MAX);
+    if let Err(e) = counters.reconcile(grant, delta).await {
+        tracing::error!(key_id = %grant.key_id, error = %e, "token release failed");
     }
 }

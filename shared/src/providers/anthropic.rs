@@ -7,9 +7,11 @@
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::openai::{Answer, completion_body, malformed, send};
+use super::openai::{Answer, completion_body, malformed, open, send};
+use super::sse::SseEvent;
+use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ProviderError, ProviderErrorKind, ProviderReply};
 use crate::domain::{ChatRequest, MessageContent, Usage};
 
@@ -17,21 +19,37 @@ const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-    let body = serde_json::to_vec(&translate(&call)?).map_err(|e| {
+    let body = send(request(http, &call, false)?, &call).await?;
+    answer(body, &call)
+}
+
+/// Opens a streaming call; Anthropic's event stream is translated to OpenAI chunks as it comes.
+pub(super) async fn chat_stream(
+    http: &reqwest::Client,
+    call: Call<'_>,
+    caller_wants_usage: bool,
+) -> Result<UpstreamStream, ProviderError> {
+    let response = open(request(http, &call, true)?, &call).await?;
+    let translator = AnthropicEvents::new(caller_wants_usage, &call.model.model);
+    Ok(UpstreamStream::new(response, Box::new(translator), call.timeout))
+}
+
+fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqwest::RequestBuilder, ProviderError> {
+    let mut wire = translate(call)?;
+    wire.stream = stream.then_some(true);
+    let body = serde_json::to_vec(&wire).map_err(|e| {
         ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
     })?;
     let mut key = HeaderValue::from_str(call.api_key.expose()).map_err(|_| {
         ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
     })?;
     key.set_sensitive(true);
-    let request = http
+    Ok(http
         .post(endpoint(&call.provider.base_url))
         .header("x-api-key", key)
         .header("anthropic-version", API_VERSION)
         .header(CONTENT_TYPE, "application/json")
-        .body(body);
-    let body = send(request, &call).await?;
-    answer(body, &call)
+        .body(body))
 }
 
 /// `{base}/v1/messages`, also when the configured base already ends in `/v1`.
@@ -63,6 +81,8 @@ struct MessagesRequest<'a> {
     thinking: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,6 +196,7 @@ fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> 
         top_k: r.extra.get("top_k").filter(|v| !v.is_null()),
         thinking: r.extra.get("thinking").filter(|v| !v.is_null()),
         metadata: r.user.as_deref().map(|user_id| Metadata { user_id }),
+        stream: None,
     })
 }
 
@@ -301,6 +322,176 @@ fn finish_reason(stop_reason: Option<&str>) -> &'static str {
         Some("refusal") => "content_filter",
         // end_turn, stop_sequence, pause_turn and anything new.
         _ => "stop",
+    }
+}
+
+/// Anthropic's event stream (`message_start`, `content_block_*`, `message_delta`,
+/// `message_stop`, `ping`, `error`) as OpenAI `chat.completion.chunk`s.
+pub(super) struct AnthropicEvents {
+    caller_wants_usage: bool,
+    id: String,
+    model: String,
+    created: i64,
+    usage: Usage,
+    chars: u64,
+    stopped: bool,
+}
+
+impl AnthropicEvents {
+    pub(super) fn new(caller_wants_usage: bool, model: &str) -> Self {
+        Self {
+            caller_wants_usage,
+            id: String::new(),
+            model: model.to_string(),
+            created: crate::time::now_ms() / 1000,
+            usage: Usage::default(),
+            chars: 0,
+            stopped: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        });
+        frame(chunk.to_string().as_bytes())
+    }
+
+    fn usage_chunk(&self) -> Bytes {
+        let u = self.usage;
+        let chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total(),
+                "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+            },
+        });
+        frame(chunk.to_string().as_bytes())
+    }
+
+    /// Reads the usage fields an event carries; later events repeat or update earlier ones.
+    fn take_usage(&mut self, usage: Option<&Value>) {
+        let Some(usage) = usage else { return };
+        let field = |name: &str| usage.get(name).and_then(Value::as_u64);
+        let cached = field("cache_read_input_tokens").unwrap_or(self.usage.cached_tokens);
+        let written = field("cache_creation_input_tokens").unwrap_or(self.usage.cache_write_tokens);
+        if let Some(input) = field("input_tokens") {
+            self.usage.prompt_tokens = input + cached + written;
+        }
+        self.usage.cached_tokens = cached;
+        self.usage.cache_write_tokens = written;
+        if let Some(output) = field("output_tokens") {
+            self.usage.completion_tokens = output;
+        }
+    }
+}
+
+fn stream_error(data: &Value) -> ProviderError {
+    let error = data.get("error");
+    let kind = match error.and_then(|e| e.get("type")).and_then(Value::as_str) {
+        Some("overloaded_error") => ProviderErrorKind::Overloaded,
+        Some("rate_limit_error") => ProviderErrorKind::RateLimited,
+        Some("invalid_request_error") => ProviderErrorKind::InvalidRequest,
+        Some("authentication_error" | "permission_error") => ProviderErrorKind::Auth,
+        _ => ProviderErrorKind::Server,
+    };
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("error event in the stream");
+    let mut e = ProviderError::new(kind, None, message.chars().take(500).collect::<String>());
+    e.code = error.and_then(|e| e.get("type")).and_then(Value::as_str).map(str::to_string);
+    e
+}
+
+impl Translate for AnthropicEvents {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<Bytes>, ProviderError> {
+        if event.data.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
+            ProviderError::new(ProviderErrorKind::MalformedResponse, None, format!("a stream event is not JSON: {e}"))
+        })?;
+        let kind = data.get("type").and_then(Value::as_str).or(event.event.as_deref()).unwrap_or("");
+        match kind {
+            "message_start" => {
+                let message = data.get("message");
+                if let Some(id) = message.and_then(|m| m.get("id")).and_then(Value::as_str) {
+                    self.id = id.to_string();
+                }
+                if let Some(model) = message.and_then(|m| m.get("model")).and_then(Value::as_str) {
+                    self.model = model.to_string();
+                }
+                self.take_usage(message.and_then(|m| m.get("usage")));
+                Ok(vec![self.chunk(json!({"role": "assistant", "content": ""}), None)])
+            }
+            "content_block_start" => {
+                let block = data.get("content_block");
+                match block.and_then(|b| b.get("text")).and_then(Value::as_str) {
+                    Some(text) if !text.is_empty() => {
+                        self.chars += text.chars().count() as u64;
+                        Ok(vec![self.chunk(json!({"content": text}), None)])
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            }
+            "content_block_delta" => {
+                let delta = data.get("delta");
+                let text = |field: &str| delta.and_then(|d| d.get(field)).and_then(Value::as_str);
+                match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let t = text("text").unwrap_or("");
+                        self.chars += t.chars().count() as u64;
+                        Ok(vec![self.chunk(json!({"content": t}), None)])
+                    }
+                    Some("thinking_delta") => {
+                        let t = text("thinking").unwrap_or("");
+                        self.chars += t.chars().count() as u64;
+                        Ok(vec![self.chunk(json!({"reasoning_content": t}), None)])
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            }
+            "message_delta" => {
+                self.take_usage(data.get("usage"));
+                let stop = data.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str);
+                Ok(match stop {
+                    Some(reason) => vec![self.chunk(json!({}), Some(finish_reason(Some(reason))))],
+                    None => Vec::new(),
+                })
+            }
+            "message_stop" => {
+                self.stopped = true;
+                let mut frames = Vec::with_capacity(2);
+                if self.caller_wants_usage {
+                    frames.push(self.usage_chunk());
+                }
+                frames.push(done_frame());
+                Ok(frames)
+            }
+            "error" => Err(stream_error(&data)),
+            // `ping`, `content_block_stop`, and event types added later.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn on_end(&mut self) -> Result<Vec<Bytes>, ProviderError> {
+        if self.stopped { Ok(Vec::new()) } else { Err(truncated()) }
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn generated_chars(&self) -> u64 {
+        self.chars
     }
 }
 

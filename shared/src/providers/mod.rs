@@ -4,6 +4,10 @@
 mod anthropic;
 mod demo;
 mod openai;
+pub mod sse;
+mod stream;
+
+pub use stream::UpstreamStream;
 
 use std::time::Duration;
 
@@ -122,6 +126,20 @@ impl ProviderClient {
             }
             ProviderKind::Anthropic => anthropic::chat(&self.http, call).await,
             ProviderKind::Demo => demo::chat(call),
+        };
+        result.map_err(|e| scrub(e, call.api_key))
+    }
+
+    /// Opens a streaming chat request. Errors before the stream opens (status, connection) come
+    /// back here; errors inside it come from [`UpstreamStream::next`]. `caller_wants_usage`:
+    /// whether the caller asked for the final usage chunk (`stream_options.include_usage`).
+    pub async fn chat_stream(&self, call: Call<'_>, caller_wants_usage: bool) -> Result<UpstreamStream, ProviderError> {
+        let result = match call.provider.kind {
+            ProviderKind::Openai | ProviderKind::Deepseek | ProviderKind::OpenaiCompatible => {
+                openai::chat_stream(&self.http, call, caller_wants_usage).await
+            }
+            ProviderKind::Anthropic => anthropic::chat_stream(&self.http, call, caller_wants_usage).await,
+            ProviderKind::Demo => demo::chat_stream(call, caller_wants_usage),
         };
         result.map_err(|e| scrub(e, call.api_key))
     }

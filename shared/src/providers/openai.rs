@@ -13,6 +13,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::sse::SseEvent;
+use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error};
 use crate::domain::{ChatMessage, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
@@ -25,7 +27,28 @@ const MAX_MESSAGE_CHARS: usize = 1000;
 const MAX_EXCERPT_CHARS: usize = 200;
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-    let body = serde_json::to_vec(&WireRequest::new(&call)).map_err(|e| {
+    let body = send(request(http, &call, false)?, &call).await?;
+    parse_completion(body, &call)
+}
+
+/// Opens a streaming call; usage is always requested upstream (`stream_options.include_usage`)
+/// so every stream can be billed, and forwarded to the caller only when it asked for it.
+pub(super) async fn chat_stream(
+    http: &reqwest::Client,
+    call: Call<'_>,
+    caller_wants_usage: bool,
+) -> Result<UpstreamStream, ProviderError> {
+    let response = open(request(http, &call, true)?, &call).await?;
+    Ok(UpstreamStream::new(response, Box::new(OpenAiChunks::new(caller_wants_usage)), call.timeout))
+}
+
+fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqwest::RequestBuilder, ProviderError> {
+    let mut wire = WireRequest::new(call);
+    if stream {
+        wire.stream = Some(true);
+        wire.stream_options = Some(StreamOptions { include_usage: true });
+    }
+    let body = serde_json::to_vec(&wire).map_err(|e| {
         ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
     })?;
     let base = match (call.provider.base_url.trim(), call.provider.kind) {
@@ -33,13 +56,32 @@ pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<Provi
         ("", _) => OPENAI_BASE,
         (base, _) => base,
     };
-    let request = http
+    Ok(http
         .post(format!("{}/chat/completions", base.trim_end_matches('/')))
         .bearer_auth(call.api_key.expose())
         .header(CONTENT_TYPE, "application/json")
-        .body(body);
-    let body = send(request, &call).await?;
-    parse_completion(body, &call)
+        .body(body))
+}
+
+/// Sends a streaming request and waits (at most the attempt timeout) for its status. A 2xx
+/// hands back the open response; anything else is read and classified like [`send`] does.
+pub(super) async fn open(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<reqwest::Response, ProviderError> {
+    let request = request.headers(provider_headers(&call.provider.headers)?);
+    let timed_out = || ProviderError::new(ProviderErrorKind::Timeout, None, "the provider did not answer in time");
+    let response = tokio::time::timeout(call.timeout, request.send())
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| transport_error(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let body = match tokio::time::timeout(call.timeout, response.bytes()).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => Bytes::new(),
+    };
+    Err(upstream_error(status, &headers, &body, call.api_key))
 }
 
 /// Adds the provider's configured headers (last, so they may override a default such as
@@ -168,7 +210,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// The caller's request as sent upstream, borrowed rather than cloned: `model` swapped for the
-/// provider's name, `stream` dropped (this client reads one JSON body), everything else as given.
+/// provider's name, `stream` set only by [`chat_stream`], everything else as given.
 #[derive(Serialize)]
 struct WireRequest<'a> {
     model: &'a str,
@@ -185,8 +227,17 @@ struct WireRequest<'a> {
     stop: Option<&'a StopSequences>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
     #[serde(flatten)]
     extra: Extra<'a>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 impl<'a> WireRequest<'a> {
@@ -206,6 +257,8 @@ impl<'a> WireRequest<'a> {
             top_p: r.top_p,
             stop: r.stop.as_ref(),
             user: r.user.as_deref(),
+            stream: None,
+            stream_options: None,
             extra: Extra(&r.extra),
         }
     }
@@ -251,14 +304,20 @@ struct PromptDetails {
     cached_tokens: Option<u64>,
 }
 
+impl From<WireUsage> for Usage {
+    fn from(u: WireUsage) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens.unwrap_or(0),
+            completion_tokens: u.completion_tokens.unwrap_or(0),
+            cached_tokens: u.prompt_cache_hit_tokens.or(u.prompt_tokens_details.and_then(|d| d.cached_tokens)).unwrap_or(0),
+            cache_write_tokens: 0,
+        }
+    }
+}
+
 fn parse_completion(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> {
     let completion: Completion = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
-    let usage = completion.usage.map_or_else(Usage::default, |u| Usage {
-        prompt_tokens: u.prompt_tokens.unwrap_or(0),
-        completion_tokens: u.completion_tokens.unwrap_or(0),
-        cached_tokens: u.prompt_cache_hit_tokens.or(u.prompt_tokens_details.and_then(|d| d.cached_tokens)).unwrap_or(0),
-        cache_write_tokens: 0,
-    });
+    let usage = completion.usage.map_or_else(Usage::default, Usage::from);
     let model = completion.model.filter(|m| !m.is_empty()).unwrap_or_else(|| call.model.model.clone());
     Ok(ProviderReply { body, usage, model })
 }
@@ -353,6 +412,104 @@ struct OutUsage {
 #[derive(Serialize)]
 struct OutPromptDetails {
     cached_tokens: u64,
+}
+
+/// OpenAI-format streams pass through frame by frame; only usage is read on the way, and the
+/// usage-only chunk Maestro asked for is held back from callers who did not ask for it.
+pub(super) struct OpenAiChunks {
+    forward_usage_chunk: bool,
+    usage: Usage,
+    chars: u64,
+    saw_done: bool,
+    saw_finish: bool,
+    saw_usage: bool,
+}
+
+impl OpenAiChunks {
+    pub(super) fn new(forward_usage_chunk: bool) -> Self {
+        Self { forward_usage_chunk, usage: Usage::default(), chars: 0, saw_done: false, saw_finish: false, saw_usage: false }
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Option<ChunkDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+}
+
+impl Translate for OpenAiChunks {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<Bytes>, ProviderError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        if data == "[DONE]" {
+            self.saw_done = true;
+            return Ok(vec![done_frame()]);
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+            ProviderError::new(ProviderErrorKind::MalformedResponse, None, format!("a stream chunk is not JSON: {e}"))
+        })?;
+        if let Some(error) = chunk.error {
+            let message = error.message.unwrap_or_else(|| "the provider reported an error mid-stream".to_string());
+            return Err(ProviderError::new(ProviderErrorKind::Server, None, truncate(&message, MAX_MESSAGE_CHARS)));
+        }
+        for choice in &chunk.choices {
+            if let Some(delta) = &choice.delta {
+                self.chars += delta.content.as_deref().map_or(0, |c| c.chars().count() as u64);
+                self.chars += delta.reasoning_content.as_deref().map_or(0, |c| c.chars().count() as u64);
+            }
+            self.saw_finish |= choice.finish_reason.is_some();
+        }
+        let usage_only = chunk.choices.is_empty() && chunk.usage.is_some();
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.into();
+            self.saw_usage = true;
+        }
+        if usage_only && !self.forward_usage_chunk {
+            return Ok(Vec::new());
+        }
+        // JSON never needs a raw newline, so one inside multi-line `data:` is plain whitespace.
+        Ok(vec![frame(data.replace('\n', " ").as_bytes())])
+    }
+
+    fn on_end(&mut self) -> Result<Vec<Bytes>, ProviderError> {
+        match (self.saw_done, self.saw_finish) {
+            (true, _) => Ok(Vec::new()),
+            // Some compatible servers end without `[DONE]`; a stream that finished and reported
+            // its usage is complete all the same, and the caller still gets a `[DONE]`.
+            (false, true) if self.saw_usage => Ok(vec![done_frame()]),
+            _ => Err(truncated()),
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn generated_chars(&self) -> u64 {
+        self.chars
+    }
 }
 
 #[cfg(test)]

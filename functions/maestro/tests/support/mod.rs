@@ -23,11 +23,14 @@ pub const OPENAI_429: &str = include_str!("../../../../shared/tests/fixtures/ope
 pub const OPENAI_401: &str = include_str!("../../../../shared/tests/fixtures/openai/error_401.json");
 pub const ANTHROPIC_MESSAGE: &str = include_str!("../../../../shared/tests/fixtures/anthropic/message.json");
 pub const ANTHROPIC_529: &str = include_str!("../../../../shared/tests/fixtures/anthropic/error_529_overloaded.json");
+pub const OPENAI_STREAM: &str = include_str!("../../../../shared/tests/fixtures/openai/chat_stream.sse");
+pub const ANTHROPIC_STREAM: &str = include_str!("../../../../shared/tests/fixtures/anthropic/stream.sse");
 
 /// A fake provider. The key decides the answer: `sk-ok-…` succeeds, `sk-429-…` is rate limited
 /// (retry-after 30), `sk-401-…` is rejected, `sk-500-…` fails, `sk-529-…` is overloaded,
-/// `sk-slow-…` answers after 2 s, `sk-garbage-…` sends a truncated body, `sk-html-…` an HTML 502.
-/// It serves both OpenAI's `/chat/completions` and Anthropic's `/v1/messages`.
+/// `sk-slow-…` answers after 2 s, `sk-garbage-…` sends a truncated body, `sk-html-…` an HTML 502,
+/// `sk-drip-…` streams the recorded events 100 ms apart. Streaming requests get the recorded
+/// stream of the format. It serves both OpenAI's `/chat/completions` and Anthropic's `/v1/messages`.
 #[derive(Clone)]
 pub struct FakeProvider {
     pub url: String,
@@ -89,7 +92,19 @@ async fn answer(
             .into_response()
     };
     let ok = if anthropic { ANTHROPIC_MESSAGE } else { OPENAI_COMPLETION };
+    let streaming = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["stream"].as_bool()).unwrap_or(false);
+    let recorded_stream = if anthropic { ANTHROPIC_STREAM } else { OPENAI_STREAM };
     match key.split('-').nth(1).unwrap_or("") {
+        "ok" if streaming => (StatusCode::OK, [("content-type", "text/event-stream")], recorded_stream).into_response(),
+        "drip" => {
+            let events: Vec<String> = recorded_stream.split_inclusive("\n\n").map(str::to_string).collect();
+            let body = futures_util::stream::unfold(events.into_iter(), |mut events| async move {
+                let next = events.next()?;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Some((Ok::<_, std::convert::Infallible>(next), events))
+            });
+            (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body)).into_response()
+        }
         "ok" => json(200, ok),
         "429" => {
             let mut r = json(429, OPENAI_429);
