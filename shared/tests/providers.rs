@@ -287,19 +287,41 @@ async fn anthropic_thinking_becomes_reasoning_content() {
 }
 
 #[tokio::test]
-async fn anthropic_refuses_tools_without_calling_out() {
-    let upstream = serve(Reply::json(200, fixture("anthropic/message.json"))).await;
+async fn anthropic_translates_the_recorded_tool_and_image_conversation() {
+    let upstream = serve(Reply::json(200, fixture("anthropic/message_tool_use.json"))).await;
     let mut setup = anthropic(&upstream.base);
-    setup.request = serde_json::from_value(json!({
-        "model": "claude",
-        "messages": [{"role": "user", "content": "Weather?"}],
-        "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
-    }))
-    .unwrap();
-    let e = fail(&setup).await;
-    assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
-    assert_eq!(e.message, "tool calls through Anthropic are not supported yet");
-    assert!(upstream.seen().is_empty());
+    setup.request = serde_json::from_slice(&fixture("openai/request_with_tools_and_image.json")).unwrap();
+    let reply = ProviderClient::new().unwrap().chat(setup.call()).await.unwrap();
+
+    let sent = upstream.only().json();
+    assert_eq!(sent["tools"], json!([{"name": "get_file", "input_schema": {"additionalProperties": false, "properties": {}, "type": "object"}}]));
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "the tool result and the next user turn merge into one user message");
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["content"], json!([{"type": "tool_use", "id": "call_qLQ1cE6MlqfhbxeGig6LIw9D", "name": "get_file", "input": {}}]));
+    assert_eq!(messages[2]["role"], "user");
+    assert_eq!(
+        messages[2]["content"],
+        json!([
+            {"type": "tool_result", "tool_use_id": "call_qLQ1cE6MlqfhbxeGig6LIw9D", "content": "See file 6a18c6."},
+            {"type": "text", "text": "This is file 6a18c6:"},
+            {"type": "image", "source": {"type": "url", "url": "https://www.gstatic.com/webp/gallery3/1.png"}}
+        ])
+    );
+
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert!(choice["message"]["content"].is_null());
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "toolu_01GHndag5wQmbzNihYmV2UBj");
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let arguments: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments, json!({"location": "San Francisco, CA", "units": "c"}));
+    assert_eq!(reply.usage.prompt_tokens, 659);
+    assert_eq!(reply.usage.completion_tokens, 74);
 }
 
 // ---------------------------------------------------------------- errors

@@ -156,3 +156,21 @@ async fn a_stream_request_that_fails_before_streaming_is_classified() {
     assert_eq!(err.kind, ProviderErrorKind::Overloaded);
     assert_eq!(err.status, Some(529));
 }
+
+#[tokio::test]
+async fn anthropic_tool_use_streams_as_openai_tool_call_deltas() {
+    let upstream = serve(sse(fixture("anthropic/stream_tool_use.sse"))).await;
+    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "claude-haiku-4-5", "sk-ant-stream-0008", hello());
+    let client = ProviderClient::new().unwrap();
+    let (frames, end, usage) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
+    assert_eq!(end, Ok(()));
+    assert_eq!(usage.completion_tokens, 74);
+    let chunks = json_frames(&frames);
+    let calls: Vec<&Value> = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0)).collect();
+    assert_eq!(calls[0]["id"], "toolu_01TJoxvFknVdnV9XpWFPaRmY");
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    assert!(calls.iter().all(|c| c["index"] == 0));
+    let arguments: String = calls.iter().filter_map(|c| c["function"]["arguments"].as_str()).collect();
+    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"location": "San Francisco, CA", "units": "f"}));
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+}

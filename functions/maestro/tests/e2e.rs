@@ -257,6 +257,8 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
         ),
         (json!({"model": "fake/m1", "messages": [{"role": "user", "content": "x".repeat(4096)}]}).to_string(), 413, ""),
         (String::new(), 400, ""),
+        (json!({"model": "fake/m1", "tools": [{"type": "function", "function": {"name": "f"}}], "messages": [{"role": "user", "content": "x"}]}).to_string(), 400, "tools"),
+        (json!({"model": "fake/m1", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]}).to_string(), 400, "messages"),
     ];
     for (body, status, param) in cases {
         let r = post(body.clone()).send().await.unwrap();

@@ -129,6 +129,19 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// Whether the request declares tools (a model without tool support cannot serve it).
+    pub fn uses_tools(&self) -> bool {
+        self.extra.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+    }
+
+    /// Whether any message carries an image part.
+    pub fn uses_images(&self) -> bool {
+        self.messages.iter().any(|m| match &m.content {
+            Some(MessageContent::Parts(parts)) => parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("image_url")),
+            _ => false,
+        })
+    }
+
     pub fn is_stream(&self) -> bool {
         self.stream.unwrap_or(false)
     }

@@ -285,30 +285,39 @@ impl Gateway {
         if targets.is_empty() {
             return Err(ApiError::model_not_found(&request.model));
         }
-        let fitting: Vec<&Target<'_>> = targets
-            .iter()
-            .copied()
-            .filter(|t| match (requested_max, t.model.max_output_tokens) {
-                (Some(asked), Some(cap)) => asked <= cap,
-                _ => true,
-            })
-            .collect();
-        if fitting.is_empty() {
-            let cap = targets.iter().filter_map(|t| t.model.max_output_tokens).max().unwrap_or(0);
-            return Err(ApiError::invalid_param(
+        // Each target must be able to do what is asked; if none can, say what is missing.
+        let asked = requested_max.unwrap_or(0);
+        type Check<'c> = Box<dyn Fn(&Target<'_>) -> bool + 'c>;
+        let checks: [(bool, Check<'_>, &str, String); 4] = [
+            (
+                requested_max.is_some(),
+                Box::new(|t| t.model.max_output_tokens.is_none_or(|cap| cap >= asked)),
                 "max_tokens",
-                format!("`max_tokens` is {} but `{}` allows at most {cap} output tokens.", requested_max.unwrap_or(0), request.model),
-            ));
-        }
-        if request.is_stream() && fitting.iter().all(|t| !t.model.supports_streaming) {
-            return Err(ApiError::invalid_param("stream", format!("`{}` does not support streaming.", request.model)));
+                format!(
+                    "`max_tokens` is {} but `{}` allows at most {} output tokens.",
+                    asked,
+                    request.model,
+                    targets.iter().filter_map(|t| t.model.max_output_tokens).max().unwrap_or(0)
+                ),
+            ),
+            (request.is_stream(), Box::new(|t| t.model.supports_streaming), "stream", format!("`{}` does not support streaming.", request.model)),
+            (request.uses_tools(), Box::new(|t| t.model.supports_tools), "tools", format!("`{}` does not support tools.", request.model)),
+            (request.uses_images(), Box::new(|t| t.model.supports_vision), "messages", format!("`{}` does not accept images.", request.model)),
+        ];
+        let mut fitting: Vec<&Target<'_>> = targets;
+        for (needed, can, param, message) in checks {
+            if !needed {
+                continue;
+            }
+            let before = fitting.len();
+            fitting.retain(|t| can(t));
+            if fitting.is_empty() && before > 0 {
+                return Err(ApiError::invalid_param(param, message));
+            }
         }
 
         let mut last = ApiError::unavailable("no_target", "No provider could serve this request.");
         for target in fitting {
-            if request.is_stream() && !target.model.supports_streaming {
-                continue;
-            }
             state.provider = Some(target.entry.provider.code.clone());
             state.model = Some(target.model.model.clone());
             match self.try_target(state, target, request, mode).await {

@@ -82,6 +82,10 @@ struct MessagesRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<WireTool<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
 }
 
@@ -92,7 +96,7 @@ struct Metadata<'a> {
 
 #[derive(Debug, Serialize)]
 struct WireMessage<'a> {
-    role: &'a str,
+    role: &'static str,
     content: WireContent<'a>,
 }
 
@@ -126,6 +130,17 @@ impl<'a> WireContent<'a> {
 enum Block<'a> {
     Text { text: &'a str },
     Image { source: ImageSource<'a> },
+    ToolUse { id: &'a str, name: &'a str, input: Value },
+    ToolResult { tool_use_id: &'a str, content: WireContent<'a> },
+}
+
+/// An OpenAI function tool as Anthropic declares it.
+#[derive(Debug, Serialize)]
+struct WireTool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,8 +154,76 @@ fn invalid(message: impl Into<String>) -> ProviderError {
     ProviderError::new(ProviderErrorKind::InvalidRequest, None, message)
 }
 
-fn tools_unsupported() -> ProviderError {
-    invalid("tool calls through Anthropic are not supported yet")
+/// `tools: [{type: "function", function: {name, description, parameters}}]` → Anthropic tools.
+fn tools(value: Option<&Value>) -> Result<Option<Vec<WireTool<'_>>>, ProviderError> {
+    let Some(items) = value.filter(|v| present(Some(v))) else { return Ok(None) };
+    let items = items.as_array().ok_or_else(|| invalid("`tools` must be an array"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, tool) in items.iter().enumerate() {
+        let kind = tool.get("type").and_then(Value::as_str).unwrap_or("function");
+        let function = tool.get("function").filter(|_| kind == "function");
+        let name = function.and_then(|f| f.get("name")).and_then(Value::as_str);
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(invalid(format!("tools[{i}] must be a function tool with a name; Anthropic takes no other kind")));
+        };
+        let input_schema = function
+            .and_then(|f| f.get("parameters"))
+            .filter(|p| !p.is_null())
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let description = function.and_then(|f| f.get("description")).and_then(Value::as_str).filter(|d| !d.is_empty());
+        out.push(WireTool { name, description, input_schema });
+    }
+    Ok(Some(out))
+}
+
+/// OpenAI's `tool_choice` (`auto`, `none`, `required`, or one named function) and
+/// `parallel_tool_calls: false` as Anthropic's `tool_choice`.
+fn tool_choice(choice: Option<&Value>, parallel: Option<&Value>) -> Result<Option<Value>, ProviderError> {
+    let mut out = match choice {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(match s.as_str() {
+            "auto" => json!({"type": "auto"}),
+            "none" => json!({"type": "none"}),
+            "required" => json!({"type": "any"}),
+            other => return Err(invalid(format!("tool_choice `{other}` is not one of auto, none, required"))),
+        }),
+        Some(v) => match v.get("function").and_then(|f| f.get("name")).and_then(Value::as_str) {
+            Some(name) => Some(json!({"type": "tool", "name": name})),
+            None => return Err(invalid("tool_choice must name a function: {\"type\":\"function\",\"function\":{\"name\":…}}")),
+        },
+    };
+    if parallel.and_then(Value::as_bool) == Some(false) {
+        let choice = out.get_or_insert_with(|| json!({"type": "auto"}));
+        if choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = Value::Bool(true);
+        }
+    }
+    Ok(out)
+}
+
+/// An assistant message's `tool_calls` as `tool_use` blocks; arguments are JSON text in OpenAI's
+/// format and a JSON object in Anthropic's.
+fn tool_uses(calls: &Value, i: usize) -> Result<Vec<Block<'_>>, ProviderError> {
+    let calls = calls.as_array().ok_or_else(|| invalid(format!("messages[{i}].tool_calls must be an array")))?;
+    calls
+        .iter()
+        .enumerate()
+        .map(|(j, call)| {
+            let field = |path: &[&str]| path.iter().try_fold(call, |v, k| v.get(*k)).and_then(Value::as_str);
+            let (Some(id), Some(name)) = (field(&["id"]), field(&["function", "name"])) else {
+                return Err(invalid(format!("messages[{i}].tool_calls[{j}] needs an id and a function name")));
+            };
+            let arguments = field(&["function", "arguments"]).unwrap_or("{}");
+            let input = match arguments.trim() {
+                "" => json!({}),
+                text => serde_json::from_str(text).map_err(|_| {
+                    invalid(format!("messages[{i}].tool_calls[{j}].function.arguments is not valid JSON"))
+                })?,
+            };
+            Ok(Block::ToolUse { id, name, input })
+        })
+        .collect()
 }
 
 fn present(value: Option<&Value>) -> bool {
@@ -153,31 +236,47 @@ fn present(value: Option<&Value>) -> bool {
 
 fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> {
     let r: &'a ChatRequest = call.request;
-    if present(r.extra.get("tools")) || present(r.extra.get("functions")) {
-        return Err(tools_unsupported());
+    if present(r.extra.get("functions")) {
+        return Err(invalid("the legacy `functions` field is not supported; send `tools`"));
+    }
+    if let Some(format) = r.extra.get("response_format").and_then(|f| f.get("type")).and_then(Value::as_str)
+        && format != "text"
+    {
+        return Err(invalid(format!("response_format `{format}` is not supported through Anthropic")));
     }
     let mut system = Vec::new();
     let mut messages: Vec<WireMessage<'a>> = Vec::new();
     for (i, m) in r.messages.iter().enumerate() {
-        match m.role.as_str() {
+        let (role, content) = match m.role.as_str() {
             "system" | "developer" => {
                 let text = m.content.as_ref().map(MessageContent::text).unwrap_or_default();
                 if !text.trim().is_empty() {
                     system.push(text);
                 }
+                continue;
             }
-            "user" | "assistant" => {
-                if present(m.extra.get("tool_calls")) || present(m.extra.get("function_call")) {
-                    return Err(tools_unsupported());
+            "user" => ("user", content(m.content.as_ref(), i)?),
+            "assistant" => match m.extra.get("tool_calls").filter(|c| present(Some(c))) {
+                Some(calls) => {
+                    let mut blocks = content(m.content.as_ref(), i)?.into_blocks();
+                    blocks.extend(tool_uses(calls, i)?);
+                    ("assistant", WireContent::Blocks(blocks))
                 }
-                let content = content(m.content.as_ref(), i)?;
-                match messages.last_mut() {
-                    Some(last) if last.role == m.role => last.content.merge(content),
-                    _ => messages.push(WireMessage { role: &m.role, content }),
-                }
+                None => ("assistant", content(m.content.as_ref(), i)?),
+            },
+            "tool" => {
+                let Some(tool_use_id) = m.extra.get("tool_call_id").and_then(Value::as_str) else {
+                    return Err(invalid(format!("messages[{i}] is a tool message without `tool_call_id`")));
+                };
+                let result = Block::ToolResult { tool_use_id, content: content(m.content.as_ref(), i)? };
+                ("user", WireContent::Blocks(vec![result]))
             }
-            "tool" | "function" => return Err(tools_unsupported()),
+            "function" => return Err(invalid("the legacy `function` role is not supported; send `tool` messages")),
             other => return Err(invalid(format!("messages[{i}] has role `{other}`, which Anthropic does not take"))),
+        };
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.merge(content),
+            _ => messages.push(WireMessage { role, content }),
         }
     }
     let max_tokens = r.requested_max_tokens().unwrap_or_else(|| match call.model.max_output_tokens {
@@ -196,6 +295,8 @@ fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> 
         top_k: r.extra.get("top_k").filter(|v| !v.is_null()),
         thinking: r.extra.get("thinking").filter(|v| !v.is_null()),
         metadata: r.user.as_deref().map(|user_id| Metadata { user_id }),
+        tools: tools(r.extra.get("tools"))?,
+        tool_choice: tool_choice(r.extra.get("tool_choice"), r.extra.get("parallel_tool_calls"))?,
         stream: None,
     })
 }
@@ -266,7 +367,13 @@ enum ContentBlock {
     Thinking {
         thinking: String,
     },
-    /// `tool_use`, `redacted_thinking`, server tool results…: not carried over (yet).
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    /// `redacted_thinking`, server tool results…: nothing OpenAI's shape can carry.
     #[serde(other)]
     Other,
 }
@@ -285,10 +392,12 @@ fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> 
     let message: MessagesResponse = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
     let mut text: Option<String> = None;
     let mut thinking: Vec<&str> = Vec::new();
+    let mut tool_calls: Vec<Value> = Vec::new();
     for block in &message.content {
         match block {
             ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
             ContentBlock::Thinking { thinking: t } => thinking.push(t),
+            ContentBlock::ToolUse { id, name, input } => tool_calls.push(openai_tool_call(id, name, &input.to_string())),
             ContentBlock::Other => {}
         }
     }
@@ -308,10 +417,16 @@ fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> 
         model: &message.model,
         content: text.as_deref(),
         reasoning: reasoning.as_deref(),
+        tool_calls: &tool_calls,
         finish_reason: finish_reason(message.stop_reason.as_deref()),
         usage,
     })?;
     Ok(ProviderReply { body, usage, model: message.model })
+}
+
+/// One entry of OpenAI's `tool_calls`.
+fn openai_tool_call(id: &str, name: &str, arguments: &str) -> Value {
+    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
 }
 
 fn finish_reason(stop_reason: Option<&str>) -> &'static str {
@@ -335,6 +450,8 @@ pub(super) struct AnthropicEvents {
     usage: Usage,
     chars: u64,
     stopped: bool,
+    /// Anthropic content-block index → OpenAI tool-call index, for the blocks that are tool uses.
+    tool_indexes: Vec<(u64, usize)>,
 }
 
 impl AnthropicEvents {
@@ -347,7 +464,13 @@ impl AnthropicEvents {
             usage: Usage::default(),
             chars: 0,
             stopped: false,
+            tool_indexes: Vec::new(),
         }
+    }
+
+    fn tool_index(&self, block: Option<u64>) -> Option<usize> {
+        let block = block?;
+        self.tool_indexes.iter().find(|(b, _)| *b == block).map(|(_, i)| *i)
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
@@ -434,6 +557,14 @@ impl Translate for AnthropicEvents {
             }
             "content_block_start" => {
                 let block = data.get("content_block");
+                if block.and_then(|b| b.get("type")).and_then(Value::as_str) == Some("tool_use") {
+                    let field = |name: &str| block.and_then(|b| b.get(name)).and_then(Value::as_str).unwrap_or("");
+                    let index = self.tool_indexes.len();
+                    self.tool_indexes.push((data.get("index").and_then(Value::as_u64).unwrap_or(0), index));
+                    let mut call = openai_tool_call(field("id"), field("name"), "");
+                    call["index"] = json!(index);
+                    return Ok(vec![self.chunk(json!({"tool_calls": [call]}), None)]);
+                }
                 match block.and_then(|b| b.get("text")).and_then(Value::as_str) {
                     Some(text) if !text.is_empty() => {
                         self.chars += text.chars().count() as u64;
@@ -455,6 +586,18 @@ impl Translate for AnthropicEvents {
                         let t = text("thinking").unwrap_or("");
                         self.chars += t.chars().count() as u64;
                         Ok(vec![self.chunk(json!({"reasoning_content": t}), None)])
+                    }
+                    Some("input_json_delta") => {
+                        let partial = text("partial_json").unwrap_or("");
+                        let index = self.tool_index(data.get("index").and_then(Value::as_u64));
+                        match index {
+                            Some(index) if !partial.is_empty() => {
+                                self.chars += partial.chars().count() as u64;
+                                let call = json!({"index": index, "function": {"arguments": partial}});
+                                Ok(vec![self.chunk(json!({"tool_calls": [call]}), None)])
+                            }
+                            _ => Ok(Vec::new()),
+                        }
                     }
                     _ => Ok(Vec::new()),
                 }
@@ -559,12 +702,17 @@ mod tests {
     #[test]
     fn tools_and_odd_parts_are_refused() {
         let tools = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "f"}}]});
-        let e = translated(tools, None).unwrap_err();
-        assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
-        assert!(e.message.contains("not supported yet"));
-        let tool_msg = json!({"model": "m", "messages": [{"role": "tool", "content": "x", "tool_call_id": "c"}]});
-        assert_eq!(translated(tool_msg, None).unwrap_err().kind, ProviderErrorKind::InvalidRequest);
+            "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required", "parallel_tool_calls": false});
+        let body = translated(tools, None).unwrap();
+        assert_eq!(body["tools"], json!([{"name": "f", "input_schema": {"type": "object", "properties": {}}}]));
+        assert_eq!(body["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+        let no_id = json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]});
+        assert!(translated(no_id, None).unwrap_err().message.contains("tool_call_id"));
+        let bad_args = json!({"model": "m", "messages": [{"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]});
+        assert!(translated(bad_args, None).unwrap_err().message.contains("not valid JSON"));
+        let json_mode = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}});
+        assert!(translated(json_mode, None).unwrap_err().message.contains("response_format"));
         let audio = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]});
         assert!(translated(audio, None).unwrap_err().message.contains("input_audio"));
         let ftp = json!({"model": "m", "messages": [{"role": "user", "content": [

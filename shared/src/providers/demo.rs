@@ -61,6 +61,7 @@ pub(super) fn chat(call: Call<'_>) -> Result<ProviderReply, ProviderError> {
         model,
         content: Some(&reply),
         reasoning: None,
+        tool_calls: &[],
         finish_reason: "stop",
         usage,
     })?;

@@ -345,6 +345,8 @@ pub(super) struct Answer<'a> {
     pub content: Option<&'a str>,
     /// Thinking text, under DeepSeek's `reasoning_content` name.
     pub reasoning: Option<&'a str>,
+    /// OpenAI `tool_calls` entries (`{id, type: "function", function: {name, arguments}}`).
+    pub tool_calls: &'a [Value],
     pub finish_reason: &'a str,
     pub usage: Usage,
 }
@@ -359,7 +361,12 @@ pub(super) fn completion_body(answer: &Answer<'_>) -> Result<Bytes, ProviderErro
         model: answer.model,
         choices: [OutChoice {
             index: 0,
-            message: OutMessage { role: "assistant", content: answer.content, reasoning_content: answer.reasoning },
+            message: OutMessage {
+                role: "assistant",
+                content: answer.content,
+                reasoning_content: answer.reasoning,
+                tool_calls: answer.tool_calls,
+            },
             logprobs: None,
             finish_reason: answer.finish_reason,
         }],
@@ -399,6 +406,8 @@ struct OutMessage<'a> {
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    tool_calls: &'a [Value],
 }
 
 #[derive(Serialize)]
