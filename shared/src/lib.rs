@@ -3,6 +3,7 @@
 //! Handlers in `functions/` parse a request, call into this crate and turn the result into a
 //! response; the rules (which key, which retry, what it costs, what gets counted) live here.
 
+pub mod anthropic_api;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;

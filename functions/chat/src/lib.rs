@@ -16,6 +16,8 @@ use maestro_shared::http::{self as mhttp, JsonBody};
 use maestro_shared::tokens::count_prompt_tokens;
 use serde_json::{Value, json};
 
+mod messages;
+
 /// What the chat routes need: the gateway, the token verifier, the body limit.
 #[derive(Clone)]
 pub struct ChatState {
@@ -29,6 +31,8 @@ pub fn router(state: ChatState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/api/ai/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(list_models))
         .route("/api/ai/chat/count-tokens", post(count_tokens))
         .route("/api/ai/chat/available-providers", post(available_providers).get(available_providers))

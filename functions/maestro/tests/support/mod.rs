@@ -25,12 +25,23 @@ pub const ANTHROPIC_MESSAGE: &str = include_str!("../../../../shared/tests/fixtu
 pub const ANTHROPIC_529: &str = include_str!("../../../../shared/tests/fixtures/anthropic/error_529_overloaded.json");
 pub const OPENAI_STREAM: &str = include_str!("../../../../shared/tests/fixtures/openai/chat_stream.sse");
 pub const ANTHROPIC_STREAM: &str = include_str!("../../../../shared/tests/fixtures/anthropic/stream.sse");
+/// Tool-call answers (key kind `tool`): OpenAI's calls `get_current_weather` (stream:
+/// `get_capital`), Anthropic's `get_weather`.
+pub const OPENAI_TOOL_CALL: &str =
+    include_str!("../../../../shared/tests/fixtures/openai/chat_completion_tool_call.json");
+pub const OPENAI_TOOL_STREAM: &str = include_str!("../../../../shared/tests/fixtures/openai/chat_stream_tool_call.sse");
+pub const ANTHROPIC_TOOL_USE: &str = include_str!("../../../../shared/tests/fixtures/anthropic/message_tool_use.json");
+pub const ANTHROPIC_TOOL_STREAM: &str = include_str!("../../../../shared/tests/fixtures/anthropic/stream_tool_use.sse");
+/// A provider's 400 about the request (key kind `400`).
+pub const OPENAI_400: &str = include_str!("../../../../shared/tests/fixtures/openai/error_400_invalid_request.json");
 
 /// A fake provider. The key decides the answer: `sk-ok-…` succeeds, `sk-429-…` is rate limited
 /// (retry-after 30), `sk-401-…` is rejected, `sk-500-…` fails, `sk-529-…` is overloaded,
 /// `sk-slow-…` answers after 2 s, `sk-garbage-…` sends a truncated body, `sk-html-…` an HTML 502,
-/// `sk-drip-…` streams the recorded events 100 ms apart. Streaming requests get the recorded
-/// stream of the format. It serves both OpenAI's `/chat/completions` and Anthropic's `/v1/messages`.
+/// `sk-drip-…` streams the recorded events 100 ms apart, `sk-tool-…` answers with the recorded
+/// tool call (or tool-call stream), `sk-400-…` refuses the request with a 400. Streaming requests
+/// get the recorded stream of the format. It serves both OpenAI's `/chat/completions` and
+/// Anthropic's `/v1/messages`.
 #[derive(Clone)]
 pub struct FakeProvider {
     pub url: String,
@@ -106,6 +117,12 @@ async fn answer(
             (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body)).into_response()
         }
         "ok" => json(200, ok),
+        "tool" if streaming => {
+            let recorded = if anthropic { ANTHROPIC_TOOL_STREAM } else { OPENAI_TOOL_STREAM };
+            (StatusCode::OK, [("content-type", "text/event-stream")], recorded).into_response()
+        }
+        "tool" => json(200, if anthropic { ANTHROPIC_TOOL_USE } else { OPENAI_TOOL_CALL }),
+        "400" => json(400, OPENAI_400),
         "429" => {
             let mut r = json(429, OPENAI_429);
             r.headers_mut().insert("retry-after", "30".parse().unwrap());
@@ -177,6 +194,19 @@ impl TestApp {
         self.http
             .post(format!("{}/v1/chat/completions", self.url))
             .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs an Anthropic Messages request as `user-1`, the token in `x-api-key` as the Anthropic
+    /// SDKs send it.
+    pub async fn messages(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", &self.token)
+            .header("anthropic-version", "2023-06-01")
             .json(&body)
             .send()
             .await

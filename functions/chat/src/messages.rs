@@ -1,0 +1,134 @@
+//! Anthropic's Messages API: `POST /v1/messages` and `POST /v1/messages/count_tokens`, so the
+//! Anthropic SDKs can use Maestro, for Claude and for every other provider. The translation
+//! lives in `maestro_shared::anthropic_api`; the call goes through the same gateway (keys,
+//! limits, retries, logs, stats) as `/v1/chat/completions`. Errors take Anthropic's shape.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maestro_shared::anthropic_api::{self, MessagesRequest, Purpose};
+use maestro_shared::domain::ChatRequest;
+use maestro_shared::error::ApiError;
+use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
+use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::tokens::{count_prompt_tokens, quick_prompt_estimate};
+use serde_json::json;
+
+use super::{ChatState, set_headers};
+
+/// The header Anthropic's SDKs read the request id from.
+const HEADER_ANTHROPIC_REQUEST_ID: &str = "request-id";
+
+/// The caller's Maestro token, from `x-api-key` (what the Anthropic SDKs send) or
+/// `Authorization: Bearer`.
+fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    match headers.get("x-api-key") {
+        Some(value) => {
+            let token = value
+                .to_str()
+                .map(str::trim)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::unauthorized("The `x-api-key` header is empty or unreadable."))?;
+            state.auth.caller(Some(&format!("Bearer {token}")))
+        }
+        None => match mhttp::authorization(headers) {
+            Some(authorization) => state.auth.caller(Some(authorization)),
+            None => Err(ApiError::unauthorized(
+                "Missing `x-api-key` header (a Maestro token; `Authorization: Bearer <token>` works too).",
+            )),
+        },
+    }
+}
+
+/// Authentication first, so an anonymous caller learns nothing about the body; then the body.
+fn accept(
+    state: &ChatState,
+    headers: &HeaderMap,
+    body: Result<JsonBody<MessagesRequest>, ApiError>,
+    purpose: Purpose,
+) -> Result<(Caller, ChatRequest), ApiError> {
+    let caller = caller(state, headers)?;
+    let request = body.and_then(|JsonBody(body)| anthropic_api::to_chat_request(body, purpose)).inspect_err(|e| {
+        tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
+    })?;
+    Ok((caller, request))
+}
+
+/// `POST /v1/messages`.
+pub(crate) async fn messages(
+    State(state): State<ChatState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<MessagesRequest>, ApiError>,
+) -> Response {
+    let (caller, request) = match accept(&state, &headers, body, Purpose::Messages) {
+        Ok(accepted) => accepted,
+        Err(e) => return anthropic_api::error_response(&e, None),
+    };
+    let requested_model = request.model.clone();
+    if request.is_stream() {
+        let estimate = quick_prompt_estimate(&request);
+        return match state.gateway.chat_stream(&caller, request).await {
+            Ok(stream) => respond_stream(stream, &requested_model, estimate),
+            Err(outcome) => respond(outcome, &requested_model),
+        };
+    }
+    respond(state.gateway.chat(&caller, request).await, &requested_model)
+}
+
+fn respond(outcome: ChatOutcome, requested_model: &str) -> Response {
+    let ChatOutcome { request_id, provider, model, attempts, result } = outcome;
+    let translated =
+        result.and_then(|body| anthropic_api::to_message(&body, model.as_deref().unwrap_or(requested_model)));
+    let mut response = match translated {
+        Ok(message) => (StatusCode::OK, axum::Json(message)).into_response(),
+        Err(e) => anthropic_api::error_response(&e, Some(&request_id)),
+    };
+    headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    response
+}
+
+fn respond_stream(stream: ChatStream, requested_model: &str, input_estimate: u64) -> Response {
+    let ChatStream { request_id, provider, model, attempts, body } = stream;
+    let body = anthropic_api::anthropic_events(body, model.as_deref().unwrap_or(requested_model), input_estimate);
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response();
+    headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    response
+}
+
+/// Maestro's headers, and the request id under Anthropic's name too.
+fn headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, model: Option<&str>, attempts: u32) {
+    set_headers(headers, request_id, provider, model, attempts);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static(HEADER_ANTHROPIC_REQUEST_ID), value);
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": n}` for the model the request resolves to
+/// (exact for OpenAI models, an estimate elsewhere; see `maestro_shared::tokens`).
+pub(crate) async fn count_tokens(
+    State(state): State<ChatState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<MessagesRequest>, ApiError>,
+) -> Response {
+    let (_, request) = match accept(&state, &headers, body, Purpose::CountTokens) {
+        Ok(accepted) => accepted,
+        Err(e) => return anthropic_api::error_response(&e, None),
+    };
+    let counted = async {
+        request.validate()?;
+        let catalog = state.gateway.catalog().await?;
+        let resolution = catalog.resolve(&request.model)?;
+        let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
+        Ok::<_, ApiError>(count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request))
+    };
+    match counted.await {
+        Ok(count) => axum::Json(json!({"input_tokens": count.tokens})).into_response(),
+        Err(e) => anthropic_api::error_response(&e, None),
+    }
+}
