@@ -5,6 +5,7 @@
 
 pub mod anthropic_api;
 pub mod auth;
+pub mod aws;
 pub mod bootstrap;
 pub mod config;
 pub mod domain;

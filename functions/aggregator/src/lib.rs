@@ -1,6 +1,10 @@
 //! The aggregator: turns queued log events into call logs and daily stats, exactly once per
 //! event. The SQS Lambda and the local runner's in-process queue both feed it messages.
 
+pub mod lambda;
+
+pub use lambda::handle;
+
 use maestro_shared::logs::{LOG_EVENT_VERSION, LogEvent};
 use maestro_shared::store::StatsStore;
 use tracing::Instrument;

@@ -1,5 +1,7 @@
 //! The local runner: every function's router in one process, on the embedded backend (one SQLite
-//! file, an in-process queue in place of SQS, secrets in the same 0600 file).
+//! file, an in-process queue in place of SQS, secrets in the same 0600 file) or, with
+//! `--backend aws`, on DynamoDB, SQS and Secrets Manager (an in-process task long-polls the log
+//! queue for the aggregator, standing in for the SQS-triggered Lambda).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,25 +9,30 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use maestro_aggregator::{Message, Outcome, process_message};
+use maestro_aggregator::{Message, Outcome, process_batch, process_message};
 use maestro_shared::auth::JwtAuth;
+use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
 use maestro_shared::config::FileConfig;
 use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
+use maestro_shared::logs::LogSink;
 use maestro_shared::logs::queue::{QueueCounts, QueueReceiver, in_process_queue};
 use maestro_shared::providers::ProviderClient;
 use maestro_shared::secret::SecretString;
-use maestro_shared::store::StatsStore;
 use maestro_shared::store::embedded::EmbeddedStore;
+use maestro_shared::store::{CatalogStore, CounterStore, SecretStore, StatsStore};
 use serde_json::json;
 use tokio::task::JoinHandle;
+
+/// Reads an environment variable (the process environment, or a map in tests).
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// How the runner is started.
 pub struct Options {
     pub data_dir: PathBuf,
     pub config: FileConfig,
     /// Reads an environment variable (the process environment, or a map in tests).
-    pub env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
     pub demo: bool,
 }
 
@@ -39,6 +46,8 @@ pub enum StartError {
     Bootstrap(#[from] maestro_shared::bootstrap::BootstrapError),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 /// A built runner: the router to serve, and what the banner and tests need.
@@ -103,18 +112,74 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Opens the store, applies seed, config and environment, and wires every router.
 pub async fn build(options: Options) -> Result<App, StartError> {
-    let Options { data_dir, config, env, demo } = options;
-    let store = Arc::new(EmbeddedStore::open(&data_dir)?);
-    let report = bootstrap(store.as_ref(), store.as_ref(), &config, &*env, demo).await?;
-    let auth = Arc::new(JwtAuth::hs256(&jwt_secret(&data_dir, &*env)?));
-
+    let store = Arc::new(EmbeddedStore::open(&options.data_dir)?);
     let (queue, receiver) = in_process_queue();
     let queue_counts = queue.counts();
+    let stores = Stores {
+        catalog: store.clone(),
+        counters: store.clone(),
+        secrets: store.clone(),
+        stats: store.clone(),
+        log_sink: Arc::new(queue),
+    };
+    let Wired { router, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
+    Ok(App { router, auth, report, store, queue_counts, aggregator })
+}
+
+/// A runner on the AWS backend: the same routers, what the banner needs, and the clients.
+pub struct AwsApp {
+    pub router: Router,
+    pub auth: Arc<JwtAuth>,
+    pub report: BootstrapReport,
+    pub aws: AwsBackend,
+}
+
+/// Like [`build`], on DynamoDB, SQS and Secrets Manager. The data dir holds only the JWT
+/// secret (unless `MAESTRO_JWT_SECRET` is set). The log queue is not consumed here: run
+/// [`run_queue_consumer`] beside it (as `maestro serve --backend aws` does) or the aggregator
+/// Lambda.
+pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, StartError> {
+    let stores = Stores {
+        catalog: aws.dynamo.clone(),
+        counters: aws.dynamo.clone(),
+        secrets: aws.secrets.clone(),
+        stats: aws.dynamo.clone(),
+        log_sink: aws.log_sink.clone(),
+    };
+    let Wired { router, auth, report } = wire(options, stores).await?;
+    Ok(AwsApp { router, auth, report, aws })
+}
+
+/// The backends a runner is wired on.
+struct Stores {
+    catalog: Arc<dyn CatalogStore>,
+    counters: Arc<dyn CounterStore>,
+    secrets: Arc<dyn SecretStore>,
+    stats: Arc<dyn StatsStore>,
+    log_sink: Arc<dyn LogSink>,
+}
+
+struct Wired {
+    router: Router,
+    auth: Arc<JwtAuth>,
+    report: BootstrapReport,
+}
+
+/// What both backends share: seed, config and environment applied to the stores, the JWT
+/// secret, and every router on one gateway.
+async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
+    let Options { data_dir, config, env, demo } = options;
+    let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &*env, demo).await?;
+    let auth = Arc::new(JwtAuth::hs256(&jwt_secret(&data_dir, &*env)?));
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
-    let backends =
-        Backends { catalog: store.clone(), counters: store.clone(), secrets: store.clone(), log_sink: Arc::new(queue) };
+    let backends = Backends {
+        catalog: stores.catalog,
+        counters: stores.counters,
+        secrets: stores.secrets,
+        log_sink: stores.log_sink,
+    };
     let gateway_options = GatewayOptions {
         policy: config.retry.clone(),
         catalog_ttl: Duration::from_secs(config.server.catalog_ttl_secs),
@@ -127,11 +192,11 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         auth: auth.clone(),
         max_body_bytes: config.server.max_body_bytes,
     })
-    .merge(maestro_stats::router(maestro_stats::StatsState { store: store.clone(), auth: auth.clone() }))
+    .merge(maestro_stats::router(maestro_stats::StatsState { store: stores.stats, auth: auth.clone() }))
     .merge(maestro_admin::router(maestro_admin::AdminState { gateway, auth: auth.clone() }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
     .fallback(maestro_shared::http::not_found);
-    Ok(App { router, auth, report, store, queue_counts, aggregator })
+    Ok(Wired { router, auth, report })
 }
 
 /// The in-process stand-in for the SQS-triggered aggregator: the same per-message code. A store
@@ -157,5 +222,46 @@ async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) 
             }
         }
         receiver.mark_done(batch.len());
+    }
+}
+
+/// What one read of the log queue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumed {
+    pub received: usize,
+    pub failed: usize,
+}
+
+/// One round of the SQS aggregator, in process: receives a batch (long polling up to
+/// `wait_secs`), records it with the aggregator's own [`process_batch`] and deletes the messages
+/// that succeeded; the failed ones come back after the visibility timeout (and, after
+/// `maxReceiveCount` receives, go to the dead-letter queue), as under the Lambda.
+pub async fn consume_once(
+    consumer: &QueueConsumer,
+    store: &dyn StatsStore,
+    wait_secs: i32,
+) -> Result<Consumed, AwsError> {
+    let received = consumer.receive(wait_secs).await?;
+    let messages: Vec<Message> =
+        received.iter().map(|m| Message { id: m.message_id.clone(), body: m.body.clone() }).collect();
+    let failed = process_batch(store, &messages).await;
+    let done: Vec<ReceivedMessage> = received.into_iter().filter(|m| !failed.contains(&m.message_id)).collect();
+    consumer.delete(&done).await?;
+    Ok(Consumed { received: messages.len(), failed: failed.len() })
+}
+
+/// Runs [`consume_once`] with 20-second long polls until the task is aborted; a failing queue
+/// is retried with backoff (never given up on).
+pub async fn run_queue_consumer(consumer: QueueConsumer, store: Arc<dyn StatsStore>) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match consume_once(&consumer, store.as_ref(), 20).await {
+            Ok(_) => wait = Duration::from_secs(1),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the log queue failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
     }
 }

@@ -1,14 +1,17 @@
-//! `maestro`: the whole gateway in one process. `maestro serve` runs it; `maestro token` prints a
-//! caller token for the same data directory.
+//! `maestro`: the whole gateway in one process. `maestro serve` runs it (on the embedded backend,
+//! or with `--backend aws` on DynamoDB, SQS and Secrets Manager); `maestro token` prints a caller
+//! token for the same data directory; `maestro init-aws` creates the AWS table and queues.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use maestro::{App, Options, build, jwt_secret};
+use clap::{Parser, Subcommand, ValueEnum};
+use maestro::{App, AwsApp, Options, build, build_aws, jwt_secret, run_queue_consumer};
 use maestro_shared::auth::{ADMIN_ROLE, JwtAuth};
+use maestro_shared::aws::{self, AwsBackend, AwsConfig, provision};
+use maestro_shared::bootstrap::BootstrapReport;
 use maestro_shared::config::FileConfig;
 
 #[derive(Parser)]
@@ -20,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gateway on the embedded backend.
+    /// Run the gateway (embedded backend by default).
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
@@ -34,6 +37,21 @@ enum Command {
         /// Leave out the offline `demo/echo` model.
         #[arg(long)]
         no_demo: bool,
+        /// Where the data lives: `embedded` (SQLite in --data) or `aws` (DynamoDB, SQS, Secrets
+        /// Manager from MAESTRO_TABLE, MAESTRO_LOG_QUEUE_URL, MAESTRO_SECRET_PREFIX and the AWS
+        /// SDK's environment, e.g. AWS_ENDPOINT_URL for moto; --data then holds only the JWT secret).
+        #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+        backend: Backend,
+    },
+    /// Create the DynamoDB table and the SQS log queue (with its dead-letter queue) where they do
+    /// not exist, and print the environment `serve --backend aws` and the functions need.
+    InitAws {
+        /// The table name (default: MAESTRO_TABLE, else `maestro`).
+        #[arg(long)]
+        table: Option<String>,
+        /// The log queue's name; its dead-letter queue is `<name>-dlq`.
+        #[arg(long, default_value = provision::LOG_QUEUE_NAME)]
+        queue: String,
     },
     /// Print a bearer token for callers (signed with the same secret `serve` uses).
     Token {
@@ -51,6 +69,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Embedded,
+    Aws,
+}
+
 fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -62,8 +86,14 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {
-        Command::Serve { listen, data, config, no_demo } => serve(listen, data, config, !no_demo).await,
+        Command::Serve { listen, data, config, no_demo, backend: Backend::Embedded } => {
+            serve(listen, data, config, !no_demo).await
+        }
+        Command::Serve { listen, data, config, no_demo, backend: Backend::Aws } => {
+            serve_aws(listen, data, config, !no_demo).await
+        }
         Command::Token { sub, admin, ttl_hours, data } => token(&sub, admin, ttl_hours, &data),
+        Command::InitAws { table, queue } => init_aws(table, &queue).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,25 +114,28 @@ fn token(sub: &str, admin: bool, ttl_hours: u64, data: &std::path::Path) -> Resu
     Ok(())
 }
 
+fn load_config(config: Option<&std::path::Path>) -> Result<FileConfig, String> {
+    match config {
+        Some(path) => FileConfig::load(path).map_err(|e| e.to_string()),
+        None => Ok(FileConfig::default()),
+    }
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down; recording the last log events");
+}
+
 async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo: bool) -> Result<(), String> {
-    let config = match &config {
-        Some(path) => FileConfig::load(path).map_err(|e| e.to_string())?,
-        None => FileConfig::default(),
-    };
+    let config = load_config(config.as_deref())?;
     let app = build(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo })
         .await
         .map_err(|e| e.to_string())?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    banner(&app, listen, &data, demo)?;
+    banner(&app.auth, &app.report, listen, &format!("data: {}", data.display()), demo)?;
     let App { router, aggregator, queue_counts, .. } = app;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down; recording the last log events");
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
     // The router (and with it every queue sender) is gone: the aggregator drains and ends.
     if tokio::time::timeout(Duration::from_secs(10), aggregator).await.is_err() || !queue_counts.is_drained() {
         tracing::error!("some log events were not recorded before shutdown");
@@ -110,18 +143,70 @@ async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo:
     Ok(())
 }
 
+/// `serve --backend aws`: the same routers on DynamoDB and Secrets Manager, log events through
+/// SQS (batched), and an in-process consumer of the log queue standing in for the aggregator
+/// Lambda.
+async fn serve_aws(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo: bool) -> Result<(), String> {
+    let config = load_config(config.as_deref())?;
+    let backend = AwsBackend::from_env().await.map_err(|e| e.to_string())?;
+    let app = build_aws(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo }, backend)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let location = format!("table {}, queue {}", app.aws.config.table, app.aws.config.log_queue_url);
+    banner(&app.auth, &app.report, listen, &location, demo)?;
+    let AwsApp { router, aws, .. } = app;
+    let consumer = tokio::spawn(run_queue_consumer(aws.log_queue_consumer(), aws.dynamo.clone()));
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    // Everything handed to the sink leaves for the queue; what the consumer has not taken yet
+    // stays there for the next start (or the aggregator Lambda), recorded exactly once either way.
+    aws.log_sink.flush().await;
+    consumer.abort();
+    if aws.log_sink.undelivered() > 0 {
+        tracing::error!(
+            undelivered = aws.log_sink.undelivered(),
+            "some log events did not reach SQS; they are in this log as `undelivered_log_event`"
+        );
+    }
+    Ok(())
+}
+
+/// `init-aws`: the table and queues of `maestro_shared::aws::provision`, then the environment.
 #[allow(clippy::print_stdout)]
-fn banner(app: &App, listen: SocketAddr, data: &std::path::Path, demo: bool) -> Result<(), String> {
-    let user = app.auth.issue("local-user", None, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
-    let admin =
-        app.auth.issue("local-admin", Some(ADMIN_ROLE), Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
-    println!("Maestro is listening on http://{listen}  (data: {})", data.display());
-    if app.report.imported_keys.is_empty() {
+async fn init_aws(table: Option<String>, queue: &str) -> Result<(), String> {
+    let config = AwsConfig::from_env();
+    let table = table.unwrap_or(config.table);
+    let sdk = aws::sdk_config_from_env().await;
+    let done = provision::provision_with(&sdk, &table, queue).await.map_err(|e| e.to_string())?;
+    let state = |created: bool| if created { "created" } else { "exists" };
+    println!("DynamoDB table {}: {}", done.table, state(done.table_created));
+    println!("SQS log queue and dead-letter queue: {}", state(done.queues_created));
+    println!("  {}\n  {}", done.log_queue_url, done.log_dlq_url);
+    println!("\nUse them with:");
+    for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
+        if let Some(value) = env_var(name).filter(|v| !v.is_empty()) {
+            println!("export {name}={value}");
+        }
+    }
+    for line in done.env_lines(&config.secret_prefix) {
+        println!("{line}");
+    }
+    println!("\nthen: maestro serve --backend aws");
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &str, demo: bool) -> Result<(), String> {
+    let user = auth.issue("local-user", None, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
+    let admin = auth.issue("local-admin", Some(ADMIN_ROLE), Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
+    println!("Maestro is listening on http://{listen}  ({data})");
+    if report.imported_keys.is_empty() {
         println!(
             "No provider key found. Export OPENAI_API_KEY, ANTHROPIC_API_KEY or DEEPSEEK_API_KEY (or pass --config) and restart."
         );
     } else {
-        for (provider, masked) in &app.report.imported_keys {
+        for (provider, masked) in &report.imported_keys {
             println!("  key for {provider}: {masked}");
         }
     }

@@ -16,7 +16,7 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -138,6 +138,37 @@ CREATE TABLE usage_stats (
     h10 INTEGER NOT NULL DEFAULT 0,
     h11 INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (date, provider, model, key_id)
+) WITHOUT ROWID;
+"#;
+
+/// The roll-up's summaries (DynamoDB's `STAT#<date>` rows `P#<provider>` and `ALL`): the day's
+/// counters per provider and over all of them (`provider = 'ALL'`), recomputed from
+/// `usage_stats` by the scheduled roll-up.
+const V2: &str = r#"
+CREATE TABLE usage_summaries (
+    date              TEXT NOT NULL,
+    provider          TEXT NOT NULL,
+    requests          INTEGER NOT NULL DEFAULT 0,
+    successes         INTEGER NOT NULL DEFAULT 0,
+    errors            INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens     INTEGER NOT NULL DEFAULT 0,
+    cost_micros       INTEGER NOT NULL DEFAULT 0,
+    latency_ms_sum    INTEGER NOT NULL DEFAULT 0,
+    h0  INTEGER NOT NULL DEFAULT 0,
+    h1  INTEGER NOT NULL DEFAULT 0,
+    h2  INTEGER NOT NULL DEFAULT 0,
+    h3  INTEGER NOT NULL DEFAULT 0,
+    h4  INTEGER NOT NULL DEFAULT 0,
+    h5  INTEGER NOT NULL DEFAULT 0,
+    h6  INTEGER NOT NULL DEFAULT 0,
+    h7  INTEGER NOT NULL DEFAULT 0,
+    h8  INTEGER NOT NULL DEFAULT 0,
+    h9  INTEGER NOT NULL DEFAULT 0,
+    h10 INTEGER NOT NULL DEFAULT 0,
+    h11 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (date, provider)
 ) WITHOUT ROWID;
 "#;
 

@@ -7,6 +7,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{EmbeddedStore, backend, parsed};
 use crate::logs::{CallStatus, LogEvent};
+use crate::stats::rollup::Summary;
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
@@ -136,30 +137,62 @@ fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
     values
 }
 
-/// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns!`].
-fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
-    const C: usize = 4; // the first counter column
+/// Reads the [`counter_columns!`] of a row, starting at column `c`.
+fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
     let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
-        *bucket = row.get(C + 8 + i)?;
+        *bucket = row.get(c + 8 + i)?;
     }
+    Ok(Counters {
+        requests: row.get(c)?,
+        successes: row.get(c + 1)?,
+        errors: row.get(c + 2)?,
+        prompt_tokens: row.get(c + 3)?,
+        completion_tokens: row.get(c + 4)?,
+        cached_tokens: row.get(c + 5)?,
+        cost_micros: row.get(c + 6)?,
+        latency_ms_sum: row.get(c + 7)?,
+        latency_hist,
+    })
+}
+
+/// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns!`].
+fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
     Ok(StatsRow {
         date: row.get(0)?,
         provider: row.get(1)?,
         model: row.get(2)?,
         key_id: row.get(3)?,
-        counters: Counters {
-            requests: row.get(C)?,
-            successes: row.get(C + 1)?,
-            errors: row.get(C + 2)?,
-            prompt_tokens: row.get(C + 3)?,
-            completion_tokens: row.get(C + 4)?,
-            cached_tokens: row.get(C + 5)?,
-            cost_micros: row.get(C + 6)?,
-            latency_ms_sum: row.get(C + 7)?,
-            latency_hist,
-        },
+        counters: counters_from_row(row, 4)?,
     })
+}
+
+const DELETE_SUMMARIES: &str = "DELETE FROM usage_summaries WHERE date = ?1";
+
+const INSERT_SUMMARY: &str = concat!(
+    "INSERT INTO usage_summaries (date, provider, ",
+    counter_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+);
+
+/// `ALL` sorts first within a day: `provider <> 'ALL'` is 0 for it and 1 for the others.
+const SELECT_SUMMARIES: &str = concat!(
+    "SELECT date, provider, ",
+    counter_columns!(),
+    " FROM usage_summaries WHERE date >= ?1 AND date <= ?2 ORDER BY date, provider <> 'ALL', provider"
+);
+
+/// Replaces a day's summaries in one transaction, so a reader sees the old set or the new one.
+fn replace_summaries(conn: &mut Connection, date: &str, summaries: &[Summary]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(DELETE_SUMMARIES)?.execute(params![date])?;
+    for s in summaries.iter().filter(|s| s.date == date) {
+        let counters = counter_values(&s.counters);
+        let mut values: Vec<&dyn ToSql> = vec![&s.date, &s.provider];
+        values.extend(counters.iter().map(|v| v as &dyn ToSql));
+        tx.prepare_cached(INSERT_SUMMARY)?.execute(values.as_slice())?;
+    }
+    tx.commit()
 }
 
 /// Inserts the log row and, only if it was new, adds the event to its stats row, in one
@@ -230,6 +263,24 @@ impl StatsStore for EmbeddedStore {
                 .prepare_cached(SELECT_LOGS)
                 .and_then(|mut stmt| stmt.query_map(values, log_from_row)?.collect())
                 .map_err(backend("read call logs"))
+        })
+    }
+
+    async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
+        self.with_db(|db| replace_summaries(&mut db.conn, date, summaries).map_err(backend("replace summaries")))
+    }
+
+    async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(SELECT_SUMMARIES)
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![from_date, to_date], |row| {
+                        Ok(Summary { date: row.get(0)?, provider: row.get(1)?, counters: counters_from_row(row, 2)? })
+                    })?
+                    .collect()
+                })
+                .map_err(backend("read summaries"))
         })
     }
 }

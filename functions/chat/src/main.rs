@@ -1,0 +1,20 @@
+//! The chat Lambda (`maestro-chat`): the chat router of the local runner, served behind a Function
+//! URL in `RESPONSE_STREAM` mode so `stream: true` answers flow as they come. The function checks
+//! every caller's HS256 token itself (`MAESTRO_JWT_SECRET`).
+
+use lambda_http::{Error, run_with_streaming_response};
+use maestro_chat::{ChatState, router};
+use maestro_lambda_common::aws::{backend, gateway, startup_error};
+use maestro_lambda_common::{Env, init_tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let env = Env::process();
+    let auth = env.required_jwt_auth().map_err(startup_error)?;
+    let max_body_bytes = env.max_body_bytes().map_err(startup_error)?;
+    let options = env.gateway_options().map_err(startup_error)?;
+    let aws = backend().await?;
+    let state = ChatState { gateway: gateway(&aws, options)?, auth, max_body_bytes };
+    run_with_streaming_response(router(state).fallback(maestro_shared::http::not_found)).await
+}

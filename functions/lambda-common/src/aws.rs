@@ -1,0 +1,33 @@
+//! The AWS backends (DynamoDB, SQS, Secrets Manager) behind the store traits, built once per
+//! container from `MAESTRO_TABLE`, `MAESTRO_LOG_QUEUE_URL`, `MAESTRO_SECRET_PREFIX` and the
+//! SDK's default chain (see `maestro_shared::aws`).
+
+use std::sync::Arc;
+
+use maestro_shared::aws::AwsBackend;
+use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
+use maestro_shared::providers::ProviderClient;
+
+/// Logs why the container cannot start and turns it into the runtime's error, so Lambda reports
+/// an init failure with the reason in the function's log.
+pub fn startup_error(e: impl std::fmt::Display) -> lambda_http::Error {
+    tracing::error!(error = %e, "cannot start");
+    e.to_string().into()
+}
+
+/// The AWS clients and stores.
+pub async fn backend() -> Result<AwsBackend, lambda_http::Error> {
+    AwsBackend::from_env().await.map_err(startup_error)
+}
+
+/// The gateway on the AWS backends, with one shared HTTP client for every provider.
+pub fn gateway(aws: &AwsBackend, options: GatewayOptions) -> Result<Arc<Gateway>, lambda_http::Error> {
+    let backends = Backends {
+        catalog: aws.dynamo.clone(),
+        counters: aws.dynamo.clone(),
+        secrets: aws.secrets.clone(),
+        log_sink: aws.log_sink.clone(),
+    };
+    let client = ProviderClient::new().map_err(startup_error)?;
+    Ok(Arc::new(Gateway::new(backends, client, options)))
+}

@@ -1,0 +1,150 @@
+//! Settings read once from the environment at cold start. A missing or malformed value stops
+//! the container with a message naming the variable, instead of failing requests later.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use maestro_shared::auth::JwtAuth;
+use maestro_shared::gateway::GatewayOptions;
+use maestro_shared::secret::SecretString;
+
+/// Shortest HS256 secret accepted: 256 bits, as RFC 7518 §3.2 asks of HMAC-SHA-256 keys.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Default of `MAESTRO_MAX_BODY_BYTES`; a Function URL takes at most 6 MB anyway.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+/// Reads one variable.
+type Reader = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Reads variables: the process environment in `main`, a map in tests.
+pub struct Env {
+    read: Reader,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self::from_fn(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_fn(read: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self { read: Box::new(read) }
+    }
+
+    /// Fixed values, for tests.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        Self::from_fn(move |name| map.get(name).cloned())
+    }
+
+    /// The value, trimmed; unset and blank are the same.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.read)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// The parsed value, or `default` when unset.
+    pub fn parse_or<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid { name, message: format!("`{v}`: {e}") }),
+        }
+    }
+
+    /// `MAESTRO_JWT_SECRET` as an HS256 verifier, if set; refused when shorter than
+    /// [`MIN_JWT_SECRET_BYTES`].
+    pub fn jwt_auth(&self) -> Result<Option<JwtAuth>, ConfigError> {
+        let Some(secret) = self.get("MAESTRO_JWT_SECRET") else {
+            return Ok(None);
+        };
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "MAESTRO_JWT_SECRET",
+                message: format!("use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
+            });
+        }
+        Ok(Some(JwtAuth::hs256(&SecretString::new(secret))))
+    }
+
+    /// `MAESTRO_JWT_SECRET`, required (the chat function verifies every token itself).
+    pub fn required_jwt_auth(&self) -> Result<Arc<JwtAuth>, ConfigError> {
+        self.jwt_auth()?.map(Arc::new).ok_or(ConfigError::Missing("MAESTRO_JWT_SECRET"))
+    }
+
+    /// `MAESTRO_MAX_BODY_BYTES` (default 4 MiB, at least 1 KiB).
+    pub fn max_body_bytes(&self) -> Result<usize, ConfigError> {
+        let bytes = self.parse_or("MAESTRO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
+        if bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                name: "MAESTRO_MAX_BODY_BYTES",
+                message: "must be at least 1024".into(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The gateway settings: `MAESTRO_CATALOG_TTL_SECS` (default 5), the default retry policy, and
+    /// `MAESTRO_ALLOW_DEMO` (default `false`; the template never sets it): the offline `demo/echo`
+    /// model for local invokes against an emulator.
+    pub fn gateway_options(&self) -> Result<GatewayOptions, ConfigError> {
+        let defaults = GatewayOptions::default();
+        let ttl = self.parse_or("MAESTRO_CATALOG_TTL_SECS", defaults.catalog_ttl.as_secs())?;
+        let allow_demo = self.parse_or("MAESTRO_ALLOW_DEMO", false)?;
+        Ok(GatewayOptions { catalog_ttl: Duration::from_secs(ttl), allow_demo, ..defaults })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_is_unset_and_bad_numbers_name_their_variable() {
+        let env = Env::from_pairs(&[("A", "  "), ("N", "12"), ("BAD", "twelve")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.parse_or("N", 1u32).expect("number"), 12);
+        assert_eq!(env.parse_or("UNSET", 7u32).expect("default"), 7);
+        let err = env.parse_or::<u32>("BAD", 1).expect_err("not a number").to_string();
+        assert!(err.starts_with("BAD is invalid: `twelve`"), "{err}");
+        assert_eq!(env.required("UNSET").expect_err("missing").to_string(), "UNSET must be set");
+    }
+
+    #[test]
+    fn jwt_secrets_must_be_long_enough() {
+        assert!(Env::from_pairs(&[]).jwt_auth().expect("unset is fine").is_none());
+        assert!(Env::from_pairs(&[]).required_jwt_auth().is_err());
+        assert!(Env::from_pairs(&[("MAESTRO_JWT_SECRET", "short")]).jwt_auth().is_err());
+        let long = "x".repeat(MIN_JWT_SECRET_BYTES);
+        assert!(Env::from_pairs(&[("MAESTRO_JWT_SECRET", &long)]).jwt_auth().expect("long").is_some());
+    }
+
+    #[test]
+    fn gateway_options_leave_the_demo_provider_out_unless_asked() {
+        let env = Env::from_pairs(&[("MAESTRO_CATALOG_TTL_SECS", "30")]);
+        let options = env.gateway_options().expect("options");
+        assert_eq!(options.catalog_ttl, Duration::from_secs(30));
+        assert!(!options.allow_demo);
+        let demo = Env::from_pairs(&[("MAESTRO_ALLOW_DEMO", "true")]);
+        assert!(demo.gateway_options().expect("options").allow_demo);
+        assert!(Env::from_pairs(&[("MAESTRO_ALLOW_DEMO", "yes")]).gateway_options().is_err());
+        assert_eq!(env.max_body_bytes().expect("default"), DEFAULT_MAX_BODY_BYTES);
+        assert!(Env::from_pairs(&[("MAESTRO_MAX_BODY_BYTES", "10")]).max_body_bytes().is_err());
+    }
+}

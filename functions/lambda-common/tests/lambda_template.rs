@@ -1,0 +1,205 @@
+//! `template.yaml` against the code: the table, its indexes and TTL, and the queues must be what
+//! `shared/src/aws/provision.rs` defines (what `maestro init-aws` creates and the store expects),
+//! each function must name a binary this workspace builds, and the settings DESIGN §9 warns
+//! about (visibility timeout, batch item failures, response streaming) must hold. Every sample
+//! event must be fed to its handler by some test.
+//!
+//! SAM's short tags (`!Ref`, `!GetAtt`, `!Sub`) parse as tagged values; the checks here only read
+//! plain values, and compare tagged ones by their tag and contents.
+
+#![allow(clippy::expect_used, clippy::panic, reason = "test helpers: a failed expectation is a failed test")]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use maestro_shared::aws::provision;
+use serde_norway::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    let r = &t["Resources"][id];
+    assert!(!r.is_null(), "template.yaml has no resource {id}");
+    r
+}
+
+fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+        .filter_map(|(id, r)| Some((id.as_str()?, r)))
+        .collect()
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("expected a string, found {v:?}"))
+}
+
+fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("expected a number, found {v:?}"))
+}
+
+/// `(attribute, key type)` pairs of a KeySchema.
+fn key_schema(v: &Value) -> Vec<(String, String)> {
+    v.as_sequence()
+        .expect("KeySchema")
+        .iter()
+        .map(|k| (str_of(&k["AttributeName"]).to_string(), str_of(&k["KeyType"]).to_string()))
+        .collect()
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[test]
+fn the_table_has_the_keys_indexes_and_ttl_provision_defines() {
+    let t = template();
+    let table = &resource(&t, "Table")["Properties"];
+
+    assert_eq!(str_of(&table["BillingMode"]), "PAY_PER_REQUEST");
+    let attributes: BTreeSet<(String, String)> = table["AttributeDefinitions"]
+        .as_sequence()
+        .expect("AttributeDefinitions")
+        .iter()
+        .map(|a| (str_of(&a["AttributeName"]).to_string(), str_of(&a["AttributeType"]).to_string()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        provision::PK,
+        provision::SK,
+        provision::GSI_USER_PK,
+        provision::GSI_USER_SK,
+        provision::GSI_PROVIDER_PK,
+        provision::GSI_PROVIDER_SK,
+    ]
+    .iter()
+    .map(|a| pair(a, "S"))
+    .collect();
+    assert_eq!(attributes, expected);
+    assert_eq!(key_schema(&table["KeySchema"]), [pair(provision::PK, "HASH"), pair(provision::SK, "RANGE")]);
+
+    let indexes = table["GlobalSecondaryIndexes"].as_sequence().expect("GlobalSecondaryIndexes");
+    assert_eq!(indexes.len(), 2);
+    for (name, pk, sk) in [
+        (provision::GSI_USER, provision::GSI_USER_PK, provision::GSI_USER_SK),
+        (provision::GSI_PROVIDER, provision::GSI_PROVIDER_PK, provision::GSI_PROVIDER_SK),
+    ] {
+        let index =
+            indexes.iter().find(|i| i["IndexName"].as_str() == Some(name)).unwrap_or_else(|| panic!("no index {name}"));
+        assert_eq!(key_schema(&index["KeySchema"]), [pair(pk, "HASH"), pair(sk, "RANGE")], "{name}");
+        assert_eq!(str_of(&index["Projection"]["ProjectionType"]), "ALL", "{name}");
+    }
+    assert_eq!(str_of(&table["TimeToLiveSpecification"]["AttributeName"]), provision::TTL_ATTRIBUTE);
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+}
+
+#[test]
+fn the_log_queue_and_its_dead_letter_queue_have_the_provisioned_settings() {
+    let t = template();
+    let queue = &resource(&t, "LogQueue")["Properties"];
+    let dlq = &resource(&t, "LogDeadLetterQueue")["Properties"];
+
+    assert_eq!(u64_of(&queue["VisibilityTimeout"]), u64::from(provision::LOG_QUEUE_VISIBILITY_TIMEOUT_SECS));
+    assert_eq!(u64_of(&queue["MessageRetentionPeriod"]), u64::from(provision::LOG_QUEUE_RETENTION_SECS));
+    assert_eq!(u64_of(&dlq["MessageRetentionPeriod"]), u64::from(provision::LOG_DLQ_RETENTION_SECS));
+    let redrive = &queue["RedrivePolicy"];
+    assert_eq!(u64_of(&redrive["maxReceiveCount"]), u64::from(provision::MAX_RECEIVE_COUNT));
+    const { assert!(provision::MAX_RECEIVE_COUNT >= 5, "DESIGN §9: maxReceiveCount ≥ 5") };
+    let target = format!("{:?}", redrive["deadLetterTargetArn"]);
+    assert!(target.contains("GetAtt") && target.contains("LogDeadLetterQueue.Arn"), "{target}");
+}
+
+#[test]
+fn the_aggregator_reports_batch_item_failures_within_a_sixth_of_the_visibility_timeout() {
+    let t = template();
+    let aggregator = &resource(&t, "AggregatorFunction")["Properties"];
+    let sqs = &aggregator["Events"]["LogQueue"];
+
+    assert_eq!(str_of(&sqs["Type"]), "SQS");
+    let failures: Vec<&str> =
+        sqs["Properties"]["FunctionResponseTypes"].as_sequence().expect("types").iter().map(str_of).collect();
+    assert_eq!(failures, ["ReportBatchItemFailures"]);
+    assert_eq!(u64_of(&sqs["Properties"]["BatchSize"]), 10);
+    assert!(
+        6 * u64_of(&aggregator["Timeout"]) <= u64::from(provision::LOG_QUEUE_VISIBILITY_TIMEOUT_SECS),
+        "DESIGN §9: visibility timeout ≥ 6 × the aggregator's timeout"
+    );
+}
+
+#[test]
+fn chat_streams_from_a_public_function_url_and_http_functions_ignore_the_stage() {
+    let t = template();
+    let chat = &resource(&t, "ChatFunction")["Properties"];
+
+    assert_eq!(str_of(&chat["FunctionUrlConfig"]["InvokeMode"]), "RESPONSE_STREAM");
+    assert_eq!(str_of(&chat["FunctionUrlConfig"]["AuthType"]), "NONE");
+    for id in ["ChatFunction", "AdminFunction", "StatsFunction"] {
+        let vars = &resource(&t, id)["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"].as_str(), Some("true"), "{id}");
+    }
+    for id in ["AdminFunction", "StatsFunction"] {
+        let vars = &resource(&t, id)["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["MAESTRO_ADMIN_AUTH"].as_str(), Some("authorizer"), "{id}");
+    }
+}
+
+#[test]
+fn every_function_is_built_by_cargo_lambda_from_a_binary_of_this_workspace() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(str_of(&globals["Runtime"]), "provided.al2023");
+    assert_eq!(str_of(&globals["Handler"]), "bootstrap");
+
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5);
+    for (id, function) in functions {
+        assert_eq!(str_of(&function["Metadata"]["BuildMethod"]), "rust-cargolambda", "{id}");
+        let binary = str_of(&function["Metadata"]["BuildProperties"]["Binary"]);
+        let crate_dir = binary.strip_prefix("maestro-").unwrap_or_else(|| panic!("{id}: binary {binary}"));
+        let dir = root().join("functions").join(crate_dir);
+        assert!(dir.join("src/main.rs").is_file(), "{id}: {} has no src/main.rs", dir.display());
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+        assert!(manifest.contains(&format!("name = \"{binary}\"")), "{id}: package is not {binary}");
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        let group = format!("{:?}", logging["LogGroup"]);
+        assert!(group.contains("LogGroup"), "{id}: logs to its own group with retention, not {group}");
+    }
+    for (id, group) in resources_of_type(&t, "AWS::Logs::LogGroup") {
+        assert!(!group["Properties"]["RetentionInDays"].is_null(), "{id} keeps logs forever");
+    }
+}
+
+#[test]
+fn every_sample_event_is_fed_to_its_handler_by_a_test() {
+    let mut tests = String::new();
+    for function in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let dir = function.expect("entry").path().join("tests");
+        for file in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = file.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with("lambda_") && name.ends_with(".rs") {
+                tests.push_str(&std::fs::read_to_string(&path).expect("test file"));
+            }
+        }
+    }
+    let mut events = 0;
+    for file in std::fs::read_dir(root().join("events")).expect("events/") {
+        let path = file.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        if name.ends_with(".json") {
+            events += 1;
+            assert!(tests.contains(&format!("events/{name}")), "events/{name} is not used by any tests/lambda_*.rs");
+        }
+    }
+    assert!(events >= 10, "found only {events} events");
+}

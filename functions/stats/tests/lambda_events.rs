@@ -1,0 +1,109 @@
+//! Every stats event in `events/` through the stats router the way the Lambda binary serves it
+//! behind the HTTP API's JWT authorizer: read with `lambda_http::request::from_str`, sent with
+//! `oneshot` to the router wrapped by `AdminAuth` in authorizer mode, on an embedded store that
+//! holds a few recorded calls.
+
+#![allow(clippy::expect_used, clippy::panic, reason = "test helpers: a failed expectation is a failed test")]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::to_bytes;
+use axum::http::StatusCode;
+use maestro_lambda_common::{AdminAuth, Env};
+use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::store::StatsStore;
+use maestro_shared::store::embedded::EmbeddedStore;
+use maestro_stats::{StatsState, router};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// 2026-11-26T06:00:00Z, the morning the events were captured.
+const MORNING_MS: i64 = 1_795_672_800_000;
+
+fn call(request_id: &str, ts_ms: i64, provider: &str, model: &str, cost_micros: u64) -> LogEvent {
+    LogEvent {
+        v: LOG_EVENT_VERSION,
+        request_id: request_id.into(),
+        ts_ms,
+        user_id: Some("user-42".into()),
+        provider: provider.into(),
+        model: model.into(),
+        key_id: Some(format!("{provider}-main")),
+        route: None,
+        request_type: "chat".into(),
+        stream: false,
+        status: CallStatus::Success,
+        http_status: 200,
+        error_code: None,
+        error_message: None,
+        prompt_tokens: 100,
+        completion_tokens: 20,
+        cached_tokens: 0,
+        cost_micros,
+        latency_ms: 800,
+        ttfb_ms: None,
+        attempts: 1,
+    }
+}
+
+/// The router of `main.rs` with the template's settings, over an embedded store with three calls
+/// on 2026-11-25/26 (two providers) and one on 2026-11-20.
+async fn app() -> Router {
+    let env = Env::from_pairs(&[]);
+    let auth = AdminAuth::from_env(&env).expect("auth");
+    assert_eq!(auth.mode(), "authorizer", "without MAESTRO_JWT_SECRET the authorizer decides");
+    let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
+    for e in [
+        call("r1", MORNING_MS - 10 * 3_600_000, "openai", "gpt-4o-mini", 110),
+        call("r2", MORNING_MS - 3_600_000, "anthropic", "claude-sonnet-4-5", 9_210),
+        call("r3", MORNING_MS, "openai", "gpt-4o", 3_130),
+        call("r0", MORNING_MS - 6 * 86_400_000, "openai", "gpt-4o", 1),
+    ] {
+        assert!(store.record_event(&e).await.expect("record"));
+    }
+    auth.wrap(router(StatsState { store, auth: auth.verifier() }).fallback(maestro_shared::http::not_found))
+}
+
+async fn invoke(event: &str) -> (StatusCode, Value) {
+    let request = lambda_http::request::from_str(event).expect("an HTTP API event lambda_http accepts");
+    let response = app().await.oneshot(request).await.expect("the router answers");
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn given_the_usage_event_then_two_days_are_summed_per_provider() {
+    let (status, body) = invoke(include_str!("../../../events/stats-http-api-usage-by-provider.json")).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some("2026-11-25"), Some("2026-11-26")));
+    assert_eq!(body["total"]["requests"], 3);
+    assert_eq!(body["total"]["cost_micros"], 12_450);
+    let groups: Vec<(&str, u64)> = body["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| (g["group"].as_str().unwrap_or_default(), g["usage"]["requests"].as_u64().unwrap_or_default()))
+        .collect();
+    assert_eq!(groups, [("anthropic", 1), ("openai", 2)]);
+}
+
+#[tokio::test]
+async fn given_the_logs_event_then_the_providers_calls_come_newest_first() {
+    let (status, body) = invoke(include_str!("../../../events/stats-http-api-logs.json")).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> =
+        body["data"].as_array().expect("data").iter().filter_map(|l| l["request_id"].as_str()).collect();
+    assert_eq!(ids, ["r3", "r1", "r0"]);
+}
+
+#[tokio::test]
+async fn given_no_authorizer_claims_then_usage_is_401() {
+    let (status, body) = invoke(include_str!("../../../events/stats-http-api-usage-no-claims.json")).await;
+
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["type"], "authentication_error");
+}

@@ -1,0 +1,475 @@
+//! [`DynamoStore`]: the catalog, the rate-limit windows, call logs and daily stats in ONE
+//! DynamoDB table (DESIGN §3), keyed by string attributes `pk` and `sk`, with two sparse global
+//! secondary indexes for call logs (`gsi1`: per user, `gsi2`: per provider) and TTL on
+//! `expires_at` (epoch seconds). The table itself is defined in [`super::provision`].
+//!
+//! # Items
+//!
+//! | item | pk | sk | TTL |
+//! |---|---|---|---|
+//! | provider | `PROVIDER#<code>` | `META` | — |
+//! | model | `PROVIDER#<code>` | `MODEL#<model>` | — |
+//! | key (never its secret) | `PROVIDER#<code>` | `KEY#<id>` | — |
+//! | key → provider reference | `KEYREF#<id>` | `META` | — |
+//! | route | `ROUTE#<name>` | `META` | — |
+//! | catalog listing: a provider | `CATALOG` | `PROVIDER#<code>` | — |
+//! | catalog listing: a route (with its targets) | `CATALOG` | `ROUTE#<name>` | — |
+//! | minute window | `USE#<key>#M#<yyyymmddHHMM>` | `-` | window end + 10 min |
+//! | day window | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
+//! | request-id guard | `REQ#<request id>` | `-` | 90 days |
+//! | call log | `LOG#<yyyy-mm-ddTHH>` | `<ts ms, 13 digits>#<request id>` | 90 days |
+//! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
+//! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
+//! | roll-up summary | `STAT#<yyyy-mm-dd>` | `SUM#<provider>` (`SUM#ALL`: the whole day) | 365 days |
+//!
+//! A call log also carries `gsi1pk = USER#<user id>` (only when it has a user), `gsi1sk =
+//! gsi2sk = <ts>#<request id>` and `gsi2pk = PROVIDERLOG#<provider>`. Both indexes project
+//! `ALL`, so an index query needs no second read.
+//!
+//! # Access patterns
+//!
+//! | # | pattern | requests | key / index |
+//! |---|---|---|---|
+//! | 1 | load the whole catalog | 1 Query on `CATALOG` + 1 Query per provider on `PROVIDER#<code>` (in parallel), all strongly consistent | table |
+//! | 2 | is the catalog empty | 1 Query on `CATALOG`, `begins_with(sk, "PROVIDER#")`, `Limit 1` | table |
+//! | 3 | upsert a provider | 1 TransactWriteItems: Put `PROVIDER#<code>`/`META` + Put `CATALOG`/`PROVIDER#<code>` | table |
+//! | 4 | upsert a model / insert it if absent | 1 TransactWriteItems: ConditionCheck provider `META` exists + Put model (`attribute_not_exists(pk)` for insert-if-absent) | table |
+//! | 5 | upsert a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: ConditionCheck provider, Put key, Put `KEYREF#<id>` (conditional on what was read), Delete the old key item when the key moved to another provider | table |
+//! | 6 | delete a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key + Delete `KEYREF#<id>` | table |
+//! | 7 | set a key's status | 1 GetItem `KEYREF#<id>` + 1 UpdateItem on the key (`attribute_exists(pk)`) | table |
+//! | 8 | upsert a route | 1 TransactWriteItems: Put `ROUTE#<name>`/`META` + Put `CATALOG`/`ROUTE#<name>` | table |
+//! | 9 | reserve a key (hot path) | 1 TransactWriteItems: conditional `ADD` on the minute and the day item | table |
+//! | 10 | reconcile tokens (hot path) | 1 UpdateItem per window, both in parallel; nothing when the estimate was exact | table |
+//! | 11 | window usage | 2 GetItem (parallel, consistent) | table |
+//! | 12 | record a log event (aggregator) | 1 TransactWriteItems: Put `REQ#<id>` (`attribute_not_exists(pk)`) + Put the call log + `ADD` to the stats row; plus 1 Put on `LOGHOURS` the first time a container sees an hour | table |
+//! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered), 16 days in parallel | table |
+//! | 13a | replace a day's summaries (roll-up) | 1 Query `begins_with(sk, "SUM#")` + 1 TransactWriteItems (Put the new, Delete the gone) | table |
+//! | 13b | summaries for a date range | 1 Query per day on `STAT#<date>`, `begins_with(sk, "SUM#")` | table |
+//! | 14 | logs by request id | 1 GetItem `REQ#<id>` + 1 GetItem of the log it points to | table |
+//! | 15 | logs by user (+ provider filter) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
+//! | 16 | logs by provider | Query `gsi2`, `gsi2pk = PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first | `gsi2` |
+//! | 17 | all logs in a time range | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then the hour partitions `LOG#<hour>` newest first until the limit is reached | table |
+//!
+//! # Why these choices
+//!
+//! - **The catalog listing (`CATALOG` partition)** instead of a Scan or a GSI: the catalog is
+//!   small and every container caches it for seconds, but a Scan reads the whole table (logs and
+//!   stats included) and a GSI cannot be read strongly consistently, so an admin change would not
+//!   be visible to the very next load. Routes carry their targets in their listing item too (written
+//!   in the same transaction as the route item), so loading the catalog costs 1 + providers Queries.
+//! - **`KEYREF#<id>`**: the store traits name a key by id only, while the key item lives under its
+//!   provider. The reference item, written in the same transaction as the key, finds the provider
+//!   with one GetItem. Only admin operations and key-health changes (after a provider error) pay
+//!   for it; the chat hot path reads keys from the cached catalog.
+//! - **`LOGHOURS`**: reading "the newest logs" must find the hours that have any without walking
+//!   every hour back to the beginning of time (a fixed look-back of N days would silently hide
+//!   older logs). A container registers an hour once (an idempotent Put, remembered in memory),
+//!   so this costs one write per hour per aggregator container, not per event.
+//! - **Windows**: both windows are updated in one TransactWriteItems with a condition on each, so
+//!   a refusal by either changes neither; the cancellation reasons come in item order (minute,
+//!   day) and tell which window refused (the day wins when both did, as waiting for the next
+//!   minute would not help). A `ClientRequestToken` per attempt makes the SDK's own retries
+//!   idempotent (`ADD` alone is not). Refusals by rpm or rpd are remembered in the container
+//!   until the window ends (a refused conditional write still costs a write unit, DESIGN §9);
+//!   refusals that may come from tpm are not, since a reconcile can free tokens.
+//! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
+//!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
+//!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
+//! - **Exactly-once stats**: the `REQ#<request id>` guard is Put with `attribute_not_exists(pk)`
+//!   in the same transaction as the log and the stats `ADD`; a redelivered event cancels the
+//!   transaction with `ConditionalCheckFailed` on the guard alone and changes nothing. No
+//!   `ClientRequestToken` there: a redelivery with the same token would be reported as a success.
+//! - **Contention**: concurrent transactions on one item cancel with `TransactionConflict`
+//!   (a hot key's window, a busy stats row); those are retried here with jittered backoff.
+//! - **Hot partitions**: an hour's call logs share one partition (about 1,000 WCU/s, i.e. some
+//!   hundreds of logged calls per second); window items are per key and minute; a very hot key
+//!   would need sharded window items (DESIGN §9), not done yet.
+
+mod catalog;
+mod counters;
+mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+
+use super::describe;
+use crate::store::StoreError;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// Attempts at a transaction that keeps being cancelled by `TransactionConflict`.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+/// The DynamoDB backend of [`crate::store::CatalogStore`], [`crate::store::CounterStore`] and
+/// [`crate::store::StatsStore`]. Cheap to share; build it once per container.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Windows known to be full, with the end of the window (DESIGN §9).
+    full_windows: Mutex<HashMap<counters::FullWindow, i64>>,
+    /// Log hours this container has already listed in `LOGHOURS`.
+    listed_hours: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            full_windows: Mutex::new(HashMap::new()),
+            listed_hours: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs a transaction, retrying it (jittered backoff) while it is cancelled by
+    /// `TransactionConflict` alone. `Ok(None)`: committed; `Ok(Some(codes))`: cancelled, with one
+    /// reason code per item in item order (`"None"` for the items that were fine).
+    async fn transact(
+        &self,
+        what: &'static str,
+        items: Vec<TransactWriteItem>,
+        with_token: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut wait = Duration::from_millis(5);
+        for attempt in 1..=CONFLICT_ATTEMPTS {
+            let token = with_token.then(|| uuid::Uuid::new_v4().to_string());
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .set_client_request_token(token)
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let codes = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_string())
+                    .collect::<Vec<_>>(),
+                _ => return Err(failed(what, &err)),
+            };
+            let decided = codes.iter().any(|c| c == CONDITION_FAILED);
+            let conflict = codes.iter().any(|c| c == "TransactionConflict");
+            if decided || !conflict {
+                return Ok(Some(codes));
+            }
+            if attempt < CONFLICT_ATTEMPTS {
+                tokio::time::sleep(jittered(wait)).await;
+                wait = (wait * 2).min(Duration::from_millis(200));
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "dynamodb: cannot {what}: still in conflict with other transactions after {CONFLICT_ATTEMPTS} attempts"
+        )))
+    }
+}
+
+/// The cancellation reason of an item whose condition did not hold.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// Whether the `i`-th reason of a cancelled transaction is a failed condition.
+fn condition_failed(codes: &[String], i: usize) -> bool {
+    codes.get(i).is_some_and(|c| c == CONDITION_FAILED)
+}
+
+/// A cancellation that none of the expected conditions explains.
+fn unexpected(what: &str, codes: &[String]) -> StoreError {
+    StoreError::Backend(format!("dynamodb: cannot {what}: transaction cancelled ({})", codes.join(", ")))
+}
+
+/// Full jitter: a random wait between 0 and `max`.
+fn jittered(max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(fastrand::u64(0..=ms))
+}
+
+fn failed<E, R>(what: &str, err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Backend(format!("dynamodb: cannot {what}: {}", describe(err)))
+}
+
+fn build_failed(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    move |e| StoreError::Backend(format!("dynamodb: cannot build the request to {what}: {e}"))
+}
+
+/// Expression attribute names and values, collected while an expression is written. Every
+/// attribute goes through a `#name` placeholder, so DynamoDB's long list of reserved words
+/// (`status`, `name`, `date`, …) never matters.
+#[derive(Debug, Default, Clone)]
+struct Expr {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    /// `#attr`, registered.
+    fn name(&mut self, attr: &str) -> String {
+        let placeholder = format!("#{attr}");
+        self.names.insert(placeholder.clone(), attr.to_string());
+        placeholder
+    }
+
+    /// `:id`, bound to `value`.
+    fn value(&mut self, id: &str, value: AttributeValue) -> String {
+        let placeholder = format!(":{id}");
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn boolean(value: bool) -> AttributeValue {
+    AttributeValue::Bool(value)
+}
+
+/// The primary key of an item.
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// Adds `name = value` to an item when the value is present.
+fn put_opt(item: &mut Item, name: &str, value: Option<AttributeValue>) {
+    if let Some(value) = value {
+        item.insert(name.to_string(), value);
+    }
+}
+
+/// Unix seconds `days` days after `ms`, for `expires_at`.
+fn expires_after_days(ms: i64, days: i64) -> i64 {
+    ms.div_euclid(1000) + days * 86_400
+}
+
+/// Reads attributes of one item, with errors that name the item and the attribute.
+struct Reader<'a> {
+    item: &'a Item,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(item: &'a Item, what: &'static str) -> Self {
+        Self { item, what }
+    }
+
+    fn bad(&self, name: &str, problem: &str) -> StoreError {
+        StoreError::Backend(format!("dynamodb: {} item: attribute `{name}` {problem}", self.what))
+    }
+
+    fn opt_s(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.clone())),
+            Some(_) => Err(self.bad(name, "is not a string")),
+        }
+    }
+
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name)?.ok_or_else(|| self.bad(name, "is missing"))
+    }
+
+    fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => {
+                v.parse().map(Some).map_err(|_| self.bad(name, &format!("is out of range: {v}")))
+            }
+            Some(_) => Err(self.bad(name, "is not a number")),
+        }
+    }
+
+    fn n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.opt_n(name)?.ok_or_else(|| self.bad(name, "is missing"))
+    }
+
+    /// A counter: absent means zero.
+    fn count(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self.opt_n(name)?.unwrap_or(0))
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::Bool(v)) => Ok(*v),
+            Some(_) => Err(self.bad(name, "is not a boolean")),
+            None => Err(self.bad(name, "is missing")),
+        }
+    }
+
+    fn string_map(&self, name: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(Default::default()),
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    AttributeValue::S(v) => Ok((k.clone(), v.clone())),
+                    _ => Err(self.bad(name, "holds a value that is not a string")),
+                })
+                .collect(),
+            Some(_) => Err(self.bad(name, "is not a map")),
+        }
+    }
+
+    fn string_list(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| match v {
+                    AttributeValue::S(v) => Ok(v.clone()),
+                    _ => Err(self.bad(name, "holds a value that is not a string")),
+                })
+                .collect(),
+            Some(_) => Err(self.bad(name, "is not a list")),
+        }
+    }
+}
+
+/// A Query with an expression, paged through `LastEvaluatedKey`.
+#[derive(Debug, Clone)]
+struct QuerySpec {
+    index: Option<&'static str>,
+    key_condition: String,
+    filter: Option<String>,
+    expr: Expr,
+    newest_first: bool,
+    consistent: bool,
+}
+
+impl QuerySpec {
+    fn new(key_condition: String, expr: Expr) -> Self {
+        Self { index: None, key_condition, filter: None, expr, newest_first: false, consistent: false }
+    }
+
+    /// One page of at most `limit` evaluated items from `start`, and where the next page starts.
+    async fn page(
+        &self,
+        client: &Client,
+        table: &str,
+        what: &'static str,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let limit = limit.map(|l| i32::try_from(l.clamp(1, 1_000)).unwrap_or(1_000));
+        let out = client
+            .query()
+            .table_name(table)
+            .set_index_name(self.index.map(str::to_string))
+            .key_condition_expression(&self.key_condition)
+            .set_filter_expression(self.filter.clone())
+            .set_expression_attribute_names(self.expr.names())
+            .set_expression_attribute_values(self.expr.values())
+            .scan_index_forward(!self.newest_first)
+            .set_consistent_read(self.consistent.then_some(true))
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| failed(what, &e))?;
+        let next = out.last_evaluated_key().filter(|last| !last.is_empty()).cloned();
+        Ok((out.items().to_vec(), next))
+    }
+
+    /// Runs the query and returns its items until `max` are collected (all of them for `None`).
+    async fn run(
+        &self,
+        client: &Client,
+        table: &str,
+        what: &'static str,
+        max: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let remaining = max.map(|m| m.saturating_sub(items.len()));
+            let (page, next) = self.page(client, table, what, start.take(), remaining).await?;
+            items.extend(page);
+            if let Some(max) = max
+                && items.len() >= max
+            {
+                items.truncate(max);
+                return Ok(items);
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+}
+
+/// A strongly consistent GetItem.
+async fn get_item(client: &Client, table: &str, key: Item, what: &'static str) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| failed(what, &e))?;
+    Ok(out.item().cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_use_placeholders_for_every_name_and_value() {
+        let mut e = Expr::default();
+        let status = e.name("status");
+        let v = e.value("s", s("normal"));
+        assert_eq!(format!("{status} = {v}"), "#status = :s");
+        assert_eq!(e.names().expect("names")["#status"], "status");
+        assert!(Expr::default().values().is_none(), "DynamoDB refuses an empty value map");
+    }
+
+    #[test]
+    fn readers_name_the_item_and_attribute_they_cannot_read() {
+        let item: Item = HashMap::from([("n".to_string(), s("x")), ("c".to_string(), n(-1))]);
+        let r = Reader::new(&item, "key");
+        assert_eq!(r.count("absent").expect("absent"), 0);
+        let err = r.n::<u64>("n").expect_err("not a number");
+        assert!(err.to_string().contains("key item: attribute `n`"), "{err}");
+        assert!(r.count("c").is_err(), "a negative counter is an error, not a wrap-around");
+    }
+}

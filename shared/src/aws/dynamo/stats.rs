@@ -1,0 +1,693 @@
+//! Call logs (`LOG#<hour>`, indexed per user and per provider) and daily stats (`STAT#<date>`),
+//! written together exactly once per request id through the `REQ#<request id>` guard.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use chrono::NaiveDate;
+use tokio::task::JoinSet;
+
+use super::{
+    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, expires_after_days, failed,
+    get_item, key, n, put_opt, s, unexpected,
+};
+use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
+use crate::logs::{CallStatus, LogEvent};
+use crate::stats::rollup::{ALL_PROVIDERS, Summary};
+use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::store::{LogQuery, StatsStore, StoreError};
+use crate::time;
+
+const LOG_TTL_DAYS: i64 = 90;
+const STATS_TTL_DAYS: i64 = 365;
+/// Sort-key prefix of the roll-up summaries in a day's `STAT#<date>` partition.
+const SUMMARY_PREFIX: &str = "SUM#";
+/// TransactWriteItems takes at most this many items.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+const GUARD_SK: &str = "-";
+const LOG_HOURS_PK: &str = "LOGHOURS";
+/// `logs()` returns this many events when the query names no limit, and never more than the max.
+const DEFAULT_LOG_LIMIT: usize = 100;
+const MAX_LOG_LIMIT: usize = 1_000;
+/// Hours of the `LOGHOURS` listing read per page while walking back through the logs.
+const HOURS_PER_PAGE: usize = 24;
+/// A stats query reads at most this many days (the last ones of its range): rows live 365 days.
+const MAX_STATS_DAYS: i64 = 400;
+/// Days of stats queried at once.
+const PARALLEL_DAYS: usize = 16;
+/// Hours a container remembers having listed before it starts over.
+const LISTED_HOURS_KEPT: usize = 1_000;
+
+/// The counters of a stats row, in [`Counters`] order; the histogram is `h0..h11`.
+const COUNTERS: [&str; 8] = [
+    "requests",
+    "successes",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_micros",
+    "latency_ms_sum",
+];
+
+fn log_pk(ts_ms: i64) -> String {
+    format!("LOG#{}", time::log_hour(ts_ms))
+}
+
+/// `<ts>#<request id>` with the timestamp zero-padded to 13 digits, so text order is time order
+/// (until the year 2286).
+fn log_sk(ts_ms: i64, request_id: &str) -> String {
+    format!("{:013}#{request_id}", ts_ms.max(0))
+}
+
+fn guard_pk(request_id: &str) -> String {
+    format!("REQ#{request_id}")
+}
+
+fn stats_pk(date: &str) -> String {
+    format!("STAT#{date}")
+}
+
+fn stats_sk(provider: &str, model: &str, key_id: &str) -> String {
+    format!("P#{provider}#M#{model}#K#{key_id}")
+}
+
+fn status_text(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Success => "success",
+        CallStatus::Error => "error",
+    }
+}
+
+fn log_item(e: &LogEvent) -> Item {
+    let sort = log_sk(e.ts_ms, &e.request_id);
+    let mut item = key(log_pk(e.ts_ms), sort.clone());
+    item.extend([
+        ("entity".to_string(), s("log")),
+        ("v".to_string(), n(e.v)),
+        ("request_id".to_string(), s(&e.request_id)),
+        ("ts_ms".to_string(), n(e.ts_ms)),
+        ("provider".to_string(), s(&e.provider)),
+        ("model".to_string(), s(&e.model)),
+        ("request_type".to_string(), s(&e.request_type)),
+        ("stream".to_string(), boolean(e.stream)),
+        ("status".to_string(), s(status_text(e.status))),
+        ("http_status".to_string(), n(e.http_status)),
+        ("prompt_tokens".to_string(), n(e.prompt_tokens)),
+        ("completion_tokens".to_string(), n(e.completion_tokens)),
+        ("cached_tokens".to_string(), n(e.cached_tokens)),
+        ("cost_micros".to_string(), n(e.cost_micros)),
+        ("latency_ms".to_string(), n(e.latency_ms)),
+        ("attempts".to_string(), n(e.attempts)),
+        ("expires_at".to_string(), n(expires_after_days(e.ts_ms, LOG_TTL_DAYS))),
+        (GSI_PROVIDER_PK.to_string(), s(format!("PROVIDERLOG#{}", e.provider))),
+        (GSI_PROVIDER_SK.to_string(), s(&sort)),
+    ]);
+    put_opt(&mut item, "user_id", e.user_id.as_deref().map(s));
+    put_opt(&mut item, "key_id", e.key_id.as_deref().map(s));
+    put_opt(&mut item, "route", e.route.as_deref().map(s));
+    put_opt(&mut item, "error_code", e.error_code.as_deref().map(s));
+    put_opt(&mut item, "error_message", e.error_message.as_deref().map(s));
+    put_opt(&mut item, "ttfb_ms", e.ttfb_ms.map(n));
+    if let Some(user) = &e.user_id {
+        item.insert(GSI_USER_PK.to_string(), s(format!("USER#{user}")));
+        item.insert(GSI_USER_SK.to_string(), s(sort));
+    }
+    item
+}
+
+fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
+    let r = Reader::new(item, "call log");
+    let status = r.s("status")?;
+    Ok(LogEvent {
+        v: r.n("v")?,
+        request_id: r.s("request_id")?,
+        ts_ms: r.n("ts_ms")?,
+        user_id: r.opt_s("user_id")?,
+        provider: r.s("provider")?,
+        model: r.s("model")?,
+        key_id: r.opt_s("key_id")?,
+        route: r.opt_s("route")?,
+        request_type: r.s("request_type")?,
+        stream: r.bool("stream")?,
+        status: match status.as_str() {
+            "success" => CallStatus::Success,
+            "error" => CallStatus::Error,
+            other => return Err(StoreError::Backend(format!("dynamodb: call log item: unknown status `{other}`"))),
+        },
+        http_status: r.n("http_status")?,
+        error_code: r.opt_s("error_code")?,
+        error_message: r.opt_s("error_message")?,
+        prompt_tokens: r.n("prompt_tokens")?,
+        completion_tokens: r.n("completion_tokens")?,
+        cached_tokens: r.n("cached_tokens")?,
+        cost_micros: r.n("cost_micros")?,
+        latency_ms: r.n("latency_ms")?,
+        ttfb_ms: r.opt_n("ttfb_ms")?,
+        attempts: r.n("attempts")?,
+    })
+}
+
+fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
+    let r = Reader::new(item, "stats");
+    let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
+    for (i, bucket) in latency_hist.iter_mut().enumerate() {
+        *bucket = r.count(&format!("h{i}"))?;
+    }
+    let [requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum] =
+        COUNTERS;
+    Ok(StatsRow {
+        date: r.s("date")?,
+        provider: r.s("provider")?,
+        model: r.s("model")?,
+        key_id: r.s("key_id")?,
+        counters: Counters {
+            requests: r.count(requests)?,
+            successes: r.count(successes)?,
+            errors: r.count(errors)?,
+            prompt_tokens: r.count(prompt_tokens)?,
+            completion_tokens: r.count(completion_tokens)?,
+            cached_tokens: r.count(cached_tokens)?,
+            cost_micros: r.count(cost_micros)?,
+            latency_ms_sum: r.count(latency_ms_sum)?,
+            latency_hist,
+        },
+    })
+}
+
+/// A [`Counters`] as `(attribute, value)`, histogram buckets that are zero left out.
+fn counter_values(c: &Counters) -> Vec<(String, u64)> {
+    let values = [
+        c.requests,
+        c.successes,
+        c.errors,
+        c.prompt_tokens,
+        c.completion_tokens,
+        c.cached_tokens,
+        c.cost_micros,
+        c.latency_ms_sum,
+    ];
+    let mut out: Vec<(String, u64)> = COUNTERS.iter().map(|c| c.to_string()).zip(values).collect();
+    out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (format!("h{i}"), *v)));
+    out
+}
+
+fn summary_sk(provider: &str) -> String {
+    format!("{SUMMARY_PREFIX}{provider}")
+}
+
+fn summary_item(summary: &Summary) -> Item {
+    let mut item = key(stats_pk(&summary.date), summary_sk(&summary.provider));
+    item.extend([
+        ("entity".to_string(), s("summary")),
+        ("date".to_string(), s(&summary.date)),
+        ("provider".to_string(), s(&summary.provider)),
+    ]);
+    // Summaries live as long as the rows they sum.
+    let day_ms = NaiveDate::parse_from_str(&summary.date, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or_else(time::now_ms, |t| t.and_utc().timestamp_millis());
+    item.insert("expires_at".to_string(), n(expires_after_days(day_ms, STATS_TTL_DAYS)));
+    for (attr, value) in counter_values(&summary.counters) {
+        item.insert(attr, n(value));
+    }
+    item
+}
+
+fn summary_from(item: &Item) -> Result<Summary, StoreError> {
+    let r = Reader::new(item, "summary");
+    let mut counters = Counters::default();
+    let fields: [&mut u64; 8] = [
+        &mut counters.requests,
+        &mut counters.successes,
+        &mut counters.errors,
+        &mut counters.prompt_tokens,
+        &mut counters.completion_tokens,
+        &mut counters.cached_tokens,
+        &mut counters.cost_micros,
+        &mut counters.latency_ms_sum,
+    ];
+    for (field, name) in fields.into_iter().zip(COUNTERS) {
+        *field = r.count(name)?;
+    }
+    for (i, bucket) in counters.latency_hist.iter_mut().enumerate() {
+        *bucket = r.count(&format!("h{i}"))?;
+    }
+    Ok(Summary { date: r.s("date")?, provider: r.s("provider")?, counters })
+}
+
+/// Every item of a day whose sort key starts with `prefix` (strongly consistent).
+async fn day_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    date: &str,
+    prefix: &str,
+    what: &'static str,
+) -> Result<Vec<Item>, StoreError> {
+    let mut expr = Expr::default();
+    let condition = format!(
+        "{} = {} AND begins_with({}, {})",
+        expr.name("pk"),
+        expr.value("pk", s(stats_pk(date))),
+        expr.name("sk"),
+        expr.value("prefix", s(prefix))
+    );
+    let mut spec = QuerySpec::new(condition, expr);
+    spec.consistent = true;
+    spec.run(client, table, what, None).await
+}
+
+/// Whether a log matches every filter of a query (from inclusive, to exclusive).
+fn matches(q: &LogQuery, e: &LogEvent) -> bool {
+    q.from_ms.is_none_or(|from| e.ts_ms >= from)
+        && q.to_ms.is_none_or(|to| e.ts_ms < to)
+        && q.provider.as_ref().is_none_or(|p| *p == e.provider)
+        && q.user_id.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u))
+        && q.request_id.as_ref().is_none_or(|r| *r == e.request_id)
+}
+
+fn log_limit(requested: usize) -> usize {
+    if requested == 0 { DEFAULT_LOG_LIMIT } else { requested.min(MAX_LOG_LIMIT) }
+}
+
+/// The inclusive sort-key range `[from, to)` covers, or `None` when it is empty.
+fn sort_range(q: &LogQuery) -> Option<(String, String)> {
+    let low = format!("{:013}", q.from_ms.unwrap_or(0).max(0));
+    let high = match q.to_ms {
+        // `$` sorts right after `#`: every `<to - 1>#<id>` is below it, every `<to>#…` above.
+        Some(to) if to <= 0 => return None,
+        Some(to) => format!("{:013}$", to - 1),
+        None => "~".to_string(),
+    };
+    (low <= high).then_some((low, high))
+}
+
+/// The days of a stats query, oldest first; at most [`MAX_STATS_DAYS`], the last ones.
+fn days(q: &StatsQuery) -> Result<Vec<String>, StoreError> {
+    let parse = |field: &str, value: &str| {
+        NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+            StoreError::Backend(format!("dynamodb: stats query: `{field}` is not a yyyy-mm-dd date: {value}"))
+        })
+    };
+    let (from, to) = (parse("from_date", &q.from_date)?, parse("to_date", &q.to_date)?);
+    let span = (to - from).num_days();
+    if span < 0 {
+        return Ok(Vec::new());
+    }
+    let first = if span >= MAX_STATS_DAYS {
+        tracing::warn!(from = %q.from_date, to = %q.to_date, "stats query longer than {MAX_STATS_DAYS} days: reading its last {MAX_STATS_DAYS}");
+        to - chrono::Duration::days(MAX_STATS_DAYS - 1)
+    } else {
+        from
+    };
+    Ok(first.iter_days().take_while(|d| *d <= to).map(|d| d.format("%Y-%m-%d").to_string()).collect())
+}
+
+/// The stats rows of one day that a query may want (`begins_with` on what it fixes).
+async fn day_rows(
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    date: String,
+    q: StatsQuery,
+) -> Result<Vec<StatsRow>, StoreError> {
+    let mut expr = Expr::default();
+    let condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(stats_pk(&date))));
+    // Always a `P#` prefix: the day's partition also holds the roll-up summaries (`SUM#…`).
+    let prefix = match (&q.provider, &q.model, &q.key_id) {
+        (Some(p), Some(m), Some(k)) => stats_sk(p, m, k),
+        (Some(p), Some(m), None) => format!("P#{p}#M#{m}#K#"),
+        (Some(p), None, _) => format!("P#{p}#M#"),
+        (None, _, _) => "P#".to_string(),
+    };
+    let condition = format!("{condition} AND begins_with({}, {})", expr.name("sk"), expr.value("prefix", s(prefix)));
+    let items = QuerySpec::new(condition, expr).run(&client, &table, "read stats rows", None).await?;
+    let mut rows = Vec::new();
+    for item in &items {
+        let row = stats_from(item)?;
+        if q.matches(&row) {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+impl DynamoStore {
+    /// Lists the hour of a log in `LOGHOURS`, once per container and hour.
+    async fn list_hour(&self, ts_ms: i64) -> Result<(), StoreError> {
+        let hour = time::log_hour(ts_ms);
+        if self.listed_hours.lock().is_ok_and(|listed| listed.contains(&hour)) {
+            return Ok(());
+        }
+        let hour_end = (ts_ms.div_euclid(3_600_000) + 1) * 3_600_000;
+        let mut item = key(LOG_HOURS_PK, hour.clone());
+        item.insert("expires_at".to_string(), n(expires_after_days(hour_end, LOG_TTL_DAYS)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| failed("list a log hour", &e))?;
+        if let Ok(mut listed) = self.listed_hours.lock() {
+            if listed.len() >= LISTED_HOURS_KEPT {
+                listed.clear();
+            }
+            listed.insert(hour);
+        }
+        Ok(())
+    }
+
+    fn record_items(&self, e: &LogEvent) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let log = log_item(e);
+        let (log_pk, log_sk) = (log["pk"].clone(), log["sk"].clone());
+
+        let mut guard_item = key(guard_pk(&e.request_id), GUARD_SK);
+        guard_item.extend([
+            ("entity".to_string(), s("request")),
+            ("log_pk".to_string(), log_pk),
+            ("log_sk".to_string(), log_sk),
+            ("expires_at".to_string(), n(expires_after_days(e.ts_ms, LOG_TTL_DAYS))),
+        ]);
+        let mut guard_expr = Expr::default();
+        let guard = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(guard_item))
+            .condition_expression(format!("attribute_not_exists({})", guard_expr.name("pk")))
+            .set_expression_attribute_names(guard_expr.names())
+            .build()
+            .map_err(build_failed("record a log event"))?;
+        let log = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(log))
+            .build()
+            .map_err(build_failed("record a log event"))?;
+
+        let (date, provider, model, key_id) = stats::row_key(e);
+        let mut expr = Expr::default();
+        let mut set = Vec::new();
+        for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
+            set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
+        }
+        set.push(format!(
+            "{} = {}",
+            expr.name("expires_at"),
+            expr.value("expires_at", n(expires_after_days(e.ts_ms, STATS_TTL_DAYS)))
+        ));
+        let add: Vec<String> = counter_values(&Counters::from_event(e))
+            .into_iter()
+            .map(|(attr, value)| format!("{} {}", expr.name(&attr), expr.value(&attr, n(value))))
+            .collect();
+        let stats = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(stats_pk(&date), stats_sk(&provider, &model, &key_id))))
+            .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .build()
+            .map_err(build_failed("record a log event"))?;
+        Ok(vec![
+            TransactWriteItem::builder().put(guard).build(),
+            TransactWriteItem::builder().put(log).build(),
+            TransactWriteItem::builder().update(stats).build(),
+        ])
+    }
+
+    async fn log_by_request_id(&self, q: &LogQuery, request_id: &str) -> Result<Vec<LogEvent>, StoreError> {
+        let guard =
+            get_item(&self.client, &self.table, key(guard_pk(request_id), GUARD_SK), "read a request guard").await?;
+        let Some(guard) = guard else {
+            return Ok(Vec::new());
+        };
+        let r = Reader::new(&guard, "request guard");
+        let log = get_item(&self.client, &self.table, key(r.s("log_pk")?, r.s("log_sk")?), "read a call log").await?;
+        let event = log.as_ref().map(log_from).transpose()?;
+        Ok(event.into_iter().filter(|e| matches(q, e)).collect())
+    }
+
+    /// Newest first from a log index: `gsi1` per user, `gsi2` per provider.
+    async fn logs_from_index(
+        &self,
+        q: &LogQuery,
+        index: (&'static str, &str, &str),
+        partition: String,
+        range: (String, String),
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let (name, pk_attr, sk_attr) = index;
+        let mut expr = Expr::default();
+        let condition = format!(
+            "{} = {} AND {} BETWEEN {} AND {}",
+            expr.name(pk_attr),
+            expr.value("pk", s(partition)),
+            expr.name(sk_attr),
+            expr.value("low", s(range.0)),
+            expr.value("high", s(range.1)),
+        );
+        // Per user, a provider filter is applied by DynamoDB (it still reads what it drops).
+        let filter = match (&q.user_id, &q.provider) {
+            (Some(_), Some(provider)) => {
+                Some(format!("{} = {}", expr.name("provider"), expr.value("provider", s(provider))))
+            }
+            _ => None,
+        };
+        let mut spec = QuerySpec::new(condition, expr);
+        spec.index = Some(name);
+        spec.filter = filter;
+        spec.newest_first = true;
+        let items = spec.run(&self.client, &self.table, "read call logs", Some(limit)).await?;
+        let mut events = Vec::with_capacity(items.len());
+        for item in &items {
+            let event = log_from(item)?;
+            if matches(q, &event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Newest first over every log: the listed hours from the newest down, each hour's partition
+    /// newest first, until `limit` are found.
+    async fn logs_by_hour(
+        &self,
+        q: &LogQuery,
+        range: (String, String),
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let low_hour = time::log_hour(q.from_ms.unwrap_or(0).max(0));
+        let high_hour = q.to_ms.map_or_else(|| "~".to_string(), |to| time::log_hour(to - 1));
+        let mut expr = Expr::default();
+        let condition = format!(
+            "{} = {} AND {} BETWEEN {} AND {}",
+            expr.name("pk"),
+            expr.value("pk", s(LOG_HOURS_PK)),
+            expr.name("sk"),
+            expr.value("low", s(low_hour)),
+            expr.value("high", s(high_hour)),
+        );
+        let mut hours = QuerySpec::new(condition, expr);
+        hours.newest_first = true;
+
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) =
+                hours.page(&self.client, &self.table, "list log hours", start.take(), Some(HOURS_PER_PAGE)).await?;
+            for listed in &page {
+                let hour = Reader::new(listed, "log hour").s("sk")?;
+                let mut expr = Expr::default();
+                let condition = format!(
+                    "{} = {} AND {} BETWEEN {} AND {}",
+                    expr.name("pk"),
+                    expr.value("pk", s(format!("LOG#{hour}"))),
+                    expr.name("sk"),
+                    expr.value("low", s(&range.0)),
+                    expr.value("high", s(&range.1)),
+                );
+                let mut spec = QuerySpec::new(condition, expr);
+                spec.newest_first = true;
+                let wanted = limit - events.len();
+                for item in spec.run(&self.client, &self.table, "read call logs", Some(wanted)).await? {
+                    let event = log_from(&item)?;
+                    if matches(q, &event) {
+                        events.push(event);
+                    }
+                }
+                if events.len() >= limit {
+                    return Ok(events);
+                }
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(events),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StatsStore for DynamoStore {
+    async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError> {
+        self.list_hour(event.ts_ms).await?;
+        let items = self.record_items(event)?;
+        match self.transact("record a log event", items, false).await? {
+            None => Ok(true),
+            // Only the guard refused: this request id was recorded before.
+            Some(codes) if condition_failed(&codes, 0) && codes[1..].iter().all(|c| c == "None") => Ok(false),
+            Some(codes) => Err(unexpected("record a log event", &codes)),
+        }
+    }
+
+    async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in days(query)?.chunks(PARALLEL_DAYS) {
+            let mut reads = JoinSet::new();
+            for date in chunk {
+                reads.spawn(day_rows(self.client.clone(), self.table.clone(), date.clone(), query.clone()));
+            }
+            while let Some(joined) = reads.join_next().await {
+                let found = joined.map_err(|e| StoreError::Backend(format!("dynamodb: reading stats failed: {e}")))?;
+                rows.extend(found?);
+            }
+        }
+        rows.sort_by(|a, b| {
+            (&a.date, &a.provider, &a.model, &a.key_id).cmp(&(&b.date, &b.provider, &b.model, &b.key_id))
+        });
+        Ok(rows)
+    }
+
+    /// Summaries are `STAT#<date>` / `SUM#<provider>` items (`SUM#ALL` for the day), replaced in
+    /// one TransactWriteItems (several if a day had more than 100 providers).
+    async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
+        let existing = day_items(&self.client, &self.table, date, SUMMARY_PREFIX, "read summaries").await?;
+        let keep: Vec<String> = summaries.iter().filter(|s| s.date == date).map(|s| summary_sk(&s.provider)).collect();
+        let mut items = Vec::new();
+        for summary in summaries.iter().filter(|s| s.date == date) {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(summary_item(summary)))
+                .build()
+                .map_err(build_failed("write a summary"))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        for item in &existing {
+            let sk = Reader::new(item, "summary").s("sk")?;
+            if !keep.contains(&sk) {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(stats_pk(date), sk)))
+                    .build()
+                    .map_err(build_failed("delete a summary"))?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
+            if let Some(codes) = self.transact("replace summaries", chunk.to_vec(), false).await? {
+                return Err(unexpected("replace summaries", &codes));
+            }
+        }
+        Ok(())
+    }
+
+    async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
+        let range =
+            StatsQuery { from_date: from_date.to_string(), to_date: to_date.to_string(), ..StatsQuery::default() };
+        let mut found = Vec::new();
+        for date in days(&range)? {
+            for item in day_items(&self.client, &self.table, &date, SUMMARY_PREFIX, "read summaries").await? {
+                found.push(summary_from(&item)?);
+            }
+        }
+        found.sort_by(|a, b| {
+            (&a.date, a.provider != ALL_PROVIDERS, &a.provider).cmp(&(
+                &b.date,
+                b.provider != ALL_PROVIDERS,
+                &b.provider,
+            ))
+        });
+        Ok(found)
+    }
+
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+        let limit = log_limit(query.limit);
+        let Some(range) = sort_range(query) else {
+            return Ok(Vec::new());
+        };
+        if let Some(request_id) = &query.request_id {
+            return self.log_by_request_id(query, request_id).await;
+        }
+        if let Some(user) = &query.user_id {
+            let index = (GSI_USER, GSI_USER_PK, GSI_USER_SK);
+            return self.logs_from_index(query, index, format!("USER#{user}"), range, limit).await;
+        }
+        if let Some(provider) = &query.provider {
+            let index = (GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK);
+            return self.logs_from_index(query, index, format!("PROVIDERLOG#{provider}"), range, limit).await;
+        }
+        self.logs_by_hour(query, range, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::LOG_EVENT_VERSION;
+
+    fn event() -> LogEvent {
+        LogEvent {
+            v: LOG_EVENT_VERSION,
+            request_id: "req-1".into(),
+            ts_ms: 1_795_000_000_123,
+            user_id: None,
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            key_id: Some("k".into()),
+            route: Some("smart".into()),
+            request_type: "chat".into(),
+            stream: true,
+            status: CallStatus::Error,
+            http_status: 502,
+            error_code: Some("upstream_error".into()),
+            error_message: None,
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            cached_tokens: 3,
+            cost_micros: u64::MAX,
+            latency_ms: 4,
+            ttfb_ms: None,
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn a_log_round_trips_and_only_a_user_puts_it_in_the_user_index() {
+        let e = event();
+        let item = log_item(&e);
+        assert_eq!(log_from(&item).expect("log"), e);
+        assert!(!item.contains_key(GSI_USER_PK));
+        assert_eq!(item[GSI_PROVIDER_PK], s("PROVIDERLOG#openai"));
+        assert_eq!(item["sk"], s("1795000000123#req-1"));
+        let with_user = log_item(&LogEvent { user_id: Some("u".into()), ..e });
+        assert_eq!(with_user[GSI_USER_PK], s("USER#u"));
+    }
+
+    #[test]
+    fn sort_ranges_keep_from_inclusive_and_to_exclusive() {
+        let q = |from, to| LogQuery { from_ms: from, to_ms: to, ..LogQuery::default() };
+        let (low, high) = sort_range(&q(Some(1_000), Some(2_000))).expect("range");
+        assert!(log_sk(1_000, "a") >= low && log_sk(1_999, "zzz") <= high);
+        assert!(log_sk(999, "zzz") < low && log_sk(2_000, "") > high);
+        assert_eq!(sort_range(&q(Some(5), Some(5))), None);
+        assert!(sort_range(&q(None, None)).is_some_and(|(_, high)| log_sk(i64::MAX / 1000, "x") < high));
+    }
+
+    #[test]
+    fn stats_queries_read_every_day_of_the_range_but_at_most_400() {
+        let q =
+            |from: &str, to: &str| StatsQuery { from_date: from.into(), to_date: to.into(), ..StatsQuery::default() };
+        assert_eq!(days(&q("2026-02-27", "2026-03-01")).expect("days"), ["2026-02-27", "2026-02-28", "2026-03-01"]);
+        assert!(days(&q("2026-03-01", "2026-02-27")).expect("empty").is_empty());
+        let long = days(&q("2020-01-01", "2026-11-26")).expect("long");
+        assert_eq!((long.len(), long.last().map(String::as_str)), (400, Some("2026-11-26")));
+        assert!(days(&q("yesterday", "2026-11-26")).is_err());
+    }
+}

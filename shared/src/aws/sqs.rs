@@ -1,0 +1,331 @@
+//! [`SqsLogSink`]: the chat path's log events to the SQS log queue, one JSON message per event
+//! (the same body the in-process queue carries), for the aggregator.
+//!
+//! Two modes, because a Lambda container is frozen as soon as its handler returns:
+//!
+//! - [`SinkMode::Inline`] (chosen by [`super::AwsBackend::from_env`] inside Lambda): `send`
+//!   awaits one `SendMessage` before it returns, so the event has left the container before the
+//!   response does. One Lambda container serves one request at a time, so there would be nothing
+//!   to batch anyway. Cost: one SQS request and its latency (a few ms in-region) per call.
+//! - [`SinkMode::Batched`] (everywhere else, e.g. `maestro serve --backend aws`): `send` hands
+//!   the event to a background task and returns at once; the task sends whatever is ready as
+//!   one `SendMessageBatch` of up to 10, without waiting for more. [`SqsLogSink::flush`] waits
+//!   until everything handed over so far is sent, for a shutdown (or a Lambda handler that opts
+//!   into this mode: it must call `flush().await` before returning).
+//!
+//! An event the queue does not take after the SDK's retries (and, for a batch entry, one more
+//! try) is written to the structured log with [`write_undelivered`] and counted in
+//! [`SqsLogSink::undelivered`], so it is never silently lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use tokio::sync::{mpsc, oneshot};
+
+use super::describe;
+use crate::logs::{LogEvent, LogSink, write_undelivered};
+
+/// The most messages one `SendMessageBatch` takes.
+pub const MAX_BATCH: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkMode {
+    /// Each `send` awaits its own `SendMessage` (for Lambda).
+    Inline,
+    /// A background task batches what is ready (for long-running processes).
+    Batched,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    sent: AtomicU64,
+    undelivered: AtomicU64,
+    requests: AtomicU64,
+}
+
+enum Command {
+    Event(Box<LogEvent>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Sends log events to SQS. Build it once per container.
+pub struct SqsLogSink {
+    client: Client,
+    queue_url: String,
+    mode: SinkMode,
+    tx: Option<mpsc::UnboundedSender<Command>>,
+    counts: Arc<Counts>,
+}
+
+impl std::fmt::Debug for SqsLogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsLogSink")
+            .field("queue_url", &self.queue_url)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqsLogSink {
+    /// A sink for `queue_url`. `Batched` starts its task on the current Tokio runtime; outside
+    /// one it falls back to `Inline`.
+    pub fn new(client: Client, queue_url: impl Into<String>, mode: SinkMode) -> Self {
+        let queue_url = queue_url.into();
+        let counts = Arc::new(Counts::default());
+        let (mode, tx) = match (mode, tokio::runtime::Handle::try_current()) {
+            (SinkMode::Batched, Ok(runtime)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                runtime.spawn(run_batches(rx, client.clone(), queue_url.clone(), counts.clone()));
+                (SinkMode::Batched, Some(tx))
+            }
+            (SinkMode::Batched, Err(_)) => {
+                tracing::warn!("no Tokio runtime for the batching SQS sink: sending inline");
+                (SinkMode::Inline, None)
+            }
+            (SinkMode::Inline, _) => (SinkMode::Inline, None),
+        };
+        Self { client, queue_url, mode, tx, counts }
+    }
+
+    pub fn mode(&self) -> SinkMode {
+        self.mode
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Events the queue took.
+    pub fn sent(&self) -> u64 {
+        self.counts.sent.load(Ordering::Acquire)
+    }
+
+    /// Events the queue did not take, written to the structured log instead.
+    pub fn undelivered(&self) -> u64 {
+        self.counts.undelivered.load(Ordering::Acquire)
+    }
+
+    /// SQS requests made (`SendMessage` and `SendMessageBatch`, each counted once).
+    pub fn requests(&self) -> u64 {
+        self.counts.requests.load(Ordering::Acquire)
+    }
+
+    /// Waits until every event handed to `send` so far has been sent (or given up on).
+    pub async fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Command::Flush(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LogSink for SqsLogSink {
+    async fn send(&self, event: LogEvent) {
+        match &self.tx {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError(Command::Event(event))) = tx.send(Command::Event(Box::new(event))) {
+                    // The task is gone (the runtime is shutting down): send it here.
+                    send_one(&self.client, &self.queue_url, &self.counts, *event).await;
+                }
+            }
+            None => send_one(&self.client, &self.queue_url, &self.counts, event).await,
+        }
+    }
+}
+
+fn undelivered(counts: &Counts, event: &LogEvent, reason: &str) {
+    counts.undelivered.fetch_add(1, Ordering::AcqRel);
+    write_undelivered(event, reason);
+}
+
+async fn send_one(client: &Client, queue_url: &str, counts: &Counts, event: LogEvent) {
+    let body = match serde_json::to_string(&event) {
+        Ok(body) => body,
+        Err(e) => return undelivered(counts, &event, &format!("cannot encode the event: {e}")),
+    };
+    counts.requests.fetch_add(1, Ordering::AcqRel);
+    match client.send_message().queue_url(queue_url).message_body(body).send().await {
+        Ok(_) => {
+            counts.sent.fetch_add(1, Ordering::AcqRel);
+        }
+        Err(e) => undelivered(counts, &event, &format!("SQS SendMessage failed: {}", describe(&e))),
+    }
+}
+
+/// The batching task: waits for a command, takes every event that is ready (up to
+/// [`MAX_BATCH`]), sends them, answers flushes once everything before them is sent. Ends when
+/// the sink is dropped, after sending what is left.
+async fn run_batches(mut rx: mpsc::UnboundedReceiver<Command>, client: Client, queue_url: String, counts: Arc<Counts>) {
+    let mut pending: Option<Command> = None;
+    loop {
+        let first = match pending.take() {
+            Some(command) => command,
+            None => match rx.recv().await {
+                Some(command) => command,
+                None => return,
+            },
+        };
+        let mut batch = match first {
+            Command::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Command::Event(event) => vec![*event],
+        };
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(Command::Event(event)) => batch.push(*event),
+                Ok(flush @ Command::Flush(_)) => {
+                    pending = Some(flush);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        send_batch(&client, &queue_url, &counts, batch).await;
+    }
+}
+
+async fn send_batch(client: &Client, queue_url: &str, counts: &Counts, events: Vec<LogEvent>) {
+    if let [_] = events.as_slice() {
+        for event in events {
+            send_one(client, queue_url, counts, event).await;
+        }
+        return;
+    }
+    let mut entries = Vec::with_capacity(events.len());
+    let mut encoded = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        match serde_json::to_string(&event) {
+            Ok(body) => {
+                let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build();
+                match entry {
+                    Ok(entry) => {
+                        entries.push(entry);
+                        encoded.push((i.to_string(), event));
+                    }
+                    Err(e) => undelivered(counts, &event, &format!("cannot build a batch entry: {e}")),
+                }
+            }
+            Err(e) => undelivered(counts, &event, &format!("cannot encode the event: {e}")),
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    counts.requests.fetch_add(1, Ordering::AcqRel);
+    let result = client.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await;
+    match result {
+        Ok(out) => {
+            let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+            for (id, event) in encoded {
+                if failed.contains(&id.as_str()) {
+                    // One more try on its own; a failure there is final.
+                    send_one(client, queue_url, counts, event).await;
+                } else {
+                    counts.sent.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        Err(e) => {
+            let reason = format!("SQS SendMessageBatch failed: {}", describe(&e));
+            for (_, event) in encoded {
+                undelivered(counts, &event, &reason);
+            }
+        }
+    }
+}
+
+/// One message taken from the log queue: what the aggregator needs, and the handle to delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub body: String,
+    pub receipt_handle: String,
+}
+
+/// Reads the log queue the way the SQS event source mapping does for the aggregator Lambda:
+/// batches of up to 10 with long polling, deleting only the messages that were processed, so a
+/// failed one comes back after the visibility timeout and, after `maxReceiveCount` receives,
+/// moves to the dead-letter queue. Used by `maestro serve --backend aws` and the tests.
+#[derive(Debug, Clone)]
+pub struct QueueConsumer {
+    client: Client,
+    queue_url: String,
+}
+
+impl QueueConsumer {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// Up to [`MAX_BATCH`] messages, waiting up to `wait_secs` (0–20) for the first.
+    pub async fn receive(&self, wait_secs: i32) -> Result<Vec<ReceivedMessage>, super::AwsError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(i32::try_from(MAX_BATCH).unwrap_or(10))
+            .wait_time_seconds(wait_secs.clamp(0, 20))
+            .send()
+            .await
+            .map_err(|e| super::AwsError::Call {
+                service: "SQS",
+                what: "receive log messages".into(),
+                detail: describe(&e),
+            })?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(ReceivedMessage {
+                    message_id: m.message_id()?.to_string(),
+                    body: m.body().unwrap_or_default().to_string(),
+                    receipt_handle: m.receipt_handle()?.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes processed messages (one `DeleteMessageBatch` per 10).
+    pub async fn delete(&self, done: &[ReceivedMessage]) -> Result<(), super::AwsError> {
+        for chunk in done.chunks(MAX_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, m) in chunk.iter().enumerate() {
+                let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&m.receipt_handle)
+                    .build()
+                    .map_err(|e| super::AwsError::Config(format!("cannot build a delete entry: {e}")))?;
+                entries.push(entry);
+            }
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| super::AwsError::Call {
+                    service: "SQS",
+                    what: "delete processed log messages".into(),
+                    detail: describe(&e),
+                })?;
+            // A message not deleted comes back and is recognised as a duplicate: no harm.
+            for failed in out.failed() {
+                tracing::warn!(entry = failed.id(), code = failed.code(), "a processed log message was not deleted");
+            }
+        }
+        Ok(())
+    }
+}
