@@ -33,8 +33,11 @@ fi
 # touches as its rollback copy: (1) moto 5.x tracks every model instance it creates for its reset,
 # so each transaction leaked whole table copies (8 GB after the conformance suite): they are
 # dropped from the tracking lists after each transaction; (2) the copy was made once per item of
-# the transaction instead of once per table: it is made once. If moto's internals ever change, the
-# server starts unpatched and says so in its log.
+# the transaction instead of once per table: it is made once; (3) it rolls a cancelled transaction
+# back by restoring that whole-table copy, which under concurrency undoes writes other requests
+# committed meanwhile (lost counter updates: a window passing one request more than its limit):
+# DynamoDB's writes and GetItem are serialized under one lock, as DynamoDB isolates them. If
+# moto's internals ever change, the server starts unpatched and says so in its log.
 launcher='
 import copy
 import sys
@@ -79,6 +82,17 @@ try:
     if getattr(models, "copy", None) is copy:
         models.copy = CopyOncePerTransaction()
     DynamoDBBackend.transact_write_items = transact_once_without_leak
+
+    one_at_a_time = threading.RLock()  # re-entrant: a transaction calls update_item & co.
+
+    def serialized(operation):
+        def run(self, *args, **kwargs):
+            with one_at_a_time:
+                return operation(self, *args, **kwargs)
+        return run
+
+    for name in ("transact_write_items", "update_item", "put_item", "delete_item", "get_item"):
+        setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
 except Exception as e:
     print("moto.sh: moto left unpatched:", repr(e), file=sys.stderr)
 

@@ -3,6 +3,7 @@
 //! Handlers in `functions/` parse a request, call into this crate and turn the result into a
 //! response; the rules (which key, which retry, what it costs, what gets counted) live here.
 
+pub mod admin;
 pub mod anthropic_api;
 pub mod auth;
 pub mod aws;
@@ -14,6 +15,7 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod logs;
+pub mod openapi;
 pub mod pricing;
 pub mod providers;
 pub mod secret;

@@ -25,8 +25,8 @@ use maestro_shared::secret::SecretString;
 use maestro_shared::stats::{StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
-    CatalogStore, CounterStore, Grant, LogQuery, Reservation, SecretStore, StatsStore, StoreError, WindowKind,
-    WindowUsage,
+    AdminCatalog, BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore,
+    Grant, LogQuery, Reservation, SecretStore, StatsStore, StoreError, WindowKind, WindowUsage,
 };
 
 use conformance::{at, event};
@@ -134,6 +134,43 @@ impl CatalogStore for TestStore {
 }
 
 #[async_trait]
+impl CatalogAdminStore for TestStore {
+    async fn load_admin_catalog(&self) -> Result<AdminCatalog, StoreError> {
+        forward!(self, s => s.load_admin_catalog().await)
+    }
+    async fn create_provider(&self, provider: &Provider, description: Option<&str>) -> Result<u64, StoreError> {
+        forward!(self, s => s.create_provider(provider, description).await)
+    }
+    async fn update_provider(&self, provider: &Provider, description: Option<&str>, v: u64) -> Result<u64, StoreError> {
+        forward!(self, s => s.update_provider(provider, description, v).await)
+    }
+    async fn create_model_if_absent(&self, model: &Model, name: Option<&str>) -> Result<bool, StoreError> {
+        forward!(self, s => s.create_model_if_absent(model, name).await)
+    }
+    async fn update_model(&self, model: &Model, name: Option<&str>, v: u64) -> Result<u64, StoreError> {
+        forward!(self, s => s.update_model(model, name, v).await)
+    }
+    async fn create_key(&self, key: &ApiKey) -> Result<u64, StoreError> {
+        forward!(self, s => s.create_key(key).await)
+    }
+    async fn update_key(&self, key: &ApiKey, v: u64) -> Result<u64, StoreError> {
+        forward!(self, s => s.update_key(key, v).await)
+    }
+    async fn delete_key_versioned(&self, key_id: &str, v: Option<u64>) -> Result<(), StoreError> {
+        forward!(self, s => s.delete_key_versioned(key_id, v).await)
+    }
+    async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
+        forward!(self, s => s.create_route(route).await)
+    }
+    async fn update_route(&self, route: &Route, v: u64) -> Result<u64, StoreError> {
+        forward!(self, s => s.update_route(route, v).await)
+    }
+    async fn delete_route(&self, name: &str, v: Option<u64>) -> Result<(), StoreError> {
+        forward!(self, s => s.delete_route(name, v).await)
+    }
+}
+
+#[async_trait]
 impl CounterStore for TestStore {
     async fn reserve(
         &self,
@@ -149,6 +186,38 @@ impl CounterStore for TestStore {
     }
     async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError> {
         forward!(self, s => s.usage(key_id, now_ms).await)
+    }
+    async fn reserve_budget(
+        &self,
+        key_id: &str,
+        limits: &BudgetLimits,
+        now_ms: i64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> Result<Reservation, StoreError> {
+        forward!(self, s => s.reserve_budget(key_id, limits, now_ms, tokens, cost_micros).await)
+    }
+    async fn reconcile_budget(&self, grant: &Grant, tokens_delta: i64, cost_delta: i64) -> Result<(), StoreError> {
+        forward!(self, s => s.reconcile_budget(grant, tokens_delta, cost_delta).await)
+    }
+    async fn budget_usage(&self, key_id: &str, now_ms: i64) -> Result<BudgetUsage, StoreError> {
+        forward!(self, s => s.budget_usage(key_id, now_ms).await)
+    }
+}
+
+#[async_trait]
+impl CallerKeyStore for TestStore {
+    async fn create_caller_key(&self, key: &CallerKey) -> Result<(), StoreError> {
+        forward!(self, s => s.create_caller_key(key).await)
+    }
+    async fn caller_key_by_hash(&self, key_hash: &str) -> Result<Option<CallerKey>, StoreError> {
+        forward!(self, s => s.caller_key_by_hash(key_hash).await)
+    }
+    async fn list_caller_keys(&self) -> Result<Vec<CallerKey>, StoreError> {
+        forward!(self, s => s.list_caller_keys().await)
+    }
+    async fn revoke_caller_key(&self, id: &str, at_ms: i64) -> Result<CallerKey, StoreError> {
+        forward!(self, s => s.revoke_caller_key(id, at_ms).await)
     }
 }
 

@@ -107,11 +107,12 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
         counters: dynamo.clone(),
         secrets: secrets.clone(),
         log_sink: sink.clone(),
+        caller_keys: dynamo.clone(),
     };
     let options =
         GatewayOptions { catalog_ttl: Duration::from_secs(60), allow_demo: true, ..GatewayOptions::default() };
     let gateway = Gateway::new(backends, ProviderClient::new().expect("http client"), options);
-    let caller = Caller { user_id: "user-1".into() };
+    let caller = Caller::user("user-1");
     recorder.take();
 
     // A cold container: the catalog and the key's secret are read once.
@@ -153,7 +154,11 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
     }
     let aggregated = recorder.take();
     eprintln!("AWS requests of the aggregator for 2 events of one hour: {aggregated:?}");
-    assert_eq!(aggregated, counts(&[("DynamoDB PutItem", 1), ("DynamoDB TransactWriteItems", 2)]));
+    // Per event one transaction and one UpdateItem (the key's `last_used_at`); per hour one Put.
+    assert_eq!(
+        aggregated,
+        counts(&[("DynamoDB PutItem", 1), ("DynamoDB TransactWriteItems", 2), ("DynamoDB UpdateItem", 2)])
+    );
 
     provision::delete_table(&dynamodb, &table).await.expect("delete the table");
 }

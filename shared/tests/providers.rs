@@ -294,12 +294,18 @@ async fn anthropic_translates_the_recorded_tool_and_image_conversation() {
     let reply = ProviderClient::new().unwrap().chat(setup.call()).await.unwrap();
 
     let sent = upstream.only().json();
-    assert_eq!(sent["tools"], json!([{"name": "get_file", "input_schema": {"additionalProperties": false, "properties": {}, "type": "object"}}]));
+    assert_eq!(
+        sent["tools"],
+        json!([{"name": "get_file", "input_schema": {"additionalProperties": false, "properties": {}, "type": "object"}}])
+    );
     assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
     let messages = sent["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 3, "the tool result and the next user turn merge into one user message");
     assert_eq!(messages[1]["role"], "assistant");
-    assert_eq!(messages[1]["content"], json!([{"type": "tool_use", "id": "call_qLQ1cE6MlqfhbxeGig6LIw9D", "name": "get_file", "input": {}}]));
+    assert_eq!(
+        messages[1]["content"],
+        json!([{"type": "tool_use", "id": "call_qLQ1cE6MlqfhbxeGig6LIw9D", "name": "get_file", "input": {}}])
+    );
     assert_eq!(messages[2]["role"], "user");
     assert_eq!(
         messages[2]["content"],

@@ -26,7 +26,8 @@ async fn drain(mut stream: UpstreamStream) -> (Vec<String>, Result<(), ProviderE
             Ok(Some(batch)) => {
                 for f in batch {
                     let text = String::from_utf8(f.to_vec()).unwrap();
-                    let payload = text.strip_prefix("data: ").and_then(|t| t.strip_suffix("\n\n")).expect("well-formed frame");
+                    let payload =
+                        text.strip_prefix("data: ").and_then(|t| t.strip_suffix("\n\n")).expect("well-formed frame");
                     frames.push(payload.to_string());
                 }
             }
@@ -43,7 +44,8 @@ fn json_frames(frames: &[String]) -> Vec<Value> {
 #[tokio::test]
 async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
     let upstream = serve(sse(fixture("openai/chat_stream.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
+    let setup =
+        Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
     let client = ProviderClient::new().unwrap();
 
     // A caller that did not ask for usage gets every chunk but the usage-only one.
@@ -65,7 +67,8 @@ async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
 
     // A caller that asked for usage gets the recorded stream unchanged.
     let upstream = serve(sse(fixture("openai/chat_stream.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
+    let setup =
+        Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
     let (frames, _, _) = drain(client.chat_stream(setup.call(), true).await.unwrap()).await;
     assert_eq!(frames, recorded);
 }
@@ -73,7 +76,12 @@ async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
 #[tokio::test]
 async fn deepseek_stream_reports_usage_on_its_final_chunk() {
     let upstream = serve(sse(fixture("deepseek/stream.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Deepseek, &upstream.base, &[]), "deepseek-v4-flash", "sk-test-stream-0002", hello());
+    let setup = Setup::new(
+        provider(ProviderKind::Deepseek, &upstream.base, &[]),
+        "deepseek-v4-flash",
+        "sk-test-stream-0002",
+        hello(),
+    );
     let client = ProviderClient::new().unwrap();
     let (frames, end, usage) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
     assert_eq!(end, Ok(()));
@@ -88,7 +96,12 @@ async fn deepseek_stream_reports_usage_on_its_final_chunk() {
 #[tokio::test]
 async fn anthropic_stream_becomes_openai_chunks() {
     let upstream = serve(sse(fixture("anthropic/stream.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "claude-sonnet-4-5", "sk-ant-stream-0003", hello());
+    let setup = Setup::new(
+        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        "claude-sonnet-4-5",
+        "sk-ant-stream-0003",
+        hello(),
+    );
     let client = ProviderClient::new().unwrap();
     let (frames, end, usage) = drain(client.chat_stream(setup.call(), true).await.unwrap()).await;
     assert_eq!(end, Ok(()));
@@ -112,12 +125,18 @@ async fn anthropic_stream_becomes_openai_chunks() {
 #[tokio::test]
 async fn anthropic_thinking_deltas_become_reasoning_content() {
     let upstream = serve(sse(fixture("anthropic/stream_thinking_docs_example.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "claude-sonnet-4-5", "sk-ant-stream-0004", hello());
+    let setup = Setup::new(
+        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        "claude-sonnet-4-5",
+        "sk-ant-stream-0004",
+        hello(),
+    );
     let client = ProviderClient::new().unwrap();
     let (frames, end, _) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
     assert_eq!(end, Ok(()));
     let chunks = json_frames(&frames);
-    let reasoning: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str()).collect();
+    let reasoning: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str()).collect();
     let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert!(!reasoning.is_empty() && !content.is_empty(), "{frames:#?}");
     assert!(chunks.iter().all(|c| c.get("usage").is_none()), "no usage chunk unless asked");
@@ -126,7 +145,12 @@ async fn anthropic_thinking_deltas_become_reasoning_content() {
 #[tokio::test]
 async fn an_anthropic_error_event_ends_the_stream_with_its_kind() {
     let upstream = serve(sse(fixture("anthropic/stream_error.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "claude-sonnet-4-5", "sk-ant-stream-0005", hello());
+    let setup = Setup::new(
+        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        "claude-sonnet-4-5",
+        "sk-ant-stream-0005",
+        hello(),
+    );
     let client = ProviderClient::new().unwrap();
     let (frames, end, _) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
     assert!(frames.is_empty());
@@ -136,7 +160,9 @@ async fn an_anthropic_error_event_ends_the_stream_with_its_kind() {
 #[tokio::test]
 async fn truncated_streams_are_malformed_after_the_frames_they_carried() {
     let client = ProviderClient::new().unwrap();
-    for (kind, path) in [(ProviderKind::Anthropic, "anthropic/stream.sse"), (ProviderKind::Openai, "openai/chat_stream.sse")] {
+    for (kind, path) in
+        [(ProviderKind::Anthropic, "anthropic/stream.sse"), (ProviderKind::Openai, "openai/chat_stream.sse")]
+    {
         let full = fixture(path);
         let upstream = serve(sse(full[..full.len() * 2 / 3].to_vec())).await;
         let setup = Setup::new(provider(kind, &upstream.base, &[]), "m", "sk-test-stream-0006", hello());
@@ -160,7 +186,12 @@ async fn a_stream_request_that_fails_before_streaming_is_classified() {
 #[tokio::test]
 async fn anthropic_tool_use_streams_as_openai_tool_call_deltas() {
     let upstream = serve(sse(fixture("anthropic/stream_tool_use.sse"))).await;
-    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "claude-haiku-4-5", "sk-ant-stream-0008", hello());
+    let setup = Setup::new(
+        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        "claude-haiku-4-5",
+        "sk-ant-stream-0008",
+        hello(),
+    );
     let client = ProviderClient::new().unwrap();
     let (frames, end, usage) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
     assert_eq!(end, Ok(()));
@@ -171,6 +202,9 @@ async fn anthropic_tool_use_streams_as_openai_tool_call_deltas() {
     assert_eq!(calls[0]["function"]["name"], "get_weather");
     assert!(calls.iter().all(|c| c["index"] == 0));
     let arguments: String = calls.iter().filter_map(|c| c["function"]["arguments"].as_str()).collect();
-    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"location": "San Francisco, CA", "units": "f"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"location": "San Francisco, CA", "units": "f"})
+    );
     assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
 }

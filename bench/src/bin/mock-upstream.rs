@@ -43,12 +43,15 @@ async fn answer(delay: Duration, body: Bytes, json: &'static str) -> Response {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let streaming = body.windows(14).any(|w| w == b"\"stream\":true");
+    let needle: &[u8] = b"\"stream\":true";
+    let streaming = body.windows(needle.len()).any(|w| w == needle);
     if streaming {
         // The first frame leaves at once; the rest follow, as a real stream would.
         let stream_body = if json == ANTHROPIC { ANTHROPIC_STREAM } else { OPENAI_STREAM };
         let frames: Vec<&'static str> = stream_body.split_inclusive("\n\n").collect();
-        let stream = futures_util::stream::iter(frames.into_iter().map(|f| Ok::<_, std::convert::Infallible>(Bytes::from_static(f.as_bytes()))));
+        let stream = futures_util::stream::iter(
+            frames.into_iter().map(|f| Ok::<_, std::convert::Infallible>(Bytes::from_static(f.as_bytes()))),
+        );
         return ([(CONTENT_TYPE, "text/event-stream")], Body::from_stream(stream)).into_response();
     }
     ([(CONTENT_TYPE, "application/json")], json).into_response()

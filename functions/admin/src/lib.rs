@@ -1,46 +1,437 @@
-//! The admin API. This first version lists the catalog (keys masked); creating and editing
-//! providers, keys, models and routes is the admin issue's work.
+//! The admin API: providers, their keys and models, and routes (DESIGN §2). Each handler checks
+//! the admin token, turns the request into a call of [`maestro_shared::admin::Admin`] (where
+//! validation, version checks and secret handling live) and the result into JSON; after every
+//! write it drops the gateway's cached catalog, so this process serves the change at once
+//! (other containers within `catalog_ttl`).
+//!
+//! Single objects come back with `ETag: "<version>"`; updates take that version back in the body
+//! (`version`) or as `If-Match`, and a stale one is a 409.
+
+mod api_keys;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use maestro_shared::admin::views::{
+    CreateKey, CreateProvider, CreateRoute, DataList, KeyView, ModelView, ProviderView, RouteView, SyncReport,
+    UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
+};
+use maestro_shared::admin::{Admin, parse_if_match};
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::Gateway;
-use maestro_shared::http as mhttp;
-use serde_json::{Value, json};
+use maestro_shared::gateway::{Caller, Gateway};
+use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
+use maestro_shared::providers::ProviderClient;
+use maestro_shared::store::CatalogAdminStore;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi};
 
 #[derive(Clone)]
 pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub auth: Arc<JwtAuth>,
+    pub admin: Admin,
+}
+
+impl AdminState {
+    /// The admin API on the gateway's stores plus the versioned catalog store (the same backend).
+    pub fn new(gateway: Arc<Gateway>, auth: Arc<JwtAuth>, catalog: Arc<dyn CatalogAdminStore>) -> Result<Self, String> {
+        let backends = gateway.backends();
+        let admin = Admin {
+            catalog,
+            health: backends.catalog.clone(),
+            counters: backends.counters.clone(),
+            secrets: backends.secrets.clone(),
+            client: ProviderClient::new().map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+        };
+        Ok(Self { gateway, auth, admin })
+    }
 }
 
 pub fn router(state: AdminState) -> Router {
-    Router::new().route("/api/admin/ai-providers", get(list_providers)).with_state(state)
+    Router::new()
+        .route("/api/admin/ai-providers", get(list_providers).post(create_provider))
+        .route("/api/admin/ai-providers/{id}", put(update_provider))
+        .route("/api/admin/ai-providers/{id}/sync-models", post(sync_models))
+        .route("/api/admin/ai-providers/{id}/keys", get(list_keys).post(create_key))
+        .route("/api/admin/ai-providers/keys/{id}", put(update_key).delete(delete_key))
+        .route("/api/admin/ai-providers/keys/{id}/validate", post(validate_key))
+        .route("/api/admin/ai-models", get(list_models))
+        .route("/api/admin/ai-models/{id}", put(update_model))
+        .route("/api/admin/ai-routes", get(list_routes).post(create_route))
+        .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route))
+        .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
+        .with_state(state)
 }
 
-/// `GET /api/admin/ai-providers`: providers with their models and keys; keys only masked.
-async fn list_providers(State(state): State<AdminState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    state.auth.admin(mhttp::authorization(&headers))?;
-    let catalog = state.gateway.catalog().await?;
-    let providers: Vec<Value> = catalog
-        .providers
-        .iter()
-        .map(|e| {
-            json!({
-                "provider": e.provider,
-                "models": e.models,
-                "keys": e.keys.iter().map(|k| json!({
-                    "id": k.id, "name": k.name, "masked": k.masked, "priority": k.priority,
-                    "is_active": k.is_active, "status": k.status, "cooldown_until": k.cooldown_until,
-                    "limits": k.limits,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(Json(json!({"data": providers, "routes": catalog.routes})))
+/// The OpenAPI description of this router.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        list_providers,
+        create_provider,
+        update_provider,
+        sync_models,
+        list_keys,
+        create_key,
+        update_key,
+        delete_key,
+        validate_key,
+        list_models,
+        update_model,
+        list_routes,
+        create_route,
+        update_route,
+        delete_route
+    ),
+    components(schemas(ErrorResponse, ErrorDetail)),
+    tags((name = "admin", description = "Providers, keys, models and routes (admin token)"))
+)]
+pub struct AdminApi;
+
+/// The admin routes' OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut spec = AdminApi::openapi();
+    spec.merge(api_keys::ApiKeysApi::openapi());
+    spec
+}
+
+/// The document of the admin HTTP API (admin and stats routes), as the admin function serves it.
+pub fn http_api_openapi() -> utoipa::openapi::OpenApi {
+    let mut spec = openapi();
+    spec.merge(maestro_stats::openapi());
+    maestro_shared::openapi::finish(
+        spec,
+        "Maestro admin API",
+        "Providers, keys, models and routes; usage, cost and call logs. Every route needs an admin token.",
+    )
+}
+
+/// The one admin check of every handler.
+fn require_admin(state: &AdminState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.auth.admin(mhttp::authorization(headers))
+}
+
+/// `If-Match`, when sent.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| ApiError::invalid_param("If-Match", "`If-Match` must be the version you read."))?;
+            parse_if_match(text).map(Some)
+        }
+    }
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
+}
+
+/// A single object with its version as `ETag`.
+fn versioned<T: Serialize>(status: StatusCode, body: T, version: u64) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
+/// After a write: this process sees the change at its next request.
+fn changed(state: &AdminState) {
+    state.gateway.invalidate_catalog();
+}
+
+/// Providers with their models and keys (keys masked).
+#[utoipa::path(get, path = "/api/admin/ai-providers", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Every provider, in sort order", body = DataList<ProviderView>), AdminErrors))]
+async fn list_providers(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<DataList<ProviderView>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(DataList { data: state.admin.list_providers().await? }))
+}
+
+/// Adds a provider (any OpenAI-compatible endpoint too: `kind: openai_compatible` with `base_url`).
+#[utoipa::path(post, path = "/api/admin/ai-providers", tag = "admin", security(("bearer" = [])),
+    request_body = CreateProvider,
+    responses((status = 201, description = "Created", body = ProviderView), AdminErrors))]
+async fn create_provider(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<CreateProvider>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let view = state.admin.create_provider(body).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, provider = %view.provider_code, "provider created");
+    let version = view.version;
+    Ok(versioned(StatusCode::CREATED, view, version))
+}
+
+/// Changes a provider's fields (not its code); send the `version` you read.
+#[utoipa::path(put, path = "/api/admin/ai-providers/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider_code"),
+           ("If-Match" = Option<String>, Header, description = "The version you read, e.g. `\"3\"` (instead of the body's `version`)")),
+    request_body = UpdateProvider,
+    responses((status = 200, description = "Updated", body = ProviderView), AdminErrors))]
+async fn update_provider(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<UpdateProvider>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let id = path(id)?;
+    let view = state.admin.update_provider(&id, body, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, provider = %id, version = view.version, "provider updated");
+    let version = view.version;
+    Ok(versioned(StatusCode::OK, view, version))
+}
+
+/// Reads the provider's model list and adds the models the catalog lacks (inactive, unpriced).
+#[utoipa::path(post, path = "/api/admin/ai-providers/{id}/sync-models", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider_code")),
+    responses((status = 200, description = "What was added", body = SyncReport),
+              (status = 502, description = "The provider failed or refused the key", body = ErrorResponse),
+              (status = 504, description = "The provider did not answer in time", body = ErrorResponse),
+              AdminErrors))]
+async fn sync_models(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<SyncReport>, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    let id = path(id)?;
+    let report = state.admin.sync_models(&id).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, provider = %id, listed = report.listed, added = report.added.len(), "models synced");
+    Ok(Json(report))
+}
+
+/// A provider's keys (masked).
+#[utoipa::path(get, path = "/api/admin/ai-providers/{id}/keys", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider_code")),
+    responses((status = 200, description = "The provider's keys", body = DataList<KeyView>), AdminErrors))]
+async fn list_keys(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<DataList<KeyView>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(DataList { data: state.admin.list_keys(&path(id)?).await? }))
+}
+
+/// Adds a key: the secret (`api_key`) goes to the secret store; the answer shows it masked.
+#[utoipa::path(post, path = "/api/admin/ai-providers/{id}/keys", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider_code")),
+    request_body = CreateKey,
+    responses((status = 201, description = "Created", body = KeyView), AdminErrors))]
+async fn create_key(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<CreateKey>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let id = path(id)?;
+    let view = state.admin.create_key(&id, body).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, key_id = %view.id, masked = %view.masked_key, "key created");
+    let version = view.version;
+    Ok(versioned(StatusCode::CREATED, view, version))
+}
+
+/// Changes a key; a new `api_key` rotates its secret. Send the `version` you read.
+#[utoipa::path(put, path = "/api/admin/ai-providers/keys/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id"),
+           ("If-Match" = Option<String>, Header, description = "The version you read (instead of the body's `version`)")),
+    request_body = UpdateKey,
+    responses((status = 200, description = "Updated", body = KeyView), AdminErrors))]
+async fn update_key(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<UpdateKey>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let id = path(id)?;
+    let rotated = body.api_key.is_some();
+    let view = state.admin.update_key(&id, body, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, key_id = %id, rotated, version = view.version, "key updated");
+    let version = view.version;
+    Ok(versioned(StatusCode::OK, view, version))
+}
+
+/// Deletes a key and its secret. With `If-Match`, only at that version.
+#[utoipa::path(delete, path = "/api/admin/ai-providers/keys/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id"),
+           ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
+    responses((status = 204, description = "Deleted"), AdminErrors))]
+async fn delete_key(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    let id = path(id)?;
+    state.admin.delete_key(&id, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, key_id = %id, "key deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A cheap real call with the key (the provider's model list): `normal` when it works,
+/// `invalid` on 401/403; the outcome either way.
+#[utoipa::path(post, path = "/api/admin/ai-providers/keys/{id}/validate", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses((status = 200, description = "What the provider said", body = ValidationReport), AdminErrors))]
+async fn validate_key(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ValidationReport>, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    let id = path(id)?;
+    let report = state.admin.validate_key(&id).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, key_id = %id, valid = report.valid, "key validation");
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ModelFilter {
+    /// Only this provider's models.
+    provider: Option<String>,
+    /// Only active (`true`) or inactive (`false`) models.
+    active: Option<bool>,
+}
+
+/// Models of every provider (or one), optionally only active or inactive ones.
+#[utoipa::path(get, path = "/api/admin/ai-models", tag = "admin", security(("bearer" = [])),
+    params(ModelFilter),
+    responses((status = 200, description = "Models by provider and name", body = DataList<ModelView>), AdminErrors))]
+async fn list_models(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<ModelFilter>, QueryRejection>,
+) -> Result<Json<DataList<ModelView>>, ApiError> {
+    require_admin(&state, &headers)?;
+    let Query(filter) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    Ok(Json(DataList { data: state.admin.list_models(filter.provider.as_deref(), filter.active).await? }))
+}
+
+/// Changes a model: prices, limits, flags, active, default. `id` is `<provider>/<model>`,
+/// URL-encoded (`openai%2Fgpt-4o`).
+#[utoipa::path(put, path = "/api/admin/ai-models/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`<provider_code>/<model_code>`, URL-encoded"),
+           ("If-Match" = Option<String>, Header, description = "The version you read (instead of the body's `version`)")),
+    request_body = UpdateModel,
+    responses((status = 200, description = "Updated", body = ModelView), AdminErrors))]
+async fn update_model(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<UpdateModel>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let id = path(id)?;
+    let view = state.admin.update_model(&id, body, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, model = %id, version = view.version, "model updated");
+    let version = view.version;
+    Ok(versioned(StatusCode::OK, view, version))
+}
+
+/// Named fallback chains.
+#[utoipa::path(get, path = "/api/admin/ai-routes", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Every route, by name", body = DataList<RouteView>), AdminErrors))]
+async fn list_routes(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<DataList<RouteView>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(DataList { data: state.admin.list_routes().await? }))
+}
+
+/// Adds a route: callers then send its name as `model`.
+#[utoipa::path(post, path = "/api/admin/ai-routes", tag = "admin", security(("bearer" = [])),
+    request_body = CreateRoute,
+    responses((status = 201, description = "Created", body = RouteView), AdminErrors))]
+async fn create_route(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<CreateRoute>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let view = state.admin.create_route(body).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, route = %view.name, "route created");
+    let version = view.version;
+    Ok(versioned(StatusCode::CREATED, view, version))
+}
+
+/// Changes a route's targets; send the `version` you read.
+#[utoipa::path(put, path = "/api/admin/ai-routes/{name}", tag = "admin", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The route's name"),
+           ("If-Match" = Option<String>, Header, description = "The version you read (instead of the body's `version`)")),
+    request_body = UpdateRoute,
+    responses((status = 200, description = "Updated", body = RouteView), AdminErrors))]
+async fn update_route(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<JsonBody<UpdateRoute>, ApiError>,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    // Authentication first: an anonymous caller learns nothing about the body.
+    let JsonBody(body) = body?;
+    let name = path(name)?;
+    let view = state.admin.update_route(&name, body, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, route = %name, version = view.version, "route updated");
+    let version = view.version;
+    Ok(versioned(StatusCode::OK, view, version))
+}
+
+/// Deletes a route. With `If-Match`, only at that version.
+#[utoipa::path(delete, path = "/api/admin/ai-routes/{name}", tag = "admin", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The route's name"),
+           ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
+    responses((status = 204, description = "Deleted"), AdminErrors))]
+async fn delete_route(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let caller = require_admin(&state, &headers)?;
+    let name = path(name)?;
+    state.admin.delete_route(&name, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, route = %name, "route deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,13 @@ async fn main() -> Result<(), Error> {
     let auth = AdminAuth::from_env(&env).map_err(startup_error)?;
     let options = env.gateway_options().map_err(startup_error)?;
     let aws = backend().await?;
-    let state = AdminState { gateway: gateway(&aws, options)?, auth: auth.verifier() };
+    let state = AdminState::new(gateway(&aws, options)?, auth.verifier(), aws.dynamo.clone()).map_err(startup_error)?;
     tracing::info!(auth = auth.mode(), "admin function ready");
-    run(auth.wrap(router(state).fallback(maestro_shared::http::not_found))).await
+    // The document of the HTTP API this function is behind (admin and stats routes), open to
+    // anyone who can reach it, like any API description.
+    let spec = maestro_admin::http_api_openapi();
+    let app = auth
+        .wrap(router(state).fallback(maestro_shared::http::not_found))
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(spec.clone()))));
+    run(app).await
 }

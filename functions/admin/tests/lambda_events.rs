@@ -28,7 +28,7 @@ impl LogSink for NoLogs {
 }
 
 /// The router of `main.rs` with the template's settings (no `MAESTRO_JWT_SECRET`: authorizer
-/// mode, role in claim `role`), on a fresh embedded store with the seed catalog.
+/// mode, admin when the `scope` claim holds `maestro:admin`), on a fresh embedded store with the seed catalog.
 async fn app() -> Router {
     let env = Env::from_pairs(&[("MAESTRO_ADMIN_AUTH", "authorizer")]);
     let auth = AdminAuth::from_env(&env).expect("auth");
@@ -40,13 +40,15 @@ async fn app() -> Router {
         counters: store.clone(),
         secrets: store.clone(),
         log_sink: Arc::new(NoLogs),
+        caller_keys: store.clone(),
     };
     let gateway = Arc::new(Gateway::new(
         backends,
         ProviderClient::new().expect("client"),
         env.gateway_options().expect("options"),
     ));
-    auth.wrap(router(AdminState { gateway, auth: auth.verifier() }).fallback(maestro_shared::http::not_found))
+    let state = AdminState::new(gateway, auth.verifier(), store).expect("admin state");
+    auth.wrap(router(state).fallback(maestro_shared::http::not_found))
 }
 
 async fn invoke(event: &str) -> (StatusCode, Value) {
@@ -63,7 +65,7 @@ async fn given_authorizer_claims_with_the_admin_role_then_the_catalog_is_listed_
 
     assert_eq!(status, StatusCode::OK, "{body}");
     let codes: Vec<&str> =
-        body["data"].as_array().expect("data").iter().filter_map(|p| p["provider"]["code"].as_str()).collect();
+        body["data"].as_array().expect("data").iter().filter_map(|p| p["provider_code"].as_str()).collect();
     assert_eq!(codes, ["openai", "anthropic", "deepseek"]);
 }
 

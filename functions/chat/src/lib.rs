@@ -1,5 +1,10 @@
 //! The business API: OpenAI-compatible chat and its helpers. Handlers parse, call the gateway in
 //! `maestro-shared`, and respond; the rules live there.
+//!
+//! Every route takes `Authorization: Bearer <JWT or Maestro API key>` (see
+//! `maestro_shared::auth::callers`). A Maestro API key (`mk-…`) acts as its owner and is held
+//! to its allowed models (403 otherwise; `/v1/models` lists only those) and limits (enforced by
+//! the gateway, 429).
 
 use std::sync::Arc;
 
@@ -8,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use maestro_shared::auth::JwtAuth;
+use maestro_shared::auth::{JwtAuth, authenticate_caller};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway};
@@ -17,6 +22,30 @@ use maestro_shared::tokens::count_prompt_tokens;
 use serde_json::{Value, json};
 
 mod messages;
+mod openapi;
+
+use maestro_shared::openapi::ErrorResponse;
+
+/// The business API's OpenAPI document (the alias `/api/ai/chat/completions` and the `GET` of
+/// available-providers copied from the operations they share a handler with).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut spec = openapi::ChatApi::openapi();
+    let paths = &mut spec.paths.paths;
+    if let Some(mut item) = paths.get("/v1/chat/completions").cloned() {
+        if let Some(op) = item.post.as_mut() {
+            op.operation_id = Some("chat_completions_alias".to_string());
+        }
+        paths.insert("/api/ai/chat/completions".to_string(), item);
+    }
+    if let Some(item) = paths.get_mut("/api/ai/chat/available-providers")
+        && let Some(mut get) = item.post.clone()
+    {
+        get.operation_id = Some("available_providers_get".to_string());
+        item.get = Some(get);
+    }
+    spec
+}
 
 /// What the chat routes need: the gateway, the token verifier, the body limit.
 #[derive(Clone)]
@@ -40,17 +69,37 @@ pub fn router(state: ChatState) -> Router {
         .with_state(state)
 }
 
-fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    state.auth.caller(mhttp::authorization(headers))
+/// The caller: a JWT, or a Maestro API key looked up through the gateway's (cached) key store.
+async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let keys = state.gateway.backends().caller_keys.as_ref();
+    authenticate_caller(&state.auth, keys, mhttp::authorization(headers)).await
 }
 
+/// OpenAI-compatible chat: `stream: true` answers with Server-Sent Events. Also served at
+/// `/api/ai/chat/completions`.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::ChatCompletionRequestDoc,
+    responses(
+        (status = 200, description = "The completion (or its event stream)", content(
+            (openapi::ChatCompletionDoc = "application/json"),
+            (String = "text/event-stream"))),
+        (status = 400, description = "Bad input (the message names the field)", body = ErrorResponse),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 403, description = "A Maestro API key that may not use this model", body = ErrorResponse),
+        (status = 404, description = "Unknown model or route", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 429, description = "Every key at its limit, or the caller's budget spent (`Retry-After`)", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse),
+        (status = 502, description = "The provider failed after the retries", body = ErrorResponse),
+        (status = 503, description = "Overloaded, or no usable key", body = ErrorResponse),
+        (status = 504, description = "The provider did not answer in time", body = ErrorResponse)))]
 async fn chat_completions(
     State(state): State<ChatState>,
     headers: HeaderMap,
     body: Result<JsonBody<ChatRequest>, ApiError>,
 ) -> Response {
     // Authentication comes before the body is judged, so an anonymous caller learns nothing.
-    let caller = match caller(&state, &headers) {
+    let caller = match caller(&state, &headers).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -73,12 +122,9 @@ async fn chat_completions(
 /// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.
 fn respond_stream(stream: ChatStream) -> Response {
     let ChatStream { request_id, provider, model, attempts, body } = stream;
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
-        body,
-    )
-        .into_response();
+    let mut response =
+        (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body)
+            .into_response();
     set_headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
     response
 }
@@ -110,13 +156,21 @@ fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>
     }
 }
 
-/// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list shape.
+/// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list
+/// shape; for a Maestro API key, only those it may use.
+/// Active models as `provider/model`, and routes (for a Maestro API key: those it may use).
+#[utoipa::path(get, path = "/v1/models", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, description = "OpenAI's list shape", body = openapi::ModelListDoc),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
 async fn list_models(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let catalog = state.gateway.catalog().await?;
+    let allowed = |requested: &str| catalog.resolve(requested).is_ok_and(|r| caller.may_use(requested, &r).is_ok());
     let mut data: Vec<Value> = catalog
         .active_models()
         .into_iter()
+        .filter(|(p, m)| caller.key.as_ref().is_none_or(|key| key.allows_model(&p.code, &m.model)))
         .map(|(p, m)| {
             json!({
                 "id": format!("{}/{}", p.code, m.model),
@@ -128,23 +182,34 @@ async fn list_models(State(state): State<ChatState>, headers: HeaderMap) -> Resu
             })
         })
         .collect();
-    data.extend(catalog.routes.iter().map(
+    data.extend(catalog.routes.iter().filter(|r| caller.key.is_none() || allowed(&r.name)).map(
         |r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "maestro-route", "targets": r.targets}),
     ));
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
 /// `POST /api/ai/chat/count-tokens`: the prompt tokens of a chat request for its resolved model.
+/// The prompt tokens of a chat request for the model it resolves to (exact for OpenAI models).
+#[utoipa::path(post, path = "/api/ai/chat/count-tokens", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::ChatCompletionRequestDoc,
+    responses((status = 200, description = "The count", body = openapi::CountTokensDoc),
+        (status = 400, description = "Bad input", body = ErrorResponse),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 403, description = "A Maestro API key that may not use this model", body = ErrorResponse),
+        (status = 404, description = "Unknown model or route", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
 async fn count_tokens(
     State(state): State<ChatState>,
     headers: HeaderMap,
     body: Result<JsonBody<ChatRequest>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let JsonBody(request) = body?;
     request.validate()?;
     let catalog = state.gateway.catalog().await?;
     let resolution = catalog.resolve(&request.model)?;
+    caller.may_use(&request.model, &resolution)?;
     let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
     let count = count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request);
     Ok(Json(json!({
@@ -155,8 +220,13 @@ async fn count_tokens(
 }
 
 /// `POST /api/ai/chat/available-providers`: providers with an active model and a key usable now.
+/// Providers with an active model and a key usable now (also `GET`).
+#[utoipa::path(post, path = "/api/ai/chat/available-providers", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, description = "Usable providers", body = openapi::AvailableProvidersDoc),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
 async fn available_providers(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    caller(&state, &headers)?;
+    caller(&state, &headers).await?;
     let catalog = state.gateway.catalog().await?;
     let now = maestro_shared::time::now_ms();
     let providers: Vec<Value> = catalog

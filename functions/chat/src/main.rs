@@ -1,6 +1,7 @@
 //! The chat Lambda (`maestro-chat`): the chat router of the local runner, served behind a Function
 //! URL in `RESPONSE_STREAM` mode so `stream: true` answers flow as they come. The function checks
-//! every caller's HS256 token itself (`MAESTRO_JWT_SECRET`).
+//! every caller itself: a JWT (HS256 with `MAESTRO_JWT_SECRET`, or RS256/ES256 with the keys at
+//! `MAESTRO_JWKS_URL`) or a Maestro API key (looked up by hash, cached 30 s per container).
 
 use lambda_http::{Error, run_with_streaming_response};
 use maestro_chat::{ChatState, router};

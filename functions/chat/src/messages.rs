@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maestro_shared::anthropic_api::{self, MessagesRequest, Purpose};
+use maestro_shared::auth::authenticate_caller;
+use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
@@ -14,14 +16,15 @@ use maestro_shared::http::{self as mhttp, JsonBody};
 use maestro_shared::tokens::{count_prompt_tokens, quick_prompt_estimate};
 use serde_json::json;
 
-use super::{ChatState, set_headers};
+use super::{ChatState, openapi, set_headers};
 
 /// The header Anthropic's SDKs read the request id from.
 const HEADER_ANTHROPIC_REQUEST_ID: &str = "request-id";
 
-/// The caller's Maestro token, from `x-api-key` (what the Anthropic SDKs send) or
-/// `Authorization: Bearer`.
-fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// The caller's Maestro token (a JWT or a Maestro API key `mk-…`), from `x-api-key` (what the
+/// Anthropic SDKs send) or `Authorization: Bearer`.
+async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let keys = state.gateway.backends().caller_keys.as_ref();
     match headers.get("x-api-key") {
         Some(value) => {
             let token = value
@@ -30,38 +33,55 @@ fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
                 .ok()
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| ApiError::unauthorized("The `x-api-key` header is empty or unreadable."))?;
-            state.auth.caller(Some(&format!("Bearer {token}")))
+            authenticate_token(&state.auth, keys, token).await
         }
         None => match mhttp::authorization(headers) {
-            Some(authorization) => state.auth.caller(Some(authorization)),
+            Some(authorization) => authenticate_caller(&state.auth, keys, Some(authorization)).await,
             None => Err(ApiError::unauthorized(
-                "Missing `x-api-key` header (a Maestro token; `Authorization: Bearer <token>` works too).",
+                "Missing `x-api-key` header (a Maestro token or API key; `Authorization: Bearer <token>` works too).",
             )),
         },
     }
 }
 
 /// Authentication first, so an anonymous caller learns nothing about the body; then the body.
-fn accept(
+async fn accept(
     state: &ChatState,
     headers: &HeaderMap,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
     purpose: Purpose,
 ) -> Result<(Caller, ChatRequest), ApiError> {
-    let caller = caller(state, headers)?;
+    let caller = caller(state, headers).await?;
     let request = body.and_then(|JsonBody(body)| anthropic_api::to_chat_request(body, purpose)).inspect_err(|e| {
         tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
     })?;
     Ok((caller, request))
 }
 
-/// `POST /v1/messages`.
+/// `POST /v1/messages`: Anthropic's Messages API through the gateway, to any provider; errors
+/// in Anthropic's shape. The token may come in `x-api-key`.
+#[utoipa::path(post, path = "/v1/messages", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::MessagesRequestDoc,
+    responses(
+        (status = 200, description = "The message (or Anthropic's event stream)", content(
+            (openapi::MessageDoc = "application/json"),
+            (String = "text/event-stream"))),
+        (status = 400, description = "Bad input", body = openapi::AnthropicErrorDoc),
+        (status = 401, description = "Missing or bad token", body = openapi::AnthropicErrorDoc),
+        (status = 403, description = "A Maestro API key that may not use this model", body = openapi::AnthropicErrorDoc),
+        (status = 404, description = "Unknown model or route", body = openapi::AnthropicErrorDoc),
+        (status = 413, description = "Body too large", body = openapi::AnthropicErrorDoc),
+        (status = 429, description = "Rate limited (`Retry-After`)", body = openapi::AnthropicErrorDoc),
+        (status = 500, description = "Maestro's own failure", body = openapi::AnthropicErrorDoc),
+        (status = 502, description = "The provider failed", body = openapi::AnthropicErrorDoc),
+        (status = 503, description = "Overloaded, or no usable key", body = openapi::AnthropicErrorDoc),
+        (status = 504, description = "The provider did not answer in time", body = openapi::AnthropicErrorDoc)))]
 pub(crate) async fn messages(
     State(state): State<ChatState>,
     headers: HeaderMap,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    let (caller, request) = match accept(&state, &headers, body, Purpose::Messages) {
+    let (caller, request) = match accept(&state, &headers, body, Purpose::Messages).await {
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
     };
@@ -111,12 +131,25 @@ fn headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, mo
 
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": n}` for the model the request resolves to
 /// (exact for OpenAI models, an estimate elsewhere; see `maestro_shared::tokens`).
+#[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::MessagesRequestDoc,
+    responses((status = 200, description = "The count", body = openapi::InputTokensDoc),
+        (status = 400, description = "Bad input", body = openapi::AnthropicErrorDoc),
+        (status = 401, description = "Missing or bad token", body = openapi::AnthropicErrorDoc),
+        (status = 403, description = "A Maestro API key that may not use this model", body = openapi::AnthropicErrorDoc),
+        (status = 404, description = "Unknown model or route", body = openapi::AnthropicErrorDoc),
+        (status = 413, description = "Body too large", body = openapi::AnthropicErrorDoc),
+        (status = 429, description = "Rate limited (`Retry-After`)", body = openapi::AnthropicErrorDoc),
+        (status = 500, description = "Maestro's own failure", body = openapi::AnthropicErrorDoc),
+        (status = 502, description = "The provider failed", body = openapi::AnthropicErrorDoc),
+        (status = 503, description = "Overloaded, or no usable key", body = openapi::AnthropicErrorDoc),
+        (status = 504, description = "The provider did not answer in time", body = openapi::AnthropicErrorDoc)))]
 pub(crate) async fn count_tokens(
     State(state): State<ChatState>,
     headers: HeaderMap,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    let (_, request) = match accept(&state, &headers, body, Purpose::CountTokens) {
+    let (caller, request) = match accept(&state, &headers, body, Purpose::CountTokens).await {
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
     };
@@ -124,6 +157,7 @@ pub(crate) async fn count_tokens(
         request.validate()?;
         let catalog = state.gateway.catalog().await?;
         let resolution = catalog.resolve(&request.model)?;
+        caller.may_use(&request.model, &resolution)?;
         let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
         Ok::<_, ApiError>(count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request))
     };

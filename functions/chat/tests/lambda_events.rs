@@ -49,8 +49,13 @@ async fn app() -> (Router, Arc<RecordingSink>) {
     let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
     bootstrap(store.as_ref(), store.as_ref(), &FileConfig::default(), &|_| None, true).await.expect("bootstrap");
     let sink = Arc::new(RecordingSink::default());
-    let backends =
-        Backends { catalog: store.clone(), counters: store.clone(), secrets: store.clone(), log_sink: sink.clone() };
+    let backends = Backends {
+        catalog: store.clone(),
+        counters: store.clone(),
+        secrets: store.clone(),
+        log_sink: sink.clone(),
+        caller_keys: store.clone(),
+    };
     let options = env.gateway_options().expect("options");
     let gateway = Arc::new(Gateway::new(backends, ProviderClient::new().expect("client"), options));
     let state = ChatState {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use maestro_shared::aws::AwsBackend;
 use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
 use maestro_shared::providers::ProviderClient;
+use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 
 /// Logs why the container cannot start and turns it into the runtime's error, so Lambda reports
 /// an init failure with the reason in the function's log.
@@ -27,6 +28,9 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions) -> Result<Arc<Gateway>
         counters: aws.dynamo.clone(),
         secrets: aws.secrets.clone(),
         log_sink: aws.log_sink.clone(),
+        // Look-ups by hash are cached per container for 30 s: a revocation reaches every
+        // container within that time.
+        caller_keys: Arc::new(CachedCallerKeys::new(aws.dynamo.clone(), CALLER_KEY_CACHE_TTL)),
     };
     let client = ProviderClient::new().map_err(startup_error)?;
     Ok(Arc::new(Gateway::new(backends, client, options)))

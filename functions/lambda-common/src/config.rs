@@ -68,24 +68,30 @@ impl Env {
         }
     }
 
-    /// `MAESTRO_JWT_SECRET` as an HS256 verifier, if set; refused when shorter than
-    /// [`MIN_JWT_SECRET_BYTES`].
+    /// The token verifier the environment describes (see `maestro_shared::auth::JwtAuth::from_env`):
+    /// RS256/ES256 with the keys at `MAESTRO_JWKS_URL` when set, else HS256 with
+    /// `MAESTRO_JWT_SECRET` (refused when shorter than [`MIN_JWT_SECRET_BYTES`]), else `None`;
+    /// with `MAESTRO_JWT_ISSUER`, `MAESTRO_JWT_AUDIENCE`, `MAESTRO_ADMIN_CLAIM` and
+    /// `MAESTRO_ADMIN_VALUE`.
     pub fn jwt_auth(&self) -> Result<Option<JwtAuth>, ConfigError> {
-        let Some(secret) = self.get("MAESTRO_JWT_SECRET") else {
-            return Ok(None);
-        };
-        if secret.len() < MIN_JWT_SECRET_BYTES {
+        let secret = self.get("MAESTRO_JWT_SECRET");
+        if let Some(secret) = &secret
+            && secret.len() < MIN_JWT_SECRET_BYTES
+        {
             return Err(ConfigError::Invalid {
                 name: "MAESTRO_JWT_SECRET",
                 message: format!("use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
             });
         }
-        Ok(Some(JwtAuth::hs256(&SecretString::new(secret))))
+        let secret = secret.map(SecretString::new);
+        JwtAuth::from_env(secret.as_ref(), &|name: &str| self.get(name))
+            .map_err(|e| ConfigError::Invalid { name: e.name, message: e.message })
     }
 
-    /// `MAESTRO_JWT_SECRET`, required (the chat function verifies every token itself).
+    /// `MAESTRO_JWT_SECRET` or `MAESTRO_JWKS_URL`, required (the chat function verifies every
+    /// token itself).
     pub fn required_jwt_auth(&self) -> Result<Arc<JwtAuth>, ConfigError> {
-        self.jwt_auth()?.map(Arc::new).ok_or(ConfigError::Missing("MAESTRO_JWT_SECRET"))
+        self.jwt_auth()?.map(Arc::new).ok_or(ConfigError::Missing("MAESTRO_JWT_SECRET or MAESTRO_JWKS_URL"))
     }
 
     /// `MAESTRO_MAX_BODY_BYTES` (default 4 MiB, at least 1 KiB).

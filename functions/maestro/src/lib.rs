@@ -19,8 +19,9 @@ use maestro_shared::logs::LogSink;
 use maestro_shared::logs::queue::{QueueCounts, QueueReceiver, in_process_queue};
 use maestro_shared::providers::ProviderClient;
 use maestro_shared::secret::SecretString;
+use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 use maestro_shared::store::embedded::EmbeddedStore;
-use maestro_shared::store::{CatalogStore, CounterStore, SecretStore, StatsStore};
+use maestro_shared::store::{CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, SecretStore, StatsStore};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -48,6 +49,8 @@ pub enum StartError {
     Http(String),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Auth(#[from] maestro_shared::auth::AuthConfigError),
 }
 
 /// A built runner: the router to serve, and what the banner and tests need.
@@ -121,6 +124,8 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         secrets: store.clone(),
         stats: store.clone(),
         log_sink: Arc::new(queue),
+        caller_keys: store.clone(),
+        catalog_admin: store.clone(),
     };
     let Wired { router, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
@@ -146,6 +151,8 @@ pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, Star
         secrets: aws.secrets.clone(),
         stats: aws.dynamo.clone(),
         log_sink: aws.log_sink.clone(),
+        caller_keys: aws.dynamo.clone(),
+        catalog_admin: aws.dynamo.clone(),
     };
     let Wired { router, auth, report } = wire(options, stores).await?;
     Ok(AwsApp { router, auth, report, aws })
@@ -158,6 +165,9 @@ struct Stores {
     secrets: Arc<dyn SecretStore>,
     stats: Arc<dyn StatsStore>,
     log_sink: Arc<dyn LogSink>,
+    caller_keys: Arc<dyn CallerKeyStore>,
+    /// The same backend's versioned catalog writes, for the admin API.
+    catalog_admin: Arc<dyn CatalogAdminStore>,
 }
 
 struct Wired {
@@ -171,14 +181,25 @@ struct Wired {
 async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let Options { data_dir, config, env, demo } = options;
     let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &*env, demo).await?;
-    let auth = Arc::new(JwtAuth::hs256(&jwt_secret(&data_dir, &*env)?));
+    // HS256 with the data dir's secret, or RS256/ES256 with MAESTRO_JWKS_URL; issuer, audience
+    // and the admin claim from the environment too (see `maestro_shared::auth`).
+    let secret = jwt_secret(&data_dir, &*env)?;
+    let auth = Arc::new(JwtAuth::from_env(Some(&secret), &*env)?.unwrap_or_else(|| JwtAuth::hs256(&secret)));
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
+    let stats = maestro_stats::StatsState {
+        store: stores.stats,
+        catalog: stores.catalog.clone(),
+        counters: stores.counters.clone(),
+        auth: auth.clone(),
+    };
     let backends = Backends {
         catalog: stores.catalog,
         counters: stores.counters,
         secrets: stores.secrets,
         log_sink: stores.log_sink,
+        // One cache for the chat and admin routers, so a revocation here is seen at once.
+        caller_keys: Arc::new(CachedCallerKeys::new(stores.caller_keys, CALLER_KEY_CACHE_TTL)),
     };
     let gateway_options = GatewayOptions {
         policy: config.retry.clone(),
@@ -192,11 +213,31 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         auth: auth.clone(),
         max_body_bytes: config.server.max_body_bytes,
     })
-    .merge(maestro_stats::router(maestro_stats::StatsState { store: stores.stats, auth: auth.clone() }))
-    .merge(maestro_admin::router(maestro_admin::AdminState { gateway, auth: auth.clone() }))
+    .merge(maestro_stats::router(stats))
+    .merge(maestro_admin::router(
+        maestro_admin::AdminState::new(gateway, auth.clone(), stores.catalog_admin).map_err(StartError::Http)?,
+    ))
+    .route("/openapi.json", get(|| async { Json(openapi()) }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-    .fallback(maestro_shared::http::not_found);
+    .fallback(maestro_shared::http::not_found)
+    // With a JWKS, fetch the key a request's token names before handlers check it.
+    .layer(axum::middleware::from_fn_with_state(auth.clone(), maestro_shared::auth::prepare_keys));
     Ok(Wired { router, auth, report })
+}
+
+/// The OpenAPI document of every route this runner serves (chat, admin, stats), generated from
+/// the handlers' annotations; served at `GET /openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut spec = maestro_chat::openapi();
+    spec.merge(maestro_admin::openapi());
+    spec.merge(maestro_stats::openapi());
+    maestro_shared::openapi::finish(
+        spec,
+        "Maestro",
+        "A multi-provider AI gateway: an OpenAI-compatible (and Anthropic-compatible) chat API, \
+         and the admin and stats APIs. Every route but /health and /openapi.json takes \
+         `Authorization: Bearer <token>`; admin and stats routes need an admin token.",
+    )
 }
 
 /// The in-process stand-in for the SQS-triggered aggregator: the same per-message code. A store

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use maestro::{App, AwsApp, Options, build, build_aws, jwt_secret, run_queue_consumer};
-use maestro_shared::auth::{ADMIN_ROLE, JwtAuth};
+use maestro_shared::auth::JwtAuth;
 use maestro_shared::aws::{self, AwsBackend, AwsConfig, provision};
 use maestro_shared::bootstrap::BootstrapReport;
 use maestro_shared::config::FileConfig;
@@ -58,7 +58,8 @@ enum Command {
         /// The user id (`sub`) the token names.
         #[arg(long, default_value = "local-user")]
         sub: String,
-        /// Grant the admin role (admin and stats APIs).
+        /// Grant admin (admin and stats APIs): the token's `scope` holds `maestro:admin`
+        /// (MAESTRO_ADMIN_CLAIM / MAESTRO_ADMIN_VALUE name another claim or value).
         #[arg(long)]
         admin: bool,
         /// Hours until the token expires.
@@ -107,9 +108,13 @@ async fn main() -> ExitCode {
 #[allow(clippy::print_stdout)]
 fn token(sub: &str, admin: bool, ttl_hours: u64, data: &std::path::Path) -> Result<(), String> {
     let secret = jwt_secret(data, &env_var).map_err(|e| e.to_string())?;
-    let auth = JwtAuth::hs256(&secret);
-    let token =
-        auth.issue(sub, admin.then_some(ADMIN_ROLE), Duration::from_secs(ttl_hours * 3600)).map_err(|e| e.message)?;
+    let auth = JwtAuth::from_env(Some(&secret), &env_var)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| JwtAuth::hs256(&secret));
+    if !auth.can_issue() {
+        return Err("MAESTRO_JWKS_URL is set: tokens come from your identity provider, not from `maestro token`".into());
+    }
+    let token = auth.issue(sub, admin, Duration::from_secs(ttl_hours * 3600)).map_err(|e| e.message)?;
     println!("{token}");
     Ok(())
 }
@@ -198,8 +203,6 @@ async fn init_aws(table: Option<String>, queue: &str) -> Result<(), String> {
 
 #[allow(clippy::print_stdout)]
 fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &str, demo: bool) -> Result<(), String> {
-    let user = auth.issue("local-user", None, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
-    let admin = auth.issue("local-admin", Some(ADMIN_ROLE), Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
     println!("Maestro is listening on http://{listen}  ({data})");
     if report.imported_keys.is_empty() {
         println!(
@@ -213,6 +216,13 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
     if demo {
         println!("The offline model `demo/echo` answers without any key or network.");
     }
+    if !auth.can_issue() {
+        println!("\nTokens are verified with the JWKS at MAESTRO_JWKS_URL: use your identity provider's tokens");
+        println!("(admin APIs: the `{}` claim must hold `{}`).", auth.admin_claim().claim, auth.admin_claim().value);
+        return Ok(());
+    }
+    let user = auth.issue("local-user", false, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
+    let admin = auth.issue("local-admin", true, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
     println!("\nCaller token (sub=local-user):\n  {user}\nAdmin token (admin and stats APIs):\n  {admin}\n");
     println!(
         "Try it:\n  curl -s http://{listen}/v1/chat/completions -H \"Authorization: Bearer {user}\" -H 'content-type: application/json' \\\n    -d '{{\"model\":\"demo/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"

@@ -1,153 +1,273 @@
-//! The stats API: usage and cost from the daily stats rows, and the call log. Admin role only.
+//! The stats API: the dashboard, usage and daily trends from the daily stats rows, and the call
+//! log with cursor pagination. Admin role only. The figures are computed in
+//! `maestro_shared::stats::report`; handlers parse parameters and render.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::error::ApiError;
+use maestro_shared::gateway::Caller;
 use maestro_shared::http as mhttp;
-use maestro_shared::stats::{Counters, StatsQuery, StatsRow, total};
-use maestro_shared::store::{LogQuery, StatsStore};
+use maestro_shared::logs::CallStatus;
+use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
+use maestro_shared::stats::report::{
+    self, Dashboard, GroupBy, LogPage, TrendReport, UsageFilter, UsageReport, day_start_ms,
+};
+use maestro_shared::store::{CatalogStore, CounterStore, LogQuery, StatsStore};
+use maestro_shared::time;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::{IntoParams, OpenApi};
 
 #[derive(Clone)]
 pub struct StatsState {
     pub store: Arc<dyn StatsStore>,
+    /// For the dashboard's key figures (limits, health).
+    pub catalog: Arc<dyn CatalogStore>,
+    pub counters: Arc<dyn CounterStore>,
     pub auth: Arc<JwtAuth>,
 }
 
 pub fn router(state: StatsState) -> Router {
     Router::new()
+        .route("/api/admin/ai-stats/dashboard", get(dashboard))
         .route("/api/admin/ai-stats/usage", get(usage))
+        .route("/api/admin/ai-stats/usage/trend", get(trend))
         .route("/api/admin/ai-stats/logs", get(logs))
         .with_state(state)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(OpenApi)]
+#[openapi(
+    paths(dashboard, usage, trend, logs),
+    components(schemas(ErrorResponse, ErrorDetail)),
+    tags((name = "stats", description = "Usage, cost, latency and call logs (admin token)"))
+)]
+pub struct StatsApi;
+
+/// The stats routes' OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    StatsApi::openapi()
+}
+
+fn require_admin(state: &StatsState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.auth.admin(mhttp::authorization(headers))
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
+}
+
+/// Today and the last 7 days: requests, success rate, tokens, cost, p50/p95 latency, top models,
+/// keys near their limits, keys not `normal`.
+#[utoipa::path(get, path = "/api/admin/ai-stats/dashboard", tag = "stats", security(("bearer" = [])),
+    responses((status = 200, description = "The dashboard", body = Dashboard), AdminErrors))]
+async fn dashboard(State(state): State<StatsState>, headers: HeaderMap) -> Result<Json<Dashboard>, ApiError> {
+    require_admin(&state, &headers)?;
+    let catalog = state.catalog.load_catalog().await.map_err(|e| {
+        tracing::error!(error = %e, "catalog read failed");
+        ApiError::internal()
+    })?;
+    let now = time::now_ms();
+    Ok(Json(report::dashboard(state.store.as_ref(), &catalog, state.counters.as_ref(), now).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UsageParams {
-    /// Inclusive `yyyy-mm-dd`; defaults to today (UTC).
+    /// First day, `yyyy-mm-dd` (UTC); defaults to `to`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     from: Option<String>,
+    /// Last day, inclusive; defaults to today (UTC).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    to: Option<String>,
+    provider: Option<String>,
+    /// The model name as logged (without the provider).
+    model: Option<String>,
+    key_id: Option<String>,
+    /// A user id (`sub`): summed from that user's call logs (stats rows have no user).
+    user: Option<String>,
+    /// `day`, `provider`, `model` or `key`; without it, only the total.
+    #[param(pattern = "^(day|provider|model|key)$")]
+    group_by: Option<String>,
+}
+
+fn filter(
+    provider: Option<String>,
+    model: Option<String>,
+    key_id: Option<String>,
+    user: Option<String>,
+) -> UsageFilter {
+    let keep = |v: Option<String>| v.filter(|s| !s.is_empty());
+    UsageFilter { provider: keep(provider), model: keep(model), key_id: keep(key_id), user: keep(user) }
+}
+
+/// Requests, successes, errors, tokens, cost and latency over a date range, optionally grouped.
+#[utoipa::path(get, path = "/api/admin/ai-stats/usage", tag = "stats", security(("bearer" = [])),
+    params(UsageParams),
+    responses((status = 200, description = "Totals and groups", body = UsageReport), AdminErrors))]
+async fn usage(
+    State(state): State<StatsState>,
+    headers: HeaderMap,
+    params: Result<Query<UsageParams>, QueryRejection>,
+) -> Result<Json<UsageReport>, ApiError> {
+    require_admin(&state, &headers)?;
+    let p = query(params)?;
+    let group_by = p.group_by.as_deref().map(GroupBy::parse).transpose()?;
+    // Without `from`, the range is the single day `to`.
+    let range = report::date_range(p.from.as_deref(), p.to.as_deref(), 1, time::now_ms())?;
+    let range = match (&p.from, &p.to) {
+        (None, Some(_)) => (range.1, range.1),
+        _ => range,
+    };
+    let f = filter(p.provider, p.model, p.key_id, p.user);
+    Ok(Json(report::usage(state.store.as_ref(), range, &f, group_by).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TrendParams {
+    /// First day, `yyyy-mm-dd` (UTC); defaults to 6 days before `to`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    from: Option<String>,
+    /// Last day, inclusive; defaults to today (UTC).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     to: Option<String>,
     provider: Option<String>,
     model: Option<String>,
     key_id: Option<String>,
-    /// `day`, `provider`, `model` or `key`; without it, one total.
+    /// `provider`: one series per provider; without it, one series for everything.
+    #[param(pattern = "^provider$")]
     group_by: Option<String>,
 }
 
-fn valid_date(field: &str, value: &str) -> Result<(), ApiError> {
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|_| ()).map_err(|_| {
-        ApiError::invalid_param(field, format!("`{field}` must be a date written yyyy-mm-dd, not `{value}`."))
-    })
-}
-
-fn counters_json(c: &Counters) -> Value {
-    json!({
-        "requests": c.requests,
-        "successes": c.successes,
-        "errors": c.errors,
-        "prompt_tokens": c.prompt_tokens,
-        "completion_tokens": c.completion_tokens,
-        "cached_tokens": c.cached_tokens,
-        "cost_micros": c.cost_micros,
-        "latency_ms_avg": c.latency_ms_sum.checked_div(c.requests),
-        "latency_ms_p50": c.latency_percentile(50),
-        "latency_ms_p95": c.latency_percentile(95),
-    })
-}
-
-/// `GET /api/admin/ai-stats/usage?from=&to=&provider=&model=&key_id=&group_by=`
-async fn usage(
+/// A daily series over a date range (at most 366 days), every day present (zeros on quiet days).
+#[utoipa::path(get, path = "/api/admin/ai-stats/usage/trend", tag = "stats", security(("bearer" = [])),
+    params(TrendParams),
+    responses((status = 200, description = "Daily series", body = TrendReport), AdminErrors))]
+async fn trend(
     State(state): State<StatsState>,
     headers: HeaderMap,
-    params: Result<Query<UsageParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    state.auth.admin(mhttp::authorization(&headers))?;
-    let Query(p) = params.map_err(|e| ApiError::invalid_request(e.body_text()))?;
-    let today = maestro_shared::time::stats_date(maestro_shared::time::now_ms());
-    let from = p.from.unwrap_or_else(|| today.clone());
-    let to = p.to.unwrap_or(today);
-    valid_date("from", &from)?;
-    valid_date("to", &to)?;
-    if from > to {
-        return Err(ApiError::invalid_param("from", "`from` must not be after `to`."));
-    }
-    let query = StatsQuery {
-        from_date: from.clone(),
-        to_date: to.clone(),
-        provider: p.provider,
-        model: p.model,
-        key_id: p.key_id,
-    };
-    let rows = state.store.stats_rows(&query).await.map_err(|e| {
-        tracing::error!(error = %e, "stats query failed");
-        ApiError::internal()
-    })?;
-    let group_of: fn(&StatsRow) -> String = match p.group_by.as_deref() {
-        None => |_| String::new(),
-        Some("day") => |r| r.date.clone(),
-        Some("provider") => |r| r.provider.clone(),
-        Some("model") => |r| format!("{}/{}", r.provider, r.model),
-        Some("key") => |r| r.key_id.clone(),
+    params: Result<Query<TrendParams>, QueryRejection>,
+) -> Result<Json<TrendReport>, ApiError> {
+    require_admin(&state, &headers)?;
+    let p = query(params)?;
+    let per_provider = match p.group_by.as_deref() {
+        None => false,
+        Some("provider") => true,
         Some(other) => {
             return Err(ApiError::invalid_param(
                 "group_by",
-                format!("`group_by` must be day, provider, model or key, not `{other}`."),
+                format!("`group_by` of a trend must be `provider` (or left out), not `{other}`."),
             ));
         }
     };
-    let mut groups: BTreeMap<String, Counters> = BTreeMap::new();
-    for row in &rows {
-        groups.entry(group_of(row)).or_default().add(&row.counters);
-    }
-    let groups: Vec<Value> = if p.group_by.is_some() {
-        groups.iter().map(|(k, c)| json!({"group": k, "usage": counters_json(c)})).collect()
-    } else {
-        Vec::new()
-    };
-    Ok(Json(json!({"from": from, "to": to, "total": counters_json(&total(&rows)), "groups": groups})))
+    let range = report::date_range(p.from.as_deref(), p.to.as_deref(), 7, time::now_ms())?;
+    let f = filter(p.provider, p.model, p.key_id, None);
+    Ok(Json(report::trend(state.store.as_ref(), range, &f, per_provider).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogParams {
+    /// From this instant (inclusive): RFC 3339 (`2026-11-26T06:00:00Z`) or a day (`2026-11-26`).
+    from: Option<String>,
+    /// Until this instant (exclusive): RFC 3339, or a day (inclusive: until its end).
+    to: Option<String>,
+    /// From, as unix ms (inclusive).
     from_ms: Option<i64>,
+    /// Until, as unix ms (exclusive).
     to_ms: Option<i64>,
     provider: Option<String>,
+    /// The model name as logged.
+    model: Option<String>,
+    /// `success` or `error`.
+    #[param(pattern = "^(success|error)$")]
+    status: Option<String>,
+    /// The caller's user id (`sub`).
+    user: Option<String>,
+    /// The same as `user`.
     user_id: Option<String>,
     request_id: Option<String>,
+    /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
-/// `GET /api/admin/ai-stats/logs`: call logs, newest first.
+/// An instant parameter: RFC 3339, or a `yyyy-mm-dd` day (its start; its end for `to`).
+fn instant(field: &str, value: &str, end_of_day: bool) -> Result<i64, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(t.timestamp_millis());
+    }
+    match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Ok(d) => Ok(day_start_ms(d) + if end_of_day { 86_400_000 } else { 0 }),
+        Err(_) => Err(ApiError::invalid_param(
+            field,
+            format!("`{field}` must be an RFC 3339 time (2026-11-26T06:00:00Z) or a day (2026-11-26)."),
+        )),
+    }
+}
+
+fn one_of(field: &str, a: Option<i64>, b: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match (a, b) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_param(field, format!("Send `{field}` or `{field}_ms`, not both."))),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// Call logs, newest first, with filters and cursor pagination.
+#[utoipa::path(get, path = "/api/admin/ai-stats/logs", tag = "stats", security(("bearer" = [])),
+    params(LogParams),
+    responses((status = 200, description = "A page of call logs", body = LogPage), AdminErrors))]
 async fn logs(
     State(state): State<StatsState>,
     headers: HeaderMap,
-    params: Result<Query<LogParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    state.auth.admin(mhttp::authorization(&headers))?;
-    let Query(p) = params.map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    params: Result<Query<LogParams>, QueryRejection>,
+) -> Result<Json<LogPage>, ApiError> {
+    require_admin(&state, &headers)?;
+    let p = query(params)?;
     let limit = p.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid_param("limit", "`limit` must be between 1 and 1000."));
     }
+    let from = one_of("from", p.from.as_deref().map(|v| instant("from", v, false)).transpose()?, p.from_ms)?;
+    let to = one_of("to", p.to.as_deref().map(|v| instant("to", v, true)).transpose()?, p.to_ms)?;
+    let status = match p.status.as_deref() {
+        None => None,
+        Some("success") => Some(CallStatus::Success),
+        Some("error") => Some(CallStatus::Error),
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "status",
+                format!("`status` must be success or error, not `{other}`."),
+            ));
+        }
+    };
+    let user = match (p.user, p.user_id) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::invalid_param("user", "`user` and `user_id` disagree."));
+        }
+        (a, b) => a.or(b),
+    };
     let query = LogQuery {
-        from_ms: p.from_ms,
-        to_ms: p.to_ms,
+        from_ms: from,
+        to_ms: to,
         provider: p.provider,
-        user_id: p.user_id,
+        user_id: user,
         request_id: p.request_id,
         limit,
+        model: p.model,
+        status,
+        before: p.cursor.as_deref().map(report::decode_cursor).transpose()?,
     };
-    let events = state.store.logs(&query).await.map_err(|e| {
-        tracing::error!(error = %e, "log query failed");
-        ApiError::internal()
-    })?;
-    Ok(Json(json!({"data": events})))
+    Ok(Json(report::logs(state.store.as_ref(), &query).await?))
 }

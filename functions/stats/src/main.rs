@@ -12,7 +12,12 @@ async fn main() -> Result<(), Error> {
     let env = Env::process();
     let auth = AdminAuth::from_env(&env).map_err(startup_error)?;
     let aws = backend().await?;
-    let state = StatsState { store: aws.dynamo.clone(), auth: auth.verifier() };
+    let state = StatsState {
+        store: aws.dynamo.clone(),
+        catalog: aws.dynamo.clone(),
+        counters: aws.dynamo.clone(),
+        auth: auth.verifier(),
+    };
     tracing::info!(auth = auth.mode(), "stats function ready");
     run(auth.wrap(router(state).fallback(maestro_shared::http::not_found))).await
 }

@@ -62,7 +62,8 @@ async fn app() -> Router {
     ] {
         assert!(store.record_event(&e).await.expect("record"));
     }
-    auth.wrap(router(StatsState { store, auth: auth.verifier() }).fallback(maestro_shared::http::not_found))
+    let state = StatsState { store: store.clone(), catalog: store.clone(), counters: store, auth: auth.verifier() };
+    auth.wrap(router(state).fallback(maestro_shared::http::not_found))
 }
 
 async fn invoke(event: &str) -> (StatusCode, Value) {

@@ -137,7 +137,9 @@ impl ChatRequest {
     /// Whether any message carries an image part.
     pub fn uses_images(&self) -> bool {
         self.messages.iter().any(|m| match &m.content {
-            Some(MessageContent::Parts(parts)) => parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("image_url")),
+            Some(MessageContent::Parts(parts)) => {
+                parts.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+            }
             _ => false,
         })
     }

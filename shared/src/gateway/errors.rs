@@ -47,7 +47,12 @@ pub(super) fn upstream_error(provider: &str, e: &ProviderError) -> ApiError {
 }
 
 /// The caller's error when no key of a provider is left to try.
-pub(super) fn no_key_error(provider: &str, last: Option<&ProviderError>, cooling_until: Option<i64>, now: i64) -> ApiError {
+pub(super) fn no_key_error(
+    provider: &str,
+    last: Option<&ProviderError>,
+    cooling_until: Option<i64>,
+    now: i64,
+) -> ApiError {
     let retry_in = secs_until(cooling_until.unwrap_or(now + 60_000), now);
     if let Some(e) = last {
         match e.kind {

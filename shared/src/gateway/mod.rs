@@ -1,6 +1,7 @@
 //! The chat path: resolve the model, pick a key within its limits, call the provider, retry and
 //! fall back by the policy, and emit exactly one log event per call.
 
+mod caller_budget;
 mod catalog_cache;
 mod errors;
 mod retry;
@@ -22,15 +23,34 @@ use crate::keys::{KeyPool, Pick};
 use crate::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
-use crate::store::{CatalogStore, CounterStore, Grant, SecretStore};
+use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
 use crate::tokens::quick_prompt_estimate;
 use errors::{client_error, internal, no_key_error, secs_until, upstream_error};
 
-/// Who is calling: the JWT `sub` (or, later, the Maestro API key's owner).
+/// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: String,
+    /// The Maestro API key (`mk-…`) the caller authenticated with, `None` for a JWT. The gateway
+    /// enforces its allowed models and limits (see `caller_budget`).
+    pub key: Option<Arc<CallerKey>>,
+}
+
+impl Caller {
+    /// A caller known by user id alone (a JWT's `sub`): no key, so no caller limits.
+    pub fn user(user_id: impl Into<String>) -> Self {
+        Self { user_id: user_id.into(), key: None }
+    }
+
+    /// 403 when the caller's Maestro API key may not use what `requested` resolved to (a JWT
+    /// caller may use every model).
+    pub fn may_use(&self, requested: &str, resolution: &crate::domain::Resolution<'_>) -> Result<(), ApiError> {
+        match &self.key {
+            Some(key) => caller_budget::check_allowed(key, requested, resolution),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The stores and clients the gateway runs on; built once per process or container.
@@ -40,6 +60,9 @@ pub struct Backends {
     pub counters: Arc<dyn CounterStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub log_sink: Arc<dyn LogSink>,
+    /// Maestro API keys of callers, looked up by the business API's authentication (wrap the
+    /// store in `store::caller_keys::CachedCallerKeys`) and managed by the admin API.
+    pub caller_keys: Arc<dyn CallerKeyStore>,
 }
 
 /// Gateway settings that are not part of the retry policy.
@@ -119,7 +142,9 @@ impl Mode for Streaming {
         let mut stream = client.chat_stream(call, self.caller_wants_usage).await?;
         match stream.next().await? {
             Some(first) => Ok((stream, first)),
-            None => Err(ProviderError::new(ProviderErrorKind::MalformedResponse, None, "the provider's stream was empty")),
+            None => {
+                Err(ProviderError::new(ProviderErrorKind::MalformedResponse, None, "the provider's stream was empty"))
+            }
         }
     }
 
@@ -149,6 +174,9 @@ struct CallState {
     model: Option<String>,
     key_id: Option<String>,
     stream: bool,
+    /// The caller's Maestro API key, and what its windows hold for this call (see `caller_budget`).
+    caller_key: Option<Arc<CallerKey>>,
+    caller_grant: Option<caller_budget::CallerGrant>,
 }
 
 impl CallState {
@@ -164,6 +192,8 @@ impl CallState {
             model: None,
             key_id: None,
             stream,
+            caller_key: caller.key.clone(),
+            caller_grant: None,
         }
     }
 
@@ -178,7 +208,14 @@ impl CallState {
     }
 
     /// The call's log event. `error` is `(status, code, message)` for a failed call.
-    fn event(&self, requested_model: &str, usage: Usage, cost: u64, error: Option<(u16, Option<String>, &str)>, ttfb_ms: Option<u64>) -> LogEvent {
+    fn event(
+        &self,
+        requested_model: &str,
+        usage: Usage,
+        cost: u64,
+        error: Option<(u16, Option<String>, &str)>,
+        ttfb_ms: Option<u64>,
+    ) -> LogEvent {
         let (status, http_status, error_code, error_message) = match error {
             None => (CallStatus::Success, 200, None, None),
             Some((http, code, message)) => (CallStatus::Error, http, code, Some(LogEvent::clip_message(message))),
@@ -241,10 +278,13 @@ impl Gateway {
                 let usage = served.output.usage;
                 let cost = cost_micros(&served.prices, &usage);
                 state.key_id = Some(served.key_id);
+                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
                 self.backends.log_sink.send(state.event(&request.model, usage, cost, None, None)).await;
                 state.outcome(Ok(served.output.body))
             }
             Err(e) => {
+                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
+                    .await;
                 self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
                 state.outcome(Err(e))
             }
@@ -265,16 +305,26 @@ impl Gateway {
         match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
             Ok(served) => Ok(stream::start(self.backends.clone(), state, &request, served)),
             Err(e) => {
+                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
+                    .await;
                 self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
                 Err(state.outcome(Err(e)))
             }
         }
     }
 
-    async fn serve<M: Mode>(&self, state: &mut CallState, request: &ChatRequest, mode: &M) -> Result<Served<M::Output>, ApiError> {
+    async fn serve<M: Mode>(
+        &self,
+        state: &mut CallState,
+        request: &ChatRequest,
+        mode: &M,
+    ) -> Result<Served<M::Output>, ApiError> {
         request.validate()?;
         let catalog = self.catalog().await?;
         let resolution = catalog.resolve(&request.model)?;
+        if let Some(key) = &state.caller_key {
+            caller_budget::check_allowed(key, &request.model, &resolution)?;
+        }
         state.route = resolution.route.clone();
         let requested_max = request.requested_max_tokens();
         let targets: Vec<&Target<'_>> = resolution
@@ -300,9 +350,24 @@ impl Gateway {
                     targets.iter().filter_map(|t| t.model.max_output_tokens).max().unwrap_or(0)
                 ),
             ),
-            (request.is_stream(), Box::new(|t| t.model.supports_streaming), "stream", format!("`{}` does not support streaming.", request.model)),
-            (request.uses_tools(), Box::new(|t| t.model.supports_tools), "tools", format!("`{}` does not support tools.", request.model)),
-            (request.uses_images(), Box::new(|t| t.model.supports_vision), "messages", format!("`{}` does not accept images.", request.model)),
+            (
+                request.is_stream(),
+                Box::new(|t| t.model.supports_streaming),
+                "stream",
+                format!("`{}` does not support streaming.", request.model),
+            ),
+            (
+                request.uses_tools(),
+                Box::new(|t| t.model.supports_tools),
+                "tools",
+                format!("`{}` does not support tools.", request.model),
+            ),
+            (
+                request.uses_images(),
+                Box::new(|t| t.model.supports_vision),
+                "messages",
+                format!("`{}` does not accept images.", request.model),
+            ),
         ];
         let mut fitting: Vec<&Target<'_>> = targets;
         for (needed, can, param, message) in checks {
@@ -314,6 +379,19 @@ impl Gateway {
             if fitting.is_empty() && before > 0 {
                 return Err(ApiError::invalid_param(param, message));
             }
+        }
+
+        // A Maestro API key's own limits: reserved once per call, before any provider is tried;
+        // settled in `chat` / the stream's end, where the call is recorded.
+        if let Some(key) = state.caller_key.clone() {
+            state.caller_grant = caller_budget::reserve(
+                self.backends.counters.as_ref(),
+                &key,
+                request,
+                &fitting,
+                self.options.policy.default_max_tokens,
+            )
+            .await?;
         }
 
         let mut last = ApiError::unavailable("no_target", "No provider could serve this request.");
@@ -333,10 +411,17 @@ impl Gateway {
     }
 
     /// Tries one target: keys in order, retries by the policy, until it serves or is exhausted.
-    async fn try_target<M: Mode>(&self, state: &mut CallState, target: &Target<'_>, request: &ChatRequest, mode: &M) -> Result<Served<M::Output>, TargetFailure> {
+    async fn try_target<M: Mode>(
+        &self,
+        state: &mut CallState,
+        target: &Target<'_>,
+        request: &ChatRequest,
+        mode: &M,
+    ) -> Result<Served<M::Output>, TargetFailure> {
         let policy = &self.options.policy;
         let provider = &target.entry.provider;
-        let max_output = request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
+        let max_output =
+            request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
         let estimate = quick_prompt_estimate(request) + max_output;
         let mut excluded: HashSet<String> = HashSet::new();
         let mut retries = 0u32;
@@ -345,7 +430,9 @@ impl Gateway {
         loop {
             let remaining = policy.deadline().saturating_sub(state.started.elapsed());
             if remaining.is_zero() {
-                return Err(TargetFailure::Exhausted(ApiError::gateway_timeout("The call ran out of time before a provider answered.")));
+                return Err(TargetFailure::Exhausted(ApiError::gateway_timeout(
+                    "The call ran out of time before a provider answered.",
+                )));
             }
             let now = now_ms();
             let pick = self
@@ -357,12 +444,20 @@ impl Gateway {
                 Pick::Reserved { key, grant } => (key, grant),
                 Pick::AllFull { until_ms } => {
                     return Err(TargetFailure::Exhausted(ApiError::rate_limited(
-                        format!("Every key of provider `{}` is at its rate limit; retry after the window ends.", provider.code),
+                        format!(
+                            "Every key of provider `{}` is at its rate limit; retry after the window ends.",
+                            provider.code
+                        ),
                         secs_until(until_ms, now),
                     )));
                 }
                 Pick::NoUsableKey { cooling_until } => {
-                    return Err(TargetFailure::Exhausted(no_key_error(&provider.code, last_error.as_ref(), cooling_until, now)));
+                    return Err(TargetFailure::Exhausted(no_key_error(
+                        &provider.code,
+                        last_error.as_ref(),
+                        cooling_until,
+                        now,
+                    )));
                 }
             };
             state.attempts += 1;
@@ -407,17 +502,28 @@ impl Gateway {
                             excluded.insert(key.id.clone());
                         }
                         ProviderErrorKind::RateLimited => {
-                            let wait = error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
+                            let wait =
+                                error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
                             self.set_status(&key, KeyStatus::RateLimited, Some(now_ms() + wait as i64)).await;
                             excluded.insert(key.id.clone());
                         }
                         ProviderErrorKind::QuotaExceeded => {
-                            self.set_status(&key, KeyStatus::RateLimited, Some(now_ms() + policy.quota_cooldown_ms as i64)).await;
+                            self.set_status(
+                                &key,
+                                KeyStatus::RateLimited,
+                                Some(now_ms() + policy.quota_cooldown_ms as i64),
+                            )
+                            .await;
                             excluded.insert(key.id.clone());
                         }
                         kind if kind.is_retryable() => {
                             if self.pool.note_failure(&key.id) >= policy.failure_threshold {
-                                self.set_status(&key, KeyStatus::Error, Some(now_ms() + policy.error_cooldown_ms as i64)).await;
+                                self.set_status(
+                                    &key,
+                                    KeyStatus::Error,
+                                    Some(now_ms() + policy.error_cooldown_ms as i64),
+                                )
+                                .await;
                                 excluded.insert(key.id.clone());
                             }
                             if retries >= policy.max_retries {
@@ -449,7 +555,8 @@ impl Gateway {
 
 /// Replaces a grant's token estimate with the real usage.
 async fn reconcile(counters: &dyn CounterStore, grant: &Grant, usage: Usage) {
-    let delta = i64::try_from(usage.total()).unwrap_or(i64::MAX) - i64::try_from(grant.reserved_tokens).unwrap_or(i64::MAX);
+    let delta =
+        i64::try_from(usage.total()).unwrap_or(i64::MAX) - i64::try_from(grant.reserved_tokens).unwrap_or(i64::MAX);
     if let Err(e) = counters.reconcile(grant, delta).await {
         tracing::error!(key_id = %grant.key_id, error = %e, "token reconcile failed");
     }

@@ -37,7 +37,12 @@ enum End {
     Broken(ProviderError),
 }
 
-pub(super) fn start(backends: Backends, mut state: CallState, request: &ChatRequest, served: Served<(UpstreamStream, Vec<Bytes>)>) -> ChatStream {
+pub(super) fn start(
+    backends: Backends,
+    mut state: CallState,
+    request: &ChatRequest,
+    served: Served<(UpstreamStream, Vec<Bytes>)>,
+) -> ChatStream {
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     state.key_id = Some(served.key_id.clone());
     let stream = ChatStream {
@@ -66,18 +71,29 @@ pub(super) fn start(backends: Backends, mut state: CallState, request: &ChatRequ
         }
         reconcile(backends.counters.as_ref(), &grant, usage).await;
         let cost = cost_micros(&prices, &usage);
+        super::caller_budget::settle(backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
         let event = match &end {
             End::Complete => state.event(&requested_model, usage, cost, None, Some(ttfb_ms)),
             End::CallerGone => state.event(
                 &requested_model,
                 usage,
                 cost,
-                Some((CLIENT_CLOSED, Some("client_disconnected".into()), "the caller closed the stream before it ended")),
+                Some((
+                    CLIENT_CLOSED,
+                    Some("client_disconnected".into()),
+                    "the caller closed the stream before it ended",
+                )),
                 Some(ttfb_ms),
             ),
             End::Broken(e) => {
                 tracing::warn!(request_id = %state.request_id, error = %e, "upstream stream broke after the first byte");
-                state.event(&requested_model, usage, cost, Some((502, Some(e.kind.as_str().into()), &e.message)), Some(ttfb_ms))
+                state.event(
+                    &requested_model,
+                    usage,
+                    cost,
+                    Some((502, Some(e.kind.as_str().into()), &e.message)),
+                    Some(ttfb_ms),
+                )
             }
         };
         backends.log_sink.send(event).await;

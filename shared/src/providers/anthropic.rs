@@ -9,11 +9,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::openai::{Answer, completion_body, malformed, open, send};
+use super::openai::{Answer, completion_body, malformed, open, send, send_with};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
-use super::{Call, ProviderError, ProviderErrorKind, ProviderReply};
-use crate::domain::{ChatRequest, MessageContent, Usage};
+use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
+use crate::domain::{ChatRequest, MessageContent, Provider, Usage};
+use crate::secret::SecretString;
 
 const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
@@ -54,11 +55,83 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
 
 /// `{base}/v1/messages`, also when the configured base already ends in `/v1`.
 fn endpoint(base_url: &str) -> String {
+    format!("{}/messages", v1(base_url))
+}
+
+/// `{base}/v1`, also when the configured base already ends in `/v1`.
+fn v1(base_url: &str) -> String {
     let base = match base_url.trim().trim_end_matches('/') {
         "" => DEFAULT_BASE,
         base => base,
     };
-    format!("{}/v1/messages", base.strip_suffix("/v1").unwrap_or(base))
+    format!("{}/v1", base.strip_suffix("/v1").unwrap_or(base))
+}
+
+/// Pages of the model list read at most (1000 models each).
+const MAX_MODEL_PAGES: usize = 5;
+
+/// `GET {base}/v1/models` with `x-api-key` and `anthropic-version`, following `has_more`.
+pub(super) async fn list_models(
+    http: &reqwest::Client,
+    provider: &Provider,
+    key: &SecretString,
+    timeout: std::time::Duration,
+) -> Result<Vec<ListedModel>, ProviderError> {
+    let mut header = HeaderValue::from_str(key.expose()).map_err(|_| {
+        ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
+    })?;
+    header.set_sensitive(true);
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_MODEL_PAGES {
+        let mut url = format!("{}/models?limit=1000", v1(&provider.base_url));
+        if let Some(after) = &after {
+            url.push_str("&after_id=");
+            url.extend(after.bytes().map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+                other => format!("%{other:02X}"),
+            }));
+        }
+        let request = http.get(url).header("x-api-key", header.clone()).header("anthropic-version", API_VERSION);
+        let body = send_with(request, &provider.headers, timeout, key).await?;
+        let page: ModelPage = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
+        out.extend(page.data.into_iter().filter(|m| !m.id.trim().is_empty()).map(|m| ListedModel {
+            supports_vision:
+                m.capabilities.as_ref().and_then(|c| c.pointer("/image_input/supported")).and_then(Value::as_bool),
+            id: m.id,
+            display_name: m.display_name.filter(|n| !n.trim().is_empty()),
+            // The documented example carries 0 as a placeholder: 0 means unknown.
+            context_window: m.max_input_tokens.filter(|n| *n > 0),
+            max_output_tokens: m.max_tokens.filter(|n| *n > 0),
+        }));
+        match (page.has_more, page.last_id) {
+            (true, Some(last)) if after.as_deref() != Some(last.as_str()) => after = Some(last),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct ModelPage {
+    data: Vec<WireListedModel>,
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    last_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireListedModel {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    max_input_tokens: Option<u64>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    capabilities: Option<Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,7 +237,9 @@ fn tools(value: Option<&Value>) -> Result<Option<Vec<WireTool<'_>>>, ProviderErr
         let function = tool.get("function").filter(|_| kind == "function");
         let name = function.and_then(|f| f.get("name")).and_then(Value::as_str);
         let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return Err(invalid(format!("tools[{i}] must be a function tool with a name; Anthropic takes no other kind")));
+            return Err(invalid(format!(
+                "tools[{i}] must be a function tool with a name; Anthropic takes no other kind"
+            )));
         };
         let input_schema = function
             .and_then(|f| f.get("parameters"))
@@ -190,7 +265,11 @@ fn tool_choice(choice: Option<&Value>, parallel: Option<&Value>) -> Result<Optio
         }),
         Some(v) => match v.get("function").and_then(|f| f.get("name")).and_then(Value::as_str) {
             Some(name) => Some(json!({"type": "tool", "name": name})),
-            None => return Err(invalid("tool_choice must name a function: {\"type\":\"function\",\"function\":{\"name\":…}}")),
+            None => {
+                return Err(invalid(
+                    "tool_choice must name a function: {\"type\":\"function\",\"function\":{\"name\":…}}",
+                ));
+            }
         },
     };
     if parallel.and_then(Value::as_bool) == Some(false) {
@@ -397,7 +476,9 @@ fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> 
         match block {
             ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
             ContentBlock::Thinking { thinking: t } => thinking.push(t),
-            ContentBlock::ToolUse { id, name, input } => tool_calls.push(openai_tool_call(id, name, &input.to_string())),
+            ContentBlock::ToolUse { id, name, input } => {
+                tool_calls.push(openai_tool_call(id, name, &input.to_string()))
+            }
             ContentBlock::Other => {}
         }
     }

@@ -145,6 +145,44 @@ impl ProviderClient {
     }
 }
 
+/// A model a provider lists on its model-list endpoint, with what the list tells about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedModel {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// Whether it takes images, when the list says.
+    pub supports_vision: Option<bool>,
+}
+
+impl ProviderClient {
+    /// The provider's model list: `GET {base}/models` for OpenAI-format providers, `GET
+    /// {base}/v1/models` (all pages) for Anthropic; the demo provider lists its echo model. A
+    /// cheap, real, authenticated call: the admin API also uses it to validate a key.
+    pub async fn list_models(
+        &self,
+        provider: &Provider,
+        api_key: &SecretString,
+        timeout: Duration,
+    ) -> Result<Vec<ListedModel>, ProviderError> {
+        let result = match provider.kind {
+            ProviderKind::Openai | ProviderKind::Deepseek | ProviderKind::OpenaiCompatible => {
+                openai::list_models(&self.http, provider, api_key, timeout).await
+            }
+            ProviderKind::Anthropic => anthropic::list_models(&self.http, provider, api_key, timeout).await,
+            ProviderKind::Demo => Ok(vec![ListedModel {
+                id: "echo".to_string(),
+                display_name: Some("Demo echo".to_string()),
+                context_window: Some(32_768),
+                max_output_tokens: Some(4_096),
+                supports_vision: Some(false),
+            }]),
+        };
+        result.map_err(|e| scrub(e, api_key))
+    }
+}
+
 /// Removes the key from an error message, in case a provider echoes it back.
 fn scrub(mut error: ProviderError, key: &SecretString) -> ProviderError {
     if !key.is_empty() && error.message.contains(key.expose()) {

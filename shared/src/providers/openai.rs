@@ -15,8 +15,10 @@ use serde_json::{Map, Value};
 
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
-use super::{Call, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error};
-use crate::domain::{ChatMessage, ProviderKind, StopSequences, Usage};
+use super::{
+    Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error,
+};
+use crate::domain::{ChatMessage, Provider, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
 
 const OPENAI_BASE: &str = "https://api.openai.com/v1";
@@ -42,6 +44,58 @@ pub(super) async fn chat_stream(
     Ok(UpstreamStream::new(response, Box::new(OpenAiChunks::new(caller_wants_usage)), call.timeout))
 }
 
+/// `GET {base}/models` (OpenAI, DeepSeek, compatible servers). Beyond `id`, the optional fields
+/// some servers add (DeepSeek's `name`, `context_window`, `max_output_tokens`,
+/// `input_modalities`) are read where present.
+pub(super) async fn list_models(
+    http: &reqwest::Client,
+    provider: &Provider,
+    key: &SecretString,
+    timeout: std::time::Duration,
+) -> Result<Vec<ListedModel>, ProviderError> {
+    let request = http.get(format!("{}/models", base_url(provider).trim_end_matches('/'))).bearer_auth(key.expose());
+    let body = send_with(request, &provider.headers, timeout, key).await?;
+    let list: ModelList = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
+    Ok(list
+        .data
+        .into_iter()
+        .filter(|m| !m.id.trim().is_empty())
+        .map(|m| ListedModel {
+            id: m.id,
+            display_name: m.name.filter(|n| !n.trim().is_empty()),
+            context_window: m.context_window.filter(|n| *n > 0),
+            max_output_tokens: m.max_output_tokens.filter(|n| *n > 0),
+            supports_vision: m.input_modalities.map(|modes| modes.iter().any(|m| m == "image")),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ListedWireModel>,
+}
+
+#[derive(Deserialize)]
+struct ListedWireModel {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    context_window: Option<u64>,
+    #[serde(default)]
+    max_output_tokens: Option<u64>,
+    #[serde(default)]
+    input_modalities: Option<Vec<String>>,
+}
+
+fn base_url(provider: &Provider) -> &str {
+    match (provider.base_url.trim(), provider.kind) {
+        ("", ProviderKind::Deepseek) => DEEPSEEK_BASE,
+        ("", _) => OPENAI_BASE,
+        (base, _) => base,
+    }
+}
+
 fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqwest::RequestBuilder, ProviderError> {
     let mut wire = WireRequest::new(call);
     if stream {
@@ -65,7 +119,10 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
 
 /// Sends a streaming request and waits (at most the attempt timeout) for its status. A 2xx
 /// hands back the open response; anything else is read and classified like [`send`] does.
-pub(super) async fn open(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<reqwest::Response, ProviderError> {
+pub(super) async fn open(
+    request: reqwest::RequestBuilder,
+    call: &Call<'_>,
+) -> Result<reqwest::Response, ProviderError> {
     let request = request.headers(provider_headers(&call.provider.headers)?);
     let timed_out = || ProviderError::new(ProviderErrorKind::Timeout, None, "the provider did not answer in time");
     let response = tokio::time::timeout(call.timeout, request.send())
@@ -88,15 +145,26 @@ pub(super) async fn open(request: reqwest::RequestBuilder, call: &Call<'_>) -> R
 /// `authorization` for gateways with their own auth), sets the per-attempt timeout, sends, and
 /// reads the whole body. A non-2xx status becomes a classified [`ProviderError`].
 pub(super) async fn send(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<Bytes, ProviderError> {
-    let request = request.headers(provider_headers(&call.provider.headers)?).timeout(call.timeout);
+    send_with(request, &call.provider.headers, call.timeout, call.api_key).await
+}
+
+/// [`send`] for requests that are not chat calls (the model list).
+pub(super) async fn send_with(
+    request: reqwest::RequestBuilder,
+    configured: &BTreeMap<String, String>,
+    timeout: std::time::Duration,
+    key: &SecretString,
+) -> Result<Bytes, ProviderError> {
+    let call_key = key;
+    let request = request.headers(provider_headers(configured)?).timeout(timeout);
     let response = request.send().await.map_err(|e| transport_error(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
     match response.bytes().await {
         Ok(bytes) if status.is_success() => Ok(bytes),
-        Ok(bytes) => Err(upstream_error(status, &headers, &bytes, call.api_key)),
+        Ok(bytes) => Err(upstream_error(status, &headers, &bytes, call_key)),
         // The status already says what went wrong; the body would only have said it in words.
-        Err(_) if !status.is_success() => Err(upstream_error(status, &headers, &[], call.api_key)),
+        Err(_) if !status.is_success() => Err(upstream_error(status, &headers, &[], call_key)),
         Err(e) => Err(transport_error(&e)),
     }
 }
@@ -309,7 +377,10 @@ impl From<WireUsage> for Usage {
         Usage {
             prompt_tokens: u.prompt_tokens.unwrap_or(0),
             completion_tokens: u.completion_tokens.unwrap_or(0),
-            cached_tokens: u.prompt_cache_hit_tokens.or(u.prompt_tokens_details.and_then(|d| d.cached_tokens)).unwrap_or(0),
+            cached_tokens: u
+                .prompt_cache_hit_tokens
+                .or(u.prompt_tokens_details.and_then(|d| d.cached_tokens))
+                .unwrap_or(0),
             cache_write_tokens: 0,
         }
     }
@@ -436,7 +507,14 @@ pub(super) struct OpenAiChunks {
 
 impl OpenAiChunks {
     pub(super) fn new(forward_usage_chunk: bool) -> Self {
-        Self { forward_usage_chunk, usage: Usage::default(), chars: 0, saw_done: false, saw_finish: false, saw_usage: false }
+        Self {
+            forward_usage_chunk,
+            usage: Usage::default(),
+            chars: 0,
+            saw_done: false,
+            saw_finish: false,
+            saw_usage: false,
+        }
     }
 }
 

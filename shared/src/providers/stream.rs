@@ -89,9 +89,9 @@ impl UpstreamStream {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(self.idle_timeout, self.source.chunk()).await.map_err(|_| {
-                ProviderError::new(ProviderErrorKind::Timeout, None, "the provider's stream stalled")
-            })?;
+            let chunk = tokio::time::timeout(self.idle_timeout, self.source.chunk())
+                .await
+                .map_err(|_| ProviderError::new(ProviderErrorKind::Timeout, None, "the provider's stream stalled"))?;
             match chunk {
                 Ok(Some(bytes)) => self.decoder.push(&bytes),
                 Ok(None) => {

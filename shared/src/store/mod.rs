@@ -1,7 +1,15 @@
 //! Storage behind small traits. Handlers and the gateway never know which backend they use:
 //! `embedded` (one SQLite file, for the local runner) or `aws` (DynamoDB, SQS, Secrets Manager).
 
+pub mod caller_keys;
+pub mod catalog_admin;
 pub mod embedded;
+
+pub use catalog_admin::{
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
+};
+
+pub use caller_keys::{BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -97,6 +105,28 @@ pub trait CounterStore: Send + Sync {
     async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError>;
     /// What the key's current minute and day windows hold.
     async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError>;
+
+    // A caller's Maestro API key (`mk-…`) is limited with the same windows, plus a cost counter
+    // in the day window: requests per minute, tokens and micro-USD per UTC day.
+
+    /// Atomically adds one request to the key's minute window and one request, `tokens` and
+    /// `cost_micros` to its day window at `now_ms`, only if afterwards minute requests ≤ rpm, day
+    /// tokens ≤ tokens_per_day and day cost ≤ cost_micros_per_day; absent limits are not checked.
+    /// Either both windows count it or neither does. A refusal names the window (`Minute` for
+    /// rpm, `Day` for a budget).
+    async fn reserve_budget(
+        &self,
+        key_id: &str,
+        limits: &BudgetLimits,
+        now_ms: i64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> Result<Reservation, StoreError>;
+    /// Corrects a budget grant's tokens and cost by their deltas (actual − estimate) in its day
+    /// window, without a condition; neither goes below zero.
+    async fn reconcile_budget(&self, grant: &Grant, tokens_delta: i64, cost_delta: i64) -> Result<(), StoreError>;
+    /// What the key's current windows hold, cost included.
+    async fn budget_usage(&self, key_id: &str, now_ms: i64) -> Result<BudgetUsage, StoreError>;
 }
 
 /// Provider key secrets.
@@ -116,6 +146,29 @@ pub struct LogQuery {
     pub user_id: Option<String>,
     pub request_id: Option<String>,
     pub limit: usize,
+    /// The model name exactly as logged.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub status: Option<crate::logs::CallStatus>,
+    /// Keyset pagination: only logs strictly older than this `(ts_ms, request_id)` in the
+    /// newest-first order (`ts_ms` descending, then `request_id` descending).
+    #[serde(default)]
+    pub before: Option<(i64, String)>,
+}
+
+impl LogQuery {
+    /// Whether a log passes every filter (`from_ms` inclusive, `to_ms` exclusive, `before`).
+    pub fn matches(&self, e: &LogEvent) -> bool {
+        self.from_ms.is_none_or(|from| e.ts_ms >= from)
+            && self.to_ms.is_none_or(|to| e.ts_ms < to)
+            && self.provider.as_ref().is_none_or(|p| *p == e.provider)
+            && self.user_id.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u))
+            && self.request_id.as_ref().is_none_or(|r| *r == e.request_id)
+            && self.model.as_ref().is_none_or(|m| *m == e.model)
+            && self.status.is_none_or(|s| s == e.status)
+            && self.before.as_ref().is_none_or(|(ts, id)| (e.ts_ms, e.request_id.as_str()) < (*ts, id.as_str()))
+    }
 }
 
 /// Call logs and daily stats, written exactly once per event.

@@ -7,7 +7,9 @@
 
 #![allow(clippy::expect_used, clippy::panic, reason = "test bodies: a failed expectation is a failed test")]
 
+pub mod caller_keys;
 pub mod catalog;
+pub mod catalog_admin;
 pub mod counters;
 pub mod secrets;
 pub mod stats;
@@ -36,6 +38,14 @@ macro_rules! conformance_suite {
                 given_rows_on_several_days_then_stats_rows_filter_by_inclusive_dates_and_exact_fields_in_key_order,
                 given_logged_calls_then_logs_come_newest_first_and_filter_by_time_provider_user_and_request_id,
                 given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000,
+                given_logs_of_several_models_and_outcomes_then_they_filter_by_model_and_status_and_page_with_a_cursor,
+            },
+            catalog_admin {
+                given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,
+                given_models_when_one_becomes_the_default_then_the_others_lose_it_and_versions_guard_every_write,
+                given_a_created_key_then_versioned_updates_keep_its_health_and_deletes_check_the_version,
+                given_routes_then_create_update_and_delete_are_versioned_and_the_catalog_follows,
+                given_recorded_calls_then_their_key_shows_when_it_was_last_used_and_last_failed,
             },
             catalog {
                 given_a_new_store_then_the_catalog_is_empty,
@@ -48,6 +58,15 @@ macro_rules! conformance_suite {
             secrets {
                 given_a_stored_secret_then_it_reads_back_and_an_unknown_ref_is_not_found_without_any_secret_value,
                 given_a_secret_when_replaced_and_deleted_then_reads_follow_and_deleting_again_succeeds,
+            },
+            caller_keys {
+                given_new_caller_keys_then_they_are_found_by_hash_and_listed_newest_first,
+                given_an_existing_id_or_hash_when_created_again_then_it_is_a_conflict,
+                given_a_key_when_revoked_then_lookups_see_it_and_a_second_revoke_keeps_the_first_time,
+                given_a_caller_key_rpm_of_20_when_50_reserve_at_once_then_exactly_20_are_granted,
+                given_a_daily_token_budget_then_reservations_stop_at_it_and_a_reconcile_gives_tokens_back,
+                given_a_daily_cost_budget_then_reservations_stop_at_it_and_costs_reconcile_exactly_but_never_below_zero,
+                given_a_caller_key_refusal_then_neither_window_changes,
             }
         );
     };

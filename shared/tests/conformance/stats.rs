@@ -208,3 +208,69 @@ pub async fn given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_
     assert_eq!(logs(&*store, LogQuery { limit: 5_000, ..LogQuery::default() }).await.len(), 1_000);
     assert_eq!(rows(&*store, days("2026-11-26", "2026-11-26")).await[0].counters.requests, 1_001);
 }
+
+pub async fn given_logs_of_several_models_and_outcomes_then_they_filter_by_model_and_status_and_page_with_a_cursor(
+    store: Arc<dyn StatsStore>,
+) {
+    use maestro_shared::logs::CallStatus;
+
+    let t = at("2026-11-26T06:00:00Z");
+    let mini = |id: &str, ts: i64| event(id, ts);
+    let big = |id: &str, ts: i64| LogEvent { model: "gpt-4o".into(), ..event(id, ts) };
+    let events = [
+        mini("a", t),
+        big("b", t + 1_000),
+        failed_event("c", t + 2_000),
+        mini("d1", t + 3_000),
+        mini("d2", t + 3_000),
+        big("e", t + 3_600_000),
+        LogEvent { user_id: Some("user-2".into()), ..failed_event("f", t + 7_200_000) },
+        LogEvent { provider: "anthropic".into(), ..big("g", t + 7_200_001) },
+    ];
+    for e in &events {
+        assert!(record(&*store, e).await);
+    }
+
+    let by_model = LogQuery { model: Some("gpt-4o".into()), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, by_model).await), ["g", "e", "b"]);
+    let errors = LogQuery { status: Some(CallStatus::Error), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, errors).await), ["f", "c"]);
+    let errors_of_user =
+        LogQuery { status: Some(CallStatus::Error), user_id: Some("user-2".into()), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, errors_of_user).await), ["f"]);
+    let provider_model =
+        LogQuery { provider: Some("openai".into()), model: Some("gpt-4o".into()), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, provider_model).await), ["e", "b"]);
+    // A filter that drops most of an hour's logs still finds every match across hours.
+    let successes_limit_2 = LogQuery { status: Some(CallStatus::Success), limit: 2, ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, successes_limit_2).await), ["g", "e"]);
+
+    // Pages of two, each after the last of the one before: every log once, newest first, even
+    // across two logs of the same millisecond.
+    let mut seen = Vec::new();
+    let mut query = LogQuery { limit: 2, ..LogQuery::default() };
+    loop {
+        let page = logs(&*store, query.clone()).await;
+        seen.extend(ids(&page).into_iter().map(str::to_string));
+        match page.last() {
+            Some(last) if page.len() == 2 => query.before = Some((last.ts_ms, last.request_id.clone())),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, ["g", "f", "e", "d2", "d1", "c", "b", "a"]);
+
+    // The cursor combines with the other filters.
+    let after_d2 =
+        LogQuery { before: Some((t + 3_000, "d2".into())), model: Some("gpt-4o-mini".into()), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, after_d2).await), ["d1", "c", "a"]);
+    let per_user_after = LogQuery {
+        user_id: Some("user-1".into()),
+        before: Some((t + 3_600_000, "e".into())),
+        limit: 1,
+        ..LogQuery::default()
+    };
+    assert_eq!(ids(&logs(&*store, per_user_after).await), ["d2"]);
+    let per_provider_after =
+        LogQuery { provider: Some("openai".into()), before: Some((t + 1_000, "b".into())), ..LogQuery::default() };
+    assert_eq!(ids(&logs(&*store, per_provider_after).await), ["a"]);
+}

@@ -114,7 +114,8 @@ async fn answer(
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Some((Ok::<_, std::convert::Infallible>(next), events))
             });
-            (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body)).into_response()
+            (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body))
+                .into_response()
         }
         "ok" => json(200, ok),
         "tool" if streaming => {
@@ -183,8 +184,10 @@ pub async fn spawn_app(config: &str, env: &[(&str, &str)]) -> TestApp {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = app.router.clone();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let token = app.auth.issue("user-1", None, Duration::from_secs(600)).unwrap();
-    let admin_token = app.auth.issue("admin-1", Some("admin"), Duration::from_secs(600)).unwrap();
+    // With MAESTRO_JWKS_URL the runner cannot sign tokens: the test brings its own.
+    let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap_or_default();
+    // Admin: the token's `scope` holds `maestro:admin` (or the configured claim and value).
+    let admin_token = app.auth.issue("admin-1", true, Duration::from_secs(600)).unwrap_or_default();
     TestApp { url, app, token, admin_token, http: reqwest::Client::new(), _data: data }
 }
 

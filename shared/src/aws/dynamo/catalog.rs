@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use tokio::task::JoinSet;
 
 use super::{
@@ -12,7 +12,11 @@ use super::{
 use crate::domain::{
     ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
 };
-use crate::store::{CatalogStore, StoreError};
+use crate::store::catalog_admin::stale;
+use crate::store::{
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyRecord, ModelRecord, ProviderRecord,
+    RouteRecord, StoreError,
+};
 
 const CATALOG_PK: &str = "CATALOG";
 const META: &str = "META";
@@ -229,25 +233,140 @@ async fn partition(client: &Client, table: &str, pk: String, what: &'static str)
     spec.run(client, table, what, None).await
 }
 
-/// One provider with its models and keys, from one Query; `None` if its `META` item is gone.
-async fn load_provider(client: Client, table: String, code: String) -> Result<Option<ProviderEntry>, StoreError> {
+/// One provider with its models and keys (as records), from one Query; `None` if its `META`
+/// item is gone.
+async fn load_provider(client: Client, table: String, code: String) -> Result<Option<AdminProviderEntry>, StoreError> {
     let items = partition(&client, &table, provider_pk(&code), "load a provider").await?;
     let mut provider = None;
     let (mut models, mut keys) = (Vec::new(), Vec::new());
     for item in &items {
-        let sk = Reader::new(item, "catalog").s("sk")?;
+        let r = Reader::new(item, "catalog");
+        let sk = r.s("sk")?;
         if sk == META {
-            provider = Some(provider_from(item)?);
+            provider = Some(ProviderRecord {
+                provider: provider_from(item)?,
+                description: r.opt_s("description")?,
+                version: version_of(item)?,
+            });
         } else if sk.starts_with("MODEL#") {
-            models.push(model_from(item)?);
+            models.push(ModelRecord {
+                model: model_from(item)?,
+                model_name: r.opt_s("model_name")?,
+                version: version_of(item)?,
+            });
         } else if sk.starts_with("KEY#") {
-            keys.push(key_from(item)?);
+            keys.push(KeyRecord {
+                key: key_from(item)?,
+                version: version_of(item)?,
+                last_used_at: r.opt_n("last_used_at")?,
+                last_error_at: r.opt_n("last_error_at")?,
+            });
         }
     }
-    models.sort_by(|a, b| a.model.cmp(&b.model));
-    keys.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(provider.map(|provider| ProviderEntry { provider, models, keys }))
+    models.sort_by(|a, b| a.model.model.cmp(&b.model.model));
+    keys.sort_by(|a, b| a.key.id.cmp(&b.key.id));
+    Ok(provider.map(|provider| AdminProviderEntry { provider, models, keys }))
 }
+
+/// An item's `version`; items written before versions existed count as version 1.
+fn version_of(item: &Item) -> Result<u64, StoreError> {
+    Ok(Reader::new(item, "catalog").opt_n("version")?.unwrap_or(1))
+}
+
+/// The parts of an UpdateItem (alone or in a transaction).
+struct UpdateSpec {
+    key: Item,
+    update: String,
+    condition: Option<String>,
+    expr: Expr,
+}
+
+impl UpdateSpec {
+    /// Writes every attribute of `item` but its key, removes the `optional` attributes it lacks,
+    /// and sets the version: `ADD version 1` for `Bump`, `SET version = expected + 1` under the
+    /// condition that the item exists at `expected` for `Expect`. Attributes not named (a
+    /// provider's description, a key's last use) are left as they are.
+    fn new(mut item: Item, optional: &[&str], version: Versioning) -> Self {
+        let mut expr = Expr::default();
+        let key = key(take_s(&mut item, "pk"), take_s(&mut item, "sk"));
+        let mut names: Vec<&String> = item.keys().collect();
+        names.sort();
+        let mut set: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{} = {}", expr.name(name), expr.value(&format!("v{i}"), item[*name].clone())))
+            .collect();
+        let remove: Vec<String> =
+            optional.iter().filter(|name| !item.contains_key(**name)).map(|name| expr.name(name)).collect();
+        let mut condition = None;
+        let mut add = None;
+        match version {
+            Versioning::Bump => add = Some(format!("ADD {} {}", expr.name("version"), expr.value("one", n(1)))),
+            Versioning::Expect(expected) => {
+                set.push(format!("{} = {}", expr.name("version"), expr.value("next", n(expected + 1))));
+                condition = Some(at_version(&mut expr, expected));
+            }
+            Versioning::Set(version) => {
+                set.push(format!("{} = {}", expr.name("version"), expr.value("next", n(version))));
+            }
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        if let Some(add) = add {
+            update.push(' ');
+            update.push_str(&add);
+        }
+        Self { key, update, condition, expr }
+    }
+
+    fn transact(self, store: &DynamoStore) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&store.table)
+            .set_key(Some(self.key))
+            .update_expression(self.update)
+            .set_condition_expression(self.condition)
+            .set_expression_attribute_names(self.expr.names())
+            .set_expression_attribute_values(self.expr.values())
+            .build()
+            .map_err(build_failed("update a catalog item"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Versioning {
+    /// Any write: the version goes up by one (a new item starts at 1).
+    Bump,
+    /// An admin's write of the version it read.
+    Expect(u64),
+    /// This version, unconditionally (a route's listing item follows its route item).
+    Set(u64),
+}
+
+fn take_s(item: &mut Item, name: &str) -> String {
+    match item.remove(name) {
+        Some(AttributeValue::S(v)) => v,
+        _ => String::new(),
+    }
+}
+
+/// `attribute_exists(pk) AND version = :expected` (items without a version are at 1).
+fn at_version(expr: &mut Expr, expected: u64) -> String {
+    let pk = expr.name("pk");
+    let version = expr.name("version");
+    let value = expr.value("expected", n(expected));
+    if expected == 1 {
+        format!("attribute_exists({pk}) AND (attribute_not_exists({version}) OR {version} = {value})")
+    } else {
+        format!("attribute_exists({pk}) AND {version} = {value}")
+    }
+}
+
+/// The optional attributes of each item kind: absent in the domain value, removed from the item.
+const MODEL_OPTIONAL: [&str; 4] = ["context_window", "max_output_tokens", "price_cached_input", "price_cache_write"];
+const KEY_OPTIONAL: [&str; 4] = ["cooldown_until", "rpm", "tpm", "rpd"];
 
 impl DynamoStore {
     /// The provider a key is filed under, from its `KEYREF#<id>` item.
@@ -255,33 +374,76 @@ impl DynamoStore {
         let item = get_item(&self.client, &self.table, key(keyref_pk(key_id), META), "read a key reference").await?;
         item.map(|item| Reader::new(&item, "key reference").s("provider")).transpose()
     }
+
+    /// Why a versioned write of `pk`/`sk` was refused: the item is gone, or at another version.
+    async fn refusal(&self, pk: String, sk: String, what: String, expected: u64) -> StoreError {
+        match get_item(&self.client, &self.table, key(pk, sk), "read a version").await {
+            Ok(None) => StoreError::NotFound(what),
+            Ok(Some(item)) => match version_of(&item) {
+                Ok(current) => stale(&what, expected, current),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// Runs one UpdateItem; `Ok(false)` when its condition did not hold.
+    async fn update_item(&self, spec: UpdateSpec, what: &'static str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(spec.key))
+            .update_expression(spec.update)
+            .set_condition_expression(spec.condition)
+            .set_expression_attribute_names(spec.expr.names())
+            .set_expression_attribute_values(spec.expr.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(failed(what, &e)),
+        }
+    }
+
+    fn route_items(&self, route: &Route, version: Versioning) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut item = key(route_pk(&route.name), META);
+        let mut listing = key(CATALOG_PK, route_sk(&route.name));
+        for (entity, target) in [("route", &mut item), ("catalog_route", &mut listing)] {
+            target.extend([
+                ("entity".to_string(), s(entity)),
+                ("name".to_string(), s(&route.name)),
+                ("targets".to_string(), targets(route)),
+            ]);
+        }
+        // The listing carries the version too (the catalog is loaded from it); only the route
+        // item holds the condition, and both move to the same version.
+        let listing_version = match version {
+            Versioning::Expect(expected) => Versioning::Set(expected + 1),
+            other => other,
+        };
+        let listing = UpdateSpec::new(listing, &[], listing_version);
+        Ok(vec![UpdateSpec::new(item, &[], version).transact(self)?, listing.transact(self)?])
+    }
 }
 
 #[async_trait]
 impl CatalogStore for DynamoStore {
     async fn load_catalog(&self) -> Result<Catalog, StoreError> {
-        let listing = partition(&self.client, &self.table, CATALOG_PK.to_string(), "list the catalog").await?;
-        let mut routes = Vec::new();
-        let mut loads = JoinSet::new();
-        for item in &listing {
-            let r = Reader::new(item, "catalog listing");
-            let sk = r.s("sk")?;
-            if let Some(code) = sk.strip_prefix("PROVIDER#") {
-                loads.spawn(load_provider(self.client.clone(), self.table.clone(), code.to_string()));
-            } else if sk.starts_with("ROUTE#") {
-                routes.push(Route { name: r.s("name")?, targets: r.string_list("targets")? });
-            }
-        }
-        let mut providers = Vec::new();
-        while let Some(joined) = loads.join_next().await {
-            let loaded =
-                joined.map_err(|e| StoreError::Backend(format!("dynamodb: loading a provider failed: {e}")))?;
-            providers.extend(loaded?);
-        }
-        providers
-            .sort_by(|a, b| (a.provider.sort_order, &a.provider.code).cmp(&(b.provider.sort_order, &b.provider.code)));
-        routes.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Catalog { providers, routes })
+        let records = self.load_admin_catalog().await?;
+        Ok(Catalog {
+            providers: records
+                .providers
+                .into_iter()
+                .map(|e| ProviderEntry {
+                    provider: e.provider.provider,
+                    models: e.models.into_iter().map(|m| m.model).collect(),
+                    keys: e.keys.into_iter().map(|k| k.key).collect(),
+                })
+                .collect(),
+            routes: records.routes.into_iter().map(|r| r.route).collect(),
+        })
     }
 
     async fn is_empty(&self) -> Result<bool, StoreError> {
@@ -301,7 +463,10 @@ impl CatalogStore for DynamoStore {
     async fn upsert_provider(&self, provider: &Provider) -> Result<(), StoreError> {
         let mut listing = key(CATALOG_PK, provider_sk(&provider.code));
         listing.extend([("entity".to_string(), s("catalog_provider")), ("code".to_string(), s(&provider.code))]);
-        let items = vec![put(self, provider_item(provider), None)?, put(self, listing, None)?];
+        let items = vec![
+            UpdateSpec::new(provider_item(provider), &[], Versioning::Bump).transact(self)?,
+            put(self, listing, None)?,
+        ];
         match self.transact("upsert a provider", items, false).await? {
             None => Ok(()),
             Some(codes) => Err(unexpected("upsert a provider", &codes)),
@@ -309,7 +474,10 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn upsert_model(&self, model: &Model) -> Result<(), StoreError> {
-        let items = vec![exists(self, provider_pk(&model.provider), META)?, put(self, model_item(model), None)?];
+        let items = vec![
+            exists(self, provider_pk(&model.provider), META)?,
+            UpdateSpec::new(model_item(model), &MODEL_OPTIONAL, Versioning::Bump).transact(self)?,
+        ];
         match self.transact("upsert a model", items, false).await? {
             None => Ok(()),
             Some(codes) if condition_failed(&codes, 0) => {
@@ -320,8 +488,9 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn insert_model_if_absent(&self, model: &Model) -> Result<bool, StoreError> {
-        let items =
-            vec![exists(self, provider_pk(&model.provider), META)?, put(self, model_item(model), Some(absent()))?];
+        let mut item = model_item(model);
+        item.insert("version".to_string(), n(1));
+        let items = vec![exists(self, provider_pk(&model.provider), META)?, put(self, item, Some(absent()))?];
         match self.transact("insert a model", items, false).await? {
             None => Ok(true),
             Some(codes) if condition_failed(&codes, 0) => {
@@ -345,7 +514,7 @@ impl CatalogStore for DynamoStore {
             };
             let mut items = vec![
                 exists(self, provider_pk(&api_key.provider), META)?,
-                put(self, key_item(api_key), None)?,
+                UpdateSpec::new(key_item(api_key), &KEY_OPTIONAL, Versioning::Bump).transact(self)?,
                 put(self, reference, Some(guard))?,
             ];
             if let Some(old) = previous.as_deref().filter(|old| *old != api_key.provider) {
@@ -383,16 +552,7 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn upsert_route(&self, route: &Route) -> Result<(), StoreError> {
-        let mut item = key(route_pk(&route.name), META);
-        let mut listing = key(CATALOG_PK, route_sk(&route.name));
-        for (entity, target) in [("route", &mut item), ("catalog_route", &mut listing)] {
-            target.extend([
-                ("entity".to_string(), s(entity)),
-                ("name".to_string(), s(&route.name)),
-                ("targets".to_string(), targets(route)),
-            ]);
-        }
-        let items = vec![put(self, item, None)?, put(self, listing, None)?];
+        let items = self.route_items(route, Versioning::Bump)?;
         match self.transact("upsert a route", items, false).await? {
             None => Ok(()),
             Some(codes) => Err(unexpected("upsert a route", &codes)),
@@ -433,6 +593,258 @@ impl CatalogStore for DynamoStore {
                 Err(not_found())
             }
             Err(e) => Err(failed("set a key's status", &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl CatalogAdminStore for DynamoStore {
+    async fn load_admin_catalog(&self) -> Result<AdminCatalog, StoreError> {
+        let listing = partition(&self.client, &self.table, CATALOG_PK.to_string(), "list the catalog").await?;
+        let mut routes = Vec::new();
+        let mut loads = JoinSet::new();
+        for item in &listing {
+            let r = Reader::new(item, "catalog listing");
+            let sk = r.s("sk")?;
+            if let Some(code) = sk.strip_prefix("PROVIDER#") {
+                loads.spawn(load_provider(self.client.clone(), self.table.clone(), code.to_string()));
+            } else if sk.starts_with("ROUTE#") {
+                routes.push(RouteRecord {
+                    route: Route { name: r.s("name")?, targets: r.string_list("targets")? },
+                    version: version_of(item)?,
+                });
+            }
+        }
+        let mut providers = Vec::new();
+        while let Some(joined) = loads.join_next().await {
+            let loaded =
+                joined.map_err(|e| StoreError::Backend(format!("dynamodb: loading a provider failed: {e}")))?;
+            providers.extend(loaded?);
+        }
+        providers.sort_by(|a, b| {
+            let (a, b) = (&a.provider.provider, &b.provider.provider);
+            (a.sort_order, &a.code).cmp(&(b.sort_order, &b.code))
+        });
+        routes.sort_by(|a, b| a.route.name.cmp(&b.route.name));
+        Ok(AdminCatalog { providers, routes })
+    }
+
+    async fn create_provider(&self, provider: &Provider, description: Option<&str>) -> Result<u64, StoreError> {
+        let mut item = provider_item(provider);
+        put_opt(&mut item, "description", description.map(s));
+        item.insert("version".to_string(), n(1));
+        let mut listing = key(CATALOG_PK, provider_sk(&provider.code));
+        listing.extend([("entity".to_string(), s("catalog_provider")), ("code".to_string(), s(&provider.code))]);
+        let items = vec![put(self, item, Some(absent()))?, put(self, listing, None)?];
+        match self.transact("create a provider", items, false).await? {
+            None => Ok(1),
+            Some(codes) if condition_failed(&codes, 0) => {
+                Err(StoreError::Conflict(format!("provider {} exists", provider.code)))
+            }
+            Some(codes) => Err(unexpected("create a provider", &codes)),
+        }
+    }
+
+    async fn update_provider(
+        &self,
+        provider: &Provider,
+        description: Option<&str>,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        let mut item = provider_item(provider);
+        put_opt(&mut item, "description", description.map(s));
+        let spec = UpdateSpec::new(item, &["description"], Versioning::Expect(expected_version));
+        if self.update_item(spec, "update a provider").await? {
+            return Ok(expected_version + 1);
+        }
+        let what = format!("provider {}", provider.code);
+        Err(self.refusal(provider_pk(&provider.code), META.to_string(), what, expected_version).await)
+    }
+
+    async fn create_model_if_absent(&self, model: &Model, model_name: Option<&str>) -> Result<bool, StoreError> {
+        let mut item = model_item(model);
+        put_opt(&mut item, "model_name", model_name.map(s));
+        item.insert("version".to_string(), n(1));
+        let items = vec![exists(self, provider_pk(&model.provider), META)?, put(self, item, Some(absent()))?];
+        match self.transact("insert a model", items, false).await? {
+            None => Ok(true),
+            Some(codes) if condition_failed(&codes, 0) => {
+                Err(StoreError::NotFound(format!("provider {}", model.provider)))
+            }
+            Some(codes) if condition_failed(&codes, 1) => Ok(false),
+            Some(codes) => Err(unexpected("insert a model", &codes)),
+        }
+    }
+
+    async fn update_model(
+        &self,
+        model: &Model,
+        model_name: Option<&str>,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        let mut item = model_item(model);
+        put_opt(&mut item, "model_name", model_name.map(s));
+        let mut optional = MODEL_OPTIONAL.to_vec();
+        optional.push("model_name");
+        let mut items = vec![UpdateSpec::new(item, &optional, Versioning::Expect(expected_version)).transact(self)?];
+        if model.is_default {
+            // The other providers that call this model their default give it up in the same write.
+            let catalog = self.load_admin_catalog().await?;
+            for entry in catalog.providers.iter().filter(|e| e.provider.provider.code != model.provider) {
+                if entry.models.iter().any(|m| m.model.model == model.model && m.model.is_default) {
+                    let mut expr = Expr::default();
+                    let update = format!(
+                        "SET {} = {} ADD {} {}",
+                        expr.name("is_default"),
+                        expr.value("no", boolean(false)),
+                        expr.name("version"),
+                        expr.value("one", n(1))
+                    );
+                    let condition = format!("attribute_exists({})", expr.name("pk"));
+                    let spec = UpdateSpec {
+                        key: key(provider_pk(&entry.provider.provider.code), model_sk(&model.model)),
+                        update,
+                        condition: Some(condition),
+                        expr,
+                    };
+                    items.push(spec.transact(self)?);
+                }
+            }
+        }
+        match self.transact("update a model", items, false).await? {
+            None => Ok(expected_version + 1),
+            Some(codes) if condition_failed(&codes, 0) => {
+                let what = format!("model {}/{}", model.provider, model.model);
+                Err(self.refusal(provider_pk(&model.provider), model_sk(&model.model), what, expected_version).await)
+            }
+            // Another provider's default model went away meanwhile: the admin may simply retry.
+            Some(_) => Err(StoreError::Conflict(format!(
+                "model {} changed at another provider while its default was moved; retry",
+                model.model
+            ))),
+        }
+    }
+
+    async fn create_key(&self, api_key: &ApiKey) -> Result<u64, StoreError> {
+        let mut item = key_item(api_key);
+        item.insert("version".to_string(), n(1));
+        let mut reference = key(keyref_pk(&api_key.id), META);
+        reference.extend([("entity".to_string(), s("key_ref")), ("provider".to_string(), s(&api_key.provider))]);
+        let items = vec![
+            exists(self, provider_pk(&api_key.provider), META)?,
+            put(self, item, Some(absent()))?,
+            put(self, reference, Some(absent()))?,
+        ];
+        match self.transact("create a key", items, false).await? {
+            None => Ok(1),
+            Some(codes) if condition_failed(&codes, 0) => {
+                Err(StoreError::NotFound(format!("provider {}", api_key.provider)))
+            }
+            Some(codes) if condition_failed(&codes, 1) || condition_failed(&codes, 2) => {
+                Err(StoreError::Conflict(format!("key {} exists", api_key.id)))
+            }
+            Some(codes) => Err(unexpected("create a key", &codes)),
+        }
+    }
+
+    async fn update_key(&self, api_key: &ApiKey, expected_version: u64) -> Result<u64, StoreError> {
+        let what = format!("key {}", api_key.id);
+        let provider = self.key_provider(&api_key.id).await?.ok_or_else(|| StoreError::NotFound(what.clone()))?;
+        // Only the admin's fields: never the provider, the status or the cool-down.
+        let mut item = key(provider_pk(&provider), key_sk(&api_key.id));
+        item.extend([
+            ("name".to_string(), s(&api_key.name)),
+            ("secret_ref".to_string(), s(&api_key.secret_ref)),
+            ("masked".to_string(), s(&api_key.masked)),
+            ("priority".to_string(), n(api_key.priority)),
+            ("is_active".to_string(), boolean(api_key.is_active)),
+        ]);
+        put_opt(&mut item, "rpm", api_key.limits.rpm.map(n));
+        put_opt(&mut item, "tpm", api_key.limits.tpm.map(n));
+        put_opt(&mut item, "rpd", api_key.limits.rpd.map(n));
+        let spec = UpdateSpec::new(item, &["rpm", "tpm", "rpd"], Versioning::Expect(expected_version));
+        if self.update_item(spec, "update a key").await? {
+            return Ok(expected_version + 1);
+        }
+        Err(self.refusal(provider_pk(&provider), key_sk(&api_key.id), what, expected_version).await)
+    }
+
+    async fn delete_key_versioned(&self, key_id: &str, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let what = format!("key {key_id}");
+        for _ in 0..KEY_WRITE_ATTEMPTS {
+            let Some(provider) = self.key_provider(key_id).await? else {
+                return Err(StoreError::NotFound(what));
+            };
+            let condition = expected_version.map(|expected| {
+                let mut expr = Expr::default();
+                (at_version(&mut expr, expected), expr)
+            });
+            let items = vec![
+                delete(self, provider_pk(&provider), key_sk(key_id), condition)?,
+                delete(self, keyref_pk(key_id), META.to_string(), Some(points_to(&provider)))?,
+            ];
+            match self.transact("delete a key", items, false).await? {
+                None => return Ok(()),
+                Some(codes) if condition_failed(&codes, 0) => {
+                    let expected = expected_version.unwrap_or(0);
+                    return Err(self.refusal(provider_pk(&provider), key_sk(key_id), what, expected).await);
+                }
+                Some(codes) if condition_failed(&codes, 1) => continue,
+                Some(codes) => return Err(unexpected("delete a key", &codes)),
+            }
+        }
+        Err(StoreError::Conflict(format!("key {key_id} kept changing while it was deleted")))
+    }
+
+    async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
+        let mut item = key(route_pk(&route.name), META);
+        let mut listing = key(CATALOG_PK, route_sk(&route.name));
+        for (entity, target) in [("route", &mut item), ("catalog_route", &mut listing)] {
+            target.extend([
+                ("entity".to_string(), s(entity)),
+                ("name".to_string(), s(&route.name)),
+                ("targets".to_string(), targets(route)),
+                ("version".to_string(), n(1)),
+            ]);
+        }
+        let items = vec![put(self, item, Some(absent()))?, put(self, listing, None)?];
+        match self.transact("create a route", items, false).await? {
+            None => Ok(1),
+            Some(codes) if condition_failed(&codes, 0) => {
+                Err(StoreError::Conflict(format!("route {} exists", route.name)))
+            }
+            Some(codes) => Err(unexpected("create a route", &codes)),
+        }
+    }
+
+    async fn update_route(&self, route: &Route, expected_version: u64) -> Result<u64, StoreError> {
+        let items = self.route_items(route, Versioning::Expect(expected_version))?;
+        match self.transact("update a route", items, false).await? {
+            None => Ok(expected_version + 1),
+            Some(codes) if condition_failed(&codes, 0) => {
+                let what = format!("route {}", route.name);
+                Err(self.refusal(route_pk(&route.name), META.to_string(), what, expected_version).await)
+            }
+            Some(codes) => Err(unexpected("update a route", &codes)),
+        }
+    }
+
+    async fn delete_route(&self, name: &str, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let mut expr = Expr::default();
+        let condition = match expected_version {
+            Some(expected) => at_version(&mut expr, expected),
+            None => format!("attribute_exists({})", expr.name("pk")),
+        };
+        let items = vec![
+            delete(self, route_pk(name), META.to_string(), Some((condition, expr)))?,
+            delete(self, CATALOG_PK.to_string(), route_sk(name), None)?,
+        ];
+        match self.transact("delete a route", items, false).await? {
+            None => Ok(()),
+            Some(codes) if condition_failed(&codes, 0) => Err(self
+                .refusal(route_pk(name), META.to_string(), format!("route {name}"), expected_version.unwrap_or(0))
+                .await),
+            Some(codes) => Err(unexpected("delete a route", &codes)),
         }
     }
 }

@@ -16,11 +16,21 @@
 //! | catalog listing: a route (with its targets) | `CATALOG` | `ROUTE#<name>` | — |
 //! | minute window | `USE#<key>#M#<yyyymmddHHMM>` | `-` | window end + 10 min |
 //! | day window | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
+//! | caller key (Maestro API key `mk-…`; never the key, only its SHA-256) | `CALLERKEYS` | `CALLERKEY#<id>` | — |
+//! | caller key by hash (a full copy, for the hot path) | `CALLERHASH#<sha256 hex>` | `META` | — |
 //! | request-id guard | `REQ#<request id>` | `-` | 90 days |
 //! | call log | `LOG#<yyyy-mm-ddTHH>` | `<ts ms, 13 digits>#<request id>` | 90 days |
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
 //! | roll-up summary | `STAT#<yyyy-mm-dd>` | `SUM#<provider>` (`SUM#ALL`: the whole day) | 365 days |
+//!
+//! Every provider, model, key and route item (and a route's listing item) carries a `version`
+//! number, 1 when created and one more with every write of the item (admin edits, the bootstrap's
+//! upserts); items written before versions existed count as 1. A key's health (`status`,
+//! `cooldown_until`) and its use (`last_used_at`, `last_error_at`, written after each recorded
+//! call) are not edits and leave it alone. Providers may carry a `description`, models a
+//! `model_name`: admin-only fields no catalog upsert touches (upserts are UpdateItems that set
+//! only their own attributes).
 //!
 //! A call log also carries `gsi1pk = USER#<user id>` (only when it has a user), `gsi1sk =
 //! gsi2sk = <ts>#<request id>` and `gsi2pk = PROVIDERLOG#<provider>`. Both indexes project
@@ -32,23 +42,42 @@
 //! |---|---|---|---|
 //! | 1 | load the whole catalog | 1 Query on `CATALOG` + 1 Query per provider on `PROVIDER#<code>` (in parallel), all strongly consistent | table |
 //! | 2 | is the catalog empty | 1 Query on `CATALOG`, `begins_with(sk, "PROVIDER#")`, `Limit 1` | table |
-//! | 3 | upsert a provider | 1 TransactWriteItems: Put `PROVIDER#<code>`/`META` + Put `CATALOG`/`PROVIDER#<code>` | table |
-//! | 4 | upsert a model / insert it if absent | 1 TransactWriteItems: ConditionCheck provider `META` exists + Put model (`attribute_not_exists(pk)` for insert-if-absent) | table |
-//! | 5 | upsert a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: ConditionCheck provider, Put key, Put `KEYREF#<id>` (conditional on what was read), Delete the old key item when the key moved to another provider | table |
+//! | 3 | upsert a provider | 1 TransactWriteItems: Update `PROVIDER#<code>`/`META` (`ADD version 1`) + Put `CATALOG`/`PROVIDER#<code>` | table |
+//! | 4 | upsert a model / insert it if absent | 1 TransactWriteItems: ConditionCheck provider `META` exists + Update model (`ADD version 1`), or Put it with `attribute_not_exists(pk)` for insert-if-absent | table |
+//! | 5 | upsert a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: ConditionCheck provider, Update key (`ADD version 1`), Put `KEYREF#<id>` (conditional on what was read), Delete the old key item when the key moved to another provider | table |
 //! | 6 | delete a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key + Delete `KEYREF#<id>` | table |
 //! | 7 | set a key's status | 1 GetItem `KEYREF#<id>` + 1 UpdateItem on the key (`attribute_exists(pk)`) | table |
-//! | 8 | upsert a route | 1 TransactWriteItems: Put `ROUTE#<name>`/`META` + Put `CATALOG`/`ROUTE#<name>` | table |
+//! | 8 | upsert a route | 1 TransactWriteItems: Update `ROUTE#<name>`/`META` + Update `CATALOG`/`ROUTE#<name>` (both `ADD version 1`) | table |
+//! | 8a | admin: load the catalog with versions | as 1 (the same items, all attributes) | table |
+//! | 8b | admin: create a provider / a route | 1 TransactWriteItems: Put the item (`attribute_not_exists(pk)`, version 1) + Put its `CATALOG` listing | table |
+//! | 8c | admin: create a key | 1 TransactWriteItems: ConditionCheck provider + Put key + Put `KEYREF#<id>`, both `attribute_not_exists(pk)` | table |
+//! | 8d | admin: update a provider / a key | (a key: 1 GetItem `KEYREF#<id>` +) 1 UpdateItem of the admin's attributes, `SET version = :v + 1` conditioned on `version = :v`; when refused, 1 GetItem tells 404 from 409 | table |
+//! | 8e | admin: update a model | 1 TransactWriteItems: the versioned Update of the model + (when it becomes the default) an Update clearing `is_default` on each other provider's model of that name, found by pattern 1 | table |
+//! | 8f | admin: update / delete a route | 1 TransactWriteItems: versioned Update (or Delete) of `ROUTE#<name>` + Update (or Delete) of its listing | table |
+//! | 8g | admin: delete a key at a version | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key (`version = :v`) + Delete `KEYREF#<id>` | table |
 //! | 9 | reserve a key (hot path) | 1 TransactWriteItems: conditional `ADD` on the minute and the day item | table |
 //! | 10 | reconcile tokens (hot path) | 1 UpdateItem per window, both in parallel; nothing when the estimate was exact | table |
 //! | 11 | window usage | 2 GetItem (parallel, consistent) | table |
-//! | 12 | record a log event (aggregator) | 1 TransactWriteItems: Put `REQ#<id>` (`attribute_not_exists(pk)`) + Put the call log + `ADD` to the stats row; plus 1 Put on `LOGHOURS` the first time a container sees an hour | table |
+//! | 11a | reserve a caller key's windows (hot path, `mk-` callers with limits) | 1 TransactWriteItems: conditional `ADD` on `USE#CK#<id>#M#…` (requests, rpm) and `USE#CK#<id>#D#…` (requests, tokens and `cost_micros`, the daily budgets) | table |
+//! | 11b | reconcile a caller key's day window | 1 UpdateItem per counter that changed (tokens, `cost_micros`), in parallel | table |
+//! | 11c | create a caller key | 1 TransactWriteItems: Put `CALLERKEYS`/`CALLERKEY#<id>` + Put `CALLERHASH#<hash>`, both `attribute_not_exists(pk)` | table |
+//! | 11d | find a caller key by hash (cold container or expired cache entry) | 1 GetItem `CALLERHASH#<hash>` | table |
+//! | 11e | list caller keys | 1 Query on `CALLERKEYS`, newest first (ids are UUID v7) | table |
+//! | 11f | revoke a caller key | 1 GetItem `CALLERKEYS`/`CALLERKEY#<id>` + 1 TransactWriteItems: `SET revoked_at_ms` on both items (`attribute_not_exists(revoked_at_ms)`) | table |
+//! | 12 | record a log event (aggregator) | 1 TransactWriteItems: Put `REQ#<id>` (`attribute_not_exists(pk)`) + Put the call log + `ADD` to the stats row; plus 1 Put on `LOGHOURS` the first time a container sees an hour; then, for a call with a key, 1 UpdateItem of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
 //! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered), 16 days in parallel | table |
 //! | 13a | replace a day's summaries (roll-up) | 1 Query `begins_with(sk, "SUM#")` + 1 TransactWriteItems (Put the new, Delete the gone) | table |
 //! | 13b | summaries for a date range | 1 Query per day on `STAT#<date>`, `begins_with(sk, "SUM#")` | table |
 //! | 14 | logs by request id | 1 GetItem `REQ#<id>` + 1 GetItem of the log it points to | table |
-//! | 15 | logs by user (+ provider filter) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
-//! | 16 | logs by provider | Query `gsi2`, `gsi2pk = PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first | `gsi2` |
-//! | 17 | all logs in a time range | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then the hour partitions `LOG#<hour>` newest first until the limit is reached | table |
+//! | 15 | logs by user (+ provider, model, status filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
+//! | 16 | logs by provider (+ model, status filters) | Query `gsi2`, `gsi2pk = PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first | `gsi2` |
+//! | 17 | all logs in a time range (+ model, status filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then the hour partitions `LOG#<hour>` newest first until the limit is reached | table |
+//!
+//! In 15–17, what the key condition cannot fix (model, status; provider or user when another
+//! index is used) is a FilterExpression, and the Query pages on until the limit is met (DynamoDB
+//! still reads, and bills, what it drops). A page cursor `(ts, request id)` is the upper bound of
+//! the sort-key range (BETWEEN is inclusive, so `request_id <> :cursor` drops the cursor's own
+//! log) and of the hours walked.
 //!
 //! # Why these choices
 //!
@@ -75,6 +104,11 @@
 //! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
 //!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
 //!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
+//! - **Caller keys** are read by hash on the hot path, so the hash item is a full copy (one
+//!   GetItem, no second read); the listing item serves the admin API without a Scan. A chat
+//!   container caches look-ups for 30 s (`store::caller_keys::CachedCallerKeys`), so a revocation
+//!   reaches every container within that time. Their windows are ordinary window items under the
+//!   counter id `CK#<id>`, with `cost_micros` added in the day item for the cost budget.
 //! - **Exactly-once stats**: the `REQ#<request id>` guard is Put with `attribute_not_exists(pk)`
 //!   in the same transaction as the log and the stats `ADD`; a redelivered event cancels the
 //!   transaction with `ConditionalCheckFailed` on the guard alone and changes nothing. No
@@ -85,6 +119,7 @@
 //!   hundreds of logged calls per second); window items are per key and minute; a very hot key
 //!   would need sharded window items (DESIGN §9), not done yet.
 
+mod caller_keys;
 mod catalog;
 mod counters;
 mod stats;

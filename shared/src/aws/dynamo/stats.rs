@@ -257,13 +257,34 @@ async fn day_items(
     spec.run(client, table, what, None).await
 }
 
-/// Whether a log matches every filter of a query (from inclusive, to exclusive).
+/// Whether a log matches every filter of a query (from inclusive, to exclusive, before the cursor).
 fn matches(q: &LogQuery, e: &LogEvent) -> bool {
-    q.from_ms.is_none_or(|from| e.ts_ms >= from)
-        && q.to_ms.is_none_or(|to| e.ts_ms < to)
-        && q.provider.as_ref().is_none_or(|p| *p == e.provider)
-        && q.user_id.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u))
-        && q.request_id.as_ref().is_none_or(|r| *r == e.request_id)
+    q.matches(e)
+}
+
+/// The filters a Query cannot put in its key condition, as a FilterExpression (DynamoDB drops
+/// what fails it after reading, and `QuerySpec::run` keeps paging until enough items pass).
+/// `keyed`: what the key condition already fixes (`user`, `provider`).
+fn log_filter(q: &LogQuery, expr: &mut Expr, keyed_user: bool, keyed_provider: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let (Some(provider), false) = (&q.provider, keyed_provider) {
+        parts.push(format!("{} = {}", expr.name("provider"), expr.value("f_provider", s(provider))));
+    }
+    if let (Some(user), false) = (&q.user_id, keyed_user) {
+        parts.push(format!("{} = {}", expr.name("user_id"), expr.value("f_user", s(user))));
+    }
+    if let Some(model) = &q.model {
+        parts.push(format!("{} = {}", expr.name("model"), expr.value("f_model", s(model))));
+    }
+    if let Some(status) = q.status {
+        parts.push(format!("{} = {}", expr.name("status"), expr.value("f_status", s(status_text(status)))));
+    }
+    // The key condition's range includes the cursor's own log (BETWEEN is inclusive): leave it
+    // out here, so it takes no place in a page's limit.
+    if let Some((_, id)) = &q.before {
+        parts.push(format!("{} <> {}", expr.name("request_id"), expr.value("f_cursor", s(id))));
+    }
+    (!parts.is_empty()).then(|| parts.join(" AND "))
 }
 
 fn log_limit(requested: usize) -> usize {
@@ -273,12 +294,19 @@ fn log_limit(requested: usize) -> usize {
 /// The inclusive sort-key range `[from, to)` covers, or `None` when it is empty.
 fn sort_range(q: &LogQuery) -> Option<(String, String)> {
     let low = format!("{:013}", q.from_ms.unwrap_or(0).max(0));
-    let high = match q.to_ms {
+    let mut high = match q.to_ms {
         // `$` sorts right after `#`: every `<to - 1>#<id>` is below it, every `<to>#…` above.
         Some(to) if to <= 0 => return None,
         Some(to) => format!("{:013}$", to - 1),
         None => "~".to_string(),
     };
+    // A cursor's own sort key is inclusive here (BETWEEN); `matches` drops that one log.
+    if let Some((ts, id)) = &q.before {
+        if *ts < 0 {
+            return None;
+        }
+        high = high.min(log_sk(*ts, id));
+    }
     (low <= high).then_some((low, high))
 }
 
@@ -412,6 +440,38 @@ impl DynamoStore {
         ])
     }
 
+    /// Sets the key's `last_used_at` (and `last_error_at` for a failed call) to the call's start:
+    /// one UpdateItem after the event is recorded, only where the key item still exists and has
+    /// no newer use. Best effort: a failure is logged, the event stays recorded.
+    async fn mark_key_used(&self, e: &LogEvent) {
+        let Some(key_id) = &e.key_id else { return };
+        let mut expr = Expr::default();
+        let used = expr.name("last_used_at");
+        let ts = expr.value("ts", n(e.ts_ms));
+        let mut update = format!("SET {used} = {ts}");
+        if e.status == CallStatus::Error {
+            update.push_str(&format!(", {} = {ts}", expr.name("last_error_at")));
+        }
+        let condition =
+            format!("attribute_exists({}) AND (attribute_not_exists({used}) OR {used} < {ts})", expr.name("pk"));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("PROVIDER#{}", e.provider), format!("KEY#{key_id}"))))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        if let Err(err) = result
+            && !err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception())
+        {
+            tracing::warn!(key_id = %key_id, error = %failed("mark a key as used", &err), "key usage time not updated");
+        }
+    }
+
     async fn log_by_request_id(&self, q: &LogQuery, request_id: &str) -> Result<Vec<LogEvent>, StoreError> {
         let guard =
             get_item(&self.client, &self.table, key(guard_pk(request_id), GUARD_SK), "read a request guard").await?;
@@ -443,13 +503,8 @@ impl DynamoStore {
             expr.value("low", s(range.0)),
             expr.value("high", s(range.1)),
         );
-        // Per user, a provider filter is applied by DynamoDB (it still reads what it drops).
-        let filter = match (&q.user_id, &q.provider) {
-            (Some(_), Some(provider)) => {
-                Some(format!("{} = {}", expr.name("provider"), expr.value("provider", s(provider))))
-            }
-            _ => None,
-        };
+        // What the index does not fix is filtered by DynamoDB (it still reads what it drops).
+        let filter = log_filter(q, &mut expr, name == GSI_USER, name == GSI_PROVIDER);
         let mut spec = QuerySpec::new(condition, expr);
         spec.index = Some(name);
         spec.filter = filter;
@@ -474,7 +529,10 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<Vec<LogEvent>, StoreError> {
         let low_hour = time::log_hour(q.from_ms.unwrap_or(0).max(0));
-        let high_hour = q.to_ms.map_or_else(|| "~".to_string(), |to| time::log_hour(to - 1));
+        let mut high_hour = q.to_ms.map_or_else(|| "~".to_string(), |to| time::log_hour(to - 1));
+        if let Some((ts, _)) = &q.before {
+            high_hour = high_hour.min(time::log_hour(*ts));
+        }
         let mut expr = Expr::default();
         let condition = format!(
             "{} = {} AND {} BETWEEN {} AND {}",
@@ -503,7 +561,9 @@ impl DynamoStore {
                     expr.value("low", s(&range.0)),
                     expr.value("high", s(&range.1)),
                 );
+                let filter = log_filter(q, &mut expr, false, false);
                 let mut spec = QuerySpec::new(condition, expr);
+                spec.filter = filter;
                 spec.newest_first = true;
                 let wanted = limit - events.len();
                 for item in spec.run(&self.client, &self.table, "read call logs", Some(wanted)).await? {
@@ -530,7 +590,10 @@ impl StatsStore for DynamoStore {
         self.list_hour(event.ts_ms).await?;
         let items = self.record_items(event)?;
         match self.transact("record a log event", items, false).await? {
-            None => Ok(true),
+            None => {
+                self.mark_key_used(event).await;
+                Ok(true)
+            }
             // Only the guard refused: this request id was recorded before.
             Some(codes) if condition_failed(&codes, 0) && codes[1..].iter().all(|c| c == "None") => Ok(false),
             Some(codes) => Err(unexpected("record a log event", &codes)),

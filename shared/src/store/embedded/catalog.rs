@@ -7,13 +7,17 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{EmbeddedStore, backend, found_or, is_missing_reference, json_column, parsed, to_json};
 use crate::domain::{
     ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
 };
-use crate::store::{CatalogStore, StoreError};
+use crate::store::catalog_admin::stale;
+use crate::store::{
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyRecord, ModelRecord, ProviderRecord,
+    RouteRecord, StoreError,
+};
 
 const SELECT_PROVIDERS: &str =
     "SELECT code, kind, name, base_url, headers, is_active, sort_order FROM providers ORDER BY sort_order, code";
@@ -28,7 +32,8 @@ const ANY_PROVIDER: &str = "SELECT EXISTS (SELECT 1 FROM providers)";
 const UPSERT_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
      ON CONFLICT (code) DO UPDATE SET kind = excluded.kind, name = excluded.name, base_url = excluded.base_url, \
-     headers = excluded.headers, is_active = excluded.is_active, sort_order = excluded.sort_order";
+     headers = excluded.headers, is_active = excluded.is_active, sort_order = excluded.sort_order, \
+     version = version + 1";
 
 /// The model insert both model writes share; they differ only in what a conflict does.
 macro_rules! insert_model {
@@ -46,7 +51,7 @@ const UPSERT_MODEL: &str = concat!(
      supports_tools = excluded.supports_tools, supports_vision = excluded.supports_vision, \
      price_input = excluded.price_input, price_cached_input = excluded.price_cached_input, \
      price_cache_write = excluded.price_cache_write, price_output = excluded.price_output, \
-     is_active = excluded.is_active, is_default = excluded.is_default"
+     is_active = excluded.is_active, is_default = excluded.is_default, version = version + 1"
 );
 const INSERT_MODEL_IF_ABSENT: &str = concat!(insert_model!(), "DO NOTHING");
 
@@ -55,12 +60,13 @@ const UPSERT_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, 
      ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, name = excluded.name, \
      secret_ref = excluded.secret_ref, masked = excluded.masked, priority = excluded.priority, \
      is_active = excluded.is_active, status = excluded.status, \
-     cooldown_until = excluded.cooldown_until, rpm = excluded.rpm, tpm = excluded.tpm, rpd = excluded.rpd";
+     cooldown_until = excluded.cooldown_until, rpm = excluded.rpm, tpm = excluded.tpm, rpd = excluded.rpd, \
+     version = version + 1";
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = ?1";
 const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = ?2, cooldown_until = ?3 WHERE id = ?1";
 
-const UPSERT_ROUTE: &str =
-    "INSERT INTO routes (name, targets) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET targets = excluded.targets";
+const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets) VALUES (?1, ?2) \
+     ON CONFLICT (name) DO UPDATE SET targets = excluded.targets, version = version + 1";
 
 fn provider_from_row(row: &Row<'_>) -> rusqlite::Result<Provider> {
     Ok(Provider {
@@ -262,5 +268,320 @@ impl CatalogStore for EmbeddedStore {
                 .map_err(backend("set a key's status"))
         })?;
         found_or(updated, || format!("key {key_id}"))
+    }
+}
+
+// ---- Versioned writes for the admin API (`CatalogAdminStore`) -------------------------------
+
+const SELECT_PROVIDER_RECORDS: &str = "SELECT code, kind, name, base_url, headers, is_active, sort_order, description, \
+     version FROM providers ORDER BY sort_order, code";
+const SELECT_MODEL_RECORDS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
+     supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
+     price_output, is_active, is_default, model_name, version FROM models ORDER BY provider, model";
+const SELECT_KEY_RECORDS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, \
+     cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at FROM api_keys ORDER BY provider, id";
+const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, version FROM routes ORDER BY name";
+
+const CREATE_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order, \
+     description, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) ON CONFLICT (code) DO NOTHING";
+const UPDATE_PROVIDER: &str = "UPDATE providers SET kind = ?2, name = ?3, base_url = ?4, headers = ?5, \
+     is_active = ?6, sort_order = ?7, description = ?8, version = version + 1 WHERE code = ?1 AND version = ?9";
+const PROVIDER_VERSION: &str = "SELECT version FROM providers WHERE code = ?1";
+
+const CREATE_MODEL_IF_ABSENT: &str = "INSERT INTO models (provider, model, model_type, context_window, \
+     max_output_tokens, supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, \
+     price_cache_write, price_output, is_active, is_default, model_name, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) \
+     ON CONFLICT (provider, model) DO NOTHING";
+const UPDATE_MODEL: &str = "UPDATE models SET model_type = ?3, context_window = ?4, max_output_tokens = ?5, \
+     supports_streaming = ?6, supports_tools = ?7, supports_vision = ?8, price_input = ?9, price_cached_input = ?10, \
+     price_cache_write = ?11, price_output = ?12, is_active = ?13, is_default = ?14, model_name = ?15, \
+     version = version + 1 WHERE provider = ?1 AND model = ?2 AND version = ?16";
+const MODEL_VERSION: &str = "SELECT version FROM models WHERE provider = ?1 AND model = ?2";
+const CLEAR_OTHER_DEFAULTS: &str = "UPDATE models SET is_default = 0, version = version + 1 \
+     WHERE model = ?1 AND provider <> ?2 AND is_default = 1";
+
+const CREATE_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, masked, priority, is_active, status, \
+     cooldown_until, rpm, tpm, rpd, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1) \
+     ON CONFLICT (id) DO NOTHING";
+const UPDATE_KEY: &str = "UPDATE api_keys SET name = ?2, secret_ref = ?3, masked = ?4, priority = ?5, \
+     is_active = ?6, rpm = ?7, tpm = ?8, rpd = ?9, version = version + 1 WHERE id = ?1 AND version = ?10";
+const DELETE_KEY_VERSIONED: &str = "DELETE FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR version = ?2)";
+const KEY_VERSION: &str = "SELECT version FROM api_keys WHERE id = ?1";
+
+const CREATE_ROUTE: &str =
+    "INSERT INTO routes (name, targets, version) VALUES (?1, ?2, 1) ON CONFLICT (name) DO NOTHING";
+const UPDATE_ROUTE: &str = "UPDATE routes SET targets = ?2, version = version + 1 WHERE name = ?1 AND version = ?3";
+const DELETE_ROUTE: &str = "DELETE FROM routes WHERE name = ?1 AND (?2 IS NULL OR version = ?2)";
+const ROUTE_VERSION: &str = "SELECT version FROM routes WHERE name = ?1";
+
+fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
+    let tx = conn.transaction()?;
+    let providers = select_all(&tx, SELECT_PROVIDER_RECORDS, |row| {
+        Ok(ProviderRecord { provider: provider_from_row(row)?, description: row.get(7)?, version: row.get(8)? })
+    })?;
+    let models = select_all(&tx, SELECT_MODEL_RECORDS, |row| {
+        Ok(ModelRecord { model: model_from_row(row)?, model_name: row.get(14)?, version: row.get(15)? })
+    })?;
+    let keys = select_all(&tx, SELECT_KEY_RECORDS, |row| {
+        Ok(KeyRecord {
+            key: key_from_row(row)?,
+            version: row.get(12)?,
+            last_used_at: row.get(13)?,
+            last_error_at: row.get(14)?,
+        })
+    })?;
+    let routes = select_all(&tx, SELECT_ROUTE_RECORDS, |row| {
+        Ok(RouteRecord { route: route_from_row(row)?, version: row.get(2)? })
+    })?;
+    tx.finish()?;
+
+    let mut entries: Vec<AdminProviderEntry> = providers
+        .into_iter()
+        .map(|provider| AdminProviderEntry { provider, models: Vec::new(), keys: Vec::new() })
+        .collect();
+    let index: HashMap<String, usize> =
+        entries.iter().enumerate().map(|(i, e)| (e.provider.provider.code.clone(), i)).collect();
+    for model in models {
+        if let Some(&i) = index.get(&model.model.provider) {
+            entries[i].models.push(model);
+        }
+    }
+    for key in keys {
+        if let Some(&i) = index.get(&key.key.provider) {
+            entries[i].keys.push(key);
+        }
+    }
+    Ok(AdminCatalog { providers: entries, routes })
+}
+
+/// Why a conditional write changed nothing: the row is gone, or its version moved on.
+fn missed(
+    tx: &rusqlite::Transaction<'_>,
+    version_sql: &str,
+    key: &[&dyn ToSql],
+    what: &str,
+    expected: u64,
+) -> Result<StoreError, StoreError> {
+    let current: Option<u64> = tx
+        .prepare_cached(version_sql)
+        .and_then(|mut stmt| stmt.query_row(key, |row| row.get(0)).optional())
+        .map_err(backend("read a version"))?;
+    Ok(match current {
+        None => StoreError::NotFound(what.to_string()),
+        Some(current) => stale(what, expected, current),
+    })
+}
+
+/// Runs `write` in a `BEGIN IMMEDIATE` transaction; when it changed no row, says why.
+fn conditional(
+    conn: &mut Connection,
+    write: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<usize>,
+    version_sql: &str,
+    key: &[&dyn ToSql],
+    what: &str,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend("begin a write"))?;
+    let changed = write(&tx).map_err(backend("write a catalog row"))?;
+    if changed == 0 {
+        let err = missed(&tx, version_sql, key, what, expected.unwrap_or(0))?;
+        return Err(err);
+    }
+    tx.commit().map_err(backend("commit a catalog write"))
+}
+
+#[async_trait]
+impl CatalogAdminStore for EmbeddedStore {
+    async fn load_admin_catalog(&self) -> Result<AdminCatalog, StoreError> {
+        self.with_db(|db| load_records(&mut db.conn).map_err(backend("load the catalog")))
+    }
+
+    async fn create_provider(&self, p: &Provider, description: Option<&str>) -> Result<u64, StoreError> {
+        let headers = to_json(&p.headers, "providers.headers")?;
+        let values =
+            params![p.code, p.kind.as_str(), p.name, p.base_url, headers, p.is_active, p.sort_order, description];
+        let created = self.with_db(|db| db.execute(CREATE_PROVIDER, values).map_err(backend("create a provider")))?;
+        if created == 0 {
+            return Err(StoreError::Conflict(format!("provider {} exists", p.code)));
+        }
+        Ok(1)
+    }
+
+    async fn update_provider(
+        &self,
+        p: &Provider,
+        description: Option<&str>,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        let headers = to_json(&p.headers, "providers.headers")?;
+        let what = format!("provider {}", p.code);
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| {
+                    tx.prepare_cached(UPDATE_PROVIDER)?.execute(params![
+                        p.code,
+                        p.kind.as_str(),
+                        p.name,
+                        p.base_url,
+                        headers,
+                        p.is_active,
+                        p.sort_order,
+                        description,
+                        expected_version
+                    ])
+                },
+                PROVIDER_VERSION,
+                &[&p.code],
+                &what,
+                Some(expected_version),
+            )
+        })?;
+        Ok(expected_version + 1)
+    }
+
+    async fn create_model_if_absent(&self, model: &Model, model_name: Option<&str>) -> Result<bool, StoreError> {
+        let mut values: Vec<&dyn ToSql> = model_params(model).to_vec();
+        values.push(&model_name);
+        self.with_db(|db| {
+            db.execute(CREATE_MODEL_IF_ABSENT, values.as_slice())
+                .map(|inserted| inserted == 1)
+                .map_err(write_error("insert a model", &model.provider))
+        })
+    }
+
+    async fn update_model(
+        &self,
+        model: &Model,
+        model_name: Option<&str>,
+        expected_version: u64,
+    ) -> Result<u64, StoreError> {
+        let what = format!("model {}/{}", model.provider, model.model);
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| {
+                    let mut values: Vec<&dyn ToSql> = model_params(model).to_vec();
+                    values.push(&model_name);
+                    values.push(&expected_version);
+                    let changed = tx.prepare_cached(UPDATE_MODEL)?.execute(values.as_slice())?;
+                    if changed == 1 && model.is_default {
+                        tx.prepare_cached(CLEAR_OTHER_DEFAULTS)?.execute(params![model.model, model.provider])?;
+                    }
+                    Ok(changed)
+                },
+                MODEL_VERSION,
+                &[&model.provider, &model.model],
+                &what,
+                Some(expected_version),
+            )
+        })?;
+        Ok(expected_version + 1)
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> Result<u64, StoreError> {
+        let values = params![
+            key.id,
+            key.provider,
+            key.name,
+            key.secret_ref,
+            key.masked,
+            key.priority,
+            key.is_active,
+            key.status.as_str(),
+            key.cooldown_until,
+            key.limits.rpm,
+            key.limits.tpm,
+            key.limits.rpd,
+        ];
+        let created =
+            self.with_db(|db| db.execute(CREATE_KEY, values).map_err(write_error("create a key", &key.provider)))?;
+        if created == 0 {
+            return Err(StoreError::Conflict(format!("key {} exists", key.id)));
+        }
+        Ok(1)
+    }
+
+    async fn update_key(&self, key: &ApiKey, expected_version: u64) -> Result<u64, StoreError> {
+        let what = format!("key {}", key.id);
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| {
+                    tx.prepare_cached(UPDATE_KEY)?.execute(params![
+                        key.id,
+                        key.name,
+                        key.secret_ref,
+                        key.masked,
+                        key.priority,
+                        key.is_active,
+                        key.limits.rpm,
+                        key.limits.tpm,
+                        key.limits.rpd,
+                        expected_version
+                    ])
+                },
+                KEY_VERSION,
+                &[&key.id],
+                &what,
+                Some(expected_version),
+            )
+        })?;
+        Ok(expected_version + 1)
+    }
+
+    async fn delete_key_versioned(&self, key_id: &str, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let what = format!("key {key_id}");
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| tx.prepare_cached(DELETE_KEY_VERSIONED)?.execute(params![key_id, expected_version]),
+                KEY_VERSION,
+                &[&key_id],
+                &what,
+                expected_version,
+            )
+        })
+    }
+
+    async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
+        let targets = to_json(&route.targets, "routes.targets")?;
+        let created = self
+            .with_db(|db| db.execute(CREATE_ROUTE, params![route.name, targets]).map_err(backend("create a route")))?;
+        if created == 0 {
+            return Err(StoreError::Conflict(format!("route {} exists", route.name)));
+        }
+        Ok(1)
+    }
+
+    async fn update_route(&self, route: &Route, expected_version: u64) -> Result<u64, StoreError> {
+        let targets = to_json(&route.targets, "routes.targets")?;
+        let what = format!("route {}", route.name);
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| tx.prepare_cached(UPDATE_ROUTE)?.execute(params![route.name, targets, expected_version]),
+                ROUTE_VERSION,
+                &[&route.name],
+                &what,
+                Some(expected_version),
+            )
+        })?;
+        Ok(expected_version + 1)
+    }
+
+    async fn delete_route(&self, name: &str, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let what = format!("route {name}");
+        self.with_db(|db| {
+            conditional(
+                &mut db.conn,
+                |tx| tx.prepare_cached(DELETE_ROUTE)?.execute(params![name, expected_version]),
+                ROUTE_VERSION,
+                &[&name],
+                &what,
+                expected_version,
+            )
+        })
     }
 }

@@ -1,12 +1,13 @@
 //! Per-key rate-limit windows in `usage_windows`: `M#<yyyymmddHHMM>` and `D#<yyyymmdd>` rows
-//! holding requests and tokens, the SQLite twin of DynamoDB's `USE#<key>#M#…` items.
+//! holding requests and tokens, the SQLite twin of DynamoDB's `USE#<key>#M#…` items. A caller
+//! key's windows (`CK#<id>`) also count the day's cost in `cost_micros`, for its cost budget.
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend};
 use crate::domain::KeyLimits;
-use crate::store::{CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
+use crate::store::{BudgetLimits, BudgetUsage, CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
 use crate::time;
 
 /// How long a window row outlives its window (DESIGN §3: minutes for minute rows, two days for
@@ -23,6 +24,14 @@ const ADD_TO_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests
 const RECONCILE: &str =
     "UPDATE usage_windows SET tokens = MAX(0, tokens + ?4) WHERE key_id = ?1 AND window IN (?2, ?3)";
 const PURGE_EXPIRED: &str = "DELETE FROM usage_windows WHERE expires_at_ms <= ?1";
+const SELECT_BUDGET_WINDOW: &str =
+    "SELECT requests, tokens, cost_micros FROM usage_windows WHERE key_id = ?1 AND window = ?2";
+const ADD_TO_BUDGET_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests, tokens, cost_micros, expires_at_ms) \
+     VALUES (?1, ?2, 1, ?3, ?4, ?5) \
+     ON CONFLICT (key_id, window) DO UPDATE SET requests = requests + 1, tokens = tokens + excluded.tokens, \
+     cost_micros = cost_micros + excluded.cost_micros";
+const RECONCILE_BUDGET: &str = "UPDATE usage_windows SET tokens = MAX(0, tokens + ?3), \
+     cost_micros = MAX(0, cost_micros + ?4) WHERE key_id = ?1 AND window = ?2";
 
 /// The table's window ids for the time ids a [`Grant`] carries.
 fn minute_row(minute_window: &str) -> String {
@@ -89,6 +98,77 @@ fn reserve(db: &mut Db, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u
     Ok(Reservation::Granted(grant))
 }
 
+/// Requests, tokens and cost of one window row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BudgetWindow {
+    requests: u64,
+    tokens: u64,
+    cost_micros: u64,
+}
+
+fn read_budget_window(conn: &Connection, key_id: &str, window: &str) -> rusqlite::Result<BudgetWindow> {
+    let usage = conn
+        .prepare_cached(SELECT_BUDGET_WINDOW)?
+        .query_row(params![key_id, window], |row| {
+            Ok(BudgetWindow { requests: row.get(0)?, tokens: row.get(1)?, cost_micros: row.get(2)? })
+        })
+        .optional()?;
+    Ok(usage.unwrap_or_default())
+}
+
+/// Which window, if any, a caller key's reservation would overflow; the day (a budget) first.
+fn budget_refusal(
+    limits: &BudgetLimits,
+    minute: BudgetWindow,
+    day: BudgetWindow,
+    tokens: u64,
+    cost_micros: u64,
+    now_ms: i64,
+) -> Option<Reservation> {
+    let over = |used: u64, add: u64, limit: Option<u64>| limit.is_some_and(|limit| used.saturating_add(add) > limit);
+    if over(day.tokens, tokens, limits.tokens_per_day) || over(day.cost_micros, cost_micros, limits.cost_micros_per_day)
+    {
+        return Some(Reservation::Refused { window: WindowKind::Day, until_ms: time::day_window_end(now_ms) });
+    }
+    if over(minute.requests, 1, limits.rpm) {
+        return Some(Reservation::Refused { window: WindowKind::Minute, until_ms: time::minute_window_end(now_ms) });
+    }
+    None
+}
+
+/// [`reserve`] for a caller key: the same `BEGIN IMMEDIATE` check-then-add; the minute row
+/// counts the request (rpm), the day row the request, tokens and cost (the budgets).
+fn reserve_budget(
+    db: &mut Db,
+    key_id: &str,
+    limits: &BudgetLimits,
+    now_ms: i64,
+    tokens: u64,
+    cost_micros: u64,
+) -> rusqlite::Result<Reservation> {
+    let grant = Grant {
+        key_id: key_id.to_string(),
+        minute_window: time::minute_window(now_ms),
+        day_window: time::day_window(now_ms),
+        reserved_tokens: tokens,
+    };
+    let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+    let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let minute = read_budget_window(&tx, key_id, &minute_id)?;
+    let day = read_budget_window(&tx, key_id, &day_id)?;
+    if let Some(refused) = budget_refusal(limits, minute, day, tokens, cost_micros, now_ms) {
+        return Ok(refused);
+    }
+    {
+        let mut add = tx.prepare_cached(ADD_TO_BUDGET_WINDOW)?;
+        // The minute counts requests only (rpm); tokens and cost are budgets of the day.
+        add.execute(params![key_id, minute_id, 0, 0, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS])?;
+        add.execute(params![key_id, day_id, tokens, cost_micros, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS])?;
+    }
+    tx.commit()?;
+    Ok(Reservation::Granted(grant))
+}
+
 #[async_trait]
 impl CounterStore for EmbeddedStore {
     async fn reserve(
@@ -121,6 +201,47 @@ impl CounterStore for EmbeddedStore {
             let minute = read_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
             let day = read_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;
             Ok((minute, day))
+        })
+    }
+
+    async fn reserve_budget(
+        &self,
+        key_id: &str,
+        limits: &BudgetLimits,
+        now_ms: i64,
+        tokens: u64,
+        cost_micros: u64,
+    ) -> Result<Reservation, StoreError> {
+        self.with_db(|db| {
+            reserve_budget(db, key_id, limits, now_ms, tokens, cost_micros)
+                .map_err(backend("reserve in a caller key's windows"))
+        })
+    }
+
+    async fn reconcile_budget(&self, grant: &Grant, tokens_delta: i64, cost_delta: i64) -> Result<(), StoreError> {
+        if tokens_delta == 0 && cost_delta == 0 {
+            return Ok(());
+        }
+        let day_id = day_row(&grant.day_window);
+        self.with_db(|db| {
+            db.execute(RECONCILE_BUDGET, params![grant.key_id, day_id, tokens_delta, cost_delta])
+                .map(drop)
+                .map_err(backend("reconcile a caller key's windows"))
+        })
+    }
+
+    async fn budget_usage(&self, key_id: &str, now_ms: i64) -> Result<BudgetUsage, StoreError> {
+        let (minute_id, day_id) = (minute_row(&time::minute_window(now_ms)), day_row(&time::day_window(now_ms)));
+        self.with_db(|db| {
+            let tx = db.conn.transaction().map_err(backend("begin a usage read"))?;
+            let minute = read_budget_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
+            let day = read_budget_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;
+            Ok(BudgetUsage {
+                minute_requests: minute.requests,
+                day_requests: day.requests,
+                day_tokens: day.tokens,
+                day_cost_micros: day.cost_micros,
+            })
         })
     }
 }

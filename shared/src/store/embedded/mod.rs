@@ -7,6 +7,7 @@
 //! read first run under `BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so they stay
 //! exact even when another process (a second runner, a CLI) opens the same file.
 
+mod caller_keys;
 mod catalog;
 mod counters;
 mod schema;

@@ -16,7 +16,7 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -170,6 +170,42 @@ CREATE TABLE usage_summaries (
     h11 INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (date, provider)
 ) WITHOUT ROWID;
+"#;
+
+/// The admin API: a `version` on every catalog row (optimistic concurrency; existing rows start
+/// at 1), the fields only admins see (a provider's description, a model's display name), when a
+/// key was last used or last failed (written with each recorded call), and indexes for the log
+/// filters by model and status.
+const V3: &str = r#"
+ALTER TABLE providers ADD COLUMN description TEXT;
+ALTER TABLE providers ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE models ADD COLUMN model_name TEXT;
+ALTER TABLE models ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE api_keys ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN last_error_at INTEGER;
+ALTER TABLE routes ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX api_logs_by_model ON api_logs (model, ts_ms);
+"#;
+
+/// Maestro API keys for callers (DynamoDB's `CALLERKEYS`/`CALLERKEY#<id>` and
+/// `CALLERHASH#<hash>` items): only the key's SHA-256 is kept. Caller keys' windows live in
+/// `usage_windows` (key id `CK#<id>`), which gains the day's cost for their cost budgets.
+const CALLER_KEYS: &str = r#"
+CREATE TABLE caller_keys (
+    id                  TEXT PRIMARY KEY,
+    key_hash            TEXT NOT NULL UNIQUE,
+    masked              TEXT NOT NULL,
+    owner               TEXT NOT NULL,
+    name                TEXT NOT NULL,
+    allowed_models      TEXT NOT NULL DEFAULT '[]',
+    rpm                 INTEGER,
+    tokens_per_day      INTEGER,
+    cost_micros_per_day INTEGER,
+    created_at_ms       INTEGER NOT NULL,
+    revoked_at_ms       INTEGER
+);
+ALTER TABLE usage_windows ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// The schema version this build writes.

@@ -41,8 +41,14 @@ const SELECT_LOGS: &str = concat!(
     log_columns!(),
     " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
      AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
+     AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR status = ?8) \
+     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) \
      ORDER BY ts_ms DESC, request_id DESC LIMIT ?6"
 );
+
+/// A recorded call marks its key as used (and failed) at the call's start, never moving back.
+const MARK_KEY_USED: &str = "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, ?2), ?2), \
+     last_error_at = CASE WHEN ?3 THEN MAX(COALESCE(last_error_at, ?2), ?2) ELSE last_error_at END WHERE id = ?1";
 
 /// The counter columns of `usage_stats`, in [`Counters`] order then the histogram buckets.
 macro_rules! counter_columns {
@@ -229,6 +235,9 @@ fn record(conn: &mut Connection, e: &LogEvent) -> rusqlite::Result<bool> {
         let mut values: Vec<&dyn ToSql> = vec![&date, &provider, &model, &key_id];
         values.extend(counters.iter().map(|v| v as &dyn ToSql));
         tx.prepare_cached(ADD_STATS)?.execute(values.as_slice())?;
+        if let Some(key_id) = &e.key_id {
+            tx.prepare_cached(MARK_KEY_USED)?.execute(params![key_id, e.ts_ms, e.status == CallStatus::Error])?;
+        }
     }
     tx.commit()?;
     Ok(inserted)
@@ -257,7 +266,19 @@ impl StatsStore for EmbeddedStore {
 
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         let limit = log_limit(query.limit);
-        let values = params![query.from_ms, query.to_ms, query.provider, query.user_id, query.request_id, limit];
+        let (before_ts, before_id) = query.before.clone().unzip();
+        let values = params![
+            query.from_ms,
+            query.to_ms,
+            query.provider,
+            query.user_id,
+            query.request_id,
+            limit,
+            query.model,
+            query.status.map(status_text),
+            before_ts,
+            before_id
+        ];
         self.with_db(|db| {
             db.conn
                 .prepare_cached(SELECT_LOGS)

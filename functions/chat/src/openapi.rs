@@ -1,0 +1,184 @@
+//! The business API's part of the OpenAPI document: the handlers carry `#[utoipa::path]`; the
+//! request and response shapes they read and write as JSON (OpenAI's and Anthropic's wire
+//! formats, which the gateway passes on largely untouched) are described here. Fields beyond
+//! the ones named are accepted and passed upstream.
+
+use maestro_shared::openapi::{ErrorDetail, ErrorResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+/// One chat message (OpenAI's shape): `content` is text or a list of parts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChatMessageDoc {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text, or parts (`{"type":"text","text":…}`, `{"type":"image_url","image_url":{"url":…}}`).
+    #[schema(value_type = Object)]
+    pub content: Option<Value>,
+}
+
+/// An OpenAI chat completion request.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChatCompletionRequestDoc {
+    /// `provider/model`, a bare model name (its default provider) or a route name.
+    pub model: String,
+    pub messages: Vec<ChatMessageDoc>,
+    /// `true`: the answer comes as Server-Sent Events.
+    pub stream: Option<bool>,
+    pub max_tokens: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// A string or a list of strings.
+    #[schema(value_type = Object)]
+    pub stop: Option<Value>,
+    /// Function tools, in OpenAI's shape.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Option<Vec<Value>>,
+    #[schema(value_type = Object)]
+    pub tool_choice: Option<Value>,
+    /// `{"include_usage": true}` to get a final usage chunk in a stream.
+    #[schema(value_type = Object)]
+    pub stream_options: Option<Value>,
+}
+
+/// OpenAI's `chat.completion` (as the provider answered, or translated to this shape).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ChatCompletionDoc {
+    pub id: String,
+    /// `chat.completion`.
+    pub object: String,
+    pub created: i64,
+    pub model: String,
+    #[schema(value_type = Vec<Object>)]
+    pub choices: Vec<Value>,
+    #[schema(value_type = Object)]
+    pub usage: Option<Value>,
+}
+
+/// An Anthropic Messages request (`max_tokens` required).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MessagesRequestDoc {
+    /// `provider/model`, a bare model name or a route name: any provider, not only Claude.
+    pub model: String,
+    pub max_tokens: u64,
+    /// `{"role": "user"|"assistant", "content": text or blocks}`.
+    #[schema(value_type = Vec<Object>)]
+    pub messages: Vec<Value>,
+    /// Text or text blocks.
+    #[schema(value_type = Object)]
+    pub system: Option<Value>,
+    pub stream: Option<bool>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop_sequences: Option<Vec<String>>,
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Option<Vec<Value>>,
+    #[schema(value_type = Object)]
+    pub tool_choice: Option<Value>,
+}
+
+/// An Anthropic `message`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MessageDoc {
+    pub id: String,
+    /// `message`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub role: String,
+    pub model: String,
+    #[schema(value_type = Vec<Object>)]
+    pub content: Vec<Value>,
+    pub stop_reason: Option<String>,
+    #[schema(value_type = Object)]
+    pub usage: Value,
+}
+
+/// `{"input_tokens": n}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct InputTokensDoc {
+    pub input_tokens: u64,
+}
+
+/// Anthropic's error shape, used on `/v1/messages*`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AnthropicErrorDoc {
+    /// `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub error: AnthropicErrorDetailDoc,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AnthropicErrorDetailDoc {
+    /// `invalid_request_error`, `authentication_error`, `permission_error`, `not_found_error`,
+    /// `rate_limit_error`, `api_error`, `overloaded_error`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+/// One entry of `/v1/models`: an active `provider/model` or a route.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ModelEntryDoc {
+    /// `provider/model`, or a route name.
+    pub id: String,
+    /// `model`.
+    pub object: String,
+    pub created: i64,
+    /// The provider code, or `maestro-route`.
+    pub owned_by: String,
+    pub max_output_tokens: Option<u64>,
+    pub context_window: Option<u64>,
+    /// A route's targets.
+    pub targets: Option<Vec<String>>,
+}
+
+/// OpenAI's list shape.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ModelListDoc {
+    /// `list`.
+    pub object: String,
+    pub data: Vec<ModelEntryDoc>,
+}
+
+/// The prompt tokens of a chat request.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CountTokensDoc {
+    /// The `provider/model` the request resolved to.
+    pub model: String,
+    pub prompt_tokens: u64,
+    /// `false`: exact (tiktoken, OpenAI models); `true`: an estimate.
+    pub estimated: bool,
+}
+
+/// A provider that can serve now.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AvailableProviderDoc {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub usable_keys: u64,
+    pub models: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AvailableProvidersDoc {
+    pub providers: Vec<AvailableProviderDoc>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::chat_completions,
+        super::list_models,
+        super::count_tokens,
+        super::available_providers,
+        super::messages::messages,
+        super::messages::count_tokens
+    ),
+    components(schemas(ErrorResponse, ErrorDetail)),
+    tags((name = "chat", description = "The business API (caller token or Maestro API key)"))
+)]
+pub(crate) struct ChatApi;

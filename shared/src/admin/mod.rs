@@ -1,0 +1,917 @@
+//! The admin API's rules: validation of every field, the JSON views, version checks, where key
+//! secrets go, model sync and key validation. `functions/admin` turns HTTP into calls of
+//! [`Admin`] and its results back into HTTP; nothing here knows about requests.
+//!
+//! Secrets: a key's secret goes into the [`SecretStore`] under a reference that is new at every
+//! rotation (`admin/<key id>/<random>`), so a container that cached the old value by reference
+//! can never serve it for the new one; the old secret is deleted once the key points elsewhere.
+//! No secret is ever put in a response, an error or a log line.
+
+pub mod views;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::bootstrap::key_id;
+use crate::config::default_base_url;
+use crate::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
+use crate::error::ApiError;
+use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
+use crate::secret::SecretString;
+use crate::store::{
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, CounterStore, KeyRecord, SecretStore,
+    StoreError, WindowUsage,
+};
+use views::{
+    CreateKey, CreateProvider, CreateRoute, KeyView, KindView, ModelView, ProviderConfigView, ProviderView, RouteView,
+    SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationOutcome, ValidationReport,
+};
+
+/// Longest names, descriptions, URLs and secrets accepted.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2_000;
+const MAX_URL_CHARS: usize = 2_000;
+const MAX_SECRET_CHARS: usize = 4_096;
+const MAX_HEADERS: usize = 32;
+const MAX_ROUTE_TARGETS: usize = 20;
+/// Largest price accepted: $1,000,000 per million tokens, far above any real one (and within
+/// what every store keeps exactly).
+const MAX_PRICE: u64 = 1_000_000_000_000;
+/// Largest token limit or rate limit accepted.
+const MAX_LIMIT: u64 = 1_000_000_000_000;
+/// Largest |priority| and |sort_order| accepted.
+const MAX_ORDER: i64 = 1_000_000;
+/// How long a model-list call (sync, validation) may take.
+pub const PROVIDER_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The admin API over the stores it needs.
+#[derive(Clone)]
+pub struct Admin {
+    pub catalog: Arc<dyn CatalogAdminStore>,
+    /// For key health (`set_key_status`), shared with the gateway.
+    pub health: Arc<dyn CatalogStore>,
+    pub counters: Arc<dyn CounterStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub client: ProviderClient,
+}
+
+/// 409.
+pub fn conflict(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: 409,
+        message: message.into(),
+        error_type: "invalid_request_error",
+        code: Some("conflict".to_string()),
+        param: None,
+        retry_after_secs: None,
+    }
+}
+
+/// 428: an update that names no version.
+pub fn version_required() -> ApiError {
+    ApiError {
+        status: 428,
+        message: "Send the `version` you read (in the body, or as `If-Match: \"<version>\"`), so that a change \
+                  made meanwhile is not silently overwritten."
+            .to_string(),
+        error_type: "invalid_request_error",
+        code: Some("version_required".to_string()),
+        param: Some("version".to_string()),
+        retry_after_secs: None,
+    }
+}
+
+/// A store failure as the caller sees it: 404 and 409 with their message, anything else a 500
+/// whose details go to the log only.
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(what) => ApiError::not_found(format!("No {what}.")),
+        StoreError::Conflict(message) => conflict(format!("Conflict: {message}.")),
+        StoreError::Backend(message) => {
+            tracing::error!(error = %message, "admin store operation failed");
+            ApiError::internal()
+        }
+    }
+}
+
+/// The version an update is based on: the body's `version` or the `If-Match` header; both must
+/// agree when both are sent.
+pub fn expected_version(body: Option<u64>, if_match: Option<u64>) -> Result<u64, ApiError> {
+    if let Some(v) = body {
+        check_version("version", v)?;
+    }
+    match (body, if_match) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid_param(
+            "version",
+            format!("The body's `version` ({a}) and `If-Match` ({b}) disagree."),
+        )),
+        (Some(v), _) | (None, Some(v)) => Ok(v),
+        (None, None) => Err(version_required()),
+    }
+}
+
+/// Reads an `If-Match` value: `"3"`, `W/"3"` or `3`. `Err` for anything else.
+pub fn parse_if_match(value: &str) -> Result<u64, ApiError> {
+    let v = value.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+    let version = v.parse().map_err(|_| {
+        ApiError::invalid_param("If-Match", "`If-Match` must be the version you read, e.g. `\"3\"`.".to_string())
+    })?;
+    check_version("If-Match", version)?;
+    Ok(version)
+}
+
+/// Largest version a store can hold (and far above any real one).
+const MAX_VERSION: u64 = 1 << 53;
+
+fn check_version(field: &str, version: u64) -> Result<(), ApiError> {
+    if version > MAX_VERSION {
+        return Err(ApiError::invalid_param(field, format!("`{field}` is not a version any item can have.")));
+    }
+    Ok(())
+}
+
+// ---- Validation -----------------------------------------------------------------------------
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid_param(field, message)
+}
+
+fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && code.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        // `/api/admin/ai-providers/keys/…` names keys, not a provider.
+        && code != "keys";
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(field, format!("`{field}` must be 1–64 of a-z 0-9 _ -, starting with a letter or digit.")))
+    }
+}
+
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+    if required && value.trim().is_empty() {
+        return Err(bad(field, format!("`{field}` must not be empty.")));
+    }
+    if value.chars().count() > max {
+        return Err(bad(field, format!("`{field}` must be at most {max} characters.")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(bad(field, format!("`{field}` must not contain control characters.")));
+    }
+    Ok(())
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), ApiError> {
+    let url = url.trim();
+    let written_out = url.starts_with("http://") || url.starts_with("https://");
+    let parsed = reqwest::Url::parse(url).ok().filter(|u| {
+        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) && u.query().is_none()
+    });
+    let ok = written_out && url.len() <= MAX_URL_CHARS && parsed.is_some() && url.is_ascii();
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(field, format!("`{field}` must be an http:// or https:// URL (ASCII, no query string).")))
+    }
+}
+
+fn check_order(field: &str, value: i64) -> Result<(), ApiError> {
+    if !(-MAX_ORDER..=MAX_ORDER).contains(&value) {
+        return Err(bad(field, format!("`{field}` must be between -{MAX_ORDER} and {MAX_ORDER}.")));
+    }
+    Ok(())
+}
+
+fn check_limit(field: &str, value: Option<u64>) -> Result<(), ApiError> {
+    match value {
+        Some(0) => Err(bad(field, format!("`{field}` must be at least 1 (send null for no limit)."))),
+        Some(v) if v > MAX_LIMIT => Err(bad(field, format!("`{field}` must be at most {MAX_LIMIT}."))),
+        _ => Ok(()),
+    }
+}
+
+fn check_price(field: &str, value: Option<u64>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v > MAX_PRICE => {
+            Err(bad(field, format!("`{field}` must be at most {MAX_PRICE} micro-USD per million tokens.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_headers(config: &ProviderConfigView) -> Result<(), ApiError> {
+    if config.headers.len() > MAX_HEADERS {
+        return Err(bad("config.headers", format!("At most {MAX_HEADERS} headers.")));
+    }
+    for (name, value) in &config.headers {
+        if http::HeaderName::from_bytes(name.trim().as_bytes()).is_err() || name.trim().is_empty() {
+            return Err(bad("config.headers", format!("`{name}` is not a valid HTTP header name.")));
+        }
+        // The value may be a credential: only its header's name is ever named.
+        if http::HeaderValue::from_str(value.trim()).is_err() {
+            return Err(bad(
+                "config.headers",
+                format!("The value of header `{name}` is not a valid HTTP header value."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The kinds an admin may create: every real provider, never the local runner's demo.
+fn creatable(kind: KindView) -> Result<ProviderKind, ApiError> {
+    match kind {
+        KindView::Demo => {
+            Err(bad("kind", "`kind` must be openai, anthropic, deepseek or openai_compatible; demo is built in."))
+        }
+        other => Ok(other.into()),
+    }
+}
+
+fn check_secret(field: &str, secret: &str) -> Result<SecretString, ApiError> {
+    let secret = secret.trim();
+    if secret.is_empty() {
+        return Err(bad(field, format!("`{field}` must not be empty.")));
+    }
+    // The value is never echoed: not in this message, not in any other.
+    if secret.chars().count() > MAX_SECRET_CHARS || http::HeaderValue::from_str(secret).is_err() {
+        return Err(bad(
+            field,
+            format!("`{field}` must be at most {MAX_SECRET_CHARS} printable characters that can be sent in a header."),
+        ));
+    }
+    Ok(SecretString::new(secret))
+}
+
+/// `provider/model` → its parts; the provider code never holds a `/`, the model may.
+pub fn split_model_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/').filter(|(p, m)| !p.is_empty() && !m.is_empty())
+}
+
+fn check_route_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok { Ok(()) } else { Err(bad("name", "`name` must be 1–64 of A-Z a-z 0-9 . _ : - (no `/`).")) }
+}
+
+fn check_targets(catalog: &AdminCatalog, targets: &[String]) -> Result<(), ApiError> {
+    if targets.is_empty() || targets.len() > MAX_ROUTE_TARGETS {
+        return Err(bad("targets", format!("`targets` must list 1–{MAX_ROUTE_TARGETS} `provider/model` names.")));
+    }
+    let mut seen = HashSet::new();
+    for (i, target) in targets.iter().enumerate() {
+        let target = target.trim();
+        let field = format!("targets[{i}]");
+        let Some((provider, model)) = split_model_id(target) else {
+            return Err(bad(&field, format!("`{field}` must be `provider/model`.")));
+        };
+        if catalog.model(provider, model).is_none() {
+            return Err(bad(&field, format!("`{field}`: the catalog has no model `{target}`.")));
+        }
+        if !seen.insert(target) {
+            return Err(bad(&field, format!("`{field}`: `{target}` is listed twice.")));
+        }
+    }
+    Ok(())
+}
+
+/// Headers to store: a value sent back masked (as responses show it) keeps the stored value.
+fn merged_headers(stored: &BTreeMap<String, String>, sent: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    sent.iter()
+        .map(|(name, value)| {
+            let name = name.trim().to_string();
+            let kept = stored
+                .get(&name)
+                .filter(|old| views::is_credential_header(&name) && crate::secret::mask(old) == *value)
+                .cloned();
+            (name, kept.unwrap_or_else(|| value.trim().to_string()))
+        })
+        .collect()
+}
+
+// ---- Operations -----------------------------------------------------------------------------
+
+impl Admin {
+    async fn load(&self) -> Result<AdminCatalog, ApiError> {
+        self.catalog.load_admin_catalog().await.map_err(store_error)
+    }
+
+    /// Today's usage of each key, read in parallel; a failed read shows zeros (and is logged).
+    async fn today(&self, keys: &[&KeyRecord]) -> Vec<WindowUsage> {
+        let now = crate::time::now_ms();
+        join_all(keys.iter().map(|k| async move {
+            match self.counters.usage(&k.key.id, now).await {
+                Ok((_, day)) => day,
+                Err(e) => {
+                    tracing::warn!(key_id = %k.key.id, error = %e, "cannot read a key's usage");
+                    WindowUsage::default()
+                }
+            }
+        }))
+        .await
+    }
+
+    async fn key_views(&self, keys: &[&KeyRecord]) -> Vec<KeyView> {
+        let today = self.today(keys).await;
+        keys.iter().zip(today).map(|(k, t)| KeyView::new(k, t)).collect()
+    }
+
+    async fn provider_view(&self, entry: &AdminProviderEntry) -> ProviderView {
+        let keys: Vec<&KeyRecord> = entry.keys.iter().collect();
+        let models = entry.models.iter().map(ModelView::from).collect();
+        ProviderView::new(&entry.provider, models, self.key_views(&keys).await)
+    }
+
+    async fn provider_by_code(&self, code: &str) -> Result<ProviderView, ApiError> {
+        let catalog = self.load().await?;
+        let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        Ok(self.provider_view(entry).await)
+    }
+
+    pub async fn list_providers(&self) -> Result<Vec<ProviderView>, ApiError> {
+        let catalog = self.load().await?;
+        Ok(join_all(catalog.providers.iter().map(|e| self.provider_view(e))).await)
+    }
+
+    pub async fn create_provider(&self, body: CreateProvider) -> Result<ProviderView, ApiError> {
+        let code = body.provider_code.trim().to_string();
+        check_code("provider_code", &code)?;
+        check_text("provider_name", &body.provider_name, MAX_NAME_CHARS, true)?;
+        let kind = creatable(body.kind)?;
+        let base_url = match body.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                check_url("base_url", url)?;
+                views::normalize_url(url)
+            }
+            None if kind == ProviderKind::OpenaiCompatible => {
+                return Err(bad("base_url", "`base_url` is required for an openai_compatible provider."));
+            }
+            None => default_base_url(kind).to_string(),
+        };
+        if let Some(d) = &body.description {
+            check_text("description", d, MAX_DESCRIPTION_CHARS, false)?;
+        }
+        let config = body.config.unwrap_or_default();
+        check_headers(&config)?;
+        let sort_order = body.sort_order.unwrap_or(100);
+        check_order("sort_order", sort_order)?;
+        let provider = Provider {
+            code: code.clone(),
+            kind,
+            name: body.provider_name.trim().to_string(),
+            base_url,
+            headers: merged_headers(&BTreeMap::new(), &config.headers),
+            is_active: body.is_active.unwrap_or(true),
+            sort_order,
+        };
+        let description = body.description.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        self.catalog.create_provider(&provider, description).await.map_err(|e| match e {
+            StoreError::Conflict(_) => conflict(format!("A provider `{code}` exists already.")),
+            other => store_error(other),
+        })?;
+        self.provider_by_code(&code).await
+    }
+
+    pub async fn update_provider(
+        &self,
+        code: &str,
+        body: UpdateProvider,
+        if_match: Option<u64>,
+    ) -> Result<ProviderView, ApiError> {
+        let expected = expected_version(body.version, if_match)?;
+        if let Some(sent) = body.provider_code.as_deref().filter(|c| *c != code) {
+            return Err(bad(
+                "provider_code",
+                format!("`provider_code` `{sent}` is not the path's `{code}`; codes cannot change."),
+            ));
+        }
+        if let Some(name) = &body.provider_name {
+            check_text("provider_name", name, MAX_NAME_CHARS, true)?;
+        }
+        if let Some(url) = &body.base_url {
+            check_url("base_url", url)?;
+        }
+        if let Some(Some(d)) = &body.description {
+            check_text("description", d, MAX_DESCRIPTION_CHARS, false)?;
+        }
+        if let Some(config) = &body.config {
+            check_headers(config)?;
+        }
+        if let Some(order) = body.sort_order {
+            check_order("sort_order", order)?;
+        }
+        let catalog = self.load().await?;
+        let current = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        let old = &current.provider.provider;
+        match (old.kind, body.kind) {
+            (ProviderKind::Demo, Some(k)) if k != KindView::Demo => {
+                return Err(bad("kind", "The demo provider's kind cannot change."));
+            }
+            (ProviderKind::Demo, _) => {}
+            (_, Some(k)) => {
+                creatable(k)?;
+            }
+            _ => {}
+        }
+        let mut provider = views::provider_with(old, &body);
+        if let Some(config) = &body.config {
+            provider.headers = merged_headers(&old.headers, &config.headers);
+        }
+        if provider.kind == ProviderKind::OpenaiCompatible && provider.base_url.is_empty() {
+            return Err(bad("base_url", "`base_url` is required for an openai_compatible provider."));
+        }
+        let description = match &body.description {
+            None => current.provider.description.clone(),
+            Some(d) => d.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_string),
+        };
+        self.catalog.update_provider(&provider, description.as_deref(), expected).await.map_err(store_error)?;
+        self.provider_by_code(code).await
+    }
+
+    /// Reads the provider's model list with one of its keys and adds the models the catalog
+    /// lacks: inactive, with no prices (which the list does not tell), the limits and display
+    /// name the list gives. Nothing already in the catalog changes.
+    pub async fn sync_models(&self, code: &str) -> Result<SyncReport, ApiError> {
+        let catalog = self.load().await?;
+        let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        let provider = &entry.provider.provider;
+        let secret = self.sync_key(entry).await?;
+        let listed = self
+            .client
+            .list_models(provider, &secret, PROVIDER_CALL_TIMEOUT)
+            .await
+            .map_err(|e| upstream(code, e.kind, e.status, &scrubbed(&e.message, &secret, provider)))?;
+        let known: HashSet<&str> = entry.models.iter().map(|m| m.model.model.as_str()).collect();
+        let mut seen = HashSet::new();
+        let (mut added, mut existing) = (Vec::new(), Vec::new());
+        for model in &listed {
+            if !seen.insert(model.id.as_str()) {
+                continue;
+            }
+            if known.contains(model.id.as_str()) {
+                existing.push(model.id.clone());
+                continue;
+            }
+            let new = listed_model(code, model);
+            let name = model.display_name.as_deref();
+            if self.catalog.create_model_if_absent(&new, name).await.map_err(store_error)? {
+                added.push(new.model.clone());
+            } else {
+                existing.push(model.id.clone());
+            }
+        }
+        let not_listed =
+            entry.models.iter().map(|m| m.model.model.clone()).filter(|m| !seen.contains(m.as_str())).collect();
+        let after = self.load().await?;
+        let added = added.iter().filter_map(|m| after.model(code, m)).map(ModelView::from).collect();
+        Ok(SyncReport { provider_code: code.to_string(), listed: seen.len(), added, existing, not_listed })
+    }
+
+    /// The secret a sync calls with: the best active key (normal first, then by priority); an
+    /// OpenAI-compatible server without any key is called without one (local servers need none).
+    async fn sync_key(&self, entry: &AdminProviderEntry) -> Result<SecretString, ApiError> {
+        let mut keys: Vec<&KeyRecord> = entry.keys.iter().filter(|k| k.key.is_active).collect();
+        keys.sort_by_key(|k| (k.key.status != KeyStatus::Normal, -k.key.priority));
+        match keys.first() {
+            Some(k) => self.secret_of(&k.key).await,
+            None if matches!(entry.provider.provider.kind, ProviderKind::OpenaiCompatible | ProviderKind::Demo) => {
+                Ok(SecretString::new(""))
+            }
+            None => Err(conflict(format!(
+                "Provider `{}` has no active key to read its model list with; add one first.",
+                entry.provider.provider.code
+            ))),
+        }
+    }
+
+    async fn secret_of(&self, key: &ApiKey) -> Result<SecretString, ApiError> {
+        self.secrets.get_secret(&key.secret_ref).await.map_err(|e| {
+            tracing::error!(key_id = %key.id, error = %e, "cannot read a key's secret");
+            match e {
+                StoreError::NotFound(_) => conflict(format!(
+                    "The secret of key `{}` is missing from the secret store; rotate it with a new `api_key`.",
+                    key.id
+                )),
+                _ => ApiError::internal(),
+            }
+        })
+    }
+
+    pub async fn list_keys(&self, code: &str) -> Result<Vec<KeyView>, ApiError> {
+        let catalog = self.load().await?;
+        let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        let keys: Vec<&KeyRecord> = entry.keys.iter().collect();
+        Ok(self.key_views(&keys).await)
+    }
+
+    async fn key_view(&self, key_id: &str) -> Result<KeyView, ApiError> {
+        let catalog = self.load().await?;
+        let record = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
+        Ok(self.key_views(&[record]).await.remove(0))
+    }
+
+    pub async fn create_key(&self, code: &str, body: CreateKey) -> Result<KeyView, ApiError> {
+        check_text("key_name", &body.key_name, 64, true)?;
+        let name = body.key_name.trim().to_string();
+        if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+            return Err(bad("key_name", "`key_name` must contain at least one letter or digit."));
+        }
+        let secret = check_secret("api_key", &body.api_key)?;
+        let priority = body.priority.unwrap_or(0);
+        check_order("priority", priority)?;
+        check_limit("rate_limit_rpm", body.rate_limit_rpm)?;
+        check_limit("rate_limit_tpm", body.rate_limit_tpm)?;
+        check_limit("rate_limit_rpd", body.rate_limit_rpd)?;
+        let catalog = self.load().await?;
+        let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        let id = key_id(code, &name);
+        if catalog.key(&id).is_some() || entry.keys.iter().any(|k| k.key.name.eq_ignore_ascii_case(&name)) {
+            return Err(conflict(format!("Provider `{code}` has a key named `{name}` (id `{id}`) already.")));
+        }
+        let secret_ref = new_secret_ref(&id);
+        self.secrets.put_secret(&secret_ref, &secret).await.map_err(store_error)?;
+        let key = ApiKey {
+            id: id.clone(),
+            provider: code.to_string(),
+            name,
+            secret_ref: secret_ref.clone(),
+            masked: secret.masked(),
+            priority,
+            is_active: body.is_active.unwrap_or(true),
+            status: KeyStatus::Normal,
+            cooldown_until: None,
+            limits: KeyLimits { rpm: body.rate_limit_rpm, tpm: body.rate_limit_tpm, rpd: body.rate_limit_rpd },
+        };
+        if let Err(e) = self.catalog.create_key(&key).await {
+            self.forget_secret(&secret_ref).await;
+            return Err(match e {
+                StoreError::Conflict(_) => conflict(format!("A key with id `{id}` exists already.")),
+                StoreError::NotFound(_) => no_provider(code),
+                other => store_error(other),
+            });
+        }
+        self.key_view(&id).await
+    }
+
+    pub async fn update_key(&self, key_id: &str, body: UpdateKey, if_match: Option<u64>) -> Result<KeyView, ApiError> {
+        let expected = expected_version(body.version, if_match)?;
+        if let Some(name) = &body.key_name {
+            check_text("key_name", name, 64, true)?;
+        }
+        let secret = body.api_key.as_deref().map(|s| check_secret("api_key", s)).transpose()?;
+        if let Some(p) = body.priority {
+            check_order("priority", p)?;
+        }
+        check_limit("rate_limit_rpm", body.rate_limit_rpm.flatten())?;
+        check_limit("rate_limit_tpm", body.rate_limit_tpm.flatten())?;
+        check_limit("rate_limit_rpd", body.rate_limit_rpd.flatten())?;
+        let catalog = self.load().await?;
+        let current = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
+        let mut key = views::key_with(&current.key, &body);
+        if let Some(name) = &body.key_name {
+            let taken = catalog.provider(&key.provider).is_some_and(|p| {
+                p.keys.iter().any(|k| k.key.id != key_id && k.key.name.eq_ignore_ascii_case(name.trim()))
+            });
+            if taken {
+                return Err(conflict(format!(
+                    "Provider `{}` has a key named `{}` already.",
+                    key.provider,
+                    name.trim()
+                )));
+            }
+        }
+        let old_ref = current.key.secret_ref.clone();
+        if let Some(secret) = &secret {
+            key.secret_ref = new_secret_ref(key_id);
+            key.masked = secret.masked();
+            self.secrets.put_secret(&key.secret_ref, secret).await.map_err(store_error)?;
+        }
+        match self.catalog.update_key(&key, expected).await {
+            Ok(_) if secret.is_some() => self.forget_secret(&old_ref).await,
+            Ok(_) => {}
+            Err(e) => {
+                if secret.is_some() {
+                    self.forget_secret(&key.secret_ref).await;
+                }
+                return Err(store_error(e));
+            }
+        }
+        self.key_view(key_id).await
+    }
+
+    pub async fn delete_key(&self, key_id: &str, if_match: Option<u64>) -> Result<(), ApiError> {
+        let catalog = self.load().await?;
+        let current = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
+        self.catalog.delete_key_versioned(key_id, if_match).await.map_err(store_error)?;
+        // Only a secret this key alone used (the demo key's and config-imported ones are
+        // rewritten by the next start anyway).
+        self.forget_secret(&current.key.secret_ref).await;
+        Ok(())
+    }
+
+    /// A cheap, real call with the key (the provider's model list); sets the key's status from
+    /// what the provider said.
+    pub async fn validate_key(&self, key_id: &str) -> Result<ValidationReport, ApiError> {
+        let catalog = self.load().await?;
+        let record = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
+        let entry = catalog.provider(&record.key.provider).ok_or_else(|| no_key(key_id))?;
+        let secret = self.secret_of(&record.key).await?;
+        let result = self.client.list_models(&entry.provider.provider, &secret, PROVIDER_CALL_TIMEOUT).await;
+        let (outcome, http_status, message, listed) = match &result {
+            Ok(models) => (ValidationOutcome::Valid, Some(200), None, Some(models.len())),
+            Err(e) => {
+                let outcome = match e.kind {
+                    ProviderErrorKind::Auth => ValidationOutcome::Invalid,
+                    ProviderErrorKind::RateLimited | ProviderErrorKind::QuotaExceeded => ValidationOutcome::RateLimited,
+                    _ => ValidationOutcome::Unreachable,
+                };
+                (outcome, e.status, Some(scrubbed(&e.message, &secret, &entry.provider.provider)), None)
+            }
+        };
+        let status = match outcome {
+            ValidationOutcome::Valid => Some(KeyStatus::Normal),
+            ValidationOutcome::Invalid => Some(KeyStatus::Invalid),
+            _ => None,
+        };
+        if let Some(status) = status {
+            self.health.set_key_status(key_id, status, None).await.map_err(store_error)?;
+        }
+        tracing::info!(key_id, outcome = ?outcome, http_status, "key validated");
+        Ok(ValidationReport {
+            outcome,
+            valid: outcome == ValidationOutcome::Valid,
+            http_status,
+            message,
+            models_listed: listed,
+            key: self.key_view(key_id).await?,
+        })
+    }
+
+    pub async fn list_models(&self, provider: Option<&str>, active: Option<bool>) -> Result<Vec<ModelView>, ApiError> {
+        let catalog = self.load().await?;
+        if let Some(code) = provider
+            && catalog.provider(code).is_none()
+        {
+            return Err(no_provider(code));
+        }
+        Ok(catalog
+            .providers
+            .iter()
+            .filter(|e| provider.is_none_or(|p| e.provider.provider.code == p))
+            .flat_map(|e| e.models.iter())
+            .filter(|m| active.is_none_or(|a| m.model.is_active == a))
+            .map(ModelView::from)
+            .collect())
+    }
+
+    pub async fn update_model(
+        &self,
+        id: &str,
+        body: UpdateModel,
+        if_match: Option<u64>,
+    ) -> Result<ModelView, ApiError> {
+        let expected = expected_version(body.version, if_match)?;
+        let (code, model_code) = split_model_id(id)
+            .ok_or_else(|| ApiError::not_found(format!("No model `{id}`: model ids are `provider/model`.")))?;
+        if let Some(Some(name)) = &body.model_name {
+            check_text("model_name", name, MAX_NAME_CHARS, false)?;
+        }
+        if let Some(t) = &body.model_type {
+            let ok = !t.is_empty() && t.len() <= 32 && t.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if !ok {
+                return Err(bad("model_type", "`model_type` must be 1–32 of a-z _ (e.g. `chat`)."));
+            }
+        }
+        check_limit("max_input_tokens", body.max_input_tokens.flatten())?;
+        check_limit("max_output_tokens", body.max_output_tokens.flatten())?;
+        if let Some(p) = &body.prices {
+            check_price("prices.input_price", p.input_price)?;
+            check_price("prices.cached_input_price", p.cached_input_price.flatten())?;
+            check_price("prices.cache_write_price", p.cache_write_price.flatten())?;
+            check_price("prices.output_price", p.output_price)?;
+        }
+        let catalog = self.load().await?;
+        let current = catalog
+            .model(code, model_code)
+            .ok_or_else(|| ApiError::not_found(format!("No model `{id}` in the catalog.")))?;
+        let model = views::model_with(&current.model, &body);
+        let name = match &body.model_name {
+            None => current.model_name.clone(),
+            Some(n) => n.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string),
+        };
+        self.catalog.update_model(&model, name.as_deref(), expected).await.map_err(store_error)?;
+        let after = self.load().await?;
+        after
+            .model(code, model_code)
+            .map(ModelView::from)
+            .ok_or_else(|| ApiError::not_found(format!("No model `{id}` in the catalog.")))
+    }
+
+    pub async fn list_routes(&self) -> Result<Vec<RouteView>, ApiError> {
+        Ok(self.load().await?.routes.iter().map(RouteView::from).collect())
+    }
+
+    async fn route_view(&self, name: &str) -> Result<RouteView, ApiError> {
+        let catalog = self.load().await?;
+        catalog.route(name).map(RouteView::from).ok_or_else(|| no_route(name))
+    }
+
+    pub async fn create_route(&self, body: CreateRoute) -> Result<RouteView, ApiError> {
+        let name = body.name.trim().to_string();
+        check_route_name(&name)?;
+        let catalog = self.load().await?;
+        check_targets(&catalog, &body.targets)?;
+        let route = views::route(&name, &body.targets);
+        self.catalog.create_route(&route).await.map_err(|e| match e {
+            StoreError::Conflict(_) => conflict(format!("A route `{name}` exists already.")),
+            other => store_error(other),
+        })?;
+        self.route_view(&name).await
+    }
+
+    pub async fn update_route(
+        &self,
+        name: &str,
+        body: UpdateRoute,
+        if_match: Option<u64>,
+    ) -> Result<RouteView, ApiError> {
+        let expected = expected_version(body.version, if_match)?;
+        if let Some(sent) = body.name.as_deref().filter(|n| *n != name) {
+            return Err(bad("name", format!("`name` `{sent}` is not the path's `{name}`; names cannot change.")));
+        }
+        let catalog = self.load().await?;
+        let current = catalog.route(name).ok_or_else(|| no_route(name))?;
+        let targets = body.targets.clone().unwrap_or_else(|| current.route.targets.clone());
+        if body.targets.is_some() {
+            check_targets(&catalog, &targets)?;
+        }
+        self.catalog.update_route(&views::route(name, &targets), expected).await.map_err(store_error)?;
+        self.route_view(name).await
+    }
+
+    pub async fn delete_route(&self, name: &str, if_match: Option<u64>) -> Result<(), ApiError> {
+        self.catalog.delete_route(name, if_match).await.map_err(store_error)
+    }
+
+    /// Deletes a secret no key points at any more; a failure leaves an orphan, logged.
+    async fn forget_secret(&self, secret_ref: &str) {
+        if let Err(e) = self.secrets.delete_secret(secret_ref).await {
+            tracing::warn!(secret_ref, error = %e, "cannot delete a secret no key uses");
+        }
+    }
+}
+
+fn no_provider(code: &str) -> ApiError {
+    ApiError::not_found(format!("No provider `{code}`."))
+}
+
+fn no_key(id: &str) -> ApiError {
+    ApiError::not_found(format!("No key `{id}`."))
+}
+
+fn no_route(name: &str) -> ApiError {
+    ApiError::not_found(format!("No route `{name}`."))
+}
+
+/// A fresh secret reference for a key: new at every rotation.
+fn new_secret_ref(key_id: &str) -> String {
+    format!("admin/{key_id}/{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A provider's message with every credential masked, however it got there: the key's secret,
+/// and the values of the provider's credential headers (a gateway's own token may be echoed too).
+fn scrubbed(message: &str, secret: &SecretString, provider: &Provider) -> String {
+    let mut out = message.to_string();
+    let mut credentials: Vec<&str> = provider
+        .headers
+        .iter()
+        .filter(|(name, _)| views::is_credential_header(name))
+        .flat_map(|(_, value)| {
+            let value = value.trim();
+            let token = value.split_once(' ').map(|(_, t)| t.trim());
+            std::iter::once(value).chain(token)
+        })
+        .collect();
+    if !secret.is_empty() {
+        credentials.push(secret.expose());
+    }
+    // Longest first, so a whole value is masked before a part of it.
+    credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    for credential in credentials.into_iter().filter(|c| c.len() >= 4) {
+        out = out.replace(credential, &crate::secret::mask(credential));
+    }
+    out
+}
+
+/// A provider's failure to list models, as this API's error.
+fn upstream(code: &str, kind: ProviderErrorKind, status: Option<u16>, message: &str) -> ApiError {
+    let status = status.map_or_else(String::new, |s| format!(" ({s})"));
+    let text = format!("Provider `{code}` did not list its models{status}: {message}");
+    match kind {
+        ProviderErrorKind::Timeout => ApiError::gateway_timeout(text),
+        other => ApiError::bad_gateway(other.as_str(), text),
+    }
+}
+
+/// A listed model as a new catalog entry: inactive, unpriced, chat.
+fn listed_model(code: &str, m: &ListedModel) -> Model {
+    Model {
+        provider: code.to_string(),
+        model: m.id.clone(),
+        model_type: "chat".to_string(),
+        context_window: m.context_window,
+        max_output_tokens: m.max_output_tokens,
+        supports_streaming: true,
+        supports_tools: false,
+        supports_vision: m.supports_vision.unwrap_or(false),
+        prices: Prices::default(),
+        is_active: false,
+        is_default: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_come_from_the_body_or_if_match_and_must_agree() {
+        assert_eq!(expected_version(Some(3), None).expect("body"), 3);
+        assert_eq!(expected_version(None, Some(4)).expect("header"), 4);
+        assert_eq!(expected_version(Some(5), Some(5)).expect("both"), 5);
+        assert_eq!(expected_version(Some(5), Some(6)).expect_err("disagree").status, 400);
+        assert_eq!(expected_version(None, None).expect_err("none").status, 428);
+        assert_eq!(parse_if_match("\"7\"").expect("quoted"), 7);
+        assert_eq!(parse_if_match("W/\"8\"").expect("weak"), 8);
+        assert_eq!(parse_if_match("9").expect("bare"), 9);
+        assert!(parse_if_match("*").is_err());
+    }
+
+    #[test]
+    fn codes_urls_and_limits_are_checked() {
+        assert!(check_code("c", "my-vllm_2").is_ok());
+        for bad in ["", "My", "-x", "a/b", &"x".repeat(65)] {
+            assert!(check_code("c", bad).is_err(), "{bad}");
+        }
+        assert!(check_url("u", "http://127.0.0.1:8000/v1").is_ok());
+        for bad in ["ftp://x", "https://", "https://a b", "x"] {
+            assert!(check_url("u", bad).is_err(), "{bad}");
+        }
+        assert!(check_limit("l", Some(0)).is_err());
+        assert!(check_limit("l", None).is_ok());
+        assert!(check_price("p", Some(MAX_PRICE + 1)).is_err());
+    }
+
+    #[test]
+    fn masked_credential_headers_sent_back_keep_their_stored_value() {
+        let stored = BTreeMap::from([
+            ("Authorization".to_string(), "Bearer gw-secret-0123456789".to_string()),
+            ("X-Title".to_string(), "Maestro".to_string()),
+        ]);
+        let shown = views::shown_headers(&stored);
+        assert!(!shown["Authorization"].contains("gw-secret"));
+        assert_eq!(shown["X-Title"], "Maestro");
+        assert_eq!(merged_headers(&stored, &shown), stored);
+        let changed = BTreeMap::from([("Authorization".to_string(), "Bearer other".to_string())]);
+        assert_eq!(merged_headers(&stored, &changed)["Authorization"], "Bearer other");
+    }
+
+    #[test]
+    fn provider_messages_lose_the_key_and_credential_header_values() {
+        let provider = Provider {
+            code: "gw".into(),
+            kind: ProviderKind::OpenaiCompatible,
+            name: "gw".into(),
+            base_url: "http://gw".into(),
+            headers: BTreeMap::from([
+                ("Authorization".to_string(), "Bearer gw-token-0123456789".to_string()),
+                ("X-Title".to_string(), "Maestro".to_string()),
+            ]),
+            is_active: true,
+            sort_order: 0,
+        };
+        let key = SecretString::new("sk-live-abcdefghijkl");
+        let message = "bad key sk-live-abcdefghijkl or gw-token-0123456789 (Maestro)";
+        let out = scrubbed(message, &key, &provider);
+        assert!(!out.contains("abcdefghijkl") && !out.contains("0123456789"), "{out}");
+        assert!(out.contains("Maestro"), "{out}");
+        assert!(check_url("u", "http://é.example").is_err());
+        assert!(check_order("o", i64::MIN).is_err());
+        assert!(expected_version(Some(u64::MAX), None).is_err());
+        assert!(parse_if_match(&u64::MAX.to_string()).is_err());
+    }
+
+    #[test]
+    fn model_ids_split_at_the_first_slash() {
+        assert_eq!(split_model_id("openrouter/meta/llama"), Some(("openrouter", "meta/llama")));
+        assert_eq!(split_model_id("nope"), None);
+        assert_eq!(split_model_id("/x"), None);
+    }
+}

@@ -1,0 +1,163 @@
+//! The gateway hook for callers who come with a Maestro API key ([`Caller::key`]): the key's
+//! allowed models (403), and its own limits, held with the same exact window counters as provider
+//! keys (DESIGN §4, [`CounterStore::reserve_budget`]):
+//!
+//! - before the first provider attempt, one request, the call's token estimate (prompt estimate
+//!   plus the largest output any fitting target may give) and its cost estimate (those tokens at
+//!   the dearest fitting target's prices) are reserved in the key's minute and day windows, only
+//!   if rpm, the daily token budget and the daily cost budget still hold; otherwise 429 (tokens
+//!   and cost are counted only for a key that has that budget);
+//! - when the call is recorded (success, failure, or the end of a stream), the estimates are
+//!   replaced by the real tokens and cost (zero for a call that failed); the request stays counted.
+//!
+//! So, as for provider keys, concurrent calls can never pass more than the key's rpm in a minute,
+//! nor reserve more than its budgets in a UTC day. A key without limits costs no write.
+//!
+//! [`Caller::key`]: super::Caller::key
+
+use crate::domain::{ChatRequest, Resolution, Target, Usage};
+use crate::error::ApiError;
+use crate::pricing::cost_micros;
+use crate::store::{CallerKey, CounterStore, Grant, Reservation, WindowKind};
+use crate::time::now_ms;
+use crate::tokens::quick_prompt_estimate;
+
+use super::errors::{internal, secs_until};
+
+/// A reservation on a caller key's windows, to settle when the call is recorded.
+#[derive(Debug, Clone)]
+pub(super) struct CallerGrant {
+    grant: Grant,
+    reserved_cost: u64,
+    /// Which budgets the key has: only those are counted (an rpm-only key costs no reconcile).
+    counts_tokens: bool,
+    counts_cost: bool,
+}
+
+/// 403 when the key may not use what `requested` resolved to.
+pub(super) fn check_allowed(key: &CallerKey, requested: &str, resolution: &Resolution<'_>) -> Result<(), ApiError> {
+    if key.allows(requested, resolution) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "This Maestro API key may not use `{requested}`; it is limited to: {}.",
+        key.allowed_models.join(", ")
+    ))
+    .with_param("model"))
+}
+
+/// Reserves the call in the key's windows; `None` for a key without limits.
+pub(super) async fn reserve(
+    counters: &dyn CounterStore,
+    key: &CallerKey,
+    request: &ChatRequest,
+    targets: &[&Target<'_>],
+    default_max_tokens: u64,
+) -> Result<Option<CallerGrant>, ApiError> {
+    let limits = key.limits;
+    if limits.rpm.is_none() && limits.tokens_per_day.is_none() && limits.cost_micros_per_day.is_none() {
+        return Ok(None);
+    }
+    let (tokens, cost) = estimate(request, targets, default_max_tokens);
+    // A call larger than a whole budget may still run on a fresh day (as a provider key's tpm
+    // does); its real usage is counted afterwards. Without a budget, nothing is counted for it.
+    let tokens = limits.tokens_per_day.map_or(0, |max| tokens.min(max));
+    let cost = limits.cost_micros_per_day.map_or(0, |max| cost.min(max));
+    let now = now_ms();
+    let zero_budget = limits.tokens_per_day == Some(0) || limits.cost_micros_per_day == Some(0);
+    let reservation = if zero_budget {
+        Reservation::Refused { window: WindowKind::Day, until_ms: crate::time::day_window_end(now) }
+    } else {
+        counters.reserve_budget(&key.counter_id(), &limits, now, tokens, cost).await.map_err(internal)?
+    };
+    match reservation {
+        Reservation::Granted(grant) => Ok(Some(CallerGrant {
+            grant,
+            reserved_cost: cost,
+            counts_tokens: limits.tokens_per_day.is_some(),
+            counts_cost: limits.cost_micros_per_day.is_some(),
+        })),
+        Reservation::Refused { window: WindowKind::Minute, until_ms } => Err(coded(
+            ApiError::rate_limited(
+                format!(
+                    "Maestro API key `{}` allows {} requests per minute; retry after the window ends.",
+                    key.name,
+                    limits.rpm.unwrap_or(0)
+                ),
+                secs_until(until_ms, now),
+            ),
+            "caller_rate_limited",
+        )),
+        Reservation::Refused { window: WindowKind::Day, until_ms } => {
+            Err(budget_refusal(counters, key, tokens, cost, now).await.with_retry_after(secs_until(until_ms, now)))
+        }
+    }
+}
+
+/// Prompt estimate plus the largest output any target may produce, and that at the dearest
+/// target's prices.
+fn estimate(request: &ChatRequest, targets: &[&Target<'_>], default_max_tokens: u64) -> (u64, u64) {
+    let prompt = quick_prompt_estimate(request);
+    let output =
+        |t: &Target<'_>| request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
+    let tokens = targets.iter().map(|t| prompt.saturating_add(output(t))).max().unwrap_or(prompt);
+    let cost = targets
+        .iter()
+        .map(|t| {
+            let usage = Usage { prompt_tokens: prompt, completion_tokens: output(t), ..Usage::default() };
+            cost_micros(&t.model.prices, &usage)
+        })
+        .max()
+        .unwrap_or(0);
+    (tokens, cost)
+}
+
+/// The 429 for a day refusal, naming the budget that refused (read back, best effort).
+async fn budget_refusal(counters: &dyn CounterStore, key: &CallerKey, tokens: u64, cost: u64, now: i64) -> ApiError {
+    let usage = counters.budget_usage(&key.counter_id(), now).await.unwrap_or_default();
+    let name = &key.name;
+    let tokens_refused =
+        key.limits.tokens_per_day.is_some_and(|max| max == 0 || usage.day_tokens.saturating_add(tokens) > max);
+    let message = match (tokens_refused, key.limits.tokens_per_day, key.limits.cost_micros_per_day) {
+        (true, Some(max), _) if usage.day_tokens >= max => format!(
+            "Maestro API key `{name}` has exhausted its daily token budget ({} of {max} tokens used today, UTC); it resets at 00:00 UTC.",
+            usage.day_tokens
+        ),
+        (true, Some(max), _) => format!(
+            "Maestro API key `{name}` would exceed its daily token budget: {} of {max} tokens are used or reserved today (UTC) and this request may take up to {tokens}. Lower `max_tokens`, or wait until the budget resets at 00:00 UTC.",
+            usage.day_tokens
+        ),
+        (_, _, Some(max)) if usage.day_cost_micros >= max => format!(
+            "Maestro API key `{name}` has exhausted its daily cost budget ({} of {max} micro-USD spent today, UTC); it resets at 00:00 UTC.",
+            usage.day_cost_micros
+        ),
+        (_, _, Some(max)) => format!(
+            "Maestro API key `{name}` would exceed its daily cost budget: {} of {max} micro-USD are spent or reserved today (UTC) and this request may cost up to {cost}. Lower `max_tokens`, or wait until the budget resets at 00:00 UTC.",
+            usage.day_cost_micros
+        ),
+        _ => format!("Maestro API key `{name}` has reached a daily budget; it resets at 00:00 UTC."),
+    };
+    coded(ApiError::rate_limited(message, 1), "caller_budget_exceeded")
+}
+
+/// The error with Maestro's own `code`, so clients tell a caller limit from a provider's.
+fn coded(mut e: ApiError, code: &str) -> ApiError {
+    e.code = Some(code.to_string());
+    e
+}
+
+/// Replaces the reserved estimates with the call's real tokens and cost (zero when it failed).
+pub(super) async fn settle(counters: &dyn CounterStore, grant: Option<CallerGrant>, usage: Usage, cost: u64) {
+    let Some(CallerGrant { grant, reserved_cost, counts_tokens, counts_cost }) = grant else {
+        return;
+    };
+    let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let tokens_delta = if counts_tokens { signed(usage.total()) - signed(grant.reserved_tokens) } else { 0 };
+    let cost_delta = if counts_cost { signed(cost) - signed(reserved_cost) } else { 0 };
+    if tokens_delta == 0 && cost_delta == 0 {
+        return;
+    }
+    if let Err(e) = counters.reconcile_budget(&grant, tokens_delta, cost_delta).await {
+        tracing::error!(key_id = %grant.key_id, error = %e, "caller key reconcile failed");
+    }
+}

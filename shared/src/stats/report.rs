@@ -1,0 +1,645 @@
+//! What the stats API answers, computed here from the stores: usage totals and groups, daily
+//! trends (every day of the range, zero-filled), the dashboard, and call-log pages with an opaque
+//! cursor. `functions/stats` only parses parameters and renders these.
+//!
+//! Daily stats rows have no user dimension (they are keyed by day, provider, model and key), so
+//! usage *per user* is summed from that user's call logs instead (an index query per user on
+//! DynamoDB), up to [`MAX_USER_LOGS`] calls per answer; the answer says so (`source: "logs"`,
+//! `truncated`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Days, NaiveDate};
+use futures_util::future::join_all;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Catalog, KeyStatus};
+use crate::error::ApiError;
+use crate::logs::{CallStatus, LogEvent};
+use crate::stats::{Counters, StatsQuery, StatsRow};
+use crate::store::{CounterStore, LogQuery, StatsStore, StoreError};
+use crate::time;
+
+/// Most calls summed from the logs for a per-user usage answer.
+pub const MAX_USER_LOGS: usize = 20_000;
+/// Longest date range of a usage or trend query (the stats rows live 365 days).
+pub const MAX_RANGE_DAYS: u64 = 366;
+/// A key counts as near its limit from this share of it (percent).
+pub const NEAR_LIMIT_PERCENT: u64 = 80;
+/// Models listed on the dashboard.
+const TOP_MODELS: usize = 10;
+
+/// Counters as every stats answer shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UsageView {
+    pub requests: u64,
+    pub successes: u64,
+    pub errors: u64,
+    /// successes / requests; `null` without requests.
+    pub success_rate: Option<f64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// The part of `prompt_tokens` read from a prompt cache.
+    pub cached_tokens: u64,
+    /// prompt + completion.
+    pub total_tokens: u64,
+    /// Micro-USD (1,000,000 = $1).
+    pub cost_micros: u64,
+    pub latency_ms_avg: Option<u64>,
+    /// Upper bound of the latency histogram bucket holding the median call.
+    pub latency_ms_p50: Option<u64>,
+    /// Upper bound of the latency histogram bucket holding the 95th percentile.
+    pub latency_ms_p95: Option<u64>,
+}
+
+impl From<&Counters> for UsageView {
+    fn from(c: &Counters) -> Self {
+        Self {
+            requests: c.requests,
+            successes: c.successes,
+            errors: c.errors,
+            success_rate: (c.requests > 0).then(|| c.successes as f64 / c.requests as f64),
+            prompt_tokens: c.prompt_tokens,
+            completion_tokens: c.completion_tokens,
+            cached_tokens: c.cached_tokens,
+            total_tokens: c.prompt_tokens + c.completion_tokens,
+            cost_micros: c.cost_micros,
+            latency_ms_avg: c.latency_ms_sum.checked_div(c.requests),
+            latency_ms_p50: c.latency_percentile(50),
+            latency_ms_p95: c.latency_percentile(95),
+        }
+    }
+}
+
+fn failed(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
+    move |e| {
+        tracing::error!(error = %e, "{what} failed");
+        ApiError::internal()
+    }
+}
+
+/// A `yyyy-mm-dd` parameter.
+pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        ApiError::invalid_param(field, format!("`{field}` must be a date written yyyy-mm-dd, not `{value}`."))
+    })
+}
+
+/// An inclusive date range from optional `from`/`to`, defaulting to the `default_days` days that
+/// end today (UTC).
+pub fn date_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    default_days: u64,
+    now_ms: i64,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let today = parse_date("to", &time::stats_date(now_ms))?;
+    let to = to.map(|t| parse_date("to", t)).transpose()?.unwrap_or(today);
+    let from = match from {
+        Some(f) => parse_date("from", f)?,
+        None => to.checked_sub_days(Days::new(default_days.saturating_sub(1))).unwrap_or(to),
+    };
+    if from > to {
+        return Err(ApiError::invalid_param("from", "`from` must not be after `to`."));
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS as i64 {
+        return Err(ApiError::invalid_param("from", format!("A range may span at most {MAX_RANGE_DAYS} days.")));
+    }
+    Ok((from, to))
+}
+
+fn date_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Unix ms of the start of a UTC day.
+pub fn day_start_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp_millis())
+}
+
+// ---- Usage ----------------------------------------------------------------------------------
+
+/// How usage is grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Day,
+    Provider,
+    Model,
+    Key,
+}
+
+impl GroupBy {
+    pub fn parse(value: &str) -> Result<Self, ApiError> {
+        Ok(match value {
+            "day" => Self::Day,
+            "provider" => Self::Provider,
+            "model" => Self::Model,
+            "key" => Self::Key,
+            other => {
+                return Err(ApiError::invalid_param(
+                    "group_by",
+                    format!("`group_by` must be day, provider, model or key, not `{other}`."),
+                ));
+            }
+        })
+    }
+
+    fn of_row(self, r: &StatsRow) -> String {
+        match self {
+            Self::Day => r.date.clone(),
+            Self::Provider => r.provider.clone(),
+            Self::Model => format!("{}/{}", r.provider, r.model),
+            Self::Key => r.key_id.clone(),
+        }
+    }
+
+    fn of_log(self, e: &LogEvent) -> String {
+        match self {
+            Self::Day => time::stats_date(e.ts_ms),
+            Self::Provider => e.provider.clone(),
+            Self::Model => format!("{}/{}", e.provider, e.model),
+            Self::Key => e.key_id.clone().unwrap_or_else(|| "-".to_string()),
+        }
+    }
+}
+
+/// What usage to sum.
+#[derive(Debug, Clone, Default)]
+pub struct UsageFilter {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub key_id: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageGroup {
+    /// The day, provider, `provider/model` or key id (`-`: calls that used no key).
+    pub group: String,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageReport {
+    pub from: String,
+    pub to: String,
+    pub total: UsageView,
+    /// Empty without `group_by`.
+    pub groups: Vec<UsageGroup>,
+    /// `stats` (the daily stats rows) or `logs` (summed from call logs: per-user usage).
+    pub source: String,
+    /// Whether the logs of the range held more than could be summed (only with `source: logs`).
+    pub truncated: bool,
+}
+
+/// Usage over an inclusive date range, grouped or not.
+pub async fn usage(
+    store: &dyn StatsStore,
+    (from, to): (NaiveDate, NaiveDate),
+    filter: &UsageFilter,
+    group_by: Option<GroupBy>,
+) -> Result<UsageReport, ApiError> {
+    let mut groups: BTreeMap<String, Counters> = BTreeMap::new();
+    let mut total = Counters::default();
+    let (source, truncated) = match &filter.user {
+        None => {
+            let query = StatsQuery {
+                from_date: date_text(from),
+                to_date: date_text(to),
+                provider: filter.provider.clone(),
+                model: filter.model.clone(),
+                key_id: filter.key_id.clone(),
+            };
+            let rows = store.stats_rows(&query).await.map_err(failed("stats query"))?;
+            for row in &rows {
+                total.add(&row.counters);
+                if let Some(g) = group_by {
+                    groups.entry(g.of_row(row)).or_default().add(&row.counters);
+                }
+            }
+            ("stats", false)
+        }
+        Some(user) => {
+            let mut query = LogQuery {
+                from_ms: Some(day_start_ms(from)),
+                to_ms: Some(day_start_ms(to) + 86_400_000),
+                provider: filter.provider.clone(),
+                user_id: Some(user.clone()),
+                model: filter.model.clone(),
+                limit: 1_000,
+                ..LogQuery::default()
+            };
+            let mut seen = 0;
+            let mut truncated = false;
+            loop {
+                let page = store.logs(&query).await.map_err(failed("log query"))?;
+                let full = page.len() == query.limit;
+                for e in &page {
+                    seen += 1;
+                    if filter.key_id.as_ref().is_some_and(|k| e.key_id.as_ref() != Some(k)) {
+                        continue;
+                    }
+                    let c = Counters::from_event(e);
+                    total.add(&c);
+                    if let Some(g) = group_by {
+                        groups.entry(g.of_log(e)).or_default().add(&c);
+                    }
+                }
+                match page.last() {
+                    Some(last) if full && seen < MAX_USER_LOGS => {
+                        query.before = Some((last.ts_ms, last.request_id.clone()));
+                    }
+                    Some(_) if full => {
+                        truncated = true;
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+            ("logs", truncated)
+        }
+    };
+    Ok(UsageReport {
+        from: date_text(from),
+        to: date_text(to),
+        total: UsageView::from(&total),
+        groups: groups.iter().map(|(group, c)| UsageGroup { group: group.clone(), usage: c.into() }).collect(),
+        source: source.to_string(),
+        truncated,
+    })
+}
+
+// ---- Trend ----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrendPoint {
+    pub date: String,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrendSeries {
+    /// The provider of this series; `null` for all providers together.
+    pub provider: Option<String>,
+    /// One point per day of the range, oldest first; days without calls are zeros.
+    pub points: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrendReport {
+    pub from: String,
+    pub to: String,
+    pub series: Vec<TrendSeries>,
+}
+
+/// Daily series over an inclusive range: one for everything, or one per provider that has
+/// calls in the range (`per_provider`).
+pub async fn trend(
+    store: &dyn StatsStore,
+    (from, to): (NaiveDate, NaiveDate),
+    filter: &UsageFilter,
+    per_provider: bool,
+) -> Result<TrendReport, ApiError> {
+    let query = StatsQuery {
+        from_date: date_text(from),
+        to_date: date_text(to),
+        provider: filter.provider.clone(),
+        model: filter.model.clone(),
+        key_id: filter.key_id.clone(),
+    };
+    let rows = store.stats_rows(&query).await.map_err(failed("stats query"))?;
+    Ok(TrendReport { from: date_text(from), to: date_text(to), series: series(&rows, from, to, per_provider) })
+}
+
+/// The zero-filled series of rows (pure, for tests).
+pub fn series(rows: &[StatsRow], from: NaiveDate, to: NaiveDate, per_provider: bool) -> Vec<TrendSeries> {
+    let mut sums: BTreeMap<(Option<String>, String), Counters> = BTreeMap::new();
+    let mut providers: Vec<Option<String>> = vec![];
+    for row in rows {
+        let key = per_provider.then(|| row.provider.clone());
+        if !providers.contains(&key) {
+            providers.push(key.clone());
+        }
+        sums.entry((key, row.date.clone())).or_default().add(&row.counters);
+    }
+    if !per_provider && providers.is_empty() {
+        providers.push(None);
+    }
+    providers.sort();
+    let days: Vec<String> = from.iter_days().take_while(|d| *d <= to).map(date_text).collect();
+    providers
+        .into_iter()
+        .map(|provider| TrendSeries {
+            points: days
+                .iter()
+                .map(|date| TrendPoint {
+                    date: date.clone(),
+                    usage: sums
+                        .get(&(provider.clone(), date.clone()))
+                        .map_or_else(|| UsageView::from(&Counters::default()), UsageView::from),
+                })
+                .collect(),
+            provider,
+        })
+        .collect()
+}
+
+// ---- Dashboard ------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Period {
+    pub from: String,
+    pub to: String,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopModel {
+    pub provider_code: String,
+    pub model_code: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub total_tokens: u64,
+    pub cost_micros: u64,
+}
+
+/// One limit a key is close to (or at) in its current window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyNearLimit {
+    pub id: String,
+    pub provider_code: String,
+    pub key_name: String,
+    /// `rpm`, `tpm` (current minute) or `rpd` (current UTC day).
+    pub limit: String,
+    pub limit_value: u64,
+    pub used: u64,
+    /// used × 100 / limit, rounded down.
+    pub percent: u64,
+}
+
+/// A key that is not `normal`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyHealth {
+    pub id: String,
+    pub provider_code: String,
+    pub key_name: String,
+    /// `rate_limited`, `invalid` or `error`.
+    pub status: String,
+    pub is_active: bool,
+    /// Unix ms until which the key is skipped (`null`: until an admin validates it).
+    pub cooldown_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Dashboard {
+    /// Unix ms the figures were read at.
+    pub generated_at: i64,
+    pub today: Period,
+    /// Today and the six days before it.
+    pub last_7_days: Period,
+    /// The most used models of the last 7 days, by requests.
+    pub top_models: Vec<TopModel>,
+    /// Active keys at ≥ 80 % of a limit in its current window.
+    pub keys_near_limits: Vec<KeyNearLimit>,
+    /// Keys whose status is not `normal`.
+    pub keys_not_normal: Vec<KeyHealth>,
+}
+
+/// The dashboard at `now_ms`.
+pub async fn dashboard(
+    stats: &dyn StatsStore,
+    catalog: &Catalog,
+    counters: &dyn CounterStore,
+    now_ms: i64,
+) -> Result<Dashboard, ApiError> {
+    let today = parse_date("to", &time::stats_date(now_ms))?;
+    let week_start = today.checked_sub_days(Days::new(6)).unwrap_or(today);
+    let query = StatsQuery { from_date: date_text(week_start), to_date: date_text(today), ..StatsQuery::default() };
+    let rows = stats.stats_rows(&query).await.map_err(failed("stats query"))?;
+    let (mut day, mut week) = (Counters::default(), Counters::default());
+    let mut models: BTreeMap<(String, String), Counters> = BTreeMap::new();
+    let today_text = date_text(today);
+    for row in &rows {
+        week.add(&row.counters);
+        if row.date == today_text {
+            day.add(&row.counters);
+        }
+        models.entry((row.provider.clone(), row.model.clone())).or_default().add(&row.counters);
+    }
+    let mut top: Vec<TopModel> = models
+        .into_iter()
+        .map(|((provider_code, model_code), c)| TopModel {
+            provider_code,
+            model_code,
+            requests: c.requests,
+            errors: c.errors,
+            total_tokens: c.prompt_tokens + c.completion_tokens,
+            cost_micros: c.cost_micros,
+        })
+        .collect();
+    top.sort_by(|a, b| b.requests.cmp(&a.requests).then(b.cost_micros.cmp(&a.cost_micros)));
+    top.truncate(TOP_MODELS);
+
+    let keys: Vec<_> = catalog
+        .providers
+        .iter()
+        .flat_map(|p| p.keys.iter())
+        .filter(|k| k.is_active && (k.limits.rpm.is_some() || k.limits.tpm.is_some() || k.limits.rpd.is_some()))
+        .collect();
+    let usage = join_all(keys.iter().map(|k| counters.usage(&k.id, now_ms))).await;
+    let mut near = Vec::new();
+    for (k, used) in keys.iter().zip(usage) {
+        let (minute, day_window) = match used {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(key_id = %k.id, error = %e, "cannot read a key's usage");
+                continue;
+            }
+        };
+        for (name, limit, used) in [
+            ("rpm", k.limits.rpm, minute.requests),
+            ("tpm", k.limits.tpm, minute.tokens),
+            ("rpd", k.limits.rpd, day_window.requests),
+        ] {
+            if let Some(limit) = limit.filter(|l| *l > 0)
+                && used.saturating_mul(100) >= limit.saturating_mul(NEAR_LIMIT_PERCENT)
+            {
+                near.push(KeyNearLimit {
+                    id: k.id.clone(),
+                    provider_code: k.provider.clone(),
+                    key_name: k.name.clone(),
+                    limit: name.to_string(),
+                    limit_value: limit,
+                    used,
+                    percent: used.saturating_mul(100) / limit,
+                });
+            }
+        }
+    }
+    let not_normal = catalog
+        .providers
+        .iter()
+        .flat_map(|p| p.keys.iter())
+        .filter(|k| k.status != KeyStatus::Normal)
+        .map(|k| KeyHealth {
+            id: k.id.clone(),
+            provider_code: k.provider.clone(),
+            key_name: k.name.clone(),
+            status: k.status.as_str().to_string(),
+            is_active: k.is_active,
+            cooldown_until: k.cooldown_until,
+        })
+        .collect();
+    Ok(Dashboard {
+        generated_at: now_ms,
+        today: Period { from: today_text.clone(), to: today_text, usage: UsageView::from(&day) },
+        last_7_days: Period { from: date_text(week_start), to: date_text(today), usage: UsageView::from(&week) },
+        top_models: top,
+        keys_near_limits: near,
+        keys_not_normal: not_normal,
+    })
+}
+
+// ---- Logs -----------------------------------------------------------------------------------
+
+/// One call log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogView {
+    pub request_id: String,
+    /// When the call started, unix ms.
+    pub ts_ms: i64,
+    pub user_id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub key_id: Option<String>,
+    pub route: Option<String>,
+    pub request_type: String,
+    pub stream: bool,
+    /// `success` or `error`.
+    pub status: String,
+    pub http_status: u16,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micros: u64,
+    pub latency_ms: u64,
+    pub ttfb_ms: Option<u64>,
+    pub attempts: u32,
+    /// The log event's schema version.
+    pub v: u32,
+}
+
+impl From<LogEvent> for LogView {
+    fn from(e: LogEvent) -> Self {
+        Self {
+            request_id: e.request_id,
+            ts_ms: e.ts_ms,
+            user_id: e.user_id,
+            provider: e.provider,
+            model: e.model,
+            key_id: e.key_id,
+            route: e.route,
+            request_type: e.request_type,
+            stream: e.stream,
+            status: match e.status {
+                CallStatus::Success => "success",
+                CallStatus::Error => "error",
+            }
+            .to_string(),
+            http_status: e.http_status,
+            error_code: e.error_code,
+            error_message: e.error_message,
+            prompt_tokens: e.prompt_tokens,
+            completion_tokens: e.completion_tokens,
+            cached_tokens: e.cached_tokens,
+            cost_micros: e.cost_micros,
+            latency_ms: e.latency_ms,
+            ttfb_ms: e.ttfb_ms,
+            attempts: e.attempts,
+            v: e.v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LogPage {
+    /// Newest first.
+    pub data: Vec<LogView>,
+    /// Pass as `cursor` for the next (older) page; `null` when this page is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The opaque cursor after a log: base64url of `[ts_ms, request_id]`.
+pub fn encode_cursor(ts_ms: i64, request_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::json!([ts_ms, request_id]).to_string())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::invalid_param("cursor", "`cursor` must be a `next_cursor` from an earlier page.");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
+    let (ts, id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok((ts, id))
+}
+
+/// One page of logs, newest first; `next_cursor` when the page is full.
+pub async fn logs(store: &dyn StatsStore, query: &LogQuery) -> Result<LogPage, ApiError> {
+    let events = store.logs(query).await.map_err(failed("log query"))?;
+    let next_cursor = (events.len() == query.limit && query.request_id.is_none())
+        .then(|| events.last().map(|e| encode_cursor(e.ts_ms, &e.request_id)))
+        .flatten();
+    Ok(LogPage { data: events.into_iter().map(LogView::from).collect(), next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(date: &str, provider: &str, requests: u64) -> StatsRow {
+        StatsRow {
+            date: date.into(),
+            provider: provider.into(),
+            model: "m".into(),
+            key_id: "-".into(),
+            counters: Counters { requests, successes: requests, ..Counters::default() },
+        }
+    }
+
+    #[test]
+    fn trends_have_every_day_of_the_range_zero_filled() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let rows = [row("2026-11-24", "a", 2), row("2026-11-26", "b", 3), row("2026-11-26", "a", 1)];
+        let all = series(&rows, d("2026-11-23"), d("2026-11-26"), false);
+        assert_eq!(all.len(), 1);
+        let requests: Vec<u64> = all[0].points.iter().map(|p| p.usage.requests).collect();
+        assert_eq!(requests, [0, 2, 0, 4]);
+        let per = series(&rows, d("2026-11-23"), d("2026-11-26"), true);
+        let providers: Vec<_> = per.iter().map(|s| s.provider.clone()).collect();
+        assert_eq!(providers, [Some("a".to_string()), Some("b".to_string())]);
+        assert_eq!(per[1].points.iter().map(|p| p.usage.requests).collect::<Vec<_>>(), [0, 0, 0, 3]);
+        let empty = series(&[], d("2026-11-26"), d("2026-11-26"), false);
+        assert_eq!(empty[0].points.len(), 1);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_a_400() {
+        let c = encode_cursor(1_795_000_000_123, "req_01#x");
+        assert_eq!(decode_cursor(&c).expect("cursor"), (1_795_000_000_123, "req_01#x".to_string()));
+        assert_eq!(decode_cursor("not a cursor").expect_err("bad").status, 400);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("{}")).expect_err("bad").status, 400);
+    }
+
+    #[test]
+    fn ranges_default_to_days_ending_today_and_are_bounded() {
+        let now = 1_795_000_000_000; // 2026-11-18
+        let (from, to) = date_range(None, None, 7, now).expect("default");
+        assert_eq!((date_text(from), date_text(to)), ("2026-11-12".to_string(), "2026-11-18".to_string()));
+        assert!(date_range(Some("2026-11-19"), Some("2026-11-18"), 7, now).is_err());
+        assert!(date_range(Some("2024-01-01"), Some("2026-11-18"), 7, now).is_err());
+        assert!(date_range(Some("26-11-18"), None, 7, now).is_err());
+    }
+}
