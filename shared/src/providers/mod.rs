@@ -127,7 +127,7 @@ impl ProviderClient {
             ProviderKind::Anthropic => anthropic::chat(&self.http, call).await,
             ProviderKind::Demo => demo::chat(call),
         };
-        result.map_err(|e| scrub(e, call.api_key))
+        result.map_err(|e| scrub(e, call.api_key, call.provider))
     }
 
     /// Opens a streaming chat request. Errors before the stream opens (status, connection) come
@@ -141,7 +141,7 @@ impl ProviderClient {
             ProviderKind::Anthropic => anthropic::chat_stream(&self.http, call, caller_wants_usage).await,
             ProviderKind::Demo => demo::chat_stream(call, caller_wants_usage),
         };
-        result.map_err(|e| scrub(e, call.api_key))
+        result.map_err(|e| scrub(e, call.api_key, call.provider))
     }
 }
 
@@ -179,14 +179,21 @@ impl ProviderClient {
                 supports_vision: Some(false),
             }]),
         };
-        result.map_err(|e| scrub(e, api_key))
+        result.map_err(|e| scrub(e, api_key, provider))
     }
 }
 
-/// Removes the key from an error message, in case a provider echoes it back.
-fn scrub(mut error: ProviderError, key: &SecretString) -> ProviderError {
-    if !key.is_empty() && error.message.contains(key.expose()) {
-        error.message = error.message.replace(key.expose(), &key.masked());
+/// Shortest configured header value treated as a possible credential when scrubbing.
+const MIN_SCRUBBED_HEADER_CHARS: usize = 8;
+
+/// Removes the key, and any configured header value that could be a credential (a gateway's own
+/// `Authorization`, say), from an error message, in case a provider echoes them back.
+fn scrub(mut error: ProviderError, key: &SecretString, provider: &Provider) -> ProviderError {
+    let header_values = provider.headers.values().filter(|v| v.trim().chars().count() >= MIN_SCRUBBED_HEADER_CHARS);
+    for secret in std::iter::once(key.expose()).chain(header_values.map(|v| v.trim())) {
+        if !secret.trim().is_empty() && error.message.contains(secret) {
+            error.message = error.message.replace(secret, &crate::secret::mask(secret));
+        }
     }
     error
 }
@@ -274,8 +281,21 @@ mod tests {
             Some(401),
             "Incorrect API key provided: sk-test-0123456789abcdef.",
         );
-        let e = scrub(e, &key);
+        let mut provider = Provider {
+            code: "p".into(),
+            kind: ProviderKind::OpenaiCompatible,
+            name: "p".into(),
+            base_url: "http://x".into(),
+            headers: [("authorization".to_string(), "Bearer gw-token-9876543210".to_string())].into_iter().collect(),
+            is_active: true,
+            sort_order: 0,
+        };
+        let e = scrub(e, &key, &provider);
         assert!(!e.message.contains("0123456789"));
+        let echoed =
+            ProviderError::new(ProviderErrorKind::Auth, Some(401), "bad credential Bearer gw-token-9876543210");
+        assert!(!scrub(echoed, &key, &provider).message.contains("9876543210"));
+        provider.headers.clear();
         assert!(e.message.contains("sk-…cdef"));
     }
 }
