@@ -69,12 +69,42 @@ pub async fn process_message(store: &dyn StatsStore, message: &Message) -> Outco
 /// Records a batch message by message; one bad message never fails the others. Returns the ids
 /// of the messages to deliver again.
 pub async fn process_batch(store: &dyn StatsStore, messages: &[Message]) -> Vec<String> {
-    let mut failed = Vec::new();
-    for message in messages {
-        let span = tracing::info_span!("log_message", message_id = %message.id);
-        if process_message(store, message).instrument(span).await.is_failure() {
-            failed.push(message.id.clone());
+    let outcomes = process_batch_outcomes(store, messages).await;
+    messages.iter().zip(outcomes).filter(|(_, o)| o.is_failure()).map(|(m, _)| m.id.clone()).collect()
+}
+
+/// Records a batch in one store call where the store can (one transaction in the embedded
+/// store), and says what became of each message, in order. If the batch as a whole fails, the
+/// messages are recorded one by one, so one bad event fails alone.
+pub async fn process_batch_outcomes(store: &dyn StatsStore, messages: &[Message]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
+    let mut events = Vec::with_capacity(messages.len());
+    let mut positions = Vec::with_capacity(messages.len());
+    for (i, message) in messages.iter().enumerate() {
+        match parse_event(&message.body) {
+            Ok(event) => {
+                events.push(event);
+                positions.push(i);
+            }
+            Err(reason) => {
+                tracing::error!(message_id = %message.id, %reason, "poison log message");
+                outcomes[i] = Some(Outcome::Poison(reason));
+            }
         }
     }
-    failed
+    match store.record_events(&events).await {
+        Ok(recorded) => {
+            for (&i, new) in positions.iter().zip(recorded) {
+                outcomes[i] = Some(if new { Outcome::Recorded } else { Outcome::Duplicate });
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "batch write failed; recording message by message");
+            for &i in &positions {
+                let span = tracing::info_span!("log_message", message_id = %messages[i].id);
+                outcomes[i] = Some(process_message(store, &messages[i]).instrument(span).await);
+            }
+        }
+    }
+    outcomes.into_iter().map(|o| o.unwrap_or_else(|| Outcome::Failed("not processed".to_string()))).collect()
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use maestro_aggregator::{Message, Outcome, process_batch, process_message};
+use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes, process_message};
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
@@ -245,11 +245,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// as SQS would move it to the dead-letter queue.
 async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) {
     while let Some(batch) = receiver.next_batch(256).await {
-        for queued in &batch {
-            let message = Message { id: queued.message_id.clone(), body: queued.body.clone() };
+        let messages: Vec<Message> =
+            batch.iter().map(|q| Message { id: q.message_id.clone(), body: q.body.clone() }).collect();
+        let outcomes = process_batch_outcomes(store.as_ref() as &dyn StatsStore, &messages).await;
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            if let Outcome::Poison(reason) = &outcome {
+                tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
+            }
+            if !matches!(outcome, Outcome::Failed(_)) {
+                continue;
+            }
             let mut wait = Duration::from_millis(50);
             loop {
-                match process_message(store.as_ref() as &dyn StatsStore, &message).await {
+                match process_message(store.as_ref() as &dyn StatsStore, message).await {
                     Outcome::Recorded | Outcome::Duplicate => break,
                     Outcome::Poison(reason) => {
                         tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");

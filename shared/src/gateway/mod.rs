@@ -557,6 +557,9 @@ impl Gateway {
 async fn reconcile(counters: &dyn CounterStore, grant: &Grant, usage: Usage) {
     let delta =
         i64::try_from(usage.total()).unwrap_or(i64::MAX) - i64::try_from(grant.reserved_tokens).unwrap_or(i64::MAX);
+    if delta == 0 {
+        return;
+    }
     if let Err(e) = counters.reconcile(grant, delta).await {
         tracing::error!(key_id = %grant.key_id, error = %e, "token reconcile failed");
     }

@@ -177,6 +177,16 @@ pub trait StatsStore: Send + Sync {
     /// Writes the event's log row and adds it to the stats in one atomic step. Returns `false`
     /// (and changes nothing) when this request id was recorded before.
     async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError>;
+    /// Records several events at once, each exactly once (`true` where newly recorded). A
+    /// backend may apply them in one atomic step; then an error means none was recorded. The
+    /// default records them one by one.
+    async fn record_events(&self, events: &[LogEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut recorded = Vec::with_capacity(events.len());
+        for event in events {
+            recorded.push(self.record_event(event).await?);
+        }
+        Ok(recorded)
+    }
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError>;
     /// Replaces the summaries of `date` (one per provider plus `ALL`, recomputed from its fine

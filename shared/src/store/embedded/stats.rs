@@ -203,8 +203,7 @@ fn replace_summaries(conn: &mut Connection, date: &str, summaries: &[Summary]) -
 
 /// Inserts the log row and, only if it was new, adds the event to its stats row, in one
 /// transaction: a crash between the two cannot count an event twice or lose it.
-fn record(conn: &mut Connection, e: &LogEvent) -> rusqlite::Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+fn record(tx: &rusqlite::Transaction<'_>, e: &LogEvent) -> rusqlite::Result<bool> {
     let inserted = tx.prepare_cached(INSERT_LOG)?.execute(params![
         e.request_id,
         e.v,
@@ -239,7 +238,6 @@ fn record(conn: &mut Connection, e: &LogEvent) -> rusqlite::Result<bool> {
             tx.prepare_cached(MARK_KEY_USED)?.execute(params![key_id, e.ts_ms, e.status == CallStatus::Error])?;
         }
     }
-    tx.commit()?;
     Ok(inserted)
 }
 
@@ -251,7 +249,21 @@ fn log_limit(requested: usize) -> usize {
 #[async_trait]
 impl StatsStore for EmbeddedStore {
     async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError> {
-        self.with_db(|db| record(&mut db.conn, event).map_err(backend("record a log event")))
+        self.record_events(std::slice::from_ref(event)).await.map(|recorded| recorded.first().copied().unwrap_or(false))
+    }
+
+    /// One transaction for the whole batch: a commit (and its WAL append) per batch instead of
+    /// per event is most of the aggregator's cost.
+    async fn record_events(&self, events: &[LogEvent]) -> Result<Vec<bool>, StoreError> {
+        self.with_db(|db| {
+            let mut batch = || -> rusqlite::Result<Vec<bool>> {
+                let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let recorded = events.iter().map(|e| record(&tx, e)).collect::<rusqlite::Result<Vec<bool>>>()?;
+                tx.commit()?;
+                Ok(recorded)
+            };
+            batch().map_err(backend("record log events"))
+        })
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
