@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand, ValueEnum};
 use maestro::{App, AwsApp, Options, build, build_aws, jwt_secret, run_queue_consumer};
 use maestro_shared::auth::JwtAuth;
@@ -126,8 +127,20 @@ fn load_config(config: Option<&std::path::Path>) -> Result<FileConfig, String> {
     }
 }
 
+/// Ctrl-C, or SIGTERM (what container runtimes and systemd send).
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let terminate = async {
+        #[cfg(unix)]
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
     tracing::info!("shutting down; recording the last log events");
 }
 
@@ -140,7 +153,10 @@ async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo:
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     banner(&app.auth, &app.report, listen, &format!("data: {}", data.display()), demo)?;
     let App { router, aggregator, queue_counts, .. } = app;
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener.tap_io(no_delay), router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     // The router (and with it every queue sender) is gone: the aggregator drains and ends.
     if tokio::time::timeout(Duration::from_secs(10), aggregator).await.is_err() || !queue_counts.is_drained() {
         tracing::error!("some log events were not recorded before shutdown");
@@ -163,7 +179,10 @@ async fn serve_aws(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, d
     banner(&app.auth, &app.report, listen, &location, demo)?;
     let AwsApp { router, aws, .. } = app;
     let consumer = tokio::spawn(run_queue_consumer(aws.log_queue_consumer(), aws.dynamo.clone()));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener.tap_io(no_delay), router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     // Everything handed to the sink leaves for the queue; what the consumer has not taken yet
     // stays there for the next start (or the aggregator Lambda), recorded exactly once either way.
     aws.log_sink.flush().await;
@@ -228,4 +247,12 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
         "Try it:\n  curl -s http://{listen}/v1/chat/completions -H \"Authorization: Bearer {user}\" -H 'content-type: application/json' \\\n    -d '{{\"model\":\"demo/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
     );
     Ok(())
+}
+
+/// Small writes (stream frames) leave at once instead of waiting for the peer's delayed ACK:
+/// without this, Nagle's algorithm adds ~40 ms to every streamed response's second write.
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
 }

@@ -33,6 +33,23 @@ const ADD_TO_BUDGET_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, r
 const RECONCILE_BUDGET: &str = "UPDATE usage_windows SET tokens = MAX(0, tokens + ?3), \
      cost_micros = MAX(0, cost_micros + ?4) WHERE key_id = ?1 AND window = ?2";
 
+/// A negative token reconcile not yet written: `(key_id, minute row, day row, delta)`.
+pub(super) type PendingFree = (String, String, String, i64);
+
+/// Writes the pending frees. Called inside the reservation's transaction (so one commit covers
+/// both), before reads, and when the store closes.
+pub(super) fn apply_pending(conn: &Connection, pending: &mut Vec<PendingFree>) -> rusqlite::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut update = conn.prepare_cached(RECONCILE)?;
+    for (key_id, minute_id, day_id, delta) in pending.iter() {
+        update.execute(params![key_id, minute_id, day_id, delta])?;
+    }
+    pending.clear();
+    Ok(())
+}
+
 /// The table's window ids for the time ids a [`Grant`] carries.
 fn minute_row(minute_window: &str) -> String {
     format!("M#{minute_window}")
@@ -78,10 +95,18 @@ fn reserve(db: &mut Db, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u
     let purge_due = db.last_purge_ms.is_none_or(|last| now_ms.abs_diff(last) >= PURGE_EVERY_MS.unsigned_abs());
 
     let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Frees first: they can only make room. On a rollback they stay pending.
+    let mut pending = std::mem::take(&mut db.pending_frees);
+    let applied = apply_pending(&tx, &mut pending);
+    if let Err(e) = applied {
+        db.pending_frees = pending;
+        return Err(e);
+    }
     let minute = read_window(&tx, key_id, &minute_id)?;
     let day = read_window(&tx, key_id, &day_id)?;
     if let Some(refused) = refusal(limits, minute, day, tokens, now_ms) {
-        return Ok(refused); // dropping `tx` rolls back; nothing was written
+        tx.commit()?; // the frees only; this reservation wrote nothing
+        return Ok(refused);
     }
     {
         let mut add = tx.prepare_cached(ADD_TO_WINDOW)?;
@@ -182,12 +207,22 @@ impl CounterStore for EmbeddedStore {
     }
 
     /// One `UPDATE` of both rows, so it is atomic on its own; tokens never drop below zero.
+    ///
+    /// A negative delta (the usual case: the estimate included `max_tokens`) only frees
+    /// capacity, so it is held in memory and written by the next reservation's transaction: a
+    /// call then costs one commit, not two. Until then the windows over-count, which can refuse
+    /// early but never admit too much; a crash loses only such frees. A positive delta tightens
+    /// the limits and is written at once.
     async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError> {
         if delta == 0 {
             return Ok(());
         }
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
         self.with_db(|db| {
+            if delta < 0 {
+                db.pending_frees.push((grant.key_id.clone(), minute_id, day_id, delta));
+                return Ok(());
+            }
             db.execute(RECONCILE, params![grant.key_id, minute_id, day_id, delta])
                 .map(drop)
                 .map_err(backend("reconcile a key's windows"))
@@ -197,6 +232,7 @@ impl CounterStore for EmbeddedStore {
     async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError> {
         let (minute_id, day_id) = (minute_row(&time::minute_window(now_ms)), day_row(&time::day_window(now_ms)));
         self.with_db(|db| {
+            apply_pending(&db.conn, &mut db.pending_frees).map_err(backend("apply pending reconciles"))?;
             let tx = db.conn.transaction().map_err(backend("begin a usage read"))?;
             let minute = read_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
             let day = read_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;

@@ -42,6 +42,17 @@ struct Db {
     conn: Connection,
     /// When (unix ms, caller's clock) expired rate-limit windows were last swept.
     last_purge_ms: Option<i64>,
+    /// Token reconciles that only free capacity, applied inside the next reservation or read
+    /// (see `counters::reconcile`), so a call costs one write transaction instead of two.
+    pending_frees: Vec<counters::PendingFree>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = counters::apply_pending(&self.conn, &mut self.pending_frees) {
+            tracing::warn!(error = %e, "could not apply the last token reconciles at close");
+        }
+    }
 }
 
 impl EmbeddedStore {
@@ -86,7 +97,7 @@ impl EmbeddedStore {
         conn.pragma_update(None, "cache_size", -16_000).map_err(backend("set cache_size"))?;
         conn.pragma_update(None, "wal_autocheckpoint", 4_000).map_err(backend("set wal_autocheckpoint"))?;
         schema::migrate(&mut conn)?;
-        Ok(Self { db: Mutex::new(Db { conn, last_purge_ms: None }), path })
+        Ok(Self { db: Mutex::new(Db { conn, last_purge_ms: None, pending_frees: Vec::new() }), path })
     }
 
     /// Runs `f` with the connection locked. `f` is synchronous, so the lock can never be held
