@@ -49,8 +49,11 @@ def peak_rss_kib(pid):
 
 
 def to_us(text):
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise RuntimeError(f"unreadable wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 1, "ms": 1000, "s": 1_000_000, "m": 60_000_000}[unit]
 
 
 def wrk(url, connections, body, token):
@@ -73,8 +76,8 @@ def wrk(url, connections, body, token):
         raise RuntimeError(f"{non_2xx.group(1)} failed responses from {url}:\n{out}")
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_us": to_us(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_us": to_us(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50_us": to_us(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_us": to_us(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "requests": requests,
     }
 

@@ -16,7 +16,8 @@ mod stats;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::types::Type;
@@ -35,6 +36,42 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct EmbeddedStore {
     db: Mutex<Db>,
     path: Option<PathBuf>,
+    /// Tells the WAL checkpoint thread (file-backed stores only) to stop.
+    checkpointer_stop: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.checkpointer_stop {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How often the checkpoint thread moves the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL from a thread of its own, on a connection of its own: a checkpoint
+/// fsyncs the database file, and on the request path's connection (where automatic
+/// checkpoints are off) that fsync would stall whichever request happened to trigger it.
+/// PASSIVE checkpoints never block writers.
+fn spawn_checkpointer(path: PathBuf) -> Result<Arc<AtomicBool>, StoreError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let conn = Connection::open(&path).map_err(backend("open the checkpoint connection"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(backend("set busy_timeout"))?;
+    let flag = stop.clone();
+    std::thread::Builder::new()
+        .name("maestro-wal-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "WAL checkpoint skipped");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Backend(format!("embedded store: cannot start the checkpoint thread: {e}")))?;
+    Ok(stop)
 }
 
 /// What the lock guards: the connection plus the little state that must change with it.
@@ -75,7 +112,10 @@ impl EmbeddedStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend("set synchronous=NORMAL"))?;
         // SQLite gives -wal and -shm the db file's mode; this catches files left by older runs.
         restrict_to_owner(&path)?;
-        Self::init(conn, Some(path))
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend("hand checkpoints to their thread"))?;
+        let mut store = Self::init(conn, Some(path.clone()))?;
+        store.checkpointer_stop = Some(spawn_checkpointer(path)?);
+        Ok(store)
     }
 
     /// A private in-memory database, for unit tests.
@@ -91,13 +131,15 @@ impl EmbeddedStore {
 
     fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend("enable foreign keys"))?;
-        // Hot-path tuning: temp data in memory, a page cache that holds the hot window and stats
-        // rows, and checkpoints every ~16 MB of WAL rather than every 4 MB.
+        // Hot-path tuning: temp data in memory, a page cache that holds the hot window and stats rows.
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend("set temp_store"))?;
         conn.pragma_update(None, "cache_size", -16_000).map_err(backend("set cache_size"))?;
-        conn.pragma_update(None, "wal_autocheckpoint", 4_000).map_err(backend("set wal_autocheckpoint"))?;
         schema::migrate(&mut conn)?;
-        Ok(Self { db: Mutex::new(Db { conn, last_purge_ms: None, pending_frees: Vec::new() }), path })
+        Ok(Self {
+            db: Mutex::new(Db { conn, last_purge_ms: None, pending_frees: Vec::new() }),
+            path,
+            checkpointer_stop: None,
+        })
     }
 
     /// Runs `f` with the connection locked. `f` is synchronous, so the lock can never be held
