@@ -90,8 +90,14 @@ timeout 900 "$py" -m schemathesis.cli run "$url/openapi.json" \
     --generation-database none \
     --seed "${MAESTRO_OPENAPI_SEED:-1}" \
     --no-color \
-    "$@" || status=$?
+    "$@" 2>&1 | tee "$work/schemathesis.log" || status=$?
 cd "$repo"
+# One closing line in the form CI reads: "<passed> passed, <failed> failed".
+cases="$(grep -Eo '[0-9]+ generated, [0-9]+ passed(, [0-9]+ failed)?' "$work/schemathesis.log" | tail -n 1)"
+if [ -n "$cases" ]; then
+    generated="$(echo "$cases" | awk '{print $1}')"; passed="$(echo "$cases" | awk '{print $3}')"
+    echo "schemathesis: ${passed} passed, $((generated - passed)) failed"
+fi
 if [ "$status" -ne 0 ]; then
     echo "== runner log (last 50 lines)" >&2
     tail -n 50 "$work/serve.log" >&2
