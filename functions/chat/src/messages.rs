@@ -66,16 +66,7 @@ async fn accept(
         (status = 200, description = "The message (or Anthropic's event stream)", content(
             (openapi::MessageDoc = "application/json"),
             (String = "text/event-stream"))),
-        (status = 400, description = "Bad input", body = openapi::AnthropicErrorDoc),
-        (status = 401, description = "Missing or bad token", body = openapi::AnthropicErrorDoc),
-        (status = 403, description = "A Maestro API key that may not use this model", body = openapi::AnthropicErrorDoc),
-        (status = 404, description = "Unknown model or route", body = openapi::AnthropicErrorDoc),
-        (status = 413, description = "Body too large", body = openapi::AnthropicErrorDoc),
-        (status = 429, description = "Rate limited (`Retry-After`)", body = openapi::AnthropicErrorDoc),
-        (status = 500, description = "Maestro's own failure", body = openapi::AnthropicErrorDoc),
-        (status = 502, description = "The provider failed", body = openapi::AnthropicErrorDoc),
-        (status = 503, description = "Overloaded, or no usable key", body = openapi::AnthropicErrorDoc),
-        (status = 504, description = "The provider did not answer in time", body = openapi::AnthropicErrorDoc)))]
+        openapi::AnthropicErrors))]
 pub(crate) async fn messages(
     State(state): State<ChatState>,
     headers: HeaderMap,
@@ -134,16 +125,7 @@ fn headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, mo
 #[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "chat", security(("bearer" = [])),
     request_body = openapi::MessagesRequestDoc,
     responses((status = 200, description = "The count", body = openapi::InputTokensDoc),
-        (status = 400, description = "Bad input", body = openapi::AnthropicErrorDoc),
-        (status = 401, description = "Missing or bad token", body = openapi::AnthropicErrorDoc),
-        (status = 403, description = "A Maestro API key that may not use this model", body = openapi::AnthropicErrorDoc),
-        (status = 404, description = "Unknown model or route", body = openapi::AnthropicErrorDoc),
-        (status = 413, description = "Body too large", body = openapi::AnthropicErrorDoc),
-        (status = 429, description = "Rate limited (`Retry-After`)", body = openapi::AnthropicErrorDoc),
-        (status = 500, description = "Maestro's own failure", body = openapi::AnthropicErrorDoc),
-        (status = 502, description = "The provider failed", body = openapi::AnthropicErrorDoc),
-        (status = 503, description = "Overloaded, or no usable key", body = openapi::AnthropicErrorDoc),
-        (status = 504, description = "The provider did not answer in time", body = openapi::AnthropicErrorDoc)))]
+        openapi::AnthropicErrors))]
 pub(crate) async fn count_tokens(
     State(state): State<ChatState>,
     headers: HeaderMap,

@@ -182,3 +182,39 @@ pub(crate) struct AvailableProvidersDoc {
     tags((name = "chat", description = "The business API (caller token or Maestro API key)"))
 )]
 pub(crate) struct ChatApi;
+
+/// The errors of the Anthropic-shaped routes, in Anthropic's error shape.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code, reason = "a documentation type: only its OpenAPI form is used")]
+pub(crate) enum AnthropicErrors {
+    /// Bad input.
+    #[response(status = 400)]
+    BadRequest(AnthropicErrorDoc),
+    /// Missing or bad token.
+    #[response(status = 401)]
+    Unauthorized(AnthropicErrorDoc),
+    /// A Maestro API key that may not use this model.
+    #[response(status = 403)]
+    Forbidden(AnthropicErrorDoc),
+    /// Unknown model or route.
+    #[response(status = 404)]
+    NotFound(AnthropicErrorDoc),
+    /// Body too large.
+    #[response(status = 413)]
+    TooLarge(AnthropicErrorDoc),
+    /// Rate limited (`Retry-After`).
+    #[response(status = 429)]
+    RateLimited(AnthropicErrorDoc),
+    /// Maestro's own failure.
+    #[response(status = 500)]
+    Internal(AnthropicErrorDoc),
+    /// The provider failed.
+    #[response(status = 502)]
+    BadGateway(AnthropicErrorDoc),
+    /// Overloaded, or no usable key.
+    #[response(status = 503)]
+    Unavailable(AnthropicErrorDoc),
+    /// The provider did not answer in time.
+    #[response(status = 504)]
+    Timeout(AnthropicErrorDoc),
+}

@@ -12,15 +12,15 @@ pub const LOG_EVENT_VERSION: u32 = 1;
 /// Longest error message kept in a log event.
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Success,
     Error,
 }
 
-/// One call as the stats see it. No secrets, no prompt text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One call as the stats see it. No secrets, no prompt text. The stats API's logs return it as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogEvent {
     pub v: u32,
     pub request_id: String,

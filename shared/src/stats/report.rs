@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{Catalog, KeyStatus};
 use crate::error::ApiError;
-use crate::logs::{CallStatus, LogEvent};
+use crate::logs::LogEvent;
 use crate::stats::{Counters, StatsQuery, StatsRow};
 use crate::store::{CounterStore, LogQuery, StatsStore, StoreError};
 use crate::time;
@@ -505,71 +505,10 @@ pub async fn dashboard(
 
 // ---- Logs -----------------------------------------------------------------------------------
 
-/// One call log.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LogView {
-    pub request_id: String,
-    /// When the call started, unix ms.
-    pub ts_ms: i64,
-    pub user_id: Option<String>,
-    pub provider: String,
-    pub model: String,
-    pub key_id: Option<String>,
-    pub route: Option<String>,
-    pub request_type: String,
-    pub stream: bool,
-    /// `success` or `error`.
-    pub status: String,
-    pub http_status: u16,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-    pub cost_micros: u64,
-    pub latency_ms: u64,
-    pub ttfb_ms: Option<u64>,
-    pub attempts: u32,
-    /// The log event's schema version.
-    pub v: u32,
-}
-
-impl From<LogEvent> for LogView {
-    fn from(e: LogEvent) -> Self {
-        Self {
-            request_id: e.request_id,
-            ts_ms: e.ts_ms,
-            user_id: e.user_id,
-            provider: e.provider,
-            model: e.model,
-            key_id: e.key_id,
-            route: e.route,
-            request_type: e.request_type,
-            stream: e.stream,
-            status: match e.status {
-                CallStatus::Success => "success",
-                CallStatus::Error => "error",
-            }
-            .to_string(),
-            http_status: e.http_status,
-            error_code: e.error_code,
-            error_message: e.error_message,
-            prompt_tokens: e.prompt_tokens,
-            completion_tokens: e.completion_tokens,
-            cached_tokens: e.cached_tokens,
-            cost_micros: e.cost_micros,
-            latency_ms: e.latency_ms,
-            ttfb_ms: e.ttfb_ms,
-            attempts: e.attempts,
-            v: e.v,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogPage {
-    /// Newest first.
-    pub data: Vec<LogView>,
+    /// Newest first, each exactly as the log event was recorded.
+    pub data: Vec<LogEvent>,
     /// Pass as `cursor` for the next (older) page; `null` when this page is the last.
     pub next_cursor: Option<String>,
 }
@@ -592,7 +531,7 @@ pub async fn logs(store: &dyn StatsStore, query: &LogQuery) -> Result<LogPage, A
     let next_cursor = (events.len() == query.limit && query.request_id.is_none())
         .then(|| events.last().map(|e| encode_cursor(e.ts_ms, &e.request_id)))
         .flatten();
-    Ok(LogPage { data: events.into_iter().map(LogView::from).collect(), next_cursor })
+    Ok(LogPage { data: events, next_cursor })
 }
 
 #[cfg(test)]
