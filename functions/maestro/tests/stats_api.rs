@@ -193,6 +193,7 @@ async fn stats_match_a_known_sequence_of_calls_exactly() {
     let dash = ok(&app, "/api/admin/ai-stats/dashboard").await;
     assert_eq!(dash["today"]["usage"], usage["total"]);
     assert_eq!(dash["last_7_days"]["usage"], usage["total"]);
+    assert_eq!(dash["last_30_days"]["usage"], usage["total"]);
     assert_eq!(
         dash["top_models"][0],
         json!({"provider_code": "fake", "model_code": "m1", "requests": 3, "errors": 0, "total_tokens": 87, "cost_micros": 117})

@@ -400,6 +400,8 @@ pub struct Dashboard {
     pub today: Period,
     /// Today and the six days before it.
     pub last_7_days: Period,
+    /// Today and the 29 days before it.
+    pub last_30_days: Period,
     /// The most used models of the last 7 days, by requests.
     pub top_models: Vec<TopModel>,
     /// Active keys at ≥ 80 % of a limit in its current window.
@@ -417,12 +419,18 @@ pub async fn dashboard(
 ) -> Result<Dashboard, ApiError> {
     let today = parse_date("to", &time::stats_date(now_ms))?;
     let week_start = today.checked_sub_days(Days::new(6)).unwrap_or(today);
-    let query = StatsQuery { from_date: date_text(week_start), to_date: date_text(today), ..StatsQuery::default() };
+    let month_start = today.checked_sub_days(Days::new(29)).unwrap_or(today);
+    let query = StatsQuery { from_date: date_text(month_start), to_date: date_text(today), ..StatsQuery::default() };
     let rows = stats.stats_rows(&query).await.map_err(failed("stats query"))?;
-    let (mut day, mut week) = (Counters::default(), Counters::default());
+    let (mut day, mut week, mut month) = (Counters::default(), Counters::default(), Counters::default());
     let mut models: BTreeMap<(String, String), Counters> = BTreeMap::new();
-    let today_text = date_text(today);
+    let (today_text, week_start_text) = (date_text(today), date_text(week_start));
+    // Dates are ISO `YYYY-MM-DD`, so text order is date order.
     for row in &rows {
+        month.add(&row.counters);
+        if row.date < week_start_text {
+            continue;
+        }
         week.add(&row.counters);
         if row.date == today_text {
             day.add(&row.counters);
@@ -496,7 +504,8 @@ pub async fn dashboard(
     Ok(Dashboard {
         generated_at: now_ms,
         today: Period { from: today_text.clone(), to: today_text, usage: UsageView::from(&day) },
-        last_7_days: Period { from: date_text(week_start), to: date_text(today), usage: UsageView::from(&week) },
+        last_7_days: Period { from: week_start_text, to: date_text(today), usage: UsageView::from(&week) },
+        last_30_days: Period { from: date_text(month_start), to: date_text(today), usage: UsageView::from(&month) },
         top_models: top,
         keys_near_limits: near,
         keys_not_normal: not_normal,
@@ -562,6 +571,42 @@ mod tests {
         assert_eq!(per[1].points.iter().map(|p| p.usage.requests).collect::<Vec<_>>(), [0, 0, 0, 3]);
         let empty = series(&[], d("2026-11-26"), d("2026-11-26"), false);
         assert_eq!(empty[0].points.len(), 1);
+    }
+
+    /// Stats rows from a fixed list, filtered by the query's dates as a store would.
+    struct FixedRows(Vec<StatsRow>);
+
+    #[async_trait::async_trait]
+    impl StatsStore for FixedRows {
+        async fn record_event(&self, _: &LogEvent) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("read-only".into()))
+        }
+        async fn stats_rows(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+            Ok(self.0.iter().filter(|r| r.date >= q.from_date && r.date <= q.to_date).cloned().collect())
+        }
+        async fn logs(&self, _: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn dashboard_windows_count_each_day_once_and_top_models_are_the_weeks() {
+        let now = 1_795_000_000_000; // 2026-11-18
+        let rows = vec![
+            row("2026-11-18", "a", 1),
+            row("2026-11-12", "a", 10),  // first day of the 7
+            row("2026-11-11", "b", 100), // outside the 7, inside the 30
+            row("2026-10-20", "b", 1000), // first day of the 30
+            row("2026-10-19", "b", 9999), // outside both
+        ];
+        let dir = tempfile::tempdir().expect("dir");
+        let counters = crate::store::embedded::EmbeddedStore::open(dir.path()).expect("store");
+        let dash = dashboard(&FixedRows(rows), &Catalog::default(), &counters, now).await.expect("dashboard");
+        assert_eq!(dash.today.usage.requests, 1);
+        assert_eq!((dash.last_7_days.from.as_str(), dash.last_7_days.usage.requests), ("2026-11-12", 11));
+        assert_eq!((dash.last_30_days.from.as_str(), dash.last_30_days.usage.requests), ("2026-10-20", 1111));
+        let top: Vec<_> = dash.top_models.iter().map(|m| (m.provider_code.as_str(), m.requests)).collect();
+        assert_eq!(top, [("a", 11)]);
     }
 
     #[test]
