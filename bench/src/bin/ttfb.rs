@@ -18,6 +18,7 @@ struct Args {
     requests: usize,
 }
 
+#[allow(clippy::print_stdout, reason = "the JSON result on stdout is this tool's output")]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();

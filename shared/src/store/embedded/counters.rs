@@ -1,53 +1,173 @@
-//! Per-key rate-limit windows in `usage_windows`: `M#<yyyymmddHHMM>` and `D#<yyyymmdd>` rows
-//! holding requests and tokens, the SQLite twin of DynamoDB's `USE#<key>#M#…` items. A caller
-//! key's windows (`CK#<id>`) also count the day's cost in `cost_micros`, for its cost budget.
+//! Per-key rate-limit windows: `M#<yyyymmddHHMM>` and `D#<yyyymmdd>` rows holding requests and
+//! tokens, the twin of DynamoDB's `USE#<key>#M#…` items. A caller key's windows (`CK#<id>`) also
+//! count the day's cost in `cost_micros`, for its cost budget.
+//!
+//! The windows live in memory, behind their own mutex: one process owns the data dir (the store
+//! holds an exclusive lock on it), so this mutex alone makes check-then-add exact, and a
+//! reservation costs a hash lookup instead of a SQLite write transaction on the request path.
+//! The `usage_windows` table is their durable copy: the store's background writer copies changed
+//! rows into it (absolute values, so a repeated write is harmless) every [`FLUSH_EVERY`], and on
+//! close; the windows are read back from it when the store opens. A crash loses at most the last
+//! interval's counts.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 
-use super::{Db, EmbeddedStore, backend};
+use super::{EmbeddedStore, backend};
 use crate::domain::KeyLimits;
 use crate::store::{BudgetLimits, BudgetUsage, CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
 use crate::time;
 
+/// How often changed windows are copied to the `usage_windows` table.
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// How long a window row outlives its window (DESIGN §3: minutes for minute rows, two days for
 /// day rows), so a late reconcile still finds it.
 const MINUTE_ROW_GRACE_MS: i64 = 5 * 60_000;
 const DAY_ROW_GRACE_MS: i64 = 2 * 86_400_000;
-/// Expired rows are swept at most this often, inside a reservation that writes anyway.
+/// Expired rows are swept at most this often, inside a reservation.
 const PURGE_EVERY_MS: i64 = 60_000;
 
-const SELECT_WINDOW: &str = "SELECT requests, tokens FROM usage_windows WHERE key_id = ?1 AND window = ?2";
-const ADD_TO_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests, tokens, expires_at_ms) \
-     VALUES (?1, ?2, 1, ?3, ?4) \
-     ON CONFLICT (key_id, window) DO UPDATE SET requests = requests + 1, tokens = tokens + excluded.tokens";
-const RECONCILE: &str =
-    "UPDATE usage_windows SET tokens = MAX(0, tokens + ?4) WHERE key_id = ?1 AND window IN (?2, ?3)";
+const LOAD_WINDOWS: &str = "SELECT key_id, window, requests, tokens, cost_micros, expires_at_ms FROM usage_windows";
+const SAVE_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests, tokens, cost_micros, expires_at_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (key_id, window) DO UPDATE SET requests = excluded.requests, tokens = excluded.tokens, \
+     cost_micros = excluded.cost_micros, expires_at_ms = excluded.expires_at_ms";
 const PURGE_EXPIRED: &str = "DELETE FROM usage_windows WHERE expires_at_ms <= ?1";
-const SELECT_BUDGET_WINDOW: &str =
-    "SELECT requests, tokens, cost_micros FROM usage_windows WHERE key_id = ?1 AND window = ?2";
-const ADD_TO_BUDGET_WINDOW: &str = "INSERT INTO usage_windows (key_id, window, requests, tokens, cost_micros, expires_at_ms) \
-     VALUES (?1, ?2, 1, ?3, ?4, ?5) \
-     ON CONFLICT (key_id, window) DO UPDATE SET requests = requests + 1, tokens = tokens + excluded.tokens, \
-     cost_micros = cost_micros + excluded.cost_micros";
-const RECONCILE_BUDGET: &str = "UPDATE usage_windows SET tokens = MAX(0, tokens + ?3), \
-     cost_micros = MAX(0, cost_micros + ?4) WHERE key_id = ?1 AND window = ?2";
 
-/// A negative token reconcile not yet written: `(key_id, minute row, day row, delta)`.
-pub(super) type PendingFree = (String, String, String, i64);
+/// `(key id, window id)`, the row's primary key.
+type WindowId = (String, String);
 
-/// Writes the pending frees. Called inside the reservation's transaction (so one commit covers
-/// both), before reads, and when the store closes.
-pub(super) fn apply_pending(conn: &Connection, pending: &mut Vec<PendingFree>) -> rusqlite::Result<()> {
-    if pending.is_empty() {
-        return Ok(());
+/// One window's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Row {
+    requests: u64,
+    tokens: u64,
+    cost_micros: u64,
+    expires_at_ms: i64,
+}
+
+impl Row {
+    fn usage(&self) -> WindowUsage {
+        WindowUsage { requests: self.requests, tokens: self.tokens }
     }
-    let mut update = conn.prepare_cached(RECONCILE)?;
-    for (key_id, minute_id, day_id, delta) in pending.iter() {
-        update.execute(params![key_id, minute_id, day_id, delta])?;
+}
+
+/// Every live window, plus what the next flush must write.
+#[derive(Debug, Default)]
+pub(super) struct Windows {
+    rows: HashMap<WindowId, Row>,
+    /// Rows changed since the last flush (each listed once).
+    dirty: Vec<WindowId>,
+    /// When (unix ms, caller's clock) expired rows were last swept from memory.
+    last_purge_ms: Option<i64>,
+    /// The sweep the table has yet to follow: rows expiring at or before this go.
+    purge_table_before: Option<i64>,
+}
+
+/// What a flush writes, taken from [`Windows`] under its lock and written without it.
+#[derive(Debug, Default)]
+pub(super) struct Flush {
+    rows: Vec<(WindowId, Row)>,
+    purge_before: Option<i64>,
+}
+
+impl Windows {
+    /// Reads every stored window (the table is swept, so it is small).
+    pub(super) fn load(conn: &Connection) -> rusqlite::Result<Self> {
+        let mut stmt = conn.prepare(LOAD_WINDOWS)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?),
+                    Row { requests: r.get(2)?, tokens: r.get(3)?, cost_micros: r.get(4)?, expires_at_ms: r.get(5)? },
+                ))
+            })?
+            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+        Ok(Self { rows, ..Self::default() })
     }
-    pending.clear();
-    Ok(())
+
+    fn get(&self, key_id: &str, window: &str) -> Row {
+        // A borrowed tuple key cannot be looked up without building it; the strings are tiny.
+        self.rows.get(&(key_id.to_string(), window.to_string())).copied().unwrap_or_default()
+    }
+
+    /// Changes one row (creating it with `expires_at_ms` if new) and marks it for the flush.
+    fn update(&mut self, key_id: &str, window: &str, expires_at_ms: i64, change: impl FnOnce(&mut Row)) {
+        let id = (key_id.to_string(), window.to_string());
+        let row = self.rows.entry(id.clone()).or_insert(Row { expires_at_ms, ..Row::default() });
+        let before = *row;
+        change(row);
+        if *row != before {
+            self.dirty.push(id);
+        }
+    }
+
+    /// Like [`Self::update`] for a row that must already exist (a reconcile of a grant whose
+    /// window has been swept changes nothing, as an `UPDATE` of a missing row would not).
+    fn update_existing(&mut self, key_id: &str, window: &str, change: impl FnOnce(&mut Row)) {
+        let id = (key_id.to_string(), window.to_string());
+        if let Some(row) = self.rows.get_mut(&id) {
+            let before = *row;
+            change(row);
+            if *row != before {
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Drops expired rows at most once per [`PURGE_EVERY_MS`]; the table follows at the next flush.
+    fn purge_if_due(&mut self, now_ms: i64) {
+        // `abs_diff` also sweeps after the caller's clock jumped back.
+        if self.last_purge_ms.is_some_and(|last| now_ms.abs_diff(last) < PURGE_EVERY_MS.unsigned_abs()) {
+            return;
+        }
+        self.rows.retain(|_, row| row.expires_at_ms > now_ms);
+        self.last_purge_ms = Some(now_ms);
+        self.purge_table_before = Some(now_ms);
+    }
+
+    /// Takes what the next flush must write: the current values of the changed rows.
+    pub(super) fn take_flush(&mut self) -> Flush {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let rows = dirty.into_iter().filter_map(|id| self.rows.get(&id).copied().map(|row| (id, row))).collect();
+        Flush { rows, purge_before: self.purge_table_before.take() }
+    }
+
+    /// Puts a flush that could not be written back, so the next one retries it. Rows changed
+    /// since are already listed; their newer values win because they are read at write time.
+    pub(super) fn restore(&mut self, failed: Flush) {
+        self.dirty.extend(failed.rows.into_iter().map(|(id, _)| id));
+        if self.purge_table_before.is_none() {
+            self.purge_table_before = failed.purge_before;
+        }
+    }
+}
+
+impl Flush {
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.purge_before.is_none()
+    }
+
+    /// Writes the rows (then the sweep) in one transaction.
+    pub(super) fn write(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut save = tx.prepare_cached(SAVE_WINDOW)?;
+            for ((key_id, window), row) in &self.rows {
+                save.execute(params![key_id, window, row.requests, row.tokens, row.cost_micros, row.expires_at_ms])?;
+            }
+            if let Some(before) = self.purge_before {
+                tx.prepare_cached(PURGE_EXPIRED)?.execute([before])?;
+            }
+        }
+        tx.commit()
+    }
 }
 
 /// The table's window ids for the time ids a [`Grant`] carries.
@@ -59,12 +179,13 @@ fn day_row(day_window: &str) -> String {
     format!("D#{day_window}")
 }
 
-fn read_window(conn: &Connection, key_id: &str, window: &str) -> rusqlite::Result<WindowUsage> {
-    let usage = conn
-        .prepare_cached(SELECT_WINDOW)?
-        .query_row(params![key_id, window], |row| Ok(WindowUsage { requests: row.get(0)?, tokens: row.get(1)? }))
-        .optional()?;
-    Ok(usage.unwrap_or_default())
+fn grant(key_id: &str, now_ms: i64, tokens: u64) -> Grant {
+    Grant {
+        key_id: key_id.to_string(),
+        minute_window: time::minute_window(now_ms),
+        day_window: time::day_window(now_ms),
+        reserved_tokens: tokens,
+    }
 }
 
 /// Which window, if any, would overflow if one more request with `tokens` were added. The day is
@@ -80,79 +201,17 @@ fn refusal(limits: &KeyLimits, minute: WindowUsage, day: WindowUsage, tokens: u6
     None
 }
 
-/// Checks and adds in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
-/// read, so no other connection (or process) can slip a reservation between check and add, and
-/// a refusal rolls back having changed nothing.
-fn reserve(db: &mut Db, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> rusqlite::Result<Reservation> {
-    let grant = Grant {
-        key_id: key_id.to_string(),
-        minute_window: time::minute_window(now_ms),
-        day_window: time::day_window(now_ms),
-        reserved_tokens: tokens,
-    };
-    let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
-    // `abs_diff` also sweeps after the caller's clock jumped back.
-    let purge_due = db.last_purge_ms.is_none_or(|last| now_ms.abs_diff(last) >= PURGE_EVERY_MS.unsigned_abs());
-
-    let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Frees first: they can only make room. On a rollback they stay pending.
-    let mut pending = std::mem::take(&mut db.pending_frees);
-    let applied = apply_pending(&tx, &mut pending);
-    if let Err(e) = applied {
-        db.pending_frees = pending;
-        return Err(e);
-    }
-    let minute = read_window(&tx, key_id, &minute_id)?;
-    let day = read_window(&tx, key_id, &day_id)?;
-    if let Some(refused) = refusal(limits, minute, day, tokens, now_ms) {
-        tx.commit()?; // the frees only; this reservation wrote nothing
-        return Ok(refused);
-    }
-    {
-        let mut add = tx.prepare_cached(ADD_TO_WINDOW)?;
-        add.execute(params![key_id, minute_id, tokens, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS])?;
-        add.execute(params![key_id, day_id, tokens, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS])?;
-    }
-    if purge_due {
-        tx.prepare_cached(PURGE_EXPIRED)?.execute([now_ms])?;
-    }
-    tx.commit()?;
-    if purge_due {
-        db.last_purge_ms = Some(now_ms);
-    }
-    Ok(Reservation::Granted(grant))
-}
-
-/// Requests, tokens and cost of one window row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct BudgetWindow {
-    requests: u64,
-    tokens: u64,
-    cost_micros: u64,
-}
-
-fn read_budget_window(conn: &Connection, key_id: &str, window: &str) -> rusqlite::Result<BudgetWindow> {
-    let usage = conn
-        .prepare_cached(SELECT_BUDGET_WINDOW)?
-        .query_row(params![key_id, window], |row| {
-            Ok(BudgetWindow { requests: row.get(0)?, tokens: row.get(1)?, cost_micros: row.get(2)? })
-        })
-        .optional()?;
-    Ok(usage.unwrap_or_default())
-}
-
 /// Which window, if any, a caller key's reservation would overflow; the day (a budget) first.
 fn budget_refusal(
     limits: &BudgetLimits,
-    minute: BudgetWindow,
-    day: BudgetWindow,
+    minute: Row,
+    day: Row,
     tokens: u64,
-    cost_micros: u64,
+    cost: u64,
     now_ms: i64,
 ) -> Option<Reservation> {
     let over = |used: u64, add: u64, limit: Option<u64>| limit.is_some_and(|limit| used.saturating_add(add) > limit);
-    if over(day.tokens, tokens, limits.tokens_per_day) || over(day.cost_micros, cost_micros, limits.cost_micros_per_day)
-    {
+    if over(day.tokens, tokens, limits.tokens_per_day) || over(day.cost_micros, cost, limits.cost_micros_per_day) {
         return Some(Reservation::Refused { window: WindowKind::Day, until_ms: time::day_window_end(now_ms) });
     }
     if over(minute.requests, 1, limits.rpm) {
@@ -161,37 +220,56 @@ fn budget_refusal(
     None
 }
 
-/// [`reserve`] for a caller key: the same `BEGIN IMMEDIATE` check-then-add; the minute row
-/// counts the request (rpm), the day row the request, tokens and cost (the budgets).
-fn reserve_budget(
-    db: &mut Db,
-    key_id: &str,
-    limits: &BudgetLimits,
-    now_ms: i64,
-    tokens: u64,
-    cost_micros: u64,
-) -> rusqlite::Result<Reservation> {
-    let grant = Grant {
-        key_id: key_id.to_string(),
-        minute_window: time::minute_window(now_ms),
-        day_window: time::day_window(now_ms),
-        reserved_tokens: tokens,
-    };
-    let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
-    let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let minute = read_budget_window(&tx, key_id, &minute_id)?;
-    let day = read_budget_window(&tx, key_id, &day_id)?;
-    if let Some(refused) = budget_refusal(limits, minute, day, tokens, cost_micros, now_ms) {
-        return Ok(refused);
+/// Adds a signed delta, never going below zero.
+fn add_signed(value: u64, delta: i64) -> u64 {
+    if delta >= 0 { value.saturating_add(delta.unsigned_abs()) } else { value.saturating_sub(delta.unsigned_abs()) }
+}
+
+impl Windows {
+    /// Checks and adds under one lock: nothing can slip in between, and a refusal changes nothing.
+    fn reserve(&mut self, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> Reservation {
+        self.purge_if_due(now_ms);
+        let grant = grant(key_id, now_ms, tokens);
+        let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+        let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
+        if let Some(refused) = refusal(limits, minute.usage(), day.usage(), tokens, now_ms) {
+            return refused;
+        }
+        let add = |row: &mut Row| {
+            row.requests = row.requests.saturating_add(1);
+            row.tokens = row.tokens.saturating_add(tokens);
+        };
+        self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, add);
+        self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, add);
+        Reservation::Granted(grant)
     }
-    {
-        let mut add = tx.prepare_cached(ADD_TO_BUDGET_WINDOW)?;
-        // The minute counts requests only (rpm); tokens and cost are budgets of the day.
-        add.execute(params![key_id, minute_id, 0, 0, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS])?;
-        add.execute(params![key_id, day_id, tokens, cost_micros, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS])?;
+
+    /// The minute counts requests only (rpm); tokens and cost are budgets of the day.
+    fn reserve_budget(
+        &mut self,
+        key_id: &str,
+        limits: &BudgetLimits,
+        now_ms: i64,
+        tokens: u64,
+        cost: u64,
+    ) -> Reservation {
+        self.purge_if_due(now_ms);
+        let grant = grant(key_id, now_ms, tokens);
+        let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+        let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
+        if let Some(refused) = budget_refusal(limits, minute, day, tokens, cost, now_ms) {
+            return refused;
+        }
+        self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, |row| {
+            row.requests = row.requests.saturating_add(1);
+        });
+        self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, |row| {
+            row.requests = row.requests.saturating_add(1);
+            row.tokens = row.tokens.saturating_add(tokens);
+            row.cost_micros = row.cost_micros.saturating_add(cost);
+        });
+        Reservation::Granted(grant)
     }
-    tx.commit()?;
-    Ok(Reservation::Granted(grant))
 }
 
 #[async_trait]
@@ -203,41 +281,25 @@ impl CounterStore for EmbeddedStore {
         now_ms: i64,
         tokens: u64,
     ) -> Result<Reservation, StoreError> {
-        self.with_db(|db| reserve(db, key_id, limits, now_ms, tokens).map_err(backend("reserve in a key's windows")))
+        self.with_windows(|w| w.reserve(key_id, limits, now_ms, tokens))
     }
 
-    /// One `UPDATE` of both rows, so it is atomic on its own; tokens never drop below zero.
-    ///
-    /// A negative delta (the usual case: the estimate included `max_tokens`) only frees
-    /// capacity, so it is held in memory and written by the next reservation's transaction: a
-    /// call then costs one commit, not two. Until then the windows over-count, which can refuse
-    /// early but never admit too much; a crash loses only such frees. A positive delta tightens
-    /// the limits and is written at once.
+    /// Tokens never drop below zero.
     async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError> {
         if delta == 0 {
             return Ok(());
         }
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
-        self.with_db(|db| {
-            if delta < 0 {
-                db.pending_frees.push((grant.key_id.clone(), minute_id, day_id, delta));
-                return Ok(());
+        self.with_windows(|w| {
+            for window in [&minute_id, &day_id] {
+                w.update_existing(&grant.key_id, window, |row| row.tokens = add_signed(row.tokens, delta));
             }
-            db.execute(RECONCILE, params![grant.key_id, minute_id, day_id, delta])
-                .map(drop)
-                .map_err(backend("reconcile a key's windows"))
         })
     }
 
     async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError> {
         let (minute_id, day_id) = (minute_row(&time::minute_window(now_ms)), day_row(&time::day_window(now_ms)));
-        self.with_db(|db| {
-            apply_pending(&db.conn, &mut db.pending_frees).map_err(backend("apply pending reconciles"))?;
-            let tx = db.conn.transaction().map_err(backend("begin a usage read"))?;
-            let minute = read_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
-            let day = read_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;
-            Ok((minute, day))
-        })
+        self.with_windows(|w| (w.get(key_id, &minute_id).usage(), w.get(key_id, &day_id).usage()))
     }
 
     async fn reserve_budget(
@@ -248,10 +310,7 @@ impl CounterStore for EmbeddedStore {
         tokens: u64,
         cost_micros: u64,
     ) -> Result<Reservation, StoreError> {
-        self.with_db(|db| {
-            reserve_budget(db, key_id, limits, now_ms, tokens, cost_micros)
-                .map_err(backend("reserve in a caller key's windows"))
-        })
+        self.with_windows(|w| w.reserve_budget(key_id, limits, now_ms, tokens, cost_micros))
     }
 
     async fn reconcile_budget(&self, grant: &Grant, tokens_delta: i64, cost_delta: i64) -> Result<(), StoreError> {
@@ -259,27 +318,42 @@ impl CounterStore for EmbeddedStore {
             return Ok(());
         }
         let day_id = day_row(&grant.day_window);
-        self.with_db(|db| {
-            db.execute(RECONCILE_BUDGET, params![grant.key_id, day_id, tokens_delta, cost_delta])
-                .map(drop)
-                .map_err(backend("reconcile a caller key's windows"))
+        self.with_windows(|w| {
+            w.update_existing(&grant.key_id, &day_id, |row| {
+                row.tokens = add_signed(row.tokens, tokens_delta);
+                row.cost_micros = add_signed(row.cost_micros, cost_delta);
+            });
         })
     }
 
     async fn budget_usage(&self, key_id: &str, now_ms: i64) -> Result<BudgetUsage, StoreError> {
         let (minute_id, day_id) = (minute_row(&time::minute_window(now_ms)), day_row(&time::day_window(now_ms)));
-        self.with_db(|db| {
-            let tx = db.conn.transaction().map_err(backend("begin a usage read"))?;
-            let minute = read_budget_window(&tx, key_id, &minute_id).map_err(backend("read a minute window"))?;
-            let day = read_budget_window(&tx, key_id, &day_id).map_err(backend("read a day window"))?;
-            Ok(BudgetUsage {
+        self.with_windows(|w| {
+            let (minute, day) = (w.get(key_id, &minute_id), w.get(key_id, &day_id));
+            BudgetUsage {
                 minute_requests: minute.requests,
                 day_requests: day.requests,
                 day_tokens: day.tokens,
                 day_cost_micros: day.cost_micros,
-            })
+            }
         })
     }
+}
+
+/// Writes what changed since the last flush; on failure the rows stay marked for the next one.
+pub(super) fn flush(windows: &Mutex<Windows>, conn: &mut Connection) -> Result<(), StoreError> {
+    fn lock(windows: &Mutex<Windows>) -> MutexGuard<'_, Windows> {
+        windows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    let pending = lock(windows).take_flush();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    pending.write(conn).map_err(|e| {
+        let error = backend("save the rate-limit windows")(e);
+        lock(windows).restore(pending);
+        error
+    })
 }
 
 #[cfg(test)]
@@ -288,26 +362,64 @@ mod tests {
 
     const NOW: i64 = 1_795_000_000_000;
 
-    fn rows(store: &EmbeddedStore) -> Vec<String> {
-        store
-            .with_db(|db| {
-                let mut stmt =
-                    db.conn.prepare("SELECT window FROM usage_windows ORDER BY window").map_err(backend("p"))?;
-                stmt.query_map([], |r| r.get(0)).and_then(Iterator::collect).map_err(backend("q"))
-            })
-            .expect("rows")
+    fn stored_windows(conn: &Connection) -> Vec<(String, u64, u64)> {
+        let mut stmt =
+            conn.prepare("SELECT window, requests, tokens FROM usage_windows ORDER BY window").expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).and_then(Iterator::collect).expect("query")
     }
 
-    #[tokio::test]
-    async fn expired_window_rows_are_swept_by_a_later_reservation() {
-        let store = EmbeddedStore::open_in_memory().expect("open");
+    fn schema() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("schema");
+        conn
+    }
+
+    #[test]
+    fn a_flush_writes_current_values_and_the_sweep_follows_in_the_table() {
+        let mut conn = schema();
+        let windows = Mutex::new(Windows::default());
         let limits = KeyLimits::default();
-        store.reserve("k", &limits, NOW, 1).await.expect("reserve");
-        assert_eq!(rows(&store).len(), 2);
+        let mut w = windows.lock().expect("lock");
+        assert!(matches!(w.reserve("k", &limits, NOW, 5), Reservation::Granted(_)));
+        assert!(matches!(w.reserve("k", &limits, NOW, 7), Reservation::Granted(_)));
+        drop(w);
+        flush(&windows, &mut conn).expect("flush");
+        let (minute, day) = (minute_row(&time::minute_window(NOW)), day_row(&time::day_window(NOW)));
+        assert_eq!(stored_windows(&conn), [(day.clone(), 2, 12), (minute.clone(), 2, 12)]);
+        // Nothing changed: nothing to write.
+        assert!(windows.lock().expect("lock").take_flush().is_empty());
+
         // Three days on, both old rows (minute: +5 min, day: +2 days) have expired.
         let later = NOW + 3 * 86_400_000;
-        store.reserve("k", &limits, later, 1).await.expect("reserve later");
-        assert_eq!(rows(&store), [day_row(&time::day_window(later)), minute_row(&time::minute_window(later))]);
+        assert!(matches!(windows.lock().expect("lock").reserve("k", &limits, later, 1), Reservation::Granted(_)));
+        flush(&windows, &mut conn).expect("flush");
+        let (minute, day) = (minute_row(&time::minute_window(later)), day_row(&time::day_window(later)));
+        assert_eq!(stored_windows(&conn), [(day, 1, 1), (minute, 1, 1)]);
+    }
+
+    #[test]
+    fn a_failed_flush_is_retried_with_the_newest_values() {
+        let mut conn = schema();
+        let windows = Mutex::new(Windows::default());
+        windows.lock().expect("lock").reserve("k", &KeyLimits::default(), NOW, 5);
+        conn.execute_batch("DROP TABLE usage_windows").expect("break the table");
+        assert!(flush(&windows, &mut conn).is_err());
+        windows.lock().expect("lock").reserve("k", &KeyLimits::default(), NOW, 5);
+        let mut conn = schema();
+        flush(&windows, &mut conn).expect("flush");
+        let day = day_row(&time::day_window(NOW));
+        assert_eq!(stored_windows(&conn)[0], (day, 2, 10));
+    }
+
+    #[test]
+    fn a_reconcile_of_a_swept_window_changes_nothing_and_tokens_stay_non_negative() {
+        let mut w = Windows::default();
+        let Reservation::Granted(g) = w.reserve("k", &KeyLimits::default(), NOW, 10) else { unreachable!() };
+        let day = day_row(&g.day_window);
+        w.update_existing("k", &day, |row| row.tokens = add_signed(row.tokens, -25));
+        assert_eq!(w.get("k", &day).tokens, 0);
+        w.update_existing("gone", &day, |row| row.tokens = add_signed(row.tokens, 5));
+        assert!(!w.rows.contains_key(&("gone".to_string(), day)));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The embedded backend: one SQLite file (`<dir>/maestro.db`) behind all four store traits, for
 //! the local runner and the tests. It mirrors the DynamoDB items of DESIGN §3 table by table.
 //!
-//! One connection behind a `std::sync::Mutex`: every operation is one short statement or
-//! transaction, so a pool would buy nothing but `SQLITE_BUSY` between our own connections. The
-//! lock is taken inside synchronous code only and is never held across an `.await`. Writes that
-//! read first run under `BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so they stay
-//! exact even when another process (a second runner, a CLI) opens the same file.
+//! One process owns a data dir: the store holds an exclusive lock on `<dir>/maestro.lock` while
+//! it is open, and a second store (a second runner) is refused with a clear error. That is what
+//! lets the rate-limit windows live in memory (see `counters`): the request path never waits for
+//! SQLite. Everything else goes through one connection behind a `std::sync::Mutex`: every
+//! operation is one short statement or transaction, so a pool would buy nothing but
+//! `SQLITE_BUSY` between our own connections. The lock is taken inside synchronous code only and
+//! is never held across an `.await`. A background thread with a connection of its own saves the
+//! windows and checkpoints the WAL.
 
 mod caller_keys;
 mod catalog;
@@ -14,11 +17,14 @@ mod schema;
 mod secrets;
 mod stats;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, Params, Row};
@@ -26,78 +32,126 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
+use crate::secret::SecretString;
 
 /// Name of the database file inside the data dir.
 pub const DB_FILE: &str = "maestro.db";
+/// Name of the file a store locks to own its data dir.
+pub const LOCK_FILE: &str = "maestro.lock";
 
-/// How long a statement waits for another process's write lock before failing.
+/// How long a statement waits for the other connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the background thread moves the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 pub struct EmbeddedStore {
-    db: Mutex<Db>,
+    db: Arc<Mutex<Db>>,
     path: Option<PathBuf>,
-    /// Tells the WAL checkpoint thread (file-backed stores only) to stop.
-    checkpointer_stop: Option<Arc<AtomicBool>>,
+    /// The rate-limit windows (see `counters`).
+    windows: Arc<Mutex<counters::Windows>>,
+    /// Secrets read so far. Every write goes through this store and one process owns the file,
+    /// so the cache cannot go stale; it keeps SQLite off the request path.
+    secret_cache: Mutex<HashMap<String, SecretString>>,
+    /// File-backed stores only: the background writer and the dir lock.
+    background: Option<Background>,
+}
+
+/// The background thread of a file-backed store, its connection, and the data dir's lock.
+struct Background {
+    /// The thread's connection, also used by [`EmbeddedStore::flush`]; holding it orders flushes.
+    writer: Arc<Mutex<Connection>>,
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+    /// Held (locked) for the store's lifetime.
+    _dir_lock: File,
 }
 
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
-        if let Some(stop) = &self.checkpointer_stop {
-            stop.store(true, Ordering::Relaxed);
+        if let Some(background) = &mut self.background {
+            // The thread saves the windows one last time before it ends.
+            let _ = background.stop.send(());
+            if let Some(thread) = background.thread.take()
+                && thread.join().is_err()
+            {
+                tracing::error!("the embedded store's background writer panicked");
+            }
         }
     }
 }
 
-/// How often the checkpoint thread moves the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-/// Checkpoints the WAL from a thread of its own, on a connection of its own: a checkpoint
-/// fsyncs the database file, and on the request path's connection (where automatic
-/// checkpoints are off) that fsync would stall whichever request happened to trigger it.
-/// PASSIVE checkpoints never block writers.
-fn spawn_checkpointer(path: PathBuf) -> Result<Arc<AtomicBool>, StoreError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let conn = Connection::open(&path).map_err(backend("open the checkpoint connection"))?;
+/// Saves changed windows every [`counters::FLUSH_EVERY`] and checkpoints the WAL every
+/// [`CHECKPOINT_EVERY`], on a connection of its own: a checkpoint fsyncs the database file, and
+/// on the main connection (where automatic checkpoints are off) that would stall whichever
+/// operation triggered it. PASSIVE checkpoints never block writers.
+fn spawn_background(
+    path: &Path,
+    windows: Arc<Mutex<counters::Windows>>,
+    dir_lock: File,
+) -> Result<Background, StoreError> {
+    let conn = Connection::open(path).map_err(backend("open the background connection"))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend("set busy_timeout"))?;
-    let flag = stop.clone();
-    std::thread::Builder::new()
-        .name("maestro-wal-checkpoint".into())
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend("set synchronous=NORMAL"))?;
+    let writer = Arc::new(Mutex::new(conn));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let conn = writer.clone();
+    let thread = std::thread::Builder::new()
+        .name("maestro-store-writer".into())
         .spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::debug!(error = %e, "WAL checkpoint skipped");
+            let mut last_checkpoint = Instant::now();
+            loop {
+                let stopping = !matches!(stopped.recv_timeout(counters::FLUSH_EVERY), Err(RecvTimeoutError::Timeout));
+                let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Err(e) = counters::flush(&windows, &mut conn) {
+                    tracing::warn!(error = %e, "rate-limit windows not saved yet; will retry");
+                }
+                if stopping {
+                    return;
+                }
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    last_checkpoint = Instant::now();
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::debug!(error = %e, "WAL checkpoint skipped");
+                    }
                 }
             }
         })
-        .map_err(|e| StoreError::Backend(format!("embedded store: cannot start the checkpoint thread: {e}")))?;
-    Ok(stop)
+        .map_err(|e| StoreError::Backend(format!("embedded store: cannot start the background writer: {e}")))?;
+    Ok(Background { writer, stop, thread: Some(thread), _dir_lock: dir_lock })
 }
 
-/// What the lock guards: the connection plus the little state that must change with it.
+/// Takes the data dir's lock, or says which dir is in use.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io_error("create the lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Backend(format!(
+            "embedded store: the data dir {} is in use by another Maestro process; stop it or use another --data dir",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error("lock", &path, e)),
+    }
+}
+
+/// What the main lock guards.
 struct Db {
     conn: Connection,
-    /// When (unix ms, caller's clock) expired rate-limit windows were last swept.
-    last_purge_ms: Option<i64>,
-    /// Token reconciles that only free capacity, applied inside the next reservation or read
-    /// (see `counters::reconcile`), so a call costs one write transaction instead of two.
-    pending_frees: Vec<counters::PendingFree>,
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Err(e) = counters::apply_pending(&self.conn, &mut self.pending_frees) {
-            tracing::warn!(error = %e, "could not apply the last token reconciles at close");
-        }
-    }
 }
 
 impl EmbeddedStore {
     /// Opens (creating if needed) `<dir>/maestro.db` in WAL mode and brings its schema up to date.
     /// The file holds provider secrets, so it is created readable by its owner only (0600), and
-    /// an existing file with looser permissions is tightened.
+    /// an existing file with looser permissions is tightened. Fails if another store (process)
+    /// has the dir open.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         create_dir(dir)?;
+        let dir_lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         create_private_file(&path)?;
         let conn = Connection::open(&path).map_err(backend("open the database file"))?;
@@ -114,7 +168,7 @@ impl EmbeddedStore {
         restrict_to_owner(&path)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend("hand checkpoints to their thread"))?;
         let mut store = Self::init(conn, Some(path.clone()))?;
-        store.checkpointer_stop = Some(spawn_checkpointer(path)?);
+        store.background = Some(spawn_background(&path, store.windows.clone(), dir_lock)?);
         Ok(store)
     }
 
@@ -129,29 +183,52 @@ impl EmbeddedStore {
         self.path.as_deref()
     }
 
+    /// Saves the rate-limit windows now (the background writer does so every 50 ms and at close).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match &self.background {
+            Some(background) => {
+                let mut conn = background.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                counters::flush(&self.windows, &mut conn)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn init(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend("enable foreign keys"))?;
-        // Hot-path tuning: temp data in memory, a page cache that holds the hot window and stats rows.
+        // Hot-path tuning: temp data in memory, a page cache that holds the hot stats rows.
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(backend("set temp_store"))?;
         conn.pragma_update(None, "cache_size", -16_000).map_err(backend("set cache_size"))?;
         schema::migrate(&mut conn)?;
+        let windows = counters::Windows::load(&conn).map_err(backend("load the rate-limit windows"))?;
         Ok(Self {
-            db: Mutex::new(Db { conn, last_purge_ms: None, pending_frees: Vec::new() }),
+            db: Arc::new(Mutex::new(Db { conn })),
             path,
-            checkpointer_stop: None,
+            windows: Arc::new(Mutex::new(windows)),
+            secret_cache: Mutex::new(HashMap::new()),
+            background: None,
         })
     }
 
     /// Runs `f` with the connection locked. `f` is synchronous, so the lock can never be held
     /// across an `.await`.
     fn with_db<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut db: MutexGuard<'_, Db> = self.db.lock().map_err(|_| {
-            StoreError::Backend(
-                "embedded store: the connection lock is poisoned (an earlier operation panicked)".into(),
-            )
-        })?;
-        f(&mut db)
+        lock_db(&self.db).and_then(|mut db| f(&mut db))
     }
+
+    /// Runs `f` with the rate-limit windows locked (a few hash lookups; never held across I/O).
+    fn with_windows<T>(&self, f: impl FnOnce(&mut counters::Windows) -> T) -> Result<T, StoreError> {
+        let mut windows = self.windows.lock().map_err(|_| {
+            StoreError::Backend("embedded store: the windows lock is poisoned (an earlier operation panicked)".into())
+        })?;
+        Ok(f(&mut windows))
+    }
+}
+
+fn lock_db(db: &Mutex<Db>) -> Result<MutexGuard<'_, Db>, StoreError> {
+    db.lock().map_err(|_| {
+        StoreError::Backend("embedded store: the connection lock is poisoned (an earlier operation panicked)".into())
+    })
 }
 
 impl Db {

@@ -1,11 +1,13 @@
 //! Call logs (`api_logs`) and daily stats (`usage_stats`), written together exactly once per
 //! request id: the SQLite twin of the aggregator's `TransactWriteItems` (DESIGN §6).
 
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
-use super::{EmbeddedStore, backend, parsed};
+use super::{Db, EmbeddedStore, backend, lock_db, parsed};
 use crate::logs::{CallStatus, LogEvent};
 use crate::stats::rollup::Summary;
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
@@ -253,9 +255,11 @@ impl StatsStore for EmbeddedStore {
     }
 
     /// One transaction for the whole batch: a commit (and its WAL append) per batch instead of
-    /// per event is most of the aggregator's cost.
+    /// per event is most of the aggregator's cost. It runs on a blocking thread, so the requests
+    /// served beside the aggregator never wait behind a batch.
     async fn record_events(&self, events: &[LogEvent]) -> Result<Vec<bool>, StoreError> {
-        self.with_db(|db| {
+        let write = |db: &Mutex<Db>, events: &[LogEvent]| {
+            let mut db = lock_db(db)?;
             let mut batch = || -> rusqlite::Result<Vec<bool>> {
                 let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let recorded = events.iter().map(|e| record(&tx, e)).collect::<rusqlite::Result<Vec<bool>>>()?;
@@ -263,7 +267,14 @@ impl StatsStore for EmbeddedStore {
                 Ok(recorded)
             };
             batch().map_err(backend("record log events"))
-        })
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return write(&self.db, events);
+        }
+        let (db, events) = (self.db.clone(), events.to_vec());
+        tokio::task::spawn_blocking(move || write(&db, &events))
+            .await
+            .map_err(|e| StoreError::Backend(format!("embedded store: the log writer stopped: {e}")))?
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
