@@ -8,6 +8,7 @@
 //! (`version`) or as `If-Match`, and a stale one is a 409.
 
 mod api_keys;
+mod console;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use maestro_lambda_common::AdminAuth;
 use maestro_shared::admin::views::{
     CreateKey, CreateProvider, CreateRoute, DataList, KeyView, ModelView, ProviderView, RouteView, SyncReport,
     UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
@@ -54,7 +56,13 @@ impl AdminState {
     }
 }
 
+/// The admin API and the admin console (`/admin/`), as the local runner serves them.
 pub fn router(state: AdminState) -> Router {
+    api_router(state).merge(console::router())
+}
+
+/// The admin API alone: every route needs an admin token.
+pub fn api_router(state: AdminState) -> Router {
     Router::new()
         .route("/api/admin/ai-providers", get(list_providers).post(create_provider))
         .route("/api/admin/ai-providers/{id}", put(update_provider))
@@ -68,6 +76,16 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route))
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
         .with_state(state)
+}
+
+/// The admin Lambda's app: the API (and unknown paths) behind `auth`, which in authorizer mode
+/// refuses any request API Gateway did not pass claims for; beside it, open to anyone who can
+/// reach the function, the console's files (they hold no data) and the API's description.
+pub fn lambda_app(state: AdminState, auth: &AdminAuth) -> Router {
+    let spec = http_api_openapi();
+    auth.wrap(api_router(state).fallback(mhttp::not_found))
+        .merge(console::router())
+        .route("/openapi.json", get(move || std::future::ready(Json(spec.clone()))))
 }
 
 /// The OpenAPI description of this router.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::to_bytes;
 use axum::http::StatusCode;
-use maestro_admin::{AdminState, router};
+use maestro_admin::{AdminState, lambda_app};
 use maestro_lambda_common::{AdminAuth, Env};
 use maestro_shared::bootstrap::bootstrap;
 use maestro_shared::config::FileConfig;
@@ -27,7 +27,7 @@ impl LogSink for NoLogs {
     async fn send(&self, _event: LogEvent) {}
 }
 
-/// The router of `main.rs` with the template's settings (no `MAESTRO_JWT_SECRET`: authorizer
+/// The app of `main.rs` with the template's settings (no `MAESTRO_JWT_SECRET`: authorizer
 /// mode, admin when the `scope` claim holds `maestro:admin`), on a fresh embedded store with the seed catalog.
 async fn app() -> Router {
     let env = Env::from_pairs(&[("MAESTRO_ADMIN_AUTH", "authorizer")]);
@@ -48,7 +48,7 @@ async fn app() -> Router {
         env.gateway_options().expect("options"),
     ));
     let state = AdminState::new(gateway, auth.verifier(), store).expect("admin state");
-    auth.wrap(router(state).fallback(maestro_shared::http::not_found))
+    lambda_app(state, &auth)
 }
 
 async fn invoke(event: &str) -> (StatusCode, Value) {
@@ -83,4 +83,39 @@ async fn given_no_authorizer_claims_then_it_is_401_whatever_the_headers_say() {
 
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["type"], "authentication_error");
+}
+
+/// The no-claims event, sent to another path (as API Gateway does for the console's
+/// `Auth: NONE` routes).
+fn without_claims_to(path: &str) -> String {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/admin-http-api-list-providers-no-claims.json"))
+            .expect("event");
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["routeKey"] = "GET /admin/{proxy+}".into();
+    event["requestContext"]["routeKey"] = "GET /admin/{proxy+}".into();
+    event.to_string()
+}
+
+#[tokio::test]
+async fn given_no_authorizer_claims_then_the_console_files_are_served_but_the_api_is_not() {
+    for (path, content_type) in
+        [("/admin/", "text/html; charset=utf-8"), ("/admin/app.js", "text/javascript; charset=utf-8")]
+    {
+        let request = lambda_http::request::from_str(&without_claims_to(path)).expect("event");
+        let response = app().await.oneshot(request).await.expect("the router answers");
+
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert!(response.headers()["content-security-policy"].to_str().expect("csp").contains("script-src 'self'"));
+    }
+    let request = lambda_http::request::from_str(&without_claims_to("/admin")).expect("event");
+    let response = app().await.oneshot(request).await.expect("the router answers");
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+
+    let (status, body) = invoke(&without_claims_to("/api/admin/ai-models")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = invoke(&without_claims_to("/somewhere-else")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "unknown paths stay behind the check: {body}");
 }

@@ -153,6 +153,30 @@ fn chat_streams_from_a_public_function_url_and_http_functions_ignore_the_stage()
 }
 
 #[test]
+fn only_the_api_description_and_the_admin_console_skip_the_jwt_authorizer() {
+    let t = template();
+    let mut open = Vec::new();
+    for id in ["AdminFunction", "StatsFunction"] {
+        let events = resource(&t, id)["Properties"]["Events"].as_mapping().expect("Events");
+        for (name, event) in events {
+            let p = &event["Properties"];
+            assert_eq!(str_of(&event["Type"]), "HttpApi", "{id} {name:?}");
+            if p["Auth"]["Authorizer"].as_str() == Some("NONE") {
+                open.push(format!("{id} {} {}", str_of(&p["Method"]), str_of(&p["Path"])));
+            } else {
+                assert!(p["Auth"].is_null(), "{id} {name:?}: the API's default JWT authorizer");
+            }
+        }
+    }
+    open.sort();
+    assert_eq!(
+        open,
+        ["AdminFunction GET /admin", "AdminFunction GET /admin/{proxy+}", "AdminFunction GET /openapi.json"],
+        "the console's files and the API description hold no data; everything else needs a token"
+    );
+}
+
+#[test]
 fn every_function_is_built_by_cargo_lambda_from_a_binary_of_this_workspace() {
     let t = template();
     let globals = &t["Globals"]["Function"];

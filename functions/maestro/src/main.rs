@@ -152,7 +152,7 @@ async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo:
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     banner(&app.auth, &app.report, listen, &format!("data: {}", data.display()), demo)?;
-    let App { router, aggregator, queue_counts, .. } = app;
+    let App { router, aggregator, queue_counts, store, .. } = app;
     axum::serve(listener.tap_io(no_delay), router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -160,6 +160,9 @@ async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo:
     // The router (and with it every queue sender) is gone: the aggregator drains and ends.
     if tokio::time::timeout(Duration::from_secs(10), aggregator).await.is_err() || !queue_counts.is_drained() {
         tracing::error!("some log events were not recorded before shutdown");
+    }
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "could not save the rate-limit windows at shutdown");
     }
     Ok(())
 }
@@ -238,11 +241,14 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
     if !auth.can_issue() {
         println!("\nTokens are verified with the JWKS at MAESTRO_JWKS_URL: use your identity provider's tokens");
         println!("(admin APIs: the `{}` claim must hold `{}`).", auth.admin_claim().claim, auth.admin_claim().value);
+        println!("Admin console: http://{listen}/admin/ (sign in with such an admin token)");
         return Ok(());
     }
     let user = auth.issue("local-user", false, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
     let admin = auth.issue("local-admin", true, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
     println!("\nCaller token (sub=local-user):\n  {user}\nAdmin token (admin and stats APIs):\n  {admin}\n");
+    // The console reads the token from the fragment, which browsers never send to the server.
+    println!("Admin console: http://{listen}/admin/#token={admin}\n");
     println!(
         "Try it:\n  curl -s http://{listen}/v1/chat/completions -H \"Authorization: Bearer {user}\" -H 'content-type: application/json' \\\n    -d '{{\"model\":\"demo/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
     );

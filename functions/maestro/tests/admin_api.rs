@@ -994,3 +994,27 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
         assert_eq!(r.status(), 401, "{route} is served");
     }
 }
+
+#[tokio::test]
+async fn the_runner_serves_the_admin_console_without_a_token_and_leaves_it_out_of_the_openapi_document() {
+    let app = spawn_app(FAST_RETRY, &[]).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let r = http.get(format!("{}/admin", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "admin/");
+    let r = http.get(format!("{}/admin/", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(r.text().await.unwrap().contains("<script type=\"module\" src=\"app.js\">"));
+    let r = http.get(format!("{}/admin/vendor/uPlot.min.css", app.url)).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "text/css; charset=utf-8"));
+    let r = http.get(format!("{}/admin/missing.js", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+
+    let spec: Value = app.http.get(format!("{}/openapi.json", app.url)).send().await.unwrap().json().await.unwrap();
+    assert!(spec["paths"].as_object().unwrap().keys().all(|p| !p.starts_with("/admin")), "the console is not an API");
+}

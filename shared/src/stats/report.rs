@@ -594,8 +594,8 @@ mod tests {
         let now = 1_795_000_000_000; // 2026-11-18
         let rows = vec![
             row("2026-11-18", "a", 1),
-            row("2026-11-12", "a", 10),  // first day of the 7
-            row("2026-11-11", "b", 100), // outside the 7, inside the 30
+            row("2026-11-12", "a", 10),   // first day of the 7
+            row("2026-11-11", "b", 100),  // outside the 7, inside the 30
             row("2026-10-20", "b", 1000), // first day of the 30
             row("2026-10-19", "b", 9999), // outside both
         ];

@@ -1,0 +1,239 @@
+// Small DOM and formatting helpers. Every value reaches the page as text (textContent or an
+// attribute), never as HTML, so nothing from the API can inject markup.
+
+/**
+ * h('a', {class: 'x', href, onclick}, 'text', child, [more]) builds an element. Attributes
+ * starting with `on` are listeners; `class` may be an array; null/false children are skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
+    else if (name === 'class') el.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
+    else if (name === 'dataset') Object.assign(el.dataset, value);
+    else if (name === 'value' || name === 'checked') el[name] = value;
+    else el.setAttribute(name, value === true ? '' : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+// ---- Formatting -----------------------------------------------------------------------------
+
+const intFormat = new Intl.NumberFormat('en-US');
+export const int = (n) => (n === null || n === undefined ? '—' : intFormat.format(n));
+
+/** Micro-USD as exact dollars: 148 → $0.000148, 1500000 → $1.50. */
+export function money(micros) {
+  if (micros === null || micros === undefined) return '—';
+  const whole = Math.floor(micros / 1e6);
+  const fraction = String(micros % 1e6).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
+  return `$${intFormat.format(whole)}.${fraction}`;
+}
+
+/** Dollars per million tokens from micro-USD per million tokens (the catalog's price unit). */
+export const pricePerMillion = (micros) => (micros === null || micros === undefined ? '—' : money(micros));
+
+export const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`);
+
+/** A latency; percentiles are histogram bucket bounds, hence the ≤. */
+export function ms(value, bound = false) {
+  if (value === null || value === undefined) return '—';
+  const text = value >= 1000 ? `${(value / 1000).toFixed(value % 1000 ? 1 : 0)} s` : `${value} ms`;
+  return bound ? `≤ ${text}` : text;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+/** Unix ms as `YYYY-MM-DD HH:MM:SS` in UTC (the stats' days are UTC days). */
+export function utc(msValue) {
+  if (msValue === null || msValue === undefined) return '—';
+  const d = new Date(msValue);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+/** "in 4 min", "2 h ago". */
+export function relative(msValue, now = Date.now()) {
+  if (msValue === null || msValue === undefined) return '';
+  const diff = msValue - now;
+  const abs = Math.abs(diff);
+  if (abs < 10e3) return 'just now';
+  const text = abs < 60e3 ? `${Math.round(abs / 1e3)} s` : abs < 3600e3 ? `${Math.round(abs / 60e3)} min`
+    : abs < 86400e3 ? `${Math.round(abs / 3600e3)} h` : `${Math.round(abs / 86400e3)} d`;
+  return diff >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** `YYYY-MM-DD` of today minus `days`, in UTC. */
+export function utcDay(daysAgo = 0) {
+  const d = new Date(Date.now() - daysAgo * 86400e3);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+}
+
+// ---- Building blocks ------------------------------------------------------------------------
+
+export const badge = (text, kind = 'neutral') => h('span', { class: `badge badge-${kind}` }, text);
+
+const STATUS_KIND = { normal: 'ok', rate_limited: 'warn', error: 'warn', invalid: 'bad' };
+export const statusBadge = (status) => badge(status.replace('_', ' '), STATUS_KIND[status] || 'neutral');
+export const activeBadge = (active) => badge(active ? 'active' : 'inactive', active ? 'ok' : 'off');
+
+/**
+ * A table inside its own scrolling box (so a narrow screen scrolls the table, not the page).
+ * columns: [{label, cell: row => Node|string, class}]; options: {empty, onRowClick, rowLabel,
+ * rowData: row => dataset}.
+ */
+export function table(columns, rows, options = {}) {
+  const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)));
+  const body = h('tbody');
+  if (!rows.length) {
+    body.append(h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, options.empty || 'Nothing here yet.')));
+  }
+  for (const row of rows) {
+    const tr = h('tr', { dataset: options.rowData ? options.rowData(row) : null },
+      columns.map((c) => h('td', { class: c.class }, c.cell(row))));
+    if (options.onRowClick) {
+      tr.classList.add('clickable');
+      tr.tabIndex = 0;
+      if (options.rowLabel) tr.setAttribute('aria-label', options.rowLabel(row));
+      tr.addEventListener('click', () => options.onRowClick(row, tr));
+      tr.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          options.onRowClick(row, tr);
+        }
+      });
+    }
+    body.append(tr);
+  }
+  return h('div', { class: 'table-wrap' }, h('table', { class: options.class }, h('thead', {}, head), body));
+}
+
+export const spinner = (text = 'Loading…') => h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spin' }), text);
+
+/** An error box with the API's message and, when given, a retry button. */
+export function errorBox(error, retry) {
+  return h('div', { class: 'notice notice-error', role: 'alert' },
+    h('span', {}, error.message || String(error)),
+    retry ? h('button', { type: 'button', class: 'ghost small', onclick: retry }, 'Retry') : null);
+}
+
+export const notice = (kind, ...children) => h('div', { class: `notice notice-${kind}`, role: 'status' }, children);
+
+let toastTimer = null;
+/** A short message at the bottom of the screen. */
+export function toast(message, kind = 'ok') {
+  const el = document.getElementById('toast');
+  el.className = `toast toast-${kind}`;
+  el.textContent = message;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, 5000);
+}
+
+/** A page header: title, a line of help, actions on the right. */
+export const pageHeader = (title, help, ...actions) => h('div', { class: 'page-header' },
+  h('div', {}, h('h1', {}, title), help ? h('p', { class: 'muted' }, help) : null),
+  h('div', { class: 'actions' }, actions));
+
+// ---- Form dialogs ---------------------------------------------------------------------------
+
+/** The value of a field as the API wants it: numbers parsed, empty optional fields null. */
+function fieldValue(field, input) {
+  if (field.type === 'checkbox') return input.checked;
+  const raw = input.value.trim();
+  if (raw === '') return null;
+  if (field.type === 'number') return Number(raw);
+  return raw;
+}
+
+function fieldInput(field, id) {
+  const common = { id, name: field.name, required: field.required, placeholder: field.placeholder };
+  switch (field.type) {
+    case 'select':
+      return h('select', common, field.options.map(([value, label]) =>
+        h('option', { value, selected: value === field.value }, label)));
+    case 'checkbox':
+      return h('input', { ...common, type: 'checkbox', checked: Boolean(field.value) });
+    case 'textarea':
+      return h('textarea', { ...common, rows: field.rows || 3, spellcheck: 'false', value: field.value ?? '' });
+    case 'password':
+      // Write-only: never prefilled, never remembered by the browser.
+      return h('input', { ...common, type: 'password', autocomplete: 'new-password', spellcheck: 'false' });
+    default:
+      return h('input', {
+        ...common, type: field.type || 'text', value: field.value ?? '', step: field.step, min: field.min,
+        pattern: field.pattern, inputmode: field.inputmode, autocomplete: 'off', spellcheck: 'false',
+      });
+  }
+}
+
+/**
+ * A modal form. `onSubmit(values)` saves; on success the dialog closes and is removed (with any
+ * secret typed into it); on failure the API's message shows inside and the dialog stays open.
+ */
+export function formDialog({ title, intro, fields, submitLabel = 'Save', onSubmit }) {
+  const inputs = new Map();
+  const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true });
+  const rows = fields.map((field) => {
+    const id = `f-${field.name}`;
+    const input = fieldInput(field, id);
+    inputs.set(field.name, input);
+    const label = h('label', { for: id }, field.label);
+    const hint = field.hint ? h('small', { class: 'muted' }, field.hint) : null;
+    return field.type === 'checkbox'
+      ? h('div', { class: 'field field-check' }, input, label, hint)
+      : h('div', { class: ['field', field.wide && 'field-wide'] }, label, input, hint);
+  });
+  const submit = h('button', { type: 'submit', class: 'primary' }, submitLabel);
+  const dialog = h('dialog', { class: 'dialog', 'aria-label': title });
+  const close = () => { dialog.close(); dialog.remove(); };
+  const form = h('form', { class: 'form', autocomplete: 'off' },
+    h('header', { class: 'dialog-head' }, h('h2', {}, title),
+      h('button', { type: 'button', class: 'ghost icon', 'aria-label': 'Close', onclick: close }, '×')),
+    intro ? h('p', { class: 'muted' }, intro) : null,
+    h('div', { class: 'fields' }, rows), error,
+    h('footer', { class: 'dialog-foot' },
+      h('button', { type: 'button', class: 'ghost', onclick: close }, 'Cancel'), submit));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const values = {};
+    for (const field of fields) values[field.name] = fieldValue(field, inputs.get(field.name));
+    submit.disabled = true;
+    error.hidden = true;
+    try {
+      await onSubmit(values);
+      close();
+    } catch (e) {
+      // A stale version: what the form was filled from is gone; the caller has reloaded.
+      if (e.status === 409) {
+        close();
+        toast(e.message, 'warn');
+        return;
+      }
+      error.textContent = e.message;
+      error.hidden = false;
+      submit.disabled = false;
+    }
+  });
+  dialog.addEventListener('close', () => dialog.remove());
+  dialog.append(form);
+  document.body.append(dialog);
+  dialog.showModal();
+  const first = form.querySelector('input:not([type=checkbox]), select, textarea');
+  if (first) first.focus();
+  return dialog;
+}
