@@ -1,6 +1,6 @@
 //! Time as Maestro counts it: unix milliseconds, UTC windows.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 
 /// Milliseconds since the unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -11,24 +11,30 @@ fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+// These run several times per call: plain integer formatting, not strftime.
+
 /// `yyyymmddHHMM`: the minute window a timestamp falls in.
 pub fn minute_window(ms: i64) -> String {
-    at(ms).format("%Y%m%d%H%M").to_string()
+    let t = at(ms);
+    format!("{:04}{:02}{:02}{:02}{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute())
 }
 
 /// `yyyymmdd`: the day window a timestamp falls in.
 pub fn day_window(ms: i64) -> String {
-    at(ms).format("%Y%m%d").to_string()
+    let t = at(ms);
+    format!("{:04}{:02}{:02}", t.year(), t.month(), t.day())
 }
 
 /// `yyyy-mm-dd`: the stats date of a timestamp.
 pub fn stats_date(ms: i64) -> String {
-    at(ms).format("%Y-%m-%d").to_string()
+    let t = at(ms);
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
 }
 
 /// `yyyy-mm-ddTHH`: the call-log partition of a timestamp.
 pub fn log_hour(ms: i64) -> String {
-    at(ms).format("%Y-%m-%dT%H").to_string()
+    let t = at(ms);
+    format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
 }
 
 /// RFC 3339 text of a timestamp, for humans and JSON.
@@ -60,5 +66,13 @@ mod tests {
         assert_eq!(minute_window_end(t), 1_764_000_060_000);
         assert_eq!(minute_window(minute_window_end(t)), "202511241601");
         assert_eq!(day_window(day_window_end(t)), "20251125");
+        // Padding, and agreement with strftime across a year.
+        let early = 1_767_229_384_000; // 2026-01-01T01:03:04Z
+        assert_eq!(minute_window(early), "202601010103");
+        assert_eq!(log_hour(early), "2026-01-01T01");
+        for ms in (0..400).map(|d| early + d * 86_400_000 + d * 61_000) {
+            assert_eq!(minute_window(ms), at(ms).format("%Y%m%d%H%M").to_string());
+            assert_eq!(stats_date(ms), at(ms).format("%Y-%m-%d").to_string());
+        }
     }
 }

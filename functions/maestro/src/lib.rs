@@ -243,10 +243,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The in-process stand-in for the SQS-triggered aggregator: the same per-message code. A store
 /// failure is retried with backoff (never dropped); an unreadable message goes to the error log,
 /// as SQS would move it to the dead-letter queue.
+/// How long the in-process aggregator gathers log events into one batch (one write transaction),
+/// and how many at most: a batch runs on a blocking thread that shares the CPU with the requests,
+/// so a bounded batch (~0.5 ms of work) bounds how long a request can wait behind it.
+const AGGREGATOR_LINGER: Duration = Duration::from_millis(20);
+const AGGREGATOR_BATCH: usize = 32;
+
 async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) {
-    while let Some(batch) = receiver.next_batch(256).await {
-        let messages: Vec<Message> =
-            batch.iter().map(|q| Message { id: q.message_id.clone(), body: q.body.clone() }).collect();
+    while let Some(batch) = receiver.next_batch(AGGREGATOR_BATCH, AGGREGATOR_LINGER).await {
+        let messages: Vec<Message> = batch.into_iter().map(|q| Message { id: q.message_id, body: q.body }).collect();
         let outcomes = process_batch_outcomes(store.as_ref() as &dyn StatsStore, &messages).await;
         for (message, outcome) in messages.iter().zip(outcomes) {
             if let Outcome::Poison(reason) = &outcome {
@@ -270,7 +275,7 @@ async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) 
                 }
             }
         }
-        receiver.mark_done(batch.len());
+        receiver.mark_done(messages.len());
     }
 }
 

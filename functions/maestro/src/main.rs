@@ -15,6 +15,10 @@ use maestro_shared::aws::{self, AwsBackend, AwsConfig, provision};
 use maestro_shared::bootstrap::BootstrapReport;
 use maestro_shared::config::FileConfig;
 
+/// mimalloc: fewer and cheaper allocator calls on the request path than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "maestro", version, about = "Maestro: a multi-provider AI gateway (local runner)")]
 struct Cli {

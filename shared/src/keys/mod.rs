@@ -29,7 +29,10 @@ pub struct KeyPool {
 
 /// The outcome of trying to reserve capacity on one of a provider's keys.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant, reason = "returned once per attempt and destructured at once; boxing would only add an allocation")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per attempt and destructured at once; boxing would only add an allocation"
+)]
 pub enum Pick {
     Reserved {
         key: ApiKey,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -71,15 +72,20 @@ impl LogSink for InProcessQueue {
 }
 
 impl QueueReceiver {
-    /// Waits for at least one message, then takes up to `max` that are ready. `None` once every
-    /// sender is gone and the queue is drained.
-    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<QueuedMessage>> {
+    /// Waits for at least one message, then gathers more for up to `linger` (or until there are
+    /// `max`), as SQS batching does: one write transaction per batch is most of the aggregator's
+    /// cost, so a few milliseconds of patience save most of it. `None` once every sender is gone
+    /// and the queue is drained.
+    pub async fn next_batch(&mut self, max: usize, linger: Duration) -> Option<Vec<QueuedMessage>> {
         let first = self.rx.recv().await?;
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(max.min(1024));
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + linger;
         while batch.len() < max {
-            match self.rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+            let room = max - batch.len();
+            match tokio::time::timeout_at(deadline, self.rx.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break, // closed, or the linger is over
+                Ok(_) => {}
             }
         }
         Some(batch)

@@ -92,6 +92,8 @@ fn spawn_background(
     let conn = Connection::open(path).map_err(backend("open the background connection"))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(backend("set busy_timeout"))?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend("set synchronous=NORMAL"))?;
+    // This thread checkpoints on its own schedule; an automatic one would fsync inside a flush.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend("turn off automatic checkpoints"))?;
     let writer = Arc::new(Mutex::new(conn));
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let conn = writer.clone();

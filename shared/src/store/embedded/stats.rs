@@ -1,6 +1,7 @@
 //! Call logs (`api_logs`) and daily stats (`usage_stats`), written together exactly once per
 //! request id: the SQLite twin of the aggregator's `TransactWriteItems` (DESIGN §6).
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -203,44 +204,69 @@ fn replace_summaries(conn: &mut Connection, date: &str, summaries: &[Summary]) -
     tx.commit()
 }
 
-/// Inserts the log row and, only if it was new, adds the event to its stats row, in one
-/// transaction: a crash between the two cannot count an event twice or lose it.
-fn record(tx: &rusqlite::Transaction<'_>, e: &LogEvent) -> rusqlite::Result<bool> {
-    let inserted = tx.prepare_cached(INSERT_LOG)?.execute(params![
-        e.request_id,
-        e.v,
-        e.ts_ms,
-        time::log_hour(e.ts_ms),
-        e.user_id,
-        e.provider,
-        e.model,
-        e.key_id,
-        e.route,
-        e.request_type,
-        e.stream,
-        status_text(e.status),
-        e.http_status,
-        e.error_code,
-        e.error_message,
-        e.prompt_tokens,
-        e.completion_tokens,
-        e.cached_tokens,
-        e.cost_micros,
-        e.latency_ms,
-        e.ttfb_ms,
-        e.attempts,
-    ])? == 1;
-    if inserted {
-        let (date, provider, model, key_id) = stats::row_key(e);
-        let counters = counter_values(&Counters::from_event(e));
-        let mut values: Vec<&dyn ToSql> = vec![&date, &provider, &model, &key_id];
-        values.extend(counters.iter().map(|v| v as &dyn ToSql));
-        tx.prepare_cached(ADD_STATS)?.execute(values.as_slice())?;
+/// Records a batch in the caller's transaction: each log row is inserted, and only the events
+/// whose row is new are added to their stats rows, so a crash cannot count an event twice or lose
+/// it, and a redelivered event changes nothing. The stats and the keys' last-use times are summed
+/// per row and written once per batch: a batch mostly holds calls of a few keys and models.
+fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite::Result<Vec<bool>> {
+    let mut stats_rows: BTreeMap<(String, String, String, String), Counters> = BTreeMap::new();
+    // key id -> (latest call, latest failed call)
+    let mut keys_used: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
+    let mut recorded = Vec::with_capacity(events.len());
+    let mut insert_log = tx.prepare_cached(INSERT_LOG)?;
+    for e in events {
+        let inserted = insert_log.execute(params![
+            e.request_id,
+            e.v,
+            e.ts_ms,
+            time::log_hour(e.ts_ms),
+            e.user_id,
+            e.provider,
+            e.model,
+            e.key_id,
+            e.route,
+            e.request_type,
+            e.stream,
+            status_text(e.status),
+            e.http_status,
+            e.error_code,
+            e.error_message,
+            e.prompt_tokens,
+            e.completion_tokens,
+            e.cached_tokens,
+            e.cost_micros,
+            e.latency_ms,
+            e.ttfb_ms,
+            e.attempts,
+        ])? == 1;
+        recorded.push(inserted);
+        if !inserted {
+            continue;
+        }
+        stats_rows.entry(stats::row_key(e)).or_default().add(&Counters::from_event(e));
         if let Some(key_id) = &e.key_id {
-            tx.prepare_cached(MARK_KEY_USED)?.execute(params![key_id, e.ts_ms, e.status == CallStatus::Error])?;
+            let used = keys_used.entry(key_id).or_insert((e.ts_ms, None));
+            used.0 = used.0.max(e.ts_ms);
+            if e.status == CallStatus::Error {
+                used.1 = Some(used.1.map_or(e.ts_ms, |t| t.max(e.ts_ms)));
+            }
         }
     }
-    Ok(inserted)
+    let mut add_stats = tx.prepare_cached(ADD_STATS)?;
+    for ((date, provider, model, key_id), counters) in &stats_rows {
+        let counters = counter_values(counters);
+        let mut values: Vec<&dyn ToSql> = vec![date, provider, model, key_id];
+        values.extend(counters.iter().map(|v| v as &dyn ToSql));
+        add_stats.execute(values.as_slice())?;
+    }
+    let mut mark_used = tx.prepare_cached(MARK_KEY_USED)?;
+    for (key_id, (last_used, last_error)) in keys_used {
+        mark_used.execute(params![key_id, last_used, false])?;
+        if let Some(last_error) = last_error {
+            mark_used.execute(params![key_id, last_error, true])?;
+        }
+    }
+    Ok(recorded)
 }
 
 /// The number of events a query returns: [`DEFAULT_LOG_LIMIT`] for 0, at most [`MAX_LOG_LIMIT`].
@@ -262,7 +288,7 @@ impl StatsStore for EmbeddedStore {
             let mut db = lock_db(db)?;
             let mut batch = || -> rusqlite::Result<Vec<bool>> {
                 let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let recorded = events.iter().map(|e| record(&tx, e)).collect::<rusqlite::Result<Vec<bool>>>()?;
+                let recorded = record_batch(&tx, events)?;
                 tx.commit()?;
                 Ok(recorded)
             };
