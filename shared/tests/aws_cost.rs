@@ -159,6 +159,8 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
         aggregated,
         counts(&[("DynamoDB PutItem", 1), ("DynamoDB TransactWriteItems", 2), ("DynamoDB UpdateItem", 2)])
     );
+    // One line for bench/run.py, which copies these counts into bench/RESULTS.md.
+    eprintln!("BENCH_AWS_COST {}", serde_json::json!({"cold": cold, "warm": warm, "aggregator_2_events": aggregated}));
 
     provision::delete_table(&dynamodb, &table).await.expect("delete the table");
 }

@@ -16,7 +16,7 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -206,6 +206,16 @@ CREATE TABLE caller_keys (
     revoked_at_ms       INTEGER
 );
 ALTER TABLE usage_windows ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// The log query filters on one statement with optional parameters, which SQLite always answers
+/// by walking `api_logs_by_ts` (EXPLAIN QUERY PLAN); these indexes were never read, yet every
+/// recorded call paid four B-tree inserts for them.
+const LEAN_LOG_INDEXES: &str = r#"
+DROP INDEX IF EXISTS api_logs_by_hour;
+DROP INDEX IF EXISTS api_logs_by_provider;
+DROP INDEX IF EXISTS api_logs_by_user;
+DROP INDEX IF EXISTS api_logs_by_model;
 "#;
 
 /// The schema version this build writes.

@@ -354,3 +354,49 @@ impl StatsStore for EmbeddedStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log table keeps only the indexes its query reads: if the query changes so that SQLite
+    /// would use another index, this test says to add it back.
+    #[test]
+    fn the_log_query_walks_the_time_index_and_the_log_table_has_no_unread_index() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("schema");
+        let filters: [Option<&str>; 2] = [None, Some("openai")];
+        for provider in filters {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {SELECT_LOGS}"))
+                .expect("prepare")
+                .query_map(
+                    params![
+                        None::<i64>,
+                        None::<i64>,
+                        provider,
+                        None::<&str>,
+                        None::<&str>,
+                        50,
+                        None::<&str>,
+                        None::<&str>,
+                        None::<i64>,
+                        None::<&str>
+                    ],
+                    |r| r.get(3),
+                )
+                .and_then(Iterator::collect)
+                .expect("plan");
+            assert_eq!(plan, ["SCAN api_logs USING INDEX api_logs_by_ts"], "provider filter {provider:?}");
+        }
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'api_logs' AND sql IS NOT NULL",
+            )
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .expect("indexes");
+        assert_eq!(indexes, ["api_logs_by_ts"]);
+    }
+}
