@@ -247,7 +247,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// and how many at most: a batch runs on a blocking thread that shares the CPU with the requests,
 /// so a bounded batch (~0.5 ms of work) bounds how long a request can wait behind it.
 const AGGREGATOR_LINGER: Duration = Duration::from_millis(20);
-const AGGREGATOR_BATCH: usize = 32;
+const AGGREGATOR_BATCH: usize = 64;
 
 async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) {
     while let Some(batch) = receiver.next_batch(AGGREGATOR_BATCH, AGGREGATOR_LINGER).await {

@@ -41,8 +41,10 @@ pub const LOCK_FILE: &str = "maestro.lock";
 
 /// How long a statement waits for the other connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the background thread moves the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How often the background thread moves the WAL into the database file. Often: a checkpoint's
+/// work grows with the WAL, and it shares the CPU with requests (at 500 ms the p99 latency under
+/// load was ~1 ms worse than at 100 ms, bench/RESULTS.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 pub struct EmbeddedStore {
     db: Arc<Mutex<Db>>,
