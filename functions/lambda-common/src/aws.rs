@@ -21,6 +21,11 @@ pub async fn backend() -> Result<AwsBackend, lambda_http::Error> {
     AwsBackend::from_env().await.map_err(startup_error)
 }
 
+/// The DynamoDB store alone (stats, roll-up), from the environment.
+pub async fn dynamo() -> Result<Arc<maestro_shared::aws::DynamoStore>, lambda_http::Error> {
+    maestro_shared::aws::dynamo_from_env().await.map_err(startup_error)
+}
+
 /// The gateway on the AWS backends, with one shared HTTP client for every provider.
 pub fn gateway(aws: &AwsBackend, options: GatewayOptions) -> Result<Arc<Gateway>, lambda_http::Error> {
     let backends = Backends {

@@ -2,7 +2,7 @@
 //! and provider summaries of the last `MAESTRO_ROLLUP_DAYS` days and ends passed key cool-downs.
 
 use lambda_runtime::{Error, run, service_fn};
-use maestro_lambda_common::aws::{backend, startup_error};
+use maestro_lambda_common::aws::{dynamo, startup_error};
 use maestro_lambda_common::{Env, init_tracing};
 use maestro_rollup::{handle, options_from_env};
 
@@ -10,7 +10,7 @@ use maestro_rollup::{handle, options_from_env};
 async fn main() -> Result<(), Error> {
     init_tracing();
     let options = options_from_env(&Env::process()).map_err(startup_error)?;
-    let aws = backend().await?;
-    let store = aws.dynamo.as_ref();
+    let dynamo = dynamo().await?;
+    let store = dynamo.as_ref();
     run(service_fn(move |event| handle(store, store, options, event))).await
 }

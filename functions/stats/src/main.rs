@@ -2,7 +2,7 @@
 //! reading daily stats and call logs from DynamoDB. Authentication as in the admin function.
 
 use lambda_http::{Error, run};
-use maestro_lambda_common::aws::{backend, startup_error};
+use maestro_lambda_common::aws::{dynamo, startup_error};
 use maestro_lambda_common::{AdminAuth, Env, init_tracing};
 use maestro_stats::{StatsState, router};
 
@@ -11,13 +11,8 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let env = Env::process();
     let auth = AdminAuth::from_env(&env).map_err(startup_error)?;
-    let aws = backend().await?;
-    let state = StatsState {
-        store: aws.dynamo.clone(),
-        catalog: aws.dynamo.clone(),
-        counters: aws.dynamo.clone(),
-        auth: auth.verifier(),
-    };
+    let dynamo = dynamo().await?;
+    let state = StatsState { store: dynamo.clone(), catalog: dynamo.clone(), counters: dynamo, auth: auth.verifier() };
     tracing::info!(auth = auth.mode(), "stats function ready");
     run(auth.wrap(router(state).fallback(maestro_shared::http::not_found))).await
 }

@@ -144,6 +144,21 @@ impl AwsBackend {
     }
 }
 
+/// The DynamoDB store alone, for functions that read and write nothing else (stats, roll-up):
+/// without the SQS and Secrets Manager clients their bootstraps are smaller, and they need no
+/// queue URL. The table comes from `MAESTRO_TABLE` as in [`AwsBackend::from_env`].
+pub async fn dynamo_from_env() -> Result<Arc<DynamoStore>, AwsError> {
+    let sdk = sdk_config_from_env().await;
+    if sdk.region().is_none() {
+        return Err(AwsError::Config("no AWS region: set AWS_REGION (or a profile with a region)".into()));
+    }
+    let table = AwsConfig::from_env().table;
+    if table.trim().is_empty() {
+        return Err(AwsError::Config(format!("{ENV_TABLE} is empty")));
+    }
+    Ok(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)))
+}
+
 /// The SDK configuration from the default chain: region, credentials, and `AWS_ENDPOINT_URL`
 /// (or a per-service `AWS_ENDPOINT_URL_<SERVICE>`) for an emulator.
 pub async fn sdk_config_from_env() -> SdkConfig {
