@@ -98,18 +98,18 @@ impl Windows {
     /// Changes one row (creating it with `expires_at_ms` if new) and marks it for the flush.
     fn update(&mut self, key_id: &str, window: &str, expires_at_ms: i64, change: impl FnOnce(&mut Row)) {
         let id = (key_id.to_string(), window.to_string());
-        let row = self.rows.entry(id.clone()).or_insert(Row { expires_at_ms, ..Row::default() });
-        let before = *row;
-        change(row);
-        if *row != before {
-            self.dirty.push(id);
-        }
+        self.rows.entry(id.clone()).or_insert(Row { expires_at_ms, ..Row::default() });
+        self.change(id, change);
     }
 
     /// Like [`Self::update`] for a row that must already exist (a reconcile of a grant whose
     /// window has been swept changes nothing, as an `UPDATE` of a missing row would not).
     fn update_existing(&mut self, key_id: &str, window: &str, change: impl FnOnce(&mut Row)) {
-        let id = (key_id.to_string(), window.to_string());
+        self.change((key_id.to_string(), window.to_string()), change);
+    }
+
+    /// Applies `change` to the row `id` if it exists; a row that changed is marked for the flush.
+    fn change(&mut self, id: WindowId, change: impl FnOnce(&mut Row)) {
         if let Some(row) = self.rows.get_mut(&id) {
             let before = *row;
             change(row);
