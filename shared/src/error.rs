@@ -110,6 +110,12 @@ impl ApiError {
         Self::new(504, "timeout_error", "upstream_timeout", message)
     }
 
+    /// 499 (nginx's "client closed request"): only ever recorded in a call's log, never sent,
+    /// since the caller is gone.
+    pub fn client_closed(code: &str, message: impl Into<String>) -> Self {
+        Self::new(499, "client_closed", code, message)
+    }
+
     /// 500: our own failure. The message is generic; details go to the log.
     pub fn internal() -> Self {
         Self::new(

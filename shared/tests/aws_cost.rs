@@ -111,7 +111,7 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
     };
     let options =
         GatewayOptions { catalog_ttl: Duration::from_secs(60), allow_demo: true, ..GatewayOptions::default() };
-    let gateway = Gateway::new(backends, ProviderClient::new().expect("http client"), options);
+    let gateway = Arc::new(Gateway::new(backends, ProviderClient::new().expect("http client"), options));
     let caller = Caller::user("user-1");
     recorder.take();
 

@@ -240,42 +240,58 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     )
 }
 
-/// The in-process stand-in for the SQS-triggered aggregator: the same per-message code. A store
-/// failure is retried with backoff (never dropped); an unreadable message goes to the error log,
-/// as SQS would move it to the dead-letter queue.
-/// How long the in-process aggregator gathers log events into one batch (one write transaction),
-/// and how many at most: a batch runs on a blocking thread that shares the CPU with the requests,
-/// so a bounded batch (~0.5 ms of work) bounds how long a request can wait behind it.
-const AGGREGATOR_LINGER: Duration = Duration::from_millis(20);
+/// The most log events the in-process aggregator writes in one transaction: a batch runs on a
+/// blocking thread that shares the CPU with the requests, so a bounded batch (~0.5 ms of work)
+/// bounds how long a request can wait behind it.
 const AGGREGATOR_BATCH: usize = 64;
 
+/// The in-process stand-in for the SQS-triggered aggregator: the same per-message code, one
+/// transaction per batch. The senders wait until their event is recorded (see
+/// `maestro_shared::logs::queue`); a store failure is retried with backoff (never dropped), the
+/// senders let go after the first try so a broken disk cannot hold answers back; an unreadable
+/// message goes to the error log, as SQS would move it to the dead-letter queue.
 async fn run_aggregator(mut receiver: QueueReceiver, store: Arc<EmbeddedStore>) {
-    while let Some(batch) = receiver.next_batch(AGGREGATOR_BATCH, AGGREGATOR_LINGER).await {
-        let messages: Vec<Message> = batch.into_iter().map(|q| Message { id: q.message_id, body: q.body }).collect();
+    while let Some(mut batch) = receiver.next_batch(AGGREGATOR_BATCH).await {
+        let messages: Vec<Message> =
+            batch.iter().map(|q| Message { id: q.message_id.clone(), body: q.body.clone() }).collect();
         let outcomes = process_batch_outcomes(store.as_ref() as &dyn StatsStore, &messages).await;
-        for (message, outcome) in messages.iter().zip(outcomes) {
-            if let Outcome::Poison(reason) = &outcome {
-                tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
-            }
-            if !matches!(outcome, Outcome::Failed(_)) {
-                continue;
-            }
-            let mut wait = Duration::from_millis(50);
-            loop {
-                match process_message(store.as_ref() as &dyn StatsStore, message).await {
-                    Outcome::Recorded | Outcome::Duplicate => break,
-                    Outcome::Poison(reason) => {
-                        tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
-                        break;
-                    }
-                    Outcome::Failed(_) => {
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(5));
-                    }
+        let mut failed = Vec::new();
+        for ((message, queued), outcome) in messages.into_iter().zip(batch.iter_mut()).zip(outcomes) {
+            match outcome {
+                Outcome::Failed(_) => failed.push(message),
+                Outcome::Poison(reason) => {
+                    tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
+                    receiver.finish([queued]);
                 }
+                Outcome::Recorded | Outcome::Duplicate => receiver.finish([queued]),
             }
         }
-        receiver.mark_done(messages.len());
+        if failed.is_empty() {
+            continue;
+        }
+        tracing::error!(events = failed.len(), "log events not recorded yet; retrying");
+        receiver.finish(batch.iter_mut());
+        for message in &failed {
+            retry_until_recorded(store.as_ref(), message).await;
+        }
+    }
+}
+
+/// Records one message, retrying a failing store with backoff until it works.
+async fn retry_until_recorded(store: &EmbeddedStore, message: &Message) {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match process_message(store as &dyn StatsStore, message).await {
+            Outcome::Recorded | Outcome::Duplicate => return,
+            Outcome::Poison(reason) => {
+                tracing::error!(message_id = %message.id, body = %message.body, %reason, "dead-lettered log message");
+                return;
+            }
+            Outcome::Failed(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

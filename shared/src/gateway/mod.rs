@@ -1,5 +1,9 @@
 //! The chat path: resolve the model, pick a key within its limits, call the provider, retry and
 //! fall back by the policy, and emit exactly one log event per call.
+//!
+//! A call runs in a task of its own ([`Gateway::chat`], [`Gateway::chat_stream`]): the caller's
+//! connection going away drops only the waiting handler, never the call, so a call that was
+//! served upstream is always logged, charged and reconciled (then as `client_disconnected`, 499).
 
 mod caller_budget;
 mod catalog_cache;
@@ -12,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 pub use catalog_cache::CatalogCache;
 pub use retry::RetryPolicy;
@@ -52,6 +57,32 @@ impl Caller {
         }
     }
 }
+
+/// The call's view of its caller: whether the handler waiting for the answer is still there.
+/// The handler holds the receiving end; dropping it (with the connection) closes the link.
+#[derive(Debug, Clone)]
+struct CallerLink(mpsc::Sender<std::convert::Infallible>);
+
+impl CallerLink {
+    /// A link and the token the waiting handler holds.
+    fn new() -> (Self, mpsc::Receiver<std::convert::Infallible>) {
+        let (tx, rx) = mpsc::channel(1);
+        (Self(tx), rx)
+    }
+
+    fn is_gone(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    /// Resolves when the caller goes away.
+    async fn gone(&self) {
+        self.0.closed().await;
+    }
+}
+
+/// HTTP status recorded for a caller that hung up before the call ended (nginx's convention).
+const CLIENT_CLOSED: u16 = 499;
+const CLIENT_DISCONNECTED: &str = "client_disconnected";
 
 /// The stores and clients the gateway runs on; built once per process or container.
 #[derive(Clone)]
@@ -177,10 +208,11 @@ struct CallState {
     /// The caller's Maestro API key, and what its windows hold for this call (see `caller_budget`).
     caller_key: Option<Arc<CallerKey>>,
     caller_grant: Option<caller_budget::CallerGrant>,
+    caller_link: CallerLink,
 }
 
 impl CallState {
-    fn new(caller: &Caller, stream: bool) -> Self {
+    fn new(caller: &Caller, stream: bool, caller_link: CallerLink) -> Self {
         Self {
             request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
             started: Instant::now(),
@@ -194,6 +226,7 @@ impl CallState {
             stream,
             caller_key: caller.key.clone(),
             caller_grant: None,
+            caller_link,
         }
     }
 
@@ -270,16 +303,50 @@ impl Gateway {
         self.catalog.invalidate();
     }
 
-    /// Serves one non-streaming chat request and records it.
-    pub async fn chat(&self, caller: &Caller, request: ChatRequest) -> ChatOutcome {
-        let mut state = CallState::new(caller, false);
+    /// Serves one non-streaming chat request and records it. The call runs in a task of its own:
+    /// if this future is dropped (the caller hung up), the call still ends, is recorded with its
+    /// real usage as `client_disconnected` (499), and its grants are settled.
+    pub async fn chat(self: &Arc<Self>, caller: &Caller, request: ChatRequest) -> ChatOutcome {
+        let (link, _caller_present) = CallerLink::new();
+        let (gateway, caller) = (Arc::clone(self), caller.clone());
+        match tokio::spawn(async move { gateway.run_chat(&caller, request, link).await }).await {
+            Ok(outcome) => outcome,
+            Err(e) => panicked_call(e),
+        }
+    }
+
+    /// Serves a `stream: true` request. Until the first frame is ready this behaves like
+    /// [`Self::chat`] (retries, fallback, a JSON error, a task that a hang-up cannot cancel);
+    /// after that the body streams, and the call is recorded when the stream ends, breaks or the
+    /// caller goes away.
+    pub async fn chat_stream(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: ChatRequest,
+    ) -> Result<ChatStream, ChatOutcome> {
+        let (link, _caller_present) = CallerLink::new();
+        let (gateway, caller) = (Arc::clone(self), caller.clone());
+        match tokio::spawn(async move { gateway.run_chat_stream(&caller, request, link).await }).await {
+            Ok(result) => result,
+            Err(e) => Err(panicked_call(e)),
+        }
+    }
+
+    async fn run_chat(&self, caller: &Caller, request: ChatRequest, link: CallerLink) -> ChatOutcome {
+        let mut state = CallState::new(caller, false, link);
         match self.serve(&mut state, &request, &Complete).await {
             Ok(served) => {
                 let usage = served.output.usage;
                 let cost = cost_micros(&served.prices, &usage);
                 state.key_id = Some(served.key_id);
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
-                self.backends.log_sink.send(state.event(&request.model, usage, cost, None, None)).await;
+                // Served and billed upstream either way; a caller gone by now never sees it.
+                let hung_up = state.caller_link.is_gone().then_some((
+                    CLIENT_CLOSED,
+                    Some(CLIENT_DISCONNECTED.to_string()),
+                    "the caller hung up before the answer was ready",
+                ));
+                self.backends.log_sink.send(state.event(&request.model, usage, cost, hung_up, None)).await;
                 state.outcome(Ok(served.output.body))
             }
             Err(e) => {
@@ -291,11 +358,13 @@ impl Gateway {
         }
     }
 
-    /// Serves a `stream: true` request. Until the first frame is ready this behaves like
-    /// [`Self::chat`] (retries, fallback, a JSON error); after that the body streams, and the
-    /// call is recorded when the stream ends, breaks or the caller goes away.
-    pub async fn chat_stream(&self, caller: &Caller, request: ChatRequest) -> Result<ChatStream, ChatOutcome> {
-        let mut state = CallState::new(caller, true);
+    async fn run_chat_stream(
+        &self,
+        caller: &Caller,
+        request: ChatRequest,
+        link: CallerLink,
+    ) -> Result<ChatStream, ChatOutcome> {
+        let mut state = CallState::new(caller, true, link);
         let caller_wants_usage = request
             .extra
             .get("stream_options")
@@ -303,6 +372,7 @@ impl Gateway {
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
         match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
+            // A caller gone by now drops the body unread: the stream's task records it as a hang-up.
             Ok(served) => Ok(stream::start(self.backends.clone(), state, &request, served)),
             Err(e) => {
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
@@ -428,6 +498,10 @@ impl Gateway {
         let mut last_error: Option<ProviderError> = None;
 
         loop {
+            if state.attempts > 0 && state.caller_link.is_gone() {
+                // Nobody waits for another attempt: stop spending the caller's keys.
+                return Err(TargetFailure::Client(caller_gone()));
+            }
             let remaining = policy.deadline().saturating_sub(state.started.elapsed());
             if remaining.is_zero() {
                 return Err(TargetFailure::Exhausted(ApiError::gateway_timeout(
@@ -534,7 +608,10 @@ impl Gateway {
                                 return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                             }
                             retries += 1;
-                            tokio::time::sleep(wait).await;
+                            tokio::select! {
+                                () = tokio::time::sleep(wait) => {}
+                                () = state.caller_link.gone() => return Err(TargetFailure::Client(caller_gone())),
+                            }
                         }
                         _ => return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error))),
                     }
@@ -550,6 +627,23 @@ impl Gateway {
             Ok(()) => self.catalog.invalidate(),
             Err(e) => tracing::error!(key_id = %key.id, error = %e, "could not save key status"),
         }
+    }
+}
+
+/// The error recorded for a call whose caller went away before it was served.
+fn caller_gone() -> ApiError {
+    ApiError::client_closed(CLIENT_DISCONNECTED, "The caller hung up before the call was served.")
+}
+
+/// The outcome of a call whose task panicked (a bug): a 500, and the panic in the log.
+fn panicked_call(e: tokio::task::JoinError) -> ChatOutcome {
+    tracing::error!(error = %e, "a chat call's task failed");
+    ChatOutcome {
+        request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
+        provider: None,
+        model: None,
+        attempts: 0,
+        result: Err(ApiError::internal()),
     }
 }
 

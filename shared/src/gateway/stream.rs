@@ -8,7 +8,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{Backends, CallState, Served, reconcile};
+use super::{Backends, CLIENT_CLOSED, CLIENT_DISCONNECTED, CallState, Served, reconcile};
 use crate::domain::ChatRequest;
 use crate::pricing::cost_micros;
 use crate::providers::{ProviderError, UpstreamStream};
@@ -17,9 +17,6 @@ use crate::tokens::quick_prompt_estimate;
 /// Frames in flight between the provider and a slow caller; beyond this the pump waits, so a
 /// slow reader slows the upstream read instead of growing memory.
 const CHANNEL_FRAMES: usize = 32;
-
-/// HTTP status recorded for a caller that hung up mid-stream (nginx's convention).
-const CLIENT_CLOSED: u16 = 499;
 
 /// A stream that has started: the headers to send and the SSE body.
 pub struct ChatStream {
@@ -78,11 +75,7 @@ pub(super) fn start(
                 &requested_model,
                 usage,
                 cost,
-                Some((
-                    CLIENT_CLOSED,
-                    Some("client_disconnected".into()),
-                    "the caller closed the stream before it ended",
-                )),
+                Some((CLIENT_CLOSED, Some(CLIENT_DISCONNECTED.into()), "the caller closed the stream before it ended")),
                 Some(ttfb_ms),
             ),
             End::Broken(e) => {

@@ -36,9 +36,10 @@ pub const ANTHROPIC_TOOL_STREAM: &str = include_str!("../../../../shared/tests/f
 pub const OPENAI_400: &str = include_str!("../../../../shared/tests/fixtures/openai/error_400_invalid_request.json");
 
 /// A fake provider. The key decides the answer: `sk-ok-…` succeeds, `sk-429-…` is rate limited
-/// (retry-after 30), `sk-401-…` is rejected, `sk-500-…` fails, `sk-529-…` is overloaded,
+/// (retry-after 30), `sk-busy-…` is overloaded (503, retry-after 2), `sk-401-…` is rejected, `sk-500-…` fails, `sk-529-…` is overloaded,
 /// `sk-slow-…` answers after 2 s, `sk-garbage-…` sends a truncated body, `sk-html-…` an HTML 502,
-/// `sk-drip-…` streams the recorded events 100 ms apart, `sk-tool-…` answers with the recorded
+/// `sk-drip-…` streams the recorded events 100 ms apart, `sk-late-…` starts the recorded
+/// stream (or answers) after 1 s, `sk-tool-…` answers with the recorded
 /// tool call (or tool-call stream), `sk-400-…` refuses the request with a 400. Streaming requests
 /// get the recorded stream of the format. It serves both OpenAI's `/chat/completions` and
 /// Anthropic's `/v1/messages`.
@@ -118,6 +119,14 @@ async fn answer(
                 .into_response()
         }
         "ok" => json(200, ok),
+        "late" => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if streaming {
+                (StatusCode::OK, [("content-type", "text/event-stream")], recorded_stream).into_response()
+            } else {
+                json(200, ok)
+            }
+        }
         "tool" if streaming => {
             let recorded = if anthropic { ANTHROPIC_TOOL_STREAM } else { OPENAI_TOOL_STREAM };
             (StatusCode::OK, [("content-type", "text/event-stream")], recorded).into_response()
@@ -130,6 +139,14 @@ async fn answer(
             r
         }
         "401" => json(401, OPENAI_401),
+        "busy" => {
+            let mut r = json(
+                503,
+                r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error","param":null,"code":null}}"#,
+            );
+            r.headers_mut().insert("retry-after", "2".parse().unwrap());
+            r
+        }
         "500" => json(
             500,
             r#"{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#,
