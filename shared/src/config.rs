@@ -28,11 +28,31 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds a container reuses its copy of the catalog.
     pub catalog_ttl_secs: u64,
+    /// The local runner's connection limit; more connections wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's headers, counted from its start or
+    /// from the last answer (so idle kept-alive connections are closed too).
+    pub header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive (408 after that).
+    pub body_timeout_secs: u64,
+    /// Largest request head (request line and headers) the local runner reads.
+    pub max_header_bytes: usize,
+    /// Seconds the local runner waits at shutdown for open calls; then running streams are
+    /// ended with an in-band error and recorded.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 4 * 1024 * 1024, catalog_ttl_secs: 5 }
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            catalog_ttl_secs: 5,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_header_bytes: 64 * 1024,
+            shutdown_timeout_secs: 30,
+        }
     }
 }
 
@@ -164,6 +184,12 @@ impl FileConfig {
         }
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("server.max_body_bytes must be at least 1024".into()));
+        }
+        let server = &self.server;
+        if server.max_connections == 0 || server.header_timeout_secs == 0 || server.body_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_connections, header_timeout_secs and body_timeout_secs must be at least 1".into(),
+            ));
         }
         Ok(())
     }

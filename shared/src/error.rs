@@ -80,6 +80,16 @@ impl ApiError {
         Self::new(403, "permission_error", "forbidden", message)
     }
 
+    /// 408: the request body did not arrive within the server's body timeout.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            408,
+            "invalid_request_error",
+            "request_timeout",
+            "The request body did not arrive in time (server.body_timeout_secs).",
+        )
+    }
+
     /// 413: body over the configured limit.
     pub fn payload_too_large() -> Self {
         Self::new(

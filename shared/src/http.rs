@@ -26,6 +26,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large()
+            } else if caused_by::<BodyTimedOut>(&rejection) {
+                ApiError::request_timeout()
             } else {
                 ApiError::invalid_request(format!("Could not read the request body: {}", rejection.body_text()))
             }
@@ -37,6 +39,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             ApiError::invalid_request(format!("The request body is not valid JSON for this endpoint: {e}."))
         })
     }
+}
+
+/// The error a server's body reader gives when the body did not arrive in time (the local
+/// runner's body deadline); the JSON extractor answers 408 for it.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// Whether `E` is somewhere in the error's chain of sources.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Reads a JSON body after the caller is known: handlers take the whole request, authenticate
+/// it from its headers, and only then read the body, so an anonymous client cannot make the
+/// server buffer megabytes.
+pub async fn read_json<T: DeserializeOwned>(request: Request) -> Result<T, ApiError> {
+    JsonBody::<T>::from_request(request, &()).await.map(|JsonBody(body)| body)
 }
 
 /// The body limit for a router; larger bodies get the 413 above.

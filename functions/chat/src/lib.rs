@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +17,7 @@ use maestro_shared::auth::{JwtAuth, authenticate_caller};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway};
-use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::http as mhttp;
 use maestro_shared::tokens::count_prompt_tokens;
 use serde_json::{Value, json};
 
@@ -93,17 +93,14 @@ async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiErr
         (status = 502, description = "The provider failed after the retries", body = ErrorResponse),
         (status = 503, description = "Overloaded, or no usable key", body = ErrorResponse),
         (status = 504, description = "The provider did not answer in time", body = ErrorResponse)))]
-async fn chat_completions(
-    State(state): State<ChatState>,
-    headers: HeaderMap,
-    body: Result<JsonBody<ChatRequest>, ApiError>,
-) -> Response {
-    // Authentication comes before the body is judged, so an anonymous caller learns nothing.
-    let caller = match caller(&state, &headers).await {
+async fn chat_completions(State(state): State<ChatState>, request: Request) -> Response {
+    // Authentication comes before the body is read: an anonymous caller learns nothing and
+    // cannot make the server buffer a body.
+    let caller = match caller(&state, request.headers()).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let JsonBody(request) = match body {
+    let request: ChatRequest = match mhttp::read_json(request).await {
         Ok(b) => b,
         Err(e) => {
             tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected chat body");
@@ -199,13 +196,9 @@ async fn list_models(State(state): State<ChatState>, headers: HeaderMap) -> Resu
         (status = 404, description = "Unknown model or route", body = ErrorResponse),
         (status = 413, description = "Body too large", body = ErrorResponse),
         (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
-async fn count_tokens(
-    State(state): State<ChatState>,
-    headers: HeaderMap,
-    body: Result<JsonBody<ChatRequest>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&state, &headers).await?;
-    let JsonBody(request) = body?;
+async fn count_tokens(State(state): State<ChatState>, request: Request) -> Result<Json<Value>, ApiError> {
+    let caller = caller(&state, request.headers()).await?;
+    let request: ChatRequest = mhttp::read_json(request).await?;
     request.validate()?;
     let catalog = state.gateway.catalog().await?;
     let resolution = catalog.resolve(&request.model)?;

@@ -3,7 +3,7 @@
 //! lives in `maestro_shared::anthropic_api`; the call goes through the same gateway (keys,
 //! limits, retries, logs, stats) as `/v1/chat/completions`. Errors take Anthropic's shape.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maestro_shared::anthropic_api::{self, MessagesRequest, Purpose};
@@ -12,7 +12,7 @@ use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
-use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::http as mhttp;
 use maestro_shared::tokens::{count_prompt_tokens, quick_prompt_estimate};
 use serde_json::json;
 
@@ -44,15 +44,12 @@ async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiErr
     }
 }
 
-/// Authentication first, so an anonymous caller learns nothing about the body; then the body.
-async fn accept(
-    state: &ChatState,
-    headers: &HeaderMap,
-    body: Result<JsonBody<MessagesRequest>, ApiError>,
-    purpose: Purpose,
-) -> Result<(Caller, ChatRequest), ApiError> {
-    let caller = caller(state, headers).await?;
-    let request = body.and_then(|JsonBody(body)| anthropic_api::to_chat_request(body, purpose)).inspect_err(|e| {
+/// Authentication first, so an anonymous caller learns nothing about the body and cannot make
+/// the server buffer one; then the body.
+async fn accept(state: &ChatState, request: Request, purpose: Purpose) -> Result<(Caller, ChatRequest), ApiError> {
+    let caller = caller(state, request.headers()).await?;
+    let body = mhttp::read_json::<MessagesRequest>(request).await;
+    let request = body.and_then(|body| anthropic_api::to_chat_request(body, purpose)).inspect_err(|e| {
         tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
     })?;
     Ok((caller, request))
@@ -67,12 +64,8 @@ async fn accept(
             (openapi::MessageDoc = "application/json"),
             (String = "text/event-stream"))),
         openapi::AnthropicErrors))]
-pub(crate) async fn messages(
-    State(state): State<ChatState>,
-    headers: HeaderMap,
-    body: Result<JsonBody<MessagesRequest>, ApiError>,
-) -> Response {
-    let (caller, request) = match accept(&state, &headers, body, Purpose::Messages).await {
+pub(crate) async fn messages(State(state): State<ChatState>, request: Request) -> Response {
+    let (caller, request) = match accept(&state, request, Purpose::Messages).await {
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
     };
@@ -126,12 +119,8 @@ fn headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, mo
     request_body = openapi::MessagesRequestDoc,
     responses((status = 200, description = "The count", body = openapi::InputTokensDoc),
         openapi::AnthropicErrors))]
-pub(crate) async fn count_tokens(
-    State(state): State<ChatState>,
-    headers: HeaderMap,
-    body: Result<JsonBody<MessagesRequest>, ApiError>,
-) -> Response {
-    let (caller, request) = match accept(&state, &headers, body, Purpose::CountTokens).await {
+pub(crate) async fn count_tokens(State(state): State<ChatState>, request: Request) -> Response {
+    let (caller, request) = match accept(&state, request, Purpose::CountTokens).await {
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
     };

@@ -25,6 +25,8 @@ use maestro_shared::store::{CallerKeyStore, CatalogAdminStore, CatalogStore, Cou
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+pub mod server;
+
 /// Reads an environment variable (the process environment, or a map in tests).
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -56,6 +58,8 @@ pub enum StartError {
 /// A built runner: the router to serve, and what the banner and tests need.
 pub struct App {
     pub router: Router,
+    /// The gateway behind the router (the server ends its streams at shutdown).
+    pub gateway: Arc<Gateway>,
     pub auth: Arc<JwtAuth>,
     pub report: BootstrapReport,
     pub store: Arc<EmbeddedStore>,
@@ -127,14 +131,15 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         caller_keys: store.clone(),
         catalog_admin: store.clone(),
     };
-    let Wired { router, auth, report } = wire(options, stores).await?;
+    let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
-    Ok(App { router, auth, report, store, queue_counts, aggregator })
+    Ok(App { router, gateway, auth, report, store, queue_counts, aggregator })
 }
 
 /// A runner on the AWS backend: the same routers, what the banner needs, and the clients.
 pub struct AwsApp {
     pub router: Router,
+    pub gateway: Arc<Gateway>,
     pub auth: Arc<JwtAuth>,
     pub report: BootstrapReport,
     pub aws: AwsBackend,
@@ -154,8 +159,8 @@ pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, Star
         caller_keys: aws.dynamo.clone(),
         catalog_admin: aws.dynamo.clone(),
     };
-    let Wired { router, auth, report } = wire(options, stores).await?;
-    Ok(AwsApp { router, auth, report, aws })
+    let Wired { router, gateway, auth, report } = wire(options, stores).await?;
+    Ok(AwsApp { router, gateway, auth, report, aws })
 }
 
 /// The backends a runner is wired on.
@@ -172,6 +177,7 @@ struct Stores {
 
 struct Wired {
     router: Router,
+    gateway: Arc<Gateway>,
     auth: Arc<JwtAuth>,
     report: BootstrapReport,
 }
@@ -215,14 +221,15 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     })
     .merge(maestro_stats::router(stats))
     .merge(maestro_admin::router(
-        maestro_admin::AdminState::new(gateway, auth.clone(), stores.catalog_admin).map_err(StartError::Http)?,
+        maestro_admin::AdminState::new(gateway.clone(), auth.clone(), stores.catalog_admin)
+            .map_err(StartError::Http)?,
     ))
     .route("/openapi.json", get(|| async { Json(openapi()) }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
     .fallback(maestro_shared::http::not_found)
     // With a JWKS, fetch the key a request's token names before handlers check it.
     .layer(axum::middleware::from_fn_with_state(auth.clone(), maestro_shared::auth::prepare_keys));
-    Ok(Wired { router, auth, report })
+    Ok(Wired { router, gateway, auth, report })
 }
 
 /// The OpenAPI document of every route this runner serves (chat, admin, stats), generated from

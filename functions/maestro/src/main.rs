@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand, ValueEnum};
+use maestro::server::{self, Limits};
 use maestro::{App, AwsApp, Options, build, build_aws, jwt_secret, run_queue_consumer};
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::aws::{self, AwsBackend, AwsConfig, provision};
@@ -150,17 +150,16 @@ async fn shutdown_signal() {
 
 async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo: bool) -> Result<(), String> {
     let config = load_config(config.as_deref())?;
+    let limits = Limits::from_config(&config.server);
     let app = build(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo })
         .await
         .map_err(|e| e.to_string())?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     banner(&app.auth, &app.report, listen, &format!("data: {}", data.display()), demo)?;
-    let App { router, aggregator, queue_counts, store, .. } = app;
-    axum::serve(listener.tap_io(no_delay), router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let App { router, gateway, aggregator, queue_counts, store, .. } = app;
+    server::serve(listener, router, limits, shutdown_signal(), || gateway.end_streams()).await;
+    drop(gateway);
     // The router (and with it every queue sender) is gone: the aggregator drains and ends.
     if tokio::time::timeout(Duration::from_secs(10), aggregator).await.is_err() || !queue_counts.is_drained() {
         tracing::error!("some log events were not recorded before shutdown");
@@ -176,6 +175,7 @@ async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo:
 /// Lambda.
 async fn serve_aws(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo: bool) -> Result<(), String> {
     let config = load_config(config.as_deref())?;
+    let limits = Limits::from_config(&config.server);
     let backend = AwsBackend::from_env().await.map_err(|e| e.to_string())?;
     let app = build_aws(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo }, backend)
         .await
@@ -184,12 +184,9 @@ async fn serve_aws(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, d
         tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let location = format!("table {}, queue {}", app.aws.config.table, app.aws.config.log_queue_url);
     banner(&app.auth, &app.report, listen, &location, demo)?;
-    let AwsApp { router, aws, .. } = app;
+    let AwsApp { router, gateway, aws, .. } = app;
     let consumer = tokio::spawn(run_queue_consumer(aws.log_queue_consumer(), aws.dynamo.clone()));
-    axum::serve(listener.tap_io(no_delay), router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    server::serve(listener, router, limits, shutdown_signal(), || gateway.end_streams()).await;
     // Everything handed to the sink leaves for the queue; what the consumer has not taken yet
     // stays there for the next start (or the aggregator Lambda), recorded exactly once either way.
     aws.log_sink.flush().await;
@@ -257,12 +254,4 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
         "Try it:\n  curl -s http://{listen}/v1/chat/completions -H \"Authorization: Bearer {user}\" -H 'content-type: application/json' \\\n    -d '{{\"model\":\"demo/echo\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
     );
     Ok(())
-}
-
-/// Small writes (stream frames) leave at once instead of waiting for the peer's delayed ACK:
-/// without this, Nagle's algorithm adds ~40 ms to every streamed response's second write.
-fn no_delay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY");
-    }
 }

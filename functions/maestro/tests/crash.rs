@@ -113,7 +113,7 @@ async fn calls_answered_before_a_kill_9_are_all_in_the_log_and_the_stats_after_a
     }
     let answered: Vec<(String, bool)> = answered.lock().unwrap().clone();
     let served = answered.iter().filter(|(_, ok)| *ok).count();
-    assert!(served > 1000, "the load ran: {served} of {} answered 200", answered.len());
+    assert!(served > 200, "the load ran: {served} of {} answered 200", answered.len());
 
     // The runner comes back on the same data dir (the dead process's lock is gone)…
     let mut again = serve(data.path(), free_port(), &fake.url).await;

@@ -128,6 +128,8 @@ pub struct Gateway {
     options: GatewayOptions,
     catalog: CatalogCache,
     pool: KeyPool,
+    /// Set once at shutdown: running streams end in-band and are recorded.
+    shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why a target could not serve; the last one decides the caller's error.
@@ -286,7 +288,14 @@ impl CallState {
 impl Gateway {
     pub fn new(backends: Backends, client: ProviderClient, options: GatewayOptions) -> Self {
         let catalog = CatalogCache::new(options.catalog_ttl);
-        Self { backends, client, options, catalog, pool: KeyPool::default() }
+        let (shutting_down, _) = tokio::sync::watch::channel(false);
+        Self { backends, client, options, catalog, pool: KeyPool::default(), shutting_down }
+    }
+
+    /// Ends every running stream with an in-band `server_shutting_down` error; each is recorded
+    /// with the tokens it had seen. Called when a shutdown's grace period is over.
+    pub fn end_streams(&self) {
+        self.shutting_down.send_replace(true);
     }
 
     pub fn backends(&self) -> &Backends {
@@ -373,7 +382,13 @@ impl Gateway {
             .unwrap_or(false);
         match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
             // A caller gone by now drops the body unread: the stream's task records it as a hang-up.
-            Ok(served) => Ok(stream::start(self.backends.clone(), state, &request, served)),
+            Ok(served) => {
+                let limits = stream::Limits {
+                    deadline: tokio::time::Instant::from_std(state.started + self.options.policy.stream_deadline()),
+                    shutting_down: self.shutting_down.subscribe(),
+                };
+                Ok(stream::start(self.backends.clone(), state, &request, served, limits))
+            }
             Err(e) => {
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
                     .await;

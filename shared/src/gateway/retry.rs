@@ -19,6 +19,9 @@ pub struct RetryPolicy {
     pub attempt_timeout_ms: u64,
     /// Time for the whole call, all attempts and fallbacks included.
     pub deadline_ms: u64,
+    /// Time for a whole stream, from the call's start to its last frame; unset, `deadline_ms`.
+    /// A stream still running then ends with an in-band error and is recorded.
+    pub stream_deadline_ms: Option<u64>,
     /// Cool-down of a key after a 429 without `retry-after`.
     pub rate_limit_cooldown_ms: u64,
     /// Cool-down of a key whose account is out of quota or balance.
@@ -39,6 +42,7 @@ impl Default for RetryPolicy {
             max_retry_after_ms: 30_000,
             attempt_timeout_ms: 120_000,
             deadline_ms: 300_000,
+            stream_deadline_ms: None,
             rate_limit_cooldown_ms: 60_000,
             quota_cooldown_ms: 15 * 60_000,
             error_cooldown_ms: 30_000,
@@ -65,6 +69,10 @@ impl RetryPolicy {
 
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms)
+    }
+
+    pub fn stream_deadline(&self) -> Duration {
+        Duration::from_millis(self.stream_deadline_ms.unwrap_or(self.deadline_ms))
     }
 }
 

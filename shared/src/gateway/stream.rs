@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Backends, CLIENT_CLOSED, CLIENT_DISCONNECTED, CallState, Served, reconcile};
 use crate::domain::ChatRequest;
@@ -32,6 +32,14 @@ enum End {
     Complete,
     CallerGone,
     Broken(ProviderError),
+    /// Maestro ended it: `(status recorded, code)`, the reason sent in-band.
+    Cut(u16, &'static str),
+}
+
+/// Why Maestro may end a running stream: its deadline, and the server shutting down.
+pub(super) struct Limits {
+    pub deadline: tokio::time::Instant,
+    pub shutting_down: watch::Receiver<bool>,
 }
 
 pub(super) fn start(
@@ -39,6 +47,7 @@ pub(super) fn start(
     mut state: CallState,
     request: &ChatRequest,
     served: Served<(UpstreamStream, Vec<Bytes>)>,
+    limits: Limits,
 ) -> ChatStream {
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     state.key_id = Some(served.key_id.clone());
@@ -56,7 +65,7 @@ pub(super) fn start(
     tokio::spawn(async move {
         let Served { output: (mut upstream, first), grant, prices, .. } = served;
         let ttfb_ms = state.started.elapsed().as_millis() as u64;
-        let end = pump(&tx, &mut upstream, first).await;
+        let end = pump(&tx, &mut upstream, first, limits).await;
 
         let mut usage = upstream.usage();
         if !matches!(end, End::Complete) && usage.completion_tokens == 0 {
@@ -78,6 +87,10 @@ pub(super) fn start(
                 Some((CLIENT_CLOSED, Some(CLIENT_DISCONNECTED.into()), "the caller closed the stream before it ended")),
                 Some(ttfb_ms),
             ),
+            &End::Cut(status, code) => {
+                tracing::warn!(request_id = %state.request_id, code, "stream ended by Maestro");
+                state.event(&requested_model, usage, cost, Some((status, Some(code.to_string()), code)), Some(ttfb_ms))
+            }
             End::Broken(e) => {
                 tracing::warn!(request_id = %state.request_id, error = %e, "upstream stream broke after the first byte");
                 state.event(
@@ -97,8 +110,12 @@ pub(super) fn start(
     stream
 }
 
-/// Sends frames until the upstream ends, breaks, or the caller stops reading.
-async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Vec<Bytes>) -> End {
+/// Sends frames until the upstream ends, breaks, the caller stops reading, or Maestro ends the
+/// stream (deadline, shutdown).
+async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Vec<Bytes>, limits: Limits) -> End {
+    let Limits { deadline, shutting_down } = limits;
+    let shutdown = shutdown_requested(shutting_down);
+    tokio::pin!(shutdown);
     for frame in first {
         if tx.send(frame).await.is_err() {
             return End::CallerGone;
@@ -107,24 +124,53 @@ async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Ve
     loop {
         let next = tokio::select! {
             _ = tx.closed() => return End::CallerGone,
-            next = upstream.next() => next,
+            () = tokio::time::sleep_until(deadline) => Err(("stream_deadline_exceeded", 504)),
+            () = &mut shutdown => Err(("server_shutting_down", 503)),
+            next = upstream.next() => Ok(next),
         };
         match next {
-            Ok(Some(frames)) => {
+            Ok(Ok(Some(frames))) => {
                 for frame in frames {
                     if tx.send(frame).await.is_err() {
                         return End::CallerGone;
                     }
                 }
             }
-            Ok(None) => return End::Complete,
-            Err(e) => {
+            Ok(Ok(None)) => return End::Complete,
+            Ok(Err(e)) => {
                 // The caller already has a 200 and part of the answer: the error goes in-band,
                 // the way OpenAI reports mid-stream failures.
-                let body = serde_json::json!({"error": {"message": format!("The provider's stream failed: {}", e.kind.as_str()), "type": "upstream_error", "code": e.kind.as_str(), "param": null}});
-                let _ = tx.send(Bytes::from(format!("data: {body}\n\n"))).await;
+                let message = format!("The provider's stream failed: {}", e.kind.as_str());
+                let _ = tx.send(in_band_error(e.kind.as_str(), &message)).await;
                 return End::Broken(e);
+            }
+            Err((code, status)) => {
+                let message = match code {
+                    "stream_deadline_exceeded" => "The stream ran past its deadline (retry.stream_deadline_ms).",
+                    _ => "Maestro is shutting down; the stream was ended.",
+                };
+                let _ = tx.send(in_band_error(code, message)).await;
+                return End::Cut(status, code);
             }
         }
     }
+}
+
+/// Resolves when the shutdown signal is given; never, once its sender is gone.
+async fn shutdown_requested(mut signal: watch::Receiver<bool>) {
+    if signal.wait_for(|stopping| *stopping).await.is_ok() {
+        return;
+    }
+    std::future::pending::<()>().await;
+}
+
+/// An error frame in OpenAI's mid-stream shape (the Anthropic route translates it).
+fn in_band_error(code: &str, message: &str) -> Bytes {
+    let error_type = if code == "server_shutting_down" || code == "stream_deadline_exceeded" {
+        "server_error"
+    } else {
+        "upstream_error"
+    };
+    let body = serde_json::json!({"error": {"message": message, "type": error_type, "code": code, "param": null}});
+    Bytes::from(format!("data: {body}\n\n"))
 }

@@ -717,6 +717,10 @@ impl Translate for AnthropicEvents {
     fn generated_chars(&self) -> u64 {
         self.chars
     }
+
+    fn is_complete(&self) -> bool {
+        self.stopped
+    }
 }
 
 #[cfg(test)]

@@ -597,6 +597,10 @@ impl Translate for OpenAiChunks {
     fn generated_chars(&self) -> u64 {
         self.chars
     }
+
+    fn is_complete(&self) -> bool {
+        self.saw_done
+    }
 }
 
 #[cfg(test)]

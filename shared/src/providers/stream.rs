@@ -21,6 +21,9 @@ pub(super) trait Translate: Send {
     fn usage(&self) -> Usage;
     /// Characters of generated text seen, for an estimate when the stream never reports usage.
     fn generated_chars(&self) -> u64;
+    /// Whether the format's final event has arrived (`[DONE]`, `message_stop`): nothing after it
+    /// matters, so an upstream that keeps the body open afterwards is not waited for.
+    fn is_complete(&self) -> bool;
 }
 
 /// A caller frame: `data: <payload>\n\n`.
@@ -84,6 +87,9 @@ impl UpstreamStream {
             }
             if let Some(event) = self.decoder.next_event() {
                 let frames = self.translator.on_event(&event)?;
+                if self.translator.is_complete() {
+                    self.ended = true;
+                }
                 if !frames.is_empty() {
                     return Ok(Some(frames));
                 }

@@ -38,7 +38,8 @@ pub const OPENAI_400: &str = include_str!("../../../../shared/tests/fixtures/ope
 /// A fake provider. The key decides the answer: `sk-ok-…` succeeds, `sk-429-…` is rate limited
 /// (retry-after 30), `sk-busy-…` is overloaded (503, retry-after 2), `sk-401-…` is rejected, `sk-500-…` fails, `sk-529-…` is overloaded,
 /// `sk-slow-…` answers after 2 s, `sk-garbage-…` sends a truncated body, `sk-html-…` an HTML 502,
-/// `sk-drip-…` streams the recorded events 100 ms apart, `sk-late-…` starts the recorded
+/// `sk-drip-…` streams the recorded events 100 ms apart, `sk-endless-…` streams text chunks
+/// every 100 ms forever, `sk-linger-…` sends the recorded stream and keeps the body open, `sk-late-…` starts the recorded
 /// stream (or answers) after 1 s, `sk-tool-…` answers with the recorded
 /// tool call (or tool-call stream), `sk-400-…` refuses the request with a 400. Streaming requests
 /// get the recorded stream of the format. It serves both OpenAI's `/chat/completions` and
@@ -119,6 +120,22 @@ async fn answer(
                 .into_response()
         }
         "ok" => json(200, ok),
+        "endless" => {
+            let chunk = r#"data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"la "},"finish_reason":null}]}"#;
+            let body = futures_util::stream::unfold((), move |()| async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Some((Ok::<_, std::convert::Infallible>(format!("{chunk}\n\n")), ()))
+            });
+            (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body))
+                .into_response()
+        }
+        "linger" => {
+            let recorded = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(recorded_stream.to_string())]);
+            let forever = futures_util::stream::pending();
+            let body = futures_util::StreamExt::chain(recorded, forever);
+            (StatusCode::OK, [("content-type", "text/event-stream")], axum::body::Body::from_stream(body))
+                .into_response()
+        }
         "late" => {
             tokio::time::sleep(Duration::from_secs(1)).await;
             if streaming {

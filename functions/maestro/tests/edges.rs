@@ -1,0 +1,233 @@
+//! The local runner's server against hostile and unlucky clients: the token is checked before a
+//! body is read, slow or idle connections are closed, a trickled body gets 408, connections are
+//! capped, streams end at their deadline and at shutdown (in-band, and recorded), and a stream
+//! whose upstream lingers after its last event is complete.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use maestro::server::{self, Limits};
+use maestro::{App, Options, build};
+use maestro_shared::config::FileConfig;
+use maestro_shared::store::StatsStore;
+use serde_json::{Value, json};
+use support::FakeProvider;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+struct Served {
+    addr: String,
+    app: App,
+    token: String,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+    _data: tempfile::TempDir,
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_connections: 4,
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_header_bytes: 16 * 1024,
+        shutdown_timeout: Duration::from_millis(500),
+    }
+}
+
+/// The runner behind `maestro::server::serve` with [`limits`], and a provider `fake` whose keys
+/// are the test's choice.
+async fn start(fake: &FakeProvider, key: &str, retry: &str) -> Served {
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{retry}\n[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n[[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 1000000\n[[keys]]\nprovider = \"fake\"\nname = \"k\"\nsecret = \"{key}\"\n",
+        fake.url
+    );
+    let app = build(Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(&config).unwrap(),
+        env: Box::new(|_| None::<String>),
+        demo: true,
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (router, gateway) = (app.router.clone(), app.gateway.clone());
+    let done = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        server::serve(listener, router, limits(), shutdown, move || gateway.end_streams()).await;
+    });
+    let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap();
+    Served { addr, app, token, stop: Some(stop), done, _data: data }
+}
+
+/// Reads from a raw connection until the server closes it or `limit` passes; returns what came.
+async fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), false),
+        }
+    }
+}
+
+async fn logs(served: &Served) -> Vec<Value> {
+    let admin = served.app.auth.issue("admin", true, Duration::from_secs(600)).unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/admin/ai-stats/logs", served.addr))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_anonymous_client_is_refused_before_its_body_is_read() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let mut conn = TcpStream::connect(&served.addr).await.unwrap();
+    // Announces 4 MB, sends none of it.
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 4000000\r\n\r\n";
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (answer, _) = read_until_closed(&mut conn, Duration::from_millis(800)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("invalid_api_key"), "{answer}");
+    assert!(started.elapsed() < Duration::from_millis(800));
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed_and_a_trickled_body_gets_408() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+
+    // Headers that never finish.
+    let mut slow = TcpStream::connect(&served.addr).await.unwrap();
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ").await.unwrap();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(3)).await;
+    assert!(closed, "a connection that never finishes its headers is closed");
+
+    // A connection that says nothing at all.
+    let mut idle = TcpStream::connect(&served.addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(3)).await;
+    assert!(closed, "an idle connection is closed");
+
+    // An authenticated caller whose body trickles in and never ends.
+    let mut trickle = TcpStream::connect(&served.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{{\"model\":",
+        served.token
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut trickle, Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_is_free() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(&served.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let health = format!("http://{}/health", served.addr);
+    let waiting = tokio::time::timeout(Duration::from_millis(300), reqwest::get(&health)).await;
+    assert!(waiting.is_err(), "a fifth connection is not served while four are open");
+    // The four idle ones are closed after the header timeout; then it is served.
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(5), reqwest::get(&health)).await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+fn stream_body() -> Value {
+    json!({"model": "fake/m1", "stream": true, "messages": [{"role": "user", "content": "sing"}]})
+}
+
+#[tokio::test]
+async fn a_stream_that_never_ends_is_cut_at_its_deadline_in_band_and_recorded() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-endless-aaaaaaaaaaaa", "[retry]\nstream_deadline_ms = 800\n").await;
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", served.addr))
+        .bearer_auth(&served.token)
+        .json(&stream_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = tokio::time::timeout(Duration::from_secs(5), r.text()).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(text.contains("\"la \""), "frames arrived before the cut");
+    assert!(text.contains("stream_deadline_exceeded"), "{text}");
+    let logs = logs(&served).await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["http_status"], 504);
+    assert_eq!(logs[0]["error_code"], "stream_deadline_exceeded");
+    assert!(logs[0]["completion_tokens"].as_u64().unwrap() >= 1, "the text seen is counted: {}", logs[0]);
+}
+
+#[tokio::test]
+async fn at_shutdown_a_running_stream_is_ended_in_band_and_recorded_and_the_server_returns() {
+    let fake = FakeProvider::start().await;
+    let mut served = start(&fake, "sk-endless-aaaaaaaaaaaa", "").await;
+    let mut r = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", served.addr))
+        .bearer_auth(&served.token)
+        .json(&stream_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    let started = Instant::now();
+    served.stop.take().unwrap().send(()).unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rest.contains("server_shutting_down"), "{rest}");
+    tokio::time::timeout(Duration::from_secs(8), &mut served.done).await.expect("the server returned").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "shutdown timeout 0.5 s, then the streams end");
+    assert!(served.app.wait_for_logs(Duration::from_secs(5)).await);
+    let logged = served.app.store.logs(&Default::default()).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].http_status, 503);
+    assert_eq!(logged[0].error_code.as_deref(), Some("server_shutting_down"));
+}
+
+#[tokio::test]
+async fn a_stream_whose_upstream_lingers_after_its_last_event_is_complete() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-linger-aaaaaaaaaaaa", "[retry]\nattempt_timeout_ms = 600\n").await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", served.addr))
+        .bearer_auth(&served.token)
+        .json(&stream_body())
+        .send()
+        .await
+        .unwrap();
+    let text = tokio::time::timeout(Duration::from_secs(3), r.text()).await.expect("the stream ends").unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let logs = logs(&served).await;
+    assert_eq!(logs[0]["http_status"], 200, "{}", logs[0]);
+    assert_eq!(logs[0]["status"], "success");
+}
