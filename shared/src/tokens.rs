@@ -1,10 +1,29 @@
 //! Token counting. Exact (tiktoken) for OpenAI models; a documented estimate elsewhere.
+//!
+//! Two uses: the count-tokens endpoints ([`count_prompt_tokens`]), and the bound a call reserves
+//! against key and caller limits before it runs ([`PromptCount`]). Counting a large prompt takes
+//! real CPU time (a 4 MB prompt, seconds), so both run on a blocking thread when the prompt is
+//! large, never on the async workers that serve other requests.
 
 use std::sync::OnceLock;
 
+use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
-use crate::domain::{ChatRequest, ProviderKind};
+use crate::domain::{ChatRequest, MessageContent, ProviderKind};
+
+/// Prompts up to this many bytes are counted in place; larger ones on a blocking thread.
+const COUNT_IN_PLACE_BYTES: usize = 16 * 1024;
+
+/// Tokens an image may take: OpenAI's high detail tops out at 1,445 (gpt-4o, 2048×768), Claude at
+/// about 1,600 (1.15 megapixels); a reservation takes the larger for every image.
+pub const IMAGE_TOKENS_BOUND: u64 = 1_600;
+
+/// Tokens OpenAI adds around each message and to prime the reply.
+const TOKENS_PER_MESSAGE: u64 = 3;
+const TOKENS_PRIMING_REPLY: u64 = 3;
+/// Per tool definition, for the framing the provider wraps around its schema.
+const TOKENS_PER_TOOL: u64 = 10;
 
 /// A token count and whether it is an estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -25,9 +44,7 @@ fn cl100k() -> Option<&'static CoreBPE> {
 
 /// The tokenizer OpenAI uses for a model: cl100k for gpt-4/gpt-3.5 (not gpt-4o/4.1), o200k else.
 fn openai_bpe(model: &str) -> Option<&'static CoreBPE> {
-    let legacy = model.starts_with("gpt-3.5")
-        || (model.starts_with("gpt-4") && !model.starts_with("gpt-4o") && !model.starts_with("gpt-4.1"));
-    if legacy { cl100k() } else { o200k() }
+    if is_cl100k_model(model) { cl100k() } else { o200k() }
 }
 
 /// Counts the prompt tokens of a chat request for a provider kind and model.
@@ -57,10 +74,161 @@ pub fn count_prompt_tokens(kind: ProviderKind, model: &str, request: &ChatReques
     TokenCount { tokens: chars.div_ceil(4) + framing, estimated: true }
 }
 
-/// The cheap upper-leaning estimate the hot path reserves against tpm before the call; the real
-/// usage replaces it afterwards. One token per 3 bytes over-counts English slightly on purpose.
+/// A cheap guess at the prompt tokens, for display only (the `input_tokens` an Anthropic-shaped
+/// stream announces before the provider has counted); reservations use [`PromptCount`].
 pub fn quick_prompt_estimate(request: &ChatRequest) -> u64 {
-    (request.prompt_chars() as u64).div_ceil(3)
+    (request.prompt_chars() as u64).div_ceil(4)
+}
+
+/// [`count_prompt_tokens`] on a blocking thread when the prompt is large.
+pub async fn count_prompt_tokens_off_thread(kind: ProviderKind, model: &str, request: &ChatRequest) -> TokenCount {
+    if request.prompt_chars() <= COUNT_IN_PLACE_BYTES {
+        return count_prompt_tokens(kind, model, request);
+    }
+    // If the count's thread panicked (a bug), the answer is a rough estimate, flagged as one.
+    let fallback = TokenCount { tokens: (request.prompt_chars() as u64).div_ceil(4), estimated: true };
+    let (model, request) = (model.to_string(), request.clone());
+    tokio::task::spawn_blocking(move || count_prompt_tokens(kind, &model, &request)).await.unwrap_or(fallback)
+}
+
+/// What a request's prompt holds, counted once before the call. [`PromptCount::bound`] turns it
+/// into the tokens a target may bill for it at most, which key tpm windows and caller budgets
+/// reserve (the real usage replaces the reservation afterwards).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PromptCount {
+    /// o200k tokens of everything the provider reads as text: roles, contents, names, tool
+    /// calls and results, tool schemas and response formats.
+    o200k: u64,
+    /// The same with cl100k, for OpenAI's older models; counted only when a target needs it.
+    cl100k: Option<u64>,
+    messages: u64,
+    tools: u64,
+    images: u64,
+}
+
+impl PromptCount {
+    /// Counts `request` (on a blocking thread when it is large). `with_cl100k`: a target is one
+    /// of OpenAI's cl100k models.
+    pub async fn of(request: &ChatRequest, with_cl100k: bool) -> Self {
+        if request.prompt_chars() <= COUNT_IN_PLACE_BYTES {
+            return Self::count(request, with_cl100k);
+        }
+        // If the count's thread panicked (a bug), one token per byte is still a bound.
+        let bytes = request.prompt_chars() as u64;
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || Self::count(&request, with_cl100k)).await.unwrap_or_else(|_| {
+            tracing::error!("token count failed; reserving one token per byte");
+            Self { o200k: bytes, ..Self::default() }
+        })
+    }
+
+    fn count(request: &ChatRequest, with_cl100k: bool) -> Self {
+        let text = prompt_text(request);
+        let images = request
+            .messages
+            .iter()
+            .map(|m| match &m.content {
+                Some(MessageContent::Parts(parts)) => parts.iter().filter(|p| is_image(p)).count() as u64,
+                _ => 0,
+            })
+            .sum();
+        let tools = request.extra.get("tools").and_then(Value::as_array).map_or(0, |t| t.len() as u64);
+        let tokens = |bpe: Option<&CoreBPE>| bpe.map(|b| b.encode_ordinary(&text).len() as u64);
+        Self {
+            // Without a tokenizer (it failed to load), one token per byte is still a bound.
+            o200k: tokens(o200k()).unwrap_or(text.len() as u64),
+            cl100k: if with_cl100k { tokens(cl100k()) } else { None },
+            messages: request.messages.len() as u64,
+            tools,
+            images,
+        }
+    }
+
+    /// The most prompt tokens `kind`'s `model` may bill for the request: exact text for OpenAI's
+    /// models, the o200k count with a 50 % margin for other tokenizers (Claude's counts about
+    /// 1.2× o200k for English text, more for Chinese), plus framing, tool definitions and
+    /// [`IMAGE_TOKENS_BOUND`] per image.
+    pub fn bound(&self, kind: ProviderKind, model: &str) -> u64 {
+        let text = match kind {
+            ProviderKind::Openai if is_cl100k_model(model) => self.cl100k.unwrap_or_else(|| with_margin(self.o200k)),
+            ProviderKind::Openai => self.o200k,
+            _ => with_margin(self.o200k),
+        };
+        self.framing().saturating_add(text).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
+    }
+
+    /// The prompt tokens to record for a call cut short before the provider reported usage: the
+    /// count itself (exact for OpenAI's models), without the reservation's margin.
+    pub fn recorded(&self, kind: ProviderKind, model: &str) -> u64 {
+        let text = match kind {
+            ProviderKind::Openai if is_cl100k_model(model) => self.cl100k.unwrap_or(self.o200k),
+            _ => self.o200k,
+        };
+        self.framing().saturating_add(text).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND / 2))
+    }
+
+    fn framing(&self) -> u64 {
+        TOKENS_PER_MESSAGE
+            .saturating_mul(self.messages)
+            .saturating_add(TOKENS_PRIMING_REPLY)
+            .saturating_add(TOKENS_PER_TOOL.saturating_mul(self.tools))
+    }
+}
+
+/// The most output tokens a call may bill: `n` choices of up to `max_output` tokens each.
+pub fn output_bound(request: &ChatRequest, max_output: u64) -> u64 {
+    let choices = request.extra.get("n").and_then(Value::as_u64).unwrap_or(1).max(1);
+    choices.saturating_mul(max_output)
+}
+
+fn with_margin(tokens: u64) -> u64 {
+    tokens.saturating_add(tokens.div_ceil(2))
+}
+
+fn is_image(part: &Value) -> bool {
+    matches!(part.get("type").and_then(Value::as_str), Some("image_url" | "image" | "input_image"))
+}
+
+/// Every text of the request a provider reads as prompt tokens, image data left out (images are
+/// bounded per image, not per byte of their base64).
+fn prompt_text(request: &ChatRequest) -> String {
+    let mut text = String::with_capacity(request.prompt_chars());
+    for m in &request.messages {
+        text.push_str(&m.role);
+        text.push('\n');
+        match &m.content {
+            Some(MessageContent::Text(t)) => text.push_str(t),
+            Some(MessageContent::Parts(parts)) => {
+                for part in parts.iter().filter(|p| !is_image(p)) {
+                    match part.get("text").and_then(Value::as_str) {
+                        Some(t) => text.push_str(t),
+                        None => text.push_str(&part.to_string()),
+                    }
+                    text.push('\n');
+                }
+            }
+            None => {}
+        }
+        if let Some(name) = &m.name {
+            text.push_str(name);
+        }
+        if !m.extra.is_empty() {
+            // tool_calls, tool_call_id, function_call: the provider reads them as text.
+            text.push_str(&Value::Object(m.extra.clone()).to_string());
+        }
+        text.push('\n');
+    }
+    for (field, value) in &request.extra {
+        if matches!(field.as_str(), "tools" | "functions" | "tool_choice" | "response_format") {
+            text.push_str(&value.to_string());
+        }
+    }
+    text
+}
+
+fn is_cl100k_model(model: &str) -> bool {
+    model.starts_with("gpt-3.5")
+        || (model.starts_with("gpt-4") && !model.starts_with("gpt-4o") && !model.starts_with("gpt-4.1"))
 }
 
 #[cfg(test)]
@@ -86,5 +254,50 @@ mod tests {
         let est = count_prompt_tokens(ProviderKind::Anthropic, "claude-sonnet-4-5", &req);
         assert!(est.estimated);
         assert!(est.tokens > 0);
+    }
+
+    fn request(v: serde_json::Value) -> ChatRequest {
+        serde_json::from_value(v).expect("request")
+    }
+
+    #[test]
+    fn the_bound_covers_framing_tools_images_and_n() {
+        let plain = request(json!({"model": "gpt-4o", "messages": [
+            {"role": "developer", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Hello!"}]}));
+        let count = PromptCount::count(&plain, false);
+        // At least OpenAI's own count of the same conversation (19, see above).
+        assert!(count.bound(ProviderKind::Openai, "gpt-4o") >= 19);
+        assert!(count.bound(ProviderKind::Anthropic, "claude") > count.bound(ProviderKind::Openai, "gpt-4o"));
+
+        let with_image = request(json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", "A".repeat(100_000))}}]}]}));
+        let count = PromptCount::count(&with_image, false);
+        let bound = count.bound(ProviderKind::Openai, "gpt-4o");
+        assert!(bound >= IMAGE_TOKENS_BOUND, "an image counts as a whole image: {bound}");
+        assert!(bound < IMAGE_TOKENS_BOUND + 100, "its base64 does not count per byte: {bound}");
+
+        let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+        let with_tools =
+            request(json!({"model": "m", "messages": [{"role": "user", "content": "Hello!"}], "tools": tools}));
+        let without = request(json!({"model": "m", "messages": [{"role": "user", "content": "Hello!"}]}));
+        let (a, b) = (PromptCount::count(&with_tools, false), PromptCount::count(&without, false));
+        assert!(a.bound(ProviderKind::Openai, "gpt-4o") >= b.bound(ProviderKind::Openai, "gpt-4o") + 20);
+
+        let n3 = request(json!({"model": "m", "n": 3, "messages": [{"role": "user", "content": "x"}]}));
+        assert_eq!(output_bound(&n3, 100), 300);
+        assert_eq!(output_bound(&n3, u64::MAX - 3), u64::MAX, "saturates, never wraps");
+    }
+
+    #[tokio::test]
+    async fn a_large_prompt_is_counted_off_the_async_threads_with_the_same_result() {
+        let big =
+            request(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "lyrics ".repeat(10_000)}]}));
+        let here = PromptCount::count(&big, true);
+        let there = PromptCount::of(&big, true).await;
+        assert_eq!(here, there);
+        assert!(here.bound(ProviderKind::Openai, "gpt-4") >= 10_000);
     }
 }

@@ -18,7 +18,7 @@ use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway};
 use maestro_shared::http as mhttp;
-use maestro_shared::tokens::count_prompt_tokens;
+use maestro_shared::tokens::count_prompt_tokens_off_thread;
 use serde_json::{Value, json};
 
 mod messages;
@@ -204,7 +204,7 @@ async fn count_tokens(State(state): State<ChatState>, request: Request) -> Resul
     let resolution = catalog.resolve(&request.model)?;
     caller.may_use(&request.model, &resolution)?;
     let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
-    let count = count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request);
+    let count = count_prompt_tokens_off_thread(target.entry.provider.kind, &target.model.model, &request).await;
     Ok(Json(json!({
         "model": format!("{}/{}", target.entry.provider.code, target.model.model),
         "prompt_tokens": count.tokens,

@@ -13,7 +13,7 @@ use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
 use maestro_shared::http as mhttp;
-use maestro_shared::tokens::{count_prompt_tokens, quick_prompt_estimate};
+use maestro_shared::tokens::{count_prompt_tokens_off_thread, quick_prompt_estimate};
 use serde_json::json;
 
 use super::{ChatState, openapi, set_headers};
@@ -130,7 +130,9 @@ pub(crate) async fn count_tokens(State(state): State<ChatState>, request: Reques
         let resolution = catalog.resolve(&request.model)?;
         caller.may_use(&request.model, &resolution)?;
         let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
-        Ok::<_, ApiError>(count_prompt_tokens(target.entry.provider.kind, &target.model.model, &request))
+        Ok::<_, ApiError>(
+            count_prompt_tokens_off_thread(target.entry.provider.kind, &target.model.model, &request).await,
+        )
     };
     match counted.await {
         Ok(count) => axum::Json(json!({"input_tokens": count.tokens})).into_response(),

@@ -2,9 +2,9 @@
 //! allowed models (403), and its own limits, held with the same exact window counters as provider
 //! keys (DESIGN §4, [`CounterStore::reserve_budget`]):
 //!
-//! - before the first provider attempt, one request, the call's token estimate (prompt estimate
-//!   plus the largest output any fitting target may give) and its cost estimate (those tokens at
-//!   the dearest fitting target's prices) are reserved in the key's minute and day windows, only
+//! - before the first provider attempt, one request, the call's token bound (the prompt counted
+//!   for each fitting target plus `n` times the largest output it may give) and its cost bound
+//!   (those tokens at the dearest fitting target's prices) are reserved in the key's minute and day windows, only
 //!   if rpm, the daily token budget and the daily cost budget still hold; otherwise 429 (tokens
 //!   and cost are counted only for a key that has that budget);
 //! - when the call is recorded (success, failure, or the end of a stream), the estimates are
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::pricing::cost_micros;
 use crate::store::{CallerKey, CounterStore, Grant, Reservation, WindowKind};
 use crate::time::now_ms;
-use crate::tokens::quick_prompt_estimate;
+use crate::tokens::{PromptCount, output_bound};
 
 use super::errors::{internal, secs_until};
 
@@ -51,6 +51,7 @@ pub(super) async fn reserve(
     counters: &dyn CounterStore,
     key: &CallerKey,
     request: &ChatRequest,
+    prompt: &PromptCount,
     targets: &[&Target<'_>],
     default_max_tokens: u64,
 ) -> Result<Option<CallerGrant>, ApiError> {
@@ -58,7 +59,7 @@ pub(super) async fn reserve(
     if limits.rpm.is_none() && limits.tokens_per_day.is_none() && limits.cost_micros_per_day.is_none() {
         return Ok(None);
     }
-    let (tokens, cost) = estimate(request, targets, default_max_tokens);
+    let (tokens, cost) = estimate(request, prompt, targets, default_max_tokens);
     // A call larger than a whole budget may still run on a fresh day (as a provider key's tpm
     // does); its real usage is counted afterwards. Without a budget, nothing is counted for it.
     let tokens = limits.tokens_per_day.map_or(0, |max| tokens.min(max));
@@ -94,18 +95,35 @@ pub(super) async fn reserve(
     }
 }
 
-/// Prompt estimate plus the largest output any target may produce, and that at the dearest
-/// target's prices.
-fn estimate(request: &ChatRequest, targets: &[&Target<'_>], default_max_tokens: u64) -> (u64, u64) {
-    let prompt = quick_prompt_estimate(request);
-    let output =
-        |t: &Target<'_>| request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
-    let tokens = targets.iter().map(|t| prompt.saturating_add(output(t))).max().unwrap_or(prompt);
+/// The most tokens and micro-USD the call may bill on any of its targets: each target's prompt
+/// bound plus `n` times its largest output, the prompt at the dearer of the input and cache-write
+/// prices (a prompt may be written to the provider's cache), the output at the output price.
+fn estimate(
+    request: &ChatRequest,
+    prompt: &PromptCount,
+    targets: &[&Target<'_>],
+    default_max_tokens: u64,
+) -> (u64, u64) {
+    let bound = |t: &Target<'_>| {
+        let max_output = request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
+        (prompt.bound(t.entry.provider.kind, &t.model.model), output_bound(request, max_output))
+    };
+    let tokens = targets
+        .iter()
+        .map(|t| {
+            let (prompt, output) = bound(t);
+            prompt.saturating_add(output)
+        })
+        .max()
+        .unwrap_or(0);
     let cost = targets
         .iter()
         .map(|t| {
-            let usage = Usage { prompt_tokens: prompt, completion_tokens: output(t), ..Usage::default() };
-            cost_micros(&t.model.prices, &usage)
+            let (prompt, output) = bound(t);
+            let prices = &t.model.prices;
+            let input_price = prices.input.max(prices.cache_write.unwrap_or(0));
+            let usage = Usage { prompt_tokens: prompt, completion_tokens: output, ..Usage::default() };
+            cost_micros(&crate::domain::Prices { input: input_price, ..*prices }, &usage)
         })
         .max()
         .unwrap_or(0);

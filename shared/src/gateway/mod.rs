@@ -30,7 +30,7 @@ use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
-use crate::tokens::quick_prompt_estimate;
+use crate::tokens::{PromptCount, output_bound};
 use errors::{client_error, internal, no_key_error, secs_until, upstream_error};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
@@ -192,6 +192,8 @@ struct Served<T> {
     key_id: String,
     grant: Grant,
     prices: Prices,
+    /// The prompt tokens to record if the call is cut short before the provider reports usage.
+    prompt_tokens_if_cut: u64,
 }
 
 /// The running tally of one call, turned into its log event at the end.
@@ -211,6 +213,8 @@ struct CallState {
     caller_key: Option<Arc<CallerKey>>,
     caller_grant: Option<caller_budget::CallerGrant>,
     caller_link: CallerLink,
+    /// The prompt, counted once the targets are known (what reservations are made from).
+    prompt: PromptCount,
 }
 
 impl CallState {
@@ -229,6 +233,7 @@ impl CallState {
             caller_key: caller.key.clone(),
             caller_grant: None,
             caller_link,
+            prompt: PromptCount::default(),
         }
     }
 
@@ -466,6 +471,10 @@ impl Gateway {
             }
         }
 
+        // Counted once (off the async threads when large): every reservation is made from it.
+        let cl100k = fitting.iter().any(|t| t.entry.provider.kind == ProviderKind::Openai);
+        state.prompt = PromptCount::of(request, cl100k).await;
+
         // A Maestro API key's own limits: reserved once per call, before any provider is tried;
         // settled in `chat` / the stream's end, where the call is recorded.
         if let Some(key) = state.caller_key.clone() {
@@ -473,6 +482,7 @@ impl Gateway {
                 self.backends.counters.as_ref(),
                 &key,
                 request,
+                &state.prompt,
                 &fitting,
                 self.options.policy.default_max_tokens,
             )
@@ -507,7 +517,9 @@ impl Gateway {
         let provider = &target.entry.provider;
         let max_output =
             request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
-        let estimate = quick_prompt_estimate(request) + max_output;
+        // What the call may bill at most: reserved against the key's tpm, reconciled afterwards.
+        let kind = provider.kind;
+        let estimate = state.prompt.bound(kind, &target.model.model).saturating_add(output_bound(request, max_output));
         let mut excluded: HashSet<String> = HashSet::new();
         let mut retries = 0u32;
         let mut last_error: Option<ProviderError> = None;
@@ -578,7 +590,14 @@ impl Gateway {
                     if key.status != KeyStatus::Normal {
                         self.set_status(&key, KeyStatus::Normal, None).await;
                     }
-                    return Ok(Served { output, key_id: key.id, grant, prices: target.model.prices });
+                    let prompt_tokens_if_cut = state.prompt.recorded(kind, &target.model.model);
+                    return Ok(Served {
+                        output,
+                        key_id: key.id,
+                        grant,
+                        prices: target.model.prices,
+                        prompt_tokens_if_cut,
+                    });
                 }
                 Err(error) => {
                     // The provider counted the request but no tokens: give the tokens back.

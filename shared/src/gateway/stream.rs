@@ -12,7 +12,6 @@ use super::{Backends, CLIENT_CLOSED, CLIENT_DISCONNECTED, CallState, Served, rec
 use crate::domain::ChatRequest;
 use crate::pricing::cost_micros;
 use crate::providers::{ProviderError, UpstreamStream};
-use crate::tokens::quick_prompt_estimate;
 
 /// Frames in flight between the provider and a slow caller; beyond this the pump waits, so a
 /// slow reader slows the upstream read instead of growing memory.
@@ -61,18 +60,18 @@ pub(super) fn start(
         })),
     };
     let requested_model = request.model.clone();
-    let prompt_estimate = quick_prompt_estimate(request);
     tokio::spawn(async move {
-        let Served { output: (mut upstream, first), grant, prices, .. } = served;
+        let Served { output: (mut upstream, first), grant, prices, prompt_tokens_if_cut, .. } = served;
         let ttfb_ms = state.started.elapsed().as_millis() as u64;
         let end = pump(&tx, &mut upstream, first, limits).await;
 
         let mut usage = upstream.usage();
-        if !matches!(end, End::Complete) && usage.completion_tokens == 0 {
-            // Cut short before the provider reported usage: count what was seen.
-            usage.completion_tokens = upstream.estimated_completion_tokens();
+        if !matches!(end, End::Complete) {
+            // Cut short before the provider's final usage: count what was seen. (Anthropic's
+            // `message_start` reports 1 output token up front; the text seen since counts more.)
+            usage.completion_tokens = usage.completion_tokens.max(upstream.estimated_completion_tokens());
             if usage.prompt_tokens == 0 {
-                usage.prompt_tokens = prompt_estimate;
+                usage.prompt_tokens = prompt_tokens_if_cut;
             }
         }
         reconcile(backends.counters.as_ref(), &grant, usage).await;
