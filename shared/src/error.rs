@@ -59,7 +59,8 @@ impl ApiError {
             "invalid_request_error",
             "model_not_found",
             format!(
-                "The model `{model}` does not exist or is not active. GET /v1/models lists the models you can use."
+                "The model `{}` does not exist or is not active. GET /v1/models lists the models you can use.",
+                crate::logs::clip(model, 100)
             ),
         )
         .with_param("model")

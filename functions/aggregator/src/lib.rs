@@ -41,7 +41,7 @@ pub fn parse_event(body: &str) -> Result<LogEvent, String> {
     if event.v != LOG_EVENT_VERSION {
         return Err(format!("log event version {} is not supported (expected {LOG_EVENT_VERSION})", event.v));
     }
-    Ok(event)
+    Ok(event.bounded())
 }
 
 /// Records one message.

@@ -104,6 +104,7 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
         Ok(b) => b,
         Err(e) => {
             tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected chat body");
+            state.gateway.record_rejection(&caller, false, &e).await;
             return e.into_response();
         }
     };

@@ -49,10 +49,16 @@ async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiErr
 async fn accept(state: &ChatState, request: Request, purpose: Purpose) -> Result<(Caller, ChatRequest), ApiError> {
     let caller = caller(state, request.headers()).await?;
     let body = mhttp::read_json::<MessagesRequest>(request).await;
-    let request = body.and_then(|body| anthropic_api::to_chat_request(body, purpose)).inspect_err(|e| {
-        tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
-    })?;
-    Ok((caller, request))
+    match body.and_then(|body| anthropic_api::to_chat_request(body, purpose)) {
+        Ok(request) => Ok((caller, request)),
+        Err(e) => {
+            tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
+            if purpose == Purpose::Messages {
+                state.gateway.record_rejection(&caller, false, &e).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// `POST /v1/messages`: Anthropic's Messages API through the gateway, to any provider; errors

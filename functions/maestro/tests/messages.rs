@@ -376,7 +376,7 @@ secret = "sk-400-dddddddddddd"
     let r = app.http.post(&url).bearer_auth(&app.token).json(&hello("gpt/g1")).send().await.unwrap();
     assert_eq!(r.status(), 200, "a bearer token works as well");
 
-    // 400: max_tokens missing (never reaches the gateway), a body that is not JSON, a bad field.
+    // 400: max_tokens missing, a body that is not JSON, a bad field (each logged).
     let mut no_max = hello("gpt/g1");
     no_max.as_object_mut().unwrap().remove("max_tokens");
     let r = app.messages(no_max).await;
@@ -424,12 +424,12 @@ secret = "sk-400-dddddddddddd"
     assert!(header(&r, "content-type").starts_with("application/json"));
     anthropic_error(&r.json().await.unwrap(), "rate_limit_error");
 
-    // Every call that reached the gateway is one log event; the refused bodies are none.
-    // bearer 200, picky 400, unknown 404, tight 200 + 429, claude 503 + 429.
+    // Every authenticated call is one log event, the refused bodies too: bearer 200, three
+    // refused bodies 400, picky 400, unknown 404, tight 200 + 429, claude 503 + 429.
     let usage = app.usage("").await;
-    assert_eq!(usage["total"]["requests"], 7);
+    assert_eq!(usage["total"]["requests"], 10);
     assert_eq!(usage["total"]["successes"], 2);
-    assert_eq!(usage["total"]["errors"], 5);
+    assert_eq!(usage["total"]["errors"], 8);
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ pub use stream::ChatStream;
 use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::keys::{KeyPool, Pick};
-use crate::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink};
+use crate::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
@@ -215,6 +215,9 @@ struct CallState {
     caller_link: CallerLink,
     /// The prompt, counted once the targets are known (what reservations are made from).
     prompt: PromptCount,
+    /// Whether the requested model or route is in the catalog; an unknown name is recorded as
+    /// [`UNKNOWN_MODEL`], never verbatim.
+    model_known: bool,
 }
 
 impl CallState {
@@ -234,6 +237,7 @@ impl CallState {
             caller_grant: None,
             caller_link,
             prompt: PromptCount::default(),
+            model_known: false,
         }
     }
 
@@ -266,7 +270,11 @@ impl CallState {
             ts_ms: self.started_ms,
             user_id: Some(self.user_id.clone()),
             provider: self.provider.clone().unwrap_or_else(|| "none".to_string()),
-            model: self.model.clone().unwrap_or_else(|| requested_model.to_string()),
+            model: match (&self.model, self.model_known) {
+                (Some(model), _) => model.clone(),
+                (None, true) => requested_model.to_string(),
+                (None, false) => UNKNOWN_MODEL.to_string(),
+            },
             key_id: self.key_id.clone(),
             route: self.route.clone(),
             request_type: "chat".to_string(),
@@ -283,6 +291,7 @@ impl CallState {
             ttfb_ms,
             attempts: self.attempts,
         }
+        .bounded()
     }
 
     fn error_event(&self, requested_model: &str, e: &ApiError) -> LogEvent {
@@ -343,6 +352,20 @@ impl Gateway {
         match tokio::spawn(async move { gateway.run_chat_stream(&caller, request, link).await }).await {
             Ok(result) => result,
             Err(e) => Err(panicked_call(e)),
+        }
+    }
+
+    /// Records a call refused before it could be read as a chat request (a body that is not
+    /// JSON, lacks `messages`, or an Anthropic request without `max_tokens`): every call of an
+    /// authenticated caller is in the log, its mistakes too. The model is [`UNKNOWN_MODEL`].
+    pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) {
+        let (link, _caller_present) = CallerLink::new();
+        let state = CallState::new(caller, stream, link);
+        let event = state.error_event(UNKNOWN_MODEL, error);
+        let sink = Arc::clone(&self.backends.log_sink);
+        // In a task of its own, like a call: a caller hanging up cannot cancel the record.
+        if let Err(e) = tokio::spawn(async move { sink.send(event).await }).await {
+            tracing::error!(error = %e, "recording a rejected call failed");
         }
     }
 
@@ -409,9 +432,11 @@ impl Gateway {
         request: &ChatRequest,
         mode: &M,
     ) -> Result<Served<M::Output>, ApiError> {
-        request.validate()?;
         let catalog = self.catalog().await?;
-        let resolution = catalog.resolve(&request.model)?;
+        let resolution = catalog.resolve(&request.model);
+        state.model_known = resolution.is_ok();
+        request.validate()?;
+        let resolution = resolution?;
         if let Some(key) = &state.caller_key {
             caller_budget::check_allowed(key, &request.model, &resolution)?;
         }

@@ -11,6 +11,13 @@ pub const LOG_EVENT_VERSION: u32 = 1;
 
 /// Longest error message kept in a log event.
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+/// Longest user id, model, provider, key id or route kept in a log event (and so in the stats).
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest error code kept (a provider's own codes pass through).
+pub const MAX_CODE_CHARS: usize = 64;
+/// The model recorded for a call whose requested model is not in the catalog: a caller cannot
+/// grow the log and the stats with names of their own making.
+pub const UNKNOWN_MODEL: &str = "unknown";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -51,12 +58,39 @@ pub struct LogEvent {
 impl LogEvent {
     /// Truncates an error message to what a log event keeps.
     pub fn clip_message(message: &str) -> String {
-        if message.chars().count() <= MAX_ERROR_MESSAGE_CHARS {
-            return message.to_string();
+        clip(message, MAX_ERROR_MESSAGE_CHARS)
+    }
+
+    /// The event with every text field cut to its limit: whatever a caller, a token or a provider
+    /// put in them, one event stays small. The gateway sends bounded events and the aggregator
+    /// bounds what it reads again.
+    pub fn bounded(mut self) -> Self {
+        let names = [&mut self.provider, &mut self.model, &mut self.request_type];
+        for field in names {
+            if field.chars().count() > MAX_NAME_CHARS {
+                *field = clip(field, MAX_NAME_CHARS);
+            }
         }
-        let mut out: String = message.chars().take(MAX_ERROR_MESSAGE_CHARS).collect();
-        out.push('…');
-        out
+        for field in [&mut self.user_id, &mut self.key_id, &mut self.route] {
+            if let Some(value) = field.as_mut().filter(|v| v.chars().count() > MAX_NAME_CHARS) {
+                *value = clip(value, MAX_NAME_CHARS);
+            }
+        }
+        if let Some(code) = self.error_code.as_mut().filter(|c| c.chars().count() > MAX_CODE_CHARS) {
+            *code = clip(code, MAX_CODE_CHARS);
+        }
+        if let Some(message) = self.error_message.as_mut().filter(|m| m.chars().count() > MAX_ERROR_MESSAGE_CHARS) {
+            *message = clip(message, MAX_ERROR_MESSAGE_CHARS);
+        }
+        self
+    }
+}
+
+/// The first `max` characters of `text`, with `…` when something was cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::logs::{CallStatus, LogEvent};
 
 /// Upper bounds (inclusive, ms) of the latency histogram's buckets; the last one catches the rest.
+/// How long call logs are kept (DynamoDB's TTL on log items; the embedded store prunes them).
+pub const LOG_RETENTION_DAYS: i64 = 90;
+/// How long daily stats are kept.
+pub const STATS_RETENTION_DAYS: i64 = 365;
+
 pub const LATENCY_BUCKETS_MS: [u64; 12] =
     [100, 250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 60_000, 120_000, u64::MAX];
 

@@ -45,6 +45,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// work grows with the WAL, and it shares the CPU with requests (at 500 ms the p99 latency under
 /// load was ~1 ms worse than at 100 ms, bench/RESULTS.md).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often the background thread drops logs and stats past their retention (see
+/// `stats::prune`); the first prune runs soon after the store opens.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const FIRST_PRUNE_AFTER: Duration = Duration::from_secs(10);
 
 pub struct EmbeddedStore {
     db: Arc<Mutex<Db>>,
@@ -103,6 +107,7 @@ fn spawn_background(
         .name("maestro-store-writer".into())
         .spawn(move || {
             let mut last_checkpoint = Instant::now();
+            let mut next_prune = Instant::now() + FIRST_PRUNE_AFTER;
             loop {
                 let stopping = !matches!(stopped.recv_timeout(counters::FLUSH_EVERY), Err(RecvTimeoutError::Timeout));
                 let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -111,6 +116,14 @@ fn spawn_background(
                 }
                 if stopping {
                     return;
+                }
+                if Instant::now() >= next_prune {
+                    next_prune = Instant::now() + PRUNE_EVERY;
+                    match stats::prune(&conn, crate::time::now_ms()) {
+                        Ok((0, 0)) => {}
+                        Ok((logs, stats)) => tracing::info!(logs, stats, "pruned rows past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "pruning old logs and stats failed; will retry"),
+                    }
                 }
                 if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                     last_checkpoint = Instant::now();

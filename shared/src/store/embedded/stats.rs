@@ -269,6 +269,44 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
     Ok(recorded)
 }
 
+/// Rows one pruning statement deletes: small batches, so a prune never holds the write lock long.
+const PRUNE_BATCH: usize = 5_000;
+
+/// Drops call logs older than [`stats::LOG_RETENTION_DAYS`] and daily stats and summaries older
+/// than [`stats::STATS_RETENTION_DAYS`], as DynamoDB's TTL does, so a long-running local gateway
+/// does not grow forever. Returns the logs and stats rows deleted.
+pub(super) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<(usize, usize)> {
+    let day_ms = 86_400_000;
+    let logs_before = now_ms - stats::LOG_RETENTION_DAYS * day_ms;
+    let stats_before = time::stats_date(now_ms - stats::STATS_RETENTION_DAYS * day_ms);
+    let mut deleted = (0, 0);
+    loop {
+        let n = conn
+            .prepare_cached(
+                "DELETE FROM api_logs WHERE rowid IN (SELECT rowid FROM api_logs WHERE ts_ms < ?1 ORDER BY ts_ms LIMIT ?2)",
+            )?
+            .execute(params![logs_before, PRUNE_BATCH])?;
+        deleted.0 += n;
+        if n < PRUNE_BATCH {
+            break;
+        }
+    }
+    // Stats rows are keyed by date first: one day at a time (a day is a few hundred rows).
+    for table in ["usage_stats", "usage_summaries"] {
+        let old_days: Vec<String> = conn
+            .prepare_cached(&format!("SELECT DISTINCT date FROM {table} WHERE date < ?1"))?
+            .query_map(params![stats_before], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for day in old_days {
+            let n = conn.prepare_cached(&format!("DELETE FROM {table} WHERE date = ?1"))?.execute(params![day])?;
+            if table == "usage_stats" {
+                deleted.1 += n;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
 /// The number of events a query returns: [`DEFAULT_LOG_LIMIT`] for 0, at most [`MAX_LOG_LIMIT`].
 fn log_limit(requested: usize) -> usize {
     if requested == 0 { DEFAULT_LOG_LIMIT } else { requested.min(MAX_LOG_LIMIT) }
@@ -358,6 +396,55 @@ impl StatsStore for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(request_id: &str, ts_ms: i64) -> LogEvent {
+        LogEvent {
+            v: crate::logs::LOG_EVENT_VERSION,
+            request_id: request_id.into(),
+            ts_ms,
+            user_id: Some("u".into()),
+            provider: "p".into(),
+            model: "m".into(),
+            key_id: None,
+            route: None,
+            request_type: "chat".into(),
+            stream: false,
+            status: CallStatus::Success,
+            http_status: 200,
+            error_code: None,
+            error_message: None,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            cost_micros: 1,
+            latency_ms: 1,
+            ttfb_ms: None,
+            attempts: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_90_days_of_logs_and_365_of_stats() {
+        let store = EmbeddedStore::open_in_memory().expect("store");
+        let now = time::now_ms();
+        let day = 86_400_000;
+        for (id, age_days) in [("fresh", 1), ("89d", 89), ("91d", 91), ("400d", 400)] {
+            assert!(store.record_event(&event(id, now - age_days * day)).await.expect("record"));
+        }
+        let deleted = store.with_db(|db| prune(&db.conn, now).map_err(backend("prune"))).expect("prune");
+        assert_eq!(deleted, (2, 1), "two logs past 90 days, one stats day past 365");
+        let kept: Vec<String> =
+            store.logs(&LogQuery::default()).await.expect("logs").into_iter().map(|e| e.request_id).collect();
+        assert_eq!(kept, ["fresh", "89d"]);
+        let all_days = StatsQuery {
+            from_date: "2000-01-01".into(),
+            to_date: "2100-01-01".into(),
+            provider: None,
+            model: None,
+            key_id: None,
+        };
+        assert_eq!(store.stats_rows(&all_days).await.expect("stats").len(), 3, "stats of 91 days ago stay");
+    }
 
     /// The log table keeps only the indexes its query reads: if the query changes so that SQLite
     /// would use another index, this test says to add it back.
