@@ -187,7 +187,14 @@ impl AwsBackend {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
         if config.log_queue_url.is_empty() {
-            let found = provision::queue_url(&sqs, provision::LOG_QUEUE_NAME).await?;
+            // A throttled or unavailable SQS at start is waited out (bounded), not fatal.
+            let found = crate::bootstrap::patiently(
+                "look up the log queue",
+                crate::bootstrap::STARTUP_PATIENCE,
+                |e: &AwsError| matches!(e, AwsError::Unavailable { .. }),
+                || provision::queue_url(&sqs, provision::LOG_QUEUE_NAME),
+            )
+            .await?;
             config.log_queue_url = found.ok_or_else(|| {
                 AwsError::Config(format!(
                     "{ENV_LOG_QUEUE_URL} is not set and there is no queue named {}; run `maestro init-aws`",
