@@ -441,6 +441,75 @@ impl SecretStore for Patient<'_> {
 mod tests {
     use super::*;
 
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A backend that is always busy; counts the calls it refused.
+    #[derive(Default)]
+    struct AlwaysBusy(AtomicU32);
+
+    impl AlwaysBusy {
+        fn refuse<T>(&self) -> Result<T, StoreError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("dynamodb: ThrottlingException".into()))
+        }
+    }
+
+    #[async_trait]
+    impl CatalogStore for AlwaysBusy {
+        async fn load_catalog(&self) -> Result<Catalog, StoreError> {
+            self.refuse()
+        }
+        async fn is_empty(&self) -> Result<bool, StoreError> {
+            self.refuse()
+        }
+        async fn upsert_provider(&self, _: &Provider) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn upsert_model(&self, _: &Model) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn insert_model_if_absent(&self, _: &Model) -> Result<bool, StoreError> {
+            self.refuse()
+        }
+        async fn upsert_key(&self, _: &ApiKey) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn delete_key(&self, _: &str) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn upsert_route(&self, _: &Route) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn set_key_status(&self, _: &str, _: KeyStatus, _: Option<i64>) -> Result<(), StoreError> {
+            self.refuse()
+        }
+    }
+
+    #[async_trait]
+    impl SecretStore for AlwaysBusy {
+        async fn get_secret(&self, _: &str) -> Result<SecretString, StoreError> {
+            self.refuse()
+        }
+        async fn put_secret(&self, _: &str, _: &SecretString) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn delete_secret(&self, _: &str) -> Result<(), StoreError> {
+            self.refuse()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backend_that_stays_busy_fails_the_start_after_the_patience_not_before() {
+        let busy = AlwaysBusy::default();
+        let started = Instant::now();
+        let result = bootstrap(&busy, &busy, &FileConfig::default(), &|_| None, true).await;
+        assert!(matches!(result, Err(BootstrapError::Store(StoreError::Unavailable(_)))), "{result:?}");
+        let waited = started.elapsed();
+        assert!(waited >= STARTUP_PATIENCE && waited < STARTUP_PATIENCE + Duration::from_secs(1), "{waited:?}");
+        let tries = busy.0.load(Ordering::SeqCst);
+        assert!((8..=300).contains(&tries), "tried again with backoff, not in a tight loop: {tries}");
+    }
+
     #[test]
     fn seed_catalog_parses_with_ten_or_more_priced_models() {
         let seed: Seed = serde_json::from_str(SEED_CATALOG).expect("seed parses");
