@@ -97,10 +97,11 @@
 //! - **Windows**: both windows are updated in one TransactWriteItems with a condition on each, so
 //!   a refusal by either changes neither; the cancellation reasons come in item order (minute,
 //!   day) and tell which window refused (the day wins when both did, as waiting for the next
-//!   minute would not help). A `ClientRequestToken` per attempt makes the SDK's own retries
-//!   idempotent (`ADD` alone is not). Refusals by rpm or rpd are remembered in the container
-//!   until the window ends (a refused conditional write still costs a write unit, DESIGN §9);
-//!   refusals that may come from tpm are not, since a reconcile can free tokens.
+//!   minute would not help). A `ClientRequestToken` makes a retry after a 5xx or a time-out
+//!   idempotent (`ADD` alone is not): the retry loop keeps it when the previous attempt may have
+//!   been carried out, and takes a new one otherwise. Refusals by rpm or rpd are remembered in
+//!   the container until the window ends (a refused conditional write still costs a write unit,
+//!   DESIGN §9); refusals that may come from tpm are not, since a reconcile can free tokens.
 //! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
 //!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
 //!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
