@@ -1,14 +1,56 @@
 //! Bringing a store up to date at start: the seed catalog on first start, then the config file's
 //! providers, models, routes and keys, and the keys found in the SDK environment variables.
+//!
+//! A store that is busy or unavailable ([`StoreError::Unavailable`]) does not end the start: each
+//! call is tried again with backoff until [`STARTUP_PATIENCE`] has passed since bootstrap began.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::config::{FileConfig, default_base_url};
-use crate::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
+use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use crate::secret::SecretString;
 use crate::store::{CatalogStore, SecretStore, StoreError};
+
+/// How long start-up waits out a busy or unavailable backend before it gives up.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+/// Waits between start-up attempts: full jitter over a bound that doubles from the first to the last.
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+const MAX_WAIT: Duration = Duration::from_secs(4);
+
+/// Runs `call` until it succeeds or fails with an error `transient` does not accept, or until
+/// `patience` has passed (then its last error); waits with full jitter and exponential backoff.
+pub(crate) async fn patiently<T, E, F, Fut>(
+    what: &str,
+    patience: Duration,
+    transient: impl Fn(&E) -> bool,
+    mut call: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + patience;
+    let mut bound = FIRST_WAIT;
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && Instant::now() < deadline => {
+                tracing::warn!(error = %e, "{what}: backend busy or unavailable; trying again");
+                let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+                let wait = Duration::from_millis(fastrand::u64(0..=ms));
+                tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+                bound = (bound * 2).min(MAX_WAIT);
+            }
+            other => return other,
+        }
+    }
+}
 
 /// The seed catalog: the three providers and current models with prices (micro-USD per 1M).
 const SEED_CATALOG: &str = include_str!("../../infra/seed/catalog.json");
@@ -88,6 +130,8 @@ pub async fn bootstrap(
     env: &dyn Fn(&str) -> Option<String>,
     with_demo: bool,
 ) -> Result<BootstrapReport, BootstrapError> {
+    let patient = Patient { catalog, secrets, deadline: Instant::now() + STARTUP_PATIENCE };
+    let (catalog, secrets): (&dyn CatalogStore, &dyn SecretStore) = (&patient, &patient);
     let mut report = BootstrapReport::default();
     if catalog.is_empty().await? {
         seed(catalog).await?;
@@ -325,9 +369,146 @@ async fn install_demo(catalog: &dyn CatalogStore, secrets: &dyn SecretStore) -> 
     Ok(())
 }
 
+/// The stores as bootstrap uses them: every call that fails with [`StoreError::Unavailable`] is
+/// tried again (see [`patiently`]) until the shared deadline. Every step is safe to repeat.
+struct Patient<'a> {
+    catalog: &'a dyn CatalogStore,
+    secrets: &'a dyn SecretStore,
+    deadline: Instant,
+}
+
+impl Patient<'_> {
+    async fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let patience = self.deadline.saturating_duration_since(Instant::now());
+        patiently(what, patience, |e| matches!(e, StoreError::Unavailable(_)), call).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for Patient<'_> {
+    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
+        self.call("load the catalog", || self.catalog.load_catalog()).await
+    }
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        self.call("read the catalog", || self.catalog.is_empty()).await
+    }
+    async fn upsert_provider(&self, provider: &Provider) -> Result<(), StoreError> {
+        self.call("write a provider", || self.catalog.upsert_provider(provider)).await
+    }
+    async fn upsert_model(&self, model: &Model) -> Result<(), StoreError> {
+        self.call("write a model", || self.catalog.upsert_model(model)).await
+    }
+    async fn insert_model_if_absent(&self, model: &Model) -> Result<bool, StoreError> {
+        self.call("insert a model", || self.catalog.insert_model_if_absent(model)).await
+    }
+    async fn upsert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.call("write a key", || self.catalog.upsert_key(key)).await
+    }
+    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError> {
+        self.call("delete a key", || self.catalog.delete_key(key_id)).await
+    }
+    async fn upsert_route(&self, route: &Route) -> Result<(), StoreError> {
+        self.call("write a route", || self.catalog.upsert_route(route)).await
+    }
+    async fn set_key_status(
+        &self,
+        key_id: &str,
+        status: KeyStatus,
+        cooldown_until: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.call("set a key's status", || self.catalog.set_key_status(key_id, status, cooldown_until)).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for Patient<'_> {
+    async fn get_secret(&self, secret_ref: &str) -> Result<SecretString, StoreError> {
+        self.call("read a secret", || self.secrets.get_secret(secret_ref)).await
+    }
+    async fn put_secret(&self, secret_ref: &str, value: &SecretString) -> Result<(), StoreError> {
+        self.call("write a secret", || self.secrets.put_secret(secret_ref, value)).await
+    }
+    async fn delete_secret(&self, secret_ref: &str) -> Result<(), StoreError> {
+        self.call("delete a secret", || self.secrets.delete_secret(secret_ref)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A backend that is always busy; counts the calls it refused.
+    #[derive(Default)]
+    struct AlwaysBusy(AtomicU32);
+
+    impl AlwaysBusy {
+        fn refuse<T>(&self) -> Result<T, StoreError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable("dynamodb: ThrottlingException".into()))
+        }
+    }
+
+    #[async_trait]
+    impl CatalogStore for AlwaysBusy {
+        async fn load_catalog(&self) -> Result<Catalog, StoreError> {
+            self.refuse()
+        }
+        async fn is_empty(&self) -> Result<bool, StoreError> {
+            self.refuse()
+        }
+        async fn upsert_provider(&self, _: &Provider) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn upsert_model(&self, _: &Model) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn insert_model_if_absent(&self, _: &Model) -> Result<bool, StoreError> {
+            self.refuse()
+        }
+        async fn upsert_key(&self, _: &ApiKey) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn delete_key(&self, _: &str) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn upsert_route(&self, _: &Route) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn set_key_status(&self, _: &str, _: KeyStatus, _: Option<i64>) -> Result<(), StoreError> {
+            self.refuse()
+        }
+    }
+
+    #[async_trait]
+    impl SecretStore for AlwaysBusy {
+        async fn get_secret(&self, _: &str) -> Result<SecretString, StoreError> {
+            self.refuse()
+        }
+        async fn put_secret(&self, _: &str, _: &SecretString) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn delete_secret(&self, _: &str) -> Result<(), StoreError> {
+            self.refuse()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backend_that_stays_busy_fails_the_start_after_the_patience_not_before() {
+        let busy = AlwaysBusy::default();
+        let started = Instant::now();
+        let result = bootstrap(&busy, &busy, &FileConfig::default(), &|_| None, true).await;
+        assert!(matches!(result, Err(BootstrapError::Store(StoreError::Unavailable(_)))), "{result:?}");
+        let waited = started.elapsed();
+        assert!(waited >= STARTUP_PATIENCE && waited < STARTUP_PATIENCE + Duration::from_secs(1), "{waited:?}");
+        let tries = busy.0.load(Ordering::SeqCst);
+        assert!((8..=300).contains(&tries), "tried again with backoff, not in a tight loop: {tries}");
+    }
 
     #[test]
     fn seed_catalog_parses_with_ten_or_more_priced_models() {

@@ -161,6 +161,10 @@ fn store_error(e: StoreError) -> ApiError {
             e.status = 409;
             e
         }
+        StoreError::Unavailable(message) => {
+            tracing::warn!(error = %message, "caller key store busy or unavailable");
+            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
+        }
         StoreError::Backend(message) => {
             tracing::error!(error = %message, "caller key store failed");
             ApiError::internal()

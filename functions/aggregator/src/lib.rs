@@ -5,9 +5,19 @@ pub mod lambda;
 
 pub use lambda::handle;
 
+use std::future::Future;
+use std::time::Duration;
+
 use maestro_shared::logs::{LOG_EVENT_VERSION, LogEvent};
-use maestro_shared::store::StatsStore;
+use maestro_shared::store::{StatsStore, StoreError};
 use tracing::Instrument;
+
+/// Attempts at a write the store reports as busy or unavailable before the message goes back to
+/// the queue (which delivers it again only after its visibility timeout). The store has retried
+/// each one already; these waits span a longer moment of throttling.
+const BUSY_ATTEMPTS: u32 = 3;
+/// The first wait's upper bound (full jitter); it doubles for each later attempt.
+const BUSY_FIRST_WAIT: Duration = Duration::from_millis(100);
 
 /// One queued message: its id (for `batchItemFailures`) and its JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +63,7 @@ pub async fn process_message(store: &dyn StatsStore, message: &Message) -> Outco
             return Outcome::Poison(reason);
         }
     };
-    match store.record_event(&event).await {
+    match while_busy("record a log event", || store.record_event(&event)).await {
         Ok(true) => Outcome::Recorded,
         Ok(false) => {
             tracing::info!(message_id = %message.id, request_id = %event.request_id, "duplicate log event ignored");
@@ -92,7 +102,7 @@ pub async fn process_batch_outcomes(store: &dyn StatsStore, messages: &[Message]
             }
         }
     }
-    match store.record_events(&events).await {
+    match while_busy("record a batch of log events", || store.record_events(&events)).await {
         Ok(recorded) => {
             for (&i, new) in positions.iter().zip(recorded) {
                 outcomes[i] = Some(if new { Outcome::Recorded } else { Outcome::Duplicate });
@@ -107,4 +117,36 @@ pub async fn process_batch_outcomes(store: &dyn StatsStore, messages: &[Message]
         }
     }
     outcomes.into_iter().map(|o| o.unwrap_or_else(|| Outcome::Failed("not processed".to_string()))).collect()
+}
+
+/// Runs a store write, trying again with backoff (full jitter) while the store is busy or
+/// unavailable, [`BUSY_ATTEMPTS`] times in all. Safe for log events: a repeated write is
+/// recognised by its request id and counts once.
+async fn while_busy<T, F, Fut>(what: &str, mut write: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut bound = BUSY_FIRST_WAIT;
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(StoreError::Unavailable(detail)) if attempt < BUSY_ATTEMPTS => {
+                tracing::warn!(%detail, attempt, "{what}: store busy or unavailable; trying again");
+                let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+                tokio::time::sleep(Duration::from_millis(random_up_to(ms))).await;
+                bound *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A random number in `0..=max` from the standard library's randomly keyed hasher (no extra
+/// crate for one jitter).
+fn random_up_to(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    random % max.saturating_add(1)
 }

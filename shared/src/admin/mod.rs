@@ -84,12 +84,16 @@ pub fn version_required() -> ApiError {
     }
 }
 
-/// A store failure as the caller sees it: 404 and 409 with their message, anything else a 500
-/// whose details go to the log only.
+/// A store failure as the caller sees it: 404 and 409 with their message, a busy store a 503
+/// with `retry-after`, anything else a 500 whose details go to the log only.
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(what) => ApiError::not_found(format!("No {what}.")),
         StoreError::Conflict(message) => conflict(format!("Conflict: {message}.")),
+        StoreError::Unavailable(message) => {
+            tracing::warn!(error = %message, "admin store busy or unavailable");
+            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
+        }
         StoreError::Backend(message) => {
             tracing::error!(error = %message, "admin store operation failed");
             ApiError::internal()

@@ -25,6 +25,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use dynamo::DynamoStore;
@@ -46,6 +47,62 @@ pub enum AwsError {
     Config(String),
     #[error("AWS {service}: cannot {what}: {detail}")]
     Call { service: &'static str, what: String, detail: String },
+    /// Throttled or unavailable (5xx, timeout, connection lost): the same call may pass later.
+    #[error("AWS {service} busy or unavailable: cannot {what}: {detail}")]
+    Unavailable { service: &'static str, what: String, detail: String },
+}
+
+impl AwsError {
+    /// A failed SDK call: [`AwsError::Unavailable`] when trying again may help, else [`AwsError::Call`].
+    pub(crate) fn from_sdk<E>(service: &'static str, what: &str, err: &SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (what, detail) = (what.to_string(), describe(err));
+        match fault_of(err) {
+            Fault::Fatal => Self::Call { service, what, detail },
+            Fault::Busy | Fault::MaybeApplied => Self::Unavailable { service, what, detail },
+        }
+    }
+}
+
+/// Error codes of a service (or table) that is busy: the request was refused, nothing was done.
+const BUSY_CODES: [&str; 9] = [
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "AWS.SimpleQueueService.RequestThrottled",
+];
+
+/// What a failed call tells about trying it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Throttled or in conflict: refused, nothing done; trying again may pass.
+    Busy,
+    /// A 5xx, a timeout, a connection lost: trying again may pass, and the call may have been
+    /// carried out already.
+    MaybeApplied,
+    /// Anything else: trying again will not help.
+    Fatal,
+}
+
+/// Sorts a failed SDK call (of any of the AWS clients).
+pub(crate) fn fault_of<E>(err: &SdkError<E, HttpResponse>) -> Fault
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::ServiceError(service) if service.err().code().is_some_and(|c| BUSY_CODES.contains(&c)) => Fault::Busy,
+        SdkError::ServiceError(service) if service.raw().status().as_u16() >= 500 => Fault::MaybeApplied,
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Fault::MaybeApplied,
+        SdkError::DispatchFailure(dispatch) if !dispatch.is_user() => Fault::MaybeApplied,
+        _ => Fault::Fatal,
+    }
 }
 
 /// Where the AWS backend keeps its data.
@@ -130,7 +187,15 @@ impl AwsBackend {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let secretsmanager = aws_sdk_secretsmanager::Client::new(sdk);
         if config.log_queue_url.is_empty() {
-            config.log_queue_url = provision::queue_url(&sqs, provision::LOG_QUEUE_NAME).await?.ok_or_else(|| {
+            // A throttled or unavailable SQS at start is waited out (bounded), not fatal.
+            let found = crate::bootstrap::patiently(
+                "look up the log queue",
+                crate::bootstrap::STARTUP_PATIENCE,
+                |e: &AwsError| matches!(e, AwsError::Unavailable { .. }),
+                || provision::queue_url(&sqs, provision::LOG_QUEUE_NAME),
+            )
+            .await?;
+            config.log_queue_url = found.ok_or_else(|| {
                 AwsError::Config(format!(
                     "{ENV_LOG_QUEUE_URL} is not set and there is no queue named {}; run `maestro init-aws`",
                     provision::LOG_QUEUE_NAME

@@ -32,7 +32,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::{AwsError, describe, error_code};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+
+use super::{AwsError, error_code};
 
 /// The table name when `MAESTRO_TABLE` is not set.
 pub const DEFAULT_TABLE: &str = "maestro";
@@ -85,22 +87,18 @@ impl Provisioned {
     }
 }
 
-fn dynamo_error<E, R>(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E, R>) -> AwsError
+fn dynamo_error<E>(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E, HttpResponse>) -> AwsError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let what = what.to_string();
-    move |e| AwsError::Call { service: "DynamoDB", what, detail: describe(&e) }
+    move |e| AwsError::from_sdk("DynamoDB", what, &e)
 }
 
-fn sqs_error<E, R>(what: &str) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E, R>) -> AwsError
+fn sqs_error<E>(what: &str) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E, HttpResponse>) -> AwsError
 where
     E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let what = what.to_string();
-    move |e| AwsError::Call { service: "SQS", what, detail: describe(&e) }
+    move |e| AwsError::from_sdk("SQS", what, &e)
 }
 
 fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> AwsError {

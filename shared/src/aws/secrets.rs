@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
-use super::describe;
+use super::{Fault, describe, fault_of};
 use crate::secret::SecretString;
 use crate::store::{SecretStore, StoreError};
 
@@ -49,17 +50,20 @@ impl std::fmt::Debug for SecretsManagerStore {
     }
 }
 
-fn failed<E, R>(what: &str, secret_ref: &str, err: &SdkError<E, R>) -> StoreError
+fn failed<E>(what: &str, secret_ref: &str, err: &SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     // A response that could not be read may be a secret value: say nothing of its content.
     let detail = match err {
         SdkError::ResponseError(_) => "the response could not be read".to_string(),
         other => describe(other),
     };
-    StoreError::Backend(format!("secrets manager: cannot {what} secret {secret_ref}: {detail}"))
+    let message = format!("secrets manager: cannot {what} secret {secret_ref}: {detail}");
+    match fault_of(err) {
+        Fault::Fatal => StoreError::Backend(message),
+        Fault::Busy | Fault::MaybeApplied => StoreError::Unavailable(message),
+    }
 }
 
 impl SecretsManagerStore {

@@ -75,9 +75,15 @@ impl From<&Counters> for UsageView {
 }
 
 fn failed(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
-    move |e| {
-        tracing::error!(error = %e, "{what} failed");
-        ApiError::internal()
+    move |e| match e {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "{what}: storage busy or unavailable");
+            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
+        }
+        _ => {
+            tracing::error!(error = %e, "{what} failed");
+            ApiError::internal()
+        }
     }
 }
 

@@ -28,6 +28,11 @@ pub enum StoreError {
     Conflict(String),
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// The backend is busy (throttled, in conflict) or unreachable (5xx, timeout, connection
+    /// lost), still after the backend's own retries. Nothing is wrong with the request: the same
+    /// call may pass in a moment. HTTP: 503 with `retry-after`, never a 500.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Providers, models, keys and routes.

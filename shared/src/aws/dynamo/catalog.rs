@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Trans
 use tokio::task::JoinSet;
 
 use super::{
-    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, failed, get_item, key, n,
-    put_opt, s, unexpected,
+    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, get_item, key, n, put_opt,
+    retry, s, unexpected,
 };
 use crate::domain::{
     ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
@@ -389,22 +389,27 @@ impl DynamoStore {
 
     /// Runs one UpdateItem; `Ok(false)` when its condition did not hold.
     async fn update_item(&self, spec: UpdateSpec, what: &'static str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(spec.key))
-            .update_expression(spec.update)
-            .set_condition_expression(spec.condition)
-            .set_expression_attribute_names(spec.expr.names())
-            .set_expression_attribute_values(spec.expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(failed(what, &e)),
-        }
+        retry::retrying(what, |_| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(spec.key.clone()))
+                .update_expression(&spec.update)
+                .set_condition_expression(spec.condition.clone())
+                .set_expression_attribute_names(spec.expr.names())
+                .set_expression_attribute_values(spec.expr.values());
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(retry::classify(what, &e)),
+                }
+            }
+        })
+        .await
     }
 
     fn route_items(&self, route: &Route, version: Versioning) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -576,24 +581,29 @@ impl CatalogStore for DynamoStore {
             None => format!("SET {set_status} REMOVE {}", expr.name("cooldown_until")),
         };
         let condition = format!("attribute_exists({})", expr.name("pk"));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(provider_pk(&provider), key_sk(key_id))))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                Err(not_found())
+        const WHAT: &str = "set a key's status";
+        let updated = retry::retrying(WHAT, |_| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(provider_pk(&provider), key_sk(key_id))))
+                .update_expression(&update)
+                .condition_expression(&condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values());
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(retry::classify(WHAT, &e)),
+                }
             }
-            Err(e) => Err(failed("set a key's status", &e)),
-        }
+        })
+        .await?;
+        if updated { Ok(()) } else { Err(not_found()) }
     }
 }
 

@@ -4,12 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use std::time::Duration;
-
-use super::{
-    CONFLICT_ATTEMPTS, DynamoStore, Expr, Reader, build_failed, condition_failed, failed, get_item, jittered, key, n,
-    unexpected,
-};
+use super::{DynamoStore, Expr, Reader, build_failed, condition_failed, get_item, key, n, retry, unexpected};
 use crate::domain::KeyLimits;
 use crate::store::{BudgetLimits, BudgetUsage, CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
 use crate::time;
@@ -213,7 +208,8 @@ impl DynamoStore {
     }
 
     /// One conditional UpdateItem; `Ok(false)` when its condition did not hold. Retried while a
-    /// reservation's transaction holds the item (`TransactionConflictException`).
+    /// reservation's transaction holds the item (`TransactionConflictException`), the table
+    /// throttles or DynamoDB is unavailable.
     async fn update_window(
         &self,
         pk: &str,
@@ -221,10 +217,9 @@ impl DynamoStore {
         condition: String,
         expr: &Expr,
     ) -> Result<bool, StoreError> {
-        let mut wait = Duration::from_millis(5);
-        let mut attempt = 1;
-        loop {
-            let result = self
+        const WHAT: &str = "reconcile a window";
+        retry::retrying(WHAT, |_| {
+            let request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
@@ -232,25 +227,18 @@ impl DynamoStore {
                 .update_expression(&update)
                 .condition_expression(&condition)
                 .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    return Ok(false);
+                .set_expression_attribute_values(expr.values());
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(retry::classify(WHAT, &e)),
                 }
-                Err(e)
-                    if attempt < CONFLICT_ATTEMPTS
-                        && e.as_service_error().is_some_and(|s| s.is_transaction_conflict_exception()) =>
-                {
-                    tokio::time::sleep(jittered(wait)).await;
-                    wait = (wait * 2).min(Duration::from_millis(200));
-                    attempt += 1;
-                }
-                Err(e) => return Err(failed("reconcile a window", &e)),
             }
-        }
+        })
+        .await
     }
 
     async fn window_usage(&self, pk: String) -> Result<WindowUsage, StoreError> {

@@ -97,10 +97,11 @@
 //! - **Windows**: both windows are updated in one TransactWriteItems with a condition on each, so
 //!   a refusal by either changes neither; the cancellation reasons come in item order (minute,
 //!   day) and tell which window refused (the day wins when both did, as waiting for the next
-//!   minute would not help). A `ClientRequestToken` per attempt makes the SDK's own retries
-//!   idempotent (`ADD` alone is not). Refusals by rpm or rpd are remembered in the container
-//!   until the window ends (a refused conditional write still costs a write unit, DESIGN §9);
-//!   refusals that may come from tpm are not, since a reconcile can free tokens.
+//!   minute would not help). A `ClientRequestToken` makes a retry after a 5xx or a time-out
+//!   idempotent (`ADD` alone is not): the retry loop keeps it when the previous attempt may have
+//!   been carried out, and takes a new one otherwise. Refusals by rpm or rpd are remembered in
+//!   the container until the window ends (a refused conditional write still costs a write unit,
+//!   DESIGN §9); refusals that may come from tpm are not, since a reconcile can free tokens.
 //! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
 //!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
 //!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
@@ -113,8 +114,11 @@
 //!   in the same transaction as the log and the stats `ADD`; a redelivered event cancels the
 //!   transaction with `ConditionalCheckFailed` on the guard alone and changes nothing. No
 //!   `ClientRequestToken` there: a redelivery with the same token would be reported as a success.
-//! - **Contention**: concurrent transactions on one item cancel with `TransactionConflict`
-//!   (a hot key's window, a busy stats row); those are retried here with jittered backoff.
+//! - **Contention, throttling, outages**: concurrent transactions on one item cancel with
+//!   `TransactionConflict` (a hot key's window, a busy stats row); a busy table throttles; a bad
+//!   moment answers 5xx or times out. Every call, read or write, is retried by one loop
+//!   ([`retry`]: exponential backoff with full jitter, at most about 350 ms in all); what
+//!   outlives it is [`StoreError::Unavailable`]. The SDK's own retries are off for this client.
 //! - **Hot partitions**: an hour's call logs share one partition (about 1,000 WCU/s, i.e. some
 //!   hundreds of logged calls per second); window items are per key and minute; a very hot key
 //!   would need sharded window items (DESIGN §9), not done yet.
@@ -122,23 +126,19 @@
 mod caller_keys;
 mod catalog;
 mod counters;
+mod retry;
 mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
-use super::describe;
 use crate::store::StoreError;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
-
-/// Attempts at a transaction that keeps being cancelled by `TransactionConflict`.
-const CONFLICT_ATTEMPTS: u32 = 8;
 
 /// The DynamoDB backend of [`crate::store::CatalogStore`], [`crate::store::CounterStore`] and
 /// [`crate::store::StatsStore`]. Cheap to share; build it once per container.
@@ -158,9 +158,11 @@ impl std::fmt::Debug for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The store over `client`, whose own retries are turned off: the store retries every call
+    /// itself (see [`retry`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: retry::without_sdk_retries(client),
             table: table.into(),
             full_windows: Mutex::new(HashMap::new()),
             listed_hours: Mutex::new(HashSet::new()),
@@ -175,50 +177,54 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Runs a transaction, retrying it (jittered backoff) while it is cancelled by
-    /// `TransactionConflict` alone. `Ok(None)`: committed; `Ok(Some(codes))`: cancelled, with one
-    /// reason code per item in item order (`"None"` for the items that were fine).
+    /// Runs a transaction through [`retry::retrying`]: tried again while it is throttled,
+    /// unavailable or cancelled only by busy reasons (`TransactionConflict`, `ThrottlingError`).
+    /// `Ok(None)`: committed; `Ok(Some(codes))`: cancelled, with one reason code per item in item
+    /// order (`"None"` for the items that were fine). With `with_token`, each attempt carries a
+    /// `ClientRequestToken`, a new one unless the previous attempt may have been carried out.
     async fn transact(
         &self,
         what: &'static str,
         items: Vec<TransactWriteItem>,
         with_token: bool,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let mut wait = Duration::from_millis(5);
-        for attempt in 1..=CONFLICT_ATTEMPTS {
-            let token = with_token.then(|| uuid::Uuid::new_v4().to_string());
-            let result = self
+        let mut token: Option<String> = None;
+        retry::retrying(what, |previous| {
+            if with_token && (token.is_none() || previous != retry::Previous::MaybeApplied) {
+                token = Some(uuid::Uuid::new_v4().to_string());
+            }
+            let request = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .set_client_request_token(token)
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(None),
-                Err(err) => err,
-            };
-            let codes = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .set_client_request_token(token.clone());
+            async move {
+                let err = match request.send().await {
+                    Ok(_) => return Ok(None),
+                    Err(err) => err,
+                };
+                let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error()
+                else {
+                    return Err(retry::classify(what, &err));
+                };
+                let codes = cancelled
                     .cancellation_reasons()
                     .iter()
                     .map(|r| r.code().unwrap_or("None").to_string())
-                    .collect::<Vec<_>>(),
-                _ => return Err(failed(what, &err)),
-            };
-            let decided = codes.iter().any(|c| c == CONDITION_FAILED);
-            let conflict = codes.iter().any(|c| c == "TransactionConflict");
-            if decided || !conflict {
-                return Ok(Some(codes));
+                    .collect::<Vec<_>>();
+                // A failed condition decides the outcome whatever else happened.
+                let decided = codes.iter().any(|c| c == CONDITION_FAILED);
+                let busy = codes.iter().any(|c| retry::BUSY_REASONS.contains(&c.as_str()));
+                if busy && !decided {
+                    return Err(retry::Failure::Transient {
+                        detail: format!("transaction cancelled ({})", codes.join(", ")),
+                        maybe_applied: false,
+                    });
+                }
+                Ok(Some(codes))
             }
-            if attempt < CONFLICT_ATTEMPTS {
-                tokio::time::sleep(jittered(wait)).await;
-                wait = (wait * 2).min(Duration::from_millis(200));
-            }
-        }
-        Err(StoreError::Backend(format!(
-            "dynamodb: cannot {what}: still in conflict with other transactions after {CONFLICT_ATTEMPTS} attempts"
-        )))
+        })
+        .await
     }
 }
 
@@ -233,20 +239,6 @@ fn condition_failed(codes: &[String], i: usize) -> bool {
 /// A cancellation that none of the expected conditions explains.
 fn unexpected(what: &str, codes: &[String]) -> StoreError {
     StoreError::Backend(format!("dynamodb: cannot {what}: transaction cancelled ({})", codes.join(", ")))
-}
-
-/// Full jitter: a random wait between 0 and `max`.
-fn jittered(max: Duration) -> Duration {
-    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(fastrand::u64(0..=ms))
-}
-
-fn failed<E, R>(what: &str, err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Backend(format!("dynamodb: cannot {what}: {}", describe(err)))
 }
 
 fn build_failed(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StoreError {
@@ -424,21 +416,22 @@ impl QuerySpec {
         limit: Option<usize>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let limit = limit.map(|l| i32::try_from(l.clamp(1, 1_000)).unwrap_or(1_000));
-        let out = client
-            .query()
-            .table_name(table)
-            .set_index_name(self.index.map(str::to_string))
-            .key_condition_expression(&self.key_condition)
-            .set_filter_expression(self.filter.clone())
-            .set_expression_attribute_names(self.expr.names())
-            .set_expression_attribute_values(self.expr.values())
-            .scan_index_forward(!self.newest_first)
-            .set_consistent_read(self.consistent.then_some(true))
-            .set_limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| failed(what, &e))?;
+        let out = retry::retrying(what, |_| {
+            let request = client
+                .query()
+                .table_name(table)
+                .set_index_name(self.index.map(str::to_string))
+                .key_condition_expression(&self.key_condition)
+                .set_filter_expression(self.filter.clone())
+                .set_expression_attribute_names(self.expr.names())
+                .set_expression_attribute_values(self.expr.values())
+                .scan_index_forward(!self.newest_first)
+                .set_consistent_read(self.consistent.then_some(true))
+                .set_limit(limit)
+                .set_exclusive_start_key(start.clone());
+            async move { request.send().await.map_err(|e| retry::classify(what, &e)) }
+        })
+        .await?;
         let next = out.last_evaluated_key().filter(|last| !last.is_empty()).cloned();
         Ok((out.items().to_vec(), next))
     }
@@ -473,14 +466,11 @@ impl QuerySpec {
 
 /// A strongly consistent GetItem.
 async fn get_item(client: &Client, table: &str, key: Item, what: &'static str) -> Result<Option<Item>, StoreError> {
-    let out = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| failed(what, &e))?;
+    let out = retry::retrying(what, |_| {
+        let request = client.get_item().table_name(table).set_key(Some(key.clone())).consistent_read(true);
+        async move { request.send().await.map_err(|e| retry::classify(what, &e)) }
+    })
+    .await?;
     Ok(out.item().cloned())
 }
 

@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 use tokio::task::JoinSet;
 
 use super::{
-    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, expires_after_days, failed,
-    get_item, key, n, put_opt, s, unexpected,
+    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, expires_after_days, get_item,
+    key, n, put_opt, retry, s, unexpected,
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
@@ -369,13 +369,12 @@ impl DynamoStore {
         let hour_end = (ts_ms.div_euclid(3_600_000) + 1) * 3_600_000;
         let mut item = key(LOG_HOURS_PK, hour.clone());
         item.insert("expires_at".to_string(), n(expires_after_days(hour_end, LOG_TTL_DAYS)));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| failed("list a log hour", &e))?;
+        const WHAT: &str = "list a log hour";
+        retry::retrying(WHAT, |_| {
+            let request = self.client.put_item().table_name(&self.table).set_item(Some(item.clone()));
+            async move { request.send().await.map_err(|e| retry::classify(WHAT, &e)) }
+        })
+        .await?;
         if let Ok(mut listed) = self.listed_hours.lock() {
             if listed.len() >= LISTED_HOURS_KEPT {
                 listed.clear();
@@ -454,21 +453,28 @@ impl DynamoStore {
         }
         let condition =
             format!("attribute_exists({}) AND (attribute_not_exists({used}) OR {used} < {ts})", expr.name("pk"));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("PROVIDER#{}", e.provider), format!("KEY#{key_id}"))))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
-        if let Err(err) = result
-            && !err.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception())
-        {
-            tracing::warn!(key_id = %key_id, error = %failed("mark a key as used", &err), "key usage time not updated");
+        const WHAT: &str = "mark a key as used";
+        let result = retry::retrying(WHAT, |_| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("PROVIDER#{}", e.provider), format!("KEY#{key_id}"))))
+                .update_expression(&update)
+                .condition_expression(&condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values());
+            async move {
+                match request.send().await {
+                    // The key is gone or has a newer use: nothing to do.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+                    other => other.map(|_| ()).map_err(|e| retry::classify(WHAT, &e)),
+                }
+            }
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(key_id = %key_id, error = %err, "key usage time not updated");
         }
     }
 

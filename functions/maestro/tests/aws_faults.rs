@@ -1,0 +1,202 @@
+//! The local runner on the AWS backend (`serve --backend aws`: DynamoDB, SQS, Secrets Manager on
+//! moto server) with DynamoDB behind a proxy that refuses 30% of the writes the way a busy
+//! DynamoDB does (see `shared/tests/support/fault_proxy.rs`): start-up gets through, no caller
+//! gets a 5xx while a key has room, the rate-limit counts are exact, and every call is logged
+//! exactly once once the queue consumer (the aggregator) has run.
+//!
+//! Needs `MAESTRO_TEST_AWS_ENDPOINT` (see `maestro_shared::aws::emulator::test_endpoint`):
+//! without it (and `CI` not `true`) the test prints `SKIPPED: moto not running` and returns.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod support;
+
+#[path = "../../../shared/tests/support/fault_proxy.rs"]
+mod fault_proxy;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use fault_proxy::FaultProxy;
+use maestro::{Options, build_aws, consume_once};
+use maestro_shared::aws::{AwsBackend, AwsConfig, SinkMode, emulator, provision};
+use maestro_shared::config::FileConfig;
+use maestro_shared::stats::{StatsQuery, total};
+use maestro_shared::store::{CounterStore, LogQuery, StatsStore};
+use support::{FakeProvider, hello};
+
+const CALLERS: usize = 200;
+const KEY_A: &str = "sk-ok-aaaaaaaaaaaa";
+const KEY_B: &str = "sk-ok-bbbbbbbbbbbb";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Deletes the test's table at the end (moto keeps everything in memory).
+struct Cleanup(AwsBackend);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| {
+                let _ = runtime.block_on(provision::delete_table(&self.0.dynamodb, &self.0.config.table));
+            });
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_30_percent_throttled_dynamodb_writes_no_caller_gets_a_5xx_counts_are_exact_and_every_call_is_logged_once()
+ {
+    let Some(endpoint) = emulator::test_endpoint("aws_faults (maestro)").unwrap_or_else(|m| panic!("{m}")) else {
+        return;
+    };
+    // The table and queues, created directly on moto, as `maestro init-aws` does.
+    let config = AwsConfig {
+        table: unique("maestro-faults"),
+        log_queue_url: "set below".into(),
+        secret_prefix: format!("{}/", unique("maestro-faults")),
+    };
+    let mut direct =
+        AwsBackend::connect(&emulator::sdk_config(&endpoint).await, config.clone(), SinkMode::Inline).await.unwrap();
+    let provisioned =
+        provision::provision(&direct.dynamodb, &direct.sqs, &config.table, &unique("maestro-logs")).await.unwrap();
+    direct.config.log_queue_url = provisioned.log_queue_url.clone();
+    let _cleanup = Cleanup(direct.clone());
+
+    // The runner reaches everything through the proxy; 30% of its DynamoDB writes are refused,
+    // and the first 12 all are (longer than the store's own 8 attempts).
+    let proxy = FaultProxy::start(&endpoint).await;
+    proxy.fail_share(0.3);
+    proxy.fail_next(12);
+    let aws = AwsBackend::connect(
+        &emulator::sdk_config(&proxy.url).await,
+        AwsConfig { log_queue_url: provisioned.log_queue_url.clone(), ..config.clone() },
+        SinkMode::Batched,
+    )
+    .await
+    .unwrap();
+
+    let fake = FakeProvider::start().await;
+    // Short waits between retries, but no provider time-out: 200 callers, moto and the proxy
+    // share two cores here, and only DynamoDB faults are under test.
+    let toml = format!(
+        r#"
+[retry]
+max_retries = 2
+base_delay_ms = 1
+max_delay_ms = 5
+attempt_timeout_ms = 60000
+deadline_ms = 120000
+
+[[providers]]
+code = "fake"
+kind = "openai_compatible"
+base_url = "{}"
+
+[[models]]
+provider = "fake"
+model = "m1"
+input_price = 2500000
+output_price = 10000000
+
+[[keys]]
+provider = "fake"
+name = "a"
+secret = "{KEY_A}"
+priority = 2
+rpd = 40
+
+[[keys]]
+provider = "fake"
+name = "b"
+secret = "{KEY_B}"
+priority = 1
+rpm = 10000
+"#,
+        fake.url
+    );
+    let data = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let app = build_aws(
+        Options {
+            data_dir: data.path().to_path_buf(),
+            config: FileConfig::parse(&toml).unwrap(),
+            env: Box::new(|_| None),
+            demo: false,
+        },
+        aws.clone(),
+    )
+    .await
+    .expect("start-up gets through the throttled writes");
+    assert!(started.elapsed() < Duration::from_secs(30), "start-up took {:?}", started.elapsed());
+    assert!(proxy.faults_total() >= 12, "{:?}", proxy.faults());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap();
+    let http = reqwest::Client::new();
+
+    // 200 callers at once; key a has room for 40 today, key b for the rest.
+    let faults_before = proxy.faults_total();
+    let now = maestro_shared::time::now_ms();
+    let calls: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let r = http.post(url).bearer_auth(token).json(&hello("fake/m1")).send().await.unwrap();
+                let status = r.status().as_u16();
+                let request_id =
+                    r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                (status, request_id, r.text().await.unwrap_or_default())
+            })
+        })
+        .collect();
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    let mut request_ids = HashSet::new();
+    for call in calls {
+        let (status, request_id, body) = call.await.unwrap();
+        assert!(status < 500, "a caller got {status} while key b had room: {body}");
+        *statuses.entry(status).or_default() += 1;
+        request_ids.insert(request_id);
+    }
+    assert_eq!(statuses, BTreeMap::from([(200, CALLERS)]));
+    assert_eq!(request_ids.len(), CALLERS);
+    let faults_during_calls = proxy.faults_total() - faults_before;
+    assert!(faults_during_calls >= 30, "faults were injected during the calls: {:?}", proxy.faults());
+
+    // Exact counts: key a full at exactly its limit, never over; nothing lost, nothing twice.
+    assert_eq!((fake.calls(KEY_A), fake.calls(KEY_B)), (40, 160));
+    let (_, a_day) = direct.dynamo.usage("fake-a", now).await.unwrap();
+    let (_, b_day) = direct.dynamo.usage("fake-b", now).await.unwrap();
+    assert_eq!((a_day.requests, b_day.requests), (40, 160));
+
+    // The log events go through SQS to the consumer, whose writes are throttled too.
+    aws.log_sink.flush().await;
+    assert_eq!(aws.log_sink.undelivered(), 0);
+    let consumer = aws.log_queue_consumer();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let everything = LogQuery { limit: 1_000, ..LogQuery::default() };
+    loop {
+        consume_once(&consumer, aws.dynamo.as_ref(), 1).await.unwrap();
+        let logged = direct.dynamo.logs(&everything).await.unwrap().len();
+        if logged >= CALLERS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {logged} of {CALLERS} calls were logged");
+    }
+    let logs = direct.dynamo.logs(&everything).await.unwrap();
+    let logged: HashSet<String> = logs.iter().map(|l| l.request_id.clone()).collect();
+    assert_eq!(logs.len(), CALLERS, "each call logged once");
+    assert_eq!(logged, request_ids);
+    let today = maestro_shared::time::stats_date(now);
+    let day = StatsQuery { from_date: today.clone(), to_date: today, ..StatsQuery::default() };
+    let counted = total(&direct.dynamo.stats_rows(&day).await.unwrap());
+    assert_eq!((counted.requests, counted.successes), (CALLERS as u64, CALLERS as u64));
+    assert_eq!(counted.cost_micros, 148 * CALLERS as u64, "19 + 10 tokens at gpt-4o prices, once per call");
+}
