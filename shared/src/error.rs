@@ -71,6 +71,26 @@ impl ApiError {
         Self::new(404, "invalid_request_error", "not_found", message)
     }
 
+    /// 405: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "invalid_request_error",
+            "method_not_allowed",
+            "This path does not take this HTTP method. See the README's API reference.",
+        )
+    }
+
+    /// 431: the request's headers are larger than the server reads.
+    pub fn headers_too_large() -> Self {
+        Self::new(
+            431,
+            "invalid_request_error",
+            "headers_too_large",
+            "The request's headers are larger than this server accepts (server.max_header_bytes).",
+        )
+    }
+
     /// 401: missing or invalid caller credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "authentication_error", "invalid_api_key", message)

@@ -76,6 +76,12 @@ pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
 
+/// The OpenAI-shaped 405 for a path served with other methods (axum's own has no body).
+pub async fn method_not_allowed() -> Response {
+    let e = ApiError::method_not_allowed();
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(e.body())).into_response()
+}
+
 /// The OpenAI-shaped 404 for paths no route matches.
 pub async fn not_found() -> Response {
     ApiError::not_found("Unknown path. See the README's API reference for the routes Maestro serves.").into_response()

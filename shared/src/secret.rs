@@ -53,9 +53,104 @@ pub fn mask(value: &str) -> String {
     format!("{prefix}…{tail}")
 }
 
+/// The shortest run of a secret's characters that counts as a leak: shorter runs are shared
+/// with public prefixes (`sk-proj-`) and mean nothing; 12 characters of a key are a real part.
+const MIN_LEAKED_CHARS: usize = 12;
+
+/// `text` with every part of `secret` that appears in it redacted: the whole secret, any run of
+/// at least [`MIN_LEAKED_CHARS`] of its characters (an echo cut short, or the head of the key),
+/// and the same in the forms an upstream may echo it in: percent-encoded (upper or lower case
+/// hex, every byte or only the reserved ones) and JSON-escaped. A redacted run reads `[redacted]`.
+pub fn redact(text: &str, secret: &str) -> String {
+    let secret = secret.trim();
+    if secret.chars().count() < MIN_LEAKED_CHARS {
+        // Too short to find fragments of; only the whole value.
+        return if secret.is_empty() { text.to_string() } else { text.replace(secret, "[redacted]") };
+    }
+    let mut marked = vec![false; text.len()];
+    for (form, window) in encoded_forms(secret) {
+        mark_runs(text.as_bytes(), form.as_bytes(), window, &mut marked);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for (i, c) in text.char_indices() {
+        if marked[i..i + c.len_utf8()].iter().any(|m| *m) {
+            if !in_run {
+                out.push_str("[redacted]");
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    out
+}
+
+/// The forms a secret may be echoed in, each with the window (in bytes) that stands for
+/// [`MIN_LEAKED_CHARS`] characters of it.
+fn encoded_forms(secret: &str) -> Vec<(String, usize)> {
+    let every_byte = |hex: fn(u8) -> String| secret.bytes().map(hex).collect::<String>();
+    let reserved_only = |hex: fn(u8) -> String| {
+        secret
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { hex(b) })
+            .collect::<String>()
+    };
+    let upper: fn(u8) -> String = |b| format!("%{b:02X}");
+    let lower: fn(u8) -> String = |b| format!("%{b:02x}");
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    vec![
+        (secret.to_string(), MIN_LEAKED_CHARS),
+        (reserved_only(upper), MIN_LEAKED_CHARS),
+        (reserved_only(lower), MIN_LEAKED_CHARS),
+        (every_byte(upper), 3 * MIN_LEAKED_CHARS),
+        (every_byte(lower), 3 * MIN_LEAKED_CHARS),
+        (json, MIN_LEAKED_CHARS),
+    ]
+}
+
+/// Marks every byte of `text` covered by a `window`-byte slice that also occurs in `form`.
+fn mark_runs(text: &[u8], form: &[u8], window: usize, marked: &mut [bool]) {
+    if form.len() < window || text.len() < window {
+        return;
+    }
+    let pieces: std::collections::HashSet<&[u8]> = form.windows(window).collect();
+    for (i, piece) in text.windows(window).enumerate() {
+        if pieces.contains(piece) {
+            marked[i..i + window].iter_mut().for_each(|m| *m = true);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_finds_the_key_whole_cut_short_and_encoded() {
+        let key = "sk-proj-Ab+cd/ef=0123456789ghijKLMN";
+        let whole = redact(&format!("Incorrect API key provided: {key}."), key);
+        assert_eq!(whole, "Incorrect API key provided: [redacted].");
+        let truncated = redact("key sk-proj-Ab+cd/ef=01234… is invalid", key);
+        assert!(!truncated.contains("Ab+cd/ef=0123"), "{truncated}");
+        let tail = redact("ends with 0123456789ghijKLMN", key);
+        assert_eq!(tail, "ends with [redacted]");
+        let encoded = redact("url: https://x/?key=sk-proj-Ab%2Bcd%2Fef%3D0123456789ghij", key);
+        assert!(!encoded.contains("0123456789"), "{encoded}");
+        let lower = redact("key=sk-proj-Ab%2bcd%2fef%3d0123456789ghij", key);
+        assert!(!lower.contains("0123456789"), "{lower}");
+        let all: String = key.bytes().take(20).map(|b| format!("%{b:02X}")).collect();
+        assert!(!redact(&format!("raw {all}"), key).contains("%30%31%32"), "every byte encoded");
+        // A key with a backslash, echoed inside JSON (where the backslash is doubled).
+        let escaped = redact(r#"{"key":"sk-proj-Ab\\cd0123456789"}"#, "sk-proj-Ab\\cd0123456789");
+        assert!(!escaped.contains("0123456789"), "{escaped}");
+        // What OpenAI itself shows (prefix, stars, last four) and public prefixes stay.
+        let masked = redact("Incorrect API key provided: sk-proj-****KLMN. See sk-proj- keys.", key);
+        assert_eq!(masked, "Incorrect API key provided: sk-proj-****KLMN. See sk-proj- keys.");
+        assert_eq!(redact("nothing here", key), "nothing here");
+    }
 
     #[test]
     fn masks_keep_only_prefix_and_last_four() {

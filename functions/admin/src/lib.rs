@@ -75,6 +75,7 @@ pub fn api_router(state: AdminState) -> Router {
         .route("/api/admin/ai-routes", get(list_routes).post(create_route))
         .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route))
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
+        .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
 }
 

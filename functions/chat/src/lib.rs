@@ -65,6 +65,7 @@ pub fn router(state: ChatState) -> Router {
         .route("/v1/models", get(list_models))
         .route("/api/ai/chat/count-tokens", post(count_tokens))
         .route("/api/ai/chat/available-providers", post(available_providers).get(available_providers))
+        .method_not_allowed_fallback(mhttp::method_not_allowed)
         .layer(mhttp::body_limit(limit))
         .with_state(state)
 }

@@ -9,8 +9,7 @@ use maestro_shared::auth::JwtAuth;
 use maestro_shared::gateway::GatewayOptions;
 use maestro_shared::secret::SecretString;
 
-/// Shortest HS256 secret accepted: 256 bits, as RFC 7518 §3.2 asks of HMAC-SHA-256 keys.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
+pub use maestro_shared::auth::MIN_JWT_SECRET_BYTES;
 
 /// Default of `MAESTRO_MAX_BODY_BYTES`; a Function URL takes at most 6 MB anyway.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

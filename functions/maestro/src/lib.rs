@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes, process_message};
-use maestro_shared::auth::JwtAuth;
+use maestro_shared::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
 use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
 use maestro_shared::config::FileConfig;
@@ -53,6 +53,8 @@ pub enum StartError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Auth(#[from] maestro_shared::auth::AuthConfigError),
+    #[error("MAESTRO_JWT_SECRET is too short: use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)")]
+    WeakSecret,
 }
 
 /// A built runner: the router to serve, and what the banner and tests need.
@@ -89,6 +91,9 @@ pub async fn wait_drained(counts: &QueueCounts, timeout: Duration) -> bool {
 /// The JWT secret: `MAESTRO_JWT_SECRET`, else one generated once and kept in the data dir.
 pub fn jwt_secret(data_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, StartError> {
     if let Some(secret) = env("MAESTRO_JWT_SECRET").filter(|s| !s.trim().is_empty()) {
+        if secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(StartError::WeakSecret);
+        }
         return Ok(SecretString::new(secret));
     }
     let path = data_dir.join("jwt-secret");
@@ -226,6 +231,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     ))
     .route("/openapi.json", get(|| async { Json(openapi()) }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+    .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
     .fallback(maestro_shared::http::not_found)
     // With a JWKS, fetch the key a request's token names before handlers check it.
     .layer(axum::middleware::from_fn_with_state(auth.clone(), maestro_shared::auth::prepare_keys));

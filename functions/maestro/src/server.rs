@@ -4,7 +4,8 @@
 //! - at most `max_connections` connections; beyond that new ones wait in the kernel's backlog;
 //! - a request's headers must arrive within `header_timeout` of the connection (or of the last
 //!   answer on a kept-alive connection, so idle connections are closed too), and are at most
-//!   `max_header_bytes`;
+//!   `max_header_bytes` (a JSON 431 above that; hyper itself cuts off heads over twice that,
+//!   with a bare 431, before reading more);
 //! - a request's body must arrive within `body_timeout` (408 otherwise; see [`DeadlineBody`]);
 //! - on shutdown, connections finish their request and close; after `shutdown_timeout` the
 //!   streams still running are ended in-band (and recorded), then the server returns.
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::response::IntoResponse;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -92,15 +94,22 @@ pub async fn serve(
         }
         let (router, limits, mut stop) = (router.clone(), limits.clone(), stop_rx.clone());
         tokio::spawn(async move {
-            let body_timeout = limits.body_timeout;
+            let (body_timeout, max_header_bytes) = (limits.body_timeout, limits.max_header_bytes);
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let too_large = head_bytes(&request) > max_header_bytes;
                 let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
-                router.clone().oneshot(request)
+                let router = router.clone();
+                async move {
+                    if too_large {
+                        return Ok(maestro_shared::error::ApiError::headers_too_large().into_response());
+                    }
+                    router.oneshot(request).await
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(limits.max_header_bytes.max(MIN_READ_BUFFER))
+                .max_buf_size(max_header_bytes.saturating_mul(2).max(MIN_READ_BUFFER))
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let stopping = async move {
@@ -131,6 +140,12 @@ pub async fn serve(
     if tokio::time::timeout(FINAL_GRACE, permits.acquire_many(all)).await.is_err() {
         tracing::error!("some connections were still open at exit");
     }
+}
+
+/// The size of a request's head as sent: request line and headers.
+fn head_bytes<B>(request: &hyper::Request<B>) -> usize {
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    request.headers().iter().fold(line, |sum, (name, value)| sum + name.as_str().len() + value.len() + 4)
 }
 
 /// A request body that must be read completely within a deadline from the request's start.

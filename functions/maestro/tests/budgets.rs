@@ -1,5 +1,6 @@
 //! Exact budgets: a call reserves a bound of what it may cost before it runs (the prompt counted,
-//! `n`, tools, images, `max_tokens`), so concurrent calls never spend past a caller key's budget.
+//! `n`, tools, images, `max_tokens`), so concurrent calls never spend past a caller key's budget,
+//! and a big request refused by a key's tpm window does not block the small ones.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
@@ -62,6 +63,25 @@ async fn a_hundred_concurrent_calls_never_spend_past_a_daily_cost_budget() {
     assert!(spent <= 1000, "spent {spent} µUSD of a 1000 µUSD budget in {served} calls");
     let window = app.app.store.budget_usage(&counter, now_ms()).await.unwrap();
     assert_eq!(window.day_cost_micros, spent, "the window holds the real cost once every call settled");
+}
+
+#[tokio::test]
+async fn a_request_too_big_for_the_tpm_window_does_not_block_small_ones() {
+    let fake = FakeProvider::start().await;
+    let cfg = format!(
+        "{FAST_RETRY}\n[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n[[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1\noutput_price = 1\n[[keys]]\nprovider = \"fake\"\nname = \"k\"\nsecret = \"sk-ok-aaaaaaaaaaaa\"\ntpm = 1000\n",
+        fake.url
+    );
+    let app = spawn_app(&cfg, &[]).await;
+    let small = json!({"model": "fake/m1", "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]});
+    assert_eq!(app.chat(small.clone()).await.status(), 200);
+    // 500 tokens of prompt and 900 of output: more than the 1000-token window has left.
+    let big =
+        json!({"model": "fake/m1", "max_tokens": 900, "messages": [{"role": "user", "content": "word ".repeat(500)}]});
+    assert_eq!(app.chat(big).await.status(), 429);
+    for _ in 0..3 {
+        assert_eq!(app.chat(small.clone()).await.status(), 200, "small calls still fit the window");
+    }
 }
 
 #[tokio::test]

@@ -366,3 +366,44 @@ async fn count_tokens_is_exact_for_openai_and_flagged_as_an_estimate_elsewhere()
         available["providers"].as_array().unwrap().iter().filter_map(|p| p["code"].as_str()).collect();
     assert_eq!(codes, ["demo"], "only the demo has a usable key");
 }
+
+#[tokio::test]
+async fn a_retry_goes_to_a_healthy_key_instead_of_the_failing_one() {
+    let fake = FakeProvider::start().await;
+    // One retry, and three failures before a key is cooled down: before, both tries went to the
+    // failing key and the caller got a 502 while the healthy key sat idle.
+    let cfg = format!(
+        r#"
+[retry]
+max_retries = 1
+failure_threshold = 3
+base_delay_ms = 1
+max_delay_ms = 5
+[[providers]]
+code = "fake"
+kind = "openai_compatible"
+base_url = "{url}"
+[[models]]
+provider = "fake"
+model = "m1"
+input_price = 1
+output_price = 1
+[[keys]]
+provider = "fake"
+name = "failing"
+secret = "sk-500-aaaaaaaaaaaa"
+priority = 10
+[[keys]]
+provider = "fake"
+name = "healthy"
+secret = "sk-ok-bbbbbbbbbbbb"
+priority = 1
+"#,
+        url = fake.url
+    );
+    let app = spawn_app(&cfg, &[]).await;
+    let r = app.chat(hello("fake/m1")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-maestro-attempts"], "2");
+    assert_eq!((fake.calls("sk-500-aaaaaaaaaaaa"), fake.calls("sk-ok-bbbbbbbbbbbb")), (1, 1));
+}

@@ -231,3 +231,31 @@ async fn a_stream_whose_upstream_lingers_after_its_last_event_is_complete() {
     assert_eq!(logs[0]["http_status"], 200, "{}", logs[0]);
     assert_eq!(logs[0]["status"], "success");
 }
+
+#[tokio::test]
+async fn a_wrong_method_and_oversized_headers_get_json_errors() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let http = reqwest::Client::new();
+    let r = http.get(format!("http://{}/v1/chat/completions", served.addr)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    // 20 KB of headers against a 16 KB limit.
+    let r =
+        http.get(format!("http://{}/health", served.addr)).header("x-big", "a".repeat(20_000)).send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "headers_too_large");
+}
+
+#[test]
+fn a_short_jwt_secret_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "x".to_string());
+    let e = maestro::jwt_secret(dir.path(), &short).expect_err("a 1-byte secret");
+    assert!(e.to_string().contains("at least 32 bytes"), "{e}");
+    let long = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "k".repeat(32));
+    assert!(maestro::jwt_secret(dir.path(), &long).is_ok());
+}

@@ -38,6 +38,7 @@ pub fn router(state: StatsState) -> Router {
         .route("/api/admin/ai-stats/usage", get(usage))
         .route("/api/admin/ai-stats/usage/trend", get(trend))
         .route("/api/admin/ai-stats/logs", get(logs))
+        .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
 }
 

@@ -101,6 +101,9 @@ impl AdminClaim {
     }
 }
 
+/// The shortest HS256 secret accepted (RFC 7518 §3.2: at least the hash's 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 /// A verified token's claims: `sub`, `exp`, `iat`, and every other claim as it came.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
@@ -317,6 +320,13 @@ impl JwtAuth {
         if claims.sub.trim().is_empty() {
             return Err(ApiError::unauthorized("The token's `sub` claim is empty."));
         }
+        // RFC 7519 makes `iss` one string; the JWT library also takes a list and accepts it when
+        // any element matches, which would let one token claim several issuers.
+        if let Some(expected) = &self.issuer
+            && claims.other.get("iss").and_then(Value::as_str) != Some(expected.as_str())
+        {
+            return Err(ApiError::unauthorized(rejection(&ErrorKind::InvalidIssuer)));
+        }
         Ok(claims)
     }
 
@@ -397,10 +407,11 @@ fn rejection(kind: &ErrorKind) -> String {
 pub fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
     let value =
         authorization.ok_or_else(|| ApiError::unauthorized("Missing `Authorization: Bearer <token>` header."))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer` and `BEARER` all work.
     let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("The Authorization header must be `Bearer <token>`."))?;
     Ok(token)
@@ -424,6 +435,16 @@ mod tests {
 
     fn bearer_of(token: &str) -> String {
         format!("Bearer {token}")
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_nothing_else_passes() {
+        for header in ["Bearer t0k", "bearer t0k", "BEARER t0k", "BeArEr   t0k  "] {
+            assert_eq!(bearer(Some(header)).expect(header), "t0k");
+        }
+        for header in ["Basic dXNlcg==", "Bearer", "Bearer   ", "t0k", "Bearert0k"] {
+            assert_eq!(bearer(Some(header)).expect_err(header).status, 401);
+        }
     }
 
     fn now() -> u64 {
@@ -492,6 +513,13 @@ mod tests {
         assert_eq!(e.message, "The token's issuer (`iss`) is not accepted here.");
         let e = strict.verify(&sign("https://id.example/", "someone-else")).expect_err("audience");
         assert_eq!(e.message, "The token's audience (`aud`) is not accepted here.");
+        let mut listed = Map::new();
+        listed.insert("sub".into(), "u".into());
+        listed.insert("exp".into(), (now() + 60).into());
+        listed.insert("iss".into(), serde_json::json!(["https://evil.example/", "https://id.example/"]));
+        listed.insert("aud".into(), "maestro".into());
+        let e = strict.verify(&strict.issue_claims(&listed).expect("token")).expect_err("a list of issuers");
+        assert_eq!(e.status, 401, "an `iss` list is refused even when it names the issuer");
         let lax_token = auth().issue("u", false, Duration::from_secs(60)).expect("token");
         let missing = strict.verify(&lax_token).expect_err("no iss, no aud").message;
         assert!(

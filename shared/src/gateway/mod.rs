@@ -658,6 +658,10 @@ impl Gateway {
                                 )
                                 .await;
                                 excluded.insert(key.id.clone());
+                            } else if another_usable_key(&target.entry.keys, &key.id, &excluded) {
+                                // The retry goes to another key: a failing key must not hold the
+                                // call while a healthy one of the same provider sits idle.
+                                excluded.insert(key.id.clone());
                             }
                             if retries >= policy.max_retries {
                                 return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
@@ -687,6 +691,12 @@ impl Gateway {
             Err(e) => tracing::error!(key_id = %key.id, error = %e, "could not save key status"),
         }
     }
+}
+
+/// Whether a provider has a usable key besides `key_id` that this call has not excluded.
+fn another_usable_key(keys: &[ApiKey], key_id: &str, excluded: &HashSet<String>) -> bool {
+    let now = now_ms();
+    keys.iter().any(|k| k.id != key_id && k.is_usable(now) && !excluded.contains(&k.id))
 }
 
 /// The error recorded for a call whose caller went away before it was served.

@@ -187,12 +187,16 @@ impl ProviderClient {
 const MIN_SCRUBBED_HEADER_CHARS: usize = 8;
 
 /// Removes the key, and any configured header value that could be a credential (a gateway's own
-/// `Authorization`, say), from an error message, in case a provider echoes them back.
+/// `Authorization`, say), from an error message and code, in case a provider echoes them back:
+/// whole, cut short or encoded (see [`crate::secret::redact`]).
 fn scrub(mut error: ProviderError, key: &SecretString, provider: &Provider) -> ProviderError {
     let header_values = provider.headers.values().filter(|v| v.trim().chars().count() >= MIN_SCRUBBED_HEADER_CHARS);
     for secret in std::iter::once(key.expose()).chain(header_values.map(|v| v.trim())) {
-        if !secret.trim().is_empty() && error.message.contains(secret) {
-            error.message = error.message.replace(secret, &crate::secret::mask(secret));
+        // `Bearer <token>`: the token is the secret part.
+        let secret = secret.strip_prefix("Bearer ").unwrap_or(secret);
+        error.message = crate::secret::redact(&error.message, secret);
+        if let Some(code) = &error.code {
+            error.code = Some(crate::secret::redact(code, secret));
         }
     }
     error
@@ -281,7 +285,7 @@ mod tests {
             Some(401),
             "Incorrect API key provided: sk-test-0123456789abcdef.",
         );
-        let mut provider = Provider {
+        let provider = Provider {
             code: "p".into(),
             kind: ProviderKind::OpenaiCompatible,
             name: "p".into(),
@@ -295,7 +299,8 @@ mod tests {
         let echoed =
             ProviderError::new(ProviderErrorKind::Auth, Some(401), "bad credential Bearer gw-token-9876543210");
         assert!(!scrub(echoed, &key, &provider).message.contains("9876543210"));
-        provider.headers.clear();
-        assert!(e.message.contains("sk-…cdef"));
+        assert_eq!(e.message, "Incorrect API key provided: [redacted].");
+        let cut = ProviderError::new(ProviderErrorKind::Auth, Some(401), "key sk-test-0123456789ab… is invalid");
+        assert!(!scrub(cut, &key, &provider).message.contains("0123456789"));
     }
 }
