@@ -32,14 +32,37 @@ pub struct TokenCount {
     pub estimated: bool,
 }
 
+/// The tokenizers, built on first use: building one takes a few hundred milliseconds, so the
+/// request path never waits for it (see [`warm_up`] and [`PromptCount::of`]).
+static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+
 fn o200k() -> Option<&'static CoreBPE> {
-    static BPE: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    BPE.get_or_init(|| tiktoken_rs::o200k_base().ok()).as_ref()
+    O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()).as_ref()
 }
 
 fn cl100k() -> Option<&'static CoreBPE> {
-    static BPE: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    BPE.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
+    CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
+}
+
+/// Whether both tokenizers are built, so counting in place cannot block on building one.
+fn tokenizers_ready() -> bool {
+    O200K.get().is_some() && CL100K.get().is_some()
+}
+
+/// Builds the tokenizers on a thread of their own, once (call at start-up): until they are
+/// ready, counts run on a blocking thread instead of in place.
+pub fn warm_up() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let spawned = std::thread::Builder::new().name("maestro-tokenizers".into()).spawn(|| {
+            o200k();
+            cl100k();
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "tokenizers not built ahead; the first counts build them");
+        }
+    });
 }
 
 /// The tokenizer OpenAI uses for a model: cl100k for gpt-4/gpt-3.5 (not gpt-4o/4.1), o200k else.
@@ -82,7 +105,7 @@ pub fn quick_prompt_estimate(request: &ChatRequest) -> u64 {
 
 /// [`count_prompt_tokens`] on a blocking thread when the prompt is large.
 pub async fn count_prompt_tokens_off_thread(kind: ProviderKind, model: &str, request: &ChatRequest) -> TokenCount {
-    if request.prompt_chars() <= COUNT_IN_PLACE_BYTES {
+    if request.prompt_chars() <= COUNT_IN_PLACE_BYTES && tokenizers_ready() {
         return count_prompt_tokens(kind, model, request);
     }
     // If the count's thread panicked (a bug), the answer is a rough estimate, flagged as one.
@@ -104,12 +127,19 @@ pub struct PromptCount {
     messages: u64,
     tools: u64,
     images: u64,
+    /// Counted in bytes (no tokenizer at hand): every token is at least one byte, so the count
+    /// is a bound for every tokenizer as it is, without a margin.
+    by_bytes: bool,
 }
 
 impl PromptCount {
     /// Counts `request` (on a blocking thread when it is large). `with_cl100k`: a target is one
     /// of OpenAI's cl100k models.
     pub async fn of(request: &ChatRequest, with_cl100k: bool) -> Self {
+        if !tokenizers_ready() {
+            // Just started: one token per byte is a bound too, and nobody waits for a tokenizer.
+            return Self::count_with(request, with_cl100k, false);
+        }
         if request.prompt_chars() <= COUNT_IN_PLACE_BYTES {
             return Self::count(request, with_cl100k);
         }
@@ -123,6 +153,10 @@ impl PromptCount {
     }
 
     fn count(request: &ChatRequest, with_cl100k: bool) -> Self {
+        Self::count_with(request, with_cl100k, true)
+    }
+
+    fn count_with(request: &ChatRequest, with_cl100k: bool, tokenize: bool) -> Self {
         let text = prompt_text(request);
         let images = request
             .messages
@@ -134,13 +168,18 @@ impl PromptCount {
             .sum();
         let tools = request.extra.get("tools").and_then(Value::as_array).map_or(0, |t| t.len() as u64);
         let tokens = |bpe: Option<&CoreBPE>| bpe.map(|b| b.encode_ordinary(&text).len() as u64);
+        let (o200k, cl100k): (Option<u64>, Option<u64>) = match tokenize {
+            true => (tokens(o200k()), if with_cl100k { tokens(cl100k()) } else { None }),
+            false => (None, None),
+        };
         Self {
-            // Without a tokenizer (it failed to load), one token per byte is still a bound.
-            o200k: tokens(o200k()).unwrap_or(text.len() as u64),
-            cl100k: if with_cl100k { tokens(cl100k()) } else { None },
+            // Without a tokenizer (not built yet, or failed), one token per byte is still a bound.
+            o200k: o200k.unwrap_or(text.len() as u64),
+            cl100k: cl100k.or((o200k.is_none() && with_cl100k).then_some(text.len() as u64)),
             messages: request.messages.len() as u64,
             tools,
             images,
+            by_bytes: o200k.is_none(),
         }
     }
 
@@ -150,6 +189,7 @@ impl PromptCount {
     /// [`IMAGE_TOKENS_BOUND`] per image.
     pub fn bound(&self, kind: ProviderKind, model: &str) -> u64 {
         let text = match kind {
+            _ if self.by_bytes => self.o200k,
             ProviderKind::Openai if is_cl100k_model(model) => self.cl100k.unwrap_or_else(|| with_margin(self.o200k)),
             ProviderKind::Openai => self.o200k,
             _ => with_margin(self.o200k),

@@ -182,6 +182,8 @@ fn event(request_id: &str, ts_ms: i64) -> LogEvent {
         latency_ms: 100,
         ttfb_ms: None,
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

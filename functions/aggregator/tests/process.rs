@@ -32,6 +32,8 @@ fn event(request_id: &str, cost: u64) -> LogEvent {
         latency_ms: 420,
         ttfb_ms: None,
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

@@ -78,6 +78,8 @@ fn event(request_id: &str, latency_ms: u64) -> LogEvent {
         latency_ms,
         ttfb_ms: None,
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

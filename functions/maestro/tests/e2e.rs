@@ -87,8 +87,17 @@ async fn a_rate_limited_key_hands_over_to_the_next_key_and_cools_down() {
     assert_eq!(usage["total"]["prompt_tokens"], 38);
     assert_eq!(usage["total"]["completion_tokens"], 20);
     assert_eq!(usage["total"]["cost_micros"], 296);
-    assert_eq!(usage["groups"].as_array().unwrap().len(), 1);
-    assert_eq!(usage["groups"][0]["group"], "fake-second");
+    // The first key has no call of its own, but its refused try shows in its row.
+    let group =
+        |name: &str| usage["groups"].as_array().unwrap().iter().find(|g| g["group"] == name).unwrap()["usage"].clone();
+    assert_eq!(usage["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(group("fake-second")["requests"], 2);
+    assert_eq!(group("fake-second")["attempts"], 2);
+    assert_eq!(group("fake-first")["requests"], 0);
+    assert_eq!(
+        (group("fake-first")["attempts"].as_u64(), group("fake-first")["attempt_errors"].as_u64()),
+        (Some(1), Some(1))
+    );
 }
 
 #[tokio::test]
@@ -406,4 +415,18 @@ priority = 1
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-maestro-attempts"], "2");
     assert_eq!((fake.calls("sk-500-aaaaaaaaaaaa"), fake.calls("sk-ok-bbbbbbbbbbbb")), (1, 1));
+
+    // Each key's stats show what it did: the failing key its failed try, the call on the other.
+    let failing = app.usage("key_id=fake-failing").await;
+    assert_eq!(failing["total"]["requests"], 0);
+    assert_eq!(
+        (failing["total"]["attempts"].as_u64(), failing["total"]["attempt_errors"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let healthy = app.usage("key_id=fake-healthy").await;
+    assert_eq!(healthy["total"]["requests"], 1);
+    assert_eq!(
+        (healthy["total"]["attempts"].as_u64(), healthy["total"]["attempt_errors"].as_u64()),
+        (Some(1), Some(0))
+    );
 }

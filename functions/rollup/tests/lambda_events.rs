@@ -62,6 +62,8 @@ fn call(request_id: &str, ts_ms: i64, provider: &str, cost_micros: u64) -> LogEv
         latency_ms: 300,
         ttfb_ms: None,
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

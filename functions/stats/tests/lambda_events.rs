@@ -44,6 +44,8 @@ fn call(request_id: &str, ts_ms: i64, provider: &str, model: &str, cost_micros: 
         latency_ms: 800,
         ttfb_ms: None,
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

@@ -25,7 +25,7 @@ pub use stream::ChatStream;
 use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::keys::{KeyPool, Pick};
-use crate::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
+use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
@@ -218,6 +218,8 @@ struct CallState {
     /// Whether the requested model or route is in the catalog; an unknown name is recorded as
     /// [`UNKNOWN_MODEL`], never verbatim.
     model_known: bool,
+    /// Every key tried, with its attempts and failures (for the per-key stats).
+    key_attempts: Vec<KeyAttempts>,
 }
 
 impl CallState {
@@ -238,6 +240,7 @@ impl CallState {
             caller_link,
             prompt: PromptCount::default(),
             model_known: false,
+            key_attempts: Vec::new(),
         }
     }
 
@@ -290,8 +293,36 @@ impl CallState {
             latency_ms: self.started.elapsed().as_millis() as u64,
             ttfb_ms,
             attempts: self.attempts,
+            cache_write_tokens: usage.cache_write_tokens,
+            key_attempts: self.key_attempts.clone(),
         }
         .bounded()
+    }
+
+    /// Counts an attempt with `key` for `target` (and whether it failed).
+    fn note_attempt(&mut self, target: &Target<'_>, key_id: &str, failed: bool) {
+        let (provider, model) = (&target.entry.provider.code, &target.model.model);
+        let found =
+            self.key_attempts.iter_mut().find(|a| a.key_id == key_id && a.provider == *provider && a.model == *model);
+        let entry = match found {
+            Some(entry) => entry,
+            None => {
+                self.key_attempts.push(KeyAttempts {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                    key_id: key_id.to_string(),
+                    attempts: 0,
+                    errors: 0,
+                });
+                let last = self.key_attempts.len() - 1;
+                &mut self.key_attempts[last]
+            }
+        };
+        if failed {
+            entry.errors += 1;
+        } else {
+            entry.attempts += 1;
+        }
     }
 
     fn error_event(&self, requested_model: &str, e: &ApiError) -> LogEvent {
@@ -302,6 +333,8 @@ impl CallState {
 impl Gateway {
     pub fn new(backends: Backends, client: ProviderClient, options: GatewayOptions) -> Self {
         let catalog = CatalogCache::new(options.catalog_ttl);
+        // Reservations count prompts with the tokenizers: build them now, off the request path.
+        crate::tokens::warm_up();
         let (shutting_down, _) = tokio::sync::watch::channel(false);
         Self { backends, client, options, catalog, pool: KeyPool::default(), shutting_down }
     }
@@ -588,6 +621,7 @@ impl Gateway {
             };
             state.attempts += 1;
             state.key_id = Some(key.id.clone());
+            state.note_attempt(target, &key.id, false);
 
             let secret = match self.backends.secrets.get_secret(&key.secret_ref).await {
                 Ok(secret) => secret,
@@ -625,6 +659,7 @@ impl Gateway {
                     });
                 }
                 Err(error) => {
+                    state.note_attempt(target, &key.id, true);
                     // The provider counted the request but no tokens: give the tokens back.
                     release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
                     tracing::warn!(request_id = %state.request_id, key = %key.masked, provider = %provider.code, error = %error, "upstream attempt failed");

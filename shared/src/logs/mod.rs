@@ -53,7 +53,28 @@ pub struct LogEvent {
     pub latency_ms: u64,
     pub ttfb_ms: Option<u64>,
     pub attempts: u32,
+    /// Input tokens written to the provider's prompt cache (billed at the cache-write price), so
+    /// a call's cost can be derived from its log.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Upstream attempts per key, the final key's included, so each key's stats count every try
+    /// made with it (a key that failed before another served the call shows its errors too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_attempts: Vec<KeyAttempts>,
 }
+
+/// What one key did for one call: attempts made with it and how many of them failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyAttempts {
+    pub provider: String,
+    pub model: String,
+    pub key_id: String,
+    pub attempts: u32,
+    pub errors: u32,
+}
+
+/// Most keys an event lists attempts for (a call tries few; the bound keeps an event small).
+pub const MAX_KEY_ATTEMPTS: usize = 16;
 
 impl LogEvent {
     /// Truncates an error message to what a log event keeps.
@@ -81,6 +102,14 @@ impl LogEvent {
         }
         if let Some(message) = self.error_message.as_mut().filter(|m| m.chars().count() > MAX_ERROR_MESSAGE_CHARS) {
             *message = clip(message, MAX_ERROR_MESSAGE_CHARS);
+        }
+        self.key_attempts.truncate(MAX_KEY_ATTEMPTS);
+        for attempt in &mut self.key_attempts {
+            for field in [&mut attempt.provider, &mut attempt.model, &mut attempt.key_id] {
+                if field.chars().count() > MAX_NAME_CHARS {
+                    *field = clip(field, MAX_NAME_CHARS);
+                }
+            }
         }
         self
     }

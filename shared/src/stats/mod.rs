@@ -34,6 +34,15 @@ pub struct Counters {
     pub cost_micros: u64,
     pub latency_ms_sum: u64,
     pub latency_hist: [u64; LATENCY_BUCKETS_MS.len()],
+    /// Input tokens written to prompt caches.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Upstream attempts made with the row's key (every try, also of calls another key served),
+    /// and how many of them failed: the key's own health, beside the calls it ended.
+    #[serde(default)]
+    pub attempts: u64,
+    #[serde(default)]
+    pub attempt_errors: u64,
 }
 
 impl Counters {
@@ -52,6 +61,9 @@ impl Counters {
             cost_micros: e.cost_micros,
             latency_ms_sum: e.latency_ms,
             latency_hist,
+            cache_write_tokens: e.cache_write_tokens,
+            attempts: 0,
+            attempt_errors: 0,
         }
     }
 
@@ -67,6 +79,9 @@ impl Counters {
         for (a, b) in self.latency_hist.iter_mut().zip(other.latency_hist.iter()) {
             *a += b;
         }
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.attempts += other.attempts;
+        self.attempt_errors += other.attempt_errors;
     }
 
     /// The latency (ms, bucket upper bound) under which `pct` percent of calls finished.
@@ -106,6 +121,27 @@ pub fn row_key(e: &LogEvent) -> (String, String, String, String) {
         e.model.clone(),
         e.key_id.clone().unwrap_or_else(|| "-".to_string()),
     )
+}
+
+/// Every stats row one event adds to, with what it adds: the call's own row (its final key), and
+/// the rows of the keys it tried, with their attempts and failed attempts. A key's attempts go to
+/// the row of the provider and model it was tried for.
+pub fn event_rows(e: &LogEvent) -> Vec<((String, String, String, String), Counters)> {
+    let call_key = row_key(e);
+    let mut rows = vec![(call_key.clone(), Counters::from_event(e))];
+    for attempt in &e.key_attempts {
+        let key = (call_key.0.clone(), attempt.provider.clone(), attempt.model.clone(), attempt.key_id.clone());
+        let added = Counters {
+            attempts: u64::from(attempt.attempts),
+            attempt_errors: u64::from(attempt.errors),
+            ..Counters::default()
+        };
+        match rows.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, counters)) => counters.add(&added),
+            None => rows.push((key, added)),
+        }
+    }
+    rows
 }
 
 /// Which rows a stats query reads: an inclusive date range plus optional exact filters.

@@ -53,6 +53,12 @@ pub struct UsageView {
     pub latency_ms_p50: Option<u64>,
     /// Upper bound of the latency histogram bucket holding the 95th percentile.
     pub latency_ms_p95: Option<u64>,
+    /// The part of `prompt_tokens` written to a prompt cache (billed at its own price).
+    pub cache_write_tokens: u64,
+    /// Upstream attempts made with the key(s) counted here, every try included (calls that
+    /// another key ended too), and how many of them failed.
+    pub attempts: u64,
+    pub attempt_errors: u64,
 }
 
 impl From<&Counters> for UsageView {
@@ -70,6 +76,9 @@ impl From<&Counters> for UsageView {
             latency_ms_avg: c.latency_ms_sum.checked_div(c.requests),
             latency_ms_p50: c.latency_percentile(50),
             latency_ms_p95: c.latency_percentile(95),
+            cache_write_tokens: c.cache_write_tokens,
+            attempts: c.attempts,
+            attempt_errors: c.attempt_errors,
         }
     }
 }
@@ -161,15 +170,6 @@ impl GroupBy {
             Self::Key => r.key_id.clone(),
         }
     }
-
-    fn of_log(self, e: &LogEvent) -> String {
-        match self {
-            Self::Day => time::stats_date(e.ts_ms),
-            Self::Provider => e.provider.clone(),
-            Self::Model => format!("{}/{}", e.provider, e.model),
-            Self::Key => e.key_id.clone().unwrap_or_else(|| "-".to_string()),
-        }
-    }
 }
 
 /// What usage to sum.
@@ -245,13 +245,19 @@ pub async fn usage(
                 let full = page.len() == query.limit;
                 for e in &page {
                     seen += 1;
-                    if filter.key_id.as_ref().is_some_and(|k| e.key_id.as_ref() != Some(k)) {
-                        continue;
-                    }
-                    let c = Counters::from_event(e);
-                    total.add(&c);
-                    if let Some(g) = group_by {
-                        groups.entry(g.of_log(e)).or_default().add(&c);
+                    // The rows the event added to, as the stats hold them (its keys' attempts too).
+                    for ((date, provider, model, key_id), c) in crate::stats::event_rows(e) {
+                        let row = StatsRow { date, provider, model, key_id, counters: c };
+                        if filter.key_id.as_ref().is_some_and(|k| *k != row.key_id)
+                            || filter.provider.as_ref().is_some_and(|p| *p != row.provider)
+                            || filter.model.as_ref().is_some_and(|m| *m != row.model)
+                        {
+                            continue;
+                        }
+                        total.add(&row.counters);
+                        if let Some(g) = group_by {
+                            groups.entry(g.of_row(&row)).or_default().add(&row.counters);
+                        }
                     }
                 }
                 match page.last() {

@@ -39,6 +39,7 @@ macro_rules! conformance_suite {
                 given_logged_calls_then_logs_come_newest_first_and_filter_by_time_provider_user_and_request_id,
                 given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000,
                 given_logs_of_several_models_and_outcomes_then_they_filter_by_model_and_status_and_page_with_a_cursor,
+                given_a_call_that_tried_several_keys_then_each_key_row_counts_its_attempts_and_cache_writes_are_kept,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,
@@ -113,6 +114,8 @@ pub fn event(request_id: &str, ts_ms: i64) -> LogEvent {
         latency_ms: 420,
         ttfb_ms: Some(180),
         attempts: 1,
+        cache_write_tokens: 0,
+        key_attempts: Vec::new(),
     }
 }
 

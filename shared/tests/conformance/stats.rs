@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use maestro_shared::logs::LogEvent;
+use maestro_shared::logs::{KeyAttempts, LogEvent};
 use maestro_shared::stats::{Counters, StatsQuery, StatsRow, latency_bucket};
 use maestro_shared::store::{LogQuery, StatsStore};
 
@@ -60,6 +60,7 @@ pub async fn given_the_same_event_twice_then_it_is_recorded_and_counted_once(sto
             cost_micros: 4_500,
             latency_ms_sum: 420,
             latency_hist: hist(&[420]),
+            ..Counters::default()
         },
     };
     assert_eq!(rows(&*store, days("2026-11-26", "2026-11-26")).await, [expected]);
@@ -88,6 +89,7 @@ pub async fn given_two_events_on_the_same_day_provider_model_and_key_then_their_
             cost_micros: 4_500,
             latency_ms_sum: 1_920,
             latency_hist: hist(&[420, 1_500]),
+            ..Counters::default()
         }
     );
     assert_eq!(found[0].counters.latency_percentile(50), Some(500));
@@ -273,4 +275,36 @@ pub async fn given_logs_of_several_models_and_outcomes_then_they_filter_by_model
     let per_provider_after =
         LogQuery { provider: Some("openai".into()), before: Some((t + 1_000, "b".into())), ..LogQuery::default() };
     assert_eq!(ids(&logs(&*store, per_provider_after).await), ["a"]);
+}
+
+pub async fn given_a_call_that_tried_several_keys_then_each_key_row_counts_its_attempts_and_cache_writes_are_kept(
+    store: Arc<dyn StatsStore>,
+) {
+    // key-a failed twice, key-b served the call (with a prompt-cache write of 418 tokens).
+    let attempt = |key: &str, attempts, errors| KeyAttempts {
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        key_id: key.into(),
+        attempts,
+        errors,
+    };
+    let e = LogEvent {
+        key_id: Some("key-b".into()),
+        attempts: 3,
+        cache_write_tokens: 418,
+        key_attempts: vec![attempt("key-a", 2, 2), attempt("key-b", 1, 0)],
+        ..event("req-tries", at("2026-11-26T08:00:00Z"))
+    };
+    assert!(record(&*store, &e).await);
+    assert!(!record(&*store, &e).await, "a redelivery adds no attempts");
+
+    let found = rows(&*store, days("2026-11-26", "2026-11-26")).await;
+    let row = |key: &str| found.iter().find(|r| r.key_id == key).map(|r| r.counters.clone()).unwrap_or_default();
+    let (a, b) = (row("key-a"), row("key-b"));
+    assert_eq!((a.requests, a.attempts, a.attempt_errors), (0, 2, 2), "the failing key shows its failed tries");
+    assert_eq!((b.requests, b.attempts, b.attempt_errors), (1, 1, 0));
+    assert_eq!((b.cache_write_tokens, a.cache_write_tokens), (418, 0));
+    let total: u64 = found.iter().map(|r| r.counters.requests).sum();
+    assert_eq!(total, 1, "calls are counted once, on the key that ended them");
+    assert_eq!(logs(&*store, LogQuery::default()).await, [e], "the log keeps attempts and cache writes");
 }

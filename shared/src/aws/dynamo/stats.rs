@@ -38,7 +38,7 @@ const PARALLEL_DAYS: usize = 16;
 const LISTED_HOURS_KEPT: usize = 1_000;
 
 /// The counters of a stats row, in [`Counters`] order; the histogram is `h0..h11`.
-const COUNTERS: [&str; 8] = [
+const COUNTERS: [&str; 11] = [
     "requests",
     "successes",
     "errors",
@@ -47,6 +47,9 @@ const COUNTERS: [&str; 8] = [
     "cached_tokens",
     "cost_micros",
     "latency_ms_sum",
+    "cache_write_tokens",
+    "attempts",
+    "attempt_errors",
 ];
 
 fn log_pk(ts_ms: i64) -> String {
@@ -98,6 +101,7 @@ fn log_item(e: &LogEvent) -> Item {
         ("cost_micros".to_string(), n(e.cost_micros)),
         ("latency_ms".to_string(), n(e.latency_ms)),
         ("attempts".to_string(), n(e.attempts)),
+        ("cache_write_tokens".to_string(), n(e.cache_write_tokens)),
         ("expires_at".to_string(), n(expires_after_days(e.ts_ms, LOG_TTL_DAYS))),
         (GSI_PROVIDER_PK.to_string(), s(format!("PROVIDERLOG#{}", e.provider))),
         (GSI_PROVIDER_SK.to_string(), s(&sort)),
@@ -108,6 +112,10 @@ fn log_item(e: &LogEvent) -> Item {
     put_opt(&mut item, "error_code", e.error_code.as_deref().map(s));
     put_opt(&mut item, "error_message", e.error_message.as_deref().map(s));
     put_opt(&mut item, "ttfb_ms", e.ttfb_ms.map(n));
+    if !e.key_attempts.is_empty() {
+        // Stored as JSON text: read back as a whole, never queried.
+        put_opt(&mut item, "key_attempts", serde_json::to_string(&e.key_attempts).ok().map(s));
+    }
     if let Some(user) = &e.user_id {
         item.insert(GSI_USER_PK.to_string(), s(format!("USER#{user}")));
         item.insert(GSI_USER_SK.to_string(), s(sort));
@@ -144,6 +152,12 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         latency_ms: r.n("latency_ms")?,
         ttfb_ms: r.opt_n("ttfb_ms")?,
         attempts: r.n("attempts")?,
+        cache_write_tokens: r.count("cache_write_tokens")?,
+        key_attempts: match r.opt_s("key_attempts")? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| StoreError::Backend(format!("dynamodb: call log item: bad key_attempts: {e}")))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -153,8 +167,19 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
         *bucket = r.count(&format!("h{i}"))?;
     }
-    let [requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum] =
-        COUNTERS;
+    let [
+        requests,
+        successes,
+        errors,
+        prompt_tokens,
+        completion_tokens,
+        cached_tokens,
+        cost_micros,
+        latency_ms_sum,
+        cache_write_tokens,
+        attempts,
+        attempt_errors,
+    ] = COUNTERS;
     Ok(StatsRow {
         date: r.s("date")?,
         provider: r.s("provider")?,
@@ -170,6 +195,9 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
             cost_micros: r.count(cost_micros)?,
             latency_ms_sum: r.count(latency_ms_sum)?,
             latency_hist,
+            cache_write_tokens: r.count(cache_write_tokens)?,
+            attempts: r.count(attempts)?,
+            attempt_errors: r.count(attempt_errors)?,
         },
     })
 }
@@ -185,6 +213,9 @@ fn counter_values(c: &Counters) -> Vec<(String, u64)> {
         c.cached_tokens,
         c.cost_micros,
         c.latency_ms_sum,
+        c.cache_write_tokens,
+        c.attempts,
+        c.attempt_errors,
     ];
     let mut out: Vec<(String, u64)> = COUNTERS.iter().map(|c| c.to_string()).zip(values).collect();
     out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (format!("h{i}"), *v)));
@@ -217,7 +248,7 @@ fn summary_item(summary: &Summary) -> Item {
 fn summary_from(item: &Item) -> Result<Summary, StoreError> {
     let r = Reader::new(item, "summary");
     let mut counters = Counters::default();
-    let fields: [&mut u64; 8] = [
+    let fields: [&mut u64; 11] = [
         &mut counters.requests,
         &mut counters.successes,
         &mut counters.errors,
@@ -226,6 +257,9 @@ fn summary_from(item: &Item) -> Result<Summary, StoreError> {
         &mut counters.cached_tokens,
         &mut counters.cost_micros,
         &mut counters.latency_ms_sum,
+        &mut counters.cache_write_tokens,
+        &mut counters.attempts,
+        &mut counters.attempt_errors,
     ];
     for (field, name) in fields.into_iter().zip(COUNTERS) {
         *field = r.count(name)?;
@@ -409,46 +443,64 @@ impl DynamoStore {
             .build()
             .map_err(build_failed("record a log event"))?;
 
-        let (date, provider, model, key_id) = stats::row_key(e);
-        let mut expr = Expr::default();
-        let mut set = Vec::new();
-        for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
-            set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
+        let mut items =
+            vec![TransactWriteItem::builder().put(guard).build(), TransactWriteItem::builder().put(log).build()];
+        // The call's own stats row, then (only when other keys were tried) theirs.
+        for ((date, provider, model, key_id), counters) in stats::event_rows(e) {
+            let mut expr = Expr::default();
+            let mut set = Vec::new();
+            for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
+                set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
+            }
+            set.push(format!(
+                "{} = {}",
+                expr.name("expires_at"),
+                expr.value("expires_at", n(expires_after_days(e.ts_ms, STATS_TTL_DAYS)))
+            ));
+            let add: Vec<String> = counter_values(&counters)
+                .into_iter()
+                .filter(|(_, value)| *value > 0)
+                .map(|(attr, value)| format!("{} {}", expr.name(&attr), expr.value(&attr, n(value))))
+                .collect();
+            if add.is_empty() {
+                continue;
+            }
+            let stats = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(stats_pk(&date), stats_sk(&provider, &model, &key_id))))
+                .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .build()
+                .map_err(build_failed("record a log event"))?;
+            items.push(TransactWriteItem::builder().update(stats).build());
         }
-        set.push(format!(
-            "{} = {}",
-            expr.name("expires_at"),
-            expr.value("expires_at", n(expires_after_days(e.ts_ms, STATS_TTL_DAYS)))
-        ));
-        let add: Vec<String> = counter_values(&Counters::from_event(e))
-            .into_iter()
-            .map(|(attr, value)| format!("{} {}", expr.name(&attr), expr.value(&attr, n(value))))
-            .collect();
-        let stats = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(stats_pk(&date), stats_sk(&provider, &model, &key_id))))
-            .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .build()
-            .map_err(build_failed("record a log event"))?;
-        Ok(vec![
-            TransactWriteItem::builder().put(guard).build(),
-            TransactWriteItem::builder().put(log).build(),
-            TransactWriteItem::builder().update(stats).build(),
-        ])
+        Ok(items)
     }
 
     /// Sets the key's `last_used_at` (and `last_error_at` for a failed call) to the call's start:
     /// one UpdateItem after the event is recorded, only where the key item still exists and has
     /// no newer use. Best effort: a failure is logged, the event stays recorded.
     async fn mark_key_used(&self, e: &LogEvent) {
-        let Some(key_id) = &e.key_id else { return };
+        // The final key, and the keys that failed a try before another served the call.
+        let mut keys: Vec<(&str, &str, bool)> =
+            e.key_id.as_deref().map(|k| (k, e.provider.as_str(), e.status == CallStatus::Error)).into_iter().collect();
+        for attempt in e.key_attempts.iter().filter(|a| a.errors > 0) {
+            if !keys.iter().any(|(k, _, _)| *k == attempt.key_id) {
+                keys.push((&attempt.key_id, &attempt.provider, true));
+            }
+        }
+        for (key_id, provider, failed) in keys {
+            self.mark_one_key_used(key_id, provider, failed, e.ts_ms).await;
+        }
+    }
+
+    async fn mark_one_key_used(&self, key_id: &str, provider: &str, failed: bool, ts_ms: i64) {
         let mut expr = Expr::default();
         let used = expr.name("last_used_at");
-        let ts = expr.value("ts", n(e.ts_ms));
+        let ts = expr.value("ts", n(ts_ms));
         let mut update = format!("SET {used} = {ts}");
-        if e.status == CallStatus::Error {
+        if failed {
             update.push_str(&format!(", {} = {ts}", expr.name("last_error_at")));
         }
         let condition =
@@ -459,7 +511,7 @@ impl DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(format!("PROVIDER#{}", e.provider), format!("KEY#{key_id}"))))
+                .set_key(Some(key(format!("PROVIDER#{provider}"), format!("KEY#{key_id}"))))
                 .update_expression(&update)
                 .condition_expression(&condition)
                 .set_expression_attribute_names(expr.names())
@@ -724,6 +776,8 @@ mod tests {
             latency_ms: 4,
             ttfb_ms: None,
             attempts: 3,
+            cache_write_tokens: 0,
+            key_attempts: Vec::new(),
         }
     }
 

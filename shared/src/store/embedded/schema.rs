@@ -16,7 +16,7 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES, ATTEMPTS_AND_CACHE_WRITES];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -216,6 +216,20 @@ DROP INDEX IF EXISTS api_logs_by_hour;
 DROP INDEX IF EXISTS api_logs_by_provider;
 DROP INDEX IF EXISTS api_logs_by_user;
 DROP INDEX IF EXISTS api_logs_by_model;
+"#;
+
+/// A call's cache-write tokens (billed at their own price) in its log and the stats, so a cost
+/// can be derived from the log; and each key's attempts and failed attempts per stats row, with
+/// a call's attempts per key (JSON) in its log.
+const ATTEMPTS_AND_CACHE_WRITES: &str = r#"
+ALTER TABLE api_logs ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_logs ADD COLUMN key_attempts TEXT;
+ALTER TABLE usage_stats ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_stats ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_stats ADD COLUMN attempt_errors INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_summaries ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_summaries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_summaries ADD COLUMN attempt_errors INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// The schema version this build writes.

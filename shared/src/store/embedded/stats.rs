@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, Row, TransactionBehavior, params};
 
-use super::{Db, EmbeddedStore, backend, lock_db, parsed};
+use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
 use crate::stats::rollup::Summary;
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
@@ -25,7 +25,7 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts"
     };
 }
 
@@ -34,8 +34,8 @@ macro_rules! log_columns {
 const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
-     ON CONFLICT (request_id) DO NOTHING"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+     ?23, ?24) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
@@ -57,18 +57,18 @@ const MARK_KEY_USED: &str = "UPDATE api_keys SET last_used_at = MAX(COALESCE(las
 macro_rules! counter_columns {
     () => {
         "requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum, \
-         h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11"
+         h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, cache_write_tokens, attempts, attempt_errors"
     };
 }
 
 /// How many values [`counter_columns!`] names.
-const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len();
+const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 3;
 
 const ADD_STATS: &str = concat!(
     "INSERT INTO usage_stats (date, provider, model, key_id, ",
     counter_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24) ON CONFLICT (date, provider, model, key_id) DO UPDATE SET \
+     ?23, ?24, ?25, ?26, ?27) ON CONFLICT (date, provider, model, key_id) DO UPDATE SET \
      requests = requests + excluded.requests, successes = successes + excluded.successes, \
      errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
      completion_tokens = completion_tokens + excluded.completion_tokens, \
@@ -76,7 +76,9 @@ const ADD_STATS: &str = concat!(
      latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum, \
      h0 = h0 + excluded.h0, h1 = h1 + excluded.h1, h2 = h2 + excluded.h2, h3 = h3 + excluded.h3, \
      h4 = h4 + excluded.h4, h5 = h5 + excluded.h5, h6 = h6 + excluded.h6, h7 = h7 + excluded.h7, \
-     h8 = h8 + excluded.h8, h9 = h9 + excluded.h9, h10 = h10 + excluded.h10, h11 = h11 + excluded.h11"
+     h8 = h8 + excluded.h8, h9 = h9 + excluded.h9, h10 = h10 + excluded.h10, h11 = h11 + excluded.h11, \
+     cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+     attempts = attempts + excluded.attempts, attempt_errors = attempt_errors + excluded.attempt_errors"
 );
 
 const SELECT_STATS: &str = concat!(
@@ -126,6 +128,11 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         latency_ms: row.get(19)?,
         ttfb_ms: row.get(20)?,
         attempts: row.get(21)?,
+        cache_write_tokens: row.get(22)?,
+        key_attempts: match row.get::<_, Option<String>>(23)? {
+            Some(_) => json_column(row, 23, "api_logs.key_attempts")?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -142,7 +149,8 @@ fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
         c.cost_micros,
         c.latency_ms_sum,
     ]);
-    values[8..].copy_from_slice(&c.latency_hist);
+    values[8..8 + LATENCY_BUCKETS_MS.len()].copy_from_slice(&c.latency_hist);
+    values[8 + LATENCY_BUCKETS_MS.len()..].copy_from_slice(&[c.cache_write_tokens, c.attempts, c.attempt_errors]);
     values
 }
 
@@ -162,6 +170,9 @@ fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
         cost_micros: row.get(c + 6)?,
         latency_ms_sum: row.get(c + 7)?,
         latency_hist,
+        cache_write_tokens: row.get(c + 8 + LATENCY_BUCKETS_MS.len())?,
+        attempts: row.get(c + 9 + LATENCY_BUCKETS_MS.len())?,
+        attempt_errors: row.get(c + 10 + LATENCY_BUCKETS_MS.len())?,
     })
 }
 
@@ -181,7 +192,8 @@ const DELETE_SUMMARIES: &str = "DELETE FROM usage_summaries WHERE date = ?1";
 const INSERT_SUMMARY: &str = concat!(
     "INSERT INTO usage_summaries (date, provider, ",
     counter_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+     ?23, ?24, ?25)"
 );
 
 /// `ALL` sorts first within a day: `provider <> 'ALL'` is 0 for it and 1 for the others.
@@ -215,6 +227,12 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
     let mut recorded = Vec::with_capacity(events.len());
     let mut insert_log = tx.prepare_cached(INSERT_LOG)?;
     for e in events {
+        let key_attempts = match e.key_attempts.is_empty() {
+            true => None,
+            false => Some(to_json(&e.key_attempts, "api_logs.key_attempts").map_err(|e| {
+                rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
+            })?),
+        };
         let inserted = insert_log.execute(params![
             e.request_id,
             e.v,
@@ -238,16 +256,27 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.latency_ms,
             e.ttfb_ms,
             e.attempts,
+            e.cache_write_tokens,
+            key_attempts,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
             continue;
         }
-        stats_rows.entry(stats::row_key(e)).or_default().add(&Counters::from_event(e));
-        if let Some(key_id) = &e.key_id {
+        for (row, counters) in stats::event_rows(e) {
+            stats_rows.entry(row).or_default().add(&counters);
+        }
+        // Every key the call used, failed tries included, and the final key of a failed call.
+        let failed_call = e.status == CallStatus::Error;
+        let keys = e
+            .key_attempts
+            .iter()
+            .map(|a| (a.key_id.as_str(), a.errors > 0))
+            .chain(e.key_id.as_deref().map(|k| (k, failed_call)));
+        for (key_id, failed) in keys {
             let used = keys_used.entry(key_id).or_insert((e.ts_ms, None));
             used.0 = used.0.max(e.ts_ms);
-            if e.status == CallStatus::Error {
+            if failed {
                 used.1 = Some(used.1.map_or(e.ts_ms, |t| t.max(e.ts_ms)));
             }
         }
@@ -420,6 +449,8 @@ mod tests {
             latency_ms: 1,
             ttfb_ms: None,
             attempts: 1,
+            cache_write_tokens: 0,
+            key_attempts: Vec::new(),
         }
     }
 
