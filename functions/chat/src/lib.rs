@@ -7,6 +7,7 @@
 //! the gateway, 429).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -70,6 +71,37 @@ pub fn router(state: ChatState) -> Router {
         .with_state(state)
 }
 
+/// The instant a call must be over by (see [`with_invocation_deadline`]).
+#[derive(Debug, Clone, Copy)]
+struct CallDeadline(Instant);
+
+/// Ends every call `margin` before the Lambda invocation's deadline, which `lambda_http` puts in
+/// the request's extensions: a stream still running then ends in-band and is recorded, a
+/// non-streamed call gets a 504. Without a Lambda context (the local runner) nothing changes.
+pub fn with_invocation_deadline(router: Router, margin: Duration) -> Router {
+    router.layer(axum::middleware::map_request(move |mut request: Request| async move {
+        if let Some(deadline) =
+            request.extensions().get::<lambda_http::Context>().and_then(|c| call_deadline(c, margin))
+        {
+            request.extensions_mut().insert(CallDeadline(deadline));
+        }
+        request
+    }))
+}
+
+/// The invocation's deadline (unix ms) less `margin`, as an `Instant`. A real invocation's
+/// deadline is always ahead; none (0) or one already past is an emulator's placeholder
+/// (`cargo lambda watch` sends a fixed 600000) and sets no deadline.
+fn call_deadline(context: &lambda_http::Context, margin: Duration) -> Option<Instant> {
+    let left = context.deadline().duration_since(SystemTime::now()).ok().filter(|left| !left.is_zero())?;
+    Some(Instant::now() + left.saturating_sub(margin))
+}
+
+/// The deadline [`with_invocation_deadline`] set on this request, if any.
+fn deadline_of(request: &Request) -> Option<Instant> {
+    request.extensions().get::<CallDeadline>().map(|d| d.0)
+}
+
 /// The caller: a JWT, or a Maestro API key looked up through the gateway's (cached) key store.
 async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let keys = state.gateway.backends().caller_keys.as_ref();
@@ -101,6 +133,7 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    let deadline = deadline_of(&request);
     let request: ChatRequest = match mhttp::read_json(request).await {
         Ok(b) => b,
         Err(e) => {
@@ -110,12 +143,12 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
         }
     };
     if request.is_stream() {
-        return match state.gateway.chat_stream(&caller, request).await {
+        return match state.gateway.chat_stream_until(&caller, request, deadline).await {
             Ok(stream) => respond_stream(stream),
             Err(outcome) => respond(outcome),
         };
     }
-    respond(state.gateway.chat(&caller, request).await)
+    respond(state.gateway.chat_until(&caller, request, deadline).await)
 }
 
 /// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.

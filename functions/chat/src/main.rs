@@ -2,9 +2,11 @@
 //! URL in `RESPONSE_STREAM` mode so `stream: true` answers flow as they come. The function checks
 //! every caller itself: a JWT (HS256 with `MAESTRO_JWT_SECRET`, or RS256/ES256 with the keys at
 //! `MAESTRO_JWKS_URL`) or a Maestro API key (looked up by hash, cached 30 s per container).
+//! Every call ends `MAESTRO_INVOCATION_MARGIN_SECS` before the invocation's deadline, so a
+//! stream cut short is still ended in-band and recorded before the function times out.
 
 use lambda_http::{Error, run_with_streaming_response};
-use maestro_chat::{ChatState, router};
+use maestro_chat::{ChatState, router, with_invocation_deadline};
 use maestro_lambda_common::aws::{backend, gateway, startup_error};
 use maestro_lambda_common::{Env, init_tracing};
 
@@ -15,7 +17,9 @@ async fn main() -> Result<(), Error> {
     let auth = env.required_jwt_auth().map_err(startup_error)?;
     let max_body_bytes = env.max_body_bytes().map_err(startup_error)?;
     let options = env.gateway_options().map_err(startup_error)?;
+    let margin = env.invocation_margin().map_err(startup_error)?;
     let aws = backend().await?;
     let state = ChatState { gateway: gateway(&aws, options)?, auth, max_body_bytes };
-    run_with_streaming_response(router(state).fallback(maestro_shared::http::not_found)).await
+    let app = with_invocation_deadline(router(state), margin).fallback(maestro_shared::http::not_found);
+    run_with_streaming_response(app).await
 }

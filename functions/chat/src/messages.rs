@@ -16,7 +16,7 @@ use maestro_shared::http as mhttp;
 use maestro_shared::tokens::{count_prompt_tokens_off_thread, quick_prompt_estimate};
 use serde_json::json;
 
-use super::{ChatState, openapi, set_headers};
+use super::{ChatState, deadline_of, openapi, set_headers};
 
 /// The header Anthropic's SDKs read the request id from.
 const HEADER_ANTHROPIC_REQUEST_ID: &str = "request-id";
@@ -71,6 +71,7 @@ async fn accept(state: &ChatState, request: Request, purpose: Purpose) -> Result
             (String = "text/event-stream"))),
         openapi::AnthropicErrors))]
 pub(crate) async fn messages(State(state): State<ChatState>, request: Request) -> Response {
+    let deadline = deadline_of(&request);
     let (caller, request) = match accept(&state, request, Purpose::Messages).await {
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
@@ -78,12 +79,12 @@ pub(crate) async fn messages(State(state): State<ChatState>, request: Request) -
     let requested_model = request.model.clone();
     if request.is_stream() {
         let estimate = quick_prompt_estimate(&request);
-        return match state.gateway.chat_stream(&caller, request).await {
+        return match state.gateway.chat_stream_until(&caller, request, deadline).await {
             Ok(stream) => respond_stream(stream, &requested_model, estimate),
             Err(outcome) => respond(outcome, &requested_model),
         };
     }
-    respond(state.gateway.chat(&caller, request).await, &requested_model)
+    respond(state.gateway.chat_until(&caller, request, deadline).await, &requested_model)
 }
 
 fn respond(outcome: ChatOutcome, requested_model: &str) -> Response {

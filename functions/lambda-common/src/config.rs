@@ -14,6 +14,10 @@ pub use maestro_shared::auth::MIN_JWT_SECRET_BYTES;
 /// Default of `MAESTRO_MAX_BODY_BYTES`; a Function URL takes at most 6 MB anyway.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Default of `MAESTRO_INVOCATION_MARGIN_SECS`: time kept between a call's end and the
+/// invocation's deadline to send the in-band error, the log event and the reconcile.
+pub const DEFAULT_INVOCATION_MARGIN_SECS: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} must be set")]
@@ -105,13 +109,37 @@ impl Env {
         Ok(bytes)
     }
 
-    /// The gateway settings: `MAESTRO_CATALOG_TTL_SECS` (default 5), the default retry policy, and
-    /// `MAESTRO_ALLOW_DEMO` (default `false`; the template never sets it): the offline `demo/echo`
-    /// model for local invokes against an emulator.
+    /// `MAESTRO_INVOCATION_MARGIN_SECS` (default 5, 1–300): how long before the invocation's
+    /// deadline the chat function ends a call.
+    pub fn invocation_margin(&self) -> Result<Duration, ConfigError> {
+        let secs = self.parse_or("MAESTRO_INVOCATION_MARGIN_SECS", DEFAULT_INVOCATION_MARGIN_SECS)?;
+        if !(1..=300).contains(&secs) {
+            return Err(ConfigError::Invalid {
+                name: "MAESTRO_INVOCATION_MARGIN_SECS",
+                message: "must be 1 to 300".into(),
+            });
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    /// The gateway settings: `MAESTRO_CATALOG_TTL_SECS` (default 5), the default retry policy with
+    /// `MAESTRO_STREAM_DEADLINE_MS` as its `stream_deadline_ms` (default: `deadline_ms`, 300 s),
+    /// and `MAESTRO_ALLOW_DEMO` (default `false`; the template never sets it): the offline
+    /// `demo/echo` model for local invokes against an emulator.
     pub fn gateway_options(&self) -> Result<GatewayOptions, ConfigError> {
-        let defaults = GatewayOptions::default();
+        let mut defaults = GatewayOptions::default();
         let ttl = self.parse_or("MAESTRO_CATALOG_TTL_SECS", defaults.catalog_ttl.as_secs())?;
         let allow_demo = self.parse_or("MAESTRO_ALLOW_DEMO", false)?;
+        if self.get("MAESTRO_STREAM_DEADLINE_MS").is_some() {
+            let ms: u64 = self.parse_or("MAESTRO_STREAM_DEADLINE_MS", 0)?;
+            if ms == 0 {
+                return Err(ConfigError::Invalid {
+                    name: "MAESTRO_STREAM_DEADLINE_MS",
+                    message: "must be above 0".into(),
+                });
+            }
+            defaults.policy.stream_deadline_ms = Some(ms);
+        }
         Ok(GatewayOptions { catalog_ttl: Duration::from_secs(ttl), allow_demo, ..defaults })
     }
 }
@@ -151,5 +179,23 @@ mod tests {
         assert!(Env::from_pairs(&[("MAESTRO_ALLOW_DEMO", "yes")]).gateway_options().is_err());
         assert_eq!(env.max_body_bytes().expect("default"), DEFAULT_MAX_BODY_BYTES);
         assert!(Env::from_pairs(&[("MAESTRO_MAX_BODY_BYTES", "10")]).max_body_bytes().is_err());
+    }
+
+    #[test]
+    fn the_stream_deadline_and_the_invocation_margin_come_from_the_environment() {
+        let unset = Env::from_pairs(&[]);
+        assert_eq!(unset.gateway_options().expect("options").policy.stream_deadline(), Duration::from_secs(300));
+        assert_eq!(unset.invocation_margin().expect("default"), Duration::from_secs(DEFAULT_INVOCATION_MARGIN_SECS));
+        let env = Env::from_pairs(&[("MAESTRO_STREAM_DEADLINE_MS", "900000"), ("MAESTRO_INVOCATION_MARGIN_SECS", "8")]);
+        let options = env.gateway_options().expect("options");
+        assert_eq!(options.policy.stream_deadline(), Duration::from_secs(900));
+        assert_eq!(options.policy.deadline(), Duration::from_secs(300), "non-streamed calls keep deadline_ms");
+        assert_eq!(env.invocation_margin().expect("margin"), Duration::from_secs(8));
+        for bad in ["0", "-1", "soon"] {
+            assert!(Env::from_pairs(&[("MAESTRO_STREAM_DEADLINE_MS", bad)]).gateway_options().is_err(), "{bad}");
+        }
+        for bad in ["0", "301", "five"] {
+            assert!(Env::from_pairs(&[("MAESTRO_INVOCATION_MARGIN_SECS", bad)]).invocation_margin().is_err(), "{bad}");
+        }
     }
 }

@@ -153,6 +153,52 @@ fn chat_streams_from_a_public_function_url_and_http_functions_ignore_the_stage()
 }
 
 #[test]
+fn chat_may_run_fifteen_minutes_with_optional_reserved_concurrency_and_the_log_consumer_is_bounded() {
+    let t = template();
+    let params = &t["Parameters"];
+
+    let reserved = &params["ChatReservedConcurrency"];
+    assert_eq!(str_of(&reserved["Type"]), "Number");
+    assert_eq!(reserved["Default"].as_i64(), Some(-1), "unreserved by default: a new account has no room to reserve");
+    assert_eq!(reserved["MinValue"].as_i64(), Some(-1));
+    let unreserved = format!("{:?}", t["Conditions"]["ChatHasReservedConcurrency"]);
+    assert!(
+        ["Not", "Equals", "ChatReservedConcurrency", "\"-1\""].iter().all(|part| unreserved.contains(part)),
+        "reserved only when the parameter is not -1: {unreserved}"
+    );
+    let maximum = &params["LogConsumerMaximumConcurrency"];
+    assert_eq!(str_of(&maximum["Type"]), "Number");
+    assert_eq!((u64_of(&maximum["MinValue"]), u64_of(&maximum["MaxValue"])), (2, 1000), "SQS's own bounds");
+    assert!((2..=1000).contains(&u64_of(&maximum["Default"])));
+
+    let chat = &resource(&t, "ChatFunction")["Properties"];
+    assert_eq!(u64_of(&chat["Timeout"]), 900, "a Function URL stream may run Lambda's 15 minutes");
+    let wiring = format!("{:?}", chat["ReservedConcurrentExecutions"]);
+    assert!(
+        ["If", "ChatHasReservedConcurrency", "ChatReservedConcurrency", "AWS::NoValue"]
+            .iter()
+            .all(|part| wiring.contains(part)),
+        "{wiring}"
+    );
+    // The invocation's deadline, not a shorter stream deadline, is what ends a long stream.
+    let stream_deadline_ms: u64 = str_of(&chat["Environment"]["Variables"]["MAESTRO_STREAM_DEADLINE_MS"])
+        .parse()
+        .expect("MAESTRO_STREAM_DEADLINE_MS is a number of milliseconds");
+    assert!(stream_deadline_ms >= 1000 * u64_of(&chat["Timeout"]), "{stream_deadline_ms}");
+
+    let sqs = &resource(&t, "AggregatorFunction")["Properties"]["Events"]["LogQueue"]["Properties"];
+    let scaling = format!("{:?}", sqs["ScalingConfig"]["MaximumConcurrency"]);
+    assert!(scaling.contains("Ref") && scaling.contains("LogConsumerMaximumConcurrency"), "{scaling}");
+
+    // Behind the HTTP API an integration gets at most 30 s: admin and stats must end before it.
+    let global = u64_of(&t["Globals"]["Function"]["Timeout"]);
+    for id in ["AdminFunction", "StatsFunction"] {
+        let timeout = resource(&t, id)["Properties"]["Timeout"].as_u64().unwrap_or(global);
+        assert!(timeout < 30, "{id}: {timeout}");
+    }
+}
+
+#[test]
 fn only_the_api_description_and_the_admin_console_skip_the_jwt_authorizer() {
     let t = template();
     let mut open = Vec::new();

@@ -58,16 +58,30 @@ impl Caller {
     }
 }
 
-/// The call's view of its caller: whether the handler waiting for the answer is still there.
-/// The handler holds the receiving end; dropping it (with the connection) closes the link.
+/// The call's view of its caller: whether the handler waiting for the answer is still there,
+/// and the instant by which the caller must have its answer, if it has one of its own (a Lambda
+/// invocation's deadline). The handler holds the receiving end; dropping it (with the
+/// connection) closes the link.
 #[derive(Debug, Clone)]
-struct CallerLink(mpsc::Sender<std::convert::Infallible>);
+struct CallerLink(mpsc::Sender<std::convert::Infallible>, Option<Instant>);
 
 impl CallerLink {
     /// A link and the token the waiting handler holds.
-    fn new() -> (Self, mpsc::Receiver<std::convert::Infallible>) {
+    fn new(deadline: Option<Instant>) -> (Self, mpsc::Receiver<std::convert::Infallible>) {
         let (tx, rx) = mpsc::channel(1);
-        (Self(tx), rx)
+        (Self(tx, deadline), rx)
+    }
+
+    /// The time left of `budget` counted from `started`, cut short by the caller's deadline.
+    fn remaining(&self, started: Instant, budget: Duration) -> Duration {
+        let left = budget.saturating_sub(started.elapsed());
+        self.1.map_or(left, |deadline| left.min(deadline.saturating_duration_since(Instant::now())))
+    }
+
+    /// The instant `budget` after `started`, or the caller's deadline when that comes first.
+    fn deadline(&self, started: Instant, budget: Duration) -> Instant {
+        let own = started + budget;
+        self.1.map_or(own, |deadline| deadline.min(own))
     }
 
     fn is_gone(&self) -> bool {
@@ -363,7 +377,19 @@ impl Gateway {
     /// if this future is dropped (the caller hung up), the call still ends, is recorded with its
     /// real usage as `client_disconnected` (499), and its grants are settled.
     pub async fn chat(self: &Arc<Self>, caller: &Caller, request: ChatRequest) -> ChatOutcome {
-        let (link, _caller_present) = CallerLink::new();
+        self.chat_until(caller, request, None).await
+    }
+
+    /// [`Self::chat`] for a caller with a time limit of its own: the call also ends by
+    /// `deadline` (a 504 when no provider answered by then), whichever of it and
+    /// `retry.deadline_ms` comes first.
+    pub async fn chat_until(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: ChatRequest,
+        deadline: Option<Instant>,
+    ) -> ChatOutcome {
+        let (link, _caller_present) = CallerLink::new(deadline);
         let (gateway, caller) = (Arc::clone(self), caller.clone());
         match tokio::spawn(async move { gateway.run_chat(&caller, request, link).await }).await {
             Ok(outcome) => outcome,
@@ -380,7 +406,20 @@ impl Gateway {
         caller: &Caller,
         request: ChatRequest,
     ) -> Result<ChatStream, ChatOutcome> {
-        let (link, _caller_present) = CallerLink::new();
+        self.chat_stream_until(caller, request, None).await
+    }
+
+    /// [`Self::chat_stream`] for a caller with a time limit of its own: a stream still running
+    /// at `deadline` ends in-band (`stream_deadline_exceeded`) and is recorded, as at
+    /// `retry.stream_deadline_ms`, whichever comes first. Leave the caller time after
+    /// `deadline` for the end to be recorded.
+    pub async fn chat_stream_until(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: ChatRequest,
+        deadline: Option<Instant>,
+    ) -> Result<ChatStream, ChatOutcome> {
+        let (link, _caller_present) = CallerLink::new(deadline);
         let (gateway, caller) = (Arc::clone(self), caller.clone());
         match tokio::spawn(async move { gateway.run_chat_stream(&caller, request, link).await }).await {
             Ok(result) => result,
@@ -392,7 +431,7 @@ impl Gateway {
     /// JSON, lacks `messages`, or an Anthropic request without `max_tokens`): every call of an
     /// authenticated caller is in the log, its mistakes too. The model is [`UNKNOWN_MODEL`].
     pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) {
-        let (link, _caller_present) = CallerLink::new();
+        let (link, _caller_present) = CallerLink::new(None);
         let state = CallState::new(caller, stream, link);
         let event = state.error_event(UNKNOWN_MODEL, error);
         let sink = Arc::clone(&self.backends.log_sink);
@@ -445,7 +484,9 @@ impl Gateway {
             // A caller gone by now drops the body unread: the stream's task records it as a hang-up.
             Ok(served) => {
                 let limits = stream::Limits {
-                    deadline: tokio::time::Instant::from_std(state.started + self.options.policy.stream_deadline()),
+                    deadline: tokio::time::Instant::from_std(
+                        state.caller_link.deadline(state.started, self.options.policy.stream_deadline()),
+                    ),
                     shutting_down: self.shutting_down.subscribe(),
                 };
                 Ok(stream::start(self.backends.clone(), state, &request, served, limits))
@@ -587,7 +628,7 @@ impl Gateway {
                 // Nobody waits for another attempt: stop spending the caller's keys.
                 return Err(TargetFailure::Client(caller_gone()));
             }
-            let remaining = policy.deadline().saturating_sub(state.started.elapsed());
+            let remaining = state.caller_link.remaining(state.started, policy.deadline());
             if remaining.is_zero() {
                 return Err(TargetFailure::Exhausted(ApiError::gateway_timeout(
                     "The call ran out of time before a provider answered.",
@@ -702,7 +743,7 @@ impl Gateway {
                                 return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                             }
                             let wait = policy.backoff(retries, error.retry_after);
-                            if wait >= policy.deadline().saturating_sub(state.started.elapsed()) {
+                            if wait >= state.caller_link.remaining(state.started, policy.deadline()) {
                                 return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                             }
                             retries += 1;

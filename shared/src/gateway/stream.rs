@@ -145,7 +145,9 @@ async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Ve
             }
             Err((code, status)) => {
                 let message = match code {
-                    "stream_deadline_exceeded" => "The stream ran past its deadline (retry.stream_deadline_ms).",
+                    "stream_deadline_exceeded" => {
+                        "The stream ran past its deadline (retry.stream_deadline_ms, or the caller's time limit)."
+                    }
                     _ => "Maestro is shutting down; the stream was ended.",
                 };
                 let _ = tx.send(in_band_error(code, message)).await;
