@@ -7,6 +7,8 @@
 3. Lambda bootstraps: size, init time (process start to the first `next`, against a minimal
    Runtime API, bench/lambda_init.py) and RSS after 1,000 invocations, AWS calls going to moto.
 4. AWS requests per chat call, counted at the SDK against moto (shared/tests/aws_cost.rs).
+5. Reliability: `kill -9` under load (every answered call must be in the log and the stats after
+   a restart) and hostile slow clients (RSS and /health latency while they hold connections).
 
     python3 bench/run.py            (bench/run.sh builds first; QUICK=1 for 3-second runs)
     python3 bench/run.py --smoke    (CI: a few seconds per part, debug builds, nothing written
@@ -19,7 +21,10 @@ import platform
 import re
 import shutil
 import signal
+import socket
+import sqlite3
 import subprocess
+import threading
 import sys
 import tempfile
 import time
@@ -259,6 +264,154 @@ def aws_cost():
     return cost
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def chat_once(port, token, i):
+    """One chat call; the request id when the whole answer arrived with a 200, else None."""
+    body = json.dumps({"model": "mock/gpt-4o-mini", "max_tokens": 16, "stream": i % 3 == 0,
+                       "messages": [{"role": "user", "content": f"call {i}"}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            r.read()
+            return r.headers.get("x-request-id") if r.status == 200 else None
+    except Exception:
+        return None
+
+
+def health_ms(port):
+    started = time.perf_counter()
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10).read()
+    except Exception:
+        return None
+    return (time.perf_counter() - started) * 1000
+
+
+def reliability_figures():
+    """Part 5: the crash test and the slow-client test behind the README's reliability section."""
+    port, gw = 9200, 8788
+    upstream = start([f"{BIN}/mock-upstream", "--listen", f"127.0.0.1:{port}", "--delay-ms", "0"], LOAD_CORE)
+    data = tempfile.mkdtemp(prefix="maestro-bench-reliability-")
+    cfg = os.path.join(data, "bench.toml")
+    with open(cfg, "w") as f:
+        f.write(("[server]\nheader_timeout_secs = 1\n" if SMOKE else "") + config(port))
+    env = dict(os.environ, MAESTRO_LOG="error", MAESTRO_JWT_SECRET=JWT_SECRET)
+    serve = lambda: start([f"{BIN}/maestro", "serve", "--listen", f"127.0.0.1:{gw}", "--data", data, "--config", cfg], GATEWAY_CORE, env)
+    gateway = serve()
+    figures = {}
+    try:
+        wait_port(gw)
+        wait_port(port)
+        token = subprocess.run([f"{BIN}/maestro", "token", "--data", data], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+        # Crash: 16 callers in a loop, then SIGKILL mid-load; restart; compare.
+        answered, stop = [], threading.Event()
+        def caller(n):
+            i = n
+            while not stop.is_set():
+                rid = chat_once(gw, token, i)
+                if rid:
+                    answered.append(rid)
+                i += 16
+        threads = [threading.Thread(target=caller, args=(n,)) for n in range(16)]
+        for t in threads:
+            t.start()
+        time.sleep(1 if SMOKE else 3)
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        gateway = serve()
+        wait_port(gw)
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(timeout=30)
+        db = sqlite3.connect(os.path.join(data, "maestro.db"))
+        logged = {row[0] for row in db.execute("SELECT request_id FROM api_logs")}
+        stats = db.execute("SELECT COALESCE(SUM(requests), 0) FROM usage_stats").fetchone()[0]
+        db.close()
+        missing = [r for r in answered if r not in logged]
+        figures["crash"] = {"answered_200": len(answered), "logged": len(logged), "missing": len(missing), "stats_requests": stats}
+        if missing or stats != len(logged) or not answered:
+            raise RuntimeError(f"crash test failed: {figures['crash']}")
+
+        # Slow clients: idle connections and unauthenticated bodies trickling in, while /health is timed.
+        gateway = serve()
+        wait_port(gw)
+        idle_n, trickle_n = (200, 100) if SMOKE else (3000, 1000)
+        rss_before = rss_kib(gateway.pid)
+        baseline = sorted(h for h in (health_ms(gw) for _ in range(20)) if h is not None)
+        idle, trickle = [], []
+        for _ in range(idle_n):
+            s = socket.create_connection(("127.0.0.1", gw))
+            idle.append(s)
+        head = ("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                "content-length: 1000000\r\n\r\n{").encode()
+        for _ in range(trickle_n):
+            s = socket.create_connection(("127.0.0.1", gw))
+            s.sendall(head)
+            s.setblocking(False)
+            trickle.append(s)
+        during, refused_early = [], 0
+        for _ in range(10):
+            for s in trickle:
+                try:
+                    s.send(b" ")
+                except OSError:
+                    pass
+            h = health_ms(gw)
+            if h is not None:
+                during.append(h)
+            time.sleep(0.1)
+        for s in trickle:
+            try:
+                s.setblocking(True)
+                s.settimeout(0.5)
+                if s.recv(64).startswith(b"HTTP/1.1 401"):
+                    refused_early += 1
+            except OSError:
+                pass
+        rss_during = rss_kib(gateway.pid)
+        time.sleep(1.5 if SMOKE else 11)  # past the header timeout: idle connections are closed
+        closed = 0
+        for s in idle:
+            s.settimeout(0.2)
+            try:
+                if s.recv(1) == b"":
+                    closed += 1
+            except OSError:
+                closed += 1
+        for s in idle + trickle:
+            s.close()
+        during.sort()
+        figures["slow_clients"] = {
+            "idle_connections": idle_n, "trickling_unauthenticated": trickle_n,
+            "trickle_refused_401_before_body": refused_early, "idle_closed_after_timeout": closed,
+            "health_p50_ms_before": round(baseline[len(baseline) // 2], 2) if baseline else None,
+            "health_max_ms_during": round(during[-1], 2) if during else None,
+            "health_answered_during": len(during),
+            "rss_mib_before": round(rss_before / 1024, 1), "rss_mib_during": round(rss_during / 1024, 1),
+        }
+        if len(during) < 10 or closed < idle_n:
+            raise RuntimeError(f"slow-client test failed: {figures['slow_clients']}")
+    finally:
+        for proc in (gateway, upstream):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
+    print(json.dumps(figures), flush=True)
+    return figures
+
+
 def main():
     started_moto = False
     if not moto_running():
@@ -266,6 +419,7 @@ def main():
         started_moto = True
     try:
         results, ttfb = gateway_figures()
+        reliability = reliability_figures()
         lambdas = lambda_figures()
         cost = None if SMOKE else aws_cost()
     finally:
@@ -275,7 +429,7 @@ def main():
                 os.kill(int(open(pid_file).read().strip()), signal.SIGTERM)
             except (OSError, ValueError):
                 pass
-    text = render(results, ttfb, lambdas, cost)
+    text = render(results, ttfb, lambdas, cost, reliability)
     if SMOKE:
         print("bench smoke: every part ran (figures from debug builds, not written to bench/RESULTS.md)")
         return 0
@@ -289,7 +443,7 @@ def met(ok):
     return "yes" if ok else "**no**"
 
 
-def render(results, ttfb, lambdas, cost):
+def render(results, ttfb, lambdas, cost, reliability):
     cpu = open("/proc/cpuinfo").read()
     model = re.search(r"model name\s*:\s*(.+)", cpu)
     at = lambda scenario, delay, c: next((r for r in results if r["scenario"] == scenario and r["delay_ms"] == delay and r["concurrency"] == c), None)
@@ -345,6 +499,24 @@ def render(results, ttfb, lambdas, cost):
     if ttfb:
         lines += ["", f"Streaming time to first byte (sequential requests): direct p50 {ttfb['direct_p50_us']} µs, via Maestro p50 "
                   f"{ttfb['gateway_p50_us']} µs: **{ttfb['added_p50_us']} µs added at p50**, {ttfb['added_p99_us']} µs at p99."]
+    crash, slow = reliability["crash"], reliability["slow_clients"]
+    lines += [
+        "",
+        "## Reliability",
+        "",
+        "Crash: 16 callers in a loop (a third of the calls streamed), the gateway killed with SIGKILL mid-load, restarted",
+        "on the same data dir; every call a caller saw answered 200 in full is looked up in `api_logs`, and the daily stats",
+        f"are compared with the log: **{crash['answered_200']:,} answered, {crash['missing']} missing**, {crash['logged']:,} logged",
+        f"(calls in flight at the kill are logged too), stats count {crash['stats_requests']:,} = the log.",
+        "",
+        f"Slow clients: {slow['idle_connections']:,} idle connections and {slow['trickling_unauthenticated']:,} unauthenticated",
+        "requests announcing a 1 MB body and trickling it a byte per 100 ms, against the default limits:",
+        f"{slow['trickle_refused_401_before_body']:,} of the trickling requests got their 401 before any body was read;",
+        f"/health answered {slow['health_answered_during']} of 10 probes during the attack, the slowest in",
+        f"{slow['health_max_ms_during']} ms (p50 before: {slow['health_p50_ms_before']} ms); RSS {slow['rss_mib_before']} MiB",
+        f"before, {slow['rss_mib_during']} MiB during; {slow['idle_closed_after_timeout']:,} of the idle connections were",
+        "closed by the server after the header timeout.",
+    ]
     lines += [
         "",
         "## Lambda bootstraps",

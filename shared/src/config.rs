@@ -29,6 +29,7 @@ pub struct ServerConfig {
     /// Seconds a container reuses its copy of the catalog.
     pub catalog_ttl_secs: u64,
     /// The local runner's connection limit; more connections wait in the kernel's backlog.
+    /// 0 (the default): 10,000, or fewer when the process may open fewer files.
     pub max_connections: usize,
     /// Seconds a connection may take to send a request's headers, counted from its start or
     /// from the last answer (so idle kept-alive connections are closed too).
@@ -47,7 +48,7 @@ impl Default for ServerConfig {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
             catalog_ttl_secs: 5,
-            max_connections: 1024,
+            max_connections: 0,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
             max_header_bytes: 64 * 1024,
@@ -186,9 +187,9 @@ impl FileConfig {
             return Err(ConfigError::Invalid("server.max_body_bytes must be at least 1024".into()));
         }
         let server = &self.server;
-        if server.max_connections == 0 || server.header_timeout_secs == 0 || server.body_timeout_secs == 0 {
+        if server.header_timeout_secs == 0 || server.body_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
-                "server.max_connections, header_timeout_secs and body_timeout_secs must be at least 1".into(),
+                "server.header_timeout_secs and body_timeout_secs must be at least 1".into(),
             ));
         }
         Ok(())

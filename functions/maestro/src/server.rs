@@ -41,12 +41,31 @@ pub struct Limits {
 impl Limits {
     pub fn from_config(c: &maestro_shared::config::ServerConfig) -> Self {
         Self {
-            max_connections: c.max_connections,
+            max_connections: match c.max_connections {
+                0 => auto_max_connections(),
+                n => n,
+            },
             header_timeout: Duration::from_secs(c.header_timeout_secs),
             body_timeout: Duration::from_secs(c.body_timeout_secs),
             max_header_bytes: c.max_header_bytes,
             shutdown_timeout: Duration::from_secs(c.shutdown_timeout_secs),
         }
+    }
+}
+
+/// The connection limit when none is configured: 10,000, or the process's open-file limit less
+/// what the store, the upstream connections and the log need, so accepting never runs the
+/// process out of descriptors (with a 1,024 soft limit, as many systems set, that is 768).
+fn auto_max_connections() -> usize {
+    const DEFAULT: usize = 10_000;
+    const RESERVED: usize = 256;
+    let soft_limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse::<usize>().ok()
+    });
+    match soft_limit {
+        Some(files) => files.saturating_sub(RESERVED).clamp(64, DEFAULT),
+        None => DEFAULT,
     }
 }
 
