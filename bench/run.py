@@ -346,7 +346,7 @@ def reliability_figures():
         # Slow clients: idle connections and unauthenticated bodies trickling in, while /health is timed.
         gateway = serve()
         wait_port(gw)
-        idle_n, trickle_n = (200, 100) if SMOKE else (3000, 1000)
+        idle_n, trickle_n = (200, 100) if SMOKE else (2000, 1000)
         rss_before = rss_kib(gateway.pid)
         baseline = sorted(h for h in (health_ms(gw) for _ in range(20)) if h is not None)
         idle, trickle = [], []

@@ -29,7 +29,7 @@ pub struct ServerConfig {
     /// Seconds a container reuses its copy of the catalog.
     pub catalog_ttl_secs: u64,
     /// The local runner's connection limit; more connections wait in the kernel's backlog.
-    /// 0 (the default): 10,000, or fewer when the process may open fewer files.
+    /// 0 (the default): 4,096, or fewer when the process may open fewer files.
     pub max_connections: usize,
     /// Seconds a connection may take to send a request's headers, counted from its start or
     /// from the last answer (so idle kept-alive connections are closed too).
@@ -51,7 +51,7 @@ impl Default for ServerConfig {
             max_connections: 0,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
-            max_header_bytes: 64 * 1024,
+            max_header_bytes: 32 * 1024,
             shutdown_timeout_secs: 30,
         }
     }

@@ -4,8 +4,8 @@
 //! - at most `max_connections` connections; beyond that new ones wait in the kernel's backlog;
 //! - a request's headers must arrive within `header_timeout` of the connection (or of the last
 //!   answer on a kept-alive connection, so idle connections are closed too), and are at most
-//!   `max_header_bytes` (a JSON 431 above that; hyper itself cuts off heads over twice that,
-//!   with a bare 431, before reading more);
+//!   `max_header_bytes` (a JSON 431 above that; hyper itself cuts off heads 8 KiB over that,
+//!   with a bare 431, before reading more), so a connection holds at most that much of a head;
 //! - a request's body must arrive within `body_timeout` (408 otherwise; see [`DeadlineBody`]);
 //! - on shutdown, connections finish their request and close; after `shutdown_timeout` the
 //!   streams still running are ended in-band (and recorded), then the server returns.
@@ -53,11 +53,12 @@ impl Limits {
     }
 }
 
-/// The connection limit when none is configured: 10,000, or the process's open-file limit less
+/// The connection limit when none is configured: 4,096, or the process's open-file limit less
 /// what the store, the upstream connections and the log need, so accepting never runs the
-/// process out of descriptors (with a 1,024 soft limit, as many systems set, that is 768).
+/// process out of descriptors (with a 1,024 soft limit, as many systems set, that is 768). With
+/// the 40 KiB a head may take, slow-header clients can pin at most ~160 MiB.
 fn auto_max_connections() -> usize {
-    const DEFAULT: usize = 10_000;
+    const DEFAULT: usize = 4_096;
     const RESERVED: usize = 256;
     let soft_limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
         let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
@@ -69,6 +70,9 @@ fn auto_max_connections() -> usize {
     }
 }
 
+/// How far past `max_header_bytes` hyper reads a head before cutting it off itself: heads in
+/// between get Maestro's JSON 431; memory per connection stays bounded by the sum.
+const HEAD_SLACK: usize = 8 * 1024;
 /// hyper's smallest read buffer; a smaller header limit would panic its builder.
 const MIN_READ_BUFFER: usize = 8192;
 /// How long the streams ended at the shutdown deadline get to record themselves and close.
@@ -128,7 +132,7 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
-                .max_buf_size(max_header_bytes.saturating_mul(2).max(MIN_READ_BUFFER))
+                .max_buf_size(max_header_bytes.saturating_add(HEAD_SLACK).max(MIN_READ_BUFFER))
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let stopping = async move {
