@@ -211,3 +211,14 @@ async fn given_a_queue_that_does_not_exist_then_the_sink_keeps_the_event_in_the_
         assert_eq!((sink.sent(), sink.undelivered()), (0, 2), "{mode:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_batching_sink_when_a_send_returns_then_its_event_is_already_in_the_queue() {
+    let Some(env) = fresh("sqs_moto_sent_before_return").await else { return };
+    let sink = SqsLogSink::new(env.aws.sqs.clone(), &env.queue_url, SinkMode::Batched);
+    // Twenty calls answering at once: each waits for its batch, and they share batches.
+    let sends = (0..20).map(|i| sink.send(event(&format!("req-{i}"), 100)));
+    futures_util::future::join_all(sends).await;
+    assert_eq!((sink.sent(), sink.undelivered()), (20, 0), "every event left before its send returned");
+    assert!(sink.requests() < 20, "concurrent sends share batches: {} requests", sink.requests());
+}

@@ -8,10 +8,11 @@
 //!   response does. One Lambda container serves one request at a time, so there would be nothing
 //!   to batch anyway. Cost: one SQS request and its latency (a few ms in-region) per call.
 //! - [`SinkMode::Batched`] (everywhere else, e.g. `maestro serve --backend aws`): `send` hands
-//!   the event to a background task and returns at once; the task sends whatever is ready as
-//!   one `SendMessageBatch` of up to 10, without waiting for more. [`SqsLogSink::flush`] waits
-//!   until everything handed over so far is sent, for a shutdown (or a Lambda handler that opts
-//!   into this mode: it must call `flush().await` before returning).
+//!   the event to a background task and waits until the batch holding it was sent; the task
+//!   sends whatever is ready as one `SendMessageBatch` of up to 10, without waiting for more, so
+//!   concurrent calls share a request and an answered call's event has left the process (a
+//!   `kill -9` cannot lose it). [`SqsLogSink::flush`] waits until everything handed over so far
+//!   is sent, for a shutdown.
 //!
 //! An event the queue does not take after the SDK's retries (and, for a batch entry, one more
 //! try) is written to the structured log with [`write_undelivered`] and counted in
@@ -47,7 +48,8 @@ struct Counts {
 }
 
 enum Command {
-    Event(Box<LogEvent>),
+    /// An event, and whom to tell once its batch was sent (or given up on).
+    Event(Box<LogEvent>, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -129,9 +131,16 @@ impl LogSink for SqsLogSink {
     async fn send(&self, event: LogEvent) {
         match &self.tx {
             Some(tx) => {
-                if let Err(mpsc::error::SendError(Command::Event(event))) = tx.send(Command::Event(Box::new(event))) {
+                let (sent, wait) = oneshot::channel();
+                match tx.send(Command::Event(Box::new(event), sent)) {
+                    Ok(()) => {
+                        let _ = wait.await;
+                    }
                     // The task is gone (the runtime is shutting down): send it here.
-                    send_one(&self.client, &self.queue_url, &self.counts, *event).await;
+                    Err(mpsc::error::SendError(Command::Event(event, _))) => {
+                        send_one(&self.client, &self.queue_url, &self.counts, *event).await;
+                    }
+                    Err(_) => {}
                 }
             }
             None => send_one(&self.client, &self.queue_url, &self.counts, event).await,
@@ -171,16 +180,19 @@ async fn run_batches(mut rx: mpsc::UnboundedReceiver<Command>, client: Client, q
                 None => return,
             },
         };
-        let mut batch = match first {
+        let (mut batch, mut senders) = match first {
             Command::Flush(done) => {
                 let _ = done.send(());
                 continue;
             }
-            Command::Event(event) => vec![*event],
+            Command::Event(event, sent) => (vec![*event], vec![sent]),
         };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Command::Event(event)) => batch.push(*event),
+                Ok(Command::Event(event, sent)) => {
+                    batch.push(*event);
+                    senders.push(sent);
+                }
                 Ok(flush @ Command::Flush(_)) => {
                     pending = Some(flush);
                     break;
@@ -189,6 +201,9 @@ async fn run_batches(mut rx: mpsc::UnboundedReceiver<Command>, client: Client, q
             }
         }
         send_batch(&client, &queue_url, &counts, batch).await;
+        for sent in senders {
+            let _ = sent.send(());
+        }
     }
 }
 
