@@ -1,4 +1,4 @@
-//! The admin API: providers, their keys and models, and routes (DESIGN §2). Each handler checks
+//! The admin API: providers, their keys and models, and routes (docs/ARCHITECTURE.md §2). Each handler checks
 //! the admin token, turns the request into a call of [`maestro_shared::admin::Admin`] (where
 //! validation, version checks and secret handling live) and the result into JSON; after every
 //! write it drops the gateway's cached catalog, so this process serves the change at once

@@ -1,6 +1,6 @@
 //! `template.yaml` against the code: the table, its indexes and TTL, and the queues must be what
 //! `shared/src/aws/provision.rs` defines (what `maestro init-aws` creates and the store expects),
-//! each function must name a binary this workspace builds, and the settings DESIGN §9 warns
+//! each function must name a binary this workspace builds, and the settings docs/ARCHITECTURE.md §8 warns
 //! about (visibility timeout, batch item failures, response streaming) must hold. Every sample
 //! event must be fed to its handler by some test.
 //!
@@ -113,7 +113,7 @@ fn the_log_queue_and_its_dead_letter_queue_have_the_provisioned_settings() {
     assert_eq!(u64_of(&dlq["MessageRetentionPeriod"]), u64::from(provision::LOG_DLQ_RETENTION_SECS));
     let redrive = &queue["RedrivePolicy"];
     assert_eq!(u64_of(&redrive["maxReceiveCount"]), u64::from(provision::MAX_RECEIVE_COUNT));
-    const { assert!(provision::MAX_RECEIVE_COUNT >= 5, "DESIGN §9: maxReceiveCount ≥ 5") };
+    const { assert!(provision::MAX_RECEIVE_COUNT >= 5, "docs/ARCHITECTURE.md §8: maxReceiveCount ≥ 5") };
     let target = format!("{:?}", redrive["deadLetterTargetArn"]);
     assert!(target.contains("GetAtt") && target.contains("LogDeadLetterQueue.Arn"), "{target}");
 }
@@ -131,7 +131,7 @@ fn the_aggregator_reports_batch_item_failures_within_a_sixth_of_the_visibility_t
     assert_eq!(u64_of(&sqs["Properties"]["BatchSize"]), 10);
     assert!(
         6 * u64_of(&aggregator["Timeout"]) <= u64::from(provision::LOG_QUEUE_VISIBILITY_TIMEOUT_SECS),
-        "DESIGN §9: visibility timeout ≥ 6 × the aggregator's timeout"
+        "docs/ARCHITECTURE.md §8: visibility timeout ≥ 6 × the aggregator's timeout"
     );
 }
 

@@ -1,6 +1,6 @@
 //! The gateway hook for callers who come with a Maestro API key ([`Caller::key`]): the key's
 //! allowed models (403), and its own limits, held with the same exact window counters as provider
-//! keys (DESIGN §4, [`CounterStore::reserve_budget`]):
+//! keys (docs/ARCHITECTURE.md §4, [`CounterStore::reserve_budget`]):
 //!
 //! - before the first provider attempt, one request, the call's token bound (the prompt counted
 //!   for each fitting target plus `n` times the largest output it may give) and its cost bound

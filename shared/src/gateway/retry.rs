@@ -1,10 +1,10 @@
-//! Retry policy (DESIGN §5): what is retried, how long to wait, when to give up.
+//! Retry policy (docs/ARCHITECTURE.md §5): what is retried, how long to wait, when to give up.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Knobs of the retry, fallback and key-health policy. Defaults follow DESIGN §4–5.
+/// Knobs of the retry, fallback and key-health policy. Defaults follow docs/ARCHITECTURE.md §5.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {

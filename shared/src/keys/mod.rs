@@ -1,4 +1,4 @@
-//! Key selection (DESIGN §4): which of a provider's keys to try, in what order, and what this
+//! Key selection (docs/ARCHITECTURE.md §4): which of a provider's keys to try, in what order, and what this
 //! container remembers about each key between requests.
 //!
 //! The exact limits live in the [`CounterStore`]; this module only orders candidates and skips

@@ -1,4 +1,4 @@
-//! The scheduled roll-up (DESIGN §1, "EventBridge schedule → rollup handler"): it recomputes the
+//! The scheduled roll-up (docs/ARCHITECTURE.md §6, "EventBridge schedule → rollup handler"): it recomputes the
 //! day and provider summaries of the last few days from the fine-grained stats rows (so a
 //! summary can never drift from the rows it sums: self-healing totals), and it returns keys
 //! whose cool-down has passed to `normal`, so the admin view shows them healthy again.

@@ -1,7 +1,7 @@
 //! Maestro API keys for callers (`mk-…`): created by an admin for a user (the owner, who then
 //! appears as `user_id` in every log), stored only as the SHA-256 of the key, with the models the
 //! key may use and optional limits (requests per minute, tokens and cost per UTC day) that the
-//! gateway enforces with the same exact window counters as provider keys (DESIGN §4).
+//! gateway enforces with the same exact window counters as provider keys (docs/ARCHITECTURE.md §4).
 //!
 //! [`CallerKeyStore`] is implemented by both backends; [`CachedCallerKeys`] wraps either so a warm
 //! container answers look-ups from memory (see its doc for how long a revocation takes).

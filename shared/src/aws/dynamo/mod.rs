@@ -1,5 +1,5 @@
 //! [`DynamoStore`]: the catalog, the rate-limit windows, call logs and daily stats in ONE
-//! DynamoDB table (DESIGN §3), keyed by string attributes `pk` and `sk`, with two sparse global
+//! DynamoDB table (docs/ARCHITECTURE.md §3), keyed by string attributes `pk` and `sk`, with two sparse global
 //! secondary indexes for call logs (`gsi1`: per user, `gsi2`: per provider) and TTL on
 //! `expires_at` (epoch seconds). The table itself is defined in [`super::provision`].
 //!
@@ -101,7 +101,7 @@
 //!   idempotent (`ADD` alone is not): the retry loop keeps it when the previous attempt may have
 //!   been carried out, and takes a new one otherwise. Refusals by rpm or rpd are remembered in
 //!   the container until the window ends (a refused conditional write still costs a write unit,
-//!   DESIGN §9); refusals that may come from tpm are not, since a reconcile can free tokens.
+//!   docs/ARCHITECTURE.md §4); refusals that may come from tpm are not, since a reconcile can free tokens.
 //! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
 //!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
 //!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
@@ -121,7 +121,7 @@
 //!   outlives it is [`StoreError::Unavailable`]. The SDK's own retries are off for this client.
 //! - **Hot partitions**: an hour's call logs share one partition (about 1,000 WCU/s, i.e. some
 //!   hundreds of logged calls per second); window items are per key and minute; a very hot key
-//!   would need sharded window items (DESIGN §9), not done yet.
+//!   would need sharded window items (docs/ARCHITECTURE.md §4), not done yet.
 
 mod caller_keys;
 mod catalog;
@@ -145,7 +145,7 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// Windows known to be full, with the end of the window (DESIGN §9).
+    /// Windows known to be full, with the end of the window (docs/ARCHITECTURE.md §4).
     full_windows: Mutex<HashMap<counters::FullWindow, i64>>,
     /// Log hours this container has already listed in `LOGHOURS`.
     listed_hours: Mutex<HashSet<String>>,

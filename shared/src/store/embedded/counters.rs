@@ -24,7 +24,7 @@ use crate::time;
 
 /// How often changed windows are copied to the `usage_windows` table.
 pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// How long a window row outlives its window (DESIGN §3: minutes for minute rows, two days for
+/// How long a window row outlives its window (docs/ARCHITECTURE.md §3: minutes for minute rows, two days for
 /// day rows), so a late reconcile still finds it.
 const MINUTE_ROW_GRACE_MS: i64 = 5 * 60_000;
 const DAY_ROW_GRACE_MS: i64 = 2 * 86_400_000;

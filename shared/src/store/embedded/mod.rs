@@ -1,5 +1,5 @@
 //! The embedded backend: one SQLite file (`<dir>/maestro.db`) behind all four store traits, for
-//! the local runner and the tests. It mirrors the DynamoDB items of DESIGN §3 table by table.
+//! the local runner and the tests. It mirrors the DynamoDB items of docs/ARCHITECTURE.md §3 table by table.
 //!
 //! One process owns a data dir: the store holds an exclusive lock on `<dir>/maestro.lock` while
 //! it is open, and a second store (a second runner) is refused with a clear error. That is what

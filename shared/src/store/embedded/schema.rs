@@ -2,7 +2,7 @@
 //! from version `i` to `i + 1`, so a file written by an older Maestro is upgraded in place and a
 //! file written by a newer one is refused instead of misread.
 //!
-//! The tables mirror the DynamoDB items of DESIGN §3: the original five (`providers`,
+//! The tables mirror the DynamoDB items of docs/ARCHITECTURE.md §3: the original five (`providers`,
 //! `api_keys`, `models`, `api_logs`, `usage_stats`) plus `routes`, the rate-limit windows and
 //! the local secrets. Money and counters are integers; enums are their snake_case text.
 
@@ -141,7 +141,7 @@ CREATE TABLE usage_stats (
 ) WITHOUT ROWID;
 "#;
 
-/// The roll-up's summaries (DynamoDB's `STAT#<date>` rows `P#<provider>` and `ALL`): the day's
+/// The roll-up's summaries (DynamoDB's `STAT#<date>` rows `SUM#<provider>` and `SUM#ALL`): the day's
 /// counters per provider and over all of them (`provider = 'ALL'`), recomputed from
 /// `usage_stats` by the scheduled roll-up.
 const V2: &str = r#"

@@ -1,5 +1,5 @@
 //! Call logs (`api_logs`) and daily stats (`usage_stats`), written together exactly once per
-//! request id: the SQLite twin of the aggregator's `TransactWriteItems` (DESIGN §6).
+//! request id: the SQLite twin of the aggregator's `TransactWriteItems` (docs/ARCHITECTURE.md §6).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
