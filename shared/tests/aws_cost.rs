@@ -142,7 +142,7 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
     }
     assert_eq!(warm, expected);
 
-    // The aggregator: one transaction per event, plus one listing Put per hour and container;
+    // The aggregator: one transaction per batch, plus one listing Put per hour and container;
     // one receive and one delete per batch of up to 10.
     let consumer = QueueConsumer::new(sqs.clone(), &done.log_queue_url);
     let mut received = Vec::new();
@@ -154,16 +154,15 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_tr
     }
     assert_eq!(received.len(), 2);
     recorder.take();
-    for message in &received {
-        let event = serde_json::from_str(&message.body).expect("event");
-        assert!(dynamo.record_event(&event).await.expect("record"));
-    }
+    let events: Vec<_> = received.iter().map(|m| serde_json::from_str(&m.body).expect("event")).collect();
+    assert_eq!(dynamo.record_events(&events).await.expect("record"), [true, true]);
     let aggregated = recorder.take();
-    eprintln!("AWS requests of the aggregator for 2 events of one hour: {aggregated:?}");
-    // Per event one transaction and one UpdateItem (the key's `last_used_at`); per hour one Put.
+    eprintln!("AWS requests of the aggregator for a batch of 2 events of one hour: {aggregated:?}");
+    // Per batch one transaction (both logs, their stats row once) and one UpdateItem per key
+    // (its `last_used_at`); per hour and container one Put.
     assert_eq!(
         aggregated,
-        counts(&[("DynamoDB PutItem", 1), ("DynamoDB TransactWriteItems", 2), ("DynamoDB UpdateItem", 2)])
+        counts(&[("DynamoDB PutItem", 1), ("DynamoDB TransactWriteItems", 1), ("DynamoDB UpdateItem", 1)])
     );
     // One line for bench/run.py, which copies these counts into bench/RESULTS.md.
     eprintln!("BENCH_AWS_COST {}", serde_json::json!({"cold": cold, "warm": warm, "aggregator_2_events": aggregated}));
