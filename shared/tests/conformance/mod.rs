@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
                 given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000,
                 given_logs_of_several_models_and_outcomes_then_they_filter_by_model_and_status_and_page_with_a_cursor,
                 given_a_call_that_tried_several_keys_then_each_key_row_counts_its_attempts_and_cache_writes_are_kept,
+                given_batches_with_redelivered_events_then_each_event_counts_once_even_when_batches_race,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

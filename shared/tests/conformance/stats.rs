@@ -67,6 +67,34 @@ pub async fn given_the_same_event_twice_then_it_is_recorded_and_counted_once(sto
     assert_eq!(logs(&*store, LogQuery::default()).await, [e]);
 }
 
+pub async fn given_batches_with_redelivered_events_then_each_event_counts_once_even_when_batches_race(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:14:10Z");
+    let e = |i: i64| event(&format!("req-batch-{i}"), t + i);
+    assert!(record(&*store, &e(0)).await);
+    // A redelivered event, a new one twice in the same batch, and another new one.
+    let recorded = store.record_events(&[e(0), e(1), e(1), e(2)]).await.expect("record_events");
+    assert_eq!(recorded, [false, true, false, true]);
+    // Two overlapping batches at once (a redelivery racing the first delivery): every event
+    // is recorded by exactly one of them.
+    let first = [e(3), e(4), e(5), e(2)];
+    let second = [e(5), e(6), e(3), e(0)];
+    let (a, b) = tokio::join!(store.record_events(&first), store.record_events(&second));
+    let (a, b) = (a.expect("first batch"), b.expect("second batch"));
+    assert_eq!((a[0] as u8 + b[2] as u8, a[2] as u8 + b[0] as u8), (1, 1), "{a:?} {b:?}");
+    assert_eq!((a[1], a[3], b[1], b[3]), (true, false, true, false));
+
+    let stats = rows(&*store, days("2026-11-26", "2026-11-26")).await;
+    assert_eq!(stats.len(), 1);
+    let one = Counters::from_event(&e(0));
+    assert_eq!(stats[0].counters.requests, 7);
+    assert_eq!(stats[0].counters.prompt_tokens, 7 * one.prompt_tokens);
+    assert_eq!(stats[0].counters.cost_micros, 7 * one.cost_micros);
+    let logged = logs(&*store, LogQuery::default()).await;
+    assert_eq!(ids(&logged), (0..7).rev().map(|i| format!("req-batch-{i}")).collect::<Vec<_>>());
+}
+
 pub async fn given_two_events_on_the_same_day_provider_model_and_key_then_their_counters_sum_exactly(
     store: Arc<dyn StatsStore>,
 ) {

@@ -18,7 +18,6 @@
 //! | day window | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
 //! | caller key (Maestro API key `mk-…`; never the key, only its SHA-256) | `CALLERKEYS` | `CALLERKEY#<id>` | — |
 //! | caller key by hash (a full copy, for the hot path) | `CALLERHASH#<sha256 hex>` | `META` | — |
-//! | request-id guard | `REQ#<request id>` | `-` | 90 days |
 //! | call log | `LOG#<yyyy-mm-ddTHH>` | `<ts ms, 13 digits>#<request id>` | 90 days |
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
@@ -64,11 +63,11 @@
 //! | 11d | find a caller key by hash (cold container or expired cache entry) | 1 GetItem `CALLERHASH#<hash>` | table |
 //! | 11e | list caller keys | 1 Query on `CALLERKEYS`, newest first (ids are UUID v7) | table |
 //! | 11f | revoke a caller key | 1 GetItem `CALLERKEYS`/`CALLERKEY#<id>` + 1 TransactWriteItems: `SET revoked_at_ms` on both items (`attribute_not_exists(revoked_at_ms)`) | table |
-//! | 12 | record a log event (aggregator) | 1 TransactWriteItems: Put `REQ#<id>` (`attribute_not_exists(pk)`) + Put the call log + `ADD` to the stats row; plus 1 Put on `LOGHOURS` the first time a container sees an hour; then, for a call with a key, 1 UpdateItem of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
+//! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per stats row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
 //! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered), 16 days in parallel | table |
 //! | 13a | replace a day's summaries (roll-up) | 1 Query `begins_with(sk, "SUM#")` + 1 TransactWriteItems (Put the new, Delete the gone) | table |
 //! | 13b | summaries for a date range | 1 Query per day on `STAT#<date>`, `begins_with(sk, "SUM#")` | table |
-//! | 14 | logs by request id | 1 GetItem `REQ#<id>` + 1 GetItem of the log it points to | table |
+//! | 14 | logs by request id | a gateway id `req_<UUID v7>`: Query the hour(s) within 5 minutes of its time, filtered on `request_id`; any other id: every listed hour, filtered | table |
 //! | 15 | logs by user (+ provider, model, status filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
 //! | 16 | logs by provider (+ model, status filters) | Query `gsi2`, `gsi2pk = PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first | `gsi2` |
 //! | 17 | all logs in a time range (+ model, status filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then the hour partitions `LOG#<hour>` newest first until the limit is reached | table |
@@ -110,10 +109,12 @@
 //!   container caches look-ups for 30 s (`store::caller_keys::CachedCallerKeys`), so a revocation
 //!   reaches every container within that time. Their windows are ordinary window items under the
 //!   counter id `CK#<id>`, with `cost_micros` added in the day item for the cost budget.
-//! - **Exactly-once stats**: the `REQ#<request id>` guard is Put with `attribute_not_exists(pk)`
-//!   in the same transaction as the log and the stats `ADD`; a redelivered event cancels the
-//!   transaction with `ConditionalCheckFailed` on the guard alone and changes nothing. No
-//!   `ClientRequestToken` there: a redelivery with the same token would be reported as a success.
+//! - **Exactly-once stats**: the call log is Put with `attribute_not_exists(pk)` (its key comes
+//!   from the event's ts and request id alone) in the same transaction as the stats `ADD`s, one
+//!   transaction per batch with the counters summed per row; a redelivered event cancels it with
+//!   `ConditionalCheckFailed` on its log, and the batch is sent again without it, so it changes
+//!   nothing. No `ClientRequestToken` there: a redelivery with the same token would be reported
+//!   as a success.
 //! - **Contention, throttling, outages**: concurrent transactions on one item cancel with
 //!   `TransactionConflict` (a hot key's window, a busy stats row); a busy table throttles; a bad
 //!   moment answers 5xx or times out. Every call, read or write, is retried by one loop

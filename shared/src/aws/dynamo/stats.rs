@@ -1,5 +1,9 @@
 //! Call logs (`LOG#<hour>`, indexed per user and per provider) and daily stats (`STAT#<date>`),
-//! written together exactly once per request id through the `REQ#<request id>` guard.
+//! written together exactly once per request id: the log item is its own guard (a Put on the
+//! absence of its key, `<ts>#<request id>`), in one transaction per batch of events with the
+//! stats `ADD`s summed over the batch.
+
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
@@ -7,8 +11,8 @@ use chrono::NaiveDate;
 use tokio::task::JoinSet;
 
 use super::{
-    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, expires_after_days, get_item,
-    key, n, put_opt, retry, s, unexpected,
+    DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, expires_after_days, key, n,
+    put_opt, retry, s, unexpected,
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
@@ -23,7 +27,8 @@ const STATS_TTL_DAYS: i64 = 365;
 const SUMMARY_PREFIX: &str = "SUM#";
 /// TransactWriteItems takes at most this many items.
 const MAX_TRANSACTION_ITEMS: usize = 100;
-const GUARD_SK: &str = "-";
+/// How far a gateway call's logged start may lie from the time in its request id.
+const REQUEST_ID_SLACK_MS: i64 = 5 * 60_000;
 const LOG_HOURS_PK: &str = "LOGHOURS";
 /// `logs()` returns this many events when the query names no limit, and never more than the max.
 const DEFAULT_LOG_LIMIT: usize = 100;
@@ -62,8 +67,34 @@ fn log_sk(ts_ms: i64, request_id: &str) -> String {
     format!("{:013}#{request_id}", ts_ms.max(0))
 }
 
-fn guard_pk(request_id: &str) -> String {
-    format!("REQ#{request_id}")
+/// The start (Unix ms) a gateway request id `req_<UUID v7, simple>` carries.
+fn request_id_ms(request_id: &str) -> Option<i64> {
+    let hex = request_id.strip_prefix("req_")?;
+    let uuid = uuid::Uuid::parse_str(hex).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let (secs, nanos) = uuid.get_timestamp()?.to_unix();
+    i64::try_from(secs).ok().map(|s| s * 1000 + i64::from(nanos / 1_000_000))
+}
+
+/// Chunks of `distinct` (indices into `events`) whose logs and stats rows fit one transaction.
+fn chunks(events: &[LogEvent], distinct: &[usize]) -> Vec<Vec<usize>> {
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut items = 0;
+    for &i in distinct {
+        // Its log, and at most one stats row per key it tried.
+        let needed = 2 + events[i].key_attempts.len();
+        if chunks.is_empty() || items + needed > MAX_TRANSACTION_ITEMS {
+            chunks.push(Vec::new());
+            items = 0;
+        }
+        items += needed;
+        if let Some(last) = chunks.last_mut() {
+            last.push(i);
+        }
+    }
+    chunks
 }
 
 fn stats_pk(date: &str) -> String {
@@ -307,6 +338,9 @@ fn log_filter(q: &LogQuery, expr: &mut Expr, keyed_user: bool, keyed_provider: b
     if let (Some(user), false) = (&q.user_id, keyed_user) {
         parts.push(format!("{} = {}", expr.name("user_id"), expr.value("f_user", s(user))));
     }
+    if let Some(id) = &q.request_id {
+        parts.push(format!("{} = {}", expr.name("request_id"), expr.value("f_request", s(id))));
+    }
     if let Some(model) = &q.model {
         parts.push(format!("{} = {}", expr.name("model"), expr.value("f_model", s(model))));
     }
@@ -418,35 +452,30 @@ impl DynamoStore {
         Ok(())
     }
 
-    fn record_items(&self, e: &LogEvent) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let log = log_item(e);
-        let (log_pk, log_sk) = (log["pk"].clone(), log["sk"].clone());
-
-        let mut guard_item = key(guard_pk(&e.request_id), GUARD_SK);
-        guard_item.extend([
-            ("entity".to_string(), s("request")),
-            ("log_pk".to_string(), log_pk),
-            ("log_sk".to_string(), log_sk),
-            ("expires_at".to_string(), n(expires_after_days(e.ts_ms, LOG_TTL_DAYS))),
-        ]);
-        let mut guard_expr = Expr::default();
-        let guard = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(guard_item))
-            .condition_expression(format!("attribute_not_exists({})", guard_expr.name("pk")))
-            .set_expression_attribute_names(guard_expr.names())
-            .build()
-            .map_err(build_failed("record a log event"))?;
-        let log = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(log))
-            .build()
-            .map_err(build_failed("record a log event"))?;
-
-        let mut items =
-            vec![TransactWriteItem::builder().put(guard).build(), TransactWriteItem::builder().put(log).build()];
-        // The call's own stats row, then (only when other keys were tried) theirs.
-        for ((date, provider, model, key_id), counters) in stats::event_rows(e) {
+    /// One transaction for `events` (distinct request ids): a Put of each call log, conditioned
+    /// on its absence (the log item is the event's exactly-once guard: its key comes from the
+    /// event's ts and request id alone), and one `ADD` per stats row with the batch's sums.
+    fn batch_items(&self, events: &[&LogEvent]) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = Vec::with_capacity(events.len() + 1);
+        let mut rows: BTreeMap<(String, String, String, String), (Counters, i64)> = BTreeMap::new();
+        for e in events {
+            let mut guard = Expr::default();
+            let log = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(log_item(e)))
+                .condition_expression(format!("attribute_not_exists({})", guard.name("pk")))
+                .set_expression_attribute_names(guard.names())
+                .build()
+                .map_err(build_failed("record a log event"))?;
+            items.push(TransactWriteItem::builder().put(log).build());
+            // The call's own stats row, then (only when other keys were tried) theirs.
+            for (row, counters) in stats::event_rows(e) {
+                let (sum, ts) = rows.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
+                sum.add(&counters);
+                *ts = (*ts).max(e.ts_ms);
+            }
+        }
+        for ((date, provider, model, key_id), (counters, ts_ms)) in rows {
             let mut expr = Expr::default();
             let mut set = Vec::new();
             for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
@@ -455,7 +484,7 @@ impl DynamoStore {
             set.push(format!(
                 "{} = {}",
                 expr.name("expires_at"),
-                expr.value("expires_at", n(expires_after_days(e.ts_ms, STATS_TTL_DAYS)))
+                expr.value("expires_at", n(expires_after_days(ts_ms, STATS_TTL_DAYS)))
             ));
             let add: Vec<String> = counter_values(&counters)
                 .into_iter()
@@ -478,30 +507,76 @@ impl DynamoStore {
         Ok(items)
     }
 
-    /// Sets the key's `last_used_at` (and `last_error_at` for a failed call) to the call's start:
-    /// one UpdateItem after the event is recorded, only where the key item still exists and has
-    /// no newer use. Best effort: a failure is logged, the event stays recorded.
-    async fn mark_key_used(&self, e: &LogEvent) {
-        // The final key, and the keys that failed a try before another served the call.
-        let mut keys: Vec<(&str, &str, bool)> =
-            e.key_id.as_deref().map(|k| (k, e.provider.as_str(), e.status == CallStatus::Error)).into_iter().collect();
-        for attempt in e.key_attempts.iter().filter(|a| a.errors > 0) {
-            if !keys.iter().any(|(k, _, _)| *k == attempt.key_id) {
-                keys.push((&attempt.key_id, &attempt.provider, true));
+    /// Records `events` (distinct request ids, few enough for one transaction) exactly once:
+    /// a log whose Put is refused was recorded before, so the transaction is sent again without
+    /// it (its counters out of the sums). `true` where newly recorded, in order.
+    async fn record_chunk(&self, events: &[&LogEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut recorded = vec![true; events.len()];
+        loop {
+            let pending: Vec<(usize, &LogEvent)> =
+                events.iter().enumerate().filter(|(i, _)| recorded[*i]).map(|(i, e)| (i, *e)).collect();
+            if pending.is_empty() {
+                return Ok(recorded);
             }
-        }
-        for (key_id, provider, failed) in keys {
-            self.mark_one_key_used(key_id, provider, failed, e.ts_ms).await;
+            let batch: Vec<&LogEvent> = pending.iter().map(|(_, e)| *e).collect();
+            let items = self.batch_items(&batch)?;
+            let Some(codes) = self.transact("record log events", items, false).await? else {
+                return Ok(recorded);
+            };
+            // Item `j < pending.len()` is the log of `pending[j]`; the stats rows follow.
+            let mut duplicates = 0;
+            for (j, (i, _)) in pending.iter().enumerate() {
+                if condition_failed(&codes, j) {
+                    recorded[*i] = false;
+                    duplicates += 1;
+                }
+            }
+            if duplicates == 0 {
+                return Err(unexpected("record log events", &codes));
+            }
         }
     }
 
-    async fn mark_one_key_used(&self, key_id: &str, provider: &str, failed: bool, ts_ms: i64) {
+    /// Sets each key's `last_used_at` (and `last_error_at` when a call failed on it) to the
+    /// newest such call of the batch: one UpdateItem per key and batch, after the events are
+    /// recorded, only where the key item still exists and has no newer use. Best effort: a
+    /// failure is logged, the events stay recorded.
+    async fn mark_keys_used(&self, events: &[&LogEvent]) {
+        // (key, provider) → (newest use, newest failure)
+        let mut keys: BTreeMap<(&str, &str), (i64, Option<i64>)> = BTreeMap::new();
+        for e in events {
+            // The final key, and the keys that failed a try before another served the call.
+            let mut used: Vec<(&str, &str, bool)> = e
+                .key_id
+                .as_deref()
+                .map(|k| (k, e.provider.as_str(), e.status == CallStatus::Error))
+                .into_iter()
+                .collect();
+            for attempt in e.key_attempts.iter().filter(|a| a.errors > 0) {
+                if !used.iter().any(|(k, _, _)| *k == attempt.key_id) {
+                    used.push((&attempt.key_id, &attempt.provider, true));
+                }
+            }
+            for (key_id, provider, failed) in used {
+                let (last_used, last_error) = keys.entry((key_id, provider)).or_insert((e.ts_ms, None));
+                *last_used = (*last_used).max(e.ts_ms);
+                if failed {
+                    *last_error = Some(last_error.map_or(e.ts_ms, |t| t.max(e.ts_ms)));
+                }
+            }
+        }
+        for ((key_id, provider), (used, failed)) in keys {
+            self.mark_one_key_used(key_id, provider, used, failed).await;
+        }
+    }
+
+    async fn mark_one_key_used(&self, key_id: &str, provider: &str, used_ms: i64, failed_ms: Option<i64>) {
         let mut expr = Expr::default();
         let used = expr.name("last_used_at");
-        let ts = expr.value("ts", n(ts_ms));
+        let ts = expr.value("ts", n(used_ms));
         let mut update = format!("SET {used} = {ts}");
-        if failed {
-            update.push_str(&format!(", {} = {ts}", expr.name("last_error_at")));
+        if let Some(failed_ms) = failed_ms {
+            update.push_str(&format!(", {} = {}", expr.name("last_error_at"), expr.value("err", n(failed_ms))));
         }
         let condition =
             format!("attribute_exists({}) AND (attribute_not_exists({used}) OR {used} < {ts})", expr.name("pk"));
@@ -530,16 +605,22 @@ impl DynamoStore {
         }
     }
 
+    /// A log by request id. There is no guard item to point at it any more: a gateway request
+    /// id (`req_<UUID v7>`) carries its call's start to the millisecond, so a few minutes around
+    /// it are read; any other id is looked for in every listed hour.
     async fn log_by_request_id(&self, q: &LogQuery, request_id: &str) -> Result<Vec<LogEvent>, StoreError> {
-        let guard =
-            get_item(&self.client, &self.table, key(guard_pk(request_id), GUARD_SK), "read a request guard").await?;
-        let Some(guard) = guard else {
+        let mut narrowed = q.clone();
+        narrowed.limit = 1;
+        if let Some(started) = request_id_ms(request_id) {
+            let from = started - REQUEST_ID_SLACK_MS;
+            let to = started + REQUEST_ID_SLACK_MS;
+            narrowed.from_ms = Some(q.from_ms.map_or(from, |f| f.max(from)));
+            narrowed.to_ms = Some(q.to_ms.map_or(to, |t| t.min(to)));
+        }
+        let Some(range) = sort_range(&narrowed) else {
             return Ok(Vec::new());
         };
-        let r = Reader::new(&guard, "request guard");
-        let log = get_item(&self.client, &self.table, key(r.s("log_pk")?, r.s("log_sk")?), "read a call log").await?;
-        let event = log.as_ref().map(log_from).transpose()?;
-        Ok(event.into_iter().filter(|e| matches(q, e)).collect())
+        self.logs_by_hour(&narrowed, range, 1).await
     }
 
     /// Newest first from a log index: `gsi1` per user, `gsi2` per provider.
@@ -645,17 +726,31 @@ impl DynamoStore {
 #[async_trait]
 impl StatsStore for DynamoStore {
     async fn record_event(&self, event: &LogEvent) -> Result<bool, StoreError> {
-        self.list_hour(event.ts_ms).await?;
-        let items = self.record_items(event)?;
-        match self.transact("record a log event", items, false).await? {
-            None => {
-                self.mark_key_used(event).await;
-                Ok(true)
-            }
-            // Only the guard refused: this request id was recorded before.
-            Some(codes) if condition_failed(&codes, 0) && codes[1..].iter().all(|c| c == "None") => Ok(false),
-            Some(codes) => Err(unexpected("record a log event", &codes)),
+        Ok(self.record_events(std::slice::from_ref(event)).await?.first().copied().unwrap_or(false))
+    }
+
+    /// The whole batch in as few transactions as fit (stats summed per row per transaction),
+    /// then each key's use marked once.
+    async fn record_events(&self, events: &[LogEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut recorded = vec![false; events.len()];
+        // A request id twice in one batch: the later copies are duplicates (and one transaction
+        // cannot write an item twice).
+        let mut seen = HashSet::new();
+        let distinct: Vec<usize> = (0..events.len()).filter(|&i| seen.insert(events[i].request_id.as_str())).collect();
+        let mut hours: Vec<i64> = distinct.iter().map(|&i| events[i].ts_ms).collect();
+        hours.dedup_by_key(|ts| time::log_hour(*ts));
+        for ts in hours {
+            self.list_hour(ts).await?;
         }
+        for chunk in chunks(events, &distinct) {
+            let batch: Vec<&LogEvent> = chunk.iter().map(|&i| &events[i]).collect();
+            for (&i, new) in chunk.iter().zip(self.record_chunk(&batch).await?) {
+                recorded[i] = new;
+            }
+        }
+        let newly: Vec<&LogEvent> = events.iter().zip(&recorded).filter(|(_, new)| **new).map(|(e, _)| e).collect();
+        self.mark_keys_used(&newly).await;
+        Ok(recorded)
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
