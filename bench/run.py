@@ -260,8 +260,19 @@ def aws_cost():
     if out.returncode != 0 or not match:
         raise RuntimeError(f"aws_cost failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     cost = json.loads(match.group(1))
+    units = re.search(r"^BENCH_AWS_UNITS (.*)$", out.stderr + out.stdout, re.M)
+    if not units:
+        raise RuntimeError(f"aws_cost printed no write units:\n{out.stderr[-3000:]}")
+    cost["units"] = json.loads(units.group(1))
     print(json.dumps({"aws_cost": cost}), flush=True)
     return cost
+
+
+# Write units per call before the write-unit work (commit 6729585, the same test), for the
+# before/after table; the "after" row is measured in every run.
+UNITS_BEFORE = {"write_units_per_call": 13.0, "hottest_partition": "USE#<key>#M#<minute>",
+                "hottest_partition_units_per_call": 3.0,
+                "by_item": "minute 3.0, day 3.0, REQ# 2.0, LOG# 2.0, STAT# 2.0, key item 1.0"}
 
 
 def rss_kib(pid):
@@ -545,6 +556,24 @@ def render(results, ttfb, lambdas, cost, reliability):
             f"- cold container (first call): {fmt(cost['cold'])}",
             f"- warm container: {fmt(cost['warm'])}",
             f"- aggregator, 2 events of one hour: {fmt(cost['aggregator_2_events'])}",
+        ]
+        u, b = cost["units"], UNITS_BEFORE
+        items = ", ".join(f"{k} {v}" for k, v in sorted(u["units_per_call_by_item"].items()))
+        lines += [
+            "",
+            "## DynamoDB write units per call and the hottest partition's units per call, before and after",
+            "",
+            f"`shared/tests/aws_cost.rs` (line `BENCH_AWS_UNITS`): {u['calls']} warm chat calls at concurrency {u['concurrency']}",
+            "through one key with rpm and tpm limits, then the aggregator in batches of 10; base table only, items priced by",
+            "size (1 KB = 1 unit, rounded up), a transaction item twice, every request on the wire counted.",
+            "",
+            "| | write units per call | hottest partition, units per call | by item (units per call) |",
+            "|---|---|---|---|",
+            f"| before (commit 6729585) | {b['write_units_per_call']} | {b['hottest_partition_units_per_call']} (`{b['hottest_partition']}`) | {b['by_item']} |",
+            f"| this run | {u['write_units_per_call']} | {u['hottest_partition_units_per_call']} (`{u['hottest_partition']}`) | {items} |",
+            "",
+            f"Targets: ≤ 6 units per call ({met(u['write_units_per_call'] <= 6)}), ≤ 0.25 per partition key "
+            f"({met(u['hottest_partition_units_per_call'] <= 0.25)}).",
         ]
     return "\n".join(lines) + "\n"
 
