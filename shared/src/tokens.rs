@@ -14,6 +14,9 @@ use crate::domain::{ChatRequest, MessageContent, ProviderKind};
 
 /// Prompts up to this many bytes are counted in place; larger ones on a blocking thread.
 const COUNT_IN_PLACE_BYTES: usize = 16 * 1024;
+/// Prompts up to this many bytes are bounded by their byte count alone when reserving: the
+/// tokenizer would save a few dozen tokens of reservation at a cost on every call.
+const BYTES_ARE_CLOSE_ENOUGH: usize = 2 * 1024;
 
 /// Tokens an image may take: OpenAI's high detail tops out at 1,445 (gpt-4o, 2048×768), Claude at
 /// about 1,600 (1.15 megapixels); a reservation takes the larger for every image.
@@ -32,8 +35,9 @@ pub struct TokenCount {
     pub estimated: bool,
 }
 
-/// The tokenizers, built on first use: building one takes a few hundred milliseconds, so the
-/// request path never waits for it (see [`warm_up`] and [`PromptCount::of`]).
+/// The tokenizers, built on first use: building one takes a few hundred milliseconds and tens
+/// of MB, so they are built only when a large prompt or a count-tokens call needs them, and on a
+/// blocking thread (see [`PromptCount::of`]).
 static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
 static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
 
@@ -45,24 +49,10 @@ fn cl100k() -> Option<&'static CoreBPE> {
     CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
 }
 
-/// Whether both tokenizers are built, so counting in place cannot block on building one.
-fn tokenizers_ready() -> bool {
-    O200K.get().is_some() && CL100K.get().is_some()
-}
-
-/// Builds the tokenizers on a thread of their own, once (call at start-up): until they are
-/// ready, counts run on a blocking thread instead of in place.
-pub fn warm_up() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        let spawned = std::thread::Builder::new().name("maestro-tokenizers".into()).spawn(|| {
-            o200k();
-            cl100k();
-        });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "tokenizers not built ahead; the first counts build them");
-        }
-    });
+/// Whether the tokenizers a count needs are built, so counting in place cannot block on
+/// building one.
+fn tokenizers_ready(with_cl100k: bool) -> bool {
+    O200K.get().is_some() && (!with_cl100k || CL100K.get().is_some())
 }
 
 /// The tokenizer OpenAI uses for a model: cl100k for gpt-4/gpt-3.5 (not gpt-4o/4.1), o200k else.
@@ -105,7 +95,7 @@ pub fn quick_prompt_estimate(request: &ChatRequest) -> u64 {
 
 /// [`count_prompt_tokens`] on a blocking thread when the prompt is large.
 pub async fn count_prompt_tokens_off_thread(kind: ProviderKind, model: &str, request: &ChatRequest) -> TokenCount {
-    if request.prompt_chars() <= COUNT_IN_PLACE_BYTES && tokenizers_ready() {
+    if request.prompt_chars() <= COUNT_IN_PLACE_BYTES && tokenizers_ready(is_cl100k_model(model)) {
         return count_prompt_tokens(kind, model, request);
     }
     // If the count's thread panicked (a bug), the answer is a rough estimate, flagged as one.
@@ -136,13 +126,16 @@ impl PromptCount {
     /// Counts `request` (on a blocking thread when it is large). `with_cl100k`: a target is one
     /// of OpenAI's cl100k models.
     pub async fn of(request: &ChatRequest, with_cl100k: bool) -> Self {
-        if !tokenizers_ready() {
-            // Just started: one token per byte is a bound too, and nobody waits for a tokenizer.
+        if request.prompt_chars() <= BYTES_ARE_CLOSE_ENOUGH {
+            // One token per byte is a bound too: for a short prompt it over-reserves a few dozen
+            // tokens (next to `max_tokens`, nothing) and costs no tokenizer on the hot path.
             return Self::count_with(request, with_cl100k, false);
         }
-        if request.prompt_chars() <= COUNT_IN_PLACE_BYTES {
+        if request.prompt_chars() <= COUNT_IN_PLACE_BYTES && tokenizers_ready(with_cl100k) {
             return Self::count(request, with_cl100k);
         }
+        // Large, or the tokenizers are not built yet (they are built on first need, on the
+        // blocking thread, never on an async worker).
         // If the count's thread panicked (a bug), one token per byte is still a bound.
         let bytes = request.prompt_chars() as u64;
         let request = request.clone();

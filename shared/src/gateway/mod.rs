@@ -347,8 +347,6 @@ impl CallState {
 impl Gateway {
     pub fn new(backends: Backends, client: ProviderClient, options: GatewayOptions) -> Self {
         let catalog = CatalogCache::new(options.catalog_ttl);
-        // Reservations count prompts with the tokenizers: build them now, off the request path.
-        crate::tokens::warm_up();
         let (shutting_down, _) = tokio::sync::watch::channel(false);
         Self { backends, client, options, catalog, pool: KeyPool::default(), shutting_down }
     }
