@@ -109,8 +109,8 @@ pub async fn count_prompt_tokens_off_thread(kind: ProviderKind, model: &str, req
 /// reserve (the real usage replaces the reservation afterwards).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PromptCount {
-    /// o200k tokens of everything the provider reads as text: roles, contents, names, tool
-    /// calls and results, tool schemas and response formats.
+    /// o200k tokens of everything the provider reads as text (roles, contents, names, tool
+    /// calls and results, tool schemas and response formats); its bytes when `by_bytes`.
     o200k: u64,
     /// The same with cl100k, for OpenAI's older models; counted only when a target needs it.
     cl100k: Option<u64>,
@@ -257,6 +257,11 @@ fn prompt_text(request: &ChatRequest) -> String {
         }
     }
     text
+}
+
+/// Whether a target needs the cl100k count: one of OpenAI's older models.
+pub fn needs_cl100k(kind: ProviderKind, model: &str) -> bool {
+    kind == ProviderKind::Openai && is_cl100k_model(model)
 }
 
 fn is_cl100k_model(model: &str) -> bool {

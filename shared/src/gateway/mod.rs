@@ -30,7 +30,7 @@ use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
-use crate::tokens::{PromptCount, output_bound};
+use crate::tokens::{PromptCount, needs_cl100k, output_bound};
 use errors::{client_error, internal, no_key_error, secs_until, upstream_error};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
@@ -569,7 +569,7 @@ impl Gateway {
         }
 
         // Counted once (off the async threads when large): every reservation is made from it.
-        let cl100k = fitting.iter().any(|t| t.entry.provider.kind == ProviderKind::Openai);
+        let cl100k = fitting.iter().any(|t| needs_cl100k(t.entry.provider.kind, &t.model.model));
         state.prompt = PromptCount::of(request, cl100k).await;
 
         // A Maestro API key's own limits: reserved once per call, before any provider is tried;

@@ -123,8 +123,12 @@ async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Ve
     loop {
         let next = tokio::select! {
             _ = tx.closed() => return End::CallerGone,
-            () = tokio::time::sleep_until(deadline) => Err(("stream_deadline_exceeded", 504)),
-            () = &mut shutdown => Err(("server_shutting_down", 503)),
+            () = tokio::time::sleep_until(deadline) => Err((
+                "stream_deadline_exceeded",
+                504,
+                "The stream ran past its deadline (retry.stream_deadline_ms, or the caller's time limit).",
+            )),
+            () = &mut shutdown => Err(("server_shutting_down", 503, "Maestro is shutting down; the stream was ended.")),
             next = upstream.next() => Ok(next),
         };
         match next {
@@ -140,17 +144,11 @@ async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Ve
                 // The caller already has a 200 and part of the answer: the error goes in-band,
                 // the way OpenAI reports mid-stream failures.
                 let message = format!("The provider's stream failed: {}", e.kind.as_str());
-                let _ = tx.send(in_band_error(e.kind.as_str(), &message)).await;
+                let _ = tx.send(in_band_error("upstream_error", e.kind.as_str(), &message)).await;
                 return End::Broken(e);
             }
-            Err((code, status)) => {
-                let message = match code {
-                    "stream_deadline_exceeded" => {
-                        "The stream ran past its deadline (retry.stream_deadline_ms, or the caller's time limit)."
-                    }
-                    _ => "Maestro is shutting down; the stream was ended.",
-                };
-                let _ = tx.send(in_band_error(code, message)).await;
+            Err((code, status, message)) => {
+                let _ = tx.send(in_band_error("server_error", code, message)).await;
                 return End::Cut(status, code);
             }
         }
@@ -166,12 +164,7 @@ async fn shutdown_requested(mut signal: watch::Receiver<bool>) {
 }
 
 /// An error frame in OpenAI's mid-stream shape (the Anthropic route translates it).
-fn in_band_error(code: &str, message: &str) -> Bytes {
-    let error_type = if code == "server_shutting_down" || code == "stream_deadline_exceeded" {
-        "server_error"
-    } else {
-        "upstream_error"
-    };
+fn in_band_error(error_type: &str, code: &str, message: &str) -> Bytes {
     let body = serde_json::json!({"error": {"message": message, "type": error_type, "code": code, "param": null}});
     Bytes::from(format!("data: {body}\n\n"))
 }
