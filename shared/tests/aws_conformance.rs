@@ -359,10 +359,8 @@ async fn given_a_key_moved_to_another_provider_then_it_is_listed_only_there_and_
 async fn given_window_and_log_items_then_they_carry_their_ttl_in_epoch_seconds() {
     let Some((_guard, dynamo, _)) = aws_only("aws_ttl").await else { return };
     let t = at("2026-11-26T06:14:10Z");
-    assert!(matches!(
-        dynamo.reserve("key-1", &KeyLimits::default(), t, 5).await.expect("reserve"),
-        Reservation::Granted(_)
-    ));
+    let limits = KeyLimits { rpm: Some(10), tpm: None, rpd: Some(50) };
+    assert!(matches!(dynamo.reserve("key-1", &limits, t, 5).await.expect("reserve"), Reservation::Granted(_)));
     assert!(dynamo.record_event(&event("req-ttl", t)).await.expect("record"));
 
     let ttl = |item: &std::collections::HashMap<String, AttributeValue>| -> i64 {
@@ -408,7 +406,7 @@ async fn given_a_key_refused_by_rpm_then_later_refusals_in_that_minute_come_from
     assert_eq!(dynamo.reserve("key-1", &one, t + 1, 1).await.expect("second"), refused);
     // Someone else's writes cannot make a full minute less full: memory may answer.
     assert_eq!(dynamo.reserve("key-1", &one, t + 2, 1).await.expect("third"), refused);
-    assert_eq!(dynamo.usage("key-1", t).await.expect("usage").0, WindowUsage { requests: 1, tokens: 1 });
+    assert_eq!(dynamo.usage("key-1", t).await.expect("usage").0, WindowUsage { requests: 1, tokens: 0 });
     // A raised limit is a different window identity: DynamoDB decides again.
     let two = KeyLimits { rpm: Some(2), ..one };
     assert!(matches!(dynamo.reserve("key-1", &two, t + 3, 1).await.expect("raised"), Reservation::Granted(_)));

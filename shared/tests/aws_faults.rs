@@ -113,15 +113,13 @@ async fn a_key_whose_reservations_stay_throttled_hands_over_to_the_next_and_unav
     assert_eq!(env.proxy.faults_total(), 8, "key-a was tried 8 times: {:?}", env.proxy.faults());
     let (a, _) = env.direct.usage("key-a", now).await.expect("usage");
     let (b, b_day) = env.direct.usage("key-b", now).await.expect("usage");
-    assert_eq!((a.requests, b.requests, b.tokens, b_day.requests), (0, 1, 10, 1));
+    // rpm only: the minute counts requests; the day, without a limit, nothing.
+    assert_eq!((a.requests, b.requests, b.tokens, b_day.requests), (0, 1, 0, 0));
 
     // Every write refused: the store's error, typed as unavailable.
     env.proxy.only_containing(None);
     let result = pool.pick(env.faulty.as_ref(), &keys, now, 10, &HashSet::new()).await;
-    assert!(
-        matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("reserve in a key's windows")),
-        "{result:?}"
-    );
+    assert!(matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("reserve in a window")), "{result:?}");
     let (b, _) = env.direct.usage("key-b", now).await.expect("usage");
     assert_eq!(b.requests, 1, "nothing was counted");
 }
@@ -151,11 +149,10 @@ async fn concurrent_reservations_through_30_percent_throttled_writes_all_pass_an
     assert_eq!(on.get("key-b"), Some(&110), "{on:?}");
     let (a, a_day) = env.direct.usage("key-a", now).await.expect("usage");
     let (b, b_day) = env.direct.usage("key-b", now).await.expect("usage");
-    assert_eq!((a.requests, a.tokens, a_day.requests), (40, 280, 40), "never over rpm, nothing lost");
-    assert_eq!((b.requests, b.tokens, b_day.requests), (110, 770, 110));
+    assert_eq!((a.requests, a_day.requests), (40, 0), "never over rpm, nothing lost");
+    assert_eq!((b.requests, b_day.requests), (110, 0));
     let faults = env.proxy.faults();
     assert!(env.proxy.faults_total() >= 30, "faults were injected: {faults:?}");
-    assert!(faults.contains_key("TransactionCanceledException(ThrottlingError)"), "{faults:?}");
     assert!(faults.contains_key("ThrottlingException"), "{faults:?}");
 }
 

@@ -80,8 +80,11 @@ async fn given_data_in_every_table_when_the_store_is_reopened_from_the_same_dir_
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
     assert_eq!(store.load_catalog().await.expect("catalog"), before);
     assert_eq!(store.get_secret("ref").await.expect("secret").expose(), "sk-survives-0123456789");
-    let one = WindowUsage { requests: 1, tokens: 7 };
-    assert_eq!(store.usage("key-1", t).await.expect("usage"), (one, one));
+    // rpm only: the minute counts the request; the day, without a limit, nothing.
+    assert_eq!(
+        store.usage("key-1", t).await.expect("usage"),
+        (WindowUsage { requests: 1, tokens: 0 }, WindowUsage::default())
+    );
     assert!(!store.record_event(&event("req-1", t)).await.expect("record again"), "the request id is remembered");
     assert_eq!(store.logs(&LogQuery::default()).await.expect("logs").len(), 1);
     let day = StatsQuery { from_date: "2026-11-26".into(), to_date: "2026-11-26".into(), ..StatsQuery::default() };
@@ -102,8 +105,9 @@ async fn given_an_open_store_when_a_second_opens_the_same_dir_then_it_is_refused
     assert!(err.to_string().contains("in use by another Maestro process"), "{err}");
     drop(first);
     let second = EmbeddedStore::open(dir.path()).expect("open after the first closed");
-    let two = WindowUsage { requests: 2, tokens: 6 };
-    assert_eq!(second.usage("key-1", now).await.expect("usage"), (two, two));
+    // rpm only: the minute counts requests; the day, without a limit, nothing.
+    let two = WindowUsage { requests: 2, tokens: 0 };
+    assert_eq!(second.usage("key-1", now).await.expect("usage"), (two, WindowUsage::default()));
     assert!(matches!(second.reserve("key-1", &limits, now, 1).await.expect("reserve"), Reservation::Refused { .. }));
 }
 
@@ -113,12 +117,13 @@ async fn given_an_open_store_when_a_second_opens_the_same_dir_then_it_is_refused
 async fn given_reservations_when_the_background_writer_runs_then_the_table_holds_them_without_a_close() {
     let (dir, store) = fresh_store().await;
     let now = at("2026-11-26T06:14:10Z");
+    let limits = KeyLimits { rpm: None, tpm: Some(1_000), rpd: None };
     for _ in 0..3 {
-        store.reserve("key-1", &KeyLimits::default(), now, 4).await.expect("reserve");
+        store.reserve("key-1", &limits, now, 4).await.expect("reserve");
     }
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).expect("reader");
     let read = || -> (u64, u64) {
-        conn.query_row("SELECT requests, tokens FROM usage_windows WHERE window LIKE 'D#%'", [], |r| {
+        conn.query_row("SELECT requests, tokens FROM usage_windows WHERE window LIKE 'M#%'", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap_or((0, 0))
@@ -154,8 +159,8 @@ async fn given_200_concurrent_reservations_on_a_file_backed_store_then_exactly_r
         }
     }
     assert_eq!(granted, 50);
-    let fifty = WindowUsage { requests: 50, tokens: 50 };
-    assert_eq!(store.usage("key-shared", now).await.expect("usage"), (fifty, fifty));
+    let fifty = WindowUsage { requests: 50, tokens: 0 };
+    assert_eq!(store.usage("key-shared", now).await.expect("usage"), (fifty, WindowUsage::default()));
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ use maestro_shared::gateway::{Caller, Gateway};
 use maestro_shared::http::{self as mhttp, JsonBody};
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::providers::ProviderClient;
-use maestro_shared::store::CatalogAdminStore;
+use maestro_shared::store::{CatalogAdminStore, StatsStore};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi};
 
@@ -42,13 +42,20 @@ pub struct AdminState {
 }
 
 impl AdminState {
-    /// The admin API on the gateway's stores plus the versioned catalog store (the same backend).
-    pub fn new(gateway: Arc<Gateway>, auth: Arc<JwtAuth>, catalog: Arc<dyn CatalogAdminStore>) -> Result<Self, String> {
+    /// The admin API on the gateway's stores plus the versioned catalog store and the stats (the
+    /// same backend).
+    pub fn new(
+        gateway: Arc<Gateway>,
+        auth: Arc<JwtAuth>,
+        catalog: Arc<dyn CatalogAdminStore>,
+        stats: Arc<dyn StatsStore>,
+    ) -> Result<Self, String> {
         let backends = gateway.backends();
         let admin = Admin {
             catalog,
             health: backends.catalog.clone(),
             counters: backends.counters.clone(),
+            stats,
             secrets: backends.secrets.clone(),
             client: ProviderClient::new().map_err(|e| format!("cannot build the HTTP client: {e}"))?,
         };

@@ -47,7 +47,7 @@ async fn app() -> Router {
         ProviderClient::new().expect("client"),
         env.gateway_options().expect("options"),
     ));
-    let state = AdminState::new(gateway, auth.verifier(), store).expect("admin state");
+    let state = AdminState::new(gateway, auth.verifier(), store.clone(), store).expect("admin state");
     lambda_app(state, &auth)
 }
 

@@ -87,7 +87,7 @@ async fn app() -> App {
     let config = format!(
         "[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{upstream}\"\n\
          [[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 1000000\n\
-         [[keys]]\nprovider = \"fake\"\nname = \"k\"\nsecret = \"sk-endless-aaaaaaaaaaaa\"\n"
+         [[keys]]\nprovider = \"fake\"\nname = \"k\"\nsecret = \"sk-endless-aaaaaaaaaaaa\"\ntpm = 1000000\n"
     );
     let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
     let config = FileConfig::parse(&config).expect("config");
@@ -139,12 +139,13 @@ fn chat_body(stream: bool) -> Value {
     json!({"model": "fake/m1", "stream": stream, "messages": [{"role": "user", "content": "sing"}]})
 }
 
-/// The tokens the key's day window holds (reconciled to the real usage once a call ends).
-async fn day_tokens(app: &App) -> u64 {
+/// The tokens the key's minute window at `ts_ms` holds (its tpm; reconciled to the real usage
+/// once a call ends).
+async fn minute_tokens(app: &App, ts_ms: i64) -> u64 {
     let catalog = app.gateway.catalog().await.expect("catalog");
     let key = catalog.providers.iter().flat_map(|p| p.keys.iter()).next().expect("the fake key");
-    let (_, day) = app.store.usage(&key.id, maestro_shared::time::now_ms()).await.expect("usage");
-    day.tokens
+    let (minute, _) = app.store.usage(&key.id, ts_ms).await.expect("usage");
+    minute.tokens
 }
 
 #[tokio::test]
@@ -183,7 +184,7 @@ async fn a_stream_running_into_the_invocation_deadline_ends_in_band_before_it_an
     assert!(event.completion_tokens >= 1, "the text seen is counted: {event:?}");
     assert!(event.cost_micros > 0, "{event:?}");
     assert_eq!(
-        day_tokens(&app).await,
+        minute_tokens(&app, event.ts_ms).await,
         event.prompt_tokens + event.completion_tokens,
         "the key's reservation was reconciled to the tokens seen"
     );
@@ -235,7 +236,7 @@ async fn a_completion_without_an_answer_gives_up_with_504_before_the_invocation_
     let events = app.sink.events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!((events[0].status, events[0].http_status), (CallStatus::Error, 504));
-    assert_eq!(day_tokens(&app).await, 0, "the timed-out attempt's reservation was given back");
+    assert_eq!(minute_tokens(&app, events[0].ts_ms).await, 0, "the timed-out attempt's reservation was given back");
 }
 
 #[tokio::test]

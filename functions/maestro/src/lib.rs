@@ -198,6 +198,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let auth = Arc::new(JwtAuth::from_env(Some(&secret), &*env)?.unwrap_or_else(|| JwtAuth::hs256(&secret)));
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
+    let stats_store = stores.stats.clone();
     let stats = maestro_stats::StatsState {
         store: stores.stats,
         catalog: stores.catalog.clone(),
@@ -226,7 +227,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     })
     .merge(maestro_stats::router(stats))
     .merge(maestro_admin::router(
-        maestro_admin::AdminState::new(gateway.clone(), auth.clone(), stores.catalog_admin)
+        maestro_admin::AdminState::new(gateway.clone(), auth.clone(), stores.catalog_admin, stats_store)
             .map_err(StartError::Http)?,
     ))
     .route("/openapi.json", get(|| async { Json(openapi()) }))

@@ -21,9 +21,10 @@ use crate::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, Provi
 use crate::error::ApiError;
 use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
 use crate::secret::SecretString;
+use crate::stats::StatsQuery;
 use crate::store::{
     AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, CounterStore, KeyRecord, SecretStore,
-    StoreError, WindowUsage,
+    StatsStore, StoreError, WindowUsage,
 };
 use views::{
     CreateKey, CreateProvider, CreateRoute, KeyView, KindView, ModelView, ProviderConfigView, ProviderView, RouteView,
@@ -54,6 +55,8 @@ pub struct Admin {
     /// For key health (`set_key_status`), shared with the gateway.
     pub health: Arc<dyn CatalogStore>,
     pub counters: Arc<dyn CounterStore>,
+    /// Today's use of each key, from the daily stats (the ledger; the windows count only limits).
+    pub stats: Arc<dyn StatsStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub client: ProviderClient,
 }
@@ -307,19 +310,22 @@ impl Admin {
         self.catalog.load_admin_catalog().await.map_err(store_error)
     }
 
-    /// Today's usage of each key, read in parallel; a failed read shows zeros (and is logged).
+    /// Today's calls and tokens of each key, from today's stats rows (one read for all keys); a
+    /// failed read shows zeros (and is logged).
     async fn today(&self, keys: &[&KeyRecord]) -> Vec<WindowUsage> {
-        let now = crate::time::now_ms();
-        join_all(keys.iter().map(|k| async move {
-            match self.counters.usage(&k.key.id, now).await {
-                Ok((_, day)) => day,
-                Err(e) => {
-                    tracing::warn!(key_id = %k.key.id, error = %e, "cannot read a key's usage");
-                    WindowUsage::default()
-                }
-            }
-        }))
-        .await
+        let date = crate::time::stats_date(crate::time::now_ms());
+        let query = StatsQuery { from_date: date.clone(), to_date: date, ..StatsQuery::default() };
+        let rows = self.stats.stats_rows(&query).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read today's stats for the keys");
+            Vec::new()
+        });
+        let mut by_key: std::collections::HashMap<&str, WindowUsage> = std::collections::HashMap::new();
+        for row in &rows {
+            let used = by_key.entry(row.key_id.as_str()).or_default();
+            used.requests += row.counters.requests;
+            used.tokens += row.counters.prompt_tokens + row.counters.completion_tokens;
+        }
+        keys.iter().map(|k| by_key.get(k.key.id.as_str()).copied().unwrap_or_default()).collect()
     }
 
     async fn key_views(&self, keys: &[&KeyRecord]) -> Vec<KeyView> {

@@ -28,7 +28,6 @@ use super::errors::{internal, secs_until};
 #[derive(Debug, Clone)]
 pub(super) struct CallerGrant {
     grant: Grant,
-    reserved_cost: u64,
     /// Which budgets the key has: only those are counted (an rpm-only key costs no reconcile).
     counts_tokens: bool,
     counts_cost: bool,
@@ -74,7 +73,6 @@ pub(super) async fn reserve(
     match reservation {
         Reservation::Granted(grant) => Ok(Some(CallerGrant {
             grant,
-            reserved_cost: cost,
             counts_tokens: limits.tokens_per_day.is_some(),
             counts_cost: limits.cost_micros_per_day.is_some(),
         })),
@@ -166,12 +164,12 @@ fn coded(mut e: ApiError, code: &str) -> ApiError {
 
 /// Replaces the reserved estimates with the call's real tokens and cost (zero when it failed).
 pub(super) async fn settle(counters: &dyn CounterStore, grant: Option<CallerGrant>, usage: Usage, cost: u64) {
-    let Some(CallerGrant { grant, reserved_cost, counts_tokens, counts_cost }) = grant else {
+    let Some(CallerGrant { grant, counts_tokens, counts_cost }) = grant else {
         return;
     };
     let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let tokens_delta = if counts_tokens { signed(usage.total()) - signed(grant.reserved_tokens) } else { 0 };
-    let cost_delta = if counts_cost { signed(cost) - signed(reserved_cost) } else { 0 };
+    let cost_delta = if counts_cost { signed(cost) - signed(grant.reserved_cost_micros) } else { 0 };
     if tokens_delta == 0 && cost_delta == 0 {
         return;
     }

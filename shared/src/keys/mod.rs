@@ -255,6 +255,7 @@ mod tests {
                 minute_window: time::minute_window(now_ms),
                 day_window: time::day_window(now_ms),
                 reserved_tokens: tokens,
+                ..Grant::default()
             }))
         }
         async fn reconcile(&self, _: &Grant, _: i64) -> Result<(), StoreError> {

@@ -67,12 +67,36 @@ pub enum WindowKind {
 }
 
 /// A reservation that went through: which windows hold it, for the reconcile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {
     pub key_id: String,
     pub minute_window: String,
     pub day_window: String,
+    /// Tokens the token-limited window holds for the call: the estimate, or less where one
+    /// call may hold only part of a window (a shard's share on DynamoDB, docs/ARCHITECTURE.md §4).
     pub reserved_tokens: u64,
+    /// Micro-USD the cost-limited day window holds for the call (caller keys), the same way.
+    pub reserved_cost_micros: u64,
+    /// Which windows counted the call, and where.
+    pub counted: Counted,
+}
+
+/// The windows a grant was counted in. A window is counted only when the key has a limit on it,
+/// and it counts tokens (or cost) only when a limit applies to them: those are what a reconcile
+/// corrects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub minute: Option<CountedIn>,
+    pub day: Option<CountedIn>,
+}
+
+/// Where one window counted a grant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountedIn {
+    /// The window's shard (always 0 on a backend that does not shard).
+    pub shard: u16,
+    /// Whether the window counts the call's tokens and cost, so a reconcile corrects them.
+    pub with_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +119,10 @@ pub struct WindowUsage {
 /// Per-key window counters: the exact rate limits.
 #[async_trait]
 pub trait CounterStore: Send + Sync {
-    /// Atomically adds one request and `tokens` to the key's minute and day windows at `now_ms`,
-    /// only if afterwards requests ≤ rpm, tokens ≤ tpm (minute) and requests ≤ rpd (day); absent
-    /// limits are not checked. Either both windows count it or neither does.
+    /// Adds one request (and `tokens` to the minute when it has a tpm) to the key's minute and day
+    /// windows at `now_ms`, only if afterwards requests ≤ rpm, tokens ≤ tpm (minute) and
+    /// requests ≤ rpd (day). A window the key has no limit on is not counted (a key without
+    /// limits writes nothing). Either every counted window keeps it or none does.
     async fn reserve(
         &self,
         key_id: &str,
@@ -105,8 +130,8 @@ pub trait CounterStore: Send + Sync {
         now_ms: i64,
         tokens: u64,
     ) -> Result<Reservation, StoreError>;
-    /// Corrects the reserved tokens by `delta` (actual − estimate) in the windows of the grant,
-    /// without a condition.
+    /// Corrects the reserved tokens by `delta` (actual − estimate) in the windows of the grant
+    /// that count tokens, without a condition.
     async fn reconcile(&self, grant: &Grant, delta: i64) -> Result<(), StoreError>;
     /// What the key's current minute and day windows hold.
     async fn usage(&self, key_id: &str, now_ms: i64) -> Result<(WindowUsage, WindowUsage), StoreError>;
@@ -114,11 +139,11 @@ pub trait CounterStore: Send + Sync {
     // A caller's Maestro API key (`mk-…`) is limited with the same windows, plus a cost counter
     // in the day window: requests per minute, tokens and micro-USD per UTC day.
 
-    /// Atomically adds one request to the key's minute window and one request, `tokens` and
-    /// `cost_micros` to its day window at `now_ms`, only if afterwards minute requests ≤ rpm, day
-    /// tokens ≤ tokens_per_day and day cost ≤ cost_micros_per_day; absent limits are not checked.
-    /// Either both windows count it or neither does. A refusal names the window (`Minute` for
-    /// rpm, `Day` for a budget).
+    /// Adds one request to the key's minute window (when it has an rpm) and one request, `tokens`
+    /// and `cost_micros` to its day window (when it has a budget; only the budgeted ones of
+    /// tokens and cost) at `now_ms`, only if afterwards minute requests ≤ rpm, day tokens ≤
+    /// tokens_per_day and day cost ≤ cost_micros_per_day. Either every counted window keeps it
+    /// or none does. A refusal names the window (`Minute` for rpm, `Day` for a budget).
     async fn reserve_budget(
         &self,
         key_id: &str,

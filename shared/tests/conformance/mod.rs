@@ -30,7 +30,9 @@ macro_rules! conformance_suite {
                 given_a_full_day_when_the_minute_has_room_then_the_refusal_changes_neither_window,
                 given_too_many_tokens_for_the_minute_then_the_refusal_changes_neither_window,
                 given_a_reconcile_larger_than_the_reservation_then_tokens_stop_at_zero,
-                given_a_key_without_limits_then_every_reservation_is_granted_and_counted_in_its_windows,
+                given_a_key_without_limits_then_every_reservation_is_granted_and_nothing_is_written,
+                given_rpm_640_and_rpd_700_when_800_reserve_200_at_a_time_then_exactly_640_are_granted,
+                given_a_sharded_tpm_when_calls_fill_it_then_the_tokens_never_exceed_it,
             },
             stats {
                 given_the_same_event_twice_then_it_is_recorded_and_counted_once,

@@ -19,7 +19,10 @@ use rusqlite::{Connection, params};
 
 use super::{EmbeddedStore, backend};
 use crate::domain::KeyLimits;
-use crate::store::{BudgetLimits, BudgetUsage, CounterStore, Grant, Reservation, StoreError, WindowKind, WindowUsage};
+use crate::store::{
+    BudgetLimits, BudgetUsage, Counted, CountedIn, CounterStore, Grant, Reservation, StoreError, WindowKind,
+    WindowUsage,
+};
 use crate::time;
 
 /// How often changed windows are copied to the `usage_windows` table.
@@ -179,13 +182,20 @@ fn day_row(day_window: &str) -> String {
     format!("D#{day_window}")
 }
 
-fn grant(key_id: &str, now_ms: i64, tokens: u64) -> Grant {
+fn grant(key_id: &str, now_ms: i64, tokens: u64, cost_micros: u64, counted: Counted) -> Grant {
     Grant {
         key_id: key_id.to_string(),
         minute_window: time::minute_window(now_ms),
         day_window: time::day_window(now_ms),
         reserved_tokens: tokens,
+        reserved_cost_micros: cost_micros,
+        counted,
     }
+}
+
+/// A counted window: the embedded store does not shard.
+fn counted_if(counted: bool, with_tokens: bool) -> Option<CountedIn> {
+    counted.then_some(CountedIn { shard: 0, with_tokens })
 }
 
 /// Which window, if any, would overflow if one more request with `tokens` were added. The day is
@@ -229,18 +239,29 @@ impl Windows {
     /// Checks and adds under one lock: nothing can slip in between, and a refusal changes nothing.
     fn reserve(&mut self, key_id: &str, limits: &KeyLimits, now_ms: i64, tokens: u64) -> Reservation {
         self.purge_if_due(now_ms);
-        let grant = grant(key_id, now_ms, tokens);
+        let counted = Counted {
+            minute: counted_if(limits.rpm.is_some() || limits.tpm.is_some(), limits.tpm.is_some()),
+            day: counted_if(limits.rpd.is_some(), false),
+        };
+        let grant = grant(key_id, now_ms, tokens, 0, counted);
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
         let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
         if let Some(refused) = refusal(limits, minute.usage(), day.usage(), tokens, now_ms) {
             return refused;
         }
-        let add = |row: &mut Row| {
-            row.requests = row.requests.saturating_add(1);
-            row.tokens = row.tokens.saturating_add(tokens);
-        };
-        self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, add);
-        self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, add);
+        if let Some(within) = counted.minute {
+            self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, |row| {
+                row.requests = row.requests.saturating_add(1);
+                if within.with_tokens {
+                    row.tokens = row.tokens.saturating_add(tokens);
+                }
+            });
+        }
+        if counted.day.is_some() {
+            self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, |row| {
+                row.requests = row.requests.saturating_add(1);
+            });
+        }
         Reservation::Granted(grant)
     }
 
@@ -254,20 +275,29 @@ impl Windows {
         cost: u64,
     ) -> Reservation {
         self.purge_if_due(now_ms);
-        let grant = grant(key_id, now_ms, tokens);
+        let budgeted = limits.tokens_per_day.is_some() || limits.cost_micros_per_day.is_some();
+        let counted = Counted { minute: counted_if(limits.rpm.is_some(), false), day: counted_if(budgeted, true) };
+        // Only what a budget limits is counted (and reconciled).
+        let tokens = if limits.tokens_per_day.is_some() { tokens } else { 0 };
+        let cost = if limits.cost_micros_per_day.is_some() { cost } else { 0 };
+        let grant = grant(key_id, now_ms, tokens, cost, counted);
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
         let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
         if let Some(refused) = budget_refusal(limits, minute, day, tokens, cost, now_ms) {
             return refused;
         }
-        self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, |row| {
-            row.requests = row.requests.saturating_add(1);
-        });
-        self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, |row| {
-            row.requests = row.requests.saturating_add(1);
-            row.tokens = row.tokens.saturating_add(tokens);
-            row.cost_micros = row.cost_micros.saturating_add(cost);
-        });
+        if counted.minute.is_some() {
+            self.update(key_id, &minute_id, time::minute_window_end(now_ms) + MINUTE_ROW_GRACE_MS, |row| {
+                row.requests = row.requests.saturating_add(1);
+            });
+        }
+        if counted.day.is_some() {
+            self.update(key_id, &day_id, time::day_window_end(now_ms) + DAY_ROW_GRACE_MS, |row| {
+                row.requests = row.requests.saturating_add(1);
+                row.tokens = row.tokens.saturating_add(tokens);
+                row.cost_micros = row.cost_micros.saturating_add(cost);
+            });
+        }
         Reservation::Granted(grant)
     }
 }
@@ -290,8 +320,9 @@ impl CounterStore for EmbeddedStore {
             return Ok(());
         }
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
+        let corrected = [(grant.counted.minute, &minute_id), (grant.counted.day, &day_id)];
         self.with_windows(|w| {
-            for window in [&minute_id, &day_id] {
+            for (_, window) in corrected.iter().filter(|(c, _)| c.is_some_and(|c| c.with_tokens)) {
                 w.update_existing(&grant.key_id, window, |row| row.tokens = add_signed(row.tokens, delta));
             }
         })
@@ -315,6 +346,9 @@ impl CounterStore for EmbeddedStore {
 
     async fn reconcile_budget(&self, grant: &Grant, tokens_delta: i64, cost_delta: i64) -> Result<(), StoreError> {
         if tokens_delta == 0 && cost_delta == 0 {
+            return Ok(());
+        }
+        if !grant.counted.day.is_some_and(|c| c.with_tokens) {
             return Ok(());
         }
         let day_id = day_row(&grant.day_window);
@@ -368,6 +402,19 @@ mod tests {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).and_then(Iterator::collect).expect("query")
     }
 
+    /// Limits on both windows, so both are counted.
+    fn counted_limits() -> KeyLimits {
+        KeyLimits { rpm: None, tpm: Some(1_000_000), rpd: Some(1_000) }
+    }
+
+    #[test]
+    fn a_key_without_limits_counts_nothing() {
+        let mut w = Windows::default();
+        let Reservation::Granted(g) = w.reserve("k", &KeyLimits::default(), NOW, 10) else { unreachable!() };
+        assert_eq!(g.counted, Counted::default());
+        assert!(w.rows.is_empty() && w.take_flush().rows.is_empty());
+    }
+
     fn schema() -> Connection {
         let mut conn = Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("schema");
@@ -378,14 +425,15 @@ mod tests {
     fn a_flush_writes_current_values_and_the_sweep_follows_in_the_table() {
         let mut conn = schema();
         let windows = Mutex::new(Windows::default());
-        let limits = KeyLimits::default();
+        let limits = counted_limits();
         let mut w = windows.lock().expect("lock");
         assert!(matches!(w.reserve("k", &limits, NOW, 5), Reservation::Granted(_)));
         assert!(matches!(w.reserve("k", &limits, NOW, 7), Reservation::Granted(_)));
         drop(w);
         flush(&windows, &mut conn).expect("flush");
         let (minute, day) = (minute_row(&time::minute_window(NOW)), day_row(&time::day_window(NOW)));
-        assert_eq!(stored_windows(&conn), [(day.clone(), 2, 12), (minute.clone(), 2, 12)]);
+        // The day counts requests only (rpd), the minute requests and tokens (tpm).
+        assert_eq!(stored_windows(&conn), [(day.clone(), 2, 0), (minute.clone(), 2, 12)]);
         // Nothing changed: nothing to write.
         assert!(windows.lock().expect("lock").take_flush().is_empty());
 
@@ -394,32 +442,33 @@ mod tests {
         assert!(matches!(windows.lock().expect("lock").reserve("k", &limits, later, 1), Reservation::Granted(_)));
         flush(&windows, &mut conn).expect("flush");
         let (minute, day) = (minute_row(&time::minute_window(later)), day_row(&time::day_window(later)));
-        assert_eq!(stored_windows(&conn), [(day, 1, 1), (minute, 1, 1)]);
+        assert_eq!(stored_windows(&conn), [(day, 1, 0), (minute, 1, 1)]);
     }
 
     #[test]
     fn a_failed_flush_is_retried_with_the_newest_values() {
         let mut conn = schema();
         let windows = Mutex::new(Windows::default());
-        windows.lock().expect("lock").reserve("k", &KeyLimits::default(), NOW, 5);
+        windows.lock().expect("lock").reserve("k", &counted_limits(), NOW, 5);
         conn.execute_batch("DROP TABLE usage_windows").expect("break the table");
         assert!(flush(&windows, &mut conn).is_err());
-        windows.lock().expect("lock").reserve("k", &KeyLimits::default(), NOW, 5);
+        windows.lock().expect("lock").reserve("k", &counted_limits(), NOW, 5);
         let mut conn = schema();
         flush(&windows, &mut conn).expect("flush");
-        let day = day_row(&time::day_window(NOW));
-        assert_eq!(stored_windows(&conn)[0], (day, 2, 10));
+        let minute = minute_row(&time::minute_window(NOW));
+        assert_eq!(stored_windows(&conn)[1], (minute, 2, 10));
     }
 
     #[test]
     fn a_reconcile_of_a_swept_window_changes_nothing_and_tokens_stay_non_negative() {
         let mut w = Windows::default();
-        let Reservation::Granted(g) = w.reserve("k", &KeyLimits::default(), NOW, 10) else { unreachable!() };
-        let day = day_row(&g.day_window);
-        w.update_existing("k", &day, |row| row.tokens = add_signed(row.tokens, -25));
-        assert_eq!(w.get("k", &day).tokens, 0);
-        w.update_existing("gone", &day, |row| row.tokens = add_signed(row.tokens, 5));
-        assert!(!w.rows.contains_key(&("gone".to_string(), day)));
+        let Reservation::Granted(g) = w.reserve("k", &counted_limits(), NOW, 10) else { unreachable!() };
+        let minute = minute_row(&g.minute_window);
+        assert_eq!(w.get("k", &minute).tokens, 10);
+        w.update_existing("k", &minute, |row| row.tokens = add_signed(row.tokens, -25));
+        assert_eq!(w.get("k", &minute).tokens, 0);
+        w.update_existing("gone", &minute, |row| row.tokens = add_signed(row.tokens, 5));
+        assert!(!w.rows.contains_key(&("gone".to_string(), minute)));
     }
 
     #[test]
