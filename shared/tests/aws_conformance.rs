@@ -373,12 +373,75 @@ async fn given_window_and_log_items_then_they_carry_their_ttl_in_epoch_seconds()
     assert_eq!(ttl(&minute), at("2026-11-26T06:25:00Z") / 1000, "window end + 10 minutes");
     let day = raw_item(&dynamo, "USE#key-1#D#20261126", "-").await.expect("day item");
     assert_eq!(ttl(&day), at("2026-11-29T00:00:00Z") / 1000, "window end + 2 days");
-    let log = raw_item(&dynamo, "LOG#2026-11-26T06", &format!("{t:013}#req-ttl")).await.expect("log item");
+    let sk = format!("{t:013}#req-ttl");
+    let (pk, log) = sharded_log(&dynamo, "2026-11-26T06", &sk).await.expect("log item");
     assert_eq!(ttl(&log), t / 1000 + 90 * 86_400);
+    let shard = pk.rsplit('#').next().expect("shard");
+    assert_eq!(log["gsi2pk"], AttributeValue::S(format!("PROVIDERLOG#openai#{shard}")), "the same shard");
+    assert!(raw_item(&dynamo, "LOG#2026-11-26T06", &sk).await.is_none(), "not in the unsharded partition");
     let stats = raw_item(&dynamo, "STAT#2026-11-26", "P#openai#M#gpt-4o-mini#K#key-1").await.expect("stats item");
     assert_eq!(ttl(&stats), t / 1000 + 365 * 86_400);
     assert!(raw_item(&dynamo, "REQ#req-ttl", "-").await.is_none(), "the log is its own guard");
     assert!(raw_item(&dynamo, "LOGHOURS", "2026-11-26T06").await.is_some(), "the hour is listed");
+}
+
+/// The log item with sort key `sk` in one of the hour's 16 shards, with its pk; there must be
+/// at most one.
+async fn sharded_log(
+    dynamo: &DynamoStore,
+    hour: &str,
+    sk: &str,
+) -> Option<(String, std::collections::HashMap<String, AttributeValue>)> {
+    let mut found = Vec::new();
+    for shard in 0..16 {
+        let pk = format!("LOG#{hour}#{shard:02}");
+        if let Some(item) = raw_item(dynamo, &pk, sk).await {
+            found.push((pk, item));
+        }
+    }
+    assert!(found.len() <= 1, "one log in one shard: {:?}", found.iter().map(|(pk, _)| pk).collect::<Vec<_>>());
+    found.pop()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_logs_written_before_the_sharding_then_every_read_still_finds_them_once() {
+    let Some((_guard, dynamo, _)) = aws_only("aws_legacy_logs").await else { return };
+    let t = at("2026-11-26T06:00:00Z");
+    for (id, ts) in [("req-old", t + 1_000), ("req-a", t), ("req-b", t + 2_000), ("req-c", t + 3_600_000)] {
+        assert!(dynamo.record_event(&event(id, ts)).await.expect("record"));
+    }
+    // Move req-old's log to where it was written before the sharding: `LOG#<hour>`, indexed
+    // under `PROVIDERLOG#<provider>`.
+    let sk = format!("{:013}#req-old", t + 1_000);
+    let (pk, mut item) = sharded_log(&dynamo, "2026-11-26T06", &sk).await.expect("log item");
+    let client = dynamo.client();
+    let key = |pk: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::S(sk.clone())),
+        ])
+    };
+    client.delete_item().table_name(dynamo.table()).set_key(Some(key(&pk))).send().await.expect("delete");
+    item.insert("pk".into(), AttributeValue::S("LOG#2026-11-26T06".into()));
+    item.insert("gsi2pk".into(), AttributeValue::S("PROVIDERLOG#openai".into()));
+    client.put_item().table_name(dynamo.table()).set_item(Some(item)).send().await.expect("legacy put");
+
+    let ids = |events: Vec<LogEvent>| events.into_iter().map(|e| e.request_id).collect::<Vec<_>>();
+    let expected = ["req-c", "req-b", "req-old", "req-a"];
+    assert_eq!(ids(dynamo.logs(&LogQuery::default()).await.expect("logs")), expected);
+    let openai = LogQuery { provider: Some("openai".into()), ..LogQuery::default() };
+    assert_eq!(ids(dynamo.logs(&openai).await.expect("by provider")), expected);
+    let one = LogQuery { request_id: Some("req-old".into()), ..LogQuery::default() };
+    assert_eq!(dynamo.logs(&one).await.expect("by id"), [event("req-old", t + 1_000)]);
+    for first in [LogQuery::default(), openai] {
+        let mut query = LogQuery { limit: 1, ..first };
+        let mut seen = Vec::new();
+        while let Some(last) = dynamo.logs(&query).await.expect("page").pop() {
+            query.before = Some((last.ts_ms, last.request_id.clone()));
+            seen.push(last.request_id);
+        }
+        assert_eq!(seen, expected, "pages of one, the legacy log in its place");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

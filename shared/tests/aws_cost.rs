@@ -337,6 +337,8 @@ mod units {
         assert_eq!(kind("USE#demo-key#M#202611261200"), "USE#<key>#M#<window>");
         assert_eq!(kind("USE#demo-key#D#20261126#15"), "USE#<key>#D#<window>");
         assert_eq!(kind("LOG#2026-11-26T12"), "LOG#…");
+        // A log shard is its own partition key, summed with the others under one kind.
+        assert_eq!(kind("LOG#2026-11-26T12#07"), "LOG#…");
     }
 }
 
@@ -461,6 +463,8 @@ async fn write_units_per_call_through_one_limited_key_with_the_aggregator() {
     let total: u64 = by_partition.values().sum();
     let (hottest, hottest_units) =
         by_partition.iter().max_by_key(|(_, u)| **u).map(|(pk, u)| (pk.clone(), *u)).unwrap_or_default();
+    // The hottest of the hour's call-log partitions (one per shard).
+    let hottest_log = by_partition.iter().filter(|(pk, _)| pk.starts_with("LOG#")).map(|(_, u)| *u).max();
     let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
     for (pk, u) in &by_partition {
         *by_kind.entry(units::kind(pk)).or_insert(0) += u;
@@ -479,6 +483,7 @@ async fn write_units_per_call_through_one_limited_key_with_the_aggregator() {
         "write_units_per_call": per_call(total),
         "hottest_partition": units::kind(&hottest),
         "hottest_partition_units_per_call": per_call(hottest_units),
+        "hottest_log_partition_units_per_call": per_call(hottest_log.unwrap_or(0)),
         "units_per_call_by_item": by_kind,
         "hottest_partition_units_per_call_by_item": hottest_by_kind,
     });

@@ -336,3 +336,63 @@ pub async fn given_a_call_that_tried_several_keys_then_each_key_row_counts_its_a
     assert_eq!(total, 1, "calls are counted once, on the key that ended them");
     assert_eq!(logs(&*store, LogQuery::default()).await, [e], "the log keeps attempts and cache writes");
 }
+
+pub async fn given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:00:00Z");
+    let provider = |i: usize| if i.is_multiple_of(3) { "anthropic" } else { "openai" };
+    // 40 calls in one hour (two of them in the same millisecond), a few in the two hours before
+    // and one in the hour after: on DynamoDB they spread over the hours' shards.
+    let mut events: Vec<LogEvent> = (0..40)
+        .map(|i| {
+            let ts = if i == 21 { t + 20 * 61_000 } else { t + i as i64 * 61_000 };
+            LogEvent { provider: provider(i).into(), ..event(&format!("req-{i:02}"), ts) }
+        })
+        .collect();
+    for (i, ts) in [(40, t - 3_600_000), (41, t - 3_599_999), (42, t - 2 * 3_600_000 + 5), (43, t + 3_600_000 + 7)] {
+        events.push(LogEvent { provider: provider(i).into(), ..event(&format!("req-{i:02}"), ts) });
+    }
+    let recorded = store.record_events(&events).await.expect("record_events");
+    assert!(recorded.iter().all(|new| *new), "{recorded:?}");
+
+    let newest_first = |keep: &dyn Fn(&LogEvent) -> bool| -> Vec<String> {
+        let mut kept: Vec<&LogEvent> = events.iter().filter(|e| keep(e)).collect();
+        kept.sort_by(|a, b| (b.ts_ms, &b.request_id).cmp(&(a.ts_ms, &a.request_id)));
+        kept.iter().map(|e| e.request_id.clone()).collect()
+    };
+    let paged = |first: LogQuery| {
+        let store = store.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut query = LogQuery { limit: 7, ..first };
+            for _ in 0..20 {
+                let page = logs(&*store, query.clone()).await;
+                assert!(page.len() <= 7, "{}", page.len());
+                seen.extend(ids(&page).into_iter().map(str::to_string));
+                match page.last() {
+                    Some(last) if page.len() == 7 => query.before = Some((last.ts_ms, last.request_id.clone())),
+                    _ => return seen,
+                }
+            }
+            panic!("paging did not end: {seen:?}");
+        }
+    };
+
+    let all = paged(LogQuery::default()).await;
+    assert_eq!(all.len(), 44);
+    assert_eq!(all, newest_first(&|_| true));
+    assert_eq!(&all[..3], ["req-43", "req-39", "req-38"]);
+    let same_ms: Vec<&str> = all.iter().map(String::as_str).filter(|id| ["req-20", "req-21"].contains(id)).collect();
+    assert_eq!(same_ms, ["req-21", "req-20"], "the same millisecond: the larger request id first");
+    for p in ["openai", "anthropic"] {
+        let by_provider = paged(LogQuery { provider: Some(p.into()), ..LogQuery::default() }).await;
+        assert_eq!(by_provider, newest_first(&|e| e.provider == p), "{p}");
+    }
+    let by_user = paged(LogQuery { user_id: Some("user-1".into()), ..LogQuery::default() }).await;
+    assert_eq!(by_user, all, "every call has user-1");
+    // A time window that cuts an hour in the middle pages the same way.
+    let (from, to) = (t - 3_600_000, t + 30 * 61_000);
+    let window = paged(LogQuery { from_ms: Some(from), to_ms: Some(to), ..LogQuery::default() }).await;
+    assert_eq!(window, newest_first(&|e| e.ts_ms >= from && e.ts_ms < to));
+}

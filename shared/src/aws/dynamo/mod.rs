@@ -18,7 +18,7 @@
 //! | day window | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
 //! | caller key (Maestro API key `mk-…`; never the key, only its SHA-256) | `CALLERKEYS` | `CALLERKEY#<id>` | — |
 //! | caller key by hash (a full copy, for the hot path) | `CALLERHASH#<sha256 hex>` | `META` | — |
-//! | call log | `LOG#<yyyy-mm-ddTHH>` | `<ts ms, 13 digits>#<request id>` | 90 days |
+//! | call log | `LOG#<yyyy-mm-ddTHH>#<shard 00..15>` (shard from the request id) | `<ts ms, 13 digits>#<request id>` | 90 days |
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
 //! | roll-up summary | `STAT#<yyyy-mm-dd>` | `SUM#<provider>` (`SUM#ALL`: the whole day) | 365 days |
@@ -32,8 +32,12 @@
 //! only their own attributes).
 //!
 //! A call log also carries `gsi1pk = USER#<user id>` (only when it has a user), `gsi1sk =
-//! gsi2sk = <ts>#<request id>` and `gsi2pk = PROVIDERLOG#<provider>`. Both indexes project
-//! `ALL`, so an index query needs no second read.
+//! gsi2sk = <ts>#<request id>` and `gsi2pk = PROVIDERLOG#<provider>#<shard>` (the shard of its
+//! `pk`). Both indexes project `ALL`, so an index query needs no second read. The shard is FNV-1a
+//! of the request id mod 16: each hour's (and each provider's) log writes are spread over 16
+//! partitions, each taking 1/16 of them, and a redelivered event maps to the same log item.
+//! Logs written before the sharding stay in the unsharded `LOG#<hour>` / `PROVIDERLOG#<provider>`,
+//! which reads still query.
 //!
 //! # Access patterns
 //!
@@ -63,14 +67,14 @@
 //! | 11d | find a caller key by hash (cold container or expired cache entry) | 1 GetItem `CALLERHASH#<hash>` | table |
 //! | 11e | list caller keys | 1 Query on `CALLERKEYS`, newest first (ids are UUID v7) | table |
 //! | 11f | revoke a caller key | 1 GetItem `CALLERKEYS`/`CALLERKEY#<id>` + 1 TransactWriteItems: `SET revoked_at_ms` on both items (`attribute_not_exists(revoked_at_ms)`) | table |
-//! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per stats row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
+//! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log on `LOG#<hour>#<shard>` (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per stats row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
 //! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered), 16 days in parallel | table |
 //! | 13a | replace a day's summaries (roll-up) | 1 Query `begins_with(sk, "SUM#")` + 1 TransactWriteItems (Put the new, Delete the gone) | table |
 //! | 13b | summaries for a date range | 1 Query per day on `STAT#<date>`, `begins_with(sk, "SUM#")` | table |
-//! | 14 | logs by request id | a gateway id `req_<UUID v7>`: Query the hour(s) within 5 minutes of its time, filtered on `request_id`; any other id: every listed hour, filtered | table |
+//! | 14 | logs by request id | a gateway id `req_<UUID v7>`: Query the id's shard `LOG#<hour>#<shard>` (and the legacy `LOG#<hour>`) of the hour(s) within 5 minutes of its time, filtered on `request_id`; any other id: the same in every listed hour | table |
 //! | 15 | logs by user (+ provider, model, status filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
-//! | 16 | logs by provider (+ model, status filters) | Query `gsi2`, `gsi2pk = PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first | `gsi2` |
-//! | 17 | all logs in a time range (+ model, status filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then the hour partitions `LOG#<hour>` newest first until the limit is reached | table |
+//! | 16 | logs by provider (+ model, status filters) | 17 Queries on `gsi2` in parallel, `gsi2pk = PROVIDERLOG#<code>#<shard>` for the 16 shards and the legacy `PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first, each up to the limit; merged by sort key | `gsi2` |
+//! | 17 | all logs in a time range (+ model, status filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then per hour 17 Queries in parallel (`LOG#<hour>#<shard>` for the 16 shards and the legacy `LOG#<hour>`), newest first, each up to what is still wanted, merged by sort key; hour after hour until the limit is reached | table |
 //!
 //! In 15–17, what the key condition cannot fix (model, status; provider or user when another
 //! index is used) is a FilterExpression, and the Query pages on until the limit is met (DynamoDB
@@ -120,8 +124,10 @@
 //!   moment answers 5xx or times out. Every call, read or write, is retried by one loop
 //!   ([`retry`]: exponential backoff with full jitter, at most about 350 ms in all); what
 //!   outlives it is [`StoreError::Unavailable`]. The SDK's own retries are off for this client.
-//! - **Hot partitions**: an hour's call logs share one partition (about 1,000 WCU/s, i.e. some
-//!   hundreds of logged calls per second); window items are per key and minute; a very hot key
+//! - **Hot partitions**: a partition takes about 1,000 WCU/s. An hour's call logs are spread over
+//!   16 partitions by a hash of the request id (a log Put in a transaction costs 2 WCU per KB, so
+//!   one partition would cap the system at some hundreds of logged calls per second); reads pay
+//!   with 17 Queries per hour instead of one. Window items are per key and minute; a very hot key
 //!   would need sharded window items (docs/ARCHITECTURE.md §4), not done yet.
 
 mod caller_keys;

@@ -1,13 +1,20 @@
-//! Call logs (`LOG#<hour>`, indexed per user and per provider) and daily stats (`STAT#<date>`),
-//! written together exactly once per request id: the log item is its own guard (a Put on the
-//! absence of its key, `<ts>#<request id>`), in one transaction per batch of events with the
-//! stats `ADD`s summed over the batch.
+//! Call logs (`LOG#<hour>#<shard>`, indexed per user and per provider) and daily stats
+//! (`STAT#<date>`), written together exactly once per request id: the log item is its own guard
+//! (a Put on the absence of its key, `<ts>#<request id>`), in one transaction per batch of events
+//! with the stats `ADD`s summed over the batch.
+//!
+//! The shard (`00`..`15`) comes from the request id alone, so a redelivered event finds its log
+//! again; it spreads an hour's log writes over 16 partitions (and a provider's `gsi2` entries
+//! over 16 `PROVIDERLOG#<provider>#<shard>`), each taking 1/16 of them instead of one partition
+//! taking every call of the system. Reads query an hour's (or a provider's) 16 partitions in
+//! parallel, plus the unsharded one of tables written before, and merge them by sort key.
 
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::NaiveDate;
+use futures_util::future::try_join_all;
 use tokio::task::JoinSet;
 
 use super::{
@@ -57,8 +64,68 @@ const COUNTERS: [&str; 11] = [
     "attempt_errors",
 ];
 
-fn log_pk(ts_ms: i64) -> String {
-    format!("LOG#{}", time::log_hour(ts_ms))
+/// Partitions an hour's call logs (and a provider's index entries) are spread over: one
+/// partition takes about 1,000 write units a second, so each hour's logs go to 16 of them.
+const LOG_SHARDS: u64 = 16;
+
+/// The shard of a request id: FNV-1a 64 of its bytes, stable across processes and releases (the
+/// log item is the event's exactly-once guard, so a redelivery must land on the same key). The
+/// high half is used: FNV's low bits only see the low bits of each byte.
+fn log_shard(request_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in request_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 32) % LOG_SHARDS
+}
+
+fn log_pk(ts_ms: i64, request_id: &str) -> String {
+    format!("LOG#{}#{:02}", time::log_hour(ts_ms), log_shard(request_id))
+}
+
+fn provider_log_pk(provider: &str, request_id: &str) -> String {
+    format!("PROVIDERLOG#{provider}#{:02}", log_shard(request_id))
+}
+
+/// The partitions of an hour's logs in `shards`, and the hour's unsharded `LOG#<hour>`: tables
+/// written before the logs were sharded keep their logs there.
+fn hour_partitions(hour: &str, shards: &[u64]) -> Vec<String> {
+    let mut partitions: Vec<String> = shards.iter().map(|shard| format!("LOG#{hour}#{shard:02}")).collect();
+    partitions.push(format!("LOG#{hour}"));
+    partitions
+}
+
+/// A provider's `gsi2` partitions, and its unsharded `PROVIDERLOG#<provider>` (logs written
+/// before sharding).
+fn provider_partitions(provider: &str) -> Vec<String> {
+    let mut partitions: Vec<String> =
+        (0..LOG_SHARDS).map(|shard| format!("PROVIDERLOG#{provider}#{shard:02}")).collect();
+    partitions.push(format!("PROVIDERLOG#{provider}"));
+    partitions
+}
+
+/// Where logs are queried: an index (`None`: the table) and its key attributes.
+#[derive(Debug, Clone, Copy)]
+struct LogKeys {
+    index: Option<&'static str>,
+    pk: &'static str,
+    sk: &'static str,
+}
+
+const TABLE_KEYS: LogKeys = LogKeys { index: None, pk: "pk", sk: "sk" };
+const USER_KEYS: LogKeys = LogKeys { index: Some(GSI_USER), pk: GSI_USER_PK, sk: GSI_USER_SK };
+const PROVIDER_KEYS: LogKeys = LogKeys { index: Some(GSI_PROVIDER), pk: GSI_PROVIDER_PK, sk: GSI_PROVIDER_SK };
+
+/// Logs read from several partitions, each newest first, as one list newest first: sorted by
+/// `(ts, request id)` (the sort key's order), the `limit` newest kept. A log found twice (a
+/// request recorded both before and after the sharding) counts once.
+fn merge_newest_first(sources: Vec<Vec<LogEvent>>, limit: usize) -> Vec<LogEvent> {
+    let mut events: Vec<LogEvent> = sources.into_iter().flatten().collect();
+    events.sort_by(|a, b| (b.ts_ms, &b.request_id).cmp(&(a.ts_ms, &a.request_id)));
+    events.dedup_by(|a, b| (a.ts_ms, &a.request_id) == (b.ts_ms, &b.request_id));
+    events.truncate(limit);
+    events
 }
 
 /// `<ts>#<request id>` with the timestamp zero-padded to 13 digits, so text order is time order
@@ -114,7 +181,7 @@ fn status_text(status: CallStatus) -> &'static str {
 
 fn log_item(e: &LogEvent) -> Item {
     let sort = log_sk(e.ts_ms, &e.request_id);
-    let mut item = key(log_pk(e.ts_ms), sort.clone());
+    let mut item = key(log_pk(e.ts_ms, &e.request_id), sort.clone());
     item.extend([
         ("entity".to_string(), s("log")),
         ("v".to_string(), n(e.v)),
@@ -134,7 +201,7 @@ fn log_item(e: &LogEvent) -> Item {
         ("attempts".to_string(), n(e.attempts)),
         ("cache_write_tokens".to_string(), n(e.cache_write_tokens)),
         ("expires_at".to_string(), n(expires_after_days(e.ts_ms, LOG_TTL_DAYS))),
-        (GSI_PROVIDER_PK.to_string(), s(format!("PROVIDERLOG#{}", e.provider))),
+        (GSI_PROVIDER_PK.to_string(), s(provider_log_pk(&e.provider, &e.request_id))),
         (GSI_PROVIDER_SK.to_string(), s(&sort)),
     ]);
     put_opt(&mut item, "user_id", e.user_id.as_deref().map(s));
@@ -607,7 +674,8 @@ impl DynamoStore {
 
     /// A log by request id. There is no guard item to point at it any more: a gateway request
     /// id (`req_<UUID v7>`) carries its call's start to the millisecond, so a few minutes around
-    /// it are read; any other id is looked for in every listed hour.
+    /// it are read; any other id is looked for in every listed hour. Either way only the id's
+    /// own shard (and the unsharded legacy partition) of each hour.
     async fn log_by_request_id(&self, q: &LogQuery, request_id: &str) -> Result<Vec<LogEvent>, StoreError> {
         let mut narrowed = q.clone();
         narrowed.limit = 1;
@@ -620,32 +688,32 @@ impl DynamoStore {
         let Some(range) = sort_range(&narrowed) else {
             return Ok(Vec::new());
         };
-        self.logs_by_hour(&narrowed, range, 1).await
+        self.logs_by_hour(&narrowed, range, 1, &[log_shard(request_id)]).await
     }
 
-    /// Newest first from a log index: `gsi1` per user, `gsi2` per provider.
-    async fn logs_from_index(
+    /// Newest first from one log partition of the table or an index: at most `limit` logs that
+    /// pass every filter.
+    async fn partition_logs(
         &self,
         q: &LogQuery,
-        index: (&'static str, &str, &str),
+        keys: LogKeys,
         partition: String,
-        range: (String, String),
+        range: &(String, String),
         limit: usize,
     ) -> Result<Vec<LogEvent>, StoreError> {
-        let (name, pk_attr, sk_attr) = index;
         let mut expr = Expr::default();
         let condition = format!(
             "{} = {} AND {} BETWEEN {} AND {}",
-            expr.name(pk_attr),
+            expr.name(keys.pk),
             expr.value("pk", s(partition)),
-            expr.name(sk_attr),
-            expr.value("low", s(range.0)),
-            expr.value("high", s(range.1)),
+            expr.name(keys.sk),
+            expr.value("low", s(&range.0)),
+            expr.value("high", s(&range.1)),
         );
-        // What the index does not fix is filtered by DynamoDB (it still reads what it drops).
-        let filter = log_filter(q, &mut expr, name == GSI_USER, name == GSI_PROVIDER);
+        // What the key does not fix is filtered by DynamoDB (it still reads what it drops).
+        let filter = log_filter(q, &mut expr, keys.index == Some(GSI_USER), keys.index == Some(GSI_PROVIDER));
         let mut spec = QuerySpec::new(condition, expr);
-        spec.index = Some(name);
+        spec.index = keys.index;
         spec.filter = filter;
         spec.newest_first = true;
         let items = spec.run(&self.client, &self.table, "read call logs", Some(limit)).await?;
@@ -659,13 +727,28 @@ impl DynamoStore {
         Ok(events)
     }
 
-    /// Newest first over every log: the listed hours from the newest down, each hour's partition
-    /// newest first, until `limit` are found.
+    /// Newest first over several partitions, queried in parallel (each for the whole `limit`,
+    /// as any one of them may hold all of the newest), merged by sort key.
+    async fn logs_from(
+        &self,
+        q: &LogQuery,
+        keys: LogKeys,
+        partitions: Vec<String>,
+        range: &(String, String),
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, StoreError> {
+        let reads = partitions.into_iter().map(|partition| self.partition_logs(q, keys, partition, range, limit));
+        Ok(merge_newest_first(try_join_all(reads).await?, limit))
+    }
+
+    /// Newest first over every log: the listed hours from the newest down, each hour's
+    /// partitions of `shards` (and its legacy one) merged newest first, until `limit` are found.
     async fn logs_by_hour(
         &self,
         q: &LogQuery,
         range: (String, String),
         limit: usize,
+        shards: &[u64],
     ) -> Result<Vec<LogEvent>, StoreError> {
         let low_hour = time::log_hour(q.from_ms.unwrap_or(0).max(0));
         let mut high_hour = q.to_ms.map_or_else(|| "~".to_string(), |to| time::log_hour(to - 1));
@@ -691,26 +774,9 @@ impl DynamoStore {
                 hours.page(&self.client, &self.table, "list log hours", start.take(), Some(HOURS_PER_PAGE)).await?;
             for listed in &page {
                 let hour = Reader::new(listed, "log hour").s("sk")?;
-                let mut expr = Expr::default();
-                let condition = format!(
-                    "{} = {} AND {} BETWEEN {} AND {}",
-                    expr.name("pk"),
-                    expr.value("pk", s(format!("LOG#{hour}"))),
-                    expr.name("sk"),
-                    expr.value("low", s(&range.0)),
-                    expr.value("high", s(&range.1)),
-                );
-                let filter = log_filter(q, &mut expr, false, false);
-                let mut spec = QuerySpec::new(condition, expr);
-                spec.filter = filter;
-                spec.newest_first = true;
                 let wanted = limit - events.len();
-                for item in spec.run(&self.client, &self.table, "read call logs", Some(wanted)).await? {
-                    let event = log_from(&item)?;
-                    if matches(q, &event) {
-                        events.push(event);
-                    }
-                }
+                let partitions = hour_partitions(&hour, shards);
+                events.extend(self.logs_from(q, TABLE_KEYS, partitions, &range, wanted).await?);
                 if events.len() >= limit {
                     return Ok(events);
                 }
@@ -832,14 +898,13 @@ impl StatsStore for DynamoStore {
             return self.log_by_request_id(query, request_id).await;
         }
         if let Some(user) = &query.user_id {
-            let index = (GSI_USER, GSI_USER_PK, GSI_USER_SK);
-            return self.logs_from_index(query, index, format!("USER#{user}"), range, limit).await;
+            return self.logs_from(query, USER_KEYS, vec![format!("USER#{user}")], &range, limit).await;
         }
         if let Some(provider) = &query.provider {
-            let index = (GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK);
-            return self.logs_from_index(query, index, format!("PROVIDERLOG#{provider}"), range, limit).await;
+            return self.logs_from(query, PROVIDER_KEYS, provider_partitions(provider), &range, limit).await;
         }
-        self.logs_by_hour(query, range, limit).await
+        let shards: Vec<u64> = (0..LOG_SHARDS).collect();
+        self.logs_by_hour(query, range, limit, &shards).await
     }
 }
 
@@ -882,10 +947,64 @@ mod tests {
         let item = log_item(&e);
         assert_eq!(log_from(&item).expect("log"), e);
         assert!(!item.contains_key(GSI_USER_PK));
-        assert_eq!(item[GSI_PROVIDER_PK], s("PROVIDERLOG#openai"));
+        let shard = format!("{:02}", log_shard("req-1"));
+        assert_eq!(item["pk"], s(format!("LOG#{}#{shard}", time::log_hour(e.ts_ms))));
+        assert_eq!(item[GSI_PROVIDER_PK], s(format!("PROVIDERLOG#openai#{shard}")));
         assert_eq!(item["sk"], s("1795000000123#req-1"));
         let with_user = log_item(&LogEvent { user_id: Some("u".into()), ..e });
-        assert_eq!(with_user[GSI_USER_PK], s("USER#u"));
+        assert_eq!(with_user[GSI_USER_PK], s("USER#u"), "the user index is not sharded");
+    }
+
+    #[test]
+    fn a_request_id_always_has_the_same_shard_in_range() {
+        // Fixed values: a shard that changed between releases would let a redelivery count twice.
+        assert_eq!((log_shard("req-1"), log_shard("req-1")), (2, 2));
+        assert_eq!(log_shard("req_0190b3a7c1d27e3f8a9b0c1d2e3f4a5b"), 0);
+        assert_eq!(log_pk(1_795_000_000_123, "req-1"), "LOG#2026-11-18T11#02");
+        for id in ["req-1", "", "req_0190b3a7c1d27e3f8a9b0c1d2e3f4a5b", "ünïcode"] {
+            assert!(log_shard(id) < LOG_SHARDS);
+            assert_eq!(log_pk(0, id), log_pk(0, id));
+        }
+        assert_eq!(hour_partitions("2026-11-26T06", &[3]), ["LOG#2026-11-26T06#03", "LOG#2026-11-26T06"]);
+        let provider = provider_partitions("openai");
+        assert_eq!(
+            (provider.len(), provider[15].as_str(), provider[16].as_str()),
+            (17, "PROVIDERLOG#openai#15", "PROVIDERLOG#openai")
+        );
+    }
+
+    #[test]
+    fn gateway_request_ids_spread_over_all_16_shards() {
+        // 1,000 ids the way the gateway makes them (`req_<UUID v7>`), 1 ms apart, with
+        // pseudo-random bits from a fixed seed.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut counts = [0_usize; LOG_SHARDS as usize];
+        for i in 0..1_000_u64 {
+            let mut random = [0_u8; 10];
+            for byte in &mut random {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state.to_le_bytes()[0];
+            }
+            let uuid = uuid::Builder::from_unix_timestamp_millis(1_795_000_000_000 + i, &random).into_uuid();
+            let id = format!("req_{}", uuid.simple());
+            assert_eq!(request_id_ms(&id), Some(1_795_000_000_000 + i as i64));
+            counts[log_shard(&id) as usize] += 1;
+        }
+        let share = 1_000 / LOG_SHARDS as usize;
+        assert!(counts.iter().all(|&c| c > 0 && c <= 2 * share), "{counts:?}");
+    }
+
+    #[test]
+    fn merged_partitions_come_newest_first_once_each_up_to_the_limit() {
+        let at = |id: &str, ts| LogEvent { request_id: id.into(), ts_ms: ts, ..event() };
+        let merged = merge_newest_first(
+            vec![vec![at("c", 30), at("a", 10)], vec![at("d", 30), at("b", 20)], vec![], vec![at("c", 30)]],
+            3,
+        );
+        let ids: Vec<&str> = merged.iter().map(|e| e.request_id.as_str()).collect();
+        assert_eq!(ids, ["d", "c", "b"]);
     }
 
     #[test]
