@@ -555,10 +555,12 @@ def render(results, ttfb, lambdas, cost, reliability):
             "",
             f"- cold container (first call): {fmt(cost['cold'])}",
             f"- warm container: {fmt(cost['warm'])}",
+            f"- warm container, a key without limits: {fmt(cost.get('warm_without_limits', {}))}",
             f"- aggregator, 2 events of one hour: {fmt(cost['aggregator_2_events'])}",
         ]
         u, b = cost["units"], UNITS_BEFORE
         items = ", ".join(f"{k} {v}" for k, v in sorted(u["units_per_call_by_item"].items()))
+        hottest = ", ".join(f"{k} {v}" for k, v in sorted(u.get("hottest_partition_units_per_call_by_item", {}).items()))
         lines += [
             "",
             "## DynamoDB write units per call and the hottest partition's units per call, before and after",
@@ -571,6 +573,8 @@ def render(results, ttfb, lambdas, cost, reliability):
             "|---|---|---|---|",
             f"| before (commit 6729585) | {b['write_units_per_call']} | {b['hottest_partition_units_per_call']} (`{b['hottest_partition']}`) | {b['by_item']} |",
             f"| this run | {u['write_units_per_call']} | {u['hottest_partition_units_per_call']} (`{u['hottest_partition']}`) | {items} |",
+            "",
+            f"The busiest single partition of each kind of item (windows and logs are sharded), units per call: {hottest}.",
             "",
             f"Targets: ≤ 6 units per call ({met(u['write_units_per_call'] <= 6)}), ≤ 0.25 per partition key "
             f"({met(u['hottest_partition_units_per_call'] <= 0.25)}).",
