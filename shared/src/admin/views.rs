@@ -239,9 +239,9 @@ pub struct KeyView {
     pub last_used_at: Option<i64>,
     /// Unix ms: start of the newest recorded failed call with this key.
     pub last_error_at: Option<i64>,
-    /// Requests reserved on this key in the current UTC day.
+    /// Calls recorded on this key in the current UTC day (the daily stats).
     pub requests_count_today: u64,
-    /// Tokens counted on this key in the current UTC day.
+    /// Prompt and completion tokens recorded on this key in the current UTC day.
     pub tokens_count_today: u64,
     pub version: u64,
 }

@@ -9,7 +9,7 @@
 //! | attribute definitions | `pk`, `sk`, `gsi1pk`, `gsi1sk`, `gsi2pk`, `gsi2sk`, all `S` |
 //! | key schema | `pk` HASH, `sk` RANGE |
 //! | GSI `gsi1` (call logs per user) | `gsi1pk` HASH (`USER#<id>`), `gsi1sk` RANGE (`<ts>#<request id>`), projection `ALL` |
-//! | GSI `gsi2` (call logs per provider) | `gsi2pk` HASH (`PROVIDERLOG#<code>`), `gsi2sk` RANGE (`<ts>#<request id>`), projection `ALL` |
+//! | GSI `gsi2` (call logs per provider) | `gsi2pk` HASH (`PROVIDERLOG#<code>#<shard>`), `gsi2sk` RANGE (`<ts>#<request id>`), projection `ALL` |
 //! | TTL | enabled on `expires_at` (epoch seconds) |
 //!
 //! In SAM: `AWS::DynamoDB::Table` with `BillingMode: PAY_PER_REQUEST`, the six

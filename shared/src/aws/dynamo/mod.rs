@@ -14,8 +14,8 @@
 //! | route | `ROUTE#<name>` | `META` | — |
 //! | catalog listing: a provider | `CATALOG` | `PROVIDER#<code>` | — |
 //! | catalog listing: a route (with its targets) | `CATALOG` | `ROUTE#<name>` | — |
-//! | minute window | `USE#<key>#M#<yyyymmddHHMM>` | `-` | window end + 10 min |
-//! | day window | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
+//! | minute window (only with rpm or tpm; shard n ≥ 1 of a high limit: `…#<n>`) | `USE#<key>#M#<yyyymmddHHMM>` | `-` | window end + 10 min |
+//! | day window (only with rpd, or a caller key's budgets; sharded the same way) | `USE#<key>#D#<yyyymmdd>` | `-` | window end + 2 days |
 //! | caller key (Maestro API key `mk-…`; never the key, only its SHA-256) | `CALLERKEYS` | `CALLERKEY#<id>` | — |
 //! | caller key by hash (a full copy, for the hot path) | `CALLERHASH#<sha256 hex>` | `META` | — |
 //! | call log | `LOG#<yyyy-mm-ddTHH>#<shard 00..15>` (shard from the request id) | `<ts ms, 13 digits>#<request id>` | 90 days |
@@ -58,10 +58,10 @@
 //! | 8e | admin: update a model | 1 TransactWriteItems: the versioned Update of the model + (when it becomes the default) an Update clearing `is_default` on each other provider's model of that name, found by pattern 1 | table |
 //! | 8f | admin: update / delete a route | 1 TransactWriteItems: versioned Update (or Delete) of `ROUTE#<name>` + Update (or Delete) of its listing | table |
 //! | 8g | admin: delete a key at a version | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key (`version = :v`) + Delete `KEYREF#<id>` | table |
-//! | 9 | reserve a key (hot path) | 1 TransactWriteItems: conditional `ADD` on the minute and the day item | table |
-//! | 10 | reconcile tokens (hot path) | 1 UpdateItem per window, both in parallel; nothing when the estimate was exact | table |
-//! | 11 | window usage | 2 GetItem (parallel, consistent) | table |
-//! | 11a | reserve a caller key's windows (hot path, `mk-` callers with limits) | 1 TransactWriteItems: conditional `ADD` on `USE#CK#<id>#M#…` (requests, rpm) and `USE#CK#<id>#D#…` (requests, tokens and `cost_micros`, the daily budgets) | table |
+//! | 9 | reserve a key (hot path) | 1 conditional UpdateItem (`ADD`) on one shard of each window the key limits, the minute then the day (the minute given back when the day refuses); only when a shard refuses, 1 BatchGetItem of the window's shards and a try on those with room | table |
+//! | 10 | reconcile tokens (hot path) | 1 UpdateItem per window that counts tokens (the grant's shard); nothing when the estimate was exact | table |
+//! | 11 | window usage | 1 BatchGetItem (consistent) of every shard of the minute and the day window | table |
+//! | 11a | reserve a caller key's windows (hot path, `mk-` callers with limits) | as 9: `USE#CK#<id>#M#…` (requests, rpm) and `USE#CK#<id>#D#…` (requests, and the tokens and `cost_micros` it has budgets for) | table |
 //! | 11b | reconcile a caller key's day window | 1 UpdateItem per counter that changed (tokens, `cost_micros`), in parallel | table |
 //! | 11c | create a caller key | 1 TransactWriteItems: Put `CALLERKEYS`/`CALLERKEY#<id>` + Put `CALLERHASH#<hash>`, both `attribute_not_exists(pk)` | table |
 //! | 11d | find a caller key by hash (cold container or expired cache entry) | 1 GetItem `CALLERHASH#<hash>` | table |
@@ -97,17 +97,15 @@
 //!   every hour back to the beginning of time (a fixed look-back of N days would silently hide
 //!   older logs). A container registers an hour once (an idempotent Put, remembered in memory),
 //!   so this costs one write per hour per aggregator container, not per event.
-//! - **Windows**: both windows are updated in one TransactWriteItems with a condition on each, so
-//!   a refusal by either changes neither; the cancellation reasons come in item order (minute,
-//!   day) and tell which window refused (the day wins when both did, as waiting for the next
-//!   minute would not help). A `ClientRequestToken` makes a retry after a 5xx or a time-out
-//!   idempotent (`ADD` alone is not): the retry loop keeps it when the previous attempt may have
-//!   been carried out, and takes a new one otherwise. Refusals by rpm or rpd are remembered in
-//!   the container until the window ends (a refused conditional write still costs a write unit,
-//!   docs/ARCHITECTURE.md §4); refusals that may come from tpm are not, since a reconcile can free tokens.
+//! - **Windows**: one conditional UpdateItem per counted window and shard (1 WCU), not a
+//!   TransactWriteItems (2 WCU per item, and cancelled by every concurrent write to its items):
+//!   the minute first, then the day, the minute given back if the day refuses. Shards, their
+//!   shares and the bound on what they may refuse are in docs/ARCHITECTURE.md §4. Refusals by a
+//!   request count alone are remembered per shard in the container until the window ends (a
+//!   refused conditional write still costs a write unit); refusals that may come from tpm are
+//!   not, since a reconcile can free tokens.
 //! - **Reconcile** clamps at zero without reading: a decrement conditioned on `tokens >= :abs`,
-//!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`. Two UpdateItems (1 WCU each)
-//!   rather than a TransactWriteItems (2 WCU per item): the windows need not change atomically.
+//!   falling back to `SET tokens = 0` conditioned on `tokens < :abs`.
 //! - **Caller keys** are read by hash on the hot path, so the hash item is a full copy (one
 //!   GetItem, no second read); the listing item serves the admin API without a Scan. A chat
 //!   container caches look-ups for 30 s (`store::caller_keys::CachedCallerKeys`), so a revocation
@@ -127,8 +125,8 @@
 //! - **Hot partitions**: a partition takes about 1,000 WCU/s. An hour's call logs are spread over
 //!   16 partitions by a hash of the request id (a log Put in a transaction costs 2 WCU per KB, so
 //!   one partition would cap the system at some hundreds of logged calls per second); reads pay
-//!   with 17 Queries per hour instead of one. Window items are per key and minute; a very hot key
-//!   would need sharded window items (docs/ARCHITECTURE.md §4), not done yet.
+//!   with 17 Queries per hour instead of one. A window with high limits is sharded the same way
+//!   (docs/ARCHITECTURE.md §4), so one key's calls spread over up to 16 partitions.
 
 mod caller_keys;
 mod catalog;
