@@ -18,6 +18,10 @@ pub struct ApiError {
     pub param: Option<String>,
     /// Seconds the caller should wait, sent as `Retry-After`.
     pub retry_after_secs: Option<u64>,
+    /// Sent as `x-should-retry` (the OpenAI and Anthropic SDKs obey it before their own rules):
+    /// `false` where trying again soon cannot help (Maestro's own retries are spent, the account
+    /// is out of quota).
+    pub should_retry: Option<bool>,
 }
 
 impl ApiError {
@@ -29,6 +33,7 @@ impl ApiError {
             code: Some(code.to_string()),
             param: None,
             retry_after_secs: None,
+            should_retry: None,
         }
     }
 
@@ -39,6 +44,11 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    pub fn with_should_retry(mut self, retry: bool) -> Self {
+        self.should_retry = Some(retry);
         self
     }
 
@@ -126,6 +136,15 @@ impl ApiError {
         Self::new(429, "rate_limit_error", "rate_limit_exceeded", message).with_retry_after(retry_after_secs.max(1))
     }
 
+    /// 429 with the provider's own quota code and type (`insufficient_quota`), so clients stop
+    /// retrying: the account cannot pay until someone tops it up. `Retry-After` is the key's
+    /// quota cool-down.
+    pub fn quota_exceeded(code: &str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(429, "insufficient_quota", code, message).with_retry_after(retry_after_secs.max(1));
+        e.should_retry = Some(false);
+        e
+    }
+
     /// 502: the provider failed (server error, garbage, auth of all keys) after the retry policy.
     pub fn bad_gateway(code: &str, message: impl Into<String>) -> Self {
         Self::new(502, "upstream_error", code, message)
@@ -177,6 +196,11 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(retry) = self.should_retry {
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static(if retry { "true" } else { "false" }));
+        }
         response
     }
 }
@@ -196,5 +220,14 @@ mod tests {
         let response = e.into_response();
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert!(response.headers().get("x-should-retry").is_none(), "the SDKs' own rules apply");
+    }
+
+    #[test]
+    fn a_quota_error_keeps_its_code_and_tells_clients_not_to_retry() {
+        let response = ApiError::quota_exceeded("insufficient_quota", "out of credit", 86_400).into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "86400");
+        assert_eq!(response.headers()["x-should-retry"], "false");
     }
 }

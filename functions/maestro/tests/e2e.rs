@@ -205,9 +205,66 @@ async fn repeated_server_errors_trip_the_key_into_error_status() {
     // failure_threshold 3 = max_retries 2 + 1: the third failure in a row opens the breaker.
     assert_eq!(app.key_status("fake-flaky").await, "error");
     let r = app.chat(hello("fake/m1")).await;
-    assert_eq!(r.status(), 429, "the only key is cooling down");
+    assert_eq!(r.status(), 503, "the only key rests after repeated failures");
     assert!(r.headers().get("retry-after").is_some());
     assert_eq!(fake.calls("sk-500-kkkkkkkkkkkk"), 3);
+}
+
+/// Retry-After within one second of `secs` (the wait is counted from when the key cooled).
+fn retry_after_near(r: &reqwest::Response, secs: u64) -> bool {
+    header(r, "retry-after").parse::<u64>().is_ok_and(|got| got <= secs && got + 1 >= secs)
+}
+
+#[tokio::test]
+async fn retry_signals_tell_the_truth_on_both_routes() {
+    let fake = FakeProvider::start().await;
+    let anthropic_shaped =
+        |model: &str| json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "Hello!"}]});
+
+    // A 429 asking for 7 s: the caller waits the real 7 s, not a default minute, now and while
+    // the key cools down; the SDKs' own rules decide (no x-should-retry).
+    let app = spawn_app(&config(&fake.url, &[("k", "sk-wait7-aaaaaaaaaaaa", 1)], ""), &[]).await;
+    for _ in 0..2 {
+        let r = app.chat(hello("fake/m1")).await;
+        assert_eq!(r.status(), 429);
+        assert!(retry_after_near(&r, 7), "retry-after {}", header(&r, "retry-after"));
+        assert!(r.headers().get("x-should-retry").is_none());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    }
+    assert_eq!(fake.calls("sk-wait7-aaaaaaaaaaaa"), 1, "the cooling key is not tried again");
+
+    // Out of quota: the provider's code and type, the quota cool-down, and no retry.
+    let app = spawn_app(&config(&fake.url, &[("k", "sk-quota-bbbbbbbbbbbb", 1)], ""), &[]).await;
+    let r = app.chat(hello("fake/m1")).await;
+    assert_eq!(r.status(), 429);
+    assert!(retry_after_near(&r, 15 * 60), "the quota cool-down: {}", header(&r, "retry-after"));
+    assert_eq!(header(&r, "x-should-retry"), "false");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["type"].as_str()),
+        (Some("insufficient_quota"), Some("insufficient_quota"))
+    );
+    let r = app.messages(anthropic_shaped("fake/m1")).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-should-retry")), (429, "false".to_string()));
+
+    // 5xx until Maestro's retries are spent: the upstream's class of error, and no retry; then
+    // the key rests (error cool-down, 30 s): 503 with that wait, and still no retry.
+    let app = spawn_app(&config(&fake.url, &[("k", "sk-500-cccccccccccc", 1)], ""), &[]).await;
+    let r = app.chat(hello("fake/m1")).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-should-retry")), (502, "false".to_string()));
+    assert!(r.headers().get("retry-after").is_none());
+    for route in ["chat", "messages"] {
+        let r = if route == "chat" {
+            app.chat(hello("fake/m1")).await
+        } else {
+            app.messages(anthropic_shaped("fake/m1")).await
+        };
+        assert_eq!(r.status(), 503, "{route}");
+        assert_eq!(header(&r, "x-should-retry"), "false", "{route}");
+        assert!(retry_after_near(&r, 30), "{route}: retry-after {}", header(&r, "retry-after"));
+    }
+    assert_eq!(fake.calls("sk-500-cccccccccccc"), 3, "one try and two retries, then nothing while it rests");
 }
 
 #[tokio::test]
@@ -318,6 +375,22 @@ async fn anthropic_and_openai_keys_from_the_sdk_variables_serve_their_models() {
     let r = app.chat(hello("openai/gpt-4o")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(fake.calls("sk-ok-openai-22222"), 1);
+
+    // A request Maestro refuses for this provider before sending it (the legacy `functions`):
+    // the caller's 400, logged as such, never a failed attempt on the key.
+    let mut legacy = hello("claude-sonnet-4-5");
+    legacy["functions"] = json!([{"name": "f", "parameters": {"type": "object"}}]);
+    let r = app.chat(legacy).await;
+    assert_eq!((r.status().as_u16(), header(&r, "x-should-retry")), (400, "false".to_string()));
+    assert_eq!(fake.calls("sk-ok-anthropic-1111"), 1, "nothing was sent");
+    let logs = app.admin_get("/api/admin/ai-stats/logs?provider=anthropic").await;
+    let refused =
+        logs["data"].as_array().unwrap().iter().find(|l| l["http_status"] == 400).expect("the refusal is logged");
+    assert_eq!(refused["attempts"], 0, "{refused}");
+    let by_key = app.usage("provider=anthropic&group_by=key").await;
+    let attempt_errors: u64 =
+        by_key["groups"].as_array().unwrap().iter().map(|g| g["usage"]["attempt_errors"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(attempt_errors, 0, "{by_key}");
 
     // Seed prices: claude-sonnet-4-5 ($3 in, $0.30 cache read, $3.75 cache write, $15 out) → 2405;
     // gpt-4o ($2.50 in, $10 out) on 19 + 10 tokens → 148.

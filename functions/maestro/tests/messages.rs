@@ -414,18 +414,20 @@ secret = "sk-400-dddddddddddd"
     assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 1);
     anthropic_error(&r.json().await.unwrap(), "rate_limit_error");
 
-    // 503 overloaded: Claude answers 529 to every try. Three failures in a row cool the key
-    // down, so a stream asked for next fails before its first byte with a JSON 429.
+    // 503 overloaded: Claude answers 529 to every try; Maestro's retries are spent, so the
+    // client is told not to retry. Three failures in a row rest the key, so a stream asked for
+    // next fails before its first byte with a JSON 503 (no retry either: the key rests 30 s).
     let r = app.messages(hello("claude/c1")).await;
-    assert_eq!(r.status(), 503);
+    assert_eq!((r.status().as_u16(), header(&r, "x-should-retry")), (503, "false".to_string()));
     anthropic_error(&r.json().await.unwrap(), "overloaded_error");
     let r = app.messages(streamed("claude/c1")).await;
-    assert_eq!(r.status(), 429);
+    assert_eq!((r.status().as_u16(), header(&r, "x-should-retry")), (503, "false".to_string()));
     assert!(header(&r, "content-type").starts_with("application/json"));
-    anthropic_error(&r.json().await.unwrap(), "rate_limit_error");
+    assert!(header(&r, "retry-after").parse::<u64>().unwrap() >= 29);
+    anthropic_error(&r.json().await.unwrap(), "overloaded_error");
 
     // Every authenticated call is one log event, the refused bodies too: bearer 200, three
-    // refused bodies 400, picky 400, unknown 404, tight 200 + 429, claude 503 + 429.
+    // refused bodies 400, picky 400, unknown 404, tight 200 + 429, claude 503 + 503.
     let usage = app.usage("").await;
     assert_eq!(usage["total"]["requests"], 10);
     assert_eq!(usage["total"]["successes"], 2);

@@ -70,6 +70,7 @@ pub fn conflict(message: impl Into<String>) -> ApiError {
         code: Some("conflict".to_string()),
         param: None,
         retry_after_secs: None,
+        should_retry: None,
     }
 }
 
@@ -84,6 +85,7 @@ pub fn version_required() -> ApiError {
         code: Some("version_required".to_string()),
         param: Some("version".to_string()),
         retry_after_secs: None,
+        should_retry: None,
     }
 }
 

@@ -70,7 +70,7 @@ pub fn error_response(e: &ApiError, request_id: Option<&str>) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     // Anthropic's SDKs honour this; a client error will not get better by retrying.
-    let retry = matches!(e.status, 408 | 409 | 429) || e.status >= 500;
+    let retry = e.should_retry.unwrap_or(matches!(e.status, 408 | 409 | 429) || e.status >= 500);
     response.headers_mut().insert("x-should-retry", HeaderValue::from_static(if retry { "true" } else { "false" }));
     response
 }

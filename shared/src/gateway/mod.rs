@@ -31,7 +31,7 @@ use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, P
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
-use errors::{client_error, internal, no_key_error, secs_until, upstream_error};
+use errors::{Cooling, client_error, internal, no_key_error, secs_until, upstream_error};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,6 +339,21 @@ impl CallState {
         }
     }
 
+    /// Takes back an attempt that never reached the provider (Maestro refused the request).
+    fn forget_attempt(&mut self, target: &Target<'_>, key_id: &str, previous_key: Option<String>) {
+        let (provider, model) = (&target.entry.provider.code, &target.model.model);
+        if let Some(i) =
+            self.key_attempts.iter().position(|a| a.key_id == key_id && a.provider == *provider && a.model == *model)
+        {
+            self.key_attempts[i].attempts = self.key_attempts[i].attempts.saturating_sub(1);
+            if self.key_attempts[i].attempts == 0 && self.key_attempts[i].errors == 0 {
+                self.key_attempts.remove(i);
+            }
+        }
+        self.attempts = self.attempts.saturating_sub(1);
+        self.key_id = previous_key;
+    }
+
     fn error_event(&self, requested_model: &str, e: &ApiError) -> LogEvent {
         self.event(requested_model, Usage::default(), 0, Some((e.status, e.code.clone(), &e.message)), None)
     }
@@ -620,6 +635,8 @@ impl Gateway {
         let mut excluded: HashSet<String> = HashSet::new();
         let mut retries = 0u32;
         let mut last_error: Option<ProviderError> = None;
+        // Cool-downs this call set: the catalog it started from does not show them yet.
+        let mut cooled: Option<Cooling> = None;
 
         loop {
             if state.attempts > 0 && state.caller_link.is_gone() {
@@ -649,17 +666,18 @@ impl Gateway {
                         secs_until(until_ms, now),
                     )));
                 }
-                Pick::NoUsableKey { cooling_until } => {
+                Pick::NoUsableKey { cooling_until, after_errors } => {
+                    let seen = cooling_until.map(|until_ms| Cooling { until_ms, after_errors });
                     return Err(TargetFailure::Exhausted(no_key_error(
                         &provider.code,
                         last_error.as_ref(),
-                        cooling_until,
+                        Cooling::earliest(seen, cooled),
                         now,
                     )));
                 }
             };
             state.attempts += 1;
-            state.key_id = Some(key.id.clone());
+            let previous_key = state.key_id.replace(key.id.clone());
             state.note_attempt(target, &key.id, false);
 
             let secret = match self.backends.secrets.get_secret(&key.secret_ref).await {
@@ -697,6 +715,13 @@ impl Gateway {
                         prompt_tokens_if_cut,
                     });
                 }
+                Err(error) if error.kind == ProviderErrorKind::InvalidRequest && error.status.is_none() => {
+                    // Maestro refused the request for this provider before sending it: the
+                    // caller's error, not a failed attempt on the key.
+                    state.forget_attempt(target, &key.id, previous_key);
+                    release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
+                    return Err(TargetFailure::Client(client_error(&error)));
+                }
                 Err(error) => {
                     state.note_attempt(target, &key.id, true);
                     // The provider counted the request but no tokens: give the tokens back.
@@ -711,26 +736,22 @@ impl Gateway {
                         ProviderErrorKind::RateLimited => {
                             let wait =
                                 error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
-                            self.set_status(&key, KeyStatus::RateLimited, Some(now_ms() + wait as i64)).await;
+                            let until_ms = now_ms() + wait as i64;
+                            self.set_status(&key, KeyStatus::RateLimited, Some(until_ms)).await;
+                            cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: false }));
                             excluded.insert(key.id.clone());
                         }
                         ProviderErrorKind::QuotaExceeded => {
-                            self.set_status(
-                                &key,
-                                KeyStatus::RateLimited,
-                                Some(now_ms() + policy.quota_cooldown_ms as i64),
-                            )
-                            .await;
+                            let until_ms = now_ms() + policy.quota_cooldown_ms as i64;
+                            self.set_status(&key, KeyStatus::RateLimited, Some(until_ms)).await;
+                            cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: false }));
                             excluded.insert(key.id.clone());
                         }
                         kind if kind.is_retryable() => {
                             if self.pool.note_failure(&key.id) >= policy.failure_threshold {
-                                self.set_status(
-                                    &key,
-                                    KeyStatus::Error,
-                                    Some(now_ms() + policy.error_cooldown_ms as i64),
-                                )
-                                .await;
+                                let until_ms = now_ms() + policy.error_cooldown_ms as i64;
+                                self.set_status(&key, KeyStatus::Error, Some(until_ms)).await;
+                                cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: true }));
                                 excluded.insert(key.id.clone());
                             } else if another_usable_key(&target.entry.keys, &key.id, &excluded) {
                                 // The retry goes to another key: a failing key must not hold the

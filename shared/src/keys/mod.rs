@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::domain::ApiKey;
+use crate::domain::{ApiKey, KeyStatus};
 use crate::store::{CounterStore, Grant, Reservation, StoreError, WindowKind};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -75,9 +75,11 @@ pub enum Pick {
         until_ms: i64,
     },
     /// No key is usable at all (none active, all invalid or cooling down). `cooling_until` is the
-    /// earliest cool-down end, when there is one.
+    /// earliest cool-down end, when there is one; `after_errors` when every cooling key cools
+    /// down after failures (status `error`), none after a 429.
     NoUsableKey {
         cooling_until: Option<i64>,
+        after_errors: bool,
     },
 }
 
@@ -118,12 +120,14 @@ impl KeyPool {
     ) -> Result<Pick, StoreError> {
         let candidates = self.candidates(keys, now_ms, excluded);
         if candidates.is_empty() {
-            let cooling_until = keys
+            let cooling: Vec<&ApiKey> = keys
                 .iter()
                 .filter(|k| k.is_active && !excluded.contains(&k.id) && !k.is_usable(now_ms))
-                .filter_map(|k| k.cooldown_until)
-                .min();
-            return Ok(Pick::NoUsableKey { cooling_until });
+                .filter(|k| k.cooldown_until.is_some())
+                .collect();
+            let cooling_until = cooling.iter().filter_map(|k| k.cooldown_until).min();
+            let after_errors = cooling.iter().all(|k| k.status == KeyStatus::Error);
+            return Ok(Pick::NoUsableKey { cooling_until, after_errors });
         }
         let mut earliest_free = i64::MAX;
         let mut store_error = None;

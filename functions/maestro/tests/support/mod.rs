@@ -21,6 +21,8 @@ use serde_json::Value;
 pub const OPENAI_COMPLETION: &str = include_str!("../../../../shared/tests/fixtures/openai/chat_completion.json");
 pub const OPENAI_429: &str = include_str!("../../../../shared/tests/fixtures/openai/error_429_rate_limit.json");
 pub const OPENAI_401: &str = include_str!("../../../../shared/tests/fixtures/openai/error_401.json");
+pub const OPENAI_QUOTA: &str =
+    include_str!("../../../../shared/tests/fixtures/openai/error_429_insufficient_quota.json");
 pub const ANTHROPIC_MESSAGE: &str = include_str!("../../../../shared/tests/fixtures/anthropic/message.json");
 pub const ANTHROPIC_529: &str = include_str!("../../../../shared/tests/fixtures/anthropic/error_529_overloaded.json");
 pub const OPENAI_STREAM: &str = include_str!("../../../../shared/tests/fixtures/openai/chat_stream.sse");
@@ -156,6 +158,13 @@ async fn answer(
             r
         }
         "401" => json(401, OPENAI_401),
+        // A 429 asking for 7 seconds, and OpenAI's out-of-credit 429.
+        "wait7" => {
+            let mut r = json(429, OPENAI_429);
+            r.headers_mut().insert("retry-after", "7".parse().unwrap());
+            r
+        }
+        "quota" => json(429, OPENAI_QUOTA),
         "busy" => {
             let mut r = json(
                 503,
