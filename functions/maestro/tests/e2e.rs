@@ -387,6 +387,28 @@ async fn anthropic_and_openai_keys_from_the_sdk_variables_serve_their_models() {
     let refused =
         logs["data"].as_array().unwrap().iter().find(|l| l["http_status"] == 400).expect("the refusal is logged");
     assert_eq!(refused["attempts"], 0, "{refused}");
+    // No silent drops: `n` > 1 and `logprobs` are refused by name for Claude, unless the caller
+    // asks for them to be dropped; an OpenAI target gets them, and never Maestro's own switch.
+    for (field, value) in [("n", json!(2)), ("logprobs", json!(true)), ("top_logprobs", json!(3))] {
+        let mut asked = hello("claude-sonnet-4-5");
+        asked[field] = value.clone();
+        let r = app.chat(asked.clone()).await;
+        assert_eq!(r.status(), 400, "{field}");
+        let err: Value = r.json().await.unwrap();
+        assert_eq!(err["error"]["param"], if field == "n" { "n" } else { "logprobs" }, "{err}");
+        asked["drop_params"] = json!(true);
+        let r = app.chat(asked).await;
+        assert_eq!(r.status(), 200, "{field} dropped");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["choices"].as_array().map(Vec::len), Some(1));
+    }
+    let mut openai = hello("openai/gpt-4o");
+    openai["n"] = json!(2);
+    openai["drop_params"] = json!(true);
+    assert_eq!(app.chat(openai).await.status(), 200);
+    let sent = fake.last_body();
+    assert_eq!((sent["n"].as_u64(), sent.get("drop_params")), (Some(2), None), "{sent}");
+
     let by_key = app.usage("provider=anthropic&group_by=key").await;
     let attempt_errors: u64 =
         by_key["groups"].as_array().unwrap().iter().map(|g| g["usage"]["attempt_errors"].as_u64().unwrap_or(0)).sum();
@@ -397,8 +419,10 @@ async fn anthropic_and_openai_keys_from_the_sdk_variables_serve_their_models() {
     let usage = app.usage("group_by=provider").await;
     let groups = usage["groups"].as_array().unwrap();
     let cost = |p: &str| groups.iter().find(|g| g["group"] == p).unwrap()["usage"]["cost_micros"].as_u64().unwrap();
-    assert_eq!(cost("anthropic"), 2405);
-    assert_eq!(cost("openai"), 148);
+    // Four Claude answers (the first and three with dropped parameters), two gpt-4o ones; the
+    // refusals cost nothing.
+    assert_eq!(cost("anthropic"), 4 * 2405);
+    assert_eq!(cost("openai"), 2 * 148);
 
     let models: Value = app
         .http

@@ -20,6 +20,17 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// Whether the provider's API answers `n` > 1 with that many choices (Anthropic's and the
+    /// demo model's answer one; DeepSeek's refuses `n`).
+    pub fn supports_several_choices(self) -> bool {
+        matches!(self, Self::Openai | Self::OpenaiCompatible)
+    }
+
+    /// Whether the provider's API returns token log probabilities.
+    pub fn supports_logprobs(self) -> bool {
+        matches!(self, Self::Openai | Self::OpenaiCompatible | Self::Deepseek)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Openai => "openai",

@@ -148,6 +148,23 @@ impl ChatRequest {
         self.stream.unwrap_or(false)
     }
 
+    /// More than one choice asked for (`n` > 1).
+    pub fn asks_several_choices(&self) -> bool {
+        self.extra.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1)
+    }
+
+    /// Token log probabilities asked for (`logprobs: true` or `top_logprobs`).
+    pub fn asks_logprobs(&self) -> bool {
+        self.extra.get("logprobs").and_then(Value::as_bool).unwrap_or(false)
+            || self.extra.get("top_logprobs").is_some_and(|v| !v.is_null())
+    }
+
+    /// `drop_params: true` (LiteLLM's name): parameters a provider cannot take are dropped for
+    /// it instead of refusing the request. Maestro's own field, never sent upstream.
+    pub fn drops_params(&self) -> bool {
+        self.extra.get("drop_params").and_then(Value::as_bool).unwrap_or(false)
+    }
+
     /// Bytes of text the prompt carries; the basis of the cheap hot-path token estimate.
     pub fn prompt_chars(&self) -> usize {
         self.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text().len()) + m.role.len() + 4).sum()

@@ -540,7 +540,10 @@ impl Gateway {
         // Each target must be able to do what is asked; if none can, say what is missing.
         let asked = requested_max.unwrap_or(0);
         type Check<'c> = Box<dyn Fn(&Target<'_>) -> bool + 'c>;
-        let checks: [(bool, Check<'_>, &str, String); 4] = [
+        // Without `drop_params`, a parameter some targets cannot honour excludes them (no silent
+        // drop: code reading `choices[1]` or `logprobs` would break).
+        let strict = !request.drops_params();
+        let checks: [(bool, Check<'_>, &str, String); 6] = [
             (
                 requested_max.is_some(),
                 Box::new(|t| t.model.max_output_tokens.is_none_or(|cap| cap >= asked)),
@@ -569,6 +572,24 @@ impl Gateway {
                 Box::new(|t| t.model.supports_vision),
                 "messages",
                 format!("`{}` does not accept images.", request.model),
+            ),
+            (
+                strict && request.asks_several_choices(),
+                Box::new(|t| t.entry.provider.kind.supports_several_choices()),
+                "n",
+                format!(
+                    "`n` > 1 is not supported by `{}`'s provider; send `n: 1`, or `drop_params: true` to get one choice.",
+                    request.model
+                ),
+            ),
+            (
+                strict && request.asks_logprobs(),
+                Box::new(|t| t.entry.provider.kind.supports_logprobs()),
+                "logprobs",
+                format!(
+                    "`logprobs` is not supported by `{}`'s provider; leave it out, or send `drop_params: true` to drop it.",
+                    request.model
+                ),
             ),
         ];
         let mut fitting: Vec<&Target<'_>> = targets;

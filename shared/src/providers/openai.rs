@@ -338,7 +338,10 @@ struct Extra<'a>(&'a Map<String, Value>);
 
 impl Serialize for Extra<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().filter(|(k, _)| !matches!(k.as_str(), "stream" | "stream_options")))
+        // `drop_params` is Maestro's own switch; the stream fields are set by the call itself.
+        serializer.collect_map(
+            self.0.iter().filter(|(k, _)| !matches!(k.as_str(), "stream" | "stream_options" | "drop_params")),
+        )
     }
 }
 
