@@ -438,6 +438,7 @@ pub(super) fn completion_body(answer: &Answer<'_>) -> Result<Bytes, ProviderErro
             message: OutMessage {
                 role: "assistant",
                 content: answer.content,
+                refusal: None,
                 reasoning_content: answer.reasoning,
                 tool_calls: answer.tool_calls,
             },
@@ -478,6 +479,8 @@ struct OutChoice<'a> {
 struct OutMessage<'a> {
     role: &'static str,
     content: Option<&'a str>,
+    /// Required by OpenAI's schema (`null` when the model did not refuse).
+    refusal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "<[Value]>::is_empty")]
@@ -580,7 +583,14 @@ impl Translate for OpenAiChunks {
             return Ok(Vec::new());
         }
         // JSON never needs a raw newline, so one inside multi-line `data:` is plain whitespace.
-        Ok(vec![frame(data.replace('\n', " ").as_bytes())])
+        let mut data = data.replace('\n', " ");
+        if !self.forward_usage_chunk {
+            // Maestro asked for usage, the caller did not: per OpenAI's schema, its chunks then
+            // carry no `usage` at all. (Inside a JSON string the quotes would be escaped, so
+            // only the top-level field can match.)
+            data = data.replace(r#","usage":null"#, "");
+        }
+        Ok(vec![frame(data.as_bytes())])
     }
 
     fn on_end(&mut self) -> Result<Vec<Bytes>, ProviderError> {
@@ -649,6 +659,20 @@ mod tests {
         let e = upstream_error(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body, &key());
         assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
         assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
+    }
+
+    #[test]
+    fn chunks_carry_usage_null_only_for_callers_who_asked_for_usage() {
+        let chunk = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"say \",\"usage\":null"},"finish_reason":null}],"usage":null}"#;
+        let event = crate::providers::sse::SseEvent { event: None, data: chunk.to_string() };
+        let sent = |wants: bool| {
+            let frames = OpenAiChunks::new(wants).on_event(&event).unwrap_or_default();
+            frames.iter().map(|f| String::from_utf8_lossy(f).to_string()).collect::<String>()
+        };
+        assert!(sent(true).contains(r#"}],"usage":null}"#));
+        let plain = sent(false);
+        assert!(!plain.contains(r#"}],"usage":null"#), "{plain}");
+        assert!(plain.contains(r#"say \",\"usage\":null"#), "text that looks like the field stays: {plain}");
     }
 
     #[test]
