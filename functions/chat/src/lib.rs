@@ -183,8 +183,12 @@ fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>
     if let Some(p) = provider {
         set(mhttp::HEADER_PROVIDER, p);
     }
-    if let Some(m) = model {
-        set(mhttp::HEADER_MODEL, m);
+    // The catalog id that served (as `/v1/models` lists it and the log records it), whatever
+    // the caller asked for (a bare name, a route); the body's `model` is the provider's own.
+    match (provider, model) {
+        (Some(p), Some(m)) => set(mhttp::HEADER_MODEL, &format!("{p}/{m}")),
+        (None, Some(m)) => set(mhttp::HEADER_MODEL, m),
+        _ => {}
     }
 }
 

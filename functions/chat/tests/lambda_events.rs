@@ -91,7 +91,7 @@ async fn given_the_function_url_completion_event_then_the_demo_model_answers_and
     let content = body["choices"][0]["message"]["content"].as_str().expect("content");
     assert!(content.ends_with("Say hello to the Maestro gateway."), "{content}");
     assert_eq!(header(&response, "x-maestro-provider"), Some("demo"));
-    assert_eq!(header(&response, "x-maestro-model"), Some("echo"));
+    assert_eq!(header(&response, "x-maestro-model"), Some("demo/echo"));
     let events = sink.events();
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].status, events[0].user_id.as_deref()), (CallStatus::Success, Some("events-user-42")));

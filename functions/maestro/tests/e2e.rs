@@ -162,7 +162,7 @@ targets = ["fake/m1", "backup/m2"]
     assert_eq!(fake.calls("sk-ok-ffffffffffff"), 1);
     assert_eq!(header(&r, "x-maestro-attempts"), "4");
     assert_eq!(header(&r, "x-maestro-provider"), "backup");
-    assert_eq!(header(&r, "x-maestro-model"), "m2");
+    assert_eq!(header(&r, "x-maestro-model"), "backup/m2");
     assert_eq!(fake.last_body()["model"], "m2");
 
     // One call, counted once, on the target that served, at its price: 19 * 1 + 10 * 2 = 39.
