@@ -239,6 +239,7 @@ async fn a_wrong_method_and_oversized_headers_get_json_errors() {
     let http = reqwest::Client::new();
     let r = http.get(format!("http://{}/v1/chat/completions", served.addr)).send().await.unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 
@@ -258,4 +259,75 @@ fn a_short_jwt_secret_is_refused_at_start() {
     assert!(e.to_string().contains("at least 32 bytes"), "{e}");
     let long = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "k".repeat(32));
     assert!(maestro::jwt_secret(dir.path(), &long).is_ok());
+}
+
+/// `(status, headers, JSON body)` of a response.
+async fn answer(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} not JSON ({e}): {text:?}")))
+}
+
+fn assert_openai_error(body: &Value, code: &str) {
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["type"].is_string(), "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"].as_object().unwrap().contains_key("param"), "{body}");
+    assert!(body.get("type").is_none(), "{body}");
+}
+
+fn assert_anthropic_error(body: &Value, error_type: &str) {
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], error_type, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn router_level_errors_take_the_routes_shape_and_405_names_the_allowed_methods() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+
+    for path in ["/v1/chat/completions", "/api/ai/chat/completions"] {
+        let (status, headers, body) = answer(http.get(url(path)).send().await.unwrap()).await;
+        assert_eq!(status, 405, "{path}");
+        assert_eq!(headers["allow"], "POST", "{path}");
+        assert_openai_error(&body, "method_not_allowed");
+    }
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let (status, headers, body) = answer(http.get(url(path)).send().await.unwrap()).await;
+        assert_eq!(status, 405, "{path}");
+        assert_eq!(headers["allow"], "POST", "{path}");
+        assert_anthropic_error(&body, "invalid_request_error");
+    }
+    let (status, headers, body) = answer(http.delete(url("/v1/models")).send().await.unwrap()).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "GET,HEAD");
+    assert_openai_error(&body, "method_not_allowed");
+
+    let (status, _, body) = answer(http.get(url("/v1/nothing-here")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "not_found");
+    let (status, _, body) = answer(http.get(url("/v1/messages/batches")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error");
+    let (status, _, body) = answer(http.get(url("/v1/messagesx")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "not_found");
+
+    // A body that is not JSON: 400 in each shape.
+    let post = |path: &str| http.post(url(path)).bearer_auth(&served.token).header("content-type", "application/json");
+    let (status, _, body) = answer(post("/v1/chat/completions").body("{nope").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_openai_error(&body, "invalid_request");
+    let (status, _, body) = answer(post("/v1/messages").body("{nope").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_anthropic_error(&body, "invalid_request_error");
+
+    // Oversized headers: 431 in each shape too.
+    let big = "a".repeat(20_000);
+    let (status, _, body) = answer(http.get(url("/v1/messages")).header("x-big", &big).send().await.unwrap()).await;
+    assert_eq!(status, 431);
+    assert_anthropic_error(&body, "invalid_request_error");
 }
