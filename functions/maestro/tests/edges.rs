@@ -331,3 +331,72 @@ async fn router_level_errors_take_the_routes_shape_and_405_names_the_allowed_met
     assert_eq!(status, 431);
     assert_anthropic_error(&body, "invalid_request_error");
 }
+
+#[tokio::test]
+async fn one_model_is_served_in_the_lists_shapes_and_x_api_key_authenticates_the_model_routes() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+
+    // OpenAI's shape, with the Bearer token; the entry is the one the list has.
+    let (status, _, list) = answer(http.get(url("/v1/models")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let listed = list["data"].as_array().unwrap().iter().find(|m| m["id"] == "fake/m1").unwrap().clone();
+    let (status, _, one) =
+        answer(http.get(url("/v1/models/fake/m1")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(one, listed);
+    assert_eq!(one["object"], "model");
+    assert_eq!(one["owned_by"], "fake");
+    // What the OpenAI SDKs send: the id's slash percent-encoded.
+    let (status, _, encoded) =
+        answer(http.get(url("/v1/models/fake%2Fm1")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!((status, &encoded), (200, &listed));
+
+    // Anthropic's shape with `anthropic-version`, the token in `x-api-key`.
+    let anthropic =
+        |path: &str| http.get(url(path)).header("x-api-key", &served.token).header("anthropic-version", "2023-06-01");
+    let (status, _, list) = answer(anthropic("/v1/models").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["has_more"], false);
+    assert!(list.get("object").is_none());
+    let listed = list["data"].as_array().unwrap().iter().find(|m| m["id"] == "fake/m1").unwrap().clone();
+    assert_eq!(list["first_id"], list["data"][0]["id"]);
+    let (status, _, one) = answer(anthropic("/v1/models/fake/m1").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(one, listed);
+    assert_eq!(one["type"], "model");
+    assert_eq!(one["display_name"], "fake/m1");
+    assert!(one["created_at"].is_string());
+
+    // x-api-key without anthropic-version: OpenAI's shape.
+    let (status, _, one) =
+        answer(http.get(url("/v1/models/fake/m1")).header("x-api-key", &served.token).send().await.unwrap()).await;
+    assert_eq!((status, &one["object"]), (200, &json!("model")));
+
+    // Unknown ids: 404 in each shape.
+    let (status, _, body) =
+        answer(http.get(url("/v1/models/fake/nope")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "model_not_found");
+    let (status, _, body) = answer(anthropic("/v1/models/nope").send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error");
+
+    // No token, or a bad one: 401 in each shape.
+    let (status, _, body) = answer(http.get(url("/v1/models/fake/m1")).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_openai_error(&body, "invalid_api_key");
+    let (status, _, body) = answer(
+        http.get(url("/v1/models"))
+            .header("x-api-key", "mk-wrong")
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_anthropic_error(&body, "authentication_error");
+}
