@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::edges::InflatedTooLarge;
 use crate::error::ApiError;
 
 pub const HEADER_REQUEST_ID: &str = "x-request-id";
@@ -25,7 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE || caused_by::<InflatedTooLarge>(&rejection) {
                 ApiError::payload_too_large()
             } else if caused_by::<BodyTimedOut>(&rejection) {
                 ApiError::request_timeout()

@@ -400,3 +400,232 @@ async fn one_model_is_served_in_the_lists_shapes_and_x_api_key_authenticates_the
     assert_eq!(status, 401);
     assert_anthropic_error(&body, "authentication_error");
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_under_the_limit_and_other_encodings_get_415() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "[server]\nmax_body_bytes = 65536\n").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+    let post = |path: &str, body: Vec<u8>, encoding: &str| {
+        http.post(url(path))
+            .bearer_auth(&served.token)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+    };
+    let chat = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) =
+        answer(post("/v1/chat/completions", gzip(chat.to_string().as_bytes()), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    let count = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) =
+        answer(post("/v1/messages/count_tokens", gzip(count.to_string().as_bytes()), "GZIP").send().await.unwrap())
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["input_tokens"].as_u64().unwrap() > 0);
+
+    // Under the limit compressed, far over it inflated: 413 in each shape.
+    let padding = " ".repeat(8 * 1024 * 1024);
+    let bomb = gzip(format!("{{\"model\":\"fake/m1\",\"messages\":[]{padding}}}").as_bytes());
+    assert!(bomb.len() < 65536, "{}", bomb.len());
+    let (status, _, body) = answer(post("/v1/chat/completions", bomb.clone(), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert_openai_error(&body, "payload_too_large");
+    let (status, _, body) = answer(post("/v1/messages", bomb, "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert_anthropic_error(&body, "request_too_large");
+
+    // Not gzip after all: 400.
+    let (status, _, body) =
+        answer(post("/v1/chat/completions", chat.to_string().into_bytes(), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_openai_error(&body, "invalid_request");
+
+    // Other encodings: 415 in each shape, before the token is even looked at.
+    for encoding in ["br", "deflate", "zstd"] {
+        let (status, _, body) =
+            answer(post("/v1/chat/completions", b"{}".to_vec(), encoding).send().await.unwrap()).await;
+        assert_eq!(status, 415, "{encoding}");
+        assert_openai_error(&body, "unsupported_content_encoding");
+    }
+    let (status, _, body) = answer(post("/v1/messages", b"{}".to_vec(), "br").send().await.unwrap()).await;
+    assert_eq!(status, 415);
+    assert_anthropic_error(&body, "invalid_request_error");
+    // A call with no calls recorded for the refused bodies.
+    assert!(served.app.wait_for_logs(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn a_body_announced_over_the_limit_gets_413_before_100_continue() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "[server]\nmax_body_bytes = 65536\n").await;
+    for (path, shape) in
+        [("/v1/chat/completions", "\"code\":\"payload_too_large\""), ("/v1/messages", "request_too_large")]
+    {
+        let mut conn = TcpStream::connect(&served.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 70000\r\nexpect: 100-continue\r\n\r\n",
+            served.token
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // The body is never sent: the answer comes anyway, and it is not `100 Continue`.
+        let (answer, _) = read_until_closed(&mut conn, Duration::from_millis(800)).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(!answer.contains("100 Continue"), "{path}: {answer}");
+        assert!(answer.contains(shape), "{path}: {answer}");
+    }
+    // Under the limit, the client is told to go on and the call is served.
+    let mut conn = TcpStream::connect(&served.addr).await.unwrap();
+    let body = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
+        served.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100 Continue"));
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(3)).await;
+    assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+}
+
+const CORS_CONFIG: &str = "[server]\ncors_origins = [\"https://app.example\", \"http://localhost:5173\"]\n";
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_for_listed_origins_and_every_answer_carries_the_headers() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", CORS_CONFIG).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+    let preflight = |path: &str, origin: &str, headers: &str| {
+        http.request(reqwest::Method::OPTIONS, url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", headers)
+    };
+
+    // What the OpenAI and Anthropic SDKs ask for from a browser.
+    let asked = "authorization,content-type,x-stainless-os,x-stainless-retry-count,x-api-key,anthropic-version,anthropic-dangerous-direct-browser-access";
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let r = preflight(path, "https://app.example", asked).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(header(h, "access-control-allow-origin"), "https://app.example");
+        assert!(header(h, "access-control-allow-methods").contains("POST"));
+        let allowed = header(h, "access-control-allow-headers");
+        for name in asked.split(',') {
+            assert!(allowed.contains(name), "{name} in {allowed}");
+        }
+        assert!(header(h, "vary").contains("origin"), "{h:?}");
+    }
+    // A header outside the list is left out of the answer, so the browser will not send it.
+    let r = preflight("/v1/chat/completions", "http://localhost:5173", "authorization, x-evil").send().await.unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "http://localhost:5173");
+    assert_eq!(header(r.headers(), "access-control-allow-headers"), "authorization");
+    // An origin not listed: no allow-origin, the browser refuses.
+    let r = preflight("/v1/chat/completions", "https://evil.example", "authorization").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "{:?}", r.headers());
+
+    // A served call: the origin allowed, Maestro's headers readable by the page.
+    let r = http
+        .post(url("/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .bearer_auth(&served.token)
+        .json(&json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "https://app.example");
+    let exposed = header(r.headers(), "access-control-expose-headers").to_string();
+    for name in ["x-request-id", "retry-after", "x-maestro-provider", "x-maestro-model", "x-maestro-attempts"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
+    assert!(r.headers().get("x-maestro-provider").is_some());
+    // Errors too: a refused token, a wrong method, an unknown path, a body too large.
+    let with_origin = |r: reqwest::RequestBuilder| r.header("origin", "https://app.example");
+    let errors = [
+        (with_origin(http.get(url("/v1/models"))), 401),
+        (with_origin(http.get(url("/v1/chat/completions"))), 405),
+        (with_origin(http.get(url("/v1/nothing"))), 404),
+        (with_origin(http.post(url("/v1/messages")).header("content-length", "99999999")), 413),
+    ];
+    for (request, status) in errors {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), status);
+        assert_eq!(header(r.headers(), "access-control-allow-origin"), "https://app.example", "{status}");
+        assert!(header(r.headers(), "access-control-expose-headers").contains("x-request-id"), "{status}");
+    }
+    // Another origin gets no allow-origin on a normal answer either.
+    let r = http.get(url("/health")).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn without_cors_origins_no_cors_headers_are_sent_and_preflights_are_not_answered() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let r = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("http://{}/v1/chat/completions", served.addr))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_star_allows_any_origin_and_the_environment_replaces_the_config_file() {
+    let fake = FakeProvider::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{CORS_CONFIG}[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n",
+        fake.url
+    );
+    let app = build(Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(&config).unwrap(),
+        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "*".to_string())),
+        demo: true,
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, app.router.clone(), limits(), std::future::pending(), || {}));
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .header("origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "*");
+
+    let other = tempfile::tempdir().unwrap();
+    let bad = build(Options {
+        data_dir: other.path().to_path_buf(),
+        config: FileConfig::default(),
+        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "app.example".to_string())),
+        demo: true,
+    })
+    .await;
+    assert!(matches!(bad, Err(maestro::StartError::Cors(_))), "{:?}", bad.err());
+    assert!(FileConfig::parse("[server]\ncors_origins = [\"https://a.example/path\"]").is_err());
+}
