@@ -629,3 +629,65 @@ async fn a_star_allows_any_origin_and_the_environment_replaces_the_config_file()
     assert!(matches!(bad, Err(maestro::StartError::Cors(_))), "{:?}", bad.err());
     assert!(FileConfig::parse("[server]\ncors_origins = [\"https://a.example/path\"]").is_err());
 }
+
+/// A real browser's `fetch` from another origin: headless Chromium loads a page served on one
+/// port, which calls Maestro on another, with the headers an SDK sends (so a preflight comes
+/// first). Skipped where no Chromium is installed.
+#[tokio::test]
+async fn a_browser_page_from_an_allowed_origin_can_call_and_read_maestros_headers_and_others_cannot() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!("skipped: no Chromium on this machine");
+        return;
+    };
+    // Two pages: the allowed origin, and one that is not.
+    let page = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let allowed = format!("http://127.0.0.1:{}", page.local_addr().unwrap().port());
+    let refused = format!("http://127.0.0.1:{}", other.local_addr().unwrap().port());
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", &format!("[server]\ncors_origins = [\"{allowed}\"]\n")).await;
+    // `localhost` against the pages' `127.0.0.1`: another origin for the browser.
+    let maestro = format!("http://localhost:{}", served.addr.rsplit(':').next().unwrap());
+    let html = format!(
+        r#"<html><body><pre id="out">pending</pre><script>
+fetch("{maestro}/v1/chat/completions", {{
+  method: "POST",
+  headers: {{"authorization": "Bearer {token}", "content-type": "application/json", "x-stainless-os": "Linux"}},
+  body: JSON.stringify({{model: "fake/m1", messages: [{{role: "user", content: "hi"}}]}})
+}}).then(async r => {{
+  const body = await r.json();
+  document.getElementById("out").textContent =
+    "status=" + r.status + " provider=" + r.headers.get("x-maestro-provider") + " object=" + body.object;
+}}).catch(e => {{ document.getElementById("out").textContent = "blocked: " + e; }});
+</script></body></html>"#,
+        token = served.token
+    );
+    for listener in [page, other] {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get({
+                let html = html.clone();
+                move || async move { axum::response::Html(html) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let dump = |url: String| {
+        let chromium = chromium.to_string();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(chromium)
+                .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom"])
+                .arg(url)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    let dom = dump(format!("{allowed}/")).await.unwrap();
+    assert!(dom.contains("status=200 provider=fake object=chat.completion"), "{dom}");
+    let dom = dump(format!("{refused}/")).await.unwrap();
+    assert!(dom.contains("blocked: TypeError"), "{dom}");
+}
