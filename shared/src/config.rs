@@ -41,6 +41,10 @@ pub struct ServerConfig {
     /// Seconds the local runner waits at shutdown for open calls; then running streams are
     /// ended with an in-band error and recorded.
     pub shutdown_timeout_secs: u64,
+    /// Origins whose browser pages may call Maestro (CORS), as `https://app.example.com`, or
+    /// `["*"]` for any; empty (the default): no CORS. `MAESTRO_CORS_ORIGINS` (comma-separated)
+    /// takes precedence.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             body_timeout_secs: 30,
             max_header_bytes: 32 * 1024,
             shutdown_timeout_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -192,6 +197,8 @@ impl FileConfig {
                 "server.header_timeout_secs and body_timeout_secs must be at least 1".into(),
             ));
         }
+        crate::edges::Cors::from_list(&server.cors_origins)
+            .map_err(|e| ConfigError::Invalid(format!("server.cors_origins: {e}")))?;
         Ok(())
     }
 }

@@ -131,6 +131,16 @@ impl ApiError {
         )
     }
 
+    /// 415: a `Content-Encoding` other than gzip.
+    pub fn unsupported_encoding() -> Self {
+        Self::new(
+            415,
+            "invalid_request_error",
+            "unsupported_content_encoding",
+            "This server takes request bodies as they are or gzip-compressed (`Content-Encoding: gzip`).",
+        )
+    }
+
     /// 429: no key (or caller budget) has room right now.
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self::new(429, "rate_limit_error", "rate_limit_exceeded", message).with_retry_after(retry_after_secs.max(1))

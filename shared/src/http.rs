@@ -1,13 +1,15 @@
-//! HTTP helpers every function's router uses: a JSON body extractor whose rejections are OpenAI
-//! errors (never axum's plain-text ones), and the headers Maestro adds.
+//! HTTP helpers every function's router uses: a JSON body extractor whose rejections are JSON
+//! errors (never axum's plain-text ones), the router-level errors in the route's own shape, and
+//! the headers Maestro adds.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::edges::InflatedTooLarge;
 use crate::error::ApiError;
 
 pub const HEADER_REQUEST_ID: &str = "x-request-id";
@@ -24,7 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE || caused_by::<InflatedTooLarge>(&rejection) {
                 ApiError::payload_too_large()
             } else if caused_by::<BodyTimedOut>(&rejection) {
                 ApiError::request_timeout()
@@ -76,13 +78,38 @@ pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
 
-/// The OpenAI-shaped 405 for a path served with other methods (axum's own has no body).
-pub async fn method_not_allowed() -> Response {
-    let e = ApiError::method_not_allowed();
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(e.body())).into_response()
+/// Whether an error on this request takes Anthropic's shape: always on the Messages routes, and
+/// on the model routes when the caller sends `anthropic-version` (as Anthropic's SDKs do).
+pub fn anthropic_shaped(path: &str, headers: &HeaderMap) -> bool {
+    under(path, "/v1/messages") || (under(path, "/v1/models") && headers.contains_key(HEADER_ANTHROPIC_VERSION))
 }
 
-/// The OpenAI-shaped 404 for paths no route matches.
-pub async fn not_found() -> Response {
-    ApiError::not_found("Unknown path. See the README's API reference for the routes Maestro serves.").into_response()
+/// The header Anthropic's SDKs send on every request.
+pub const HEADER_ANTHROPIC_VERSION: &str = "anthropic-version";
+
+/// `path` is `prefix` or below it.
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// An error in the shape the route's clients parse: Anthropic's (see [`anthropic_shaped`]) or
+/// OpenAI's, for errors raised before a handler runs (no route, wrong method, body refused).
+pub fn error_response(path: &str, headers: &HeaderMap, e: &ApiError) -> Response {
+    if anthropic_shaped(path, headers) {
+        crate::anthropic_api::error_response(e, None)
+    } else {
+        e.clone().into_response()
+    }
+}
+
+/// The 405 for a path served with other methods, in the route's shape (axum's own has no body;
+/// axum adds the `Allow` header listing the methods the path takes).
+pub async fn method_not_allowed(uri: Uri, headers: HeaderMap) -> Response {
+    error_response(uri.path(), &headers, &ApiError::method_not_allowed())
+}
+
+/// The 404 for paths no route matches, in the route's shape.
+pub async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    let e = ApiError::not_found("Unknown path. See the README's API reference for the routes Maestro serves.");
+    error_response(uri.path(), &headers, &e)
 }

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod bootstrap;
 pub mod config;
 pub mod domain;
+pub mod edges;
 pub mod error;
 pub mod gateway;
 pub mod http;

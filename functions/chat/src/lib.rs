@@ -9,11 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::auth::{JwtAuth, authenticate_caller};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
@@ -64,6 +66,8 @@ pub fn router(state: ChatState) -> Router {
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(list_models))
+        // Ids hold a slash (`openai/gpt-4o-mini`): a wildcard takes the rest of the path.
+        .route("/v1/models/{*id}", get(retrieve_model))
         .route("/api/ai/chat/count-tokens", post(count_tokens))
         .route("/api/ai/chat/available-providers", post(available_providers).get(available_providers))
         .method_not_allowed_fallback(mhttp::method_not_allowed)
@@ -106,6 +110,29 @@ fn deadline_of(request: &Request) -> Option<Instant> {
 async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let keys = state.gateway.backends().caller_keys.as_ref();
     authenticate_caller(&state.auth, keys, mhttp::authorization(headers)).await
+}
+
+/// The caller's Maestro token (a JWT or a Maestro API key `mk-…`), from `x-api-key` (what the
+/// Anthropic SDKs send) or `Authorization: Bearer`.
+async fn caller_by_api_key_or_bearer(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let keys = state.gateway.backends().caller_keys.as_ref();
+    match headers.get("x-api-key") {
+        Some(value) => {
+            let token = value
+                .to_str()
+                .map(str::trim)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::unauthorized("The `x-api-key` header is empty or unreadable."))?;
+            authenticate_token(&state.auth, keys, token).await
+        }
+        None => match mhttp::authorization(headers) {
+            Some(authorization) => authenticate_caller(&state.auth, keys, Some(authorization)).await,
+            None => Err(ApiError::unauthorized(
+                "Missing `x-api-key` header (a Maestro token or API key; `Authorization: Bearer <token>` works too).",
+            )),
+        },
+    }
 }
 
 /// OpenAI-compatible chat: `stream: true` answers with Server-Sent Events. Also served at
@@ -192,36 +219,128 @@ fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>
     }
 }
 
-/// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list
-/// shape; for a Maestro API key, only those it may use.
-/// Active models as `provider/model`, and routes (for a Maestro API key: those it may use).
-#[utoipa::path(get, path = "/v1/models", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, description = "OpenAI's list shape", body = openapi::ModelListDoc),
-        (status = 401, description = "Missing or bad token", body = ErrorResponse),
-        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
-async fn list_models(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let caller = caller(&state, &headers).await?;
+/// One entry of `/v1/models`: an active `provider/model`, or a route.
+struct ModelEntry {
+    id: String,
+    owned_by: String,
+    max_output_tokens: Option<u64>,
+    context_window: Option<u64>,
+    targets: Option<Vec<String>>,
+}
+
+impl ModelEntry {
+    /// OpenAI's model object (with Maestro's extra fields).
+    fn openai(&self) -> Value {
+        let mut v = json!({"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by});
+        match &self.targets {
+            Some(targets) => v["targets"] = json!(targets),
+            None => {
+                v["max_output_tokens"] = json!(self.max_output_tokens);
+                v["context_window"] = json!(self.context_window);
+            }
+        }
+        v
+    }
+
+    /// Anthropic's model object; Maestro keeps no release dates, so `created_at` is the epoch.
+    fn anthropic(&self) -> Value {
+        let mut v = json!({
+            "type": "model",
+            "id": self.id,
+            "display_name": self.id,
+            "created_at": "1970-01-01T00:00:00Z",
+        });
+        if let Some(n) = self.context_window {
+            v["max_input_tokens"] = json!(n);
+        }
+        if let Some(n) = self.max_output_tokens {
+            v["max_tokens"] = json!(n);
+        }
+        v
+    }
+}
+
+/// The models and routes this caller may use (for a Maestro API key, only those it allows).
+async fn model_entries(state: &ChatState, caller: &Caller) -> Result<Vec<ModelEntry>, ApiError> {
     let catalog = state.gateway.catalog().await?;
     let allowed = |requested: &str| catalog.resolve(requested).is_ok_and(|r| caller.may_use(requested, &r).is_ok());
-    let mut data: Vec<Value> = catalog
+    let mut entries: Vec<ModelEntry> = catalog
         .active_models()
         .into_iter()
         .filter(|(p, m)| caller.key.as_ref().is_none_or(|key| key.allows_model(&p.code, &m.model)))
-        .map(|(p, m)| {
-            json!({
-                "id": format!("{}/{}", p.code, m.model),
-                "object": "model",
-                "created": 0,
-                "owned_by": p.code,
-                "max_output_tokens": m.max_output_tokens,
-                "context_window": m.context_window,
-            })
+        .map(|(p, m)| ModelEntry {
+            id: format!("{}/{}", p.code, m.model),
+            owned_by: p.code.clone(),
+            max_output_tokens: m.max_output_tokens,
+            context_window: m.context_window,
+            targets: None,
         })
         .collect();
-    data.extend(catalog.routes.iter().filter(|r| caller.key.is_none() || allowed(&r.name)).map(
-        |r| json!({"id": r.name, "object": "model", "created": 0, "owned_by": "maestro-route", "targets": r.targets}),
-    ));
-    Ok(Json(json!({"object": "list", "data": data})))
+    entries.extend(catalog.routes.iter().filter(|r| caller.key.is_none() || allowed(&r.name)).map(|r| ModelEntry {
+        id: r.name.clone(),
+        owned_by: "maestro-route".to_string(),
+        max_output_tokens: None,
+        context_window: None,
+        targets: Some(r.targets.clone()),
+    }));
+    Ok(entries)
+}
+
+/// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list
+/// shape, or Anthropic's when the request carries `anthropic-version`; for a Maestro API key,
+/// only those it may use. The token may come in `x-api-key`.
+#[utoipa::path(get, path = "/v1/models", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, description = "OpenAI's list shape (Anthropic's with `anthropic-version`)",
+            body = openapi::ModelListDoc),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
+async fn list_models(State(state): State<ChatState>, uri: Uri, headers: HeaderMap) -> Response {
+    let anthropic = mhttp::anthropic_shaped(uri.path(), &headers);
+    let listed = async {
+        let caller = caller_by_api_key_or_bearer(&state, &headers).await?;
+        model_entries(&state, &caller).await
+    };
+    match listed.await {
+        Ok(entries) if anthropic => {
+            let data: Vec<Value> = entries.iter().map(ModelEntry::anthropic).collect();
+            let (first, last) = (entries.first().map(|e| &e.id), entries.last().map(|e| &e.id));
+            Json(json!({"data": data, "has_more": false, "first_id": first, "last_id": last})).into_response()
+        }
+        Ok(entries) => {
+            let data: Vec<Value> = entries.iter().map(ModelEntry::openai).collect();
+            Json(json!({"object": "list", "data": data})).into_response()
+        }
+        Err(e) => mhttp::error_response(uri.path(), &headers, &e),
+    }
+}
+
+/// `GET /v1/models/{id}`: one entry of `/v1/models` (the same shapes); 404 for an id the caller
+/// does not see there.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`provider/model` or a route name")),
+    responses((status = 200, description = "OpenAI's model object (Anthropic's with `anthropic-version`)",
+            body = openapi::ModelEntryDoc),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 404, description = "No such model for this caller", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
+async fn retrieve_model(
+    State(state): State<ChatState>,
+    id: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    // An id that does not decode (bad percent-encoding) names no model either.
+    let id = id.map(|Path(id)| id).unwrap_or_default();
+    let found = async {
+        let caller = caller_by_api_key_or_bearer(&state, &headers).await?;
+        let entries = model_entries(&state, &caller).await?;
+        entries.into_iter().find(|e| e.id == id).ok_or_else(|| ApiError::model_not_found(&id))
+    };
+    match found.await {
+        Ok(entry) if mhttp::anthropic_shaped(uri.path(), &headers) => Json(entry.anthropic()).into_response(),
+        Ok(entry) => Json(entry.openai()).into_response(),
+        Err(e) => mhttp::error_response(uri.path(), &headers, &e),
+    }
 }
 
 /// `POST /api/ai/chat/count-tokens`: the prompt tokens of a chat request for its resolved model.

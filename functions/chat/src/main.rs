@@ -20,6 +20,9 @@ async fn main() -> Result<(), Error> {
     let margin = env.invocation_margin().map_err(startup_error)?;
     let aws = backend().await?;
     let state = ChatState { gateway: gateway(&aws, options)?, auth, max_body_bytes };
+    let cors = env.cors_origins().map_err(startup_error)?;
     let app = with_invocation_deadline(router(state), margin).fallback(maestro_shared::http::not_found);
+    // Gzip bodies, the announced-length check and CORS, as on the local runner.
+    let app = maestro_shared::edges::apply(app, max_body_bytes, &cors);
     run_with_streaming_response(app).await
 }

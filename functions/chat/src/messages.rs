@@ -7,8 +7,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maestro_shared::anthropic_api::{self, MessagesRequest, Purpose};
-use maestro_shared::auth::authenticate_caller;
-use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
@@ -16,38 +14,15 @@ use maestro_shared::http as mhttp;
 use maestro_shared::tokens::{count_prompt_tokens_off_thread, quick_prompt_estimate};
 use serde_json::json;
 
-use super::{ChatState, deadline_of, openapi, set_headers};
+use super::{ChatState, caller_by_api_key_or_bearer, deadline_of, openapi, set_headers};
 
 /// The header Anthropic's SDKs read the request id from.
 const HEADER_ANTHROPIC_REQUEST_ID: &str = "request-id";
 
-/// The caller's Maestro token (a JWT or a Maestro API key `mk-…`), from `x-api-key` (what the
-/// Anthropic SDKs send) or `Authorization: Bearer`.
-async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let keys = state.gateway.backends().caller_keys.as_ref();
-    match headers.get("x-api-key") {
-        Some(value) => {
-            let token = value
-                .to_str()
-                .map(str::trim)
-                .ok()
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| ApiError::unauthorized("The `x-api-key` header is empty or unreadable."))?;
-            authenticate_token(&state.auth, keys, token).await
-        }
-        None => match mhttp::authorization(headers) {
-            Some(authorization) => authenticate_caller(&state.auth, keys, Some(authorization)).await,
-            None => Err(ApiError::unauthorized(
-                "Missing `x-api-key` header (a Maestro token or API key; `Authorization: Bearer <token>` works too).",
-            )),
-        },
-    }
-}
-
 /// Authentication first, so an anonymous caller learns nothing about the body and cannot make
 /// the server buffer one; then the body.
 async fn accept(state: &ChatState, request: Request, purpose: Purpose) -> Result<(Caller, ChatRequest), ApiError> {
-    let caller = caller(state, request.headers()).await?;
+    let caller = caller_by_api_key_or_bearer(state, request.headers()).await?;
     let body = mhttp::read_json::<MessagesRequest>(request).await;
     match body.and_then(|body| anthropic_api::to_chat_request(body, purpose)) {
         Ok(request) => Ok((caller, request)),

@@ -173,6 +173,7 @@ pub(crate) struct AvailableProvidersDoc {
     paths(
         super::chat_completions,
         super::list_models,
+        super::retrieve_model,
         super::count_tokens,
         super::available_providers,
         super::messages::messages,

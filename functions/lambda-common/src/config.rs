@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use maestro_shared::auth::JwtAuth;
+use maestro_shared::edges::Cors;
 use maestro_shared::gateway::GatewayOptions;
 use maestro_shared::secret::SecretString;
 
@@ -109,6 +110,13 @@ impl Env {
         Ok(bytes)
     }
 
+    /// `MAESTRO_CORS_ORIGINS`: comma-separated origins (or `*`) whose browser pages may call
+    /// the function; unset or blank, no CORS.
+    pub fn cors_origins(&self) -> Result<Cors, ConfigError> {
+        let list = self.get("MAESTRO_CORS_ORIGINS").unwrap_or_default();
+        Cors::from_comma_list(&list).map_err(|message| ConfigError::Invalid { name: "MAESTRO_CORS_ORIGINS", message })
+    }
+
     /// `MAESTRO_INVOCATION_MARGIN_SECS` (default 5, 1–300): how long before the invocation's
     /// deadline the chat function ends a call.
     pub fn invocation_margin(&self) -> Result<Duration, ConfigError> {
@@ -179,6 +187,16 @@ mod tests {
         assert!(Env::from_pairs(&[("MAESTRO_ALLOW_DEMO", "yes")]).gateway_options().is_err());
         assert_eq!(env.max_body_bytes().expect("default"), DEFAULT_MAX_BODY_BYTES);
         assert!(Env::from_pairs(&[("MAESTRO_MAX_BODY_BYTES", "10")]).max_body_bytes().is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_off_unless_listed_and_checked() {
+        assert!(!Env::from_pairs(&[]).cors_origins().expect("unset").is_enabled());
+        assert!(!Env::from_pairs(&[("MAESTRO_CORS_ORIGINS", " ")]).cors_origins().expect("blank").is_enabled());
+        let two = Env::from_pairs(&[("MAESTRO_CORS_ORIGINS", "https://a.example,http://localhost:3000")]);
+        assert!(two.cors_origins().expect("two").is_enabled());
+        let bad = Env::from_pairs(&[("MAESTRO_CORS_ORIGINS", "a.example")]).cors_origins().expect_err("no scheme");
+        assert!(bad.to_string().starts_with("MAESTRO_CORS_ORIGINS is invalid"), "{bad}");
     }
 
     #[test]

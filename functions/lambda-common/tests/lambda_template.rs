@@ -152,6 +152,44 @@ fn chat_streams_from_a_public_function_url_and_http_functions_ignore_the_stage()
     }
 }
 
+/// The chat Function URL's CORS block, present only with `CorsOrigins`, lists what the
+/// function itself allows and exposes (`maestro_shared::edges`), and the function gets the same
+/// origins in `MAESTRO_CORS_ORIGINS`.
+#[test]
+fn the_chat_url_allows_the_cors_origins_and_headers_the_function_does() {
+    use maestro_shared::edges::{ALLOWED_HEADERS, EXPOSED_HEADERS};
+    let t = template();
+    let param = &t["Parameters"]["CorsOrigins"];
+    assert_eq!((str_of(&param["Type"]), str_of(&param["Default"])), ("CommaDelimitedList", ""), "off by default");
+    let chat = &resource(&t, "ChatFunction")["Properties"];
+    let variable = format!("{:?}", chat["Environment"]["Variables"]["MAESTRO_CORS_ORIGINS"]);
+    assert!(["Join", "\",\"", "CorsOrigins"].iter().all(|part| variable.contains(part)), "{variable}");
+    let condition = format!("{:?}", t["Conditions"]["ChatHasCors"]);
+    assert!(condition.contains("CorsOrigins"), "{condition}");
+
+    let Value::Tagged(cors) = &chat["FunctionUrlConfig"]["Cors"] else { panic!("Cors is an !If") };
+    assert_eq!(cors.tag.to_string(), "!If");
+    let branches = cors.value.as_sequence().expect("condition, then, else");
+    assert_eq!(branches[0].as_str(), Some("ChatHasCors"));
+    assert!(format!("{:?}", branches[2]).contains("AWS::NoValue"));
+    let block = &branches[1];
+    assert!(format!("{:?}", block["AllowOrigins"]).contains("CorsOrigins"));
+    let list = |name: &str| -> BTreeSet<String> {
+        block[name].as_sequence().expect(name).iter().map(|v| str_of(v).to_string()).collect()
+    };
+    let allowed = list("AllowHeaders");
+    for header in ALLOWED_HEADERS {
+        assert!(allowed.contains(*header), "AllowHeaders lacks {header}");
+    }
+    assert!(allowed.iter().all(|h| ALLOWED_HEADERS.contains(&h.as_str()) || h.starts_with("x-stainless-")));
+    for sdk in ["x-stainless-os", "x-stainless-lang", "x-stainless-retry-count", "x-stainless-timeout"] {
+        assert!(allowed.contains(sdk), "AllowHeaders lacks {sdk}");
+    }
+    let exposed = list("ExposeHeaders");
+    assert_eq!(exposed, EXPOSED_HEADERS.iter().map(|h| (*h).to_string()).collect::<BTreeSet<_>>());
+    assert_eq!(list("AllowMethods"), BTreeSet::from(["GET".to_string(), "POST".to_string()]));
+}
+
 #[test]
 fn chat_may_run_fifteen_minutes_with_optional_reserved_concurrency_and_the_log_consumer_is_bounded() {
     let t = template();

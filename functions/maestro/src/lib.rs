@@ -14,6 +14,7 @@ use maestro_shared::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
 use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
 use maestro_shared::config::FileConfig;
+use maestro_shared::edges::Cors;
 use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
 use maestro_shared::logs::LogSink;
 use maestro_shared::logs::queue::{QueueCounts, QueueReceiver, in_process_queue};
@@ -53,6 +54,8 @@ pub enum StartError {
     Aws(#[from] AwsError),
     #[error(transparent)]
     Auth(#[from] maestro_shared::auth::AuthConfigError),
+    #[error("MAESTRO_CORS_ORIGINS is invalid: {0}")]
+    Cors(String),
     #[error("MAESTRO_JWT_SECRET is too short: use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)")]
     WeakSecret,
 }
@@ -191,6 +194,11 @@ struct Wired {
 /// secret, and every router on one gateway.
 async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let Options { data_dir, config, env, demo } = options;
+    // The environment's list, when set, replaces the config file's (as on Lambda).
+    let cors = match env("MAESTRO_CORS_ORIGINS").filter(|v| !v.trim().is_empty()) {
+        Some(list) => Cors::from_comma_list(&list).map_err(StartError::Cors)?,
+        None => Cors::from_list(&config.server.cors_origins).map_err(StartError::Cors)?,
+    };
     let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &*env, demo).await?;
     // HS256 with the data dir's secret, or RS256/ES256 with MAESTRO_JWKS_URL; issuer, audience
     // and the admin claim from the environment too (see `maestro_shared::auth`).
@@ -236,6 +244,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     .fallback(maestro_shared::http::not_found)
     // With a JWKS, fetch the key a request's token names before handlers check it.
     .layer(axum::middleware::from_fn_with_state(auth.clone(), maestro_shared::auth::prepare_keys));
+    let router = maestro_shared::edges::apply(router, config.server.max_body_bytes, &cors);
     Ok(Wired { router, gateway, auth, report })
 }
 

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::response::IntoResponse;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -119,12 +118,15 @@ pub async fn serve(
         tokio::spawn(async move {
             let (body_timeout, max_header_bytes) = (limits.body_timeout, limits.max_header_bytes);
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let too_large = head_bytes(&request) > max_header_bytes;
+                let too_large = (head_bytes(&request) > max_header_bytes).then(|| {
+                    let e = maestro_shared::error::ApiError::headers_too_large();
+                    maestro_shared::http::error_response(request.uri().path(), request.headers(), &e)
+                });
                 let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
                 let router = router.clone();
                 async move {
-                    if too_large {
-                        return Ok(maestro_shared::error::ApiError::headers_too_large().into_response());
+                    if let Some(refused) = too_large {
+                        return Ok(refused);
                     }
                     router.oneshot(request).await
                 }

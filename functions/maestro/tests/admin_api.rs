@@ -973,6 +973,7 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
             "POST /v1/messages",
             "POST /v1/messages/count_tokens",
             "GET /v1/models",
+            "GET /v1/models/{id}",
             "POST /api/ai/chat/count-tokens",
             "POST /api/ai/chat/available-providers",
             "GET /api/ai/chat/available-providers",

@@ -239,6 +239,7 @@ async fn a_wrong_method_and_oversized_headers_get_json_errors() {
     let http = reqwest::Client::new();
     let r = http.get(format!("http://{}/v1/chat/completions", served.addr)).send().await.unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 
@@ -258,4 +259,435 @@ fn a_short_jwt_secret_is_refused_at_start() {
     assert!(e.to_string().contains("at least 32 bytes"), "{e}");
     let long = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "k".repeat(32));
     assert!(maestro::jwt_secret(dir.path(), &long).is_ok());
+}
+
+/// `(status, headers, JSON body)` of a response.
+async fn answer(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} not JSON ({e}): {text:?}")))
+}
+
+fn assert_openai_error(body: &Value, code: &str) {
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["type"].is_string(), "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"].as_object().unwrap().contains_key("param"), "{body}");
+    assert!(body.get("type").is_none(), "{body}");
+}
+
+fn assert_anthropic_error(body: &Value, error_type: &str) {
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], error_type, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn router_level_errors_take_the_routes_shape_and_405_names_the_allowed_methods() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+
+    for path in ["/v1/chat/completions", "/api/ai/chat/completions"] {
+        let (status, headers, body) = answer(http.get(url(path)).send().await.unwrap()).await;
+        assert_eq!(status, 405, "{path}");
+        assert_eq!(headers["allow"], "POST", "{path}");
+        assert_openai_error(&body, "method_not_allowed");
+    }
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let (status, headers, body) = answer(http.get(url(path)).send().await.unwrap()).await;
+        assert_eq!(status, 405, "{path}");
+        assert_eq!(headers["allow"], "POST", "{path}");
+        assert_anthropic_error(&body, "invalid_request_error");
+    }
+    let (status, headers, body) = answer(http.delete(url("/v1/models")).send().await.unwrap()).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "GET,HEAD");
+    assert_openai_error(&body, "method_not_allowed");
+
+    let (status, _, body) = answer(http.get(url("/v1/nothing-here")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "not_found");
+    let (status, _, body) = answer(http.get(url("/v1/messages/batches")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error");
+    let (status, _, body) = answer(http.get(url("/v1/messagesx")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "not_found");
+
+    // A body that is not JSON: 400 in each shape.
+    let post = |path: &str| http.post(url(path)).bearer_auth(&served.token).header("content-type", "application/json");
+    let (status, _, body) = answer(post("/v1/chat/completions").body("{nope").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_openai_error(&body, "invalid_request");
+    let (status, _, body) = answer(post("/v1/messages").body("{nope").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_anthropic_error(&body, "invalid_request_error");
+
+    // Oversized headers: 431 in each shape too.
+    let big = "a".repeat(20_000);
+    let (status, _, body) = answer(http.get(url("/v1/messages")).header("x-big", &big).send().await.unwrap()).await;
+    assert_eq!(status, 431);
+    assert_anthropic_error(&body, "invalid_request_error");
+}
+
+#[tokio::test]
+async fn one_model_is_served_in_the_lists_shapes_and_x_api_key_authenticates_the_model_routes() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+
+    // OpenAI's shape, with the Bearer token; the entry is the one the list has.
+    let (status, _, list) = answer(http.get(url("/v1/models")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let listed = list["data"].as_array().unwrap().iter().find(|m| m["id"] == "fake/m1").unwrap().clone();
+    let (status, _, one) =
+        answer(http.get(url("/v1/models/fake/m1")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(one, listed);
+    assert_eq!(one["object"], "model");
+    assert_eq!(one["owned_by"], "fake");
+    // What the OpenAI SDKs send: the id's slash percent-encoded.
+    let (status, _, encoded) =
+        answer(http.get(url("/v1/models/fake%2Fm1")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!((status, &encoded), (200, &listed));
+
+    // Anthropic's shape with `anthropic-version`, the token in `x-api-key`.
+    let anthropic =
+        |path: &str| http.get(url(path)).header("x-api-key", &served.token).header("anthropic-version", "2023-06-01");
+    let (status, _, list) = answer(anthropic("/v1/models").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["has_more"], false);
+    assert!(list.get("object").is_none());
+    let listed = list["data"].as_array().unwrap().iter().find(|m| m["id"] == "fake/m1").unwrap().clone();
+    assert_eq!(list["first_id"], list["data"][0]["id"]);
+    let (status, _, one) = answer(anthropic("/v1/models/fake/m1").send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(one, listed);
+    assert_eq!(one["type"], "model");
+    assert_eq!(one["display_name"], "fake/m1");
+    assert!(one["created_at"].is_string());
+
+    // x-api-key without anthropic-version: OpenAI's shape.
+    let (status, _, one) =
+        answer(http.get(url("/v1/models/fake/m1")).header("x-api-key", &served.token).send().await.unwrap()).await;
+    assert_eq!((status, &one["object"]), (200, &json!("model")));
+
+    // Unknown ids: 404 in each shape.
+    let (status, _, body) =
+        answer(http.get(url("/v1/models/fake/nope")).bearer_auth(&served.token).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "model_not_found");
+    let (status, _, body) = answer(anthropic("/v1/models/nope").send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error");
+
+    // No token, or a bad one: 401 in each shape.
+    let (status, _, body) = answer(http.get(url("/v1/models/fake/m1")).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_openai_error(&body, "invalid_api_key");
+    let (status, _, body) = answer(
+        http.get(url("/v1/models"))
+            .header("x-api-key", "mk-wrong")
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_anthropic_error(&body, "authentication_error");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_under_the_limit_and_other_encodings_get_415() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "[server]\nmax_body_bytes = 65536\n").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+    let post = |path: &str, body: Vec<u8>, encoding: &str| {
+        http.post(url(path))
+            .bearer_auth(&served.token)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+    };
+    let chat = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) =
+        answer(post("/v1/chat/completions", gzip(chat.to_string().as_bytes()), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "chat.completion");
+    let count = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, body) =
+        answer(post("/v1/messages/count_tokens", gzip(count.to_string().as_bytes()), "GZIP").send().await.unwrap())
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["input_tokens"].as_u64().unwrap() > 0);
+
+    // Under the limit compressed, far over it inflated: 413 in each shape.
+    let padding = " ".repeat(8 * 1024 * 1024);
+    let bomb = gzip(format!("{{\"model\":\"fake/m1\",\"messages\":[]{padding}}}").as_bytes());
+    assert!(bomb.len() < 65536, "{}", bomb.len());
+    let (status, _, body) = answer(post("/v1/chat/completions", bomb.clone(), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert_openai_error(&body, "payload_too_large");
+    let (status, _, body) = answer(post("/v1/messages", bomb, "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert_anthropic_error(&body, "request_too_large");
+
+    // Not gzip after all: 400.
+    let (status, _, body) =
+        answer(post("/v1/chat/completions", chat.to_string().into_bytes(), "gzip").send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_openai_error(&body, "invalid_request");
+
+    // Other encodings: 415 in each shape, before the token is even looked at.
+    for encoding in ["br", "deflate", "zstd"] {
+        let (status, _, body) =
+            answer(post("/v1/chat/completions", b"{}".to_vec(), encoding).send().await.unwrap()).await;
+        assert_eq!(status, 415, "{encoding}");
+        assert_openai_error(&body, "unsupported_content_encoding");
+    }
+    let (status, _, body) = answer(post("/v1/messages", b"{}".to_vec(), "br").send().await.unwrap()).await;
+    assert_eq!(status, 415);
+    assert_anthropic_error(&body, "invalid_request_error");
+    // A call with no calls recorded for the refused bodies.
+    assert!(served.app.wait_for_logs(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn a_body_announced_over_the_limit_gets_413_before_100_continue() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "[server]\nmax_body_bytes = 65536\n").await;
+    for (path, shape) in
+        [("/v1/chat/completions", "\"code\":\"payload_too_large\""), ("/v1/messages", "request_too_large")]
+    {
+        let mut conn = TcpStream::connect(&served.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 70000\r\nexpect: 100-continue\r\n\r\n",
+            served.token
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        // The body is never sent: the answer comes anyway, and it is not `100 Continue`.
+        let (answer, _) = read_until_closed(&mut conn, Duration::from_millis(800)).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(!answer.contains("100 Continue"), "{path}: {answer}");
+        assert!(answer.contains(shape), "{path}: {answer}");
+    }
+    // Under the limit, the client is told to go on and the call is served.
+    let mut conn = TcpStream::connect(&served.addr).await.unwrap();
+    let body = json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
+        served.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100 Continue"));
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(3)).await;
+    assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+}
+
+const CORS_CONFIG: &str = "[server]\ncors_origins = [\"https://app.example\", \"http://localhost:5173\"]\n";
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_for_listed_origins_and_every_answer_carries_the_headers() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", CORS_CONFIG).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+    let preflight = |path: &str, origin: &str, headers: &str| {
+        http.request(reqwest::Method::OPTIONS, url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", headers)
+    };
+
+    // What the OpenAI and Anthropic SDKs ask for from a browser.
+    let asked = "authorization,content-type,x-stainless-os,x-stainless-retry-count,x-api-key,anthropic-version,anthropic-dangerous-direct-browser-access";
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let r = preflight(path, "https://app.example", asked).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(header(h, "access-control-allow-origin"), "https://app.example");
+        assert!(header(h, "access-control-allow-methods").contains("POST"));
+        let allowed = header(h, "access-control-allow-headers");
+        for name in asked.split(',') {
+            assert!(allowed.contains(name), "{name} in {allowed}");
+        }
+        assert!(header(h, "vary").contains("origin"), "{h:?}");
+    }
+    // A header outside the list is left out of the answer, so the browser will not send it.
+    let r = preflight("/v1/chat/completions", "http://localhost:5173", "authorization, x-evil").send().await.unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "http://localhost:5173");
+    assert_eq!(header(r.headers(), "access-control-allow-headers"), "authorization");
+    // An origin not listed: no allow-origin, the browser refuses.
+    let r = preflight("/v1/chat/completions", "https://evil.example", "authorization").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none(), "{:?}", r.headers());
+
+    // A served call: the origin allowed, Maestro's headers readable by the page.
+    let r = http
+        .post(url("/v1/chat/completions"))
+        .header("origin", "https://app.example")
+        .bearer_auth(&served.token)
+        .json(&json!({"model": "fake/m1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "https://app.example");
+    let exposed = header(r.headers(), "access-control-expose-headers").to_string();
+    for name in ["x-request-id", "retry-after", "x-maestro-provider", "x-maestro-model", "x-maestro-attempts"] {
+        assert!(exposed.contains(name), "{name} in {exposed}");
+    }
+    assert!(r.headers().get("x-maestro-provider").is_some());
+    // Errors too: a refused token, a wrong method, an unknown path, a body too large.
+    let with_origin = |r: reqwest::RequestBuilder| r.header("origin", "https://app.example");
+    let errors = [
+        (with_origin(http.get(url("/v1/models"))), 401),
+        (with_origin(http.get(url("/v1/chat/completions"))), 405),
+        (with_origin(http.get(url("/v1/nothing"))), 404),
+        (with_origin(http.post(url("/v1/messages")).header("content-length", "99999999")), 413),
+    ];
+    for (request, status) in errors {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), status);
+        assert_eq!(header(r.headers(), "access-control-allow-origin"), "https://app.example", "{status}");
+        assert!(header(r.headers(), "access-control-expose-headers").contains("x-request-id"), "{status}");
+    }
+    // Another origin gets no allow-origin on a normal answer either.
+    let r = http.get(url("/health")).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn without_cors_origins_no_cors_headers_are_sent_and_preflights_are_not_answered() {
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", "").await;
+    let r = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("http://{}/v1/chat/completions", served.addr))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn a_star_allows_any_origin_and_the_environment_replaces_the_config_file() {
+    let fake = FakeProvider::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{CORS_CONFIG}[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n",
+        fake.url
+    );
+    let app = build(Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(&config).unwrap(),
+        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "*".to_string())),
+        demo: true,
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(listener, app.router.clone(), limits(), std::future::pending(), || {}));
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .header("origin", "https://anywhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(r.headers(), "access-control-allow-origin"), "*");
+
+    let other = tempfile::tempdir().unwrap();
+    let bad = build(Options {
+        data_dir: other.path().to_path_buf(),
+        config: FileConfig::default(),
+        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "app.example".to_string())),
+        demo: true,
+    })
+    .await;
+    assert!(matches!(bad, Err(maestro::StartError::Cors(_))), "{:?}", bad.err());
+    assert!(FileConfig::parse("[server]\ncors_origins = [\"https://a.example/path\"]").is_err());
+}
+
+/// A real browser's `fetch` from another origin: headless Chromium loads a page served on one
+/// port, which calls Maestro on another, with the headers an SDK sends (so a preflight comes
+/// first). Skipped where no Chromium is installed.
+#[tokio::test]
+async fn a_browser_page_from_an_allowed_origin_can_call_and_read_maestros_headers_and_others_cannot() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    else {
+        eprintln!("skipped: no Chromium on this machine");
+        return;
+    };
+    // Two pages: the allowed origin, and one that is not.
+    let page = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let allowed = format!("http://127.0.0.1:{}", page.local_addr().unwrap().port());
+    let refused = format!("http://127.0.0.1:{}", other.local_addr().unwrap().port());
+    let fake = FakeProvider::start().await;
+    let served = start(&fake, "sk-ok-aaaaaaaaaaaa", &format!("[server]\ncors_origins = [\"{allowed}\"]\n")).await;
+    // `localhost` against the pages' `127.0.0.1`: another origin for the browser.
+    let maestro = format!("http://localhost:{}", served.addr.rsplit(':').next().unwrap());
+    let html = format!(
+        r#"<html><body><pre id="out">pending</pre><script>
+fetch("{maestro}/v1/chat/completions", {{
+  method: "POST",
+  headers: {{"authorization": "Bearer {token}", "content-type": "application/json", "x-stainless-os": "Linux"}},
+  body: JSON.stringify({{model: "fake/m1", messages: [{{role: "user", content: "hi"}}]}})
+}}).then(async r => {{
+  const body = await r.json();
+  document.getElementById("out").textContent =
+    "status=" + r.status + " provider=" + r.headers.get("x-maestro-provider") + " object=" + body.object;
+}}).catch(e => {{ document.getElementById("out").textContent = "blocked: " + e; }});
+</script></body></html>"#,
+        token = served.token
+    );
+    for listener in [page, other] {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get({
+                let html = html.clone();
+                move || async move { axum::response::Html(html) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    let dump = |url: String| {
+        let chromium = chromium.to_string();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(chromium)
+                .args(["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom"])
+                .arg(url)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    let dom = dump(format!("{allowed}/")).await.unwrap();
+    assert!(dom.contains("status=200 provider=fake object=chat.completion"), "{dom}");
+    let dom = dump(format!("{refused}/")).await.unwrap();
+    assert!(dom.contains("blocked: TypeError"), "{dom}");
 }
