@@ -81,6 +81,20 @@ pub struct Grant {
     pub counted: Counted,
 }
 
+impl Grant {
+    /// A grant for the windows of `now_ms`, counted where `counted` says.
+    pub fn new(key_id: &str, now_ms: i64, tokens: u64, cost_micros: u64, counted: Counted) -> Self {
+        Self {
+            key_id: key_id.to_string(),
+            minute_window: crate::time::minute_window(now_ms),
+            day_window: crate::time::day_window(now_ms),
+            reserved_tokens: tokens,
+            reserved_cost_micros: cost_micros,
+            counted,
+        }
+    }
+}
+
 /// The windows a grant was counted in. A window is counted only when the key has a limit on it,
 /// and it counts tokens (or cost) only when a limit applies to them: those are what a reconcile
 /// corrects.

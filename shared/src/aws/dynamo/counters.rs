@@ -505,17 +505,6 @@ impl DynamoStore {
     }
 }
 
-fn new_grant(key_id: &str, now_ms: i64, tokens: u64, cost_micros: u64) -> Grant {
-    Grant {
-        key_id: key_id.to_string(),
-        minute_window: time::minute_window(now_ms),
-        day_window: time::day_window(now_ms),
-        reserved_tokens: tokens,
-        reserved_cost_micros: cost_micros,
-        counted: Counted::default(),
-    }
-}
-
 #[async_trait]
 impl CounterStore for DynamoStore {
     async fn reserve(
@@ -528,7 +517,7 @@ impl CounterStore for DynamoStore {
         if let Some(refused) = refused_up_front(limits, tokens, now_ms) {
             return Ok(refused);
         }
-        let mut grant = new_grant(key_id, now_ms, tokens, 0);
+        let mut grant = Grant::new(key_id, now_ms, tokens, 0, Counted::default());
         let minute = Charge::new(
             minute_pk(key_id, &grant.minute_window),
             WindowKind::Minute,
@@ -589,7 +578,7 @@ impl CounterStore for DynamoStore {
         if let Some(refused) = budget_refused_up_front(limits, tokens, cost_micros, now_ms) {
             return Ok(refused);
         }
-        let mut grant = new_grant(key_id, now_ms, tokens, cost_micros);
+        let mut grant = Grant::new(key_id, now_ms, tokens, cost_micros, Counted::default());
         // The minute counts requests only (rpm); tokens and cost are budgets of the day.
         let minute = Charge::new(
             minute_pk(key_id, &grant.minute_window),

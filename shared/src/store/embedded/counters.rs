@@ -182,17 +182,6 @@ fn day_row(day_window: &str) -> String {
     format!("D#{day_window}")
 }
 
-fn grant(key_id: &str, now_ms: i64, tokens: u64, cost_micros: u64, counted: Counted) -> Grant {
-    Grant {
-        key_id: key_id.to_string(),
-        minute_window: time::minute_window(now_ms),
-        day_window: time::day_window(now_ms),
-        reserved_tokens: tokens,
-        reserved_cost_micros: cost_micros,
-        counted,
-    }
-}
-
 /// A counted window: the embedded store does not shard.
 fn counted_if(counted: bool, with_tokens: bool) -> Option<CountedIn> {
     counted.then_some(CountedIn { shard: 0, with_tokens })
@@ -243,7 +232,7 @@ impl Windows {
             minute: counted_if(limits.rpm.is_some() || limits.tpm.is_some(), limits.tpm.is_some()),
             day: counted_if(limits.rpd.is_some(), false),
         };
-        let grant = grant(key_id, now_ms, tokens, 0, counted);
+        let grant = Grant::new(key_id, now_ms, tokens, 0, counted);
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
         let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
         if let Some(refused) = refusal(limits, minute.usage(), day.usage(), tokens, now_ms) {
@@ -280,7 +269,7 @@ impl Windows {
         // Only what a budget limits is counted (and reconciled).
         let tokens = if limits.tokens_per_day.is_some() { tokens } else { 0 };
         let cost = if limits.cost_micros_per_day.is_some() { cost } else { 0 };
-        let grant = grant(key_id, now_ms, tokens, cost, counted);
+        let grant = Grant::new(key_id, now_ms, tokens, cost, counted);
         let (minute_id, day_id) = (minute_row(&grant.minute_window), day_row(&grant.day_window));
         let (minute, day) = (self.get(key_id, &minute_id), self.get(key_id, &day_id));
         if let Some(refused) = budget_refusal(limits, minute, day, tokens, cost, now_ms) {
