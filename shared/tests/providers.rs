@@ -386,6 +386,36 @@ async fn anthropic_json_mode_answers_the_json_in_claudes_key_order() {
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
 }
 
+/// `/v1/messages` with Anthropic's `output_format`, to Claude behind the provider: the schema goes
+/// out as the forced tool `output` and its call comes back as one text block holding the JSON.
+#[tokio::test]
+async fn messages_output_format_reaches_claude_as_a_forced_tool_and_returns_a_text_block() {
+    use maestro_shared::anthropic_api::{MessagesRequest, Purpose, to_chat_request, to_message};
+    let answer = r#"{"model":"claude-sonnet-4-5-20250929","id":"msg_01Output","type":"message","role":"assistant","content":[{"type":"tool_use","id":"toolu_01Output","name":"output","input":{"name":"Ada Lovelace","born":1815},"caller":{"type":"direct"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":590,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":33,"service_tier":"standard"}}"#;
+    let upstream = serve(Reply::json(200, answer)).await;
+    let schema = json!({"type": "object", "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
+        "required": ["name", "born"], "additionalProperties": false});
+    let messages: MessagesRequest = serde_json::from_value(json!({
+        "model": "claude", "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Who wrote the first program? Name and birth year."}],
+        "output_format": {"type": "json_schema", "schema": schema}
+    }))
+    .unwrap();
+    let mut setup = anthropic(&upstream.base);
+    setup.request = to_chat_request(messages, Purpose::Messages).unwrap();
+    let reply = chat(&setup).await.unwrap();
+
+    let sent = upstream.only().json();
+    assert_eq!(sent["tools"][0]["name"], "output");
+    assert_eq!(sent["tools"][0]["input_schema"], schema);
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "output"}));
+    assert!(sent.get("output_format").is_none());
+
+    let message = to_message(&reply.body, "claude").unwrap();
+    assert_eq!(message["content"], json!([{"type": "text", "text": r#"{"name":"Ada Lovelace","born":1815}"#}]));
+    assert_eq!(message["stop_reason"], "end_turn");
+}
+
 // ---------------------------------------------------------------- errors
 
 #[tokio::test]
