@@ -5,7 +5,8 @@
 //! `response_format`, so structured output takes the forced-tool path other gateways use:
 //! `json_schema` (and `json_object`, with an open schema) becomes one extra tool whose
 //! `input_schema` is the caller's schema, forced with `tool_choice` unless the caller sent tools
-//! of its own (then its `tool_choice` stands, so its tools stay callable). The answer's call of
+//! of its own (then its `tool_choice` stands, so its tools stay callable) or thinking is on
+//! (Claude refuses a forced tool then; it is only offered). The answer's call of
 //! that tool comes back as the message's JSON text with `finish_reason: "stop"`, streamed or not.
 //! Anything else the OpenAI shape asks for and Anthropic cannot do is refused before any
 //! network call rather than silently dropped.
@@ -442,8 +443,11 @@ fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> 
                 )));
             }
             // Caller tools keep the caller's tool_choice (they must stay callable); alone, the
-            // schema tool is forced so the answer is the JSON.
-            if list.is_empty() {
+            // schema tool is forced so the answer is the JSON. Claude refuses a forced tool while
+            // thinking, so then it is only offered (as LiteLLM does).
+            let thinking = r.extra.get("thinking").filter(|t| !t.is_null());
+            let thinks = thinking.is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+            if list.is_empty() && !thinks {
                 tool_choice = Some(json!({"type": "tool", "name": name}));
             }
             list.push(tool);
@@ -994,6 +998,18 @@ mod tests {
         assert_eq!(unnamed["tool_choice"], json!({"type": "tool", "name": "json_output"}));
         let open = translated(asking(json!({"type": "json_schema", "json_schema": {"name": "any"}})), None).unwrap();
         assert_eq!(open["tools"][0]["input_schema"], json!({"type": "object", "additionalProperties": true}));
+    }
+
+    #[test]
+    fn with_thinking_on_the_schema_tool_is_offered_not_forced() {
+        let mut request = asking(json!({"type": "json_object"}));
+        request["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+        let body = translated(request.clone(), None).unwrap();
+        assert_eq!(body["tools"][0]["name"], "json_output");
+        assert!(body.get("tool_choice").is_none(), "Claude's default, auto");
+        request["thinking"] = json!({"type": "disabled"});
+        let body = translated(request, None).unwrap();
+        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "json_output"}));
     }
 
     #[test]
