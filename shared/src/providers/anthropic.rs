@@ -6,8 +6,8 @@
 //! `json_schema` (and `json_object`, with an open schema) becomes one extra tool whose
 //! `input_schema` is the caller's schema, forced with `tool_choice` unless the caller sent tools
 //! of its own (then its `tool_choice` stands, so its tools stay callable) or thinking is on
-//! (Claude refuses a forced tool then; it is only offered). The answer's call of
-//! that tool comes back as the message's JSON text with `finish_reason: "stop"`, streamed or not.
+//! (Claude refuses a forced tool then; it is only offered). The answer's call of that tool comes
+//! back as the message's JSON text with `finish_reason: "stop"`, streamed or not.
 //! Anything else the OpenAI shape asks for and Anthropic cannot do is refused before any
 //! network call rather than silently dropped.
 
