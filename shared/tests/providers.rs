@@ -330,6 +330,92 @@ async fn anthropic_translates_the_recorded_tool_and_image_conversation() {
     assert_eq!(reply.usage.completion_tokens, 74);
 }
 
+/// The recorded tool-use answer, asked for as structured output: the schema is named after the
+/// recorded tool, so Claude's real `tool_use` block is the schema tool's call.
+#[tokio::test]
+async fn anthropic_structured_output_is_a_forced_tool_whose_call_is_the_json_text() {
+    let upstream = serve(Reply::json(200, fixture("anthropic/message_tool_use.json"))).await;
+    let mut setup = anthropic(&upstream.base);
+    let schema = json!({"type": "object", "properties": {"location": {"type": "string"}, "units": {"type": "string"}},
+        "required": ["location", "units"], "additionalProperties": false});
+    setup.request = serde_json::from_value(json!({
+        "model": "claude",
+        "messages": [{"role": "user", "content": "Weather in SF, as JSON"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "get_weather", "schema": schema, "strict": true}}
+    }))
+    .unwrap();
+    let reply = chat(&setup).await.unwrap();
+
+    let sent = upstream.only().json();
+    assert_eq!(
+        sent["tools"],
+        json!([{"name": "get_weather", "description": "Respond with the structured output in this tool's input.", "input_schema": schema}])
+    );
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "get_weather"}));
+    assert!(sent.get("response_format").is_none());
+
+    let body = body_json(&reply);
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "stop");
+    assert_eq!(choice["message"]["content"], r#"{"location":"San Francisco, CA","units":"c"}"#);
+    assert!(choice["message"].get("tool_calls").is_none_or(|c| c.as_array().is_some_and(Vec::is_empty)));
+    assert_eq!(reply.usage.completion_tokens, 74);
+}
+
+/// `json_object`: the open-schema tool `json_output`; the answer in Anthropic's wire format with
+/// its keys in Claude's order, which the JSON text keeps.
+#[tokio::test]
+async fn anthropic_json_mode_answers_the_json_in_claudes_key_order() {
+    let answer = r#"{"model":"claude-sonnet-4-5-20250929","id":"msg_01JsonMode","type":"message","role":"assistant","content":[{"type":"tool_use","id":"toolu_01JsonMode","name":"json_output","input":{"title":"Dune","year":1965,"authors":["Frank Herbert"]},"caller":{"type":"direct"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":612,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":41,"service_tier":"standard"}}"#;
+    let upstream = serve(Reply::json(200, answer)).await;
+    let mut setup = anthropic(&upstream.base);
+    setup.request = serde_json::from_value(json!({
+        "model": "claude",
+        "messages": [{"role": "user", "content": "Dune as JSON: title, year, authors"}],
+        "response_format": {"type": "json_object"}
+    }))
+    .unwrap();
+    let reply = chat(&setup).await.unwrap();
+
+    let sent = upstream.only().json();
+    assert_eq!(sent["tools"][0]["name"], "json_output");
+    assert_eq!(sent["tools"][0]["input_schema"], json!({"type": "object", "additionalProperties": true}));
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+    let body = body_json(&reply);
+    assert_eq!(body["choices"][0]["message"]["content"], r#"{"title":"Dune","year":1965,"authors":["Frank Herbert"]}"#);
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+}
+
+/// `/v1/messages` with Anthropic's `output_format`, to Claude behind the provider: the schema goes
+/// out as the forced tool `output` and its call comes back as one text block holding the JSON.
+#[tokio::test]
+async fn messages_output_format_reaches_claude_as_a_forced_tool_and_returns_a_text_block() {
+    use maestro_shared::anthropic_api::{MessagesRequest, Purpose, to_chat_request, to_message};
+    let answer = r#"{"model":"claude-sonnet-4-5-20250929","id":"msg_01Output","type":"message","role":"assistant","content":[{"type":"tool_use","id":"toolu_01Output","name":"output","input":{"name":"Ada Lovelace","born":1815},"caller":{"type":"direct"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":590,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":33,"service_tier":"standard"}}"#;
+    let upstream = serve(Reply::json(200, answer)).await;
+    let schema = json!({"type": "object", "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
+        "required": ["name", "born"], "additionalProperties": false});
+    let messages: MessagesRequest = serde_json::from_value(json!({
+        "model": "claude", "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Who wrote the first program? Name and birth year."}],
+        "output_format": {"type": "json_schema", "schema": schema}
+    }))
+    .unwrap();
+    let mut setup = anthropic(&upstream.base);
+    setup.request = to_chat_request(messages, Purpose::Messages).unwrap();
+    let reply = chat(&setup).await.unwrap();
+
+    let sent = upstream.only().json();
+    assert_eq!(sent["tools"][0]["name"], "output");
+    assert_eq!(sent["tools"][0]["input_schema"], schema);
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "output"}));
+    assert!(sent.get("output_format").is_none());
+
+    let message = to_message(&reply.body, "claude").unwrap();
+    assert_eq!(message["content"], json!([{"type": "text", "text": r#"{"name":"Ada Lovelace","born":1815}"#}]));
+    assert_eq!(message["stop_reason"], "end_turn");
+}
+
 // ---------------------------------------------------------------- errors
 
 #[tokio::test]

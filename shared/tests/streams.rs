@@ -211,3 +211,35 @@ async fn anthropic_tool_use_streams_as_openai_tool_call_deltas() {
     );
     assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
 }
+
+#[tokio::test]
+async fn anthropic_schema_tool_streams_as_json_content_that_stops() {
+    // The recorded tool-use stream, the request's schema named after the recorded tool.
+    let upstream = serve(sse(fixture("anthropic/stream_tool_use.sse"))).await;
+    let mut request = hello();
+    request["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "get_weather",
+        "schema": {"type": "object", "properties": {"location": {"type": "string"}, "units": {"type": "string"}}}}});
+    let setup = Setup::new(
+        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        "claude-haiku-4-5",
+        "sk-ant-stream-0009",
+        request,
+    );
+    let client = ProviderClient::new().unwrap();
+    let (frames, end, usage) = drain(client.chat_stream(setup.call(), true).await.unwrap()).await;
+    assert_eq!(end, Ok(()));
+    assert_eq!(usage.completion_tokens, 74);
+    let sent = upstream.only().json();
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["tool_choice"], json!({"type": "tool", "name": "get_weather"}));
+
+    let chunks = json_frames(&frames);
+    assert!(chunks.iter().all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()), "no tool call deltas");
+    let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(content, r#"{"location": "San Francisco, CA", "units": "f"}"#);
+    let finish: Vec<&Value> =
+        chunks.iter().map(|c| &c["choices"][0]["finish_reason"]).filter(|f| !f.is_null()).collect();
+    assert_eq!(finish, [&json!("stop")]);
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 74);
+    assert_eq!(frames.last().map(String::as_str), Some("[DONE]"));
+}

@@ -216,6 +216,43 @@ async fn an_openai_format_provider_answers_anthropic_callers_streaming_and_not()
     assert_eq!(usage["total"]["prompt_tokens"], 19 + 33);
 }
 
+#[tokio::test]
+async fn structured_outputs_reach_both_provider_formats() {
+    let (fake, app) = app_with("sk-ok-aaaaaaaaaaaa", "sk-ok-bbbbbbbbbbbb", "").await;
+    let schema = json!({"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"],
+        "additionalProperties": false});
+    let mut request = hello("gpt/g1");
+    request["output_format"] = json!({"type": "json_schema", "schema": schema});
+    let r = app.messages(request).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        fake.last_body()["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}})
+    );
+    let m: Value = r.json().await.unwrap();
+    assert_eq!(m["content"][0]["type"], "text");
+
+    // Claude gets the schema as its forced tool `output` (the recorded answer is plain text).
+    let mut request = hello("claude/c1");
+    request["output_config"] = json!({"format": {"type": "json_schema", "schema": schema}});
+    let r = app.messages(request).await;
+    assert_eq!(r.status(), 200);
+    let upstream = fake.last_body();
+    assert_eq!(upstream["tools"][0]["name"], "output");
+    assert_eq!(upstream["tools"][0]["input_schema"], schema);
+    assert_eq!(upstream["tool_choice"], json!({"type": "tool", "name": "output"}));
+    assert!(upstream.get("output_config").is_none());
+
+    // A bad schema is the caller's 400, naming the field.
+    let mut request = hello("claude/c1");
+    request["output_format"] = json!({"type": "json_schema"});
+    let r = app.messages(request).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("output_format.schema:"));
+}
+
 fn weather_tools() -> Value {
     json!([{"name": "get_weather", "description": "Current weather",
         "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}])

@@ -11,6 +11,7 @@
 //! | `tool_choice` auto / any / tool / none, `disable_parallel_tool_use` | `auto` / `required` / a named function / `none`, `parallel_tool_calls: false` |
 //! | `stop_sequences`, `temperature`, `top_p`, `max_tokens`, `metadata.user_id` | `stop`, `temperature`, `top_p`, `max_tokens`, `user` |
 //! | `top_k`, `thinking` | kept as they are (the Anthropic provider sends them on; DeepSeek reads `thinking`) |
+//! | `output_format` / `output_config.format` (`json_schema`) | `response_format` `json_schema` named `output`, strict (Claude takes it as a forced tool, see the Anthropic provider) |
 //!
 //! Error messages name the field the way Anthropic does (`messages.0.content.1.source`).
 
@@ -24,10 +25,10 @@ use crate::error::ApiError;
 /// OpenAI (and so `ChatRequest::validate`) takes at most this many stop sequences.
 const MAX_STOP_SEQUENCES: usize = 4;
 
-/// Fields that change what the answer must look like or run tools at Anthropic, which no
-/// provider behind OpenAI's shape can honour: refused rather than silently dropped. (Hints such
-/// as `service_tier` or `context_management` are dropped.)
-const UNSUPPORTED: [&str; 3] = ["output_format", "mcp_servers", "container"];
+/// Fields that run tools at Anthropic, which no provider behind OpenAI's shape can honour:
+/// refused rather than silently dropped. (Hints such as `service_tier` or `context_management`
+/// are dropped.)
+const UNSUPPORTED: [&str; 2] = ["mcp_servers", "container"];
 
 /// The request body of `POST /v1/messages` and `POST /v1/messages/count_tokens`. Fields Maestro
 /// cannot use (`service_tier`, `cache_control` markers, …) are accepted and ignored.
@@ -108,12 +109,7 @@ pub fn to_chat_request(r: MessagesRequest, purpose: Purpose) -> Result<ChatReque
     if let Some(field) = UNSUPPORTED.iter().find(|f| r.rest.get(**f).is_some_and(|v| !v.is_null())) {
         return Err(invalid(field, "is not supported by Maestro's Messages endpoint"));
     }
-    if r.rest.get("output_config").and_then(|c| c.get("format")).is_some_and(|f| !f.is_null()) {
-        return Err(invalid(
-            "output_config.format",
-            "structured outputs are not supported by Maestro's Messages endpoint",
-        ));
-    }
+    let response_format = response_format(&r.rest)?;
     if let Some(t) = r.temperature
         && !(0.0..=1.0).contains(&t)
     {
@@ -162,6 +158,9 @@ pub fn to_chat_request(r: MessagesRequest, purpose: Purpose) -> Result<ChatReque
                 extra.insert("parallel_tool_calls".into(), Value::Bool(parallel));
             }
         }
+    }
+    if let Some(format) = response_format {
+        extra.insert("response_format".into(), format);
     }
     if let Some(thinking) = r.thinking.filter(|t| !t.is_null()) {
         extra.insert("thinking".into(), thinking);
@@ -402,6 +401,36 @@ fn tools(tools: Option<&[Value]>) -> Result<Option<Vec<Value>>, ApiError> {
     Ok(Some(out))
 }
 
+/// Anthropic's structured outputs (`output_format`, since renamed `output_config.format`) as
+/// OpenAI's `response_format`, which every provider takes: a strict JSON schema named `output`.
+fn response_format(rest: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    let beta = rest.get("output_format").filter(|f| !f.is_null());
+    let config = rest.get("output_config").and_then(|c| c.get("format")).filter(|f| !f.is_null());
+    let (param, format) = match (beta, config) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(invalid("output_format", "send either output_format or output_config.format, not both"));
+        }
+        (Some(format), None) => ("output_format", format),
+        (None, Some(format)) => ("output_config.format", format),
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {}
+        other => {
+            return Err(invalid(
+                &format!("{param}.type"),
+                format!("must be 'json_schema', not '{}'", other.unwrap_or("(none)")),
+            ));
+        }
+    }
+    let schema = match format.get("schema") {
+        Some(schema) if schema.is_object() => schema.clone(),
+        None | Some(Value::Null) => return Err(invalid(&format!("{param}.schema"), "Field required")),
+        Some(_) => return Err(invalid(&format!("{param}.schema"), "must be a JSON schema object")),
+    };
+    Ok(Some(json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}})))
+}
+
 /// Anthropic's `tool_choice` as OpenAI's, and `parallel_tool_calls` when parallel use is off.
 fn tool_choice(choice: &Value) -> Result<(Value, Option<bool>), ApiError> {
     let kind = choice.get("type").and_then(Value::as_str);
@@ -586,12 +615,49 @@ mod tests {
         let mut many_stops = with(json!([{"role": "user", "content": "x"}]));
         many_stops["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
         assert_eq!(refused(many_stops).param.as_deref(), Some("stop_sequences"));
-        let mut structured = with(json!([{"role": "user", "content": "x"}]));
-        structured["output_format"] = json!({"type": "json_schema", "schema": {}});
-        assert_eq!(refused(structured).param.as_deref(), Some("output_format"));
+        let mut mcp = with(json!([{"role": "user", "content": "x"}]));
+        mcp["mcp_servers"] = json!([{"type": "url", "url": "https://mcp.example", "name": "x"}]);
+        assert_eq!(refused(mcp).param.as_deref(), Some("mcp_servers"));
         let mut zero = with(json!([{"role": "user", "content": "x"}]));
         zero["max_tokens"] = json!(0);
         assert_eq!(refused(zero).param.as_deref(), Some("max_tokens"));
+    }
+
+    #[test]
+    fn structured_outputs_become_a_strict_json_schema_response_format() {
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+            "additionalProperties": false});
+        let expected =
+            json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema.clone(), "strict": true}});
+        let with = |field: &str, format: Value| {
+            let mut body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]});
+            body[field] = format;
+            body
+        };
+        let beta = chat(with("output_format", json!({"type": "json_schema", "schema": schema})));
+        assert_eq!(beta["response_format"], expected);
+        let config =
+            chat(with("output_config", json!({"format": {"type": "json_schema", "schema": schema}, "effort": "low"})));
+        assert_eq!(config["response_format"], expected);
+        assert!(chat(with("output_format", Value::Null)).get("response_format").is_none());
+
+        let cases = [
+            (with("output_format", json!({"type": "json_object"})), "output_format.type"),
+            (with("output_format", json!({"type": "json_schema"})), "output_format.schema"),
+            (
+                with("output_config", json!({"format": {"type": "json_schema", "schema": "{}"}})),
+                "output_config.format.schema",
+            ),
+            (with("output_config", json!({"format": "json"})), "output_config.format.type"),
+        ];
+        for (body, param) in cases {
+            let e = refused(body);
+            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{}", e.message);
+            assert!(e.message.starts_with(param));
+        }
+        let mut both = with("output_format", json!({"type": "json_schema", "schema": schema}));
+        both["output_config"] = json!({"format": {"type": "json_schema", "schema": schema}});
+        assert_eq!(refused(both).param.as_deref(), Some("output_format"));
     }
 
     #[test]

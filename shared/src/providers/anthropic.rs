@@ -1,8 +1,15 @@
 //! Anthropic's Messages API, behind OpenAI's chat completions shape: the request is translated
 //! on the way out and the answer is rewritten as a `chat.completion` on the way back.
 //!
-//! Tools are not translated yet; a request that needs them is refused before any network call
-//! rather than silently sent without them.
+//! Function tools, `tool_choice` and tool turns are translated both ways. Anthropic has no
+//! `response_format`, so structured output takes the forced-tool path other gateways use:
+//! `json_schema` (and `json_object`, with an open schema) becomes one extra tool whose
+//! `input_schema` is the caller's schema, forced with `tool_choice` unless the caller sent tools
+//! of its own (then its `tool_choice` stands, so its tools stay callable) or thinking is on
+//! (Claude refuses a forced tool then; it is only offered). The answer's call of that tool comes
+//! back as the message's JSON text with `finish_reason: "stop"`, streamed or not.
+//! Anything else the OpenAI shape asks for and Anthropic cannot do is refused before any
+//! network call rather than silently dropped.
 
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
@@ -20,8 +27,9 @@ const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-    let body = send(request(http, &call, false)?, &call).await?;
-    answer(body, &call)
+    let (request, schema_tool) = request(http, &call, false)?;
+    let body = send(request, &call).await?;
+    answer(body, &call, schema_tool)
 }
 
 /// Opens a streaming call; Anthropic's event stream is translated to OpenAI chunks as it comes.
@@ -30,12 +38,19 @@ pub(super) async fn chat_stream(
     call: Call<'_>,
     caller_wants_usage: bool,
 ) -> Result<UpstreamStream, ProviderError> {
-    let response = open(request(http, &call, true)?, &call).await?;
-    let translator = AnthropicEvents::new(caller_wants_usage, &call.model.model);
+    let (request, schema_tool) = request(http, &call, true)?;
+    let response = open(request, &call).await?;
+    let translator = AnthropicEvents::new(caller_wants_usage, &call.model.model, schema_tool);
     Ok(UpstreamStream::new(response, Box::new(translator), call.timeout))
 }
 
-fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqwest::RequestBuilder, ProviderError> {
+/// The HTTP request, and the name of the structured-output tool when `response_format` asked
+/// for one (the answer's call of it is the JSON text).
+fn request<'a>(
+    http: &reqwest::Client,
+    call: &Call<'a>,
+    stream: bool,
+) -> Result<(reqwest::RequestBuilder, Option<&'a str>), ProviderError> {
     let mut wire = translate(call)?;
     wire.stream = stream.then_some(true);
     let body = serde_json::to_vec(&wire).map_err(|e| {
@@ -45,12 +60,13 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
         ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
     })?;
     key.set_sensitive(true);
-    Ok(http
+    let request = http
         .post(endpoint(&call.provider.base_url))
         .header("x-api-key", key)
         .header("anthropic-version", API_VERSION)
         .header(CONTENT_TYPE, "application/json")
-        .body(body))
+        .body(body);
+    Ok((request, wire.schema_tool))
 }
 
 /// `{base}/v1/messages`, also when the configured base already ends in `/v1`.
@@ -160,6 +176,9 @@ struct MessagesRequest<'a> {
     tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
+    /// The structured-output tool's name, among `tools`; not sent as a field.
+    #[serde(skip)]
+    schema_tool: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -313,15 +332,64 @@ fn present(value: Option<&Value>) -> bool {
     }
 }
 
+/// The structured-output tool's name when the caller gives none (LiteLLM's choice too).
+const SCHEMA_TOOL: &str = "json_output";
+
+/// `response_format` `json_schema` / `json_object` as the tool Claude is made to call; `text`
+/// (or none) is no tool.
+fn structured_output(format: Option<&Value>) -> Result<Option<WireTool<'_>>, ProviderError> {
+    let Some(format) = format.filter(|f| !f.is_null()) else { return Ok(None) };
+    let kind = format.get("type").and_then(Value::as_str);
+    let (name, input_schema) = match kind {
+        Some("text") => return Ok(None),
+        Some("json_object") => (SCHEMA_TOOL, json!({"type": "object", "additionalProperties": true})),
+        Some("json_schema") => {
+            let spec = format
+                .get("json_schema")
+                .filter(|s| s.is_object())
+                .ok_or_else(|| invalid("response_format.json_schema must be an object with a `schema`"))?;
+            let name = match spec.get("name") {
+                None | Some(Value::Null) => SCHEMA_TOOL,
+                Some(Value::String(name)) if valid_tool_name(name) => name.as_str(),
+                Some(_) => {
+                    return Err(invalid(
+                        "response_format.json_schema.name must be 1 to 64 letters, digits, `_` or `-`",
+                    ));
+                }
+            };
+            let schema = match spec.get("schema") {
+                None | Some(Value::Null) => json!({"type": "object", "additionalProperties": true}),
+                Some(schema) if schema.is_object() => schema.clone(),
+                Some(_) => return Err(invalid("response_format.json_schema.schema must be a JSON schema object")),
+            };
+            // A tool's input is an object: Anthropic refuses any other root.
+            if schema.get("type").is_some_and(|t| t != "object") {
+                return Err(invalid(
+                    "response_format.json_schema.schema must describe an object (`\"type\": \"object\"`) through Anthropic",
+                ));
+            }
+            (name, schema)
+        }
+        other => {
+            return Err(invalid(format!(
+                "response_format.type `{}` is not one of text, json_object, json_schema",
+                other.unwrap_or("(none)")
+            )));
+        }
+    };
+    let description = Some("Respond with the structured output in this tool's input.");
+    Ok(Some(WireTool { name, description, input_schema }))
+}
+
+/// Anthropic's (and OpenAI's) rule for tool names.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> {
     let r: &'a ChatRequest = call.request;
     if present(r.extra.get("functions")) {
         return Err(invalid("the legacy `functions` field is not supported; send `tools`"));
-    }
-    if let Some(format) = r.extra.get("response_format").and_then(|f| f.get("type")).and_then(Value::as_str)
-        && format != "text"
-    {
-        return Err(invalid(format!("response_format `{format}` is not supported through Anthropic")));
     }
     let mut system = Vec::new();
     let mut messages: Vec<WireMessage<'a>> = Vec::new();
@@ -362,6 +430,30 @@ fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> 
         Some(cap) => call.default_max_tokens.min(cap),
         None => call.default_max_tokens,
     });
+    let mut tools = tools(r.extra.get("tools"))?;
+    let mut tool_choice = tool_choice(r.extra.get("tool_choice"), r.extra.get("parallel_tool_calls"))?;
+    let schema_tool = match structured_output(r.extra.get("response_format"))? {
+        None => None,
+        Some(tool) => {
+            let name = tool.name;
+            let list = tools.get_or_insert_with(Vec::new);
+            if list.iter().any(|t| t.name == name) {
+                return Err(invalid(format!(
+                    "response_format.json_schema.name `{name}` is also the name of one of `tools`; rename one"
+                )));
+            }
+            // Caller tools keep the caller's tool_choice (they must stay callable); alone, the
+            // schema tool is forced so the answer is the JSON. Claude refuses a forced tool while
+            // thinking, so then it is only offered (as LiteLLM does).
+            let thinking = r.extra.get("thinking").filter(|t| !t.is_null());
+            let thinks = thinking.is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+            if list.is_empty() && !thinks {
+                tool_choice = Some(json!({"type": "tool", "name": name}));
+            }
+            list.push(tool);
+            Some(name)
+        }
+    };
     Ok(MessagesRequest {
         model: &call.model.model,
         max_tokens,
@@ -374,9 +466,10 @@ fn translate<'a>(call: &Call<'a>) -> Result<MessagesRequest<'a>, ProviderError> 
         top_k: r.extra.get("top_k").filter(|v| !v.is_null()),
         thinking: r.extra.get("thinking").filter(|v| !v.is_null()),
         metadata: r.user.as_deref().map(|user_id| Metadata { user_id }),
-        tools: tools(r.extra.get("tools"))?,
-        tool_choice: tool_choice(r.extra.get("tool_choice"), r.extra.get("parallel_tool_calls"))?,
+        tools,
+        tool_choice,
         stream: None,
+        schema_tool,
     })
 }
 
@@ -467,20 +560,37 @@ struct WireUsage {
     cache_read_input_tokens: Option<u64>,
 }
 
-fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> {
+/// The answer as a `chat.completion`; a call of `schema_tool` is the structured output: its
+/// input is the message's text, not a tool call.
+fn answer(body: Bytes, call: &Call<'_>, schema_tool: Option<&str>) -> Result<ProviderReply, ProviderError> {
     let message: MessagesResponse = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
     let mut text: Option<String> = None;
+    let mut structured: Option<String> = None;
     let mut thinking: Vec<&str> = Vec::new();
     let mut tool_calls: Vec<Value> = Vec::new();
     for block in &message.content {
         match block {
             ContentBlock::Text { text: t } => text.get_or_insert_with(String::new).push_str(t),
             ContentBlock::Thinking { thinking: t } => thinking.push(t),
+            ContentBlock::ToolUse { name, input, .. } if Some(name.as_str()) == schema_tool => {
+                // A second call of it (not expected) is not a second document.
+                if structured.is_none() {
+                    structured = Some(schema_input(&body, name).unwrap_or_else(|| input.to_string()));
+                }
+            }
             ContentBlock::ToolUse { id, name, input } => {
                 tool_calls.push(openai_tool_call(id, name, &input.to_string()))
             }
             ContentBlock::Other => {}
         }
+    }
+    let finish = match &structured {
+        Some(_) if tool_calls.is_empty() && message.stop_reason.as_deref() == Some("tool_use") => "stop",
+        _ => finish_reason(message.stop_reason.as_deref()),
+    };
+    // The JSON is the content a parser reads: any text Claude put before the call is dropped.
+    if structured.is_some() {
+        text = structured;
     }
     let reasoning = (!thinking.is_empty()).then(|| thinking.join("\n\n"));
     let u = &message.usage;
@@ -499,10 +609,57 @@ fn answer(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> 
         content: text.as_deref(),
         reasoning: reasoning.as_deref(),
         tool_calls: &tool_calls,
-        finish_reason: finish_reason(message.stop_reason.as_deref()),
+        finish_reason: finish,
         usage,
     })?;
     Ok(ProviderReply { body, usage, model: message.model })
+}
+
+/// A content block read as raw JSON, to take a tool's input as Claude wrote it.
+#[derive(Deserialize)]
+struct RawBlock<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, borrow)]
+    input: Option<&'a serde_json::value::RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawContent<'a> {
+    #[serde(borrow)]
+    content: Vec<RawBlock<'a>>,
+}
+
+/// The first call of `tool`'s input as compact JSON in Claude's key order (the same text a
+/// stream gives; a parsed `Value` would sort the keys).
+fn schema_input(body: &[u8], tool: &str) -> Option<String> {
+    let raw: RawContent<'_> = serde_json::from_slice(body).ok()?;
+    let block = raw.content.iter().find(|b| b.kind == "tool_use" && b.name.as_deref() == Some(tool))?;
+    Some(compact(block.input?.get()))
+}
+
+/// Valid JSON without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One entry of OpenAI's `tool_calls`.
@@ -533,10 +690,14 @@ pub(super) struct AnthropicEvents {
     stopped: bool,
     /// Anthropic content-block index → OpenAI tool-call index, for the blocks that are tool uses.
     tool_indexes: Vec<(u64, usize)>,
+    /// The structured-output tool's name, when the request asked for one.
+    schema_tool: Option<String>,
+    /// The content block that calls it: its partial JSON streams as text.
+    schema_block: Option<u64>,
 }
 
 impl AnthropicEvents {
-    pub(super) fn new(caller_wants_usage: bool, model: &str) -> Self {
+    pub(super) fn new(caller_wants_usage: bool, model: &str, schema_tool: Option<&str>) -> Self {
         Self {
             caller_wants_usage,
             id: String::new(),
@@ -546,6 +707,8 @@ impl AnthropicEvents {
             chars: 0,
             stopped: false,
             tool_indexes: Vec::new(),
+            schema_tool: schema_tool.map(str::to_string),
+            schema_block: None,
         }
     }
 
@@ -640,6 +803,10 @@ impl Translate for AnthropicEvents {
                 let block = data.get("content_block");
                 if block.and_then(|b| b.get("type")).and_then(Value::as_str) == Some("tool_use") {
                     let field = |name: &str| block.and_then(|b| b.get(name)).and_then(Value::as_str).unwrap_or("");
+                    if self.schema_block.is_none() && self.schema_tool.as_deref() == Some(field("name")) {
+                        self.schema_block = Some(data.get("index").and_then(Value::as_u64).unwrap_or(0));
+                        return Ok(Vec::new());
+                    }
                     let index = self.tool_indexes.len();
                     self.tool_indexes.push((data.get("index").and_then(Value::as_u64).unwrap_or(0), index));
                     let mut call = openai_tool_call(field("id"), field("name"), "");
@@ -670,7 +837,15 @@ impl Translate for AnthropicEvents {
                     }
                     Some("input_json_delta") => {
                         let partial = text("partial_json").unwrap_or("");
-                        let index = self.tool_index(data.get("index").and_then(Value::as_u64));
+                        let block = data.get("index").and_then(Value::as_u64);
+                        if block.is_some() && block == self.schema_block {
+                            if partial.is_empty() {
+                                return Ok(Vec::new());
+                            }
+                            self.chars += partial.chars().count() as u64;
+                            return Ok(vec![self.chunk(json!({"content": partial}), None)]);
+                        }
+                        let index = self.tool_index(block);
                         match index {
                             Some(index) if !partial.is_empty() => {
                                 self.chars += partial.chars().count() as u64;
@@ -686,7 +861,10 @@ impl Translate for AnthropicEvents {
             "message_delta" => {
                 self.take_usage(data.get("usage"));
                 let stop = data.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str);
+                // Stopped to call only the schema tool: the JSON text is a finished answer.
+                let structured = self.schema_block.is_some() && self.tool_indexes.is_empty();
                 Ok(match stop {
+                    Some("tool_use") if structured => vec![self.chunk(json!({}), Some("stop"))],
                     Some(reason) => vec![self.chunk(json!({}), Some(finish_reason(Some(reason))))],
                     None => Vec::new(),
                 })
@@ -773,6 +951,210 @@ mod tests {
         translate(&call).map(|r| serde_json::to_value(r).unwrap())
     }
 
+    /// An Anthropic `message` body as the `chat.completion` it becomes, given the schema tool.
+    fn answered(message: Value, schema_tool: Option<&str>) -> Value {
+        answered_raw(&message.to_string(), schema_tool)
+    }
+
+    fn answered_raw(message: &str, schema_tool: Option<&str>) -> Value {
+        let request: ChatRequest =
+            serde_json::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]})).unwrap();
+        let (provider, model, key) = (provider(), model(None), SecretString::new("sk-ant-test"));
+        let call = Call {
+            provider: &provider,
+            model: &model,
+            api_key: &key,
+            request: &request,
+            default_max_tokens: 4096,
+            timeout: Duration::from_secs(1),
+        };
+        let reply = answer(Bytes::from(message.to_string()), &call, schema_tool).unwrap();
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    fn asking(response_format: Value) -> Value {
+        json!({"model": "m", "messages": [{"role": "user", "content": "Extract: Ada, 36"}], "response_format": response_format})
+    }
+
+    const PERSON: &str = r#"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}"#;
+
+    #[test]
+    fn a_json_schema_becomes_one_forced_tool() {
+        let schema: Value = serde_json::from_str(PERSON).unwrap();
+        let body = translated(
+            asking(json!({"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": true}})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            body["tools"],
+            json!([{"name": "person", "description": "Respond with the structured output in this tool's input.", "input_schema": schema}])
+        );
+        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "person"}));
+        assert!(body.get("response_format").is_none() && body.get("schema_tool").is_none());
+        // No name: `json_output`; no schema: an open object.
+        let unnamed =
+            translated(asking(json!({"type": "json_schema", "json_schema": {"schema": schema}})), None).unwrap();
+        assert_eq!(unnamed["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+        let open = translated(asking(json!({"type": "json_schema", "json_schema": {"name": "any"}})), None).unwrap();
+        assert_eq!(open["tools"][0]["input_schema"], json!({"type": "object", "additionalProperties": true}));
+    }
+
+    #[test]
+    fn with_thinking_on_the_schema_tool_is_offered_not_forced() {
+        let mut request = asking(json!({"type": "json_object"}));
+        request["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+        let body = translated(request.clone(), None).unwrap();
+        assert_eq!(body["tools"][0]["name"], "json_output");
+        assert!(body.get("tool_choice").is_none(), "Claude's default, auto");
+        request["thinking"] = json!({"type": "disabled"});
+        let body = translated(request, None).unwrap();
+        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+    }
+
+    #[test]
+    fn json_object_is_an_open_schema_and_text_is_nothing() {
+        let body = translated(asking(json!({"type": "json_object"})), None).unwrap();
+        assert_eq!(body["tools"][0]["name"], "json_output");
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object", "additionalProperties": true}));
+        assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "json_output"}));
+        let text = translated(asking(json!({"type": "text"})), None).unwrap();
+        assert!(text.get("tools").is_none() && text.get("tool_choice").is_none());
+    }
+
+    #[test]
+    fn with_caller_tools_the_schema_tool_is_added_and_their_choice_stands() {
+        let mut request =
+            asking(json!({"type": "json_schema", "json_schema": {"name": "person", "schema": {"type": "object"}}}));
+        request["tools"] =
+            json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]);
+        let body = translated(request.clone(), None).unwrap();
+        let names: Vec<&str> = body["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+        assert_eq!(names, ["lookup", "person"]);
+        assert!(body.get("tool_choice").is_none(), "Anthropic's default, auto");
+        request["tool_choice"] = json!("required");
+        assert_eq!(translated(request.clone(), None).unwrap()["tool_choice"], json!({"type": "any"}));
+        // A schema named like a caller tool could not be told apart from it.
+        request["tools"][0]["function"]["name"] = json!("person");
+        assert!(translated(request, None).unwrap_err().message.contains("response_format.json_schema.name"));
+    }
+
+    #[test]
+    fn bad_response_formats_are_refused_naming_the_parameter() {
+        let cases = [
+            (json!({"type": "json_schema"}), "response_format.json_schema"),
+            (
+                json!({"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}),
+                "response_format.json_schema.name",
+            ),
+            (
+                json!({"type": "json_schema", "json_schema": {"name": "x", "schema": "{}"}}),
+                "response_format.json_schema.schema",
+            ),
+            (
+                json!({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "array"}}}),
+                "must describe an object",
+            ),
+            (json!({"kind": "json"}), "response_format.type `(none)`"),
+        ];
+        for (format, needle) in cases {
+            let e = translated(asking(format.clone()), None).unwrap_err();
+            assert_eq!(e.kind, ProviderErrorKind::InvalidRequest, "{format}");
+            assert!(e.message.contains(needle), "{format}: {}", e.message);
+        }
+    }
+
+    fn message_with(content: Value, stop_reason: &str) -> Value {
+        json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": content,
+            "stop_reason": stop_reason, "stop_sequence": null, "usage": {"input_tokens": 10, "output_tokens": 5}})
+    }
+
+    #[test]
+    fn the_schema_tools_call_comes_back_as_json_text_that_stopped() {
+        // Claude's key order is kept (a parsed value would sort them), whitespace is not.
+        let raw = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[
+            {"type":"tool_use","id":"toolu_1","name":"person","input":{"name": "Ada", "age": 36}}],
+            "stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":5}}"#;
+        let body = answered_raw(raw, Some("person"));
+        let choice = &body["choices"][0];
+        assert_eq!(choice["message"]["content"], r#"{"name":"Ada","age":36}"#);
+        assert!(choice["message"].get("tool_calls").is_none_or(|c| c.as_array().is_some_and(Vec::is_empty)));
+        assert_eq!(choice["finish_reason"], "stop");
+        // Without the schema tool asked for, the same block is a tool call.
+        let plain = answered_raw(raw, None);
+        assert_eq!(plain["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(plain["choices"][0]["message"]["tool_calls"][0]["function"]["name"], "person");
+        // Cut off mid-call: still `length`.
+        let cut = json!([{"type": "tool_use", "id": "toolu_1", "name": "person", "input": {}}]);
+        assert_eq!(answered(message_with(cut, "max_tokens"), Some("person"))["choices"][0]["finish_reason"], "length");
+    }
+
+    #[test]
+    fn compact_drops_whitespace_outside_strings_only() {
+        assert_eq!(compact("{ \"a b\" : [1, 2],\n\t\"c\\\" d\": \" \\\\ \" }"), r#"{"a b":[1,2],"c\" d":" \\ "}"#);
+    }
+
+    #[test]
+    fn caller_tool_calls_beside_the_schema_tool_stay_tool_calls() {
+        let content = json!([
+            {"type": "text", "text": "Let me look that up."},
+            {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "Ada"}}
+        ]);
+        let body = answered(message_with(content, "tool_use"), Some("person"));
+        let choice = &body["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "Let me look that up.");
+        assert_eq!(choice["message"]["tool_calls"][0]["function"]["name"], "lookup");
+        assert_eq!(choice["message"]["tool_calls"][0]["function"]["arguments"], r#"{"q":"Ada"}"#);
+    }
+
+    /// The delta of every chunk a stream of `events` (JSON data) gives, and the finish reasons.
+    fn streamed(events: &[Value], schema_tool: Option<&str>) -> (Vec<Value>, Vec<String>) {
+        let mut translator = AnthropicEvents::new(false, "m", schema_tool);
+        let (mut deltas, mut finishes) = (Vec::new(), Vec::new());
+        for data in events {
+            let event = SseEvent { event: None, data: data.to_string() };
+            for frame in translator.on_event(&event).unwrap() {
+                let text = String::from_utf8(frame.to_vec()).unwrap();
+                let Ok(chunk) = serde_json::from_str::<Value>(text.trim().trim_start_matches("data: ")) else {
+                    continue;
+                };
+                deltas.push(chunk["choices"][0]["delta"].clone());
+                finishes.extend(chunk["choices"][0]["finish_reason"].as_str().map(str::to_string));
+            }
+        }
+        (deltas, finishes)
+    }
+
+    #[test]
+    fn a_stream_calling_a_caller_tool_and_the_schema_tool_keeps_them_apart() {
+        let events = [
+            json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude", "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_a", "name": "lookup", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"q\":\"Ada\"}"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_b", "name": "person", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"name\":"}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"Ada\"}"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+            json!({"type": "message_stop"}),
+        ];
+        let (deltas, finishes) = streamed(&events, Some("person"));
+        let calls: Vec<&Value> = deltas.iter().filter_map(|d| d["tool_calls"].get(0)).collect();
+        assert!(calls.iter().all(|c| c["index"] == 0), "only the caller's tool is a call");
+        assert_eq!(calls[0]["function"]["name"], "lookup");
+        let content: String = deltas.iter().filter_map(|d| d["content"].as_str()).collect();
+        assert_eq!(content, r#"{"name":"Ada"}"#);
+        assert_eq!(finishes, ["tool_calls"], "the caller has a call to answer");
+        // The schema tool alone: a finished answer.
+        let alone = [&events[..1], &events[4..]].concat();
+        let (deltas, finishes) = streamed(&alone, Some("person"));
+        assert!(deltas.iter().all(|d| d.get("tool_calls").is_none()));
+        assert_eq!(finishes, ["stop"]);
+    }
+
     #[test]
     fn max_tokens_defaults_within_the_model_cap() {
         let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
@@ -796,8 +1178,8 @@ mod tests {
         let bad_args = json!({"model": "m", "messages": [{"role": "assistant", "content": null,
             "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]});
         assert!(translated(bad_args, None).unwrap_err().message.contains("not valid JSON"));
-        let json_mode = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}});
-        assert!(translated(json_mode, None).unwrap_err().message.contains("response_format"));
+        let grammar = json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "grammar"}});
+        assert!(translated(grammar, None).unwrap_err().message.contains("response_format.type `grammar`"));
         let audio = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]});
         assert!(translated(audio, None).unwrap_err().message.contains("input_audio"));
         let ftp = json!({"model": "m", "messages": [{"role": "user", "content": [
