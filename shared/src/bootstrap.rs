@@ -200,6 +200,8 @@ pub async fn bootstrap(
                 },
                 is_active: m.is_active,
                 is_default: m.is_default,
+                drop_params: m.drop_params,
+                created: crate::time::now_ms() / 1000,
             })
             .await?;
     }
@@ -272,6 +274,8 @@ async fn seed(catalog: &dyn CatalogStore) -> Result<(), BootstrapError> {
                 },
                 is_active: true,
                 is_default: m.is_default,
+                drop_params: false,
+                created: crate::time::now_ms() / 1000,
             })
             .await?;
     }
@@ -345,6 +349,8 @@ async fn install_demo(catalog: &dyn CatalogStore, secrets: &dyn SecretStore) -> 
             prices: Prices::default(),
             is_active: true,
             is_default: true,
+            drop_params: false,
+            created: crate::time::now_ms() / 1000,
         })
         .await?;
     let secret = SecretString::new("demo-key-not-a-secret");

@@ -120,6 +120,9 @@ pub struct ModelConfig {
     pub is_active: bool,
     #[serde(default)]
     pub is_default: bool,
+    /// Drop parameters the provider cannot honour (`n` > 1, `logprobs`) instead of refusing them.
+    #[serde(default)]
+    pub drop_params: bool,
 }
 
 fn yes() -> bool {

@@ -327,6 +327,8 @@ async fn given_no_such_provider_when_a_model_or_key_is_written_then_it_is_not_fo
         prices: Prices::default(),
         is_active: true,
         is_default: false,
+        drop_params: false,
+        created: 0,
     };
     assert!(matches!(dynamo.upsert_model(&model).await, Err(StoreError::NotFound(_))));
     assert!(matches!(dynamo.insert_model_if_absent(&model).await, Err(StoreError::NotFound(_))));

@@ -222,6 +222,8 @@ fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>
 /// One entry of `/v1/models`: an active `provider/model`, or a route.
 struct ModelEntry {
     id: String,
+    /// Unix seconds it entered the catalog (a route: its newest target's).
+    created: i64,
     owned_by: String,
     max_output_tokens: Option<u64>,
     context_window: Option<u64>,
@@ -231,7 +233,7 @@ struct ModelEntry {
 impl ModelEntry {
     /// OpenAI's model object (with Maestro's extra fields).
     fn openai(&self) -> Value {
-        let mut v = json!({"id": self.id, "object": "model", "created": 0, "owned_by": self.owned_by});
+        let mut v = json!({"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by});
         match &self.targets {
             Some(targets) => v["targets"] = json!(targets),
             None => {
@@ -242,13 +244,13 @@ impl ModelEntry {
         v
     }
 
-    /// Anthropic's model object; Maestro keeps no release dates, so `created_at` is the epoch.
+    /// Anthropic's model object (`created_at`: when it entered the catalog, RFC 3339).
     fn anthropic(&self) -> Value {
         let mut v = json!({
             "type": "model",
             "id": self.id,
             "display_name": self.id,
-            "created_at": "1970-01-01T00:00:00Z",
+            "created_at": maestro_shared::time::rfc3339(self.created.saturating_mul(1000)),
         });
         if let Some(n) = self.context_window {
             v["max_input_tokens"] = json!(n);
@@ -270,14 +272,23 @@ async fn model_entries(state: &ChatState, caller: &Caller) -> Result<Vec<ModelEn
         .filter(|(p, m)| caller.key.as_ref().is_none_or(|key| key.allows_model(&p.code, &m.model)))
         .map(|(p, m)| ModelEntry {
             id: format!("{}/{}", p.code, m.model),
+            created: m.created,
             owned_by: p.code.clone(),
             max_output_tokens: m.max_output_tokens,
             context_window: m.context_window,
             targets: None,
         })
         .collect();
+    let newest_target = |targets: &[String]| {
+        let created = |t: &String| {
+            let (provider, model) = t.split_once('/')?;
+            Some(catalog.provider(provider)?.model(model)?.created)
+        };
+        targets.iter().filter_map(created).max().unwrap_or(0)
+    };
     entries.extend(catalog.routes.iter().filter(|r| caller.key.is_none() || allowed(&r.name)).map(|r| ModelEntry {
         id: r.name.clone(),
+        created: newest_target(&r.targets),
         owned_by: "maestro-route".to_string(),
         max_output_tokens: None,
         context_window: None,

@@ -730,7 +730,10 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(created.body, json!({"name": "smart", "targets": ["openai/gpt-4o-mini", "demo/echo"], "version": 1}));
+    assert_eq!(
+        created.body,
+        json!({"name": "smart", "targets": ["openai/gpt-4o-mini", "demo/echo"], "drop_params": false, "version": 1})
+    );
     // No key for openai: the route falls back to the demo model.
     let r = app.chat(hello("smart")).await;
     assert_eq!(r.status(), 200);
@@ -757,12 +760,20 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
     let updated = api.admin(Method::PUT, path, Some(json!({"version": 1, "targets": ["demo/echo"]}))).await;
     assert_eq!((updated.status, updated.body["version"].as_u64()), (200, Some(2)), "{}", updated.body);
     expect_error(&api.admin(Method::PUT, path, Some(json!({"version": 1, "targets": ["demo/echo"]}))).await, 409, None);
+    // `drop_params` alone changes, the targets stay.
+    let lenient = api.admin(Method::PUT, path, Some(json!({"version": 2, "drop_params": true}))).await;
+    assert_eq!(
+        (lenient.status, &lenient.body["drop_params"], &lenient.body["targets"], lenient.body["version"].as_u64()),
+        (200, &json!(true), &json!(["demo/echo"]), Some(3)),
+        "{}",
+        lenient.body
+    );
     expect_error(&api.admin(Method::PUT, path, Some(json!({"targets": ["demo/echo"]}))).await, 428, None);
     expect_error(&api.admin(Method::PUT, path, Some(json!({"version": 2, "name": "other"}))).await, 400, Some("name"));
     expect_error(&api.admin(Method::PUT, "/api/admin/ai-routes/ghost", Some(json!({"version": 1}))).await, 404, None);
     assert_eq!(
         api.get("/api/admin/ai-routes").await["data"],
-        json!([{"name": "smart", "targets": ["demo/echo"], "version": 2}])
+        json!([{"name": "smart", "targets": ["demo/echo"], "drop_params": true, "version": 3}])
     );
 
     expect_error(&api.send(Method::DELETE, path, Some(&app.admin_token), None, Some("\"1\"")).await, 409, None);

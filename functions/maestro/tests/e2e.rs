@@ -527,3 +527,114 @@ priority = 1
         (Some(1), Some(0))
     );
 }
+
+#[tokio::test]
+async fn drop_params_set_on_a_model_or_a_route_drops_what_the_provider_cannot_honour() {
+    let fake = FakeProvider::start().await;
+    let extra = format!(
+        r#"
+[[providers]]
+code = "claude"
+kind = "anthropic"
+base_url = "{url}"
+
+[[models]]
+provider = "claude"
+model = "lenient"
+drop_params = true
+
+[[models]]
+provider = "claude"
+model = "strict"
+
+[[keys]]
+provider = "claude"
+name = "k"
+secret = "sk-ok-cccccccccccc"
+
+[[routes]]
+name = "forgiving"
+targets = ["claude/strict"]
+drop_params = true
+"#,
+        url = fake.url
+    );
+    let app = spawn_app(&config(&fake.url, &[("k", "sk-ok-aaaaaaaaaaaa", 1)], &extra), &[]).await;
+    let asking = |model: &str, field: &str, value: Value| {
+        let mut body = hello(model);
+        body[field] = value;
+        body
+    };
+    for (field, value) in [("n", json!(3)), ("logprobs", json!(true))] {
+        let r = app.chat(asking("claude/strict", field, value.clone())).await;
+        assert_eq!(r.status(), 400, "{field} to a model without drop_params");
+        let err: Value = r.json().await.unwrap();
+        assert_eq!(err["error"]["param"], field, "{err}");
+        for model in ["claude/lenient", "forgiving"] {
+            let r = app.chat(asking(model, field, value.clone())).await;
+            assert_eq!(r.status(), 200, "{field} to {model}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["choices"].as_array().map(Vec::len), Some(1), "{body}");
+            let sent = fake.last_body();
+            assert!(sent.get(field).is_none() && sent.get("drop_params").is_none(), "{sent}");
+        }
+    }
+
+    // The setting is visible to admins, and `/v1/models` says when each model entered the
+    // catalog (a route: its newest target).
+    let models = app.admin_get("/api/admin/ai-models?provider=claude").await;
+    let lenient = models["data"].as_array().unwrap().iter().find(|m| m["model_code"] == "lenient").unwrap();
+    assert_eq!(lenient["drop_params"], true, "{lenient}");
+    let routes = app.admin_get("/api/admin/ai-routes").await;
+    assert_eq!(routes["data"][0]["drop_params"], true, "{routes}");
+    let listed = app.admin_get("/v1/models").await;
+    let created = |id: &str| {
+        listed["data"].as_array().unwrap().iter().find(|m| m["id"] == id).and_then(|m| m["created"].as_i64())
+    };
+    let now = maestro_shared::time::now_ms() / 1000;
+    let strict = created("claude/strict").unwrap();
+    assert!((now - 600..=now).contains(&strict), "{strict} vs {now}");
+    assert_eq!(created("forgiving"), Some(strict));
+}
+
+#[tokio::test]
+async fn deepseek_gets_structured_output_as_json_mode_with_the_schema_in_a_system_message() {
+    let fake = FakeProvider::start().await;
+    let extra = format!(
+        r#"
+[[providers]]
+code = "ds"
+kind = "deepseek"
+base_url = "{url}"
+
+[[models]]
+provider = "ds"
+model = "deepseek-chat"
+
+[[keys]]
+provider = "ds"
+name = "k"
+secret = "sk-ok-dddddddddddd"
+"#,
+        url = fake.url
+    );
+    let app = spawn_app(&config(&fake.url, &[("k", "sk-ok-aaaaaaaaaaaa", 1)], &extra), &[]).await;
+    let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+    let mut asked = hello("ds/deepseek-chat");
+    asked["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "person", "schema": schema}});
+    let r = app.chat(asked).await;
+    assert_eq!(r.status(), 200);
+    let sent = fake.last_body();
+    assert_eq!(sent["response_format"], json!({"type": "json_object"}), "{sent}");
+    let instruction = sent["messages"][0]["content"].as_str().unwrap_or_default();
+    assert_eq!(sent["messages"][0]["role"], "system", "{sent}");
+    assert!(instruction.contains("JSON") && instruction.contains(&schema.to_string()), "{instruction}");
+    assert_eq!(sent["messages"][1]["content"], "Hello!");
+
+    // The same request to an OpenAI-format provider goes as it came.
+    let mut asked = hello("fake/m1");
+    asked["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "person", "schema": schema}});
+    assert_eq!(app.chat(asked.clone()).await.status(), 200);
+    assert_eq!(fake.last_body()["response_format"], asked["response_format"]);
+    assert_eq!(fake.last_body()["messages"].as_array().map(Vec::len), Some(1));
+}

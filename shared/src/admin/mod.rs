@@ -740,7 +740,7 @@ impl Admin {
         check_route_name(&name)?;
         let catalog = self.load().await?;
         check_targets(&catalog, &body.targets)?;
-        let route = views::route(&name, &body.targets);
+        let route = views::route(&name, &body.targets, body.drop_params);
         self.catalog.create_route(&route).await.map_err(|e| match e {
             StoreError::Conflict(_) => conflict(format!("A route `{name}` exists already.")),
             other => store_error(other),
@@ -764,7 +764,8 @@ impl Admin {
         if body.targets.is_some() {
             check_targets(&catalog, &targets)?;
         }
-        self.catalog.update_route(&views::route(name, &targets), expected).await.map_err(store_error)?;
+        let drop_params = body.drop_params.unwrap_or(current.route.drop_params);
+        self.catalog.update_route(&views::route(name, &targets, drop_params), expected).await.map_err(store_error)?;
         self.route_view(name).await
     }
 
@@ -846,6 +847,8 @@ fn listed_model(code: &str, m: &ListedModel) -> Model {
         prices: Prices::default(),
         is_active: false,
         is_default: false,
+        drop_params: false,
+        created: crate::time::now_ms() / 1000,
     }
 }
 

@@ -190,6 +190,10 @@ pub struct ModelView {
     pub is_active: bool,
     /// The provider that serves the bare model name.
     pub is_default: bool,
+    /// Parameters the provider cannot honour (`n` > 1, `logprobs`) are dropped, not refused.
+    pub drop_params: bool,
+    /// Unix seconds the model entered the catalog.
+    pub created: i64,
     pub version: u64,
 }
 
@@ -210,6 +214,8 @@ impl From<&ModelRecord> for ModelView {
             prices: m.prices.into(),
             is_active: m.is_active,
             is_default: m.is_default,
+            drop_params: m.drop_params,
+            created: m.created,
             version: r.version,
         }
     }
@@ -276,12 +282,19 @@ pub struct RouteView {
     pub name: String,
     /// Ordered `provider/model` targets: the first that can serve does.
     pub targets: Vec<String>,
+    /// Parameters a target cannot honour (`n` > 1, `logprobs`) are dropped, not refused.
+    pub drop_params: bool,
     pub version: u64,
 }
 
 impl From<&RouteRecord> for RouteView {
     fn from(r: &RouteRecord) -> Self {
-        Self { name: r.route.name.clone(), targets: r.route.targets.clone(), version: r.version }
+        Self {
+            name: r.route.name.clone(),
+            targets: r.route.targets.clone(),
+            drop_params: r.route.drop_params,
+            version: r.version,
+        }
     }
 }
 
@@ -461,6 +474,9 @@ pub struct UpdateModel {
     pub is_active: Option<bool>,
     #[serde(default)]
     pub is_default: Option<bool>,
+    /// Drop parameters the provider cannot honour (`n` > 1, `logprobs`) instead of refusing them.
+    #[serde(default)]
+    pub drop_params: Option<bool>,
 }
 
 /// `POST /api/admin/ai-routes`.
@@ -473,6 +489,9 @@ pub struct CreateRoute {
     /// 1–20 distinct `provider/model` targets of the catalog, tried in order.
     #[schema(min_items = 1, max_items = 20)]
     pub targets: Vec<String>,
+    /// Drop parameters a target cannot honour (`n` > 1, `logprobs`) instead of refusing them.
+    #[serde(default)]
+    pub drop_params: bool,
 }
 
 /// `PUT /api/admin/ai-routes/:name`; `version` (or `If-Match`) required.
@@ -488,6 +507,8 @@ pub struct UpdateRoute {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 20)]
     pub targets: Option<Vec<String>>,
+    #[serde(default)]
+    pub drop_params: Option<bool>,
 }
 
 /// What `POST /api/admin/ai-providers/:id/sync-models` did.
@@ -556,6 +577,8 @@ pub(crate) fn model_with(current: &Model, u: &UpdateModel) -> Model {
         prices: u.prices.as_ref().map_or(current.prices, |p| prices_with(current.prices, p)),
         is_active: u.is_active.unwrap_or(current.is_active),
         is_default: u.is_default.unwrap_or(current.is_default),
+        drop_params: u.drop_params.unwrap_or(current.drop_params),
+        created: current.created,
     }
 }
 
@@ -575,8 +598,8 @@ pub(crate) fn key_with(current: &ApiKey, u: &UpdateKey) -> ApiKey {
 }
 
 /// A route's domain value.
-pub(crate) fn route(name: &str, targets: &[String]) -> Route {
-    Route { name: name.to_string(), targets: targets.iter().map(|t| t.trim().to_string()).collect() }
+pub(crate) fn route(name: &str, targets: &[String], drop_params: bool) -> Route {
+    Route { name: name.to_string(), targets: targets.iter().map(|t| t.trim().to_string()).collect(), drop_params }
 }
 
 /// A provider's domain value with an update applied; headers are merged by the caller.

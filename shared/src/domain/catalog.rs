@@ -99,6 +99,13 @@ pub struct Model {
     pub is_active: bool,
     /// The provider that serves a bare model name when several have it.
     pub is_default: bool,
+    /// Parameters this model's provider cannot honour (`n` > 1, `logprobs`) are dropped instead
+    /// of refused with a 400, as if every request to it said `drop_params: true` (LiteLLM's name).
+    #[serde(default)]
+    pub drop_params: bool,
+    /// Unix seconds the model entered the catalog (`created` in `/v1/models`).
+    #[serde(default)]
+    pub created: i64,
 }
 
 fn default_model_type() -> String {
@@ -186,6 +193,10 @@ pub struct Route {
     pub name: String,
     /// Ordered `provider/model` targets: the first that can serve does.
     pub targets: Vec<String>,
+    /// Calls through this route drop parameters a target cannot honour instead of being refused
+    /// (see [`Model::drop_params`]).
+    #[serde(default)]
+    pub drop_params: bool,
 }
 
 /// A provider with its models and keys: what one DynamoDB Query on `PROVIDER#<code>` returns.
@@ -221,6 +232,8 @@ pub struct Target<'a> {
 pub struct Resolution<'a> {
     pub route: Option<String>,
     pub targets: Vec<Target<'a>>,
+    /// The route drops parameters its targets cannot honour (`drop_params = true`).
+    pub drop_params: bool,
 }
 
 impl Catalog {
@@ -250,12 +263,12 @@ impl Catalog {
             if targets.is_empty() {
                 return Err(ApiError::model_not_found(requested));
             }
-            return Ok(Resolution { route: Some(route.name.clone()), targets });
+            return Ok(Resolution { route: Some(route.name.clone()), targets, drop_params: route.drop_params });
         }
         if let Some((provider, model)) = requested.split_once('/')
             && let Some(target) = self.active_target(provider, model)
         {
-            return Ok(Resolution { route: None, targets: vec![target] });
+            return Ok(Resolution { route: None, targets: vec![target], drop_params: false });
         }
         let mut candidates: Vec<Target<'_>> =
             self.providers.iter().filter_map(|e| self.active_target(&e.provider.code, requested)).collect();
@@ -264,7 +277,7 @@ impl Catalog {
         }
         candidates.sort_by_key(|t| (!t.model.is_default, t.entry.provider.sort_order));
         candidates.truncate(1);
-        Ok(Resolution { route: None, targets: candidates })
+        Ok(Resolution { route: None, targets: candidates, drop_params: false })
     }
 
     /// Active chat models a caller may name, as `(provider, model)`.
@@ -302,6 +315,8 @@ mod tests {
             prices: Prices::default(),
             is_active: true,
             is_default: default,
+            drop_params: false,
+            created: 0,
         }
     }
 
@@ -330,6 +345,7 @@ mod tests {
             routes: vec![Route {
                 name: "smart".into(),
                 targets: vec!["a/only-a".into(), "gone/x".into(), "b/shared".into()],
+                drop_params: false,
             }],
         }
     }

@@ -540,9 +540,10 @@ impl Gateway {
         // Each target must be able to do what is asked; if none can, say what is missing.
         let asked = requested_max.unwrap_or(0);
         type Check<'c> = Box<dyn Fn(&Target<'_>) -> bool + 'c>;
-        // Without `drop_params`, a parameter some targets cannot honour excludes them (no silent
-        // drop: code reading `choices[1]` or `logprobs` would break).
-        let strict = !request.drops_params();
+        // Without `drop_params` (the request's, the route's or the model's), a parameter some
+        // targets cannot honour excludes them (no silent drop: code reading `choices[1]` or
+        // `logprobs` would break).
+        let strict = !request.drops_params() && !resolution.drop_params;
         let checks: [(bool, Check<'_>, &str, String); 6] = [
             (
                 requested_max.is_some(),
@@ -575,7 +576,7 @@ impl Gateway {
             ),
             (
                 strict && request.asks_several_choices(),
-                Box::new(|t| t.entry.provider.kind.supports_several_choices()),
+                Box::new(|t| t.model.drop_params || t.entry.provider.kind.supports_several_choices()),
                 "n",
                 format!(
                     "`n` > 1 is not supported by `{}`'s provider; send `n: 1`, or `drop_params: true` to get one choice.",
@@ -584,7 +585,7 @@ impl Gateway {
             ),
             (
                 strict && request.asks_logprobs(),
-                Box::new(|t| t.entry.provider.kind.supports_logprobs()),
+                Box::new(|t| t.model.drop_params || t.entry.provider.kind.supports_logprobs()),
                 "logprobs",
                 format!(
                     "`logprobs` is not supported by `{}`'s provider; leave it out, or send `drop_params: true` to drop it.",

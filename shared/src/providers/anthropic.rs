@@ -718,13 +718,17 @@ impl AnthropicEvents {
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
-        let chunk = json!({
+        let mut chunk = json!({
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
         });
+        // OpenAI's chunks before the usage chunk say `usage: null` when usage was asked for.
+        if self.caller_wants_usage {
+            chunk["usage"] = Value::Null;
+        }
         frame(chunk.to_string().as_bytes())
     }
 
@@ -934,6 +938,8 @@ mod tests {
             prices: Prices::default(),
             is_active: true,
             is_default: true,
+            drop_params: false,
+            created: 0,
         }
     }
 

@@ -5,6 +5,7 @@
 //! the Anthropic client (their error envelopes have the same `error.{type,message}` core), and so
 //! is [`completion_body`], which the translating clients use to speak OpenAI's response shape.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{
     Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error,
 };
-use crate::domain::{ChatMessage, Provider, ProviderKind, StopSequences, Usage};
+use crate::domain::{ChatMessage, MessageContent, Provider, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
 
 const OPENAI_BASE: &str = "https://api.openai.com/v1";
@@ -282,7 +283,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[derive(Serialize)]
 struct WireRequest<'a> {
     model: &'a str,
-    messages: &'a [ChatMessage],
+    messages: Cow<'a, [ChatMessage]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,9 +317,13 @@ impl<'a> WireRequest<'a> {
             ProviderKind::Deepseek => (r.requested_max_tokens(), None),
             _ => (r.max_tokens, r.max_completion_tokens),
         };
+        let (messages, response_format) = match call.provider.kind {
+            ProviderKind::Deepseek => deepseek_json_output(&r.messages, r.extra.get("response_format")),
+            _ => (Cow::Borrowed(r.messages.as_slice()), None),
+        };
         Self {
             model: &call.model.model,
-            messages: &r.messages,
+            messages,
             max_tokens,
             max_completion_tokens,
             temperature: r.temperature,
@@ -327,21 +332,75 @@ impl<'a> WireRequest<'a> {
             user: r.user.as_deref(),
             stream: None,
             stream_options: None,
-            extra: Extra(&r.extra),
+            // DeepSeek refuses `n`; one that got here is being dropped (`drop_params`).
+            extra: Extra { fields: &r.extra, response_format, without_n: call.provider.kind == ProviderKind::Deepseek },
         }
     }
 }
 
+/// DeepSeek's JSON output takes only `{"type": "json_object"}` and refuses a prompt without the
+/// word "json" (its documented rules). A `json_schema` becomes `json_object` plus a system message
+/// carrying the schema; a bare `json_object` gets a one-line JSON instruction when the prompt
+/// lacks the word. Returns the messages to send and the `response_format` to send instead.
+fn deepseek_json_output<'a>(
+    messages: &'a [ChatMessage],
+    format: Option<&Value>,
+) -> (Cow<'a, [ChatMessage]>, Option<Value>) {
+    let unchanged = (Cow::Borrowed(messages), None);
+    let Some(format) = format else { return unchanged };
+    let instruction = match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let spec = format.get("json_schema");
+            let schema = spec.and_then(|s| s.get("schema")).cloned().unwrap_or_else(|| Value::Object(Map::new()));
+            let name = spec.and_then(|s| s.get("name")).and_then(Value::as_str).unwrap_or("output");
+            format!(
+                "Answer with one JSON object only (no prose, no code fences) that conforms to this JSON schema, named `{name}`:\n{schema}"
+            )
+        }
+        Some("json_object") if !mentions_json(messages) => "Answer with one JSON object only.".to_string(),
+        Some("json_object") => return unchanged,
+        _ => return unchanged,
+    };
+    // After the caller's own leading system messages, so theirs still come first.
+    let at = messages.iter().take_while(|m| m.role == "system").count();
+    let mut sent = messages.to_vec();
+    sent.insert(
+        at,
+        ChatMessage {
+            role: "system".into(),
+            content: Some(MessageContent::Text(instruction)),
+            name: None,
+            extra: Map::new(),
+        },
+    );
+    (Cow::Owned(sent), Some(serde_json::json!({"type": "json_object"})))
+}
+
+fn mentions_json(messages: &[ChatMessage]) -> bool {
+    messages.iter().filter_map(|m| m.content.as_ref()).any(|c| c.text().to_ascii_lowercase().contains("json"))
+}
+
 /// The caller's unknown fields, minus those that only make sense with `stream: true`
-/// (OpenAI rejects `stream_options` on a non-streaming request).
-struct Extra<'a>(&'a Map<String, Value>);
+/// (OpenAI rejects `stream_options` on a non-streaming request), with `response_format`
+/// replaced when the provider needs it in another form.
+struct Extra<'a> {
+    fields: &'a Map<String, Value>,
+    response_format: Option<Value>,
+    without_n: bool,
+}
 
 impl Serialize for Extra<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // `drop_params` is Maestro's own switch; the stream fields are set by the call itself.
-        serializer.collect_map(
-            self.0.iter().filter(|(k, _)| !matches!(k.as_str(), "stream" | "stream_options" | "drop_params")),
-        )
+        let replaced = self.response_format.is_some();
+        let kept = self.fields.iter().filter(|(k, _)| match k.as_str() {
+            "stream" | "stream_options" | "drop_params" => false,
+            "response_format" => !replaced,
+            "n" => !self.without_n,
+            _ => true,
+        });
+        let replacement = self.response_format.as_ref().map(|f| (&"response_format", f));
+        serializer.collect_map(kept.map(|(k, v)| (k.as_str(), v)).chain(replacement.map(|(k, v)| (*k, v))))
     }
 }
 
@@ -680,7 +739,57 @@ mod tests {
         let mut extra = Map::new();
         extra.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
         extra.insert("seed".into(), serde_json::json!(7));
-        let out = serde_json::to_value(Extra(&extra)).unwrap_or_default();
+        let out =
+            serde_json::to_value(Extra { fields: &extra, response_format: None, without_n: false }).unwrap_or_default();
         assert_eq!(out, serde_json::json!({"seed": 7}));
+    }
+
+    fn said(role: &str, text: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: Some(MessageContent::Text(text.into())),
+            name: None,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn deepseek_gets_json_object_and_the_schema_in_a_system_message() {
+        let schema = serde_json::json!({"type": "object", "properties": {"age": {"type": "integer"}}});
+        let format = serde_json::json!({"type": "json_schema", "json_schema": {"name": "person", "schema": schema}});
+        let messages = [said("system", "Be brief."), said("user", "Who?")];
+        let (sent, replaced) = deepseek_json_output(&messages, Some(&format));
+        assert_eq!(replaced, Some(serde_json::json!({"type": "json_object"})));
+        let roles: Vec<&str> = sent.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["system", "system", "user"], "the caller's system message stays first");
+        let instruction = sent[1].content.as_ref().map(MessageContent::text).unwrap_or_default();
+        assert!(instruction.contains("JSON schema, named `person`"), "{instruction}");
+        assert!(instruction.contains(&schema.to_string()), "{instruction}");
+
+        let mut extra = Map::new();
+        extra.insert("response_format".into(), format);
+        extra.insert("seed".into(), serde_json::json!(7));
+        extra.insert("n".into(), serde_json::json!(2));
+        let out = serde_json::to_value(Extra { fields: &extra, response_format: replaced, without_n: true })
+            .unwrap_or_default();
+        assert_eq!(out, serde_json::json!({"seed": 7, "response_format": {"type": "json_object"}}));
+    }
+
+    #[test]
+    fn deepseek_json_object_gets_the_word_json_only_when_the_prompt_lacks_it() {
+        let format = serde_json::json!({"type": "json_object"});
+        let asked = [said("user", "Reply in JSON: who?")];
+        let (sent, replaced) = deepseek_json_output(&asked, Some(&format));
+        assert_eq!((sent.len(), replaced), (1, None));
+        let plain = [said("user", "Who?")];
+        let (sent, replaced) = deepseek_json_output(&plain, Some(&format));
+        assert_eq!(sent.len(), 2);
+        assert_eq!(
+            sent[0].content.as_ref().map(MessageContent::text).as_deref(),
+            Some("Answer with one JSON object only.")
+        );
+        assert_eq!(replaced, Some(format));
+        let (sent, replaced) = deepseek_json_output(&plain, Some(&serde_json::json!({"type": "text"})));
+        assert_eq!((sent.len(), replaced), (1, None));
     }
 }

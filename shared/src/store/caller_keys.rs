@@ -258,6 +258,8 @@ mod tests {
             prices: Prices::default(),
             is_active: true,
             is_default: true,
+            drop_params: false,
+            created: 0,
         }
     }
 
@@ -278,8 +280,12 @@ mod tests {
         Catalog {
             providers: vec![entry("openai", &["gpt-4o", "gpt-4o-mini"]), entry("deepseek", &["deepseek-chat"])],
             routes: vec![
-                Route { name: "cheap".into(), targets: vec!["openai/gpt-4o-mini".into()] },
-                Route { name: "any".into(), targets: vec!["openai/gpt-4o".into(), "deepseek/deepseek-chat".into()] },
+                Route { name: "cheap".into(), targets: vec!["openai/gpt-4o-mini".into()], drop_params: false },
+                Route {
+                    name: "any".into(),
+                    targets: vec!["openai/gpt-4o".into(), "deepseek/deepseek-chat".into()],
+                    drop_params: false,
+                },
             ],
         }
     }

@@ -35,6 +35,8 @@ fn model(provider: &str, name: &str) -> Model {
         prices: Prices { input: 150_000, cached_input: None, cache_write: None, output: 600_000 },
         is_active: true,
         is_default: false,
+        drop_params: false,
+        created: 0,
     }
 }
 
@@ -97,6 +99,8 @@ pub async fn given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order(
     let haiku = Model { supports_streaming: false, is_active: false, ..model("anthropic", "claude-haiku-4-5") };
     let flash = Model {
         prices: Prices { input: 270_000, cached_input: Some(70_000), cache_write: None, output: 1_100_000 },
+        drop_params: true,
+        created: 1_764_000_000,
         ..model("deepseek", "deepseek-v4-flash")
     };
     let limited = ApiKey {
@@ -111,8 +115,10 @@ pub async fn given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order(
     let smart = Route {
         name: "smart".into(),
         targets: vec!["anthropic/claude-sonnet-4-5".into(), "deepseek/deepseek-v4-flash".into()],
+        // Round-trips like every other field.
+        drop_params: true,
     };
-    let cheap = Route { name: "cheap".into(), targets: vec!["deepseek/deepseek-v4-flash".into()] };
+    let cheap = Route { name: "cheap".into(), targets: vec!["deepseek/deepseek-v4-flash".into()], drop_params: false };
 
     // Written in no particular order.
     for p in [&anthropic, &openrouter, &deepseek] {
@@ -150,7 +156,7 @@ pub async fn given_existing_rows_when_upserted_again_then_they_are_replaced_by_p
     store.upsert_model(&original_model).await.expect("model");
     store.upsert_key(&original_key).await.expect("key");
     store
-        .upsert_route(&Route { name: "fast".into(), targets: vec!["openai/gpt-4o-mini".into()] })
+        .upsert_route(&Route { name: "fast".into(), targets: vec!["openai/gpt-4o-mini".into()], drop_params: false })
         .await
         .expect("route");
 
@@ -158,7 +164,11 @@ pub async fn given_existing_rows_when_upserted_again_then_they_are_replaced_by_p
     let repriced =
         Model { prices: Prices { input: 1, cached_input: Some(2), cache_write: Some(3), output: 4 }, ..original_model };
     let unlimited = ApiKey { name: "renamed".into(), limits: KeyLimits::default(), ..original_key };
-    let rerouted = Route { name: "fast".into(), targets: vec!["openai/gpt-4o".into(), "openai/gpt-4o-mini".into()] };
+    let rerouted = Route {
+        name: "fast".into(),
+        targets: vec!["openai/gpt-4o".into(), "openai/gpt-4o-mini".into()],
+        drop_params: false,
+    };
     store.upsert_provider(&renamed).await.expect("provider again");
     store.upsert_model(&repriced).await.expect("model again");
     store.upsert_key(&unlimited).await.expect("key again");

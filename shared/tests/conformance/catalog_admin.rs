@@ -35,6 +35,8 @@ fn model(provider: &str, name: &str) -> Model {
         prices: Prices::default(),
         is_active: false,
         is_default: false,
+        drop_params: false,
+        created: 0,
     }
 }
 
@@ -184,13 +186,15 @@ pub async fn given_routes_then_create_update_and_delete_are_versioned_and_the_ca
 >(
     store: Arc<S>,
 ) {
-    let smart = Route { name: "smart".into(), targets: vec!["a/x".into(), "b/y".into()] };
+    let smart = Route { name: "smart".into(), targets: vec!["a/x".into(), "b/y".into()], drop_params: false };
     assert_eq!(store.create_route(&smart).await.expect("create"), 1);
     assert!(is_conflict(&store.create_route(&smart).await));
-    let reordered = Route { name: "smart".into(), targets: vec!["b/y".into(), "a/x".into()] };
+    let reordered = Route { name: "smart".into(), targets: vec!["b/y".into(), "a/x".into()], drop_params: false };
     assert_eq!(store.update_route(&reordered, 1).await.expect("update"), 2);
     assert!(is_conflict(&store.update_route(&smart, 1).await));
-    assert!(is_not_found(&store.update_route(&Route { name: "nope".into(), targets: vec![] }, 1).await));
+    assert!(is_not_found(
+        &store.update_route(&Route { name: "nope".into(), targets: vec![], drop_params: false }, 1).await
+    ));
 
     let catalog = store.load_admin_catalog().await.expect("admin catalog");
     let record = catalog.route("smart").expect("route");

@@ -172,6 +172,8 @@ pub fn model(provider: &Provider, name: &str, max_output_tokens: Option<u64>) ->
         prices: Prices::default(),
         is_active: true,
         is_default: true,
+        drop_params: false,
+        created: 0,
     }
 }
 

@@ -95,6 +95,8 @@ fn model_item(m: &Model) -> Item {
         ("price_output".to_string(), n(m.prices.output)),
         ("is_active".to_string(), boolean(m.is_active)),
         ("is_default".to_string(), boolean(m.is_default)),
+        ("drop_params".to_string(), boolean(m.drop_params)),
+        ("created".to_string(), n(m.created)),
     ]);
     put_opt(&mut item, "context_window", m.context_window.map(n));
     put_opt(&mut item, "max_output_tokens", m.max_output_tokens.map(n));
@@ -122,6 +124,8 @@ fn model_from(item: &Item) -> Result<Model, StoreError> {
         },
         is_active: r.bool("is_active")?,
         is_default: r.bool("is_default")?,
+        drop_params: r.flag("drop_params")?,
+        created: r.opt_n("created")?.unwrap_or(0),
     })
 }
 
@@ -420,6 +424,7 @@ impl DynamoStore {
                 ("entity".to_string(), s(entity)),
                 ("name".to_string(), s(&route.name)),
                 ("targets".to_string(), targets(route)),
+                ("drop_params".to_string(), boolean(route.drop_params)),
             ]);
         }
         // The listing carries the version too (the catalog is loaded from it); only the route
@@ -620,7 +625,11 @@ impl CatalogAdminStore for DynamoStore {
                 loads.spawn(load_provider(self.client.clone(), self.table.clone(), code.to_string()));
             } else if sk.starts_with("ROUTE#") {
                 routes.push(RouteRecord {
-                    route: Route { name: r.s("name")?, targets: r.string_list("targets")? },
+                    route: Route {
+                        name: r.s("name")?,
+                        targets: r.string_list("targets")?,
+                        drop_params: r.flag("drop_params")?,
+                    },
                     version: version_of(item)?,
                 });
             }
@@ -814,6 +823,7 @@ impl CatalogAdminStore for DynamoStore {
                 ("entity".to_string(), s(entity)),
                 ("name".to_string(), s(&route.name)),
                 ("targets".to_string(), targets(route)),
+                ("drop_params".to_string(), boolean(route.drop_params)),
                 ("version".to_string(), n(1)),
             ]);
         }
@@ -889,6 +899,8 @@ mod tests {
             prices: Prices { input: 1, cached_input: None, cache_write: Some(u64::MAX), output: 4 },
             is_active: true,
             is_default: false,
+            drop_params: false,
+            created: 0,
         };
         assert_eq!(model_from(&model_item(&model)).expect("model"), model);
         let api_key = ApiKey {

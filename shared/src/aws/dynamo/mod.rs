@@ -359,10 +359,19 @@ impl<'a> Reader<'a> {
     }
 
     fn bool(&self, name: &str) -> Result<bool, StoreError> {
+        self.opt_bool(name)?.ok_or_else(|| self.bad(name, "is missing"))
+    }
+
+    /// A flag added after items were first written: absent means `false`.
+    fn flag(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.opt_bool(name)?.unwrap_or(false))
+    }
+
+    fn opt_bool(&self, name: &str) -> Result<Option<bool>, StoreError> {
         match self.item.get(name) {
-            Some(AttributeValue::Bool(v)) => Ok(*v),
+            Some(AttributeValue::Bool(v)) => Ok(Some(*v)),
             Some(_) => Err(self.bad(name, "is not a boolean")),
-            None => Err(self.bad(name, "is missing")),
+            None => Ok(None),
         }
     }
 

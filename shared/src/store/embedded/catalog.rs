@@ -23,10 +23,10 @@ const SELECT_PROVIDERS: &str =
     "SELECT code, kind, name, base_url, headers, is_active, sort_order FROM providers ORDER BY sort_order, code";
 const SELECT_MODELS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
      supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
-     price_output, is_active, is_default FROM models ORDER BY provider, model";
+     price_output, is_active, is_default, drop_params, created FROM models ORDER BY provider, model";
 const SELECT_KEYS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, cooldown_until, \
      rpm, tpm, rpd FROM api_keys ORDER BY provider, id";
-const SELECT_ROUTES: &str = "SELECT name, targets FROM routes ORDER BY name";
+const SELECT_ROUTES: &str = "SELECT name, targets, drop_params FROM routes ORDER BY name";
 const ANY_PROVIDER: &str = "SELECT EXISTS (SELECT 1 FROM providers)";
 
 const UPSERT_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order) \
@@ -40,7 +40,8 @@ macro_rules! insert_model {
     () => {
         "INSERT INTO models (provider, model, model_type, context_window, max_output_tokens, supports_streaming, \
          supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, price_output, \
-         is_active, is_default) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         is_active, is_default, drop_params, created) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
          ON CONFLICT (provider, model) "
     };
 }
@@ -51,7 +52,8 @@ const UPSERT_MODEL: &str = concat!(
      supports_tools = excluded.supports_tools, supports_vision = excluded.supports_vision, \
      price_input = excluded.price_input, price_cached_input = excluded.price_cached_input, \
      price_cache_write = excluded.price_cache_write, price_output = excluded.price_output, \
-     is_active = excluded.is_active, is_default = excluded.is_default, version = version + 1"
+     is_active = excluded.is_active, is_default = excluded.is_default, drop_params = excluded.drop_params, \
+     version = version + 1"
 );
 const INSERT_MODEL_IF_ABSENT: &str = concat!(insert_model!(), "DO NOTHING");
 
@@ -65,8 +67,9 @@ const UPSERT_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, 
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = ?1";
 const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = ?2, cooldown_until = ?3 WHERE id = ?1";
 
-const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets) VALUES (?1, ?2) \
-     ON CONFLICT (name) DO UPDATE SET targets = excluded.targets, version = version + 1";
+const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (name) DO UPDATE SET targets = excluded.targets, drop_params = excluded.drop_params, \
+     version = version + 1";
 
 fn provider_from_row(row: &Row<'_>) -> rusqlite::Result<Provider> {
     Ok(Provider {
@@ -98,11 +101,13 @@ fn model_from_row(row: &Row<'_>) -> rusqlite::Result<Model> {
         },
         is_active: row.get(12)?,
         is_default: row.get(13)?,
+        drop_params: row.get(14)?,
+        created: row.get(15)?,
     })
 }
 
 /// The bound values of [`UPSERT_MODEL`] and [`INSERT_MODEL_IF_ABSENT`].
-fn model_params(m: &Model) -> [&dyn ToSql; 14] {
+fn model_params(m: &Model) -> [&dyn ToSql; 16] {
     [
         &m.provider,
         &m.model,
@@ -118,6 +123,8 @@ fn model_params(m: &Model) -> [&dyn ToSql; 14] {
         &m.prices.output,
         &m.is_active,
         &m.is_default,
+        &m.drop_params,
+        &m.created,
     ]
 }
 
@@ -137,7 +144,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 }
 
 fn route_from_row(row: &Row<'_>) -> rusqlite::Result<Route> {
-    Ok(Route { name: row.get(0)?, targets: json_column(row, 1, "routes.targets")? })
+    Ok(Route { name: row.get(0)?, targets: json_column(row, 1, "routes.targets")?, drop_params: row.get(2)? })
 }
 
 /// Runs a whole-table `SELECT` and maps every row.
@@ -253,7 +260,9 @@ impl CatalogStore for EmbeddedStore {
     async fn upsert_route(&self, route: &Route) -> Result<(), StoreError> {
         let targets = to_json(&route.targets, "routes.targets")?;
         self.with_db(|db| {
-            db.execute(UPSERT_ROUTE, params![route.name, targets]).map(drop).map_err(backend("upsert a route"))
+            db.execute(UPSERT_ROUTE, params![route.name, targets, route.drop_params])
+                .map(drop)
+                .map_err(backend("upsert a route"))
         })
     }
 
@@ -277,10 +286,11 @@ const SELECT_PROVIDER_RECORDS: &str = "SELECT code, kind, name, base_url, header
      version FROM providers ORDER BY sort_order, code";
 const SELECT_MODEL_RECORDS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
      supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
-     price_output, is_active, is_default, model_name, version FROM models ORDER BY provider, model";
+     price_output, is_active, is_default, drop_params, created, model_name, version FROM models \
+     ORDER BY provider, model";
 const SELECT_KEY_RECORDS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, \
      cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at FROM api_keys ORDER BY provider, id";
-const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, version FROM routes ORDER BY name";
+const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, drop_params, version FROM routes ORDER BY name";
 
 const CREATE_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order, \
      description, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) ON CONFLICT (code) DO NOTHING";
@@ -290,13 +300,13 @@ const PROVIDER_VERSION: &str = "SELECT version FROM providers WHERE code = ?1";
 
 const CREATE_MODEL_IF_ABSENT: &str = "INSERT INTO models (provider, model, model_type, context_window, \
      max_output_tokens, supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, \
-     price_cache_write, price_output, is_active, is_default, model_name, version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 1) \
+     price_cache_write, price_output, is_active, is_default, drop_params, created, model_name, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1) \
      ON CONFLICT (provider, model) DO NOTHING";
 const UPDATE_MODEL: &str = "UPDATE models SET model_type = ?3, context_window = ?4, max_output_tokens = ?5, \
      supports_streaming = ?6, supports_tools = ?7, supports_vision = ?8, price_input = ?9, price_cached_input = ?10, \
-     price_cache_write = ?11, price_output = ?12, is_active = ?13, is_default = ?14, model_name = ?15, \
-     version = version + 1 WHERE provider = ?1 AND model = ?2 AND version = ?16";
+     price_cache_write = ?11, price_output = ?12, is_active = ?13, is_default = ?14, drop_params = ?15, \
+     created = ?16, model_name = ?17, version = version + 1 WHERE provider = ?1 AND model = ?2 AND version = ?18";
 const MODEL_VERSION: &str = "SELECT version FROM models WHERE provider = ?1 AND model = ?2";
 const CLEAR_OTHER_DEFAULTS: &str = "UPDATE models SET is_default = 0, version = version + 1 \
      WHERE model = ?1 AND provider <> ?2 AND is_default = 1";
@@ -309,9 +319,10 @@ const UPDATE_KEY: &str = "UPDATE api_keys SET name = ?2, secret_ref = ?3, masked
 const DELETE_KEY_VERSIONED: &str = "DELETE FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR version = ?2)";
 const KEY_VERSION: &str = "SELECT version FROM api_keys WHERE id = ?1";
 
-const CREATE_ROUTE: &str =
-    "INSERT INTO routes (name, targets, version) VALUES (?1, ?2, 1) ON CONFLICT (name) DO NOTHING";
-const UPDATE_ROUTE: &str = "UPDATE routes SET targets = ?2, version = version + 1 WHERE name = ?1 AND version = ?3";
+const CREATE_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params, version) VALUES (?1, ?2, ?3, 1) \
+     ON CONFLICT (name) DO NOTHING";
+const UPDATE_ROUTE: &str =
+    "UPDATE routes SET targets = ?2, drop_params = ?3, version = version + 1 WHERE name = ?1 AND version = ?4";
 const DELETE_ROUTE: &str = "DELETE FROM routes WHERE name = ?1 AND (?2 IS NULL OR version = ?2)";
 const ROUTE_VERSION: &str = "SELECT version FROM routes WHERE name = ?1";
 
@@ -321,7 +332,7 @@ fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
         Ok(ProviderRecord { provider: provider_from_row(row)?, description: row.get(7)?, version: row.get(8)? })
     })?;
     let models = select_all(&tx, SELECT_MODEL_RECORDS, |row| {
-        Ok(ModelRecord { model: model_from_row(row)?, model_name: row.get(14)?, version: row.get(15)? })
+        Ok(ModelRecord { model: model_from_row(row)?, model_name: row.get(16)?, version: row.get(17)? })
     })?;
     let keys = select_all(&tx, SELECT_KEY_RECORDS, |row| {
         Ok(KeyRecord {
@@ -332,7 +343,7 @@ fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
         })
     })?;
     let routes = select_all(&tx, SELECT_ROUTE_RECORDS, |row| {
-        Ok(RouteRecord { route: route_from_row(row)?, version: row.get(2)? })
+        Ok(RouteRecord { route: route_from_row(row)?, version: row.get(3)? })
     })?;
     tx.finish()?;
 
@@ -547,8 +558,9 @@ impl CatalogAdminStore for EmbeddedStore {
 
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
         let targets = to_json(&route.targets, "routes.targets")?;
-        let created = self
-            .with_db(|db| db.execute(CREATE_ROUTE, params![route.name, targets]).map_err(backend("create a route")))?;
+        let created = self.with_db(|db| {
+            db.execute(CREATE_ROUTE, params![route.name, targets, route.drop_params]).map_err(backend("create a route"))
+        })?;
         if created == 0 {
             return Err(StoreError::Conflict(format!("route {} exists", route.name)));
         }
@@ -561,7 +573,14 @@ impl CatalogAdminStore for EmbeddedStore {
         self.with_db(|db| {
             conditional(
                 &mut db.conn,
-                |tx| tx.prepare_cached(UPDATE_ROUTE)?.execute(params![route.name, targets, expected_version]),
+                |tx| {
+                    tx.prepare_cached(UPDATE_ROUTE)?.execute(params![
+                        route.name,
+                        targets,
+                        route.drop_params,
+                        expected_version
+                    ])
+                },
                 ROUTE_VERSION,
                 &[&route.name],
                 &what,

@@ -16,7 +16,8 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES, ATTEMPTS_AND_CACHE_WRITES];
+const MIGRATIONS: &[&str] =
+    &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES, ATTEMPTS_AND_CACHE_WRITES, DROP_PARAMS_AND_MODEL_CREATED];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -230,6 +231,16 @@ ALTER TABLE usage_stats ADD COLUMN attempt_errors INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_summaries ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_summaries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_summaries ADD COLUMN attempt_errors INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// `drop_params` per model and per route (parameters a provider cannot honour are dropped, not
+/// refused), and when a model entered the catalog (`created` in `/v1/models`; models already
+/// there count from this upgrade).
+const DROP_PARAMS_AND_MODEL_CREATED: &str = r#"
+ALTER TABLE models ADD COLUMN drop_params INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE models ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+UPDATE models SET created = CAST(strftime('%s', 'now') AS INTEGER);
+ALTER TABLE routes ADD COLUMN drop_params INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// The schema version this build writes.
