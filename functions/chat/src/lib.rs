@@ -251,12 +251,13 @@ impl ModelEntry {
             "id": self.id,
             "display_name": self.id,
             "created_at": maestro_shared::time::rfc3339(self.created.saturating_mul(1000)),
+            // Anthropic's schema requires these, `null` when unknown.
+            "max_input_tokens": self.context_window,
+            "max_tokens": self.max_output_tokens,
+            "capabilities": null,
         });
-        if let Some(n) = self.context_window {
-            v["max_input_tokens"] = json!(n);
-        }
-        if let Some(n) = self.max_output_tokens {
-            v["max_tokens"] = json!(n);
+        if let Some(targets) = &self.targets {
+            v["targets"] = json!(targets);
         }
         v
     }

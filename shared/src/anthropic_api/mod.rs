@@ -52,13 +52,10 @@ pub fn error_type(e: &ApiError) -> &'static str {
     }
 }
 
-/// `{"type":"error","error":{"type","message"},"request_id"}` (the id when one was assigned).
+/// `{"type":"error","error":{"type","message"},"request_id"}`; `request_id` is `null` when none
+/// was assigned yet (Anthropic's schema requires the field).
 pub fn error_body(e: &ApiError, request_id: Option<&str>) -> Value {
-    let mut body = json!({"type": "error", "error": {"type": error_type(e), "message": e.message}});
-    if let Some(id) = request_id {
-        body["request_id"] = json!(id);
-    }
-    body
+    json!({"type": "error", "error": {"type": error_type(e), "message": e.message}, "request_id": request_id})
 }
 
 /// The error as an HTTP response with the same status (and `Retry-After`) the OpenAI-shaped
@@ -126,7 +123,7 @@ mod tests {
         let limited = error_response(&ApiError::rate_limited("busy", 7), None);
         assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
         assert_eq!(limited.headers()["x-should-retry"], "true");
-        assert!(error_body(&ApiError::internal(), None).get("request_id").is_none());
+        assert_eq!(error_body(&ApiError::internal(), None).get("request_id"), Some(&Value::Null));
     }
 
     #[test]
