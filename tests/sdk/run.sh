@@ -24,7 +24,10 @@ else
 fi
 
 echo "== SDK requirements"
-"$py" -m pip install --quiet --disable-pip-version-check ${pip_user[@]+"${pip_user[@]}"} -r "$here/requirements.txt"
+pip=("$py" -m pip install --quiet --disable-pip-version-check ${pip_user[@]+"${pip_user[@]}"})
+"${pip[@]}" -r "$here/requirements.txt"
+# instructor's jiter cap conflicts with the pinned openai: see requirements-nodeps.txt.
+"${pip[@]}" --no-deps -r "$here/requirements-nodeps.txt"
 
 echo "== cargo build -p maestro"
 cargo build -p maestro ${CI:+--locked}
