@@ -168,3 +168,14 @@ def test_structured_output_with_raw_message_and_usage(maestro: Maestro, shape: S
     raw = result["raw"]
     assert raw.response_metadata["finish_reason"] == "stop"
     assert (raw.usage_metadata["input_tokens"], raw.usage_metadata["output_tokens"]) == shape.structured_usage
+
+
+def test_json_mode_on_deepseek_without_the_word_json(maestro: Maestro) -> None:
+    """DeepSeek refuses json_object unless the prompt says JSON (the fake too): Maestro says it
+    when the caller did not."""
+    mark, sent = maestro.upstream.mark(), Sent()
+    person = chat(maestro, DEEPSEEK.model, sent).with_structured_output(Person, method="json_mode").invoke(EXTRACT)
+    assert person == EXPECTED_PERSON
+    upstream = one_request(maestro, mark, DEEPSEEK.key, DEEPSEEK)
+    assert upstream["response_format"] == {"type": "json_object"}
+    check_structured_sent(DEEPSEEK, sent.only(), upstream)
