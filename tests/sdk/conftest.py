@@ -1,15 +1,29 @@
-"""End-to-end harness for the official SDK tests.
+"""End-to-end harness for the SDK and client-library tests.
 
 Builds and starts the real local runner (`target/debug/maestro serve`) on a free port over a
 temporary data directory, with a config whose providers point at a small fake upstream started
-here: a stdlib HTTP server that answers OpenAI's `/chat/completions` and Anthropic's
-`/v1/messages` with the recorded fixtures in shared/tests/fixtures, streaming and not. Like the
-Rust harness, the provider key decides the answer:
+here: a stdlib HTTP server that answers OpenAI's `/v1/chat/completions`, DeepSeek's
+`/chat/completions` (no `/v1`) and Anthropic's `/v1/messages` with the recorded fixtures in
+shared/tests/fixtures, streaming and not. Like the Rust harness, the provider key decides the
+answer:
 
     sk-ok-…    the recorded answer (or stream)
     sk-tool-…  the recorded tool call (or tool-call stream)
     sk-400-…   the provider refuses the request (400)
     anything else gets a 401
+
+except for structured output, which is answered with the canned object `PERSON` whatever the
+(valid) key:
+
+    OpenAI/DeepSeek format, `response_format` json_schema or json_object
+               `message.content` is PERSON's JSON text (streamed: split over several chunks)
+    OpenAI/DeepSeek format, `tool_choice` forcing one function
+               a call of that function whose arguments are PERSON
+    Anthropic format, `tool_choice` `{"type": "tool", "name": X}`
+               a `tool_use` block named X whose input is PERSON (streamed: `input_json_delta`s)
+
+and, as DeepSeek does, a DeepSeek json_object request whose messages never say "json" is refused.
+Every request is recorded (path, key, body) so tests can assert what Maestro sent.
 
 Caller tokens come from `target/debug/maestro token --data <tmp>`.
 """
@@ -53,21 +67,174 @@ def fixture(path: str) -> bytes:
     return (FIXTURES / path).read_bytes()
 
 
-# (non-streaming body, stream body) per key kind and wire format.
+def deepseek_plain_answer() -> bytes:
+    """DeepSeek's recorded answer (text, `reasoning_content` and a tool call) without the tool
+    call: what a DeepSeek model answers when it only talks."""
+    completion = json.loads(fixture("deepseek/chat_completion.json"))
+    del completion["choices"][0]["message"]["tool_calls"]
+    completion["choices"][0]["finish_reason"] = "stop"
+    return json.dumps(completion).encode()
+
+
+# (non-streaming body, stream body) per key kind and upstream shape. DeepSeek's tool call is its
+# recorded one; it has no recorded tool-call stream, so OpenAI's stands in (the same format).
 ANSWERS = {
-    ("ok", "openai"): ("openai/chat_completion.json", "openai/chat_stream.sse"),
-    ("ok", "anthropic"): ("anthropic/message.json", "anthropic/stream.sse"),
-    ("tool", "openai"): ("openai/chat_completion_tool_call.json", "openai/chat_stream_tool_call.sse"),
-    ("tool", "anthropic"): ("anthropic/message_tool_use.json", "anthropic/stream_tool_use.sse"),
+    ("ok", "openai"): (fixture("openai/chat_completion.json"), fixture("openai/chat_stream.sse")),
+    ("ok", "deepseek"): (deepseek_plain_answer(), fixture("deepseek/stream.sse")),
+    ("ok", "anthropic"): (fixture("anthropic/message.json"), fixture("anthropic/stream.sse")),
+    ("tool", "openai"): (
+        fixture("openai/chat_completion_tool_call.json"),
+        fixture("openai/chat_stream_tool_call.sse"),
+    ),
+    ("tool", "deepseek"): (fixture("deepseek/chat_completion.json"), fixture("openai/chat_stream_tool_call.sse")),
+    ("tool", "anthropic"): (fixture("anthropic/message_tool_use.json"), fixture("anthropic/stream_tool_use.sse")),
 }
 REFUSALS = {
     "openai": (400, "openai/error_400_invalid_request.json"),
+    "deepseek": (400, "openai/error_400_invalid_request.json"),
     "anthropic": (400, "anthropic/error_400.json"),
 }
 UNAUTHORIZED = {
     "openai": (401, "openai/error_401.json"),
+    "deepseek": (401, "deepseek/error_401.json"),
     "anthropic": (401, "anthropic/error_401.json"),
 }
+
+# The structured answer: it satisfies the tests' `Person` schema (a name and an integer age).
+PERSON = {"name": "Ada Lovelace", "age": 36}
+PERSON_JSON = json.dumps(PERSON)
+# PERSON_JSON in the pieces a stream carries it in.
+PERSON_PIECES = ['{"name": "Ada', ' Lovelace",', ' "age": ', "36}"]
+assert "".join(PERSON_PIECES) == PERSON_JSON
+# The usage the structured answers report (OpenAI's names, then Anthropic's).
+STRUCTURED_USAGE = {"prompt_tokens": 42, "completion_tokens": 12, "total_tokens": 54}
+STRUCTURED_ANTHROPIC_USAGE = {"input_tokens": 420, "output_tokens": 21}
+# DeepSeek's refusal of a json_object request that never mentions JSON (its documented rule).
+DEEPSEEK_JSON_WORD = "Prompt must contain the word 'json' in some form to use 'response_format' of type 'json_object'."
+
+
+def sse(events: list[dict], named: bool = False) -> bytes:
+    """An event stream: `data:` lines (with `event:` lines, Anthropic's way, when `named`)."""
+    out = []
+    for event in events:
+        head = f"event: {event['type']}\n" if named else ""
+        out.append(f"{head}data: {json.dumps(event)}\n\n")
+    if not named:
+        out.append("data: [DONE]\n\n")
+    return "".join(out).encode()
+
+
+def chunk(model: str, delta: dict, finish: str | None = None) -> dict:
+    return {
+        "id": "chatcmpl-structured-0001",
+        "object": "chat.completion.chunk",
+        "created": 1784592271,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def usage_chunk(model: str) -> dict:
+    return {**chunk(model, {}), "choices": [], "usage": STRUCTURED_USAGE}
+
+
+def openai_structured(body: dict, streaming: bool) -> bytes:
+    """`response_format` answered: PERSON as the message's JSON text."""
+    model = body.get("model", "")
+    if streaming:
+        events = [chunk(model, {"role": "assistant", "content": ""})]
+        events += [chunk(model, {"content": piece}) for piece in PERSON_PIECES]
+        events += [chunk(model, {}, "stop"), usage_chunk(model)]
+        return sse(events)
+    message = {"role": "assistant", "content": PERSON_JSON}
+    return json.dumps(completion(model, message, "stop")).encode()
+
+
+def openai_forced_call(body: dict, name: str, streaming: bool) -> bytes:
+    """A `tool_choice` forcing function `name` answered: its call with PERSON as arguments."""
+    model = body.get("model", "")
+    call_id = "call_structured_0001"
+    if streaming:
+        start = {"index": 0, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        events = [chunk(model, {"role": "assistant", "content": None, "tool_calls": [start]})]
+        events += [
+            chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}) for piece in PERSON_PIECES
+        ]
+        events += [chunk(model, {}, "tool_calls"), usage_chunk(model)]
+        return sse(events)
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": PERSON_JSON}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return json.dumps(completion(model, message, "tool_calls")).encode()
+
+
+def completion(model: str, message: dict, finish: str) -> dict:
+    return {
+        "id": "chatcmpl-structured-0001",
+        "object": "chat.completion",
+        "created": 1784592271,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": STRUCTURED_USAGE,
+    }
+
+
+def anthropic_forced_tool(body: dict, name: str, streaming: bool) -> bytes:
+    """A forced `tool_choice` answered: a `tool_use` of that tool whose input is PERSON."""
+    model = body.get("model", "")
+    tool_use = {"type": "tool_use", "id": "toolu_structured_0001", "name": name}
+    if streaming:
+        message = {
+            "id": "msg_structured_0001",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": STRUCTURED_ANTHROPIC_USAGE["input_tokens"], "output_tokens": 1},
+        }
+        events = [
+            {"type": "message_start", "message": message},
+            {"type": "content_block_start", "index": 0, "content_block": {**tool_use, "input": {}}},
+            {"type": "ping"},
+        ]
+        events += [
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}
+            for piece in ["", *PERSON_PIECES]
+        ]
+        events += [
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": STRUCTURED_ANTHROPIC_USAGE["output_tokens"]},
+            },
+            {"type": "message_stop"},
+        ]
+        return sse(events, named=True)
+    message = {
+        "id": "msg_structured_0001",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{**tool_use, "input": PERSON}],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": STRUCTURED_ANTHROPIC_USAGE,
+    }
+    return json.dumps(message).encode()
+
+
+def forced_function(body: dict) -> str | None:
+    """The function an OpenAI-format `tool_choice` forces, if it forces one."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return (choice.get("function") or {}).get("name")
+    return None
+
+
+def mentions_json(body: dict) -> bool:
+    return "json" in json.dumps(body.get("messages") or []).lower()
 
 
 @dataclass
@@ -87,6 +254,16 @@ class Upstream:
         assert bodies, f"no upstream request with a {key_prefix} key"
         return bodies[-1]
 
+    def mark(self) -> int:
+        """Where the record stands now, for `since`."""
+        with self.lock:
+            return len(self.requests)
+
+    def since(self, mark: int, key_prefix: str) -> list[dict]:
+        """The requests (`path`, `key`, `body`) with a `key_prefix` key received after `mark`."""
+        with self.lock:
+            return [r for r in self.requests[mark:] if r["key"].startswith(key_prefix)]
+
 
 def start_upstream() -> tuple[ThreadingHTTPServer, Upstream]:
     upstream = Upstream(url="")
@@ -104,15 +281,22 @@ def start_upstream() -> tuple[ThreadingHTTPServer, Upstream]:
             self.end_headers()
             self.wfile.write(body)
 
+        def answer(self, streaming: bool, body: bytes) -> None:
+            if streaming:
+                self.send(200, "text/event-stream; charset=utf-8", body)
+            else:
+                self.send(200, "application/json", body)
+
         def do_POST(self) -> None:  # noqa: N802 - stdlib name
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             path = self.path.split("?")[0]
             if path.endswith("/chat/completions"):
-                wire = "openai"
+                # DeepSeek's base URL has no /v1; OpenAI's (and the compatible providers' here) has.
+                shape = "deepseek" if path == "/chat/completions" else "openai"
                 key = (self.headers.get("authorization") or "").removeprefix("Bearer ").strip()
             elif path.endswith("/v1/messages"):
-                wire = "anthropic"
+                shape = "anthropic"
                 key = (self.headers.get("x-api-key") or "").strip()
             else:
                 self.send(404, "application/json", b'{"error":{"message":"no such path","type":"not_found"}}')
@@ -124,16 +308,31 @@ def start_upstream() -> tuple[ThreadingHTTPServer, Upstream]:
             with upstream.lock:
                 upstream.requests.append({"path": path, "key": key, "body": body})
             kind = key.split("-")[1] if key.count("-") >= 2 else ""
-            streaming = isinstance(body, dict) and body.get("stream") is True
-            if (kind, wire) in ANSWERS:
-                complete, stream = ANSWERS[(kind, wire)]
-                if streaming:
-                    self.send(200, "text/event-stream; charset=utf-8", fixture(stream))
-                else:
-                    self.send(200, "application/json", fixture(complete))
+            if (kind, shape) not in ANSWERS or not isinstance(body, dict):
+                status, error = REFUSALS[shape] if kind == "400" else UNAUTHORIZED[shape]
+                self.send(status, "application/json", fixture(error))
                 return
-            status, error = REFUSALS[wire] if kind == "400" else UNAUTHORIZED[wire]
-            self.send(status, "application/json", fixture(error))
+            streaming = body.get("stream") is True
+            if shape == "anthropic":
+                choice = body.get("tool_choice")
+                if isinstance(choice, dict) and choice.get("type") == "tool":
+                    self.answer(streaming, anthropic_forced_tool(body, choice.get("name", ""), streaming))
+                    return
+            else:
+                format_type = (body.get("response_format") or {}).get("type")
+                if format_type in ("json_schema", "json_object"):
+                    if shape == "deepseek" and format_type == "json_object" and not mentions_json(body):
+                        error = {"error": {"message": DEEPSEEK_JSON_WORD, "type": "invalid_request_error"}}
+                        self.send(400, "application/json", json.dumps(error).encode())
+                        return
+                    self.answer(streaming, openai_structured(body, streaming))
+                    return
+                forced = forced_function(body)
+                if forced:
+                    self.answer(streaming, openai_forced_call(body, forced, streaming))
+                    return
+            complete, stream = ANSWERS[(kind, shape)]
+            self.answer(streaming, stream if streaming else complete)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -170,6 +369,16 @@ provider = "anthropic"
 name = "fake"
 secret = "sk-ok-anthropic-fake-0001"
 
+# DeepSeek (its seeded models: deepseek-v4-flash, deepseek-v4-pro), whose API has no /v1.
+[[providers]]
+code = "deepseek"
+kind = "deepseek"
+base_url = "{upstream}"
+[[keys]]
+provider = "deepseek"
+name = "fake"
+secret = "sk-ok-deepseek-fake-0001"
+
 # Tool calls, one provider per format.
 [[providers]]
 code = "gpt-tools"
@@ -197,6 +406,19 @@ supports_vision = true
 provider = "claude-tools"
 name = "fake"
 secret = "sk-tool-claude-0001"
+
+[[providers]]
+code = "deepseek-tools"
+kind = "deepseek"
+base_url = "{upstream}"
+[[models]]
+provider = "deepseek-tools"
+model = "ds-tools"
+supports_tools = true
+[[keys]]
+provider = "deepseek-tools"
+name = "fake"
+secret = "sk-tool-deepseek-0001"
 
 # One request a minute, one provider per SDK, so each SDK sees its own 429.
 [[providers]]
