@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks template.yaml with cfn-lint, which runs the SAM transform and then CloudFormation's
 # schema and rules. Pinned below 1.54: from 1.54 on cfn-lint no longer runs the SAM transform and
-# passes broken SAM templates silently (shared/TOOLING.md).
+# passes broken SAM templates silently; 1.53.x still catches them.
 #
 #   infra/check-template.sh          # installs cfn-lint<1.54 with pip when missing or too new
 set -euo pipefail

@@ -62,7 +62,11 @@ fn openai_bpe(model: &str) -> Option<&'static CoreBPE> {
 
 /// Counts the prompt tokens of a chat request for a provider kind and model.
 ///
-/// OpenAI: tiktoken with OpenAI's chat framing (3 tokens per message, 3 to prime the reply).
+/// OpenAI: tiktoken with OpenAI's chat framing (3 tokens per message, 3 to prime the reply):
+/// exact for text. Tool definitions, tool calls and response formats (OpenAI renders them in a
+/// format of its own) are counted as their JSON text, and each image as half of
+/// [`IMAGE_TOKENS_BOUND`] (its real count depends on its size): such a count is flagged
+/// `estimated`.
 /// Others: ⌈chars / 4⌉ + the same framing, flagged `estimated` (Anthropic's exact count needs a
 /// call to its count_tokens endpoint; DeepSeek publishes no tokenizer for Rust).
 pub fn count_prompt_tokens(kind: ProviderKind, model: &str, request: &ChatRequest) -> TokenCount {
@@ -70,17 +74,33 @@ pub fn count_prompt_tokens(kind: ProviderKind, model: &str, request: &ChatReques
     if kind == ProviderKind::Openai
         && let Some(bpe) = openai_bpe(model)
     {
-        let mut tokens = framing;
+        let count = |text: &str| bpe.encode_ordinary(text).len() as u64;
+        let (mut tokens, mut estimated) = (framing, false);
         for m in &request.messages {
-            tokens += bpe.encode_ordinary(&m.role).len() as u64;
+            tokens += count(&m.role);
             if let Some(content) = &m.content {
-                tokens += bpe.encode_ordinary(&content.text()).len() as u64;
+                tokens += count(&content.text());
+                if let MessageContent::Parts(parts) = content {
+                    let images = parts.iter().filter(|p| is_image(p)).count() as u64;
+                    tokens += images * (IMAGE_TOKENS_BOUND / 2);
+                    estimated |= images > 0;
+                }
             }
             if let Some(name) = &m.name {
-                tokens += bpe.encode_ordinary(name).len() as u64 + 1;
+                tokens += count(name) + 1;
+            }
+            if !m.extra.is_empty() {
+                tokens += count(&Value::Object(m.extra.clone()).to_string());
+                estimated = true;
             }
         }
-        return TokenCount { tokens, estimated: false };
+        for (field, value) in &request.extra {
+            if matches!(field.as_str(), "tools" | "functions" | "tool_choice" | "response_format") {
+                tokens += count(&value.to_string());
+                estimated = true;
+            }
+        }
+        return TokenCount { tokens, estimated };
     }
     let chars: u64 =
         request.messages.iter().map(|m| m.content.as_ref().map_or(0, |c| c.text().chars().count() as u64)).sum();
@@ -292,6 +312,26 @@ mod tests {
         let est = count_prompt_tokens(ProviderKind::Anthropic, "claude-sonnet-4-5", &req);
         assert!(est.estimated);
         assert!(est.tokens > 0);
+    }
+
+    #[test]
+    fn openai_counts_with_tools_or_images_are_estimates_that_include_them() {
+        let plain = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hello!"}]});
+        let base = count_prompt_tokens(ProviderKind::Openai, "gpt-4o", &request(plain.clone()));
+        assert!(!base.estimated);
+
+        let mut with_tools = plain.clone();
+        with_tools["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+        let tools = count_prompt_tokens(ProviderKind::Openai, "gpt-4o", &request(with_tools));
+        assert!(tools.estimated && tools.tokens > base.tokens + 10, "{tools:?} vs {base:?}");
+
+        let image = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Hello!"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]});
+        let images = count_prompt_tokens(ProviderKind::Openai, "gpt-4o", &request(image));
+        assert!(images.estimated);
+        assert_eq!(images.tokens, base.tokens + IMAGE_TOKENS_BOUND / 2);
     }
 
     fn request(v: serde_json::Value) -> ChatRequest {

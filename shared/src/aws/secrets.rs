@@ -13,8 +13,9 @@
 //!   reads no secret; this container's own `put`/`delete` update it at once, other containers see a
 //!   rotation within the TTL. The official `aws_secretsmanager_caching` crate is not used: it
 //!   depends on the SDK crates with their default features (the legacy TLS stack, a second
-//!   `rustls` build) and on `rustls` with `aws-lc-rs` directly, which the reduced-feature build
-//!   (shared/TOOLING.md) exists to avoid; the cache needed here is a map and a timestamp.
+//!   `rustls` build) and on `rustls` with `aws-lc-rs` directly, which the workspace's
+//!   reduced-feature SDK build (see the root `Cargo.toml`) exists to avoid; the cache needed here
+//!   is a map and a timestamp.
 //! - **No secret in errors or logs.** Values live in [`SecretString`] (redacted `Debug`); errors
 //!   carry only the service's error code and message and the secret's name, never a request.
 

@@ -59,8 +59,13 @@ impl RetryPolicy {
         if let Some(wait) = retry_after {
             return wait.min(Duration::from_millis(self.max_retry_after_ms));
         }
-        let cap = self.base_delay_ms.saturating_mul(1u64 << retry.min(20)).min(self.max_delay_ms);
-        Duration::from_millis(fastrand::u64(0..=cap))
+        Duration::from_millis(fastrand::u64(0..=self.backoff_ceiling_ms(retry)))
+    }
+
+    /// The longest wait before retry number `retry`: `base_delay_ms` doubled per retry, at most
+    /// `max_delay_ms`.
+    fn backoff_ceiling_ms(&self, retry: u32) -> u64 {
+        self.base_delay_ms.saturating_mul(1u64 << retry.min(20)).min(self.max_delay_ms)
     }
 
     pub fn attempt_timeout(&self) -> Duration {
@@ -83,10 +88,17 @@ mod tests {
     #[test]
     fn backoff_grows_to_the_cap_and_honours_retry_after() {
         let p = RetryPolicy::default();
+        let ceilings: Vec<u64> = (0..6).map(|retry| p.backoff_ceiling_ms(retry)).collect();
+        assert_eq!(ceilings, [1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+        assert_eq!(p.backoff_ceiling_ms(u32::MAX), 10_000, "no overflow on a huge retry count");
         for retry in 0..8 {
-            let cap = (1_000u64 << retry).min(10_000);
-            assert!(p.backoff(retry, None) <= Duration::from_millis(cap));
+            for _ in 0..50 {
+                assert!(p.backoff(retry, None) <= Duration::from_millis(p.backoff_ceiling_ms(retry)));
+            }
         }
+        // Full jitter: the waits spread over the range rather than sitting at one value.
+        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| p.backoff(3, None)).collect();
+        assert!(waits.len() > 10, "{waits:?}");
         assert_eq!(p.backoff(0, Some(Duration::from_secs(2))), Duration::from_secs(2));
         assert_eq!(p.backoff(0, Some(Duration::from_secs(600))), Duration::from_secs(30));
     }
