@@ -15,14 +15,14 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use maestro_shared::auth::JwtAuth;
+use maestro_shared::auth::admin_guard::{self, AdminCaller};
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::Caller;
-use maestro_shared::http::{self as mhttp, JsonBody};
+use maestro_shared::http::JsonBody;
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::store::caller_keys::{CallerKeySpec, generate};
 use maestro_shared::store::{BudgetLimits, CallerKey, CallerKeyStore, StoreError};
@@ -43,15 +43,14 @@ const MAX_COST_MICROS: u64 = 1_000_000_000_000_000;
 #[derive(Clone)]
 struct ApiKeysState {
     keys: Arc<dyn CallerKeyStore>,
-    auth: Arc<JwtAuth>,
 }
 
 /// The routes, with their own state, to merge into the admin router (of any state type).
 pub(crate) fn router<S: Clone + Send + Sync + 'static>(keys: Arc<dyn CallerKeyStore>, auth: Arc<JwtAuth>) -> Router<S> {
-    Router::new()
+    let routes = Router::new()
         .route("/api/admin/api-keys", get(list_api_keys).post(create_api_key))
-        .route("/api/admin/api-keys/{id}", delete(revoke_api_key))
-        .with_state(ApiKeysState { keys, auth })
+        .route("/api/admin/api-keys/{id}", delete(revoke_api_key));
+    admin_guard::guard(routes, auth).with_state(ApiKeysState { keys })
 }
 
 /// The OpenAPI description of these routes (merge it into the admin document).
@@ -149,10 +148,6 @@ pub(crate) struct ListQuery {
     pub include_revoked: Option<bool>,
 }
 
-fn require_admin(state: &ApiKeysState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    state.auth.admin(mhttp::authorization(headers))
-}
-
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(_) => ApiError::not_found("No Maestro API key has this id."),
@@ -241,10 +236,9 @@ impl CreateApiKey {
     responses((status = 201, description = "Created; `api_key` is shown only here", body = CreatedApiKey), AdminErrors))]
 async fn create_api_key(
     State(state): State<ApiKeysState>,
-    headers: HeaderMap,
+    AdminCaller(admin): AdminCaller,
     body: Result<JsonBody<CreateApiKey>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let admin = require_admin(&state, &headers)?;
     let JsonBody(body) = body?;
     let new = generate(body.validate()?, time::now_ms());
     state.keys.create_caller_key(&new.record).await.map_err(store_error)?;
@@ -262,10 +256,8 @@ async fn create_api_key(
     responses((status = 200, description = "The keys, masked", body = ApiKeyList), AdminErrors))]
 async fn list_api_keys(
     State(state): State<ApiKeysState>,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ApiKeyList>, ApiError> {
-    require_admin(&state, &headers)?;
     let Query(query) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let include_revoked = query.include_revoked.unwrap_or(true);
     let keys = state.keys.list_caller_keys().await.map_err(store_error)?;
@@ -285,10 +277,9 @@ async fn list_api_keys(
     responses((status = 200, description = "Revoked", body = ApiKeyView), AdminErrors))]
 async fn revoke_api_key(
     State(state): State<ApiKeysState>,
-    headers: HeaderMap,
+    AdminCaller(admin): AdminCaller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ApiKeyView>, ApiError> {
-    let admin = require_admin(&state, &headers)?;
     let Path(id) = id.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     let revoked = state.keys.revoke_caller_key(&id, time::now_ms()).await.map_err(store_error)?;
     tracing::info!(admin = %admin.user_id, key_id = %revoked.id, masked = %revoked.masked, "caller key revoked");

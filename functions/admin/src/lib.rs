@@ -1,5 +1,6 @@
-//! The admin API: providers, their keys and models, and routes (docs/ARCHITECTURE.md §2). Each handler checks
-//! the admin token, turns the request into a call of [`maestro_shared::admin::Admin`] (where
+//! The admin API: providers, their keys and models, and routes (docs/ARCHITECTURE.md §2). Every
+//! route is behind the admin guard (`admin_guard::guard`); each handler turns the request into a
+//! call of [`maestro_shared::admin::Admin`] (where
 //! validation, version checks and secret handling live) and the result into JSON; after every
 //! write it drops the gateway's cached catalog, so this process serves the change at once
 //! (other containers within `catalog_ttl`).
@@ -25,8 +26,9 @@ use maestro_shared::admin::views::{
 };
 use maestro_shared::admin::{Admin, parse_if_match};
 use maestro_shared::auth::JwtAuth;
+use maestro_shared::auth::admin_guard::{self, AdminCaller};
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{Caller, Gateway};
+use maestro_shared::gateway::Gateway;
 use maestro_shared::http::{self as mhttp, JsonBody};
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::providers::ProviderClient;
@@ -70,7 +72,7 @@ pub fn router(state: AdminState) -> Router {
 
 /// The admin API alone: every route needs an admin token.
 pub fn api_router(state: AdminState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/admin/ai-providers", get(list_providers).post(create_provider))
         .route("/api/admin/ai-providers/{id}", put(update_provider))
         .route("/api/admin/ai-providers/{id}/sync-models", post(sync_models))
@@ -80,7 +82,8 @@ pub fn api_router(state: AdminState) -> Router {
         .route("/api/admin/ai-models", get(list_models))
         .route("/api/admin/ai-models/{id}", put(update_model))
         .route("/api/admin/ai-routes", get(list_routes).post(create_route))
-        .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route))
+        .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route));
+    admin_guard::guard(routes, state.auth.clone())
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
         .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
@@ -139,11 +142,6 @@ pub fn http_api_openapi() -> utoipa::openapi::OpenApi {
     )
 }
 
-/// The one admin check of every handler.
-fn require_admin(state: &AdminState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    state.auth.admin(mhttp::authorization(headers))
-}
-
 /// `If-Match`, when sent.
 fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match headers.get(header::IF_MATCH) {
@@ -178,11 +176,7 @@ fn changed(state: &AdminState) {
 /// Providers with their models and keys (keys masked).
 #[utoipa::path(get, path = "/api/admin/ai-providers", tag = "admin", security(("bearer" = [])),
     responses((status = 200, description = "Every provider, in sort order", body = DataList<ProviderView>), AdminErrors))]
-async fn list_providers(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-) -> Result<Json<DataList<ProviderView>>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn list_providers(State(state): State<AdminState>) -> Result<Json<DataList<ProviderView>>, ApiError> {
     Ok(Json(DataList { data: state.admin.list_providers().await? }))
 }
 
@@ -192,10 +186,9 @@ async fn list_providers(
     responses((status = 201, description = "Created", body = ProviderView), AdminErrors))]
 async fn create_provider(
     State(state): State<AdminState>,
-    headers: HeaderMap,
+    AdminCaller(caller): AdminCaller,
     body: Result<JsonBody<CreateProvider>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let view = state.admin.create_provider(body).await?;
@@ -213,11 +206,11 @@ async fn create_provider(
     responses((status = 200, description = "Updated", body = ProviderView), AdminErrors))]
 async fn update_provider(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     body: Result<JsonBody<UpdateProvider>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let id = path(id)?;
@@ -237,10 +230,9 @@ async fn update_provider(
               AdminErrors))]
 async fn sync_models(
     State(state): State<AdminState>,
-    headers: HeaderMap,
+    AdminCaller(caller): AdminCaller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SyncReport>, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     let id = path(id)?;
     let report = state.admin.sync_models(&id).await?;
     changed(&state);
@@ -254,10 +246,8 @@ async fn sync_models(
     responses((status = 200, description = "The provider's keys", body = DataList<KeyView>), AdminErrors))]
 async fn list_keys(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DataList<KeyView>>, ApiError> {
-    require_admin(&state, &headers)?;
     Ok(Json(DataList { data: state.admin.list_keys(&path(id)?).await? }))
 }
 
@@ -268,11 +258,10 @@ async fn list_keys(
     responses((status = 201, description = "Created", body = KeyView), AdminErrors))]
 async fn create_key(
     State(state): State<AdminState>,
-    headers: HeaderMap,
+    AdminCaller(caller): AdminCaller,
     id: Result<Path<String>, PathRejection>,
     body: Result<JsonBody<CreateKey>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let id = path(id)?;
@@ -291,11 +280,11 @@ async fn create_key(
     responses((status = 200, description = "Updated", body = KeyView), AdminErrors))]
 async fn update_key(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     body: Result<JsonBody<UpdateKey>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let id = path(id)?;
@@ -314,10 +303,10 @@ async fn update_key(
     responses((status = 204, description = "Deleted"), AdminErrors))]
 async fn delete_key(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     let id = path(id)?;
     state.admin.delete_key(&id, if_match(&headers)?).await?;
     changed(&state);
@@ -332,10 +321,9 @@ async fn delete_key(
     responses((status = 200, description = "What the provider said", body = ValidationReport), AdminErrors))]
 async fn validate_key(
     State(state): State<AdminState>,
-    headers: HeaderMap,
+    AdminCaller(caller): AdminCaller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ValidationReport>, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     let id = path(id)?;
     let report = state.admin.validate_key(&id).await?;
     changed(&state);
@@ -359,10 +347,8 @@ struct ModelFilter {
     responses((status = 200, description = "Models by provider and name", body = DataList<ModelView>), AdminErrors))]
 async fn list_models(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     query: Result<Query<ModelFilter>, QueryRejection>,
 ) -> Result<Json<DataList<ModelView>>, ApiError> {
-    require_admin(&state, &headers)?;
     let Query(filter) = query.map_err(|e| ApiError::invalid_request(e.body_text()))?;
     Ok(Json(DataList { data: state.admin.list_models(filter.provider.as_deref(), filter.active).await? }))
 }
@@ -376,11 +362,11 @@ async fn list_models(
     responses((status = 200, description = "Updated", body = ModelView), AdminErrors))]
 async fn update_model(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     body: Result<JsonBody<UpdateModel>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let id = path(id)?;
@@ -394,11 +380,7 @@ async fn update_model(
 /// Named fallback chains.
 #[utoipa::path(get, path = "/api/admin/ai-routes", tag = "admin", security(("bearer" = [])),
     responses((status = 200, description = "Every route, by name", body = DataList<RouteView>), AdminErrors))]
-async fn list_routes(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-) -> Result<Json<DataList<RouteView>>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn list_routes(State(state): State<AdminState>) -> Result<Json<DataList<RouteView>>, ApiError> {
     Ok(Json(DataList { data: state.admin.list_routes().await? }))
 }
 
@@ -408,10 +390,9 @@ async fn list_routes(
     responses((status = 201, description = "Created", body = RouteView), AdminErrors))]
 async fn create_route(
     State(state): State<AdminState>,
-    headers: HeaderMap,
+    AdminCaller(caller): AdminCaller,
     body: Result<JsonBody<CreateRoute>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let view = state.admin.create_route(body).await?;
@@ -429,11 +410,11 @@ async fn create_route(
     responses((status = 200, description = "Updated", body = RouteView), AdminErrors))]
 async fn update_route(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     name: Result<Path<String>, PathRejection>,
     body: Result<JsonBody<UpdateRoute>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     // Authentication first: an anonymous caller learns nothing about the body.
     let JsonBody(body) = body?;
     let name = path(name)?;
@@ -451,10 +432,10 @@ async fn update_route(
     responses((status = 204, description = "Deleted"), AdminErrors))]
 async fn delete_route(
     State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
     headers: HeaderMap,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let caller = require_admin(&state, &headers)?;
     let name = path(name)?;
     state.admin.delete_route(&name, if_match(&headers)?).await?;
     changed(&state);

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use maestro_shared::auth::JwtAuth;
+use maestro_shared::auth::admin_guard;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::Caller;
-use maestro_shared::http as mhttp;
 use maestro_shared::logs::CallStatus;
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::stats::report::{
@@ -33,11 +31,12 @@ pub struct StatsState {
 }
 
 pub fn router(state: StatsState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/api/admin/ai-stats/dashboard", get(dashboard))
         .route("/api/admin/ai-stats/usage", get(usage))
         .route("/api/admin/ai-stats/usage/trend", get(trend))
-        .route("/api/admin/ai-stats/logs", get(logs))
+        .route("/api/admin/ai-stats/logs", get(logs));
+    admin_guard::guard(routes, state.auth.clone())
         .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
 }
@@ -55,10 +54,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     StatsApi::openapi()
 }
 
-fn require_admin(state: &StatsState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    state.auth.admin(mhttp::authorization(headers))
-}
-
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
@@ -67,8 +62,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 /// keys near their limits, keys not `normal`.
 #[utoipa::path(get, path = "/api/admin/ai-stats/dashboard", tag = "stats", security(("bearer" = [])),
     responses((status = 200, description = "The dashboard", body = Dashboard), AdminErrors))]
-async fn dashboard(State(state): State<StatsState>, headers: HeaderMap) -> Result<Json<Dashboard>, ApiError> {
-    require_admin(&state, &headers)?;
+async fn dashboard(State(state): State<StatsState>) -> Result<Json<Dashboard>, ApiError> {
     let catalog = state.catalog.load_catalog().await.map_err(|e| {
         tracing::error!(error = %e, "catalog read failed");
         ApiError::internal()
@@ -114,10 +108,8 @@ fn filter(
     responses((status = 200, description = "Totals and groups", body = UsageReport), AdminErrors))]
 async fn usage(
     State(state): State<StatsState>,
-    headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Result<Json<UsageReport>, ApiError> {
-    require_admin(&state, &headers)?;
     let p = query(params)?;
     let group_by = p.group_by.as_deref().map(GroupBy::parse).transpose()?;
     // Without `from`, the range is the single day `to`.
@@ -154,10 +146,8 @@ struct TrendParams {
     responses((status = 200, description = "Daily series", body = TrendReport), AdminErrors))]
 async fn trend(
     State(state): State<StatsState>,
-    headers: HeaderMap,
     params: Result<Query<TrendParams>, QueryRejection>,
 ) -> Result<Json<TrendReport>, ApiError> {
-    require_admin(&state, &headers)?;
     let p = query(params)?;
     let per_provider = match p.group_by.as_deref() {
         None => false,
@@ -231,10 +221,8 @@ fn one_of(field: &str, a: Option<i64>, b: Option<i64>) -> Result<Option<i64>, Ap
     responses((status = 200, description = "A page of call logs", body = LogPage), AdminErrors))]
 async fn logs(
     State(state): State<StatsState>,
-    headers: HeaderMap,
     params: Result<Query<LogParams>, QueryRejection>,
 ) -> Result<Json<LogPage>, ApiError> {
-    require_admin(&state, &headers)?;
     let p = query(params)?;
     let limit = p.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {

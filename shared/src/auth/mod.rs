@@ -10,6 +10,7 @@
 //!   list claim (`roles`, `cognito:groups`) works too. See [`AdminClaim`].
 //! - **Maestro API keys** (`mk-…`) for the business API only: see [`callers`].
 
+pub mod admin_guard;
 pub mod callers;
 pub mod jwks;
 
