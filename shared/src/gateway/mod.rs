@@ -24,7 +24,7 @@ pub use stream::ChatStream;
 
 use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
 use crate::error::ApiError;
-use crate::keys::{KeyPool, Pick};
+use crate::keys::{KeyPool, Pick, health};
 use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
@@ -725,8 +725,8 @@ impl Gateway {
                         reconcile(self.backends.counters.as_ref(), &grant, usage).await;
                     }
                     self.pool.note_success(&key.id);
-                    if key.status != KeyStatus::Normal {
-                        self.set_status(&key, KeyStatus::Normal, None).await;
+                    if let Some(change) = health::after_success(key.status) {
+                        self.set_status(&key, change.status, change.cooldown_until).await;
                     }
                     let prompt_tokens_if_cut = state.prompt.recorded(kind, &target.model.model);
                     return Ok(Served {
@@ -749,51 +749,41 @@ impl Gateway {
                     // The provider counted the request but no tokens: give the tokens back.
                     release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
                     tracing::warn!(request_id = %state.request_id, key = %key.masked, provider = %provider.code, error = %error, "upstream attempt failed");
-                    match error.kind {
-                        ProviderErrorKind::InvalidRequest => return Err(TargetFailure::Client(client_error(&error))),
-                        ProviderErrorKind::Auth => {
-                            self.set_status(&key, KeyStatus::Invalid, None).await;
+                    if error.kind == ProviderErrorKind::InvalidRequest {
+                        return Err(TargetFailure::Client(client_error(&error)));
+                    }
+                    let retryable = error.kind.is_retryable();
+                    let failures = if retryable { self.pool.note_failure(&key.id) } else { 0 };
+                    let change = health::after_failure(error.kind, error.retry_after, failures, policy, now_ms());
+                    if let Some(change) = change {
+                        self.set_status(&key, change.status, change.cooldown_until).await;
+                        excluded.insert(key.id.clone());
+                        let cooling = change
+                            .cooldown_until
+                            .map(|until_ms| Cooling { until_ms, after_errors: change.after_errors() });
+                        cooled = Cooling::earliest(cooled, cooling);
+                    }
+                    if retryable {
+                        if change.is_none() && another_usable_key(&target.entry.keys, &key.id, &excluded) {
+                            // The retry goes to another key: a failing key must not hold the
+                            // call while a healthy one of the same provider sits idle.
                             excluded.insert(key.id.clone());
                         }
-                        ProviderErrorKind::RateLimited => {
-                            let wait =
-                                error.retry_after.map_or(policy.rate_limit_cooldown_ms, |d| d.as_millis() as u64);
-                            let until_ms = now_ms() + wait as i64;
-                            self.set_status(&key, KeyStatus::RateLimited, Some(until_ms)).await;
-                            cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: false }));
-                            excluded.insert(key.id.clone());
+                        if retries >= policy.max_retries {
+                            return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                         }
-                        ProviderErrorKind::QuotaExceeded => {
-                            let until_ms = now_ms() + policy.quota_cooldown_ms as i64;
-                            self.set_status(&key, KeyStatus::RateLimited, Some(until_ms)).await;
-                            cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: false }));
-                            excluded.insert(key.id.clone());
+                        let wait = policy.backoff(retries, error.retry_after);
+                        if wait >= state.caller_link.remaining(state.started, policy.deadline()) {
+                            return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                         }
-                        kind if kind.is_retryable() => {
-                            if self.pool.note_failure(&key.id) >= policy.failure_threshold {
-                                let until_ms = now_ms() + policy.error_cooldown_ms as i64;
-                                self.set_status(&key, KeyStatus::Error, Some(until_ms)).await;
-                                cooled = Cooling::earliest(cooled, Some(Cooling { until_ms, after_errors: true }));
-                                excluded.insert(key.id.clone());
-                            } else if another_usable_key(&target.entry.keys, &key.id, &excluded) {
-                                // The retry goes to another key: a failing key must not hold the
-                                // call while a healthy one of the same provider sits idle.
-                                excluded.insert(key.id.clone());
-                            }
-                            if retries >= policy.max_retries {
-                                return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
-                            }
-                            let wait = policy.backoff(retries, error.retry_after);
-                            if wait >= state.caller_link.remaining(state.started, policy.deadline()) {
-                                return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
-                            }
-                            retries += 1;
-                            tokio::select! {
-                                () = tokio::time::sleep(wait) => {}
-                                () = state.caller_link.gone() => return Err(TargetFailure::Client(caller_gone())),
-                            }
+                        retries += 1;
+                        tokio::select! {
+                            () = tokio::time::sleep(wait) => {}
+                            () = state.caller_link.gone() => return Err(TargetFailure::Client(caller_gone())),
                         }
-                        _ => return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error))),
+                    } else if change.is_none() {
+                        // Neither the key's fault nor worth a retry: the target cannot serve.
+                        return Err(TargetFailure::Exhausted(upstream_error(&provider.code, &error)));
                     }
                     last_error = Some(error);
                 }

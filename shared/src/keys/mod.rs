@@ -8,6 +8,8 @@
 //! refused (a smaller one may still fit). A store failure on one key (busy, unavailable) moves on
 //! to the next key.
 
+pub mod health;
+
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
