@@ -16,7 +16,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::openai::{Answer, completion_body, malformed, open, send, send_with};
+use super::http::{malformed, open, send, send_with};
+use super::openai::{Answer, completion_body};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};

@@ -3,6 +3,7 @@
 
 mod anthropic;
 mod demo;
+mod http;
 mod openai;
 pub mod sse;
 mod stream;

@@ -1,34 +1,25 @@
 //! OpenAI chat completions: OpenAI itself, DeepSeek and every OpenAI-compatible endpoint.
 //!
 //! The caller's request is already in this format, so it goes upstream almost untouched and the
-//! answer comes back byte for byte. The HTTP plumbing and error-body parsing here are shared with
-//! the Anthropic client (their error envelopes have the same `error.{type,message}` core), and so
-//! is [`completion_body`], which the translating clients use to speak OpenAI's response shape.
+//! answer comes back byte for byte (the HTTP plumbing is in `http.rs`). [`completion_body`] is
+//! shared with the translating clients, which use it to speak OpenAI's response shape.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::http::{ErrorBody, MAX_MESSAGE_CHARS, malformed, open, send, send_with, truncate};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
-use super::{
-    Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply, classify_status, retry_after, transport_error,
-};
+use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
 use crate::domain::{ChatMessage, MessageContent, Provider, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
 
 const OPENAI_BASE: &str = "https://api.openai.com/v1";
 const DEEPSEEK_BASE: &str = "https://api.deepseek.com";
-/// Longest upstream error message kept; longer ones are cut so a log line stays a line.
-const MAX_MESSAGE_CHARS: usize = 1000;
-/// Longest excerpt of a non-JSON error body (a proxy's text or an HTML page's title).
-const MAX_EXCERPT_CHARS: usize = 200;
-
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
     let body = send(request(http, &call, false)?, &call).await?;
     parse_completion(body, &call)
@@ -116,166 +107,6 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
         .bearer_auth(call.api_key.expose())
         .header(CONTENT_TYPE, "application/json")
         .body(body))
-}
-
-/// Sends a streaming request and waits (at most the attempt timeout) for its status. A 2xx
-/// hands back the open response; anything else is read and classified like [`send`] does.
-pub(super) async fn open(
-    request: reqwest::RequestBuilder,
-    call: &Call<'_>,
-) -> Result<reqwest::Response, ProviderError> {
-    let request = request.headers(provider_headers(&call.provider.headers)?);
-    let timed_out = || ProviderError::new(ProviderErrorKind::Timeout, None, "the provider did not answer in time");
-    let response = tokio::time::timeout(call.timeout, request.send())
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| transport_error(&e))?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let headers = response.headers().clone();
-    let body = match tokio::time::timeout(call.timeout, response.bytes()).await {
-        Ok(Ok(bytes)) => bytes,
-        _ => Bytes::new(),
-    };
-    Err(upstream_error(status, &headers, &body, call.api_key))
-}
-
-/// Adds the provider's configured headers (last, so they may override a default such as
-/// `authorization` for gateways with their own auth), sets the per-attempt timeout, sends, and
-/// reads the whole body. A non-2xx status becomes a classified [`ProviderError`].
-pub(super) async fn send(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<Bytes, ProviderError> {
-    send_with(request, &call.provider.headers, call.timeout, call.api_key).await
-}
-
-/// [`send`] for requests that are not chat calls (the model list).
-pub(super) async fn send_with(
-    request: reqwest::RequestBuilder,
-    configured: &BTreeMap<String, String>,
-    timeout: std::time::Duration,
-    key: &SecretString,
-) -> Result<Bytes, ProviderError> {
-    let call_key = key;
-    let request = request.headers(provider_headers(configured)?).timeout(timeout);
-    let response = request.send().await.map_err(|e| transport_error(&e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    match response.bytes().await {
-        Ok(bytes) if status.is_success() => Ok(bytes),
-        Ok(bytes) => Err(upstream_error(status, &headers, &bytes, call_key)),
-        // The status already says what went wrong; the body would only have said it in words.
-        Err(_) if !status.is_success() => Err(upstream_error(status, &headers, &[], call_key)),
-        Err(e) => Err(transport_error(&e)),
-    }
-}
-
-fn provider_headers(configured: &BTreeMap<String, String>) -> Result<HeaderMap, ProviderError> {
-    let mut headers = HeaderMap::with_capacity(configured.len());
-    for (name, value) in configured {
-        let parsed = HeaderName::from_bytes(name.trim().as_bytes()).ok().zip(HeaderValue::from_str(value.trim()).ok());
-        let Some((header, value)) = parsed else {
-            // The value may be a secret, so only the name is named.
-            return Err(ProviderError::new(
-                ProviderErrorKind::Network,
-                None,
-                format!("the provider's configured header `{name}` is not a valid HTTP header"),
-            ));
-        };
-        headers.append(header, value);
-    }
-    Ok(headers)
-}
-
-/// OpenAI's error envelope, which DeepSeek and Anthropic share the core of:
-/// `{"error": {"message", "type", "code", "param"}}` (Anthropic adds a top-level `"type":"error"`).
-#[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    /// A string at OpenAI, but some compatible servers send a number.
-    #[serde(default)]
-    code: Option<Value>,
-}
-
-/// Turns a non-2xx answer into the taxonomy, with the provider's code and (short) message.
-pub(super) fn upstream_error(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &[u8],
-    key: &SecretString,
-) -> ProviderError {
-    let body = scrubbed(body, key);
-    let (code, message, quota) = match serde_json::from_str::<ErrorEnvelope>(&body) {
-        Ok(ErrorEnvelope { error }) => {
-            let code = match error.code {
-                Some(Value::String(s)) if !s.is_empty() => Some(s),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => error.kind.clone().filter(|k| !k.is_empty()),
-            };
-            // OpenAI puts `insufficient_quota` in both fields; proxies sometimes keep only one.
-            let quota = [error.kind.as_deref(), code.as_deref()].contains(&Some("insufficient_quota"));
-            let message = match error.message {
-                Some(m) if !m.trim().is_empty() => truncate(m.trim(), MAX_MESSAGE_CHARS),
-                _ => generic(status, &body),
-            };
-            (code, message, quota)
-        }
-        Err(_) => (None, generic(status, &body), false),
-    };
-    let kind = classify_status(status.as_u16(), if quota { Some("insufficient_quota") } else { code.as_deref() });
-    ProviderError { kind, status: Some(status.as_u16()), retry_after: retry_after(headers), code, message }
-}
-
-/// The body as text with the key masked. Done before anything is cut short: a cut could leave
-/// half a key that the scrub in [`super::ProviderClient::chat`] would no longer recognise.
-fn scrubbed(body: &[u8], key: &SecretString) -> String {
-    let text = String::from_utf8_lossy(body);
-    if key.is_empty() { text.into_owned() } else { text.replace(key.expose(), &key.masked()) }
-}
-
-/// A message for an error body that is not the JSON envelope: the status, plus the page title
-/// of an HTML page or the start of a plain-text body — never the whole page.
-fn generic(status: StatusCode, body: &str) -> String {
-    let text = body.trim();
-    let head = format!("HTTP {status} from the provider");
-    if text.is_empty() {
-        return format!("{head} with an empty body");
-    }
-    if text.starts_with('<') {
-        return match html_title(text) {
-            Some(title) => format!("{head} (HTML page: {})", truncate(&collapse(title), MAX_EXCERPT_CHARS)),
-            None => format!("{head} (HTML page)"),
-        };
-    }
-    format!("{head}: {}", truncate(&collapse(text), MAX_EXCERPT_CHARS))
-}
-
-fn html_title(html: &str) -> Option<&str> {
-    let lower = html.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let start = open + lower[open..].find('>')? + 1;
-    let end = start + lower[start..].find("</title")?;
-    // ASCII lowercasing keeps byte offsets, so they index `html` too.
-    html.get(start..end).map(str::trim).filter(|t| !t.is_empty())
-}
-
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// The caller's request as sent upstream, borrowed rather than cloned: `model` swapped for the
@@ -453,21 +284,6 @@ fn parse_completion(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, Provi
     let usage = completion.usage.map_or_else(Usage::default, Usage::from);
     let model = completion.model.filter(|m| !m.is_empty()).unwrap_or_else(|| call.model.model.clone());
     Ok(ProviderReply { body, usage, model })
-}
-
-/// A 2xx whose body is not the promised JSON. An error envelope sent with 200 (some proxies do)
-/// keeps its message so the log says what happened.
-pub(super) fn malformed(body: &[u8], cause: &serde_json::Error, key: &SecretString) -> ProviderError {
-    let text = scrubbed(body, key);
-    let message = match serde_json::from_str::<ErrorEnvelope>(&text) {
-        Ok(ErrorEnvelope { error }) => format!(
-            "the provider answered 2xx with an error: {}",
-            truncate(error.message.as_deref().unwrap_or("(no message)"), MAX_EXCERPT_CHARS)
-        ),
-        Err(_) if text.trim_start().starts_with('<') => "the provider answered 2xx with an HTML page".to_string(),
-        Err(_) => format!("the provider's response is not the expected JSON ({cause})"),
-    };
-    ProviderError::new(ProviderErrorKind::MalformedResponse, None, message)
 }
 
 /// What a translating client (Anthropic, the demo) answered, to be written as a `chat.completion`.
@@ -678,47 +494,6 @@ impl Translate for OpenAiChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key() -> SecretString {
-        SecretString::new("sk-test-0123456789abcdef")
-    }
-
-    #[test]
-    fn html_error_pages_become_a_short_message() {
-        let page = format!("<html><head><title>502 Bad Gateway</title></head><body>{}</body></html>", "x".repeat(5000));
-        let e = upstream_error(StatusCode::BAD_GATEWAY, &HeaderMap::new(), page.as_bytes(), &key());
-        assert_eq!(e.kind, ProviderErrorKind::Server);
-        assert_eq!(e.message, "HTTP 502 Bad Gateway from the provider (HTML page: 502 Bad Gateway)");
-        assert_eq!(e.code, None);
-    }
-
-    #[test]
-    fn plain_text_bodies_are_cut_short() {
-        let body = format!("upstream connect error {}", "y".repeat(1000));
-        let e = upstream_error(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), body.as_bytes(), &key());
-        assert_eq!(e.kind, ProviderErrorKind::Overloaded);
-        assert!(e.message.starts_with("HTTP 503 Service Unavailable from the provider: upstream connect error"));
-        assert!(e.message.chars().count() < 300, "{}", e.message.len());
-        let empty = upstream_error(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), b"", &key());
-        assert_eq!(empty.message, "HTTP 500 Internal Server Error from the provider with an empty body");
-    }
-
-    #[test]
-    fn the_key_is_masked_before_a_message_is_cut() {
-        let message = format!("{} {}", "z".repeat(MAX_MESSAGE_CHARS - 10), key().expose());
-        let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error"}}).to_string();
-        let e = upstream_error(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.as_bytes(), &key());
-        assert!(!e.message.contains("sk-test-0123"), "{}", e.message);
-        assert_eq!(e.code.as_deref(), Some("invalid_request_error"));
-    }
-
-    #[test]
-    fn quota_in_type_only_still_counts() {
-        let body = br#"{"error":{"message":"no money","type":"insufficient_quota","code":null}}"#;
-        let e = upstream_error(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body, &key());
-        assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
-        assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
-    }
 
     #[test]
     fn chunks_carry_usage_null_only_for_callers_who_asked_for_usage() {
