@@ -254,7 +254,7 @@ def lambda_figures():
 def aws_cost():
     """Part 4: AWS requests per chat call, counted by shared/tests/aws_cost.rs against moto."""
     env = dict(os.environ, MAESTRO_TEST_AWS_ENDPOINT=MOTO)
-    out = subprocess.run(["cargo", "test", "-q", "-p", "maestro-shared", "--test", "aws_cost", "--", "--nocapture"],
+    out = subprocess.run(["cargo", "test", "-q", "-p", "maestro-shared", "--test", "integration", "aws_cost", "--", "--nocapture"],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     match = re.search(r"^BENCH_AWS_COST (.*)$", out.stderr + out.stdout, re.M)
     if out.returncode != 0 or not match:

@@ -9,8 +9,7 @@
 
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used, reason = "tests")]
 
-#[macro_use]
-mod conformance;
+use crate::conformance;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -90,7 +89,7 @@ async fn fresh_store() -> (Guard, Arc<TestStore>) {
     }
 }
 
-conformance_suite!(crate::fresh_store);
+conformance_suite!(crate::aws_conformance::fresh_store);
 
 /// Forwards one trait method to whichever store the test has.
 macro_rules! forward {

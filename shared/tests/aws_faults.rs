@@ -8,8 +8,7 @@
 
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
+use crate::fault_proxy;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 // Clippy's test allowances cover `#[test]` fns only, not this file's helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

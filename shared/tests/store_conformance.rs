@@ -2,8 +2,7 @@
 //! on a fresh file-backed store in its own temp dir, plus what only the embedded store promises:
 //! a private db file, data that survives a reopen, and one process per data dir.
 
-#[macro_use]
-mod conformance;
+use crate::conformance;
 
 use std::sync::Arc;
 
@@ -24,7 +23,7 @@ async fn fresh_store() -> (TempDir, Arc<EmbeddedStore>) {
     (dir, Arc::new(store))
 }
 
-conformance_suite!(crate::fresh_store);
+conformance_suite!(crate::store_conformance::fresh_store);
 
 #[cfg(unix)]
 #[tokio::test]

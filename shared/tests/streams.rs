@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod support;
+use crate::support;
 
 use maestro_shared::domain::{ProviderKind, Usage};
 use maestro_shared::providers::{ProviderClient, ProviderErrorKind, UpstreamStream};

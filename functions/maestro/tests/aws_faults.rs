@@ -9,10 +9,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod support;
+use crate::support;
 
-#[path = "../../../shared/tests/support/fault_proxy.rs"]
-mod fault_proxy;
+use crate::fault_proxy;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

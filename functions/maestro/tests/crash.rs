@@ -16,7 +16,7 @@ use maestro_shared::store::{LogQuery, StatsStore};
 use serde_json::json;
 use support::FakeProvider;
 
-mod support;
+use crate::support;
 
 const JWT_SECRET: &str = "crash-test-secret-0123456789abcdef0123456789";
 

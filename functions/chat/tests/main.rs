@@ -1,0 +1,6 @@
+//! The chat function's integration tests, one binary.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod invocation_deadline;
+mod lambda_events;

@@ -1,0 +1,21 @@
+//! The local runner's integration tests, one binary: the runner driven over HTTP against fake
+//! providers in the real wire formats (see each module).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod support;
+#[path = "../../../shared/tests/support/fault_proxy.rs"]
+mod fault_proxy;
+
+mod admin_api;
+mod aws_faults;
+mod budgets;
+mod caller_auth;
+mod crash;
+mod e2e;
+mod edges;
+mod hangups;
+mod ledger;
+mod messages;
+mod stats_api;
+mod streaming;

@@ -1,0 +1,17 @@
+//! maestro-shared's integration tests, one binary: the store conformance suite (embedded and, with
+//! moto, AWS), provider clients and streams against local servers, AWS costs and faults.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+#[macro_use]
+mod conformance;
+mod support;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+mod aws_conformance;
+mod aws_cost;
+mod aws_faults;
+mod providers;
+mod store_conformance;
+mod streams;
