@@ -5,9 +5,9 @@
 
 #[macro_use]
 mod conformance;
-mod support;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+mod support;
 
 mod aws_conformance;
 mod aws_cost;

@@ -3,9 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
-mod support;
 #[path = "../../../shared/tests/support/fault_proxy.rs"]
 mod fault_proxy;
+mod support;
 
 mod admin_api;
 mod aws_faults;
