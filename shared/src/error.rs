@@ -81,6 +81,23 @@ impl ApiError {
         Self::new(404, "invalid_request_error", "not_found", message)
     }
 
+    /// 409: the resource exists already, or changed since it was read.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "invalid_request_error", "conflict", message)
+    }
+
+    /// 428: an update that names no version.
+    pub fn version_required() -> Self {
+        Self::new(
+            428,
+            "invalid_request_error",
+            "version_required",
+            "Send the `version` you read (in the body, or as `If-Match: \"<version>\"`), so that a change made \
+             meanwhile is not silently overwritten.",
+        )
+        .with_param("version")
+    }
+
     /// 405: the path exists, the method does not.
     pub fn method_not_allowed() -> Self {
         Self::new(

@@ -585,7 +585,7 @@ async fn given_the_provisioned_table_then_it_has_both_log_indexes_ttl_and_on_dem
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_roll_up_summaries_then_they_replace_each_other_per_day_and_stay_out_of_the_fine_stats_rows() {
     use maestro_shared::stats::Counters;
-    use maestro_shared::stats::rollup::{ALL_PROVIDERS, Summary};
+    use maestro_shared::stats::{ALL_PROVIDERS, Summary};
 
     let Some((_guard, dynamo, _)) = aws_only("aws_summaries").await else { return };
     let t = at("2026-11-26T06:14:10Z");

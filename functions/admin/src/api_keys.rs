@@ -148,22 +148,13 @@ pub(crate) struct ListQuery {
     pub include_revoked: Option<bool>,
 }
 
+/// The store's errors as this API says them: its own words for a missing key and a colliding
+/// new one, the common mapping for the rest.
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound(_) => ApiError::not_found("No Maestro API key has this id."),
-        StoreError::Conflict(_) => {
-            let mut e = ApiError::invalid_request("The new key collided with an existing one; try again.");
-            e.status = 409;
-            e
-        }
-        StoreError::Unavailable(message) => {
-            tracing::warn!(error = %message, "caller key store busy or unavailable");
-            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
-        }
-        StoreError::Backend(message) => {
-            tracing::error!(error = %message, "caller key store failed");
-            ApiError::internal()
-        }
+        StoreError::Conflict(_) => ApiError::conflict("The new key collided with an existing one; try again."),
+        other => other.into(),
     }
 }
 

@@ -19,9 +19,8 @@ use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::auth::{JwtAuth, authenticate_caller};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway};
+use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway, ModelListing};
 use maestro_shared::http as mhttp;
-use maestro_shared::tokens::count_prompt_tokens_off_thread;
 use serde_json::{Value, json};
 
 mod messages;
@@ -219,85 +218,6 @@ fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>
     }
 }
 
-/// One entry of `/v1/models`: an active `provider/model`, or a route.
-struct ModelEntry {
-    id: String,
-    /// Unix seconds it entered the catalog (a route: its newest target's).
-    created: i64,
-    owned_by: String,
-    max_output_tokens: Option<u64>,
-    context_window: Option<u64>,
-    targets: Option<Vec<String>>,
-}
-
-impl ModelEntry {
-    /// OpenAI's model object (with Maestro's extra fields).
-    fn openai(&self) -> Value {
-        let mut v = json!({"id": self.id, "object": "model", "created": self.created, "owned_by": self.owned_by});
-        match &self.targets {
-            Some(targets) => v["targets"] = json!(targets),
-            None => {
-                v["max_output_tokens"] = json!(self.max_output_tokens);
-                v["context_window"] = json!(self.context_window);
-            }
-        }
-        v
-    }
-
-    /// Anthropic's model object (`created_at`: when it entered the catalog, RFC 3339).
-    fn anthropic(&self) -> Value {
-        let mut v = json!({
-            "type": "model",
-            "id": self.id,
-            "display_name": self.id,
-            "created_at": maestro_shared::time::rfc3339(self.created.saturating_mul(1000)),
-            // Anthropic's schema requires these, `null` when unknown.
-            "max_input_tokens": self.context_window,
-            "max_tokens": self.max_output_tokens,
-            "capabilities": null,
-        });
-        if let Some(targets) = &self.targets {
-            v["targets"] = json!(targets);
-        }
-        v
-    }
-}
-
-/// The models and routes this caller may use (for a Maestro API key, only those it allows).
-async fn model_entries(state: &ChatState, caller: &Caller) -> Result<Vec<ModelEntry>, ApiError> {
-    let catalog = state.gateway.catalog().await?;
-    let allowed = |requested: &str| catalog.resolve(requested).is_ok_and(|r| caller.may_use(requested, &r).is_ok());
-    let mut entries: Vec<ModelEntry> = catalog
-        .active_models()
-        .into_iter()
-        .filter(|(p, m)| caller.key.as_ref().is_none_or(|key| key.allows_model(&p.code, &m.model)))
-        .map(|(p, m)| ModelEntry {
-            id: format!("{}/{}", p.code, m.model),
-            created: m.created,
-            owned_by: p.code.clone(),
-            max_output_tokens: m.max_output_tokens,
-            context_window: m.context_window,
-            targets: None,
-        })
-        .collect();
-    let newest_target = |targets: &[String]| {
-        let created = |t: &String| {
-            let (provider, model) = t.split_once('/')?;
-            Some(catalog.provider(provider)?.model(model)?.created)
-        };
-        targets.iter().filter_map(created).max().unwrap_or(0)
-    };
-    entries.extend(catalog.routes.iter().filter(|r| caller.key.is_none() || allowed(&r.name)).map(|r| ModelEntry {
-        id: r.name.clone(),
-        created: newest_target(&r.targets),
-        owned_by: "maestro-route".to_string(),
-        max_output_tokens: None,
-        context_window: None,
-        targets: Some(r.targets.clone()),
-    }));
-    Ok(entries)
-}
-
 /// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list
 /// shape, or Anthropic's when the request carries `anthropic-version`; for a Maestro API key,
 /// only those it may use. The token may come in `x-api-key`.
@@ -310,16 +230,16 @@ async fn list_models(State(state): State<ChatState>, uri: Uri, headers: HeaderMa
     let anthropic = mhttp::anthropic_shaped(uri.path(), &headers);
     let listed = async {
         let caller = caller_by_api_key_or_bearer(&state, &headers).await?;
-        model_entries(&state, &caller).await
+        state.gateway.models_for(&caller).await
     };
     match listed.await {
         Ok(entries) if anthropic => {
-            let data: Vec<Value> = entries.iter().map(ModelEntry::anthropic).collect();
+            let data: Vec<Value> = entries.iter().map(ModelListing::anthropic).collect();
             let (first, last) = (entries.first().map(|e| &e.id), entries.last().map(|e| &e.id));
             Json(json!({"data": data, "has_more": false, "first_id": first, "last_id": last})).into_response()
         }
         Ok(entries) => {
-            let data: Vec<Value> = entries.iter().map(ModelEntry::openai).collect();
+            let data: Vec<Value> = entries.iter().map(ModelListing::openai).collect();
             Json(json!({"object": "list", "data": data})).into_response()
         }
         Err(e) => mhttp::error_response(uri.path(), &headers, &e),
@@ -345,7 +265,7 @@ async fn retrieve_model(
     let id = id.map(|Path(id)| id).unwrap_or_default();
     let found = async {
         let caller = caller_by_api_key_or_bearer(&state, &headers).await?;
-        let entries = model_entries(&state, &caller).await?;
+        let entries = state.gateway.models_for(&caller).await?;
         entries.into_iter().find(|e| e.id == id).ok_or_else(|| ApiError::model_not_found(&id))
     };
     match found.await {
@@ -369,17 +289,8 @@ async fn retrieve_model(
 async fn count_tokens(State(state): State<ChatState>, request: Request) -> Result<Json<Value>, ApiError> {
     let caller = caller(&state, request.headers()).await?;
     let request: ChatRequest = mhttp::read_json(request).await?;
-    request.validate()?;
-    let catalog = state.gateway.catalog().await?;
-    let resolution = catalog.resolve(&request.model)?;
-    caller.may_use(&request.model, &resolution)?;
-    let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
-    let count = count_prompt_tokens_off_thread(target.entry.provider.kind, &target.model.model, &request).await;
-    Ok(Json(json!({
-        "model": format!("{}/{}", target.entry.provider.code, target.model.model),
-        "prompt_tokens": count.tokens,
-        "estimated": count.estimated,
-    })))
+    let (model, count) = state.gateway.count_prompt_tokens(&caller, &request).await?;
+    Ok(Json(json!({"model": model, "prompt_tokens": count.tokens, "estimated": count.estimated})))
 }
 
 /// `POST /api/ai/chat/available-providers`: providers with an active model and a key usable now.
@@ -390,24 +301,9 @@ async fn count_tokens(State(state): State<ChatState>, request: Request) -> Resul
         (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
 async fn available_providers(State(state): State<ChatState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     caller(&state, &headers).await?;
-    let catalog = state.gateway.catalog().await?;
-    let now = maestro_shared::time::now_ms();
-    let providers: Vec<Value> = catalog
-        .providers
-        .iter()
-        .filter(|e| e.provider.is_active)
-        .filter_map(|e| {
-            let models: Vec<&str> = e.models.iter().filter(|m| m.is_active).map(|m| m.model.as_str()).collect();
-            let usable_keys = e.keys.iter().filter(|k| k.is_usable(now)).count();
-            (!models.is_empty() && usable_keys > 0).then(|| {
-                json!({
-                    "code": e.provider.code,
-                    "name": e.provider.name,
-                    "kind": e.provider.kind.as_str(),
-                    "usable_keys": usable_keys,
-                    "models": models,
-                })
-            })
+    let providers: Vec<Value> = (state.gateway.available_providers().await?.into_iter())
+        .map(|p| {
+            json!({"code": p.code, "name": p.name, "kind": p.kind, "usable_keys": p.usable_keys, "models": p.models})
         })
         .collect();
     Ok(Json(json!({"providers": providers})))

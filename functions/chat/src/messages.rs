@@ -11,7 +11,7 @@ use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
 use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
 use maestro_shared::http as mhttp;
-use maestro_shared::tokens::{count_prompt_tokens_off_thread, quick_prompt_estimate};
+use maestro_shared::tokens::quick_prompt_estimate;
 use serde_json::json;
 
 use super::{ChatState, caller_by_api_key_or_bearer, deadline_of, openapi, set_headers};
@@ -106,18 +106,8 @@ pub(crate) async fn count_tokens(State(state): State<ChatState>, request: Reques
         Ok(accepted) => accepted,
         Err(e) => return anthropic_api::error_response(&e, None),
     };
-    let counted = async {
-        request.validate()?;
-        let catalog = state.gateway.catalog().await?;
-        let resolution = catalog.resolve(&request.model)?;
-        caller.may_use(&request.model, &resolution)?;
-        let target = resolution.targets.first().ok_or_else(|| ApiError::model_not_found(&request.model))?;
-        Ok::<_, ApiError>(
-            count_prompt_tokens_off_thread(target.entry.provider.kind, &target.model.model, &request).await,
-        )
-    };
-    match counted.await {
-        Ok(count) => axum::Json(json!({"input_tokens": count.tokens})).into_response(),
+    match state.gateway.count_prompt_tokens(&caller, &request).await {
+        Ok((_, count)) => axum::Json(json!({"input_tokens": count.tokens})).into_response(),
         Err(e) => anthropic_api::error_response(&e, None),
     }
 }

@@ -9,7 +9,8 @@ use maestro_rollup::handle;
 use maestro_shared::domain::{ApiKey, KeyLimits, KeyStatus, Provider, ProviderKind};
 use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
 use maestro_shared::stats::Counters;
-use maestro_shared::stats::rollup::{RollupOptions, Summary};
+use maestro_shared::stats::Summary;
+use maestro_shared::stats::rollup::RollupOptions;
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{CatalogStore, StatsStore};
 

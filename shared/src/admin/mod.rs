@@ -61,51 +61,6 @@ pub struct Admin {
     pub client: ProviderClient,
 }
 
-/// 409.
-pub fn conflict(message: impl Into<String>) -> ApiError {
-    ApiError {
-        status: 409,
-        message: message.into(),
-        error_type: "invalid_request_error",
-        code: Some("conflict".to_string()),
-        param: None,
-        retry_after_secs: None,
-        should_retry: None,
-    }
-}
-
-/// 428: an update that names no version.
-pub fn version_required() -> ApiError {
-    ApiError {
-        status: 428,
-        message: "Send the `version` you read (in the body, or as `If-Match: \"<version>\"`), so that a change \
-                  made meanwhile is not silently overwritten."
-            .to_string(),
-        error_type: "invalid_request_error",
-        code: Some("version_required".to_string()),
-        param: Some("version".to_string()),
-        retry_after_secs: None,
-        should_retry: None,
-    }
-}
-
-/// A store failure as the caller sees it: 404 and 409 with their message, a busy store a 503
-/// with `retry-after`, anything else a 500 whose details go to the log only.
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(what) => ApiError::not_found(format!("No {what}.")),
-        StoreError::Conflict(message) => conflict(format!("Conflict: {message}.")),
-        StoreError::Unavailable(message) => {
-            tracing::warn!(error = %message, "admin store busy or unavailable");
-            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
-        }
-        StoreError::Backend(message) => {
-            tracing::error!(error = %message, "admin store operation failed");
-            ApiError::internal()
-        }
-    }
-}
-
 /// The version an update is based on: the body's `version` or the `If-Match` header; both must
 /// agree when both are sent.
 pub fn expected_version(body: Option<u64>, if_match: Option<u64>) -> Result<u64, ApiError> {
@@ -118,7 +73,7 @@ pub fn expected_version(body: Option<u64>, if_match: Option<u64>) -> Result<u64,
             format!("The body's `version` ({a}) and `If-Match` ({b}) disagree."),
         )),
         (Some(v), _) | (None, Some(v)) => Ok(v),
-        (None, None) => Err(version_required()),
+        (None, None) => Err(ApiError::version_required()),
     }
 }
 
@@ -309,7 +264,7 @@ fn merged_headers(stored: &BTreeMap<String, String>, sent: &BTreeMap<String, Str
 
 impl Admin {
     async fn load(&self) -> Result<AdminCatalog, ApiError> {
-        self.catalog.load_admin_catalog().await.map_err(store_error)
+        self.catalog.load_admin_catalog().await.map_err(ApiError::from)
     }
 
     /// Today's calls and tokens of each key, from today's stats rows (one read for all keys); a
@@ -385,8 +340,8 @@ impl Admin {
         };
         let description = body.description.as_deref().map(str::trim).filter(|d| !d.is_empty());
         self.catalog.create_provider(&provider, description).await.map_err(|e| match e {
-            StoreError::Conflict(_) => conflict(format!("A provider `{code}` exists already.")),
-            other => store_error(other),
+            StoreError::Conflict(_) => ApiError::conflict(format!("A provider `{code}` exists already.")),
+            other => ApiError::from(other),
         })?;
         self.provider_by_code(&code).await
     }
@@ -443,7 +398,7 @@ impl Admin {
             None => current.provider.description.clone(),
             Some(d) => d.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_string),
         };
-        self.catalog.update_provider(&provider, description.as_deref(), expected).await.map_err(store_error)?;
+        self.catalog.update_provider(&provider, description.as_deref(), expected).await.map_err(ApiError::from)?;
         self.provider_by_code(code).await
     }
 
@@ -473,7 +428,7 @@ impl Admin {
             }
             let new = listed_model(code, model);
             let name = model.display_name.as_deref();
-            if self.catalog.create_model_if_absent(&new, name).await.map_err(store_error)? {
+            if self.catalog.create_model_if_absent(&new, name).await.map_err(ApiError::from)? {
                 added.push(new.model.clone());
             } else {
                 existing.push(model.id.clone());
@@ -496,7 +451,7 @@ impl Admin {
             None if matches!(entry.provider.provider.kind, ProviderKind::OpenaiCompatible | ProviderKind::Demo) => {
                 Ok(SecretString::new(""))
             }
-            None => Err(conflict(format!(
+            None => Err(ApiError::conflict(format!(
                 "Provider `{}` has no active key to read its model list with; add one first.",
                 entry.provider.provider.code
             ))),
@@ -507,7 +462,7 @@ impl Admin {
         self.secrets.get_secret(&key.secret_ref).await.map_err(|e| {
             tracing::error!(key_id = %key.id, error = %e, "cannot read a key's secret");
             match e {
-                StoreError::NotFound(_) => conflict(format!(
+                StoreError::NotFound(_) => ApiError::conflict(format!(
                     "The secret of key `{}` is missing from the secret store; rotate it with a new `api_key`.",
                     key.id
                 )),
@@ -545,10 +500,10 @@ impl Admin {
         let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
         let id = key_id(code, &name);
         if catalog.key(&id).is_some() || entry.keys.iter().any(|k| k.key.name.eq_ignore_ascii_case(&name)) {
-            return Err(conflict(format!("Provider `{code}` has a key named `{name}` (id `{id}`) already.")));
+            return Err(ApiError::conflict(format!("Provider `{code}` has a key named `{name}` (id `{id}`) already.")));
         }
         let secret_ref = new_secret_ref(&id);
-        self.secrets.put_secret(&secret_ref, &secret).await.map_err(store_error)?;
+        self.secrets.put_secret(&secret_ref, &secret).await.map_err(ApiError::from)?;
         let key = ApiKey {
             id: id.clone(),
             provider: code.to_string(),
@@ -564,9 +519,9 @@ impl Admin {
         if let Err(e) = self.catalog.create_key(&key).await {
             self.forget_secret(&secret_ref).await;
             return Err(match e {
-                StoreError::Conflict(_) => conflict(format!("A key with id `{id}` exists already.")),
+                StoreError::Conflict(_) => ApiError::conflict(format!("A key with id `{id}` exists already.")),
                 StoreError::NotFound(_) => no_provider(code),
-                other => store_error(other),
+                other => ApiError::from(other),
             });
         }
         self.key_view(&id).await
@@ -592,7 +547,7 @@ impl Admin {
                 p.keys.iter().any(|k| k.key.id != key_id && k.key.name.eq_ignore_ascii_case(name.trim()))
             });
             if taken {
-                return Err(conflict(format!(
+                return Err(ApiError::conflict(format!(
                     "Provider `{}` has a key named `{}` already.",
                     key.provider,
                     name.trim()
@@ -603,7 +558,7 @@ impl Admin {
         if let Some(secret) = &secret {
             key.secret_ref = new_secret_ref(key_id);
             key.masked = secret.masked();
-            self.secrets.put_secret(&key.secret_ref, secret).await.map_err(store_error)?;
+            self.secrets.put_secret(&key.secret_ref, secret).await.map_err(ApiError::from)?;
         }
         match self.catalog.update_key(&key, expected).await {
             Ok(_) if secret.is_some() => self.forget_secret(&old_ref).await,
@@ -612,7 +567,7 @@ impl Admin {
                 if secret.is_some() {
                     self.forget_secret(&key.secret_ref).await;
                 }
-                return Err(store_error(e));
+                return Err(ApiError::from(e));
             }
         }
         self.key_view(key_id).await
@@ -621,7 +576,7 @@ impl Admin {
     pub async fn delete_key(&self, key_id: &str, if_match: Option<u64>) -> Result<(), ApiError> {
         let catalog = self.load().await?;
         let current = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
-        self.catalog.delete_key_versioned(key_id, if_match).await.map_err(store_error)?;
+        self.catalog.delete_key_versioned(key_id, if_match).await.map_err(ApiError::from)?;
         // Only a secret this key alone used (the demo key's and config-imported ones are
         // rewritten by the next start anyway).
         self.forget_secret(&current.key.secret_ref).await;
@@ -653,7 +608,7 @@ impl Admin {
             _ => None,
         };
         if let Some(status) = status {
-            self.health.set_key_status(key_id, status, None).await.map_err(store_error)?;
+            self.health.set_key_status(key_id, status, None).await.map_err(ApiError::from)?;
         }
         tracing::info!(key_id, outcome = ?outcome, http_status, "key validated");
         Ok(ValidationReport {
@@ -718,7 +673,7 @@ impl Admin {
             None => current.model_name.clone(),
             Some(n) => n.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string),
         };
-        self.catalog.update_model(&model, name.as_deref(), expected).await.map_err(store_error)?;
+        self.catalog.update_model(&model, name.as_deref(), expected).await.map_err(ApiError::from)?;
         let after = self.load().await?;
         after
             .model(code, model_code)
@@ -742,8 +697,8 @@ impl Admin {
         check_targets(&catalog, &body.targets)?;
         let route = views::route(&name, &body.targets, body.drop_params);
         self.catalog.create_route(&route).await.map_err(|e| match e {
-            StoreError::Conflict(_) => conflict(format!("A route `{name}` exists already.")),
-            other => store_error(other),
+            StoreError::Conflict(_) => ApiError::conflict(format!("A route `{name}` exists already.")),
+            other => ApiError::from(other),
         })?;
         self.route_view(&name).await
     }
@@ -765,12 +720,15 @@ impl Admin {
             check_targets(&catalog, &targets)?;
         }
         let drop_params = body.drop_params.unwrap_or(current.route.drop_params);
-        self.catalog.update_route(&views::route(name, &targets, drop_params), expected).await.map_err(store_error)?;
+        self.catalog
+            .update_route(&views::route(name, &targets, drop_params), expected)
+            .await
+            .map_err(ApiError::from)?;
         self.route_view(name).await
     }
 
     pub async fn delete_route(&self, name: &str, if_match: Option<u64>) -> Result<(), ApiError> {
-        self.catalog.delete_route(name, if_match).await.map_err(store_error)
+        self.catalog.delete_route(name, if_match).await.map_err(ApiError::from)
     }
 
     /// Deletes a secret no key points at any more; a failure leaves an orphan, logged.

@@ -22,7 +22,7 @@ use crate::store::{CallerKey, CounterStore, Grant, Reservation, WindowKind};
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, output_bound};
 
-use super::errors::{internal, secs_until};
+use super::errors::secs_until;
 
 /// A reservation on a caller key's windows, to settle when the call is recorded.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ pub(super) async fn reserve(
     let reservation = if zero_budget {
         Reservation::Refused { window: WindowKind::Day, until_ms: crate::time::day_window_end(now) }
     } else {
-        counters.reserve_budget(&key.counter_id(), &limits, now, tokens, cost).await.map_err(internal)?
+        counters.reserve_budget(&key.counter_id(), &limits, now, tokens, cost).await.map_err(ApiError::from)?
     };
     match reservation {
         Reservation::Granted(grant) => Ok(Some(CallerGrant {

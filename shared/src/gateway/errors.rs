@@ -2,22 +2,6 @@
 
 use crate::error::ApiError;
 use crate::providers::{ProviderError, ProviderErrorKind};
-use crate::store::StoreError;
-
-/// A store failure as the caller's error: a busy or unavailable backend (throttling that outlived
-/// the store's retries) is a 503 worth retrying shortly, never a 500; anything else is ours.
-pub(super) fn internal(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Unavailable(detail) => {
-            tracing::warn!(error = %detail, "store busy or unavailable");
-            ApiError::unavailable("backend_busy", "Maestro's storage is busy; retry shortly.").with_retry_after(1)
-        }
-        e => {
-            tracing::error!(error = %e, "store failure");
-            ApiError::internal()
-        }
-    }
-}
 
 pub(super) fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
     u64::try_from((until_ms - now_ms).max(0)).unwrap_or(0).div_ceil(1000).max(1)

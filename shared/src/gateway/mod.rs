@@ -8,6 +8,7 @@
 mod caller_budget;
 mod catalog_cache;
 mod errors;
+mod listing;
 mod retry;
 mod stream;
 
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 pub use catalog_cache::CatalogCache;
+pub use listing::{AvailableProvider, ModelListing};
 pub use retry::RetryPolicy;
 pub use stream::ChatStream;
 
@@ -31,7 +33,7 @@ use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, P
 use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
-use errors::{Cooling, client_error, internal, no_key_error, secs_until, upstream_error};
+use errors::{Cooling, client_error, no_key_error, secs_until, upstream_error};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,7 +380,7 @@ impl Gateway {
 
     /// The catalog as this container sees it (cached for `catalog_ttl`).
     pub async fn catalog(&self) -> Result<Arc<Catalog>, ApiError> {
-        self.catalog.get(self.backends.catalog.as_ref()).await.map_err(internal)
+        self.catalog.get(self.backends.catalog.as_ref()).await.map_err(ApiError::from)
     }
 
     /// Drops the cached catalog so the next request reads the store (after an admin change).
@@ -676,7 +678,7 @@ impl Gateway {
                 .pool
                 .pick(self.backends.counters.as_ref(), &target.entry.keys, now, estimate, &excluded)
                 .await
-                .map_err(|e| TargetFailure::Exhausted(internal(e)))?;
+                .map_err(|e| TargetFailure::Exhausted(ApiError::from(e)))?;
             let (key, grant) = match pick {
                 Pick::Reserved { key, grant } => (key, grant),
                 Pick::AllFull { until_ms } => {

@@ -20,7 +20,7 @@ use crate::domain::{Catalog, KeyStatus};
 use crate::error::ApiError;
 use crate::logs::LogEvent;
 use crate::stats::{Counters, StatsQuery, StatsRow};
-use crate::store::{CounterStore, LogQuery, StatsStore, StoreError};
+use crate::store::{CounterStore, LogQuery, StatsStore};
 use crate::time;
 
 /// Most calls summed from the logs for a per-user usage answer.
@@ -79,19 +79,6 @@ impl From<&Counters> for UsageView {
             cache_write_tokens: c.cache_write_tokens,
             attempts: c.attempts,
             attempt_errors: c.attempt_errors,
-        }
-    }
-}
-
-fn failed(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::Unavailable(_) => {
-            tracing::warn!(error = %e, "{what}: storage busy or unavailable");
-            ApiError::unavailable("storage_unavailable", "Storage is busy; try again in a moment.").with_retry_after(1)
-        }
-        _ => {
-            tracing::error!(error = %e, "{what} failed");
-            ApiError::internal()
         }
     }
 }
@@ -219,7 +206,7 @@ pub async fn usage(
                 model: filter.model.clone(),
                 key_id: filter.key_id.clone(),
             };
-            let rows = store.stats_rows(&query).await.map_err(failed("stats query"))?;
+            let rows = store.stats_rows(&query).await.map_err(ApiError::from)?;
             for row in &rows {
                 total.add(&row.counters);
                 if let Some(g) = group_by {
@@ -241,7 +228,7 @@ pub async fn usage(
             let mut seen = 0;
             let mut truncated = false;
             loop {
-                let page = store.logs(&query).await.map_err(failed("log query"))?;
+                let page = store.logs(&query).await.map_err(ApiError::from)?;
                 let full = page.len() == query.limit;
                 for e in &page {
                     seen += 1;
@@ -322,7 +309,7 @@ pub async fn trend(
         model: filter.model.clone(),
         key_id: filter.key_id.clone(),
     };
-    let rows = store.stats_rows(&query).await.map_err(failed("stats query"))?;
+    let rows = store.stats_rows(&query).await.map_err(ApiError::from)?;
     Ok(TrendReport { from: date_text(from), to: date_text(to), series: series(&rows, from, to, per_provider) })
 }
 
@@ -433,7 +420,7 @@ pub async fn dashboard(
     let week_start = today.checked_sub_days(Days::new(6)).unwrap_or(today);
     let month_start = today.checked_sub_days(Days::new(29)).unwrap_or(today);
     let query = StatsQuery { from_date: date_text(month_start), to_date: date_text(today), ..StatsQuery::default() };
-    let rows = stats.stats_rows(&query).await.map_err(failed("stats query"))?;
+    let rows = stats.stats_rows(&query).await.map_err(ApiError::from)?;
     let (mut day, mut week, mut month) = (Counters::default(), Counters::default(), Counters::default());
     let mut models: BTreeMap<(String, String), Counters> = BTreeMap::new();
     let (today_text, week_start_text) = (date_text(today), date_text(week_start));
@@ -548,7 +535,7 @@ pub fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
 
 /// One page of logs, newest first; `next_cursor` when the page is full.
 pub async fn logs(store: &dyn StatsStore, query: &LogQuery) -> Result<LogPage, ApiError> {
-    let events = store.logs(query).await.map_err(failed("log query"))?;
+    let events = store.logs(query).await.map_err(ApiError::from)?;
     let next_cursor = (events.len() == query.limit && query.request_id.is_none())
         .then(|| events.last().map(|e| encode_cursor(e.ts_ms, &e.request_id)))
         .flatten();
@@ -558,6 +545,7 @@ pub async fn logs(store: &dyn StatsStore, query: &LogQuery) -> Result<LogPage, A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     fn row(date: &str, provider: &str, requests: u64) -> StatsRow {
         StatsRow {

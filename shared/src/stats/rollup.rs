@@ -6,45 +6,13 @@
 //! Everything here runs over the store traits; the Lambda function (`functions/rollup`) only
 //! turns a scheduled event into a call to [`run`].
 
-use std::collections::BTreeMap;
-
 use chrono::{Days, NaiveDate};
-use serde::{Deserialize, Serialize};
 
 use crate::domain::KeyStatus;
-use crate::stats::{Counters, StatsQuery, StatsRow};
+use serde::Serialize;
+
+use crate::stats::{StatsQuery, Summary, summarize};
 use crate::store::{CatalogStore, StatsStore, StoreError};
-
-/// The `provider` of the summary that counts every provider of a day (DynamoDB's `ALL` row).
-pub const ALL_PROVIDERS: &str = "ALL";
-
-/// One summary row: a day's counters for one provider, or for all of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    /// `yyyy-mm-dd` (UTC).
-    pub date: String,
-    /// A provider code, or [`ALL_PROVIDERS`] for the day's total.
-    pub provider: String,
-    #[serde(flatten)]
-    pub counters: Counters,
-}
-
-impl Summary {
-    pub fn is_all(&self) -> bool {
-        self.provider == ALL_PROVIDERS
-    }
-}
-
-/// The summaries of fine rows: per date, one row per provider and one [`ALL_PROVIDERS`] row, in
-/// (date, provider) order with `ALL` first. Dates without rows get no summary.
-pub fn summarize(rows: &[StatsRow]) -> Vec<Summary> {
-    let mut by_key: BTreeMap<(String, bool, String), Counters> = BTreeMap::new();
-    for row in rows {
-        by_key.entry((row.date.clone(), false, ALL_PROVIDERS.to_string())).or_default().add(&row.counters);
-        by_key.entry((row.date.clone(), true, row.provider.clone())).or_default().add(&row.counters);
-    }
-    by_key.into_iter().map(|((date, _, provider), counters)| Summary { date, provider, counters }).collect()
-}
 
 /// What a roll-up looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +144,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::{Counters, StatsRow};
 
     fn row(date: &str, provider: &str, model: &str, key: &str, requests: u64, cost: u64) -> StatsRow {
         StatsRow {

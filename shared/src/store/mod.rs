@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Provider, Route};
 use crate::logs::LogEvent;
 use crate::secret::SecretString;
-use crate::stats::rollup::Summary;
+use crate::stats::Summary;
 use crate::stats::{StatsQuery, StatsRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,27 @@ pub enum StoreError {
     /// call may pass in a moment. HTTP: 503 with `retry-after`, never a 500.
     #[error("storage backend unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A store failure as the caller sees it, in one place for every route: 404 and 409 with their
+/// message; a busy or unreachable backend (throttling that outlived the store's retries) a 503
+/// worth retrying shortly, never a 500; anything else a 500 whose details go to the log only.
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("No {what}.")),
+            StoreError::Conflict(message) => ApiError::conflict(format!("Conflict: {message}.")),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store busy or unavailable");
+                ApiError::unavailable("backend_busy", "Maestro's storage is busy; retry shortly.").with_retry_after(1)
+            }
+            StoreError::Backend(detail) => {
+                tracing::error!(error = %detail, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
 }
 
 /// Providers, models, keys and routes.

@@ -23,8 +23,8 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::rollup::{ALL_PROVIDERS, Summary};
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{ALL_PROVIDERS, Summary};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
