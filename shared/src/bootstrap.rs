@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::config::{FileConfig, default_base_url};
-use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
+use crate::config::FileConfig;
+use crate::domain::{ApiKey, Catalog, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use crate::secret::SecretString;
 use crate::store::{CatalogStore, SecretStore, StoreError};
 
@@ -55,12 +55,11 @@ where
 /// The seed catalog: the three providers and current models with prices (micro-USD per 1M).
 const SEED_CATALOG: &str = include_str!("../../infra/seed/catalog.json");
 
-/// The variables the official SDKs read, per built-in provider: (code, key var, URL var).
-pub const SDK_ENV: [(&str, &str, &str); 3] = [
-    ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
-    ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-    ("deepseek", "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"),
-];
+/// The variables the official SDKs read, per built-in provider (its code is its kind's id):
+/// (code, key var, URL var), from the kinds table.
+pub fn sdk_env() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    KINDS.iter().filter_map(|spec| spec.sdk_env.map(|(key, url)| (spec.id, key, url)))
+}
 
 #[derive(Deserialize)]
 struct Seed {
@@ -139,7 +138,7 @@ pub async fn bootstrap(
     }
     let current = catalog.load_catalog().await?;
 
-    for (code, key_var, url_var) in SDK_ENV {
+    for (code, key_var, url_var) in sdk_env() {
         if let Some(url) = env(url_var).filter(|u| !u.trim().is_empty())
             && let Some(entry) = current.provider(code)
             && entry.provider.base_url != url
@@ -174,7 +173,7 @@ pub async fn bootstrap(
                 code: p.code.clone(),
                 kind: p.kind,
                 name: p.name.clone().unwrap_or_else(|| p.code.clone()),
-                base_url: p.base_url.clone().unwrap_or_else(|| default_base_url(p.kind).to_string()),
+                base_url: p.base_url.clone().unwrap_or_else(|| p.kind.spec().default_base_url.to_string()),
                 headers: p.headers.clone(),
                 is_active: p.is_active,
                 sort_order: p.sort_order,
@@ -330,7 +329,7 @@ async fn install_demo(catalog: &dyn CatalogStore, secrets: &dyn SecretStore) -> 
             code: "demo".to_string(),
             kind: ProviderKind::Demo,
             name: "Demo (offline echo, no tokens spent)".to_string(),
-            base_url: default_base_url(ProviderKind::Demo).to_string(),
+            base_url: ProviderKind::Demo.spec().default_base_url.to_string(),
             headers: BTreeMap::new(),
             is_active: true,
             sort_order: 1_000,

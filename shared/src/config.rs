@@ -206,17 +206,6 @@ impl FileConfig {
     }
 }
 
-/// The public endpoint of a provider kind, as the official SDKs default it.
-pub fn default_base_url(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Openai => "https://api.openai.com/v1",
-        ProviderKind::Anthropic => "https://api.anthropic.com",
-        ProviderKind::Deepseek => "https://api.deepseek.com",
-        ProviderKind::OpenaiCompatible => "",
-        ProviderKind::Demo => "in-process",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

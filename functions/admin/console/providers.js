@@ -8,8 +8,16 @@ import {
   table, toast,
 } from './dom.js';
 
-const KINDS = [['openai', 'OpenAI'], ['anthropic', 'Anthropic'], ['deepseek', 'DeepSeek'],
-  ['openai_compatible', 'OpenAI-compatible']];
+// The kinds an admin may create, as the API lists them (its kinds table): [kind, label] pairs,
+// and the kinds that need a base URL.
+let kinds = null;
+async function creatableKinds() {
+  if (!kinds) {
+    const all = (await api('/api/admin/ai-providers/kinds')).data.filter((k) => k.creatable);
+    kinds = { options: all.map((k) => [k.kind, k.label]), needUrl: all.filter((k) => !k.default_base_url).map((k) => k.label) };
+  }
+  return kinds;
+}
 
 export function render(main) {
   const body = h('div', { class: 'stack' });
@@ -155,7 +163,14 @@ export function render(main) {
     await load(); // the model counts changed
   }
 
-  function providerDialog(p) {
+  async function providerDialog(p) {
+    let kindList;
+    try {
+      kindList = p ? null : await creatableKinds();
+    } catch (e) {
+      toast(e.message || String(e), 'error');
+      return;
+    }
     const headerText = p ? Object.entries(p.config.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
     formDialog({
       title: p ? `Edit ${p.provider_name}` : 'Add a provider',
@@ -163,8 +178,8 @@ export function render(main) {
       fields: [
         p ? null : { name: 'provider_code', label: 'Code', required: true, placeholder: 'local-vllm', pattern: '[a-z0-9][a-z0-9_\\-]{0,63}', hint: 'a-z, 0-9, _ and -; used in model names (code/model)' },
         { name: 'provider_name', label: 'Name', required: true, value: p?.provider_name },
-        p ? null : { name: 'kind', label: 'Kind', type: 'select', options: KINDS, value: 'openai_compatible' },
-        { name: 'base_url', label: 'Base URL', type: 'url', value: p?.base_url, placeholder: 'https://…/v1', hint: p ? null : 'Optional for OpenAI, Anthropic and DeepSeek' },
+        p ? null : { name: 'kind', label: 'Kind', type: 'select', options: kindList.options, value: 'openai_compatible' },
+        { name: 'base_url', label: 'Base URL', type: 'url', value: p?.base_url, placeholder: 'https://…/v1', hint: p ? null : `Required for ${kindList.needUrl.join(', ')}; the others have a default` },
         { name: 'sort_order', label: 'Sort order', type: 'number', value: p?.sort_order ?? '', step: 1 },
         { name: 'description', label: 'Description', type: 'textarea', value: p?.description ?? '', wide: true },
         { name: 'headers', label: 'Extra headers', type: 'textarea', value: headerText, wide: true, placeholder: 'X-Team: music', hint: 'One "Name: value" per line' },

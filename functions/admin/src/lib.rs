@@ -21,8 +21,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use maestro_lambda_common::AdminAuth;
 use maestro_shared::admin::views::{
-    CreateKey, CreateProvider, CreateRoute, DataList, KeyView, ModelView, ProviderView, RouteView, SyncReport,
-    UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
+    CreateKey, CreateProvider, CreateRoute, DataList, KeyView, KindView, ModelView, ProviderView, RouteView,
+    SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
 };
 use maestro_shared::admin::{Admin, parse_if_match};
 use maestro_shared::auth::JwtAuth;
@@ -74,6 +74,7 @@ pub fn router(state: AdminState) -> Router {
 pub fn api_router(state: AdminState) -> Router {
     let routes = Router::new()
         .route("/api/admin/ai-providers", get(list_providers).post(create_provider))
+        .route("/api/admin/ai-providers/kinds", get(list_kinds))
         .route("/api/admin/ai-providers/{id}", put(update_provider))
         .route("/api/admin/ai-providers/{id}/sync-models", post(sync_models))
         .route("/api/admin/ai-providers/{id}/keys", get(list_keys).post(create_key))
@@ -104,6 +105,7 @@ pub fn lambda_app(state: AdminState, auth: &AdminAuth) -> Router {
 #[openapi(
     paths(
         list_providers,
+        list_kinds,
         create_provider,
         update_provider,
         sync_models,
@@ -171,6 +173,14 @@ fn versioned<T: Serialize>(status: StatusCode, body: T, version: u64) -> Respons
 /// After a write: this process sees the change at its next request.
 fn changed(state: &AdminState) {
     state.gateway.invalidate_catalog();
+}
+
+/// The provider kinds Maestro speaks, with their labels and default endpoints.
+#[utoipa::path(get, path = "/api/admin/ai-providers/kinds", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Every kind, in the order people see them", body = DataList<KindView>),
+        AdminErrors))]
+async fn list_kinds(State(state): State<AdminState>) -> Json<DataList<KindView>> {
+    Json(DataList { data: state.admin.list_kinds() })
 }
 
 /// Providers with their models and keys (keys masked).

@@ -788,6 +788,7 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
 fn every_route() -> Vec<(Method, &'static str)> {
     vec![
         (Method::GET, "/api/admin/ai-providers"),
+        (Method::GET, "/api/admin/ai-providers/kinds"),
         (Method::POST, "/api/admin/ai-providers"),
         (Method::PUT, "/api/admin/ai-providers/openai"),
         (Method::POST, "/api/admin/ai-providers/openai/sync-models"),
@@ -831,6 +832,36 @@ async fn every_admin_route_wants_a_valid_admin_token() {
     // Nothing was changed by any of them.
     assert_eq!(api.get("/api/admin/ai-providers/openai/keys").await["data"], json!([]));
     assert_eq!(api.get("/api/admin/ai-providers/demo/keys").await["data"][0]["version"], 1);
+}
+
+#[tokio::test]
+async fn provider_kinds_come_from_one_table() {
+    let upstream = Upstream::start().await;
+    let app = app_with(&upstream, &[]).await;
+    let api = Api::new(&app);
+    let kinds = api.get("/api/admin/ai-providers/kinds").await["data"].clone();
+    let row = |kind: &str| kinds.as_array().unwrap().iter().find(|k| k["kind"] == kind).cloned().unwrap();
+    assert_eq!(kinds.as_array().map(Vec::len), Some(5), "{kinds}");
+    assert_eq!(row("openai")["default_base_url"], "https://api.openai.com/v1");
+    assert_eq!(
+        (row("openai_compatible")["default_base_url"].as_str(), row("openai_compatible")["creatable"].as_bool()),
+        (Some(""), Some(true))
+    );
+    assert_eq!(row("demo")["creatable"], false);
+    // The kinds' path is not a provider code, and the demo cannot be created.
+    let body = |code: &str, kind: &str| json!({"provider_code": code, "provider_name": "X", "kind": kind, "base_url": "http://127.0.0.1:9/v1"});
+    expect_error(
+        &api.admin(Method::POST, "/api/admin/ai-providers", Some(body("kinds", "openai_compatible"))).await,
+        400,
+        Some("provider_code"),
+    );
+    let demo = api.admin(Method::POST, "/api/admin/ai-providers", Some(body("echo2", "demo"))).await;
+    expect_error(&demo, 400, Some("kind"));
+    assert!(
+        demo.body["error"]["message"].as_str().unwrap().contains("openai, anthropic, deepseek, openai_compatible"),
+        "{}",
+        demo.body
+    );
 }
 
 // ---- Secrets ------------------------------------------------------------------------------------

@@ -16,8 +16,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::bootstrap::key_id;
-use crate::config::default_base_url;
-use crate::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
+use crate::domain::{ApiKey, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
 use crate::error::ApiError;
 use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
 use crate::secret::SecretString;
@@ -109,8 +108,9 @@ fn check_code(field: &str, code: &str) -> Result<(), ApiError> {
         && code.len() <= 64
         && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         && code.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        // `/api/admin/ai-providers/keys/…` names keys, not a provider.
-        && code != "keys";
+        // `/api/admin/ai-providers/keys/…` names keys and `…/kinds` the kinds, not a provider.
+        && code != "keys"
+        && code != "kinds";
     if ok {
         Ok(())
     } else {
@@ -189,13 +189,12 @@ fn check_headers(config: &ProviderConfigView) -> Result<(), ApiError> {
 }
 
 /// The kinds an admin may create: every real provider, never the local runner's demo.
-fn creatable(kind: KindView) -> Result<ProviderKind, ApiError> {
-    match kind {
-        KindView::Demo => {
-            Err(bad("kind", "`kind` must be openai, anthropic, deepseek or openai_compatible; demo is built in."))
-        }
-        other => Ok(other.into()),
+fn creatable(kind: ProviderKind) -> Result<ProviderKind, ApiError> {
+    if kind.spec().creatable {
+        return Ok(kind);
     }
+    let kinds: Vec<&str> = KINDS.iter().filter(|s| s.creatable).map(|s| s.id).collect();
+    Err(bad("kind", format!("`kind` must be one of {}; {} is built in.", kinds.join(", "), kind.as_str())))
 }
 
 fn check_secret(field: &str, secret: &str) -> Result<SecretString, ApiError> {
@@ -302,6 +301,11 @@ impl Admin {
         Ok(self.provider_view(entry).await)
     }
 
+    /// The provider kinds, from the kinds table (the console's choice of kind).
+    pub fn list_kinds(&self) -> Vec<KindView> {
+        KINDS.iter().map(KindView::from).collect()
+    }
+
     pub async fn list_providers(&self) -> Result<Vec<ProviderView>, ApiError> {
         let catalog = self.load().await?;
         Ok(join_all(catalog.providers.iter().map(|e| self.provider_view(e))).await)
@@ -320,7 +324,7 @@ impl Admin {
             None if kind == ProviderKind::OpenaiCompatible => {
                 return Err(bad("base_url", "`base_url` is required for an openai_compatible provider."));
             }
-            None => default_base_url(kind).to_string(),
+            None => kind.spec().default_base_url.to_string(),
         };
         if let Some(d) = &body.description {
             check_text("description", d, MAX_DESCRIPTION_CHARS, false)?;
@@ -378,7 +382,7 @@ impl Admin {
         let current = catalog.provider(code).ok_or_else(|| no_provider(code))?;
         let old = &current.provider.provider;
         match (old.kind, body.kind) {
-            (ProviderKind::Demo, Some(k)) if k != KindView::Demo => {
+            (ProviderKind::Demo, Some(k)) if k != ProviderKind::Demo => {
                 return Err(bad("kind", "The demo provider's kind cannot change."));
             }
             (ProviderKind::Demo, _) => {}

@@ -21,42 +21,6 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// A provider kind as the API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KindView {
-    Openai,
-    Anthropic,
-    Deepseek,
-    OpenaiCompatible,
-    /// The local runner's offline echo provider; cannot be created through the API.
-    Demo,
-}
-
-impl From<ProviderKind> for KindView {
-    fn from(k: ProviderKind) -> Self {
-        match k {
-            ProviderKind::Openai => Self::Openai,
-            ProviderKind::Anthropic => Self::Anthropic,
-            ProviderKind::Deepseek => Self::Deepseek,
-            ProviderKind::OpenaiCompatible => Self::OpenaiCompatible,
-            ProviderKind::Demo => Self::Demo,
-        }
-    }
-}
-
-impl From<KindView> for ProviderKind {
-    fn from(k: KindView) -> Self {
-        match k {
-            KindView::Openai => Self::Openai,
-            KindView::Anthropic => Self::Anthropic,
-            KindView::Deepseek => Self::Deepseek,
-            KindView::OpenaiCompatible => Self::OpenaiCompatible,
-            KindView::Demo => Self::Demo,
-        }
-    }
-}
-
 /// A key's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -95,7 +59,7 @@ pub struct ProviderView {
     /// The provider's stable id: `provider/model` names and the `:id` in provider paths.
     pub provider_code: String,
     pub provider_name: String,
-    pub kind: KindView,
+    pub kind: ProviderKind,
     pub base_url: String,
     pub is_active: bool,
     /// Lower first, when a bare model name is served by several providers.
@@ -131,7 +95,7 @@ impl ProviderView {
         Self {
             provider_code: p.code.clone(),
             provider_name: p.name.clone(),
-            kind: p.kind.into(),
+            kind: p.kind,
             base_url: p.base_url.clone(),
             is_active: p.is_active,
             sort_order: p.sort_order,
@@ -298,6 +262,23 @@ impl From<&RouteRecord> for RouteView {
     }
 }
 
+/// A provider kind (`GET /api/admin/ai-providers/kinds`), from the kinds table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KindView {
+    pub kind: ProviderKind,
+    pub label: &'static str,
+    /// Whether admins may create providers of this kind (the demo is built in).
+    pub creatable: bool,
+    /// The endpoint used when a provider names none; empty when `base_url` is required.
+    pub default_base_url: &'static str,
+}
+
+impl From<&crate::domain::KindSpec> for KindView {
+    fn from(spec: &crate::domain::KindSpec) -> Self {
+        Self { kind: spec.kind, label: spec.label, creatable: spec.creatable, default_base_url: spec.default_base_url }
+    }
+}
+
 /// `{"data": [...]}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DataList<T> {
@@ -316,7 +297,7 @@ pub struct CreateProvider {
     #[schema(min_length = 1, max_length = 200)]
     pub provider_name: String,
     /// `openai`, `anthropic`, `deepseek` or `openai_compatible`.
-    pub kind: KindView,
+    pub kind: ProviderKind,
     /// `http(s)://…`; defaults to the kind's public endpoint, required for `openai_compatible`.
     #[serde(default)]
     #[schema(pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", max_length = 2000)]
@@ -348,7 +329,7 @@ pub struct UpdateProvider {
     #[schema(min_length = 1, max_length = 200)]
     pub provider_name: Option<String>,
     #[serde(default)]
-    pub kind: Option<KindView>,
+    pub kind: Option<ProviderKind>,
     #[serde(default)]
     #[schema(pattern = "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", max_length = 2000)]
     pub base_url: Option<String>,
@@ -606,7 +587,7 @@ pub(crate) fn route(name: &str, targets: &[String], drop_params: bool) -> Route 
 pub(crate) fn provider_with(current: &Provider, u: &UpdateProvider) -> Provider {
     Provider {
         code: current.code.clone(),
-        kind: u.kind.map_or(current.kind, Into::into),
+        kind: u.kind.unwrap_or(current.kind),
         name: u.provider_name.as_deref().map_or_else(|| current.name.clone(), |n| n.trim().to_string()),
         base_url: u.base_url.as_deref().map_or_else(|| current.base_url.clone(), normalize_url),
         headers: current.headers.clone(),

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A provider kind: the wire format and conventions Maestro speaks to it. Everything Maestro
+/// knows of a kind is one row of [`KINDS`]; the admin API's validation, the console's list, the
+/// SDK variables read at start and the default endpoints all come from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Openai,
@@ -19,37 +22,139 @@ pub enum ProviderKind {
     Demo,
 }
 
+/// The request and answer format a kind speaks (which client in `providers/` serves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// OpenAI's chat completions.
+    OpenAi,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// The local runner's in-process echo.
+    Demo,
+}
+
+/// How the provider key is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHeader {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// The key as the whole value of this header (`x-api-key`, `api-key`, …).
+    Named(&'static str),
+}
+
+/// What Maestro knows of one provider kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSpec {
+    pub kind: ProviderKind,
+    /// The name in configs, the API and the stores.
+    pub id: &'static str,
+    /// The name people read (the console).
+    pub label: &'static str,
+    pub wire: WireFormat,
+    pub key_header: KeyHeader,
+    /// The public endpoint, as the official SDKs default it; empty when each provider must name
+    /// its own `base_url`.
+    pub default_base_url: &'static str,
+    /// The official SDK's key and base-URL variables, read at start for the built-in provider
+    /// whose code is [`Self::id`].
+    pub sdk_env: Option<(&'static str, &'static str)>,
+    /// Whether admins may create providers of this kind (the demo is built in).
+    pub creatable: bool,
+    /// Whether the API answers `n` > 1 with that many choices.
+    pub several_choices: bool,
+    /// Whether the API returns token log probabilities.
+    pub logprobs: bool,
+}
+
+/// Every provider kind, in the order people see them.
+pub const KINDS: [KindSpec; 5] = [
+    KindSpec {
+        kind: ProviderKind::Openai,
+        id: "openai",
+        label: "OpenAI",
+        wire: WireFormat::OpenAi,
+        key_header: KeyHeader::Bearer,
+        default_base_url: "https://api.openai.com/v1",
+        sdk_env: Some(("OPENAI_API_KEY", "OPENAI_BASE_URL")),
+        creatable: true,
+        several_choices: true,
+        logprobs: true,
+    },
+    KindSpec {
+        kind: ProviderKind::Anthropic,
+        id: "anthropic",
+        label: "Anthropic",
+        wire: WireFormat::Anthropic,
+        key_header: KeyHeader::Named("x-api-key"),
+        default_base_url: "https://api.anthropic.com",
+        sdk_env: Some(("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")),
+        creatable: true,
+        several_choices: false,
+        logprobs: false,
+    },
+    KindSpec {
+        kind: ProviderKind::Deepseek,
+        id: "deepseek",
+        label: "DeepSeek",
+        wire: WireFormat::OpenAi,
+        key_header: KeyHeader::Bearer,
+        default_base_url: "https://api.deepseek.com",
+        sdk_env: Some(("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL")),
+        creatable: true,
+        // DeepSeek refuses `n`.
+        several_choices: false,
+        logprobs: true,
+    },
+    KindSpec {
+        kind: ProviderKind::OpenaiCompatible,
+        id: "openai_compatible",
+        label: "OpenAI-compatible",
+        wire: WireFormat::OpenAi,
+        key_header: KeyHeader::Bearer,
+        default_base_url: "",
+        sdk_env: None,
+        creatable: true,
+        several_choices: true,
+        logprobs: true,
+    },
+    KindSpec {
+        kind: ProviderKind::Demo,
+        id: "demo",
+        label: "Demo (built in)",
+        wire: WireFormat::Demo,
+        key_header: KeyHeader::Bearer,
+        default_base_url: "in-process",
+        sdk_env: None,
+        creatable: false,
+        several_choices: false,
+        logprobs: false,
+    },
+];
+
 impl ProviderKind {
+    /// This kind's row of [`KINDS`].
+    pub fn spec(self) -> &'static KindSpec {
+        // Every variant has its row (a test checks it); the first row is never reached otherwise.
+        KINDS.iter().find(|s| s.kind == self).unwrap_or(&KINDS[0])
+    }
+
     /// Whether the provider's API answers `n` > 1 with that many choices (Anthropic's and the
     /// demo model's answer one; DeepSeek's refuses `n`).
     pub fn supports_several_choices(self) -> bool {
-        matches!(self, Self::Openai | Self::OpenaiCompatible)
+        self.spec().several_choices
     }
 
     /// Whether the provider's API returns token log probabilities.
     pub fn supports_logprobs(self) -> bool {
-        matches!(self, Self::Openai | Self::OpenaiCompatible | Self::Deepseek)
+        self.spec().logprobs
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Openai => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Deepseek => "deepseek",
-            Self::OpenaiCompatible => "openai_compatible",
-            Self::Demo => "demo",
-        }
+        self.spec().id
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "openai" => Self::Openai,
-            "anthropic" => Self::Anthropic,
-            "deepseek" => Self::Deepseek,
-            "openai_compatible" => Self::OpenaiCompatible,
-            "demo" => Self::Demo,
-            _ => return None,
-        })
+        KINDS.iter().find(|spec| spec.id == s).map(|spec| spec.kind)
     }
 }
 
@@ -301,6 +406,33 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_one_row_named_as_serde_names_it() {
+        // A new variant does not compile here until it is listed, and so checked.
+        let listed = |k: ProviderKind| match k {
+            ProviderKind::Openai
+            | ProviderKind::Anthropic
+            | ProviderKind::Deepseek
+            | ProviderKind::OpenaiCompatible
+            | ProviderKind::Demo => k,
+        };
+        for kind in [
+            ProviderKind::Openai,
+            ProviderKind::Anthropic,
+            ProviderKind::Deepseek,
+            ProviderKind::OpenaiCompatible,
+            ProviderKind::Demo,
+        ]
+        .map(listed)
+        {
+            assert_eq!(KINDS.iter().filter(|s| s.kind == kind).count(), 1, "{kind:?}");
+            assert_eq!(kind.spec().kind, kind);
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::json!(kind.as_str())));
+            assert_eq!(ProviderKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(KINDS.len(), 5);
+    }
 
     fn model(provider: &str, name: &str, default: bool) -> Model {
         Model {

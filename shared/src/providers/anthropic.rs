@@ -21,10 +21,9 @@ use super::openai::{Answer, completion_body};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
-use crate::domain::{ChatRequest, MessageContent, Provider, Usage};
+use crate::domain::{ChatRequest, MessageContent, Provider, ProviderKind, Usage};
 use crate::secret::SecretString;
 
-const DEFAULT_BASE: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
@@ -78,7 +77,7 @@ fn endpoint(base_url: &str) -> String {
 /// `{base}/v1`, also when the configured base already ends in `/v1`.
 fn v1(base_url: &str) -> String {
     let base = match base_url.trim().trim_end_matches('/') {
-        "" => DEFAULT_BASE,
+        "" => ProviderKind::Anthropic.spec().default_base_url,
         base => base,
     };
     format!("{}/v1", base.strip_suffix("/v1").unwrap_or(base))

@@ -15,11 +15,9 @@ use super::http::{ErrorBody, MAX_MESSAGE_CHARS, malformed, open, send, send_with
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
-use crate::domain::{ChatMessage, MessageContent, Provider, ProviderKind, StopSequences, Usage};
+use crate::domain::{ChatMessage, KeyHeader, MessageContent, Provider, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
 
-const OPENAI_BASE: &str = "https://api.openai.com/v1";
-const DEEPSEEK_BASE: &str = "https://api.deepseek.com";
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
     let body = send(request(http, &call, false)?, &call).await?;
     parse_completion(body, &call)
@@ -45,7 +43,7 @@ pub(super) async fn list_models(
     key: &SecretString,
     timeout: std::time::Duration,
 ) -> Result<Vec<ListedModel>, ProviderError> {
-    let request = http.get(format!("{}/models", base_url(provider).trim_end_matches('/'))).bearer_auth(key.expose());
+    let request = with_key(http.get(format!("{}/models", base_url(provider).trim_end_matches('/'))), provider, key);
     let body = send_with(request, &provider.headers, timeout, key).await?;
     let list: ModelList = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
     Ok(list
@@ -80,11 +78,11 @@ struct ListedWireModel {
     input_modalities: Option<Vec<String>>,
 }
 
+/// The provider's `base_url`, else its kind's public endpoint.
 fn base_url(provider: &Provider) -> &str {
-    match (provider.base_url.trim(), provider.kind) {
-        ("", ProviderKind::Deepseek) => DEEPSEEK_BASE,
-        ("", _) => OPENAI_BASE,
-        (base, _) => base,
+    match provider.base_url.trim() {
+        "" => provider.kind.spec().default_base_url,
+        base => base,
     }
 }
 
@@ -97,16 +95,16 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
     let body = serde_json::to_vec(&wire).map_err(|e| {
         ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
     })?;
-    let base = match (call.provider.base_url.trim(), call.provider.kind) {
-        ("", ProviderKind::Deepseek) => DEEPSEEK_BASE,
-        ("", _) => OPENAI_BASE,
-        (base, _) => base,
-    };
-    Ok(http
-        .post(format!("{}/chat/completions", base.trim_end_matches('/')))
-        .bearer_auth(call.api_key.expose())
-        .header(CONTENT_TYPE, "application/json")
-        .body(body))
+    let url = format!("{}/chat/completions", base_url(call.provider).trim_end_matches('/'));
+    Ok(with_key(http.post(url), call.provider, call.api_key).header(CONTENT_TYPE, "application/json").body(body))
+}
+
+/// The key, sent the way the provider's kind takes it.
+fn with_key(request: reqwest::RequestBuilder, provider: &Provider, key: &SecretString) -> reqwest::RequestBuilder {
+    match provider.kind.spec().key_header {
+        KeyHeader::Bearer => request.bearer_auth(key.expose()),
+        KeyHeader::Named(name) => request.header(name, key.expose()),
+    }
 }
 
 /// The caller's request as sent upstream, borrowed rather than cloned: `model` swapped for the
