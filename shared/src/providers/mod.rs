@@ -1,5 +1,5 @@
-//! Provider clients. One file per wire format; a `match` on [`ProviderKind`] dispatches.
-//! DeepSeek and every OpenAI-compatible endpoint reuse the OpenAI client.
+//! Provider clients. One file per wire format; a kind's [`WireFormat`] (its row of the kinds
+//! table) picks the client: DeepSeek and every OpenAI-compatible endpoint use the OpenAI one.
 
 mod anthropic;
 mod demo;
@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::domain::{ChatRequest, Model, Provider, ProviderKind, Usage};
+use crate::domain::{ChatRequest, Model, Provider, Usage, WireFormat};
 use crate::secret::SecretString;
 
 /// One upstream call: where, with which key, what.
@@ -121,12 +121,10 @@ impl ProviderClient {
 
     /// Sends one non-streaming chat request and returns the answer in OpenAI's format.
     pub async fn chat(&self, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-        let result = match call.provider.kind {
-            ProviderKind::Openai | ProviderKind::Deepseek | ProviderKind::OpenaiCompatible => {
-                openai::chat(&self.http, call).await
-            }
-            ProviderKind::Anthropic => anthropic::chat(&self.http, call).await,
-            ProviderKind::Demo => demo::chat(call),
+        let result = match call.provider.kind.spec().wire {
+            WireFormat::OpenAi => openai::chat(&self.http, call).await,
+            WireFormat::Anthropic => anthropic::chat(&self.http, call).await,
+            WireFormat::Demo => demo::chat(call),
         };
         result.map_err(|e| scrub(e, call.api_key, call.provider))
     }
@@ -135,12 +133,10 @@ impl ProviderClient {
     /// back here; errors inside it come from [`UpstreamStream::next`]. `caller_wants_usage`:
     /// whether the caller asked for the final usage chunk (`stream_options.include_usage`).
     pub async fn chat_stream(&self, call: Call<'_>, caller_wants_usage: bool) -> Result<UpstreamStream, ProviderError> {
-        let result = match call.provider.kind {
-            ProviderKind::Openai | ProviderKind::Deepseek | ProviderKind::OpenaiCompatible => {
-                openai::chat_stream(&self.http, call, caller_wants_usage).await
-            }
-            ProviderKind::Anthropic => anthropic::chat_stream(&self.http, call, caller_wants_usage).await,
-            ProviderKind::Demo => demo::chat_stream(call, caller_wants_usage),
+        let result = match call.provider.kind.spec().wire {
+            WireFormat::OpenAi => openai::chat_stream(&self.http, call, caller_wants_usage).await,
+            WireFormat::Anthropic => anthropic::chat_stream(&self.http, call, caller_wants_usage).await,
+            WireFormat::Demo => demo::chat_stream(call, caller_wants_usage),
         };
         result.map_err(|e| scrub(e, call.api_key, call.provider))
     }
@@ -167,12 +163,10 @@ impl ProviderClient {
         api_key: &SecretString,
         timeout: Duration,
     ) -> Result<Vec<ListedModel>, ProviderError> {
-        let result = match provider.kind {
-            ProviderKind::Openai | ProviderKind::Deepseek | ProviderKind::OpenaiCompatible => {
-                openai::list_models(&self.http, provider, api_key, timeout).await
-            }
-            ProviderKind::Anthropic => anthropic::list_models(&self.http, provider, api_key, timeout).await,
-            ProviderKind::Demo => Ok(vec![ListedModel {
+        let result = match provider.kind.spec().wire {
+            WireFormat::OpenAi => openai::list_models(&self.http, provider, api_key, timeout).await,
+            WireFormat::Anthropic => anthropic::list_models(&self.http, provider, api_key, timeout).await,
+            WireFormat::Demo => Ok(vec![ListedModel {
                 id: "echo".to_string(),
                 display_name: Some("Demo echo".to_string()),
                 context_window: Some(32_768),
@@ -251,6 +245,7 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ProviderKind;
     use reqwest::header::HeaderValue;
 
     #[test]
