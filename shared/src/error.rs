@@ -6,22 +6,23 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// An error as the caller sees it. Messages here are safe to show: they never carry secrets,
-/// upstream credentials or internal details (those go to the structured log instead).
+/// upstream credentials or internal details (those go to the structured log instead). Built only
+/// by the constructors below, so every kind of error has one shape; read through the accessors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {error_type}: {message}")]
 pub struct ApiError {
-    pub status: u16,
-    pub message: String,
+    status: u16,
+    message: String,
     /// OpenAI's `type`: `invalid_request_error`, `authentication_error`, `rate_limit_error`, …
-    pub error_type: &'static str,
-    pub code: Option<String>,
-    pub param: Option<String>,
+    error_type: &'static str,
+    code: Option<String>,
+    param: Option<String>,
     /// Seconds the caller should wait, sent as `Retry-After`.
-    pub retry_after_secs: Option<u64>,
+    retry_after_secs: Option<u64>,
     /// Sent as `x-should-retry` (the OpenAI and Anthropic SDKs obey it before their own rules):
     /// `false` where trying again soon cannot help (Maestro's own retries are spent, the account
     /// is out of quota).
-    pub should_retry: Option<bool>,
+    should_retry: Option<bool>,
 }
 
 impl ApiError {
@@ -35,6 +36,48 @@ impl ApiError {
             retry_after_secs: None,
             should_retry: None,
         }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// OpenAI's `type`.
+    pub fn error_type(&self) -> &'static str {
+        self.error_type
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
+    }
+
+    pub fn should_retry(&self) -> Option<bool> {
+        self.should_retry
+    }
+
+    /// The same error with the status, code and type a provider gave a request it refused (its
+    /// own 4xx, passed on to the caller, who should not retry it as it is).
+    pub fn upstream_refusal(status: u16, code: Option<&str>, message: impl Into<String>) -> Self {
+        let status = if (400..500).contains(&status) { status } else { 400 };
+        Self::new(status, "invalid_request_error", code.unwrap_or("invalid_request"), message).with_should_retry(false)
+    }
+
+    /// The same error with another code (and its message), keeping status and type.
+    pub fn with_code(mut self, code: &str) -> Self {
+        self.code = Some(code.to_string());
+        self
     }
 
     pub fn with_param(mut self, param: &str) -> Self {

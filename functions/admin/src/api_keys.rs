@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_400s_that_name_the_field() {
-        let param = |json| body(json).expect_err("invalid").param;
+        let param = |json| body(json).expect_err("invalid").param().map(str::to_string);
         assert_eq!(param(serde_json::json!({"owner": "", "key_name": "x"})), Some("owner".into()));
         assert_eq!(param(serde_json::json!({"owner": "u", "key_name": " "})), Some("key_name".into()));
         assert_eq!(
@@ -311,6 +311,6 @@ mod tests {
             Some("allowed_models".into())
         );
         let unknown = body(serde_json::json!({"owner": "u", "key_name": "x", "api_key": "mk-mine"}));
-        assert_eq!(unknown.expect_err("unknown field").status, 400);
+        assert_eq!(unknown.expect_err("unknown field").status(), 400);
     }
 }

@@ -163,7 +163,7 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
     let request: ChatRequest = match mhttp::read_json(request).await {
         Ok(b) => b,
         Err(e) => {
-            tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected chat body");
+            tracing::info!(user_id = %caller.user_id, status = e.status(), error = %e.message(), "rejected chat body");
             state.gateway.record_rejection(&caller, false, &e).await;
             return e.into_response();
         }

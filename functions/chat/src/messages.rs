@@ -27,7 +27,7 @@ async fn accept(state: &ChatState, request: Request, purpose: Purpose) -> Result
     match body.and_then(|body| anthropic_api::to_chat_request(body, purpose)) {
         Ok(request) => Ok((caller, request)),
         Err(e) => {
-            tracing::info!(user_id = %caller.user_id, status = e.status, error = %e.message, "rejected messages body");
+            tracing::info!(user_id = %caller.user_id, status = e.status(), error = %e.message(), "rejected messages body");
             if purpose == Purpose::Messages {
                 state.gateway.record_rejection(&caller, false, &e).await;
             }

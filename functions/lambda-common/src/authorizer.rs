@@ -146,7 +146,7 @@ async fn bridge_claims(State(bridge): State<Arc<AuthorizerBridge>>, mut request:
     let caller = match bridge.admin(authorizer_claims(&request)) {
         Ok(caller) => caller,
         Err(e) => {
-            tracing::info!(status = e.status, error = %e.message, "admin request refused");
+            tracing::info!(status = e.status(), error = %e.message(), "admin request refused");
             return e.into_response();
         }
     };
@@ -180,20 +180,20 @@ mod tests {
         assert!(bridge.admin(Some(&listed)).is_ok(), "the flattened list form");
         let not_admin = claims(&[("sub", "u1"), ("scope", "openid email"), ("role", "admin")]);
         let refused = bridge.admin(Some(&not_admin)).expect_err("the role claim no longer counts");
-        assert_eq!(refused.status, 403);
-        assert!(refused.message.contains("`scope`"), "{}", refused.message);
+        assert_eq!(refused.status(), 403);
+        assert!(refused.message().contains("`scope`"), "{}", refused.message());
         let lookalike = claims(&[("sub", "u1"), ("scope", "maestro:administrator")]);
-        assert_eq!(bridge.admin(Some(&lookalike)).expect_err("not the value").status, 403);
+        assert_eq!(bridge.admin(Some(&lookalike)).expect_err("not the value").status(), 403);
     }
 
     #[test]
     fn claims_without_sub_or_the_configured_claim_are_refused() {
         let bridge = AuthorizerBridge::new(AdminClaim { claim: "cognito:groups".into(), value: "admin".into() });
-        assert_eq!(bridge.admin(None).expect_err("no claims").status, 401);
+        assert_eq!(bridge.admin(None).expect_err("no claims").status(), 401);
         let no_sub = claims(&[("cognito:groups", "[admin]")]);
-        assert_eq!(bridge.admin(Some(&no_sub)).expect_err("no sub").status, 401);
+        assert_eq!(bridge.admin(Some(&no_sub)).expect_err("no sub").status(), 401);
         let not_admin = claims(&[("sub", "u1"), ("cognito:groups", "[viewers]")]);
-        assert_eq!(bridge.admin(Some(&not_admin)).expect_err("not admin").status, 403);
+        assert_eq!(bridge.admin(Some(&not_admin)).expect_err("not admin").status(), 403);
         let admin = claims(&[("sub", "u1"), ("cognito:groups", "[viewers admin]")]);
         assert_eq!(bridge.admin(Some(&admin)).expect("admin").user_id, "u1");
     }

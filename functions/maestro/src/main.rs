@@ -119,7 +119,7 @@ fn token(sub: &str, admin: bool, ttl_hours: u64, data: &std::path::Path) -> Resu
     if !auth.can_issue() {
         return Err("MAESTRO_JWKS_URL is set: tokens come from your identity provider, not from `maestro token`".into());
     }
-    let token = auth.issue(sub, admin, Duration::from_secs(ttl_hours * 3600)).map_err(|e| e.message)?;
+    let token = auth.issue(sub, admin, Duration::from_secs(ttl_hours * 3600)).map_err(|e| e.message().to_string())?;
     println!("{token}");
     Ok(())
 }
@@ -245,8 +245,10 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
         println!("Admin console: http://{listen}/admin/ (sign in with such an admin token)");
         return Ok(());
     }
-    let user = auth.issue("local-user", false, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
-    let admin = auth.issue("local-admin", true, Duration::from_secs(30 * 86_400)).map_err(|e| e.message)?;
+    let user =
+        auth.issue("local-user", false, Duration::from_secs(30 * 86_400)).map_err(|e| e.message().to_string())?;
+    let admin =
+        auth.issue("local-admin", true, Duration::from_secs(30 * 86_400)).map_err(|e| e.message().to_string())?;
     println!("\nCaller token (sub=local-user):\n  {user}\nAdmin token (admin and stats APIs):\n  {admin}\n");
     // The console reads the token from the fragment, which browsers never send to the server.
     println!("Admin console: http://{listen}/admin/#token={admin}\n");

@@ -823,8 +823,8 @@ mod tests {
         assert_eq!(expected_version(Some(3), None).expect("body"), 3);
         assert_eq!(expected_version(None, Some(4)).expect("header"), 4);
         assert_eq!(expected_version(Some(5), Some(5)).expect("both"), 5);
-        assert_eq!(expected_version(Some(5), Some(6)).expect_err("disagree").status, 400);
-        assert_eq!(expected_version(None, None).expect_err("none").status, 428);
+        assert_eq!(expected_version(Some(5), Some(6)).expect_err("disagree").status(), 400);
+        assert_eq!(expected_version(None, None).expect_err("none").status(), 428);
         assert_eq!(parse_if_match("\"7\"").expect("quoted"), 7);
         assert_eq!(parse_if_match("W/\"8\"").expect("weak"), 8);
         assert_eq!(parse_if_match("9").expect("bare"), 9);

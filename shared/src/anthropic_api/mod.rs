@@ -38,7 +38,7 @@ pub enum Purpose {
 /// 504 timeout_error, 529 overloaded_error). Maestro's 503 (overloaded or no usable key) is
 /// Anthropic's overloaded_error; its 502 (the provider failed) an api_error.
 pub fn error_type(e: &ApiError) -> &'static str {
-    match e.status {
+    match e.status() {
         401 => "authentication_error",
         402 => "billing_error",
         403 => "permission_error",
@@ -55,19 +55,19 @@ pub fn error_type(e: &ApiError) -> &'static str {
 /// `{"type":"error","error":{"type","message"},"request_id"}`; `request_id` is `null` when none
 /// was assigned yet (Anthropic's schema requires the field).
 pub fn error_body(e: &ApiError, request_id: Option<&str>) -> Value {
-    json!({"type": "error", "error": {"type": error_type(e), "message": e.message}, "request_id": request_id})
+    json!({"type": "error", "error": {"type": error_type(e), "message": e.message()}, "request_id": request_id})
 }
 
 /// The error as an HTTP response with the same status (and `Retry-After`) the OpenAI-shaped
 /// routes send, and Anthropic's body.
 pub fn error_response(e: &ApiError, request_id: Option<&str>) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, axum::Json(error_body(e, request_id))).into_response();
-    if let Some(secs) = e.retry_after_secs {
+    if let Some(secs) = e.retry_after_secs() {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     // Anthropic's SDKs honour this; a client error will not get better by retrying.
-    let retry = e.should_retry.unwrap_or(matches!(e.status, 408 | 409 | 429) || e.status >= 500);
+    let retry = e.should_retry().unwrap_or(matches!(e.status(), 408 | 409 | 429) || e.status() >= 500);
     response.headers_mut().insert("x-should-retry", HeaderValue::from_static(if retry { "true" } else { "false" }));
     response
 }
@@ -117,7 +117,7 @@ mod tests {
             let body = error_body(&e, Some("req_1"));
             assert_eq!(body["type"], "error");
             assert_eq!(body["error"]["type"], kind, "{status}");
-            assert_eq!(body["error"]["message"], e.message);
+            assert_eq!(body["error"]["message"], e.message());
             assert_eq!(body["request_id"], "req_1");
         }
         let limited = error_response(&ApiError::rate_limited("busy", 7), None);

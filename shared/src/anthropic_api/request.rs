@@ -521,10 +521,7 @@ mod tests {
         assert_eq!(request.extra["tools"][0]["function"]["parameters"]["required"], json!(["city", "country"]));
         // The same body on /v1/messages lacks the required max_tokens.
         let e = to_chat_request(parse(recorded), Purpose::Messages).unwrap_err();
-        assert_eq!(
-            (e.status, e.param.as_deref(), e.message.as_str()),
-            (400, Some("max_tokens"), "max_tokens: Field required")
-        );
+        assert_eq!((e.status(), e.param(), e.message()), (400, Some("max_tokens"), "max_tokens: Field required"));
     }
 
     #[test]
@@ -563,7 +560,7 @@ mod tests {
         assert_eq!(named["tool_choice"], json!({"type": "function", "function": {"name": "f"}}));
         assert!(named.get("parallel_tool_calls").is_none());
         assert_eq!(chat(base(json!({"type": "none"})))["tool_choice"], "none");
-        assert_eq!(refused(base(json!({"type": "tool"}))).param.as_deref(), Some("tool_choice.name"));
+        assert_eq!(refused(base(json!({"type": "tool"}))).param(), Some("tool_choice.name"));
         // No tools, no tool_choice: OpenAI refuses a tool_choice without tools.
         let bare = chat(
             json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "auto"}}),
@@ -594,33 +591,30 @@ mod tests {
     #[test]
     fn bad_input_is_refused_naming_the_field() {
         let with = |messages: Value| json!({"model": "m", "max_tokens": 10, "messages": messages});
-        assert_eq!(refused(with(json!([]))).param.as_deref(), Some("messages"));
-        assert_eq!(
-            refused(with(json!([{"role": "system", "content": "x"}]))).param.as_deref(),
-            Some("messages.0.role")
-        );
+        assert_eq!(refused(with(json!([]))).param(), Some("messages"));
+        assert_eq!(refused(with(json!([{"role": "system", "content": "x"}]))).param(), Some("messages.0.role"));
         let doc = json!([{"role": "user", "content": [{"type": "document", "source": {"type": "base64"}}]}]);
-        assert_eq!(refused(with(doc)).param.as_deref(), Some("messages.0.content.0.type"));
+        assert_eq!(refused(with(doc)).param(), Some("messages.0.content.0.type"));
         let file =
             json!([{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]);
-        assert_eq!(refused(with(file)).param.as_deref(), Some("messages.0.content.0.source.type"));
+        assert_eq!(refused(with(file)).param(), Some("messages.0.content.0.source.type"));
         let no_id = json!([{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]);
-        assert_eq!(refused(with(no_id)).param.as_deref(), Some("messages.0.content.0.tool_use_id"));
+        assert_eq!(refused(with(no_id)).param(), Some("messages.0.content.0.tool_use_id"));
         let mut hot = with(json!([{"role": "user", "content": "x"}]));
         hot["temperature"] = json!(1.5);
-        assert_eq!(refused(hot).param.as_deref(), Some("temperature"));
+        assert_eq!(refused(hot).param(), Some("temperature"));
         let mut server_tool = with(json!([{"role": "user", "content": "x"}]));
         server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
-        assert_eq!(refused(server_tool).param.as_deref(), Some("tools.0.type"));
+        assert_eq!(refused(server_tool).param(), Some("tools.0.type"));
         let mut many_stops = with(json!([{"role": "user", "content": "x"}]));
         many_stops["stop_sequences"] = json!(["a", "b", "c", "d", "e"]);
-        assert_eq!(refused(many_stops).param.as_deref(), Some("stop_sequences"));
+        assert_eq!(refused(many_stops).param(), Some("stop_sequences"));
         let mut mcp = with(json!([{"role": "user", "content": "x"}]));
         mcp["mcp_servers"] = json!([{"type": "url", "url": "https://mcp.example", "name": "x"}]);
-        assert_eq!(refused(mcp).param.as_deref(), Some("mcp_servers"));
+        assert_eq!(refused(mcp).param(), Some("mcp_servers"));
         let mut zero = with(json!([{"role": "user", "content": "x"}]));
         zero["max_tokens"] = json!(0);
-        assert_eq!(refused(zero).param.as_deref(), Some("max_tokens"));
+        assert_eq!(refused(zero).param(), Some("max_tokens"));
     }
 
     #[test]
@@ -652,12 +646,12 @@ mod tests {
         ];
         for (body, param) in cases {
             let e = refused(body);
-            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{}", e.message);
-            assert!(e.message.starts_with(param));
+            assert_eq!((e.status(), e.param()), (400, Some(param)), "{}", e.message());
+            assert!(e.message().starts_with(param));
         }
         let mut both = with("output_format", json!({"type": "json_schema", "schema": schema}));
         both["output_config"] = json!({"format": {"type": "json_schema", "schema": schema}});
-        assert_eq!(refused(both).param.as_deref(), Some("output_format"));
+        assert_eq!(refused(both).param(), Some("output_format"));
     }
 
     #[test]

@@ -272,6 +272,6 @@ mod tests {
         assert_eq!(m["content"][1]["input"], json!({"_raw_arguments": "[1,2]"}));
         let cut = json!({"choices": [{"message": {"content": "abc"}, "finish_reason": "length"}]});
         assert_eq!(to_message(cut.to_string().as_bytes(), "m").unwrap()["stop_reason"], "max_tokens");
-        assert_eq!(to_message(b"<html>", "m").unwrap_err().status, 502);
+        assert_eq!(to_message(b"<html>", "m").unwrap_err().status(), 502);
     }
 }

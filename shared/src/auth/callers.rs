@@ -64,10 +64,10 @@ mod tests {
         assert_eq!(by_key.key.as_ref().map(|k| k.id.as_str()), Some(new.record.id.as_str()));
 
         let unknown = authenticate_token(&jwt, &store, "mk-not-a-real-key").await.expect_err("unknown");
-        assert_eq!((unknown.status, unknown.message.as_str()), (401, "Unknown Maestro API key."));
+        assert_eq!((unknown.status(), unknown.message()), (401, "Unknown Maestro API key."));
         store.revoke_caller_key(&new.record.id, 2).await.expect("revoke");
         let revoked = authenticate_token(&jwt, &store, new.key.expose()).await.expect_err("revoked");
-        assert_eq!((revoked.status, revoked.message.as_str()), (401, "This Maestro API key has been revoked."));
-        assert!(!revoked.message.contains(new.key.expose()));
+        assert_eq!((revoked.status(), revoked.message()), (401, "This Maestro API key has been revoked."));
+        assert!(!revoked.message().contains(new.key.expose()));
     }
 }

@@ -444,7 +444,7 @@ mod tests {
             assert_eq!(bearer(Some(header)).expect(header), "t0k");
         }
         for header in ["Basic dXNlcg==", "Bearer", "Bearer   ", "t0k", "Bearert0k"] {
-            assert_eq!(bearer(Some(header)).expect_err(header).status, 401);
+            assert_eq!(bearer(Some(header)).expect_err(header).status(), 401);
         }
     }
 
@@ -459,11 +459,11 @@ mod tests {
         let caller = a.caller(Some(&bearer_of(&token))).expect("valid");
         assert_eq!(caller.user_id, "user-42");
         let refused = a.admin(Some(&bearer_of(&token))).expect_err("not admin");
-        assert_eq!(refused.status, 403);
+        assert_eq!(refused.status(), 403);
         assert!(
-            refused.message.contains("`scope`") && refused.message.contains("maestro:admin"),
+            refused.message().contains("`scope`") && refused.message().contains("maestro:admin"),
             "{}",
-            refused.message
+            refused.message()
         );
         let admin = a.issue("ops", true, Duration::from_secs(60)).expect("token");
         assert_eq!(a.admin(Some(&bearer_of(&admin))).expect("admin").user_id, "ops");
@@ -472,15 +472,15 @@ mod tests {
     #[test]
     fn wrong_missing_or_foreign_tokens_are_401() {
         let a = auth();
-        assert_eq!(a.caller(None).expect_err("missing").status, 401);
-        assert_eq!(a.caller(Some("Basic abc")).expect_err("scheme").status, 401);
-        assert_eq!(a.caller(Some("Bearer not.a.jwt")).expect_err("garbage").status, 401);
+        assert_eq!(a.caller(None).expect_err("missing").status(), 401);
+        assert_eq!(a.caller(Some("Basic abc")).expect_err("scheme").status(), 401);
+        assert_eq!(a.caller(Some("Bearer not.a.jwt")).expect_err("garbage").status(), 401);
         let other = JwtAuth::hs256(&SecretString::new("another-secret-another-secret-xx"));
         let foreign = other.issue("u", false, Duration::from_secs(60)).expect("token");
         let e = a.caller(Some(&bearer_of(&foreign))).expect_err("foreign");
-        assert_eq!((e.status, e.message.as_str()), (401, "The token's signature does not verify."));
+        assert_eq!((e.status(), e.message()), (401, "The token's signature does not verify."));
         let mk = a.caller(Some("Bearer mk-abc")).expect_err("an mk- key is no JWT");
-        assert!(mk.message.contains("business API only"), "{}", mk.message);
+        assert!(mk.message().contains("business API only"), "{}", mk.message());
     }
 
     #[test]
@@ -490,11 +490,11 @@ mod tests {
         claims.insert("sub".into(), "u".into());
         claims.insert("exp".into(), (now() - 3600).into());
         let expired = a.issue_claims(&claims).expect("token");
-        assert_eq!(a.verify(&expired).expect_err("expired").message, "The token has expired.");
+        assert_eq!(a.verify(&expired).expect_err("expired").message(), "The token has expired.");
         let mut no_sub = Map::new();
         no_sub.insert("exp".into(), (now() + 60).into());
         let token = a.issue_claims(&no_sub).expect("token");
-        assert_eq!(a.verify(&token).expect_err("no sub").message, "The token has no `sub` claim.");
+        assert_eq!(a.verify(&token).expect_err("no sub").message(), "The token has no `sub` claim.");
     }
 
     #[test]
@@ -511,22 +511,20 @@ mod tests {
             strict.issue_claims(&claims).expect("token")
         };
         let e = strict.verify(&sign("https://evil.example/", "maestro")).expect_err("issuer");
-        assert_eq!(e.message, "The token's issuer (`iss`) is not accepted here.");
+        assert_eq!(e.message(), "The token's issuer (`iss`) is not accepted here.");
         let e = strict.verify(&sign("https://id.example/", "someone-else")).expect_err("audience");
-        assert_eq!(e.message, "The token's audience (`aud`) is not accepted here.");
+        assert_eq!(e.message(), "The token's audience (`aud`) is not accepted here.");
         let mut listed = Map::new();
         listed.insert("sub".into(), "u".into());
         listed.insert("exp".into(), (now() + 60).into());
         listed.insert("iss".into(), serde_json::json!(["https://evil.example/", "https://id.example/"]));
         listed.insert("aud".into(), "maestro".into());
         let e = strict.verify(&strict.issue_claims(&listed).expect("token")).expect_err("a list of issuers");
-        assert_eq!(e.status, 401, "an `iss` list is refused even when it names the issuer");
+        assert_eq!(e.status(), 401, "an `iss` list is refused even when it names the issuer");
         let lax_token = auth().issue("u", false, Duration::from_secs(60)).expect("token");
-        let missing = strict.verify(&lax_token).expect_err("no iss, no aud").message;
-        assert!(
-            ["The token has no `iss` claim.", "The token has no `aud` claim."].contains(&missing.as_str()),
-            "{missing}"
-        );
+        let missing = strict.verify(&lax_token).expect_err("no iss, no aud");
+        let missing = missing.message();
+        assert!(["The token has no `iss` claim.", "The token has no `aud` claim."].contains(&missing), "{missing}");
         assert!(auth().verify(&good).is_ok(), "without configuration, iss and aud are not checked");
     }
 
@@ -558,7 +556,7 @@ mod tests {
         let token = a.issue("ops-1", true, Duration::from_secs(60)).expect("token");
         assert!(a.admin(Some(&bearer_of(&token))).is_ok());
         let default_admin = auth().issue("ops-1", true, Duration::from_secs(60)).expect("token");
-        assert_eq!(a.admin(Some(&bearer_of(&default_admin))).expect_err("scope is not roles").status, 403);
+        assert_eq!(a.admin(Some(&bearer_of(&default_admin))).expect_err("scope is not roles").status(), 403);
     }
 
     #[test]

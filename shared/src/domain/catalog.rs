@@ -495,7 +495,7 @@ mod tests {
         // bare name: the default provider wins over sort order
         let r = c.resolve("shared").expect("bare");
         assert_eq!(r.targets[0].entry.provider.code, "b");
-        assert_eq!(c.resolve("nope").expect_err("unknown").status, 404);
+        assert_eq!(c.resolve("nope").expect_err("unknown").status(), 404);
     }
 
     #[test]

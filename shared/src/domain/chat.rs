@@ -213,11 +213,11 @@ mod tests {
     #[test]
     fn validation_names_the_bad_field() {
         let empty = parse(json!({"model": "m", "messages": []}));
-        assert_eq!(empty.validate().expect_err("empty").param.as_deref(), Some("messages"));
+        assert_eq!(empty.validate().expect_err("empty").param(), Some("messages"));
         let role = parse(json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]}));
-        assert_eq!(role.validate().expect_err("role").param.as_deref(), Some("messages[0].role"));
+        assert_eq!(role.validate().expect_err("role").param(), Some("messages[0].role"));
         let temp = parse(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}));
-        assert_eq!(temp.validate().expect_err("temp").param.as_deref(), Some("temperature"));
+        assert_eq!(temp.validate().expect_err("temp").param(), Some("temperature"));
         let ok =
             parse(json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}));
         assert!(ok.validate().is_ok());

@@ -76,17 +76,16 @@ pub(super) async fn reserve(
             counts_tokens: limits.tokens_per_day.is_some(),
             counts_cost: limits.cost_micros_per_day.is_some(),
         })),
-        Reservation::Refused { window: WindowKind::Minute, until_ms } => Err(coded(
-            ApiError::rate_limited(
-                format!(
-                    "Maestro API key `{}` allows {} requests per minute; retry after the window ends.",
-                    key.name,
-                    limits.rpm.unwrap_or(0)
-                ),
-                secs_until(until_ms, now),
+        Reservation::Refused { window: WindowKind::Minute, until_ms } => Err(ApiError::rate_limited(
+            format!(
+                "Maestro API key `{}` allows {} requests per minute; retry after the window ends.",
+                key.name,
+                limits.rpm.unwrap_or(0)
             ),
-            "caller_rate_limited",
-        )),
+            secs_until(until_ms, now),
+        )
+        // Maestro's own code, so clients tell a caller limit from a provider's.
+        .with_code("caller_rate_limited")),
         Reservation::Refused { window: WindowKind::Day, until_ms } => {
             Err(budget_refusal(counters, key, tokens, cost, now).await.with_retry_after(secs_until(until_ms, now)))
         }
@@ -153,13 +152,7 @@ async fn budget_refusal(counters: &dyn CounterStore, key: &CallerKey, tokens: u6
         ),
         _ => format!("Maestro API key `{name}` has reached a daily budget; it resets at 00:00 UTC."),
     };
-    coded(ApiError::rate_limited(message, 1), "caller_budget_exceeded")
-}
-
-/// The error with Maestro's own `code`, so clients tell a caller limit from a provider's.
-fn coded(mut e: ApiError, code: &str) -> ApiError {
-    e.code = Some(code.to_string());
-    e
+    ApiError::rate_limited(message, 1).with_code("caller_budget_exceeded")
 }
 
 /// Replaces the reserved estimates with the call's real tokens and cost (zero when it failed).

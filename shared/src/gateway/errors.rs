@@ -9,16 +9,7 @@ pub(super) fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
 
 /// A provider's 4xx about the request itself, passed on with its own status and message.
 pub(super) fn client_error(e: &ProviderError) -> ApiError {
-    let status = e.status.filter(|s| (400..500).contains(s)).unwrap_or(400);
-    ApiError {
-        status,
-        message: e.message.clone(),
-        error_type: "invalid_request_error",
-        code: e.code.clone().or_else(|| Some("invalid_request".to_string())),
-        param: None,
-        retry_after_secs: None,
-        should_retry: Some(false),
-    }
+    ApiError::upstream_refusal(e.status.unwrap_or(400), e.code.as_deref(), e.message.clone())
 }
 
 /// The caller's error once a target's keys and retries are spent on a provider failure: Maestro
@@ -145,21 +136,21 @@ mod tests {
     #[test]
     fn cooling_keys_answer_with_the_real_wait_and_say_when_not_to_retry() {
         let rate = no_key_error("p", None, cooling(7, false), NOW);
-        assert_eq!((rate.status, rate.retry_after_secs, rate.should_retry), (429, Some(7), None));
+        assert_eq!((rate.status(), rate.retry_after_secs(), rate.should_retry()), (429, Some(7), None));
         let long = no_key_error("p", None, cooling(900, false), NOW);
-        assert_eq!((long.status, long.retry_after_secs, long.should_retry), (429, Some(900), Some(false)));
+        assert_eq!((long.status(), long.retry_after_secs(), long.should_retry()), (429, Some(900), Some(false)));
         let resting = no_key_error("p", None, cooling(30, true), NOW);
-        assert_eq!((resting.status, resting.retry_after_secs, resting.should_retry), (503, Some(30), Some(false)));
+        assert_eq!(
+            (resting.status(), resting.retry_after_secs(), resting.should_retry()),
+            (503, Some(30), Some(false))
+        );
         let quota = ProviderError {
             code: Some("insufficient_quota".into()),
             ..ProviderError::new(ProviderErrorKind::QuotaExceeded, Some(429), "no credit")
         };
         let e = no_key_error("p", Some(&quota), cooling(900, false), NOW);
-        assert_eq!(
-            (e.status, e.error_type, e.code.as_deref()),
-            (429, "insufficient_quota", Some("insufficient_quota"))
-        );
+        assert_eq!((e.status(), e.error_type(), e.code()), (429, "insufficient_quota", Some("insufficient_quota")));
         let none = no_key_error("p", None, None, NOW);
-        assert_eq!((none.status, none.code.as_deref()), (503, Some("no_usable_key")));
+        assert_eq!((none.status(), none.code()), (503, Some("no_usable_key")));
     }
 }

@@ -357,7 +357,13 @@ impl CallState {
     }
 
     fn error_event(&self, requested_model: &str, e: &ApiError) -> LogEvent {
-        self.event(requested_model, Usage::default(), 0, Some((e.status, e.code.clone(), &e.message)), None)
+        self.event(
+            requested_model,
+            Usage::default(),
+            0,
+            Some((e.status(), e.code().map(str::to_string), e.message())),
+            None,
+        )
     }
 }
 

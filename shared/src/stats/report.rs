@@ -613,8 +613,8 @@ mod tests {
     fn cursors_round_trip_and_garbage_is_a_400() {
         let c = encode_cursor(1_795_000_000_123, "req_01#x");
         assert_eq!(decode_cursor(&c).expect("cursor"), (1_795_000_000_123, "req_01#x".to_string()));
-        assert_eq!(decode_cursor("not a cursor").expect_err("bad").status, 400);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("{}")).expect_err("bad").status, 400);
+        assert_eq!(decode_cursor("not a cursor").expect_err("bad").status(), 400);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("{}")).expect_err("bad").status(), 400);
     }
 
     #[test]
