@@ -20,7 +20,7 @@ use maestro_shared::bootstrap::bootstrap;
 use maestro_shared::config::FileConfig;
 use maestro_shared::domain::{ApiKey, KeyLimits, KeyStatus};
 use maestro_shared::keys::{KeyPool, Pick};
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::LogEvent;
 use maestro_shared::stats::{StatsQuery, total};
 use maestro_shared::store::{CatalogStore, CounterStore, LogQuery, StatsStore, StoreError};
 
@@ -157,29 +157,16 @@ async fn concurrent_reservations_through_30_percent_throttled_writes_all_pass_an
 
 fn event(request_id: &str, ts_ms: i64) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.to_string(),
-        ts_ms,
-        user_id: Some("user-1".into()),
         provider: "p".into(),
         model: "m".into(),
         key_id: Some("key-a".into()),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 10,
         completion_tokens: 5,
         cached_tokens: 0,
         cost_micros: 3,
         latency_ms: 100,
         ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, ts_ms)
     }
 }
 

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes, process_message};
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::LogEvent;
 use maestro_shared::stats::{Counters, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{LogQuery, StatsStore, StoreError};
@@ -104,29 +104,15 @@ impl StatsStore for BusyStore {
 
 fn event(request_id: &str) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.into(),
         ts_ms: 1_795_651_200_000, // 2026-11-26T00:00:00Z
         user_id: Some("u1".into()),
-        provider: "openai".into(),
         model: "gpt-4o".into(),
         key_id: Some("openai-k".into()),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 19,
         completion_tokens: 10,
         cached_tokens: 0,
         cost_micros: 148,
-        latency_ms: 420,
-        ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, 0)
     }
 }
 

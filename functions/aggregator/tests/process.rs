@@ -4,36 +4,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use maestro_aggregator::{Message, Outcome, process_batch, process_message};
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::{LOG_EVENT_VERSION, LogEvent};
 use maestro_shared::stats::StatsQuery;
 use maestro_shared::store::StatsStore;
 use maestro_shared::store::embedded::EmbeddedStore;
 
 fn event(request_id: &str, cost: u64) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.into(),
         ts_ms: 1_795_651_200_000, // 2026-11-26T00:00:00Z
         user_id: Some("u1".into()),
-        provider: "openai".into(),
         model: "gpt-4o".into(),
         key_id: Some("openai-k".into()),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 19,
         completion_tokens: 10,
         cached_tokens: 0,
         cost_micros: cost,
-        latency_ms: 420,
-        ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, 0)
     }
 }
 

@@ -13,7 +13,7 @@ use maestro_aggregator::{Message, process_batch};
 use maestro_shared::aws::{
     AwsBackend, AwsConfig, QueueConsumer, ReceivedMessage, SinkMode, SqsLogSink, emulator, provision,
 };
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent, LogSink};
+use maestro_shared::logs::{LogEvent, LogSink};
 use maestro_shared::stats::{StatsQuery, total};
 use maestro_shared::store::{LogQuery, StatsStore};
 
@@ -57,29 +57,13 @@ impl Drop for Env {
 
 fn event(request_id: &str, latency_ms: u64) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.to_string(),
-        ts_ms: 1_795_000_000_000,
-        user_id: Some("user-1".into()),
-        provider: "openai".into(),
-        model: "gpt-4o-mini".into(),
-        key_id: Some("key-1".into()),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 100,
         completion_tokens: 20,
         cached_tokens: 0,
         cost_micros: 1_000,
         latency_ms,
         ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, 1_795_000_000_000)
     }
 }
 

@@ -7,7 +7,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use maestro_rollup::handle;
 use maestro_shared::domain::{ApiKey, KeyLimits, KeyStatus, Provider, ProviderKind};
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::LogEvent;
 use maestro_shared::stats::Counters;
 use maestro_shared::stats::Summary;
 use maestro_shared::stats::rollup::RollupOptions;
@@ -42,29 +42,16 @@ fn key(id: &str, status: KeyStatus, cooldown_until: Option<i64>) -> ApiKey {
 
 fn call(request_id: &str, ts_ms: i64, provider: &str, cost_micros: u64) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.into(),
-        ts_ms,
-        user_id: Some("user-1".into()),
         provider: provider.into(),
         model: "m".into(),
         key_id: Some("k".into()),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 10,
         completion_tokens: 5,
         cached_tokens: 0,
         cost_micros,
         latency_ms: 300,
         ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, ts_ms)
     }
 }
 

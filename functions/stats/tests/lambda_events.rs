@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::to_bytes;
 use axum::http::StatusCode;
 use maestro_lambda_common::{AdminAuth, Env};
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::LogEvent;
 use maestro_shared::store::StatsStore;
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_stats::{StatsState, router};
@@ -23,29 +23,17 @@ const MORNING_MS: i64 = 1_795_672_800_000;
 
 fn call(request_id: &str, ts_ms: i64, provider: &str, model: &str, cost_micros: u64) -> LogEvent {
     LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.into(),
-        ts_ms,
         user_id: Some("user-42".into()),
         provider: provider.into(),
         model: model.into(),
         key_id: Some(format!("{provider}-main")),
-        route: None,
-        request_type: "chat".into(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
         prompt_tokens: 100,
         completion_tokens: 20,
         cached_tokens: 0,
         cost_micros,
         latency_ms: 800,
         ttfb_ms: None,
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
+        ..LogEvent::sample(request_id, ts_ms)
     }
 }
 

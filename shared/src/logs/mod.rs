@@ -77,6 +77,39 @@ pub struct KeyAttempts {
 pub const MAX_KEY_ATTEMPTS: usize = 16;
 
 impl LogEvent {
+    /// A successful, unremarkable chat call, for tests: `openai/gpt-4o-mini` through key `key-1`
+    /// for `user-1`, 120 prompt tokens (20 cached), 30 completion, 4,500 µUSD, 420 ms (first byte
+    /// at 180 ms). A test sets what it looks at with struct update syntax
+    /// (`LogEvent { cost_micros: 7, ..LogEvent::sample("r-1", ts) }`).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn sample(request_id: &str, ts_ms: i64) -> Self {
+        Self {
+            v: LOG_EVENT_VERSION,
+            request_id: request_id.to_string(),
+            ts_ms,
+            user_id: Some("user-1".to_string()),
+            provider: "openai".to_string(),
+            model: "gpt-4o-mini".to_string(),
+            key_id: Some("key-1".to_string()),
+            route: None,
+            request_type: "chat".to_string(),
+            stream: false,
+            status: CallStatus::Success,
+            http_status: 200,
+            error_code: None,
+            error_message: None,
+            prompt_tokens: 120,
+            completion_tokens: 30,
+            cached_tokens: 20,
+            cost_micros: 4_500,
+            latency_ms: 420,
+            ttfb_ms: Some(180),
+            attempts: 1,
+            cache_write_tokens: 0,
+            key_attempts: Vec::new(),
+        }
+    }
+
     /// Truncates an error message to what a log event keeps.
     pub fn clip_message(message: &str) -> String {
         clip(message, MAX_ERROR_MESSAGE_CHARS)

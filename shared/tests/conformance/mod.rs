@@ -15,7 +15,7 @@ pub mod secrets;
 pub mod stats;
 
 use chrono::DateTime;
-use maestro_shared::logs::{CallStatus, LOG_EVENT_VERSION, LogEvent};
+use maestro_shared::logs::{CallStatus, LogEvent};
 
 /// One `#[tokio::test]` per conformance function, on a 4-worker multi-thread runtime so the
 /// concurrency tests really race. Every function must be listed here (an unlisted one shows up
@@ -96,31 +96,7 @@ pub fn at(rfc3339: &str) -> i64 {
 /// A successful, unremarkable call: 120 prompt tokens (20 cached), 30 completion, 4,500 µUSD,
 /// 420 ms.
 pub fn event(request_id: &str, ts_ms: i64) -> LogEvent {
-    LogEvent {
-        v: LOG_EVENT_VERSION,
-        request_id: request_id.to_string(),
-        ts_ms,
-        user_id: Some("user-1".to_string()),
-        provider: "openai".to_string(),
-        model: "gpt-4o-mini".to_string(),
-        key_id: Some("key-1".to_string()),
-        route: None,
-        request_type: "chat".to_string(),
-        stream: false,
-        status: CallStatus::Success,
-        http_status: 200,
-        error_code: None,
-        error_message: None,
-        prompt_tokens: 120,
-        completion_tokens: 30,
-        cached_tokens: 20,
-        cost_micros: 4_500,
-        latency_ms: 420,
-        ttfb_ms: Some(180),
-        attempts: 1,
-        cache_write_tokens: 0,
-        key_attempts: Vec::new(),
-    }
+    LogEvent::sample(request_id, ts_ms)
 }
 
 /// A failed streamed call that went through a route and retried: every optional field set
