@@ -32,7 +32,7 @@ use maestro_shared::error::ApiError;
 use maestro_shared::gateway::Caller;
 use maestro_shared::secret::SecretString;
 
-use crate::config::{ConfigError, Env};
+use maestro_shared::config::{ConfigError, Env};
 
 /// Life of the token the bridge hands the router: long enough for one request.
 const INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(60);
@@ -61,7 +61,7 @@ impl AdminAuth {
                 Some(a) => Self::Jwt(Arc::new(a)),
                 None => Self::authorizer(admin),
             }),
-            Some(other) => Err(ConfigError::Invalid {
+            Some(other) => Err(ConfigError::Setting {
                 name: "MAESTRO_ADMIN_AUTH",
                 message: format!("`{other}`: use `authorizer` or `jwt`"),
             }),

@@ -1,15 +1,14 @@
 //! What every Maestro Lambda binary shares, so each `main.rs` stays a few lines: JSON tracing,
-//! typed settings read once from the environment (failing fast with a clear message), the
-//! admin/stats authentication (HS256 or API Gateway's JWT authorizer), and the AWS wiring.
+//! the admin/stats authentication (HS256 or API Gateway's JWT authorizer) and the AWS wiring.
+//! Settings come from `maestro_shared::config::Env` (re-exported), as for the local runner.
 //!
 //! Nothing here holds domain rules; those live in `maestro-shared`.
 
 pub mod authorizer;
 pub mod aws;
-pub mod config;
 
 pub use authorizer::{AdminAuth, AuthorizerBridge};
-pub use config::{ConfigError, Env};
+pub use maestro_shared::config::{ConfigError, Env};
 
 /// Installs the JSON log subscriber: one JSON object per line on stdout (what CloudWatch Logs and
 /// Lambda's JSON log format expect), filtered by `MAESTRO_LOG` (`level` and `target=level` directives,

@@ -13,7 +13,7 @@ use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes
 use maestro_shared::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
 use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
-use maestro_shared::config::FileConfig;
+use maestro_shared::config::{Env, FileConfig};
 use maestro_shared::edges::Cors;
 use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
 use maestro_shared::logs::LogSink;
@@ -28,15 +28,12 @@ use tokio::task::JoinHandle;
 
 pub mod server;
 
-/// Reads an environment variable (the process environment, or a map in tests).
-pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
 /// How the runner is started.
 pub struct Options {
     pub data_dir: PathBuf,
     pub config: FileConfig,
-    /// Reads an environment variable (the process environment, or a map in tests).
-    pub env: EnvLookup,
+    /// The environment (the process's, or a map in tests), read as the Lambda functions read it.
+    pub env: Env,
     pub demo: bool,
 }
 
@@ -92,8 +89,8 @@ pub async fn wait_drained(counts: &QueueCounts, timeout: Duration) -> bool {
 }
 
 /// The JWT secret: `MAESTRO_JWT_SECRET`, else one generated once and kept in the data dir.
-pub fn jwt_secret(data_dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<SecretString, StartError> {
-    if let Some(secret) = env("MAESTRO_JWT_SECRET").filter(|s| !s.trim().is_empty()) {
+pub fn jwt_secret(data_dir: &Path, env: &Env) -> Result<SecretString, StartError> {
+    if let Some(secret) = env.get("MAESTRO_JWT_SECRET") {
         if secret.len() < MIN_JWT_SECRET_BYTES {
             return Err(StartError::WeakSecret);
         }
@@ -195,15 +192,16 @@ struct Wired {
 async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let Options { data_dir, config, env, demo } = options;
     // The environment's list, when set, replaces the config file's (as on Lambda).
-    let cors = match env("MAESTRO_CORS_ORIGINS").filter(|v| !v.trim().is_empty()) {
+    let cors = match env.get("MAESTRO_CORS_ORIGINS") {
         Some(list) => Cors::from_comma_list(&list).map_err(StartError::Cors)?,
         None => Cors::from_list(&config.server.cors_origins).map_err(StartError::Cors)?,
     };
-    let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &*env, demo).await?;
+    let lookup = |name: &str| env.get(name);
+    let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &lookup, demo).await?;
     // HS256 with the data dir's secret, or RS256/ES256 with MAESTRO_JWKS_URL; issuer, audience
     // and the admin claim from the environment too (see `maestro_shared::auth`).
-    let secret = jwt_secret(&data_dir, &*env)?;
-    let auth = Arc::new(JwtAuth::from_env(Some(&secret), &*env)?.unwrap_or_else(|| JwtAuth::hs256(&secret)));
+    let secret = jwt_secret(&data_dir, &env)?;
+    let auth = Arc::new(JwtAuth::from_env(Some(&secret), &lookup)?.unwrap_or_else(|| JwtAuth::hs256(&secret)));
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
     let stats_store = stores.stats.clone();

@@ -13,7 +13,7 @@ use maestro::{App, AwsApp, Options, build, build_aws, jwt_secret, run_queue_cons
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::aws::{self, AwsBackend, AwsConfig, provision};
 use maestro_shared::bootstrap::BootstrapReport;
-use maestro_shared::config::FileConfig;
+use maestro_shared::config::{Env, FileConfig};
 
 /// mimalloc: fewer and cheaper allocator calls on the request path than glibc's malloc.
 #[global_allocator]
@@ -112,7 +112,7 @@ async fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)]
 fn token(sub: &str, admin: bool, ttl_hours: u64, data: &std::path::Path) -> Result<(), String> {
-    let secret = jwt_secret(data, &env_var).map_err(|e| e.to_string())?;
+    let secret = jwt_secret(data, &Env::process()).map_err(|e| e.to_string())?;
     let auth = JwtAuth::from_env(Some(&secret), &env_var)
         .map_err(|e| e.to_string())?
         .unwrap_or_else(|| JwtAuth::hs256(&secret));
@@ -151,7 +151,7 @@ async fn shutdown_signal() {
 async fn serve(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, demo: bool) -> Result<(), String> {
     let config = load_config(config.as_deref())?;
     let limits = Limits::from_config(&config.server);
-    let app = build(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo })
+    let app = build(Options { data_dir: data.clone(), config, env: Env::process(), demo })
         .await
         .map_err(|e| e.to_string())?;
     let listener =
@@ -177,7 +177,7 @@ async fn serve_aws(listen: SocketAddr, data: PathBuf, config: Option<PathBuf>, d
     let config = load_config(config.as_deref())?;
     let limits = Limits::from_config(&config.server);
     let backend = AwsBackend::from_env().await.map_err(|e| e.to_string())?;
-    let app = build_aws(Options { data_dir: data.clone(), config, env: Box::new(env_var), demo }, backend)
+    let app = build_aws(Options { data_dir: data.clone(), config, env: Env::process(), demo }, backend)
         .await
         .map_err(|e| e.to_string())?;
     let listener =

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fault_proxy::FaultProxy;
 use maestro::{Options, build_aws, consume_once};
 use maestro_shared::aws::{AwsBackend, AwsConfig, SinkMode, emulator, provision};
-use maestro_shared::config::FileConfig;
+use maestro_shared::config::{Env, FileConfig};
 use maestro_shared::stats::{StatsQuery, total};
 use maestro_shared::store::{CounterStore, LogQuery, StatsStore};
 use support::{FakeProvider, hello};
@@ -124,7 +124,7 @@ rpm = 10000
         Options {
             data_dir: data.path().to_path_buf(),
             config: FileConfig::parse(&toml).unwrap(),
-            env: Box::new(|_| None),
+            env: Env::from_fn(|_| None),
             demo: false,
         },
         aws.clone(),

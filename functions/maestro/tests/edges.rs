@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use maestro::server::{self, Limits};
 use maestro::{App, Options, build};
-use maestro_shared::config::FileConfig;
+use maestro_shared::config::{Env, FileConfig};
 use maestro_shared::store::StatsStore;
 use serde_json::{Value, json};
 use support::FakeProvider;
@@ -49,7 +49,7 @@ async fn start(fake: &FakeProvider, key: &str, retry: &str) -> Served {
     let app = build(Options {
         data_dir: data.path().to_path_buf(),
         config: FileConfig::parse(&config).unwrap(),
-        env: Box::new(|_| None::<String>),
+        env: Env::from_fn(|_| None),
         demo: true,
     })
     .await
@@ -254,10 +254,10 @@ async fn a_wrong_method_and_oversized_headers_get_json_errors() {
 #[test]
 fn a_short_jwt_secret_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let short = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "x".to_string());
+    let short = Env::from_pairs(&[("MAESTRO_JWT_SECRET", "x")]);
     let e = maestro::jwt_secret(dir.path(), &short).expect_err("a 1-byte secret");
     assert!(e.to_string().contains("at least 32 bytes"), "{e}");
-    let long = |name: &str| (name == "MAESTRO_JWT_SECRET").then(|| "k".repeat(32));
+    let long = Env::from_pairs(&[("MAESTRO_JWT_SECRET", &"k".repeat(32))]);
     assert!(maestro::jwt_secret(dir.path(), &long).is_ok());
 }
 
@@ -602,7 +602,7 @@ async fn a_star_allows_any_origin_and_the_environment_replaces_the_config_file()
     let app = build(Options {
         data_dir: data.path().to_path_buf(),
         config: FileConfig::parse(&config).unwrap(),
-        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "*".to_string())),
+        env: Env::from_fn(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "*".to_string())),
         demo: true,
     })
     .await
@@ -622,7 +622,7 @@ async fn a_star_allows_any_origin_and_the_environment_replaces_the_config_file()
     let bad = build(Options {
         data_dir: other.path().to_path_buf(),
         config: FileConfig::default(),
-        env: Box::new(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "app.example".to_string())),
+        env: Env::from_fn(|name| (name == "MAESTRO_CORS_ORIGINS").then(|| "app.example".to_string())),
         demo: true,
     })
     .await;

@@ -62,7 +62,7 @@ pub async fn handle(
 pub fn options_from_env(env: &maestro_lambda_common::Env) -> Result<RollupOptions, maestro_lambda_common::ConfigError> {
     let days = env.parse_or("MAESTRO_ROLLUP_DAYS", RollupOptions::default().days)?;
     if !(1..=30).contains(&days) {
-        return Err(maestro_lambda_common::ConfigError::Invalid {
+        return Err(maestro_lambda_common::ConfigError::Setting {
             name: "MAESTRO_ROLLUP_DAYS",
             message: format!("{days}: use 1 to 30"),
         });

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use maestro::{App, Options, build};
-use maestro_shared::config::FileConfig;
+use maestro_shared::config::{Env, FileConfig};
 use serde_json::Value;
 
 /// The recorded OpenAI completion (usage 19 prompt / 10 completion tokens).
@@ -218,7 +218,7 @@ pub async fn spawn_app(config: &str, env: &[(&str, &str)]) -> TestApp {
     let app = build(Options {
         data_dir: data.path().to_path_buf(),
         config: FileConfig::parse(config).unwrap(),
-        env: Box::new(move |name| env.get(name).cloned()),
+        env: Env::from_fn(move |name| env.get(name).cloned()),
         demo: true,
     })
     .await

@@ -1,16 +1,16 @@
-//! Settings read once from the environment at cold start. A missing or malformed value stops
-//! the container with a message naming the variable, instead of failing requests later.
+//! Settings read from the environment: the Lambda functions' whole configuration (read once at
+//! cold start) and what the local runner takes from it beside its file. A missing or malformed
+//! value stops the process with a message naming the variable, instead of failing requests later.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use maestro_shared::auth::JwtAuth;
-use maestro_shared::edges::Cors;
-use maestro_shared::gateway::GatewayOptions;
-use maestro_shared::secret::SecretString;
-
-pub use maestro_shared::auth::MIN_JWT_SECRET_BYTES;
+use super::ConfigError;
+use crate::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
+use crate::edges::Cors;
+use crate::gateway::GatewayOptions;
+use crate::secret::SecretString;
 
 /// Default of `MAESTRO_MAX_BODY_BYTES`; a Function URL takes at most 6 MB anyway.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -18,14 +18,6 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Default of `MAESTRO_INVOCATION_MARGIN_SECS`: time kept between a call's end and the
 /// invocation's deadline to send the in-band error, the log event and the reconcile.
 pub const DEFAULT_INVOCATION_MARGIN_SECS: u64 = 5;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} must be set")]
-    Missing(&'static str),
-    #[error("{name} is invalid: {message}")]
-    Invalid { name: &'static str, message: String },
-}
 
 /// Reads one variable.
 type Reader = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -68,11 +60,11 @@ impl Env {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid { name, message: format!("`{v}`: {e}") }),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Setting { name, message: format!("`{v}`: {e}") }),
         }
     }
 
-    /// The token verifier the environment describes (see `maestro_shared::auth::JwtAuth::from_env`):
+    /// The token verifier the environment describes (see [`JwtAuth::from_env`]):
     /// RS256/ES256 with the keys at `MAESTRO_JWKS_URL` when set, else HS256 with
     /// `MAESTRO_JWT_SECRET` (refused when shorter than [`MIN_JWT_SECRET_BYTES`]), else `None`;
     /// with `MAESTRO_JWT_ISSUER`, `MAESTRO_JWT_AUDIENCE`, `MAESTRO_ADMIN_CLAIM` and
@@ -82,14 +74,14 @@ impl Env {
         if let Some(secret) = &secret
             && secret.len() < MIN_JWT_SECRET_BYTES
         {
-            return Err(ConfigError::Invalid {
+            return Err(ConfigError::Setting {
                 name: "MAESTRO_JWT_SECRET",
                 message: format!("use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
             });
         }
         let secret = secret.map(SecretString::new);
         JwtAuth::from_env(secret.as_ref(), &|name: &str| self.get(name))
-            .map_err(|e| ConfigError::Invalid { name: e.name, message: e.message })
+            .map_err(|e| ConfigError::Setting { name: e.name, message: e.message })
     }
 
     /// `MAESTRO_JWT_SECRET` or `MAESTRO_JWKS_URL`, required (the chat function verifies every
@@ -102,7 +94,7 @@ impl Env {
     pub fn max_body_bytes(&self) -> Result<usize, ConfigError> {
         let bytes = self.parse_or("MAESTRO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
         if bytes < 1024 {
-            return Err(ConfigError::Invalid {
+            return Err(ConfigError::Setting {
                 name: "MAESTRO_MAX_BODY_BYTES",
                 message: "must be at least 1024".into(),
             });
@@ -114,7 +106,7 @@ impl Env {
     /// the function; unset or blank, no CORS.
     pub fn cors_origins(&self) -> Result<Cors, ConfigError> {
         let list = self.get("MAESTRO_CORS_ORIGINS").unwrap_or_default();
-        Cors::from_comma_list(&list).map_err(|message| ConfigError::Invalid { name: "MAESTRO_CORS_ORIGINS", message })
+        Cors::from_comma_list(&list).map_err(|message| ConfigError::Setting { name: "MAESTRO_CORS_ORIGINS", message })
     }
 
     /// `MAESTRO_INVOCATION_MARGIN_SECS` (default 5, 1–300): how long before the invocation's
@@ -122,7 +114,7 @@ impl Env {
     pub fn invocation_margin(&self) -> Result<Duration, ConfigError> {
         let secs = self.parse_or("MAESTRO_INVOCATION_MARGIN_SECS", DEFAULT_INVOCATION_MARGIN_SECS)?;
         if !(1..=300).contains(&secs) {
-            return Err(ConfigError::Invalid {
+            return Err(ConfigError::Setting {
                 name: "MAESTRO_INVOCATION_MARGIN_SECS",
                 message: "must be 1 to 300".into(),
             });
@@ -141,7 +133,7 @@ impl Env {
         if self.get("MAESTRO_STREAM_DEADLINE_MS").is_some() {
             let ms: u64 = self.parse_or("MAESTRO_STREAM_DEADLINE_MS", 0)?;
             if ms == 0 {
-                return Err(ConfigError::Invalid {
+                return Err(ConfigError::Setting {
                     name: "MAESTRO_STREAM_DEADLINE_MS",
                     message: "must be above 0".into(),
                 });

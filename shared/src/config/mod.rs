@@ -1,6 +1,12 @@
-//! The local runner's configuration file (`maestro serve --config maestro.toml`): several keys
-//! per provider with priorities and limits, extra providers, model overrides and routes.
-//! Read once at start; unknown fields are an error so a typo never passes silently.
+//! Configuration, one module for every process: the local runner's file (`maestro serve --config
+//! maestro.toml`: several keys per provider with priorities and limits, extra providers, model
+//! overrides and routes; unknown fields are an error so a typo never passes silently) and the
+//! environment ([`Env`]: the Lambda functions' settings, and the variables the local runner
+//! reads), with one error type.
+
+mod env;
+
+pub use env::{DEFAULT_INVOCATION_MARGIN_SECS, DEFAULT_MAX_BODY_BYTES, Env};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,6 +147,10 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {message}")]
+    Setting { name: &'static str, message: String },
 }
 
 impl FileConfig {
