@@ -28,6 +28,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+use crate::config::Env;
+
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerStore;
 pub use sqs::{QueueConsumer, ReceivedMessage, SinkMode, SqsLogSink};
@@ -128,17 +130,18 @@ impl AwsConfig {
     /// Reads `MAESTRO_TABLE`, `MAESTRO_LOG_QUEUE_URL` and `MAESTRO_SECRET_PREFIX` from the
     /// process environment; unset or blank variables take the defaults.
     pub fn from_env() -> Self {
-        Self::from_lookup(&|name| std::env::var(name).ok())
+        Self::from(&Env::process())
     }
+}
 
-    /// Like [`Self::from_env`] with another source of variables (a map in tests).
-    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let read = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+impl From<&Env> for AwsConfig {
+    /// `MAESTRO_TABLE`, `MAESTRO_LOG_QUEUE_URL` and `MAESTRO_SECRET_PREFIX` as `env` holds them.
+    fn from(env: &Env) -> Self {
         let defaults = Self::default();
         Self {
-            table: read(ENV_TABLE).unwrap_or(defaults.table),
-            log_queue_url: read(ENV_LOG_QUEUE_URL).unwrap_or(defaults.log_queue_url),
-            secret_prefix: read(ENV_SECRET_PREFIX).unwrap_or(defaults.secret_prefix),
+            table: env.get(ENV_TABLE).unwrap_or(defaults.table),
+            log_queue_url: env.get(ENV_LOG_QUEUE_URL).unwrap_or(defaults.log_queue_url),
+            secret_prefix: env.get(ENV_SECRET_PREFIX).unwrap_or(defaults.secret_prefix),
         }
     }
 }
@@ -273,22 +276,20 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     #[test]
     fn config_reads_the_environment_and_falls_back_to_defaults() {
-        let none = AwsConfig::from_lookup(&|_| None);
+        let none = AwsConfig::from(&Env::from_pairs(&[]));
         assert_eq!(none, AwsConfig::default());
         assert_eq!((none.table.as_str(), none.secret_prefix.as_str()), ("maestro", "maestro/keys/"));
 
-        let env: HashMap<&str, &str> = HashMap::from([
+        let env = Env::from_pairs(&[
             (ENV_TABLE, "maestro-prod"),
             (ENV_LOG_QUEUE_URL, " https://sqs.eu-west-1.amazonaws.com/1/logs "),
             (ENV_SECRET_PREFIX, ""),
         ]);
-        let set = AwsConfig::from_lookup(&|name| env.get(name).map(|v| v.to_string()));
+        let set = AwsConfig::from(&env);
         assert_eq!(
             set,
             AwsConfig {
