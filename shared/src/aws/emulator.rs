@@ -3,6 +3,8 @@
 
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -39,8 +41,11 @@ pub fn reachable(endpoint: &str) -> bool {
 /// The emulator an AWS test should run against, by this rule:
 ///
 /// - `MAESTRO_TEST_AWS_ENDPOINT` set: that endpoint, which must answer.
-/// - not set and `CI` is not `true`: `Ok(None)` after a loud `SKIPPED` line on stderr: the test
-///   returns without checking anything.
+/// - not set, `CI` not `true`, and `moto_server` on the `PATH` (`pip install 'moto[server]'`):
+///   moto started once by `infra/moto.sh` at [`DEFAULT_TEST_ENDPOINT`] (it keeps running), so
+///   `cargo test --workspace` on a machine with moto runs the AWS tests too.
+/// - not set, `CI` not `true`, no `moto_server`: `Ok(None)` after a loud `SKIPPED` line on
+///   stderr: the test returns without checking anything.
 /// - not set and `CI=true`: [`DEFAULT_TEST_ENDPOINT`] (where `infra/moto.sh` starts moto), which
 ///   must answer.
 ///
@@ -50,13 +55,15 @@ pub fn test_endpoint(test: &str) -> Result<Option<String>, String> {
     let endpoint = match std::env::var(TEST_ENDPOINT_VAR).ok().filter(|v| !v.trim().is_empty()) {
         Some(endpoint) => endpoint.trim().trim_end_matches('/').to_string(),
         None if ci => DEFAULT_TEST_ENDPOINT.to_string(),
+        None if started_moto() => DEFAULT_TEST_ENDPOINT.to_string(),
         None => {
             // Straight to the stderr handle: the test harness captures `eprintln!` of passing
             // tests, and a skip must be seen.
             let _ = writeln!(
                 std::io::stderr(),
-                "**** SKIPPED: moto not running: {test} needs {TEST_ENDPOINT_VAR} (run infra/moto.sh, then \
-                 export {TEST_ENDPOINT_VAR}={DEFAULT_TEST_ENDPOINT}) ****"
+                "**** SKIPPED: moto not running: {test} needs moto server (`pip install 'moto[server]'` puts \
+                 moto_server on the PATH and the tests start it; or run infra/moto.sh, then export \
+                 {TEST_ENDPOINT_VAR}={DEFAULT_TEST_ENDPOINT}) ****"
             );
             return Ok(None);
         }
@@ -69,4 +76,30 @@ pub fn test_endpoint(test: &str) -> Result<Option<String>, String> {
             if ci { "; CI=true, so this test fails instead of skipping" } else { "" }
         ))
     }
+}
+
+/// Starts moto server with `infra/moto.sh` when `moto_server` is on the `PATH`, once per process
+/// (and one process at a time, under a lock file: test binaries run side by side); whether it
+/// answers at [`DEFAULT_TEST_ENDPOINT`] afterwards.
+fn started_moto() -> bool {
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    *STARTED.get_or_init(|| {
+        if reachable(DEFAULT_TEST_ENDPOINT) {
+            return true;
+        }
+        let on_path = std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("moto_server").is_file()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/moto.sh");
+        if !on_path || !script.is_file() {
+            return false;
+        }
+        let lock = std::fs::File::create(std::env::temp_dir().join("maestro-moto-start.lock"));
+        let _held = lock.as_ref().ok().map(std::fs::File::lock);
+        let started = std::process::Command::new("bash")
+            .arg(&script)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        started && reachable(DEFAULT_TEST_ENDPOINT)
+    })
 }
