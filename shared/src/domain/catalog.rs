@@ -66,7 +66,7 @@ pub struct KindSpec {
     pub logprobs: bool,
 }
 
-/// Every provider kind, in the order people see them.
+/// Every provider kind, in the order of [`ProviderKind`]'s variants (and the order people see them).
 pub const KINDS: [KindSpec; 5] = [
     KindSpec {
         kind: ProviderKind::Openai,
@@ -132,10 +132,10 @@ pub const KINDS: [KindSpec; 5] = [
 ];
 
 impl ProviderKind {
-    /// This kind's row of [`KINDS`].
+    /// This kind's row of [`KINDS`], which lists the variants in declaration order (a test
+    /// checks every row sits at its variant's index).
     pub fn spec(self) -> &'static KindSpec {
-        // Every variant has its row (a test checks it); the first row is never reached otherwise.
-        KINDS.iter().find(|s| s.kind == self).unwrap_or(&KINDS[0])
+        &KINDS[self as usize]
     }
 
     /// Whether the provider's API answers `n` > 1 with that many choices (Anthropic's and the

@@ -12,11 +12,11 @@
 //! network call rather than silently dropped.
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::http::{malformed, open, send, send_with};
+use super::http::{malformed, open, send, send_with, with_key};
 use super::openai::{Answer, completion_body};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
@@ -56,13 +56,7 @@ fn request<'a>(
     let body = serde_json::to_vec(&wire).map_err(|e| {
         ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
     })?;
-    let mut key = HeaderValue::from_str(call.api_key.expose()).map_err(|_| {
-        ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
-    })?;
-    key.set_sensitive(true);
-    let request = http
-        .post(endpoint(&call.provider.base_url))
-        .header("x-api-key", key)
+    let request = with_key(http.post(endpoint(&call.provider.base_url)), ProviderKind::Anthropic, call.api_key)?
         .header("anthropic-version", API_VERSION)
         .header(CONTENT_TYPE, "application/json")
         .body(body);
@@ -93,10 +87,6 @@ pub(super) async fn list_models(
     key: &SecretString,
     timeout: std::time::Duration,
 ) -> Result<Vec<ListedModel>, ProviderError> {
-    let mut header = HeaderValue::from_str(key.expose()).map_err(|_| {
-        ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
-    })?;
-    header.set_sensitive(true);
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_MODEL_PAGES {
@@ -108,7 +98,7 @@ pub(super) async fn list_models(
                 other => format!("%{other:02X}"),
             }));
         }
-        let request = http.get(url).header("x-api-key", header.clone()).header("anthropic-version", API_VERSION);
+        let request = with_key(http.get(url), ProviderKind::Anthropic, key)?.header("anthropic-version", API_VERSION);
         let body = send_with(request, &provider.headers, timeout, key).await?;
         let page: ModelPage = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
         out.extend(page.data.into_iter().filter(|m| !m.id.trim().is_empty()).map(|m| ListedModel {

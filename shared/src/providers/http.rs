@@ -15,7 +15,26 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Call, ProviderError, ProviderErrorKind, classify_status, retry_after, transport_error};
+use crate::domain::{KeyHeader, ProviderKind};
 use crate::secret::SecretString;
+
+/// Adds the provider key the way `kind` takes it (its row's [`KeyHeader`]), marked sensitive so
+/// it never shows in a request's debug output.
+pub(crate) fn with_key(
+    request: reqwest::RequestBuilder,
+    kind: ProviderKind,
+    key: &SecretString,
+) -> Result<reqwest::RequestBuilder, ProviderError> {
+    let (name, value) = match kind.spec().key_header {
+        KeyHeader::Bearer => (reqwest::header::AUTHORIZATION.as_str(), format!("Bearer {}", key.expose())),
+        KeyHeader::Named(name) => (name, key.expose().to_string()),
+    };
+    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        ProviderError::new(ProviderErrorKind::Auth, None, "the key contains characters that cannot be sent in a header")
+    })?;
+    value.set_sensitive(true);
+    Ok(request.header(name, value))
+}
 
 /// Longest upstream error message kept; longer ones are cut so a log line stays a line.
 pub(crate) const MAX_MESSAGE_CHARS: usize = 1000;

@@ -11,11 +11,11 @@ use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::http::{ErrorBody, MAX_MESSAGE_CHARS, malformed, open, send, send_with, truncate};
+use super::http::{ErrorBody, MAX_MESSAGE_CHARS, malformed, open, send, send_with, truncate, with_key};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
-use crate::domain::{ChatMessage, KeyHeader, MessageContent, Provider, ProviderKind, StopSequences, Usage};
+use crate::domain::{ChatMessage, MessageContent, Provider, ProviderKind, StopSequences, Usage};
 use crate::secret::SecretString;
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
@@ -43,7 +43,8 @@ pub(super) async fn list_models(
     key: &SecretString,
     timeout: std::time::Duration,
 ) -> Result<Vec<ListedModel>, ProviderError> {
-    let request = with_key(http.get(format!("{}/models", base_url(provider).trim_end_matches('/'))), provider, key);
+    let url = format!("{}/models", base_url(provider).trim_end_matches('/'));
+    let request = with_key(http.get(url), provider.kind, key)?;
     let body = send_with(request, &provider.headers, timeout, key).await?;
     let list: ModelList = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
     Ok(list
@@ -96,15 +97,7 @@ fn request(http: &reqwest::Client, call: &Call<'_>, stream: bool) -> Result<reqw
         ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
     })?;
     let url = format!("{}/chat/completions", base_url(call.provider).trim_end_matches('/'));
-    Ok(with_key(http.post(url), call.provider, call.api_key).header(CONTENT_TYPE, "application/json").body(body))
-}
-
-/// The key, sent the way the provider's kind takes it.
-fn with_key(request: reqwest::RequestBuilder, provider: &Provider, key: &SecretString) -> reqwest::RequestBuilder {
-    match provider.kind.spec().key_header {
-        KeyHeader::Bearer => request.bearer_auth(key.expose()),
-        KeyHeader::Named(name) => request.header(name, key.expose()),
-    }
+    Ok(with_key(http.post(url), call.provider.kind, call.api_key)?.header(CONTENT_TYPE, "application/json").body(body))
 }
 
 /// The caller's request as sent upstream, borrowed rather than cloned: `model` swapped for the
