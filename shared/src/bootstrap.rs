@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::config::FileConfig;
+use crate::config::{Env, FileConfig};
 use crate::domain::{ApiKey, Catalog, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use crate::secret::SecretString;
 use crate::store::{CatalogStore, SecretStore, StoreError};
@@ -119,14 +119,14 @@ pub fn key_id(provider: &str, name: &str) -> String {
     format!("{provider}-{slug}")
 }
 
-/// Applies seed, config and environment to the stores. `env` reads a variable (the process
-/// environment in the runner, a map in tests). Safe to run at every start: the seed is applied
+/// Applies seed, config and environment to the stores (the process environment in the runner,
+/// [`Env::from_pairs`] in tests). Safe to run at every start: the seed is applied
 /// only to an empty catalog, seeded models never overwrite edited ones.
 pub async fn bootstrap(
     catalog: &dyn CatalogStore,
     secrets: &dyn SecretStore,
     config: &FileConfig,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &Env,
     with_demo: bool,
 ) -> Result<BootstrapReport, BootstrapError> {
     let patient = Patient { catalog, secrets, deadline: Instant::now() + STARTUP_PATIENCE };
@@ -139,7 +139,7 @@ pub async fn bootstrap(
     let current = catalog.load_catalog().await?;
 
     for (code, key_var, url_var) in sdk_env() {
-        if let Some(url) = env(url_var).filter(|u| !u.trim().is_empty())
+        if let Some(url) = env.get(url_var)
             && let Some(entry) = current.provider(code)
             && entry.provider.base_url != url
         {
@@ -150,14 +150,14 @@ pub async fn bootstrap(
                 })
                 .await?;
         }
-        if let Some(secret) = env(key_var).filter(|k| !k.trim().is_empty()) {
+        if let Some(secret) = env.get(key_var) {
             let key = import_key(
                 catalog,
                 secrets,
                 &current,
                 code,
                 key_var,
-                SecretString::new(secret.trim()),
+                SecretString::new(secret),
                 0,
                 KeyLimits::default(),
                 true,
@@ -214,7 +214,8 @@ pub async fn bootstrap(
         }
         let secret = match (&k.secret, &k.secret_env) {
             (Some(s), _) => s.clone(),
-            (None, Some(var)) => env(var)
+            (None, Some(var)) => env
+                .get(var)
                 .ok_or_else(|| BootstrapError::Config(format!("key `{}` reads ${var}, which is not set", k.name)))?,
             (None, None) => return Err(BootstrapError::Config(format!("key `{}` has no secret", k.name))),
         };
@@ -225,7 +226,7 @@ pub async fn bootstrap(
             &current,
             &k.provider,
             &k.name,
-            SecretString::new(secret.trim()),
+            SecretString::new(secret),
             k.priority,
             limits,
             k.is_active,
@@ -507,7 +508,7 @@ mod tests {
     async fn a_backend_that_stays_busy_fails_the_start_after_the_patience_not_before() {
         let busy = AlwaysBusy::default();
         let started = Instant::now();
-        let result = bootstrap(&busy, &busy, &FileConfig::default(), &|_| None, true).await;
+        let result = bootstrap(&busy, &busy, &FileConfig::default(), &Env::from_pairs(&[]), true).await;
         assert!(matches!(result, Err(BootstrapError::Store(StoreError::Unavailable(_)))), "{result:?}");
         let waited = started.elapsed();
         assert!(waited >= STARTUP_PATIENCE && waited < STARTUP_PATIENCE + Duration::from_secs(1), "{waited:?}");

@@ -103,7 +103,9 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_re
     // Seeded by someone else (an admin, a deploy step): the container below starts cold.
     let seeding =
         (DynamoStore::new(dynamodb.clone(), &table), SecretsManagerStore::new(secretsmanager.clone(), &prefix));
-    bootstrap(&seeding.0, &seeding.1, &FileConfig::default(), &|_| None, true).await.expect("bootstrap");
+    bootstrap(&seeding.0, &seeding.1, &FileConfig::default(), &maestro_shared::config::Env::from_pairs(&[]), true)
+        .await
+        .expect("bootstrap");
     // A key with rpm and tpm limits small enough for one window item.
     let mut key = seeding.0.load_catalog().await.expect("catalog").key("demo-key").expect("demo key").clone();
     let unlimited_key = maestro_shared::domain::ApiKey { limits: Default::default(), ..key.clone() };
@@ -402,7 +404,15 @@ async fn write_units_per_call_through_one_limited_key_with_the_aggregator() {
     let prefix = format!("maestro-units-{suffix}/");
     let dynamo = Arc::new(DynamoStore::new(dynamodb.clone(), &table));
     let secrets = Arc::new(SecretsManagerStore::new(secretsmanager, prefix));
-    bootstrap(dynamo.as_ref(), secrets.as_ref(), &FileConfig::default(), &|_| None, true).await.expect("bootstrap");
+    bootstrap(
+        dynamo.as_ref(),
+        secrets.as_ref(),
+        &FileConfig::default(),
+        &maestro_shared::config::Env::from_pairs(&[]),
+        true,
+    )
+    .await
+    .expect("bootstrap");
     // One key with rpm and tpm limits high enough never to refuse.
     let mut key = dynamo.load_catalog().await.expect("catalog").key("demo-key").expect("demo key").clone();
     key.limits = maestro_shared::domain::KeyLimits { rpm: Some(100_000), tpm: Some(100_000_000), rpd: None };

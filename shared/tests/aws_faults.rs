@@ -234,7 +234,9 @@ rpm = 60
     env.proxy.fail_next(20);
     env.proxy.fail_share(0.3);
     let started = Instant::now();
-    let report = bootstrap(env.faulty.as_ref(), &secrets, &config, &|_| None, true).await.expect("bootstrap");
+    let report = bootstrap(env.faulty.as_ref(), &secrets, &config, &maestro_shared::config::Env::from_pairs(&[]), true)
+        .await
+        .expect("bootstrap");
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
     assert!(report.seeded);
     assert!(env.proxy.faults_total() >= 20, "{:?}", env.proxy.faults());

@@ -34,7 +34,15 @@ async fn app() -> Router {
     let auth = AdminAuth::from_env(&env).expect("auth");
     assert_eq!(auth.mode(), "authorizer");
     let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
-    bootstrap(store.as_ref(), store.as_ref(), &FileConfig::default(), &|_| None, false).await.expect("bootstrap");
+    bootstrap(
+        store.as_ref(),
+        store.as_ref(),
+        &FileConfig::default(),
+        &maestro_shared::config::Env::from_pairs(&[]),
+        false,
+    )
+    .await
+    .expect("bootstrap");
     let backends = Backends {
         catalog: store.clone(),
         counters: store.clone(),

@@ -39,7 +39,7 @@ impl BusyStore {
         match (was_busy, self.broken) {
             (false, _) => None,
             (true, false) => Some(StoreError::Unavailable("dynamodb: ThrottlingException".into())),
-            (true, true) => Some(StoreError::Backend("dynamodb: ValidationException".into())),
+            (true, true) => Some(StoreError::backend("dynamodb: ValidationException")),
         }
     }
 

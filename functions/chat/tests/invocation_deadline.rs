@@ -91,7 +91,9 @@ async fn app() -> App {
     );
     let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
     let config = FileConfig::parse(&config).expect("config");
-    bootstrap(store.as_ref(), store.as_ref(), &config, &|_| None, false).await.expect("bootstrap");
+    bootstrap(store.as_ref(), store.as_ref(), &config, &maestro_shared::config::Env::from_pairs(&[]), false)
+        .await
+        .expect("bootstrap");
     let sink = Arc::new(RecordingSink::default());
     let backends = Backends {
         catalog: store.clone(),

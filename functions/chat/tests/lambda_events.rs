@@ -47,7 +47,15 @@ async fn app() -> (Router, Arc<RecordingSink>) {
     // The offline model is served only where MAESTRO_ALLOW_DEMO says so (never in the template).
     let env = Env::from_pairs(&[("MAESTRO_JWT_SECRET", DEV_JWT_SECRET), ("MAESTRO_ALLOW_DEMO", "true")]);
     let store = Arc::new(EmbeddedStore::open_in_memory().expect("store"));
-    bootstrap(store.as_ref(), store.as_ref(), &FileConfig::default(), &|_| None, true).await.expect("bootstrap");
+    bootstrap(
+        store.as_ref(),
+        store.as_ref(),
+        &FileConfig::default(),
+        &maestro_shared::config::Env::from_pairs(&[]),
+        true,
+    )
+    .await
+    .expect("bootstrap");
     let sink = Arc::new(RecordingSink::default());
     let backends = Backends {
         catalog: store.clone(),

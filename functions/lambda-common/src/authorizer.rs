@@ -51,7 +51,7 @@ impl AdminAuth {
     /// or `MAESTRO_JWKS_URL` is set and `authorizer` otherwise.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let jwt = env.jwt_auth()?;
-        let admin = AdminClaim::from_env(&|name: &str| env.get(name));
+        let admin = env.admin_claim();
         match env.get("MAESTRO_ADMIN_AUTH").as_deref() {
             Some("jwt") => jwt
                 .map(|a| Self::Jwt(Arc::new(a)))

@@ -50,7 +50,7 @@ pub enum StartError {
     #[error(transparent)]
     Aws(#[from] AwsError),
     #[error(transparent)]
-    Auth(#[from] maestro_shared::auth::AuthConfigError),
+    Config(#[from] maestro_shared::config::ConfigError),
     #[error("MAESTRO_CORS_ORIGINS is invalid: {0}")]
     Cors(String),
     #[error("MAESTRO_JWT_SECRET is too short: use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)")]
@@ -196,12 +196,11 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         Some(list) => Cors::from_comma_list(&list).map_err(StartError::Cors)?,
         None => Cors::from_list(&config.server.cors_origins).map_err(StartError::Cors)?,
     };
-    let lookup = |name: &str| env.get(name);
-    let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &lookup, demo).await?;
+    let report = bootstrap(stores.catalog.as_ref(), stores.secrets.as_ref(), &config, &env, demo).await?;
     // HS256 with the data dir's secret, or RS256/ES256 with MAESTRO_JWKS_URL; issuer, audience
     // and the admin claim from the environment too (see `maestro_shared::auth`).
     let secret = jwt_secret(&data_dir, &env)?;
-    let auth = Arc::new(JwtAuth::from_env(Some(&secret), &lookup)?.unwrap_or_else(|| JwtAuth::hs256(&secret)));
+    let auth = Arc::new(env.jwt_auth_with(&secret)?);
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
     let stats_store = stores.stats.clone();

@@ -112,10 +112,9 @@ async fn main() -> ExitCode {
 
 #[allow(clippy::print_stdout)]
 fn token(sub: &str, admin: bool, ttl_hours: u64, data: &std::path::Path) -> Result<(), String> {
-    let secret = jwt_secret(data, &Env::process()).map_err(|e| e.to_string())?;
-    let auth = JwtAuth::from_env(Some(&secret), &env_var)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_else(|| JwtAuth::hs256(&secret));
+    let env = Env::process();
+    let secret = jwt_secret(data, &env).map_err(|e| e.to_string())?;
+    let auth = env.jwt_auth_with(&secret).map_err(|e| e.to_string())?;
     if !auth.can_issue() {
         return Err("MAESTRO_JWKS_URL is set: tokens come from your identity provider, not from `maestro token`".into());
     }

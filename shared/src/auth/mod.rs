@@ -43,20 +43,6 @@ pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(600);
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
 
-/// Reads a setting (the process environment, or a map in tests).
-pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn setting(env: Lookup<'_>, name: &str) -> Option<String> {
-    env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{name} is invalid: {message}")]
-pub struct AuthConfigError {
-    pub name: &'static str,
-    pub message: String,
-}
-
 /// Which claim grants the admin and stats APIs, and the value it must hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminClaim {
@@ -71,15 +57,6 @@ impl Default for AdminClaim {
 }
 
 impl AdminClaim {
-    /// `MAESTRO_ADMIN_CLAIM` and `MAESTRO_ADMIN_VALUE`, each defaulted when unset or blank.
-    pub fn from_env(env: Lookup<'_>) -> Self {
-        let defaults = Self::default();
-        Self {
-            claim: setting(env, "MAESTRO_ADMIN_CLAIM").unwrap_or(defaults.claim),
-            value: setting(env, "MAESTRO_ADMIN_VALUE").unwrap_or(defaults.value),
-        }
-    }
-
     /// Whether a verified token's claim value grants admin: a string that is the value or holds
     /// it among its space-separated words (OAuth 2 `scope`), or a JSON list holding it.
     pub fn granted_by(&self, claim: Option<&Value>) -> bool {
@@ -163,38 +140,6 @@ impl JwtAuth {
     /// Asymmetric tokens verified with the keys of a JWKS (this verifier cannot issue tokens).
     pub fn jwks(cache: JwksCache) -> Self {
         Self { verifier: Verifier::Jwks(cache), issuer: None, audience: Vec::new(), admin: AdminClaim::default() }
-    }
-
-    /// The verifier the environment describes: JWKS when `MAESTRO_JWKS_URL` is set (with
-    /// `MAESTRO_JWKS_TTL_SECS`), else HS256 with `secret` when there is one, else `None`; then
-    /// `MAESTRO_JWT_ISSUER`, `MAESTRO_JWT_AUDIENCE` and the admin claim.
-    pub fn from_env(secret: Option<&SecretString>, env: Lookup<'_>) -> Result<Option<Self>, AuthConfigError> {
-        let auth = match setting(env, "MAESTRO_JWKS_URL") {
-            Some(url) => {
-                let ttl = match setting(env, "MAESTRO_JWKS_TTL_SECS") {
-                    None => DEFAULT_JWKS_TTL,
-                    Some(v) => Duration::from_secs(v.parse().map_err(|e| AuthConfigError {
-                        name: "MAESTRO_JWKS_TTL_SECS",
-                        message: format!("`{v}`: {e}"),
-                    })?),
-                };
-                let cache = JwksCache::new(&url, ttl)
-                    .map_err(|message| AuthConfigError { name: "MAESTRO_JWKS_URL", message })?;
-                Self::jwks(cache)
-            }
-            None => match secret {
-                Some(secret) => Self::hs256(secret),
-                None => return Ok(None),
-            },
-        };
-        let audience = setting(env, "MAESTRO_JWT_AUDIENCE")
-            .map(|v| v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
-        Ok(Some(
-            auth.with_issuer(setting(env, "MAESTRO_JWT_ISSUER"))
-                .with_audience(audience)
-                .with_admin_claim(AdminClaim::from_env(env)),
-        ))
     }
 
     /// Tokens must carry this `iss` (and tokens issued here get it).
@@ -429,6 +374,7 @@ pub async fn prepare_keys(State(auth): State<Arc<JwtAuth>>, request: Request, ne
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Env;
 
     fn auth() -> JwtAuth {
         JwtAuth::hs256(&SecretString::new("test-secret-test-secret-test-secret"))
@@ -545,12 +491,8 @@ mod tests {
         assert!(spaced.granted_by(Some(&serde_json::json!(["Maestro Admins"]))));
         assert!(spaced.granted_by_flattened("Maestro Admins"));
 
-        let env = |name: &str| match name {
-            "MAESTRO_ADMIN_CLAIM" => Some("roles".to_string()),
-            "MAESTRO_ADMIN_VALUE" => Some(" ops ".to_string()),
-            _ => None,
-        };
-        let roles = AdminClaim::from_env(&env);
+        let env = Env::from_pairs(&[("MAESTRO_ADMIN_CLAIM", "roles"), ("MAESTRO_ADMIN_VALUE", " ops ")]);
+        let roles = env.admin_claim();
         assert_eq!(roles, AdminClaim { claim: "roles".into(), value: "ops".into() });
         let a = auth().with_admin_claim(roles);
         let token = a.issue("ops-1", true, Duration::from_secs(60)).expect("token");
@@ -562,19 +504,23 @@ mod tests {
     #[test]
     fn the_environment_picks_jwks_over_the_secret() {
         let secret = SecretString::new("test-secret-test-secret-test-secret");
-        let none = |_: &str| None;
-        assert!(JwtAuth::from_env(None, &none).expect("ok").is_none());
-        assert_eq!(JwtAuth::from_env(Some(&secret), &none).expect("ok").expect("hs256").mode(), "hs256");
-        let jwks = |name: &str| match name {
-            "MAESTRO_JWKS_URL" => Some("http://127.0.0.1:1/jwks.json".to_string()),
-            "MAESTRO_JWT_AUDIENCE" => Some("a, b".to_string()),
-            _ => None,
-        };
-        let a = JwtAuth::from_env(Some(&secret), &jwks).expect("ok").expect("jwks");
-        assert_eq!((a.mode(), a.can_issue()), ("jwks", false));
-        assert_eq!(a.audience, ["a", "b"]);
-        assert!(a.issue("u", false, Duration::from_secs(1)).is_err());
-        let bad = |name: &str| (name == "MAESTRO_JWKS_URL").then(|| "ftp://x".to_string());
-        assert!(JwtAuth::from_env(None, &bad).is_err());
+        let none = Env::from_pairs(&[]);
+        assert!(none.jwt_auth().expect("ok").is_none());
+        assert_eq!(none.jwt_auth_with(&secret).expect("hs256").mode(), "hs256");
+        let jwks = Env::from_pairs(&[
+            ("MAESTRO_JWKS_URL", "http://127.0.0.1:1/jwks.json"),
+            ("MAESTRO_JWT_AUDIENCE", "a, b"),
+            ("MAESTRO_JWT_SECRET", secret.expose()),
+        ]);
+        for a in [jwks.jwt_auth_with(&secret).expect("jwks"), jwks.jwt_auth().expect("ok").expect("jwks")] {
+            assert_eq!((a.mode(), a.can_issue()), ("jwks", false));
+            assert_eq!(a.audience, ["a", "b"]);
+            assert!(a.issue("u", false, Duration::from_secs(1)).is_err());
+        }
+        let bad = Env::from_pairs(&[("MAESTRO_JWKS_URL", "ftp://x")]);
+        let err = bad.jwt_auth().expect_err("not http").to_string();
+        assert!(err.starts_with("MAESTRO_JWKS_URL is invalid"), "{err}");
+        let ttl = Env::from_pairs(&[("MAESTRO_JWKS_URL", "http://127.0.0.1:1/j"), ("MAESTRO_JWKS_TTL_SECS", "soon")]);
+        assert!(ttl.jwt_auth().expect_err("not a number").to_string().starts_with("MAESTRO_JWKS_TTL_SECS"));
     }
 }

@@ -62,7 +62,7 @@ where
     };
     let message = format!("secrets manager: cannot {what} secret {secret_ref}: {detail}");
     match fault_of(err) {
-        Fault::Fatal => StoreError::Backend(message),
+        Fault::Fatal => StoreError::backend(message),
         Fault::Busy | Fault::MaybeApplied => StoreError::Unavailable(message),
     }
 }
@@ -140,7 +140,7 @@ impl SecretStore for SecretsManagerStore {
         let value = out
             .secret_string()
             .map(SecretString::new)
-            .ok_or_else(|| StoreError::Backend(format!("secrets manager: secret {secret_ref} holds no string")))?;
+            .ok_or_else(|| StoreError::backend(format!("secrets manager: secret {secret_ref} holds no string")))?;
         self.remember(secret_ref, Some(&value));
         Ok(value)
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ConfigError;
-use crate::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
+use crate::auth::{AdminClaim, DEFAULT_JWKS_TTL, JwksCache, JwtAuth, MIN_JWT_SECRET_BYTES};
 use crate::edges::Cors;
 use crate::gateway::GatewayOptions;
 use crate::secret::SecretString;
@@ -64,24 +64,61 @@ impl Env {
         }
     }
 
-    /// The token verifier the environment describes (see [`JwtAuth::from_env`]):
-    /// RS256/ES256 with the keys at `MAESTRO_JWKS_URL` when set, else HS256 with
-    /// `MAESTRO_JWT_SECRET` (refused when shorter than [`MIN_JWT_SECRET_BYTES`]), else `None`;
-    /// with `MAESTRO_JWT_ISSUER`, `MAESTRO_JWT_AUDIENCE`, `MAESTRO_ADMIN_CLAIM` and
-    /// `MAESTRO_ADMIN_VALUE`.
+    /// The token verifier the environment describes: RS256/ES256 with the keys at
+    /// `MAESTRO_JWKS_URL` when set, else HS256 with `MAESTRO_JWT_SECRET` (refused when shorter
+    /// than [`MIN_JWT_SECRET_BYTES`]), else `None`; see [`Self::jwt_auth_with`] for the rest.
     pub fn jwt_auth(&self) -> Result<Option<JwtAuth>, ConfigError> {
-        let secret = self.get("MAESTRO_JWT_SECRET");
-        if let Some(secret) = &secret
-            && secret.len() < MIN_JWT_SECRET_BYTES
-        {
-            return Err(ConfigError::Setting {
-                name: "MAESTRO_JWT_SECRET",
-                message: format!("use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
-            });
+        let secret = self.get("MAESTRO_JWT_SECRET").map(SecretString::new);
+        match secret {
+            Some(secret) => {
+                if secret.expose().len() < MIN_JWT_SECRET_BYTES {
+                    return Err(ConfigError::Setting {
+                        name: "MAESTRO_JWT_SECRET",
+                        message: format!("use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"),
+                    });
+                }
+                self.jwt_auth_with(&secret).map(Some)
+            }
+            None if self.get("MAESTRO_JWKS_URL").is_some() => self.jwks_auth().map(Some),
+            None => Ok(None),
         }
-        let secret = secret.map(SecretString::new);
-        JwtAuth::from_env(secret.as_ref(), &|name: &str| self.get(name))
-            .map_err(|e| ConfigError::Setting { name: e.name, message: e.message })
+    }
+
+    /// The verifier with `secret` as the HS256 secret (the local runner's own, checked where it
+    /// is made) unless `MAESTRO_JWKS_URL` names a key set (with `MAESTRO_JWKS_TTL_SECS`); then
+    /// `MAESTRO_JWT_ISSUER`, `MAESTRO_JWT_AUDIENCE` (comma-separated), `MAESTRO_ADMIN_CLAIM` and
+    /// `MAESTRO_ADMIN_VALUE`. The same rules for every process.
+    pub fn jwt_auth_with(&self, secret: &SecretString) -> Result<JwtAuth, ConfigError> {
+        if self.get("MAESTRO_JWKS_URL").is_some() {
+            return self.jwks_auth();
+        }
+        Ok(self.with_token_rules(JwtAuth::hs256(secret)))
+    }
+
+    fn jwks_auth(&self) -> Result<JwtAuth, ConfigError> {
+        let url = self.required("MAESTRO_JWKS_URL")?;
+        let ttl = Duration::from_secs(self.parse_or("MAESTRO_JWKS_TTL_SECS", DEFAULT_JWKS_TTL.as_secs())?);
+        let cache =
+            JwksCache::new(&url, ttl).map_err(|message| ConfigError::Setting { name: "MAESTRO_JWKS_URL", message })?;
+        Ok(self.with_token_rules(JwtAuth::jwks(cache)))
+    }
+
+    /// Issuer, audience and admin claim, whichever verifier checks the signature.
+    fn with_token_rules(&self, auth: JwtAuth) -> JwtAuth {
+        let audience = self
+            .get("MAESTRO_JWT_AUDIENCE")
+            .map(|v| v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        auth.with_issuer(self.get("MAESTRO_JWT_ISSUER")).with_audience(audience).with_admin_claim(self.admin_claim())
+    }
+
+    /// `MAESTRO_ADMIN_CLAIM` and `MAESTRO_ADMIN_VALUE`, each defaulted when unset or blank.
+    pub fn admin_claim(&self) -> AdminClaim {
+        let defaults = AdminClaim::default();
+        AdminClaim {
+            claim: self.get("MAESTRO_ADMIN_CLAIM").unwrap_or(defaults.claim),
+            value: self.get("MAESTRO_ADMIN_VALUE").unwrap_or(defaults.value),
+        }
     }
 
     /// `MAESTRO_JWT_SECRET` or `MAESTRO_JWKS_URL`, required (the chat function verifies every

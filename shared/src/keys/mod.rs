@@ -280,7 +280,7 @@ mod tests {
             _: u64,
             _: u64,
         ) -> Result<Reservation, StoreError> {
-            Err(StoreError::Backend("not used".into()))
+            Err(StoreError::backend("not used"))
         }
         async fn reconcile_budget(&self, _: &Grant, _: i64, _: i64) -> Result<(), StoreError> {
             Ok(())

@@ -579,7 +579,7 @@ mod tests {
     #[async_trait::async_trait]
     impl StatsStore for FixedRows {
         async fn record_event(&self, _: &LogEvent) -> Result<bool, StoreError> {
-            Err(StoreError::Backend("read-only".into()))
+            Err(StoreError::backend("read-only"))
         }
         async fn stats_rows(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
             Ok(self.0.iter().filter(|r| r.date >= q.from_date && r.date <= q.to_date).cloned().collect())

@@ -26,13 +26,47 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("storage backend failed: {0}")]
-    Backend(String),
+    /// The backend failed in a way a retry will not mend (a broken file, an item Maestro cannot
+    /// read, a refused request). `context` says what was being done; `source` keeps the backend's
+    /// own error typed, for the log and for tests that ask what failed.
+    #[error("storage backend failed: {context}")]
+    Backend {
+        context: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The backend is busy (throttled, in conflict) or unreachable (5xx, timeout, connection
     /// lost), still after the backend's own retries. Nothing is wrong with the request: the same
     /// call may pass in a moment. HTTP: 503 with `retry-after`, never a 500.
     #[error("storage backend unavailable: {0}")]
     Unavailable(String),
+}
+
+impl StoreError {
+    /// A backend failure with nothing underneath it (an item Maestro cannot read, a lock held).
+    pub fn backend(context: impl Into<String>) -> Self {
+        StoreError::Backend { context: context.into(), source: None }
+    }
+
+    /// A backend failure caused by `source` (a SQLite, I/O, SDK or task error), kept typed.
+    pub fn backend_caused(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Backend { context: context.into(), source: Some(source.into()) }
+    }
+}
+
+/// The error and its causes on one line, for the log.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
 }
 
 /// A store failure as the caller sees it, in one place for every route: 404 and 409 with their
@@ -48,8 +82,8 @@ impl From<StoreError> for crate::error::ApiError {
                 tracing::warn!(error = %detail, "store busy or unavailable");
                 ApiError::unavailable("backend_busy", "Maestro's storage is busy; retry shortly.").with_retry_after(1)
             }
-            StoreError::Backend(detail) => {
-                tracing::error!(error = %detail, "store failure");
+            e @ StoreError::Backend { .. } => {
+                tracing::error!(error = %with_causes(&e), "store failure");
                 ApiError::internal()
             }
         }
@@ -259,11 +293,11 @@ pub trait StatsStore: Send + Sync {
     /// backend that keeps no summaries: it refuses, and the roll-up reports the step as failed.
     async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
         let _ = (date, summaries);
-        Err(StoreError::Backend("this store keeps no roll-up summaries".into()))
+        Err(StoreError::backend("this store keeps no roll-up summaries"))
     }
     /// The stored summaries of `from_date..=to_date`, in (date, provider) order with `ALL` first.
     async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
         let _ = (from_date, to_date);
-        Err(StoreError::Backend("this store keeps no roll-up summaries".into()))
+        Err(StoreError::backend("this store keeps no roll-up summaries"))
     }
 }

@@ -72,7 +72,7 @@ fn provider_from(item: &Item) -> Result<Provider, StoreError> {
     Ok(Provider {
         code: r.s("code")?,
         kind: ProviderKind::parse(&kind)
-            .ok_or_else(|| StoreError::Backend(format!("dynamodb: provider item: unknown kind `{kind}`")))?,
+            .ok_or_else(|| StoreError::backend(format!("dynamodb: provider item: unknown kind `{kind}`")))?,
         name: r.s("name")?,
         base_url: r.s("base_url")?,
         headers: r.string_map("headers")?,
@@ -161,7 +161,7 @@ fn key_from(item: &Item) -> Result<ApiKey, StoreError> {
         priority: r.n("priority")?,
         is_active: r.bool("is_active")?,
         status: KeyStatus::parse(&status)
-            .ok_or_else(|| StoreError::Backend(format!("dynamodb: key item: unknown status `{status}`")))?,
+            .ok_or_else(|| StoreError::backend(format!("dynamodb: key item: unknown status `{status}`")))?,
         cooldown_until: r.opt_n("cooldown_until")?,
         limits: KeyLimits { rpm: r.opt_n("rpm")?, tpm: r.opt_n("tpm")?, rpd: r.opt_n("rpd")? },
     })
@@ -636,8 +636,7 @@ impl CatalogAdminStore for DynamoStore {
         }
         let mut providers = Vec::new();
         while let Some(joined) = loads.join_next().await {
-            let loaded =
-                joined.map_err(|e| StoreError::Backend(format!("dynamodb: loading a provider failed: {e}")))?;
+            let loaded = joined.map_err(|e| StoreError::backend_caused("dynamodb: loading a provider failed", e))?;
             providers.extend(loaded?);
         }
         providers.sort_by(|a, b| {

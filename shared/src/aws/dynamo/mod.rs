@@ -243,11 +243,11 @@ fn condition_failed(codes: &[String], i: usize) -> bool {
 
 /// A cancellation that none of the expected conditions explains.
 fn unexpected(what: &str, codes: &[String]) -> StoreError {
-    StoreError::Backend(format!("dynamodb: cannot {what}: transaction cancelled ({})", codes.join(", ")))
+    StoreError::backend(format!("dynamodb: cannot {what}: transaction cancelled ({})", codes.join(", ")))
 }
 
 fn build_failed(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    move |e| StoreError::Backend(format!("dynamodb: cannot build the request to {what}: {e}"))
+    move |e| StoreError::backend_caused(format!("dynamodb: cannot build the request to {what}"), e)
 }
 
 /// Expression attribute names and values, collected while an expression is written. Every
@@ -324,7 +324,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bad(&self, name: &str, problem: &str) -> StoreError {
-        StoreError::Backend(format!("dynamodb: {} item: attribute `{name}` {problem}", self.what))
+        StoreError::backend(format!("dynamodb: {} item: attribute `{name}` {problem}", self.what))
     }
 
     fn opt_s(&self, name: &str) -> Result<Option<String>, StoreError> {

@@ -99,7 +99,7 @@ where
     match fault_of(err) {
         Fault::Busy => Failure::Transient { detail: describe(err), maybe_applied: false },
         Fault::MaybeApplied => Failure::Transient { detail: describe(err), maybe_applied: true },
-        Fault::Fatal => Failure::Fatal(StoreError::Backend(format!("dynamodb: cannot {what}: {}", describe(err)))),
+        Fault::Fatal => Failure::Fatal(StoreError::backend(format!("dynamodb: cannot {what}: {}", describe(err)))),
     }
 }
 
@@ -158,10 +158,10 @@ mod tests {
         let calls = AtomicU32::new(0);
         let result: Result<(), _> = retrying("write", |_| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(Failure::Fatal(StoreError::Backend("ValidationException".into()))) }
+            async { Err(Failure::Fatal(StoreError::backend("ValidationException"))) }
         })
         .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(matches!(result, Err(StoreError::Backend(_))));
+        assert!(matches!(result, Err(StoreError::Backend { .. })));
     }
 }

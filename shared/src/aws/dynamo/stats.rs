@@ -238,7 +238,7 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         status: match status.as_str() {
             "success" => CallStatus::Success,
             "error" => CallStatus::Error,
-            other => return Err(StoreError::Backend(format!("dynamodb: call log item: unknown status `{other}`"))),
+            other => return Err(StoreError::backend(format!("dynamodb: call log item: unknown status `{other}`"))),
         },
         http_status: r.n("http_status")?,
         error_code: r.opt_s("error_code")?,
@@ -253,7 +253,7 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         cache_write_tokens: r.count("cache_write_tokens")?,
         key_attempts: match r.opt_s("key_attempts")? {
             Some(json) => serde_json::from_str(&json)
-                .map_err(|e| StoreError::Backend(format!("dynamodb: call log item: bad key_attempts: {e}")))?,
+                .map_err(|e| StoreError::backend_caused("dynamodb: call log item: bad key_attempts", e))?,
             None => Vec::new(),
         },
     })
@@ -449,7 +449,7 @@ fn sort_range(q: &LogQuery) -> Option<(String, String)> {
 fn days(q: &StatsQuery) -> Result<Vec<String>, StoreError> {
     let parse = |field: &str, value: &str| {
         NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
-            StoreError::Backend(format!("dynamodb: stats query: `{field}` is not a yyyy-mm-dd date: {value}"))
+            StoreError::backend(format!("dynamodb: stats query: `{field}` is not a yyyy-mm-dd date: {value}"))
         })
     };
     let (from, to) = (parse("from_date", &q.from_date)?, parse("to_date", &q.to_date)?);
@@ -827,7 +827,7 @@ impl StatsStore for DynamoStore {
                 reads.spawn(day_rows(self.client.clone(), self.table.clone(), date.clone(), query.clone()));
             }
             while let Some(joined) = reads.join_next().await {
-                let found = joined.map_err(|e| StoreError::Backend(format!("dynamodb: reading stats failed: {e}")))?;
+                let found = joined.map_err(|e| StoreError::backend_caused("dynamodb: reading stats failed", e))?;
                 rows.extend(found?);
             }
         }

@@ -133,7 +133,7 @@ fn spawn_background(
                 }
             }
         })
-        .map_err(|e| StoreError::Backend(format!("embedded store: cannot start the background writer: {e}")))?;
+        .map_err(|e| StoreError::backend_caused("embedded store: cannot start the background writer", e))?;
     Ok(Background { writer, stop, thread: Some(thread), _dir_lock: dir_lock })
 }
 
@@ -148,7 +148,7 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         .map_err(|e| io_error("create the lock file", &path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Backend(format!(
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::backend(format!(
             "embedded store: the data dir {} is in use by another Maestro process; stop it or use another --data dir",
             dir.display()
         ))),
@@ -236,7 +236,7 @@ impl EmbeddedStore {
     /// Runs `f` with the rate-limit windows locked (a few hash lookups; never held across I/O).
     fn with_windows<T>(&self, f: impl FnOnce(&mut counters::Windows) -> T) -> Result<T, StoreError> {
         let mut windows = self.windows.lock().map_err(|_| {
-            StoreError::Backend("embedded store: the windows lock is poisoned (an earlier operation panicked)".into())
+            StoreError::backend("embedded store: the windows lock is poisoned (an earlier operation panicked)")
         })?;
         Ok(f(&mut windows))
     }
@@ -244,7 +244,7 @@ impl EmbeddedStore {
 
 fn lock_db(db: &Mutex<Db>) -> Result<MutexGuard<'_, Db>, StoreError> {
     db.lock().map_err(|_| {
-        StoreError::Backend("embedded store: the connection lock is poisoned (an earlier operation panicked)".into())
+        StoreError::backend("embedded store: the connection lock is poisoned (an earlier operation panicked)")
     })
 }
 
@@ -272,11 +272,11 @@ impl fmt::Debug for EmbeddedStore {
 /// Maps a SQLite failure to a backend error that says what was being done. SQL text and bound
 /// values never appear in rusqlite's messages, so no secret can leak through here.
 fn backend(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Backend(format!("embedded store: cannot {what}: {e}"))
+    move |e| StoreError::backend_caused(format!("embedded store: cannot {what}"), e)
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("embedded store: cannot {what} {}: {e}", path.display()))
+    StoreError::backend_caused(format!("embedded store: cannot {what} {}", path.display()), e)
 }
 
 /// Whether a write failed because a referenced row (a key's or model's provider) is missing.
@@ -316,7 +316,7 @@ fn json_column<T: DeserializeOwned>(row: &Row<'_>, idx: usize, column: &'static 
 /// Writes a value as JSON text for a column.
 fn to_json<T: Serialize>(value: &T, column: &'static str) -> Result<String, StoreError> {
     serde_json::to_string(value)
-        .map_err(|e| StoreError::Backend(format!("embedded store: cannot encode `{column}`: {e}")))
+        .map_err(|e| StoreError::backend_caused(format!("embedded store: cannot encode `{column}`"), e))
 }
 
 #[cfg(unix)]
@@ -406,7 +406,7 @@ mod tests {
             .expect("bump version");
         drop(store);
         let err = EmbeddedStore::open(dir.path()).expect_err("newer schema");
-        assert!(matches!(&err, StoreError::Backend(m) if m.contains("schema version 99")), "{err}");
+        assert!(matches!(&err, StoreError::Backend { context, .. } if context.contains("schema version 99")), "{err}");
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(backend("read the schema version"))?;
     let found = usize::try_from(found).unwrap_or(usize::MAX);
     if found > VERSION {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "embedded store: the database has schema version {found}, newer than this Maestro understands ({VERSION}); \
              run a newer Maestro or point it at another data dir"
         )));

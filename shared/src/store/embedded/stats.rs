@@ -367,7 +367,7 @@ impl StatsStore for EmbeddedStore {
         let (db, events) = (self.db.clone(), events.to_vec());
         tokio::task::spawn_blocking(move || write(&db, &events))
             .await
-            .map_err(|e| StoreError::Backend(format!("embedded store: the log writer stopped: {e}")))?
+            .map_err(|e| StoreError::backend_caused("embedded store: the log writer stopped", e))?
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
