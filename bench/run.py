@@ -216,7 +216,7 @@ LAMBDAS = [
     ("maestro-admin", "admin-http-api-list-providers.json", "catalog listing from DynamoDB"),
     ("maestro-stats", "stats-http-api-usage-by-provider.json", "a stats query on DynamoDB"),
     ("maestro-aggregator", "aggregator-sqs-batch.json", "real transactions on moto"),
-    ("maestro-rollup", "rollup-eventbridge-scheduled.json", "a day's roll-up on DynamoDB"),
+    ("maestro-rollup", "rollup-eventbridge-scheduled.json", "key cool-down recovery on DynamoDB"),
 ]
 
 

@@ -583,40 +583,23 @@ async fn given_the_provisioned_table_then_it_has_both_log_indexes_ttl_and_on_dem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_roll_up_summaries_then_they_replace_each_other_per_day_and_stay_out_of_the_fine_stats_rows() {
-    use maestro_shared::stats::Counters;
-    use maestro_shared::stats::{ALL_PROVIDERS, Summary};
-
-    let Some((_guard, dynamo, _)) = aws_only("aws_summaries").await else { return };
+async fn given_a_legacy_roll_up_summary_in_a_days_partition_then_the_stats_rows_leave_it_out() {
+    let Some((_guard, dynamo, _)) = aws_only("aws_legacy_summary").await else { return };
     let t = at("2026-11-26T06:14:10Z");
     assert!(dynamo.record_event(&event("req-1", t)).await.expect("record"));
-    let summary = |date: &str, provider: &str, requests: u64| Summary {
-        date: date.into(),
-        provider: provider.into(),
-        counters: Counters { requests, latency_hist: [requests; 12], ..Counters::default() },
-    };
-    let first = [
-        summary("2026-11-26", "openai", 1),
-        summary("2026-11-26", ALL_PROVIDERS, 3),
-        summary("2026-11-26", "anthropic", 2),
-    ];
-    dynamo.put_summaries("2026-11-26", &first).await.expect("put");
-    dynamo.put_summaries("2026-11-25", &[summary("2026-11-25", ALL_PROVIDERS, 9)]).await.expect("put the day before");
-    let read = dynamo.summaries("2026-11-25", "2026-11-26").await.expect("summaries");
-    let order: Vec<(&str, &str)> = read.iter().map(|s| (s.date.as_str(), s.provider.as_str())).collect();
-    assert_eq!(
-        order,
-        [("2026-11-25", "ALL"), ("2026-11-26", "ALL"), ("2026-11-26", "anthropic"), ("2026-11-26", "openai")]
-    );
-    assert_eq!(read[2], first[2]);
-
-    dynamo.put_summaries("2026-11-26", &[summary("2026-11-26", ALL_PROVIDERS, 4)]).await.expect("replace");
-    let read = dynamo.summaries("2026-11-26", "2026-11-26").await.expect("summaries");
-    assert_eq!(read, [summary("2026-11-26", ALL_PROVIDERS, 4)]);
-    dynamo.put_summaries("2026-11-26", &[]).await.expect("clear");
-    assert!(dynamo.summaries("2026-11-26", "2026-11-26").await.expect("summaries").is_empty());
+    // What earlier versions' roll-up wrote next to the day's stats rows.
+    let summary = std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S("STAT#2026-11-26".into())),
+        ("sk".to_string(), AttributeValue::S("SUM#ALL".into())),
+        ("entity".to_string(), AttributeValue::S("summary".into())),
+        ("date".to_string(), AttributeValue::S("2026-11-26".into())),
+        ("provider".to_string(), AttributeValue::S("ALL".into())),
+        ("requests".to_string(), AttributeValue::N("7".into())),
+    ]);
+    dynamo.client().put_item().table_name(dynamo.table()).set_item(Some(summary)).send().await.expect("legacy put");
 
     let day = StatsQuery { from_date: "2026-11-26".into(), to_date: "2026-11-26".into(), ..StatsQuery::default() };
-    dynamo.put_summaries("2026-11-26", &first).await.expect("put again");
-    assert_eq!(dynamo.stats_rows(&day).await.expect("rows").len(), 1, "summaries are not fine rows");
+    let rows = dynamo.stats_rows(&day).await.expect("rows");
+    assert_eq!(rows.len(), 1, "a summary is not a stats row");
+    assert_eq!(rows[0].counters.requests, 1);
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use maestro_shared::bootstrap::key_id;
 use maestro_shared::store::CounterStore;
-use maestro_shared::time::now_ms;
 use serde_json::{Value, json};
 use support::{FakeProvider, TestApp, spawn_app};
 
@@ -107,11 +106,13 @@ async fn a_plain_call_whose_caller_hangs_up_is_logged_and_charged_with_its_real_
     let usage = app.usage("").await;
     assert_eq!((usage["total"]["requests"].as_u64(), usage["total"]["cost_micros"].as_u64()), (Some(1), Some(29)));
 
-    // Settled: the key's token window and the caller's budget hold the real figures.
+    // Settled: the key's token window and the caller's budget hold the real figures (read at
+    // the call's start: the minute may have turned since).
     let store = app.app.store.clone();
-    let (minute, _) = store.usage(&key_id("fake", "late"), now_ms()).await.unwrap();
+    let started = call["ts_ms"].as_i64().expect("ts_ms");
+    let (minute, _) = store.usage(&key_id("fake", "late"), started).await.unwrap();
     assert_eq!((minute.requests, minute.tokens), (1, 29));
-    let budget = store.budget_usage(&caller_key_counter(&app).await, now_ms()).await.unwrap();
+    let budget = store.budget_usage(&caller_key_counter(&app).await, started).await.unwrap();
     assert_eq!((budget.day_requests, budget.day_cost_micros), (1, 29));
 }
 
@@ -134,9 +135,10 @@ async fn a_stream_whose_caller_hangs_up_before_the_first_byte_is_logged_and_sett
     assert_eq!(usage["total"]["requests"], 1);
 
     let store = app.app.store.clone();
-    let (minute, _) = store.usage(&key_id("fake", "late"), now_ms()).await.unwrap();
+    let started = call["ts_ms"].as_i64().expect("ts_ms");
+    let (minute, _) = store.usage(&key_id("fake", "late"), started).await.unwrap();
     assert_eq!((minute.requests, minute.tokens), (1, prompt + completion), "the estimate is replaced");
-    let budget = store.budget_usage(&caller_key_counter(&app).await, now_ms()).await.unwrap();
+    let budget = store.budget_usage(&caller_key_counter(&app).await, started).await.unwrap();
     assert_eq!(budget.day_cost_micros, prompt + completion);
 }
 

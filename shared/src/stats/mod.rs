@@ -4,8 +4,6 @@
 pub mod report;
 pub mod rollup;
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::logs::{CallStatus, LogEvent};
@@ -173,39 +171,6 @@ pub fn total(rows: &[StatsRow]) -> Counters {
         sum.add(&r.counters);
     }
     sum
-}
-
-// ---- Summaries (the roll-up's rows) ----------------------------------------------------------
-
-/// The `provider` of the summary that counts every provider of a day (DynamoDB's `ALL` row).
-pub const ALL_PROVIDERS: &str = "ALL";
-
-/// One summary row: a day's counters for one provider, or for all of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    /// `yyyy-mm-dd` (UTC).
-    pub date: String,
-    /// A provider code, or [`ALL_PROVIDERS`] for the day's total.
-    pub provider: String,
-    #[serde(flatten)]
-    pub counters: Counters,
-}
-
-impl Summary {
-    pub fn is_all(&self) -> bool {
-        self.provider == ALL_PROVIDERS
-    }
-}
-
-/// The summaries of fine rows: per date, one row per provider and one [`ALL_PROVIDERS`] row, in
-/// (date, provider) order with `ALL` first. Dates without rows get no summary.
-pub fn summarize(rows: &[StatsRow]) -> Vec<Summary> {
-    let mut by_key: BTreeMap<(String, bool, String), Counters> = BTreeMap::new();
-    for row in rows {
-        by_key.entry((row.date.clone(), false, ALL_PROVIDERS.to_string())).or_default().add(&row.counters);
-        by_key.entry((row.date.clone(), true, row.provider.clone())).or_default().add(&row.counters);
-    }
-    by_key.into_iter().map(|((date, _, provider), counters)| Summary { date, provider, counters }).collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Provider, Route};
 use crate::logs::LogEvent;
 use crate::secret::SecretString;
-use crate::stats::Summary;
 use crate::stats::{StatsQuery, StatsRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -288,16 +287,4 @@ pub trait StatsStore: Send + Sync {
     }
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError>;
-    /// Replaces the summaries of `date` (one per provider plus `ALL`, recomputed from its fine
-    /// rows by the roll-up) with `summaries`; an empty slice clears them. The default suits a
-    /// backend that keeps no summaries: it refuses, and the roll-up reports the step as failed.
-    async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
-        let _ = (date, summaries);
-        Err(StoreError::backend("this store keeps no roll-up summaries"))
-    }
-    /// The stored summaries of `from_date..=to_date`, in (date, provider) order with `ALL` first.
-    async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
-        let _ = (from_date, to_date);
-        Err(StoreError::backend("this store keeps no roll-up summaries"))
-    }
 }

@@ -21,7 +21,9 @@
 //! | call log | `LOG#<yyyy-mm-ddTHH>#<shard 00..15>` (shard from the request id) | `<ts ms, 13 digits>#<request id>` | 90 days |
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
-//! | roll-up summary | `STAT#<yyyy-mm-dd>` | `SUM#<provider>` (`SUM#ALL`: the whole day) | 365 days |
+//!
+//! Roll-up summaries (`STAT#<date>` / `SUM#<provider>`) written by earlier versions are no longer
+//! read or written; they expire with their TTL.
 //!
 //! Every provider, model, key and route item (and a route's listing item) carries a `version`
 //! number, 1 when created and one more with every write of the item (admin edits, the bootstrap's
@@ -69,8 +71,6 @@
 //! | 11f | revoke a caller key | 1 GetItem `CALLERKEYS`/`CALLERKEY#<id>` + 1 TransactWriteItems: `SET revoked_at_ms` on both items (`attribute_not_exists(revoked_at_ms)`) | table |
 //! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log on `LOG#<hour>#<shard>` (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per stats row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
 //! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered), 16 days in parallel | table |
-//! | 13a | replace a day's summaries (roll-up) | 1 Query `begins_with(sk, "SUM#")` + 1 TransactWriteItems (Put the new, Delete the gone) | table |
-//! | 13b | summaries for a date range | 1 Query per day on `STAT#<date>`, `begins_with(sk, "SUM#")` | table |
 //! | 14 | logs by request id | a gateway id `req_<UUID v7>`: Query the id's shard `LOG#<hour>#<shard>` (and the legacy `LOG#<hour>`) of the hour(s) within 5 minutes of its time, filtered on `request_id`; any other id: the same in every listed hour | table |
 //! | 15 | logs by user (+ provider, model, status filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
 //! | 16 | logs by provider (+ model, status filters) | 17 Queries on `gsi2` in parallel, `gsi2pk = PROVIDERLOG#<code>#<shard>` for the 16 shards and the legacy `PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first, each up to the limit; merged by sort key | `gsi2` |

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::NaiveDate;
 use futures_util::future::try_join_all;
 use tokio::task::JoinSet;
@@ -24,14 +24,11 @@ use super::{
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
-use crate::stats::{ALL_PROVIDERS, Summary};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
 const LOG_TTL_DAYS: i64 = 90;
 const STATS_TTL_DAYS: i64 = 365;
-/// Sort-key prefix of the roll-up summaries in a day's `STAT#<date>` partition.
-const SUMMARY_PREFIX: &str = "SUM#";
 /// TransactWriteItems takes at most this many items.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How far a gateway call's logged start may lie from the time in its request id.
@@ -320,75 +317,6 @@ fn counter_values(c: &Counters) -> Vec<(String, u64)> {
     out
 }
 
-fn summary_sk(provider: &str) -> String {
-    format!("{SUMMARY_PREFIX}{provider}")
-}
-
-fn summary_item(summary: &Summary) -> Item {
-    let mut item = key(stats_pk(&summary.date), summary_sk(&summary.provider));
-    item.extend([
-        ("entity".to_string(), s("summary")),
-        ("date".to_string(), s(&summary.date)),
-        ("provider".to_string(), s(&summary.provider)),
-    ]);
-    // Summaries live as long as the rows they sum.
-    let day_ms = NaiveDate::parse_from_str(&summary.date, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or_else(time::now_ms, |t| t.and_utc().timestamp_millis());
-    item.insert("expires_at".to_string(), n(expires_after_days(day_ms, STATS_TTL_DAYS)));
-    for (attr, value) in counter_values(&summary.counters) {
-        item.insert(attr, n(value));
-    }
-    item
-}
-
-fn summary_from(item: &Item) -> Result<Summary, StoreError> {
-    let r = Reader::new(item, "summary");
-    let mut counters = Counters::default();
-    let fields: [&mut u64; 11] = [
-        &mut counters.requests,
-        &mut counters.successes,
-        &mut counters.errors,
-        &mut counters.prompt_tokens,
-        &mut counters.completion_tokens,
-        &mut counters.cached_tokens,
-        &mut counters.cost_micros,
-        &mut counters.latency_ms_sum,
-        &mut counters.cache_write_tokens,
-        &mut counters.attempts,
-        &mut counters.attempt_errors,
-    ];
-    for (field, name) in fields.into_iter().zip(COUNTERS) {
-        *field = r.count(name)?;
-    }
-    for (i, bucket) in counters.latency_hist.iter_mut().enumerate() {
-        *bucket = r.count(&format!("h{i}"))?;
-    }
-    Ok(Summary { date: r.s("date")?, provider: r.s("provider")?, counters })
-}
-
-/// Every item of a day whose sort key starts with `prefix` (strongly consistent).
-async fn day_items(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    date: &str,
-    prefix: &str,
-    what: &'static str,
-) -> Result<Vec<Item>, StoreError> {
-    let mut expr = Expr::default();
-    let condition = format!(
-        "{} = {} AND begins_with({}, {})",
-        expr.name("pk"),
-        expr.value("pk", s(stats_pk(date))),
-        expr.name("sk"),
-        expr.value("prefix", s(prefix))
-    );
-    let mut spec = QuerySpec::new(condition, expr);
-    spec.consistent = true;
-    spec.run(client, table, what, None).await
-}
-
 /// Whether a log matches every filter of a query (from inclusive, to exclusive, before the cursor).
 fn matches(q: &LogQuery, e: &LogEvent) -> bool {
     q.matches(e)
@@ -475,7 +403,8 @@ async fn day_rows(
 ) -> Result<Vec<StatsRow>, StoreError> {
     let mut expr = Expr::default();
     let condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(stats_pk(&date))));
-    // Always a `P#` prefix: the day's partition also holds the roll-up summaries (`SUM#…`).
+    // Always a `P#` prefix: every stats row's sort key starts with it, and anything else a day's
+    // partition may hold (such as `SUM#…` summaries written by older versions) stays unread.
     let prefix = match (&q.provider, &q.model, &q.key_id) {
         (Some(p), Some(m), Some(k)) => stats_sk(p, m, k),
         (Some(p), Some(m), None) => format!("P#{p}#M#{m}#K#"),
@@ -835,58 +764,6 @@ impl StatsStore for DynamoStore {
             (&a.date, &a.provider, &a.model, &a.key_id).cmp(&(&b.date, &b.provider, &b.model, &b.key_id))
         });
         Ok(rows)
-    }
-
-    /// Summaries are `STAT#<date>` / `SUM#<provider>` items (`SUM#ALL` for the day), replaced in
-    /// one TransactWriteItems (several if a day had more than 100 providers).
-    async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
-        let existing = day_items(&self.client, &self.table, date, SUMMARY_PREFIX, "read summaries").await?;
-        let keep: Vec<String> = summaries.iter().filter(|s| s.date == date).map(|s| summary_sk(&s.provider)).collect();
-        let mut items = Vec::new();
-        for summary in summaries.iter().filter(|s| s.date == date) {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(summary_item(summary)))
-                .build()
-                .map_err(build_failed("write a summary"))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        for item in &existing {
-            let sk = Reader::new(item, "summary").s("sk")?;
-            if !keep.contains(&sk) {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(stats_pk(date), sk)))
-                    .build()
-                    .map_err(build_failed("delete a summary"))?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-            }
-        }
-        for chunk in items.chunks(MAX_TRANSACTION_ITEMS) {
-            if let Some(codes) = self.transact("replace summaries", chunk.to_vec(), false).await? {
-                return Err(unexpected("replace summaries", &codes));
-            }
-        }
-        Ok(())
-    }
-
-    async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
-        let range =
-            StatsQuery { from_date: from_date.to_string(), to_date: to_date.to_string(), ..StatsQuery::default() };
-        let mut found = Vec::new();
-        for date in days(&range)? {
-            for item in day_items(&self.client, &self.table, &date, SUMMARY_PREFIX, "read summaries").await? {
-                found.push(summary_from(&item)?);
-            }
-        }
-        found.sort_by(|a, b| {
-            (&a.date, a.provider != ALL_PROVIDERS, &a.provider).cmp(&(
-                &b.date,
-                b.provider != ALL_PROVIDERS,
-                &b.provider,
-            ))
-        });
-        Ok(found)
     }
 
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {

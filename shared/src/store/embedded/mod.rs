@@ -398,6 +398,40 @@ mod tests {
     }
 
     #[test]
+    fn upgrading_a_version_7_database_drops_the_former_summaries_table() {
+        let summaries_tables = |store: &EmbeddedStore| -> i64 {
+            store
+                .with_db(|db| {
+                    db.conn
+                        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'usage_summaries'", [], |r| {
+                            r.get(0)
+                        })
+                        .map_err(backend("read"))
+                })
+                .expect("sqlite_master")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path()).expect("open");
+        assert_eq!(summaries_tables(&store), 0);
+        // Back to version 7, summaries and all.
+        store
+            .with_db(|db| {
+                db.conn
+                    .execute_batch(
+                        "CREATE TABLE usage_summaries (date TEXT, provider TEXT, requests INTEGER);
+                         INSERT INTO usage_summaries VALUES ('2026-11-26', 'ALL', 3);
+                         PRAGMA user_version = 7;",
+                    )
+                    .map_err(backend("downgrade"))
+            })
+            .expect("downgrade");
+        drop(store);
+        let again = EmbeddedStore::open(dir.path()).expect("reopen");
+        assert_eq!(user_version(&again), schema::VERSION as i64);
+        assert_eq!(summaries_tables(&again), 0);
+    }
+
+    #[test]
     fn a_database_from_a_newer_maestro_is_refused_not_misread() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = EmbeddedStore::open(dir.path()).expect("open");

@@ -16,8 +16,16 @@ use crate::store::StoreError;
 const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
-const MIGRATIONS: &[&str] =
-    &[V1, V2, V3, CALLER_KEYS, LEAN_LOG_INDEXES, ATTEMPTS_AND_CACHE_WRITES, DROP_PARAMS_AND_MODEL_CREATED];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    CALLER_KEYS,
+    LEAN_LOG_INDEXES,
+    ATTEMPTS_AND_CACHE_WRITES,
+    DROP_PARAMS_AND_MODEL_CREATED,
+    DROP_USAGE_SUMMARIES,
+];
 
 const V1: &str = r#"
 CREATE TABLE providers (
@@ -142,9 +150,8 @@ CREATE TABLE usage_stats (
 ) WITHOUT ROWID;
 "#;
 
-/// The roll-up's summaries (DynamoDB's `STAT#<date>` rows `SUM#<provider>` and `SUM#ALL`): the day's
-/// counters per provider and over all of them (`provider = 'ALL'`), recomputed from
-/// `usage_stats` by the scheduled roll-up.
+/// The roll-up's former summaries (the day's counters per provider and `provider = 'ALL'`),
+/// dropped by [`DROP_USAGE_SUMMARIES`] (version 8).
 const V2: &str = r#"
 CREATE TABLE usage_summaries (
     date              TEXT NOT NULL,
@@ -241,6 +248,12 @@ ALTER TABLE models ADD COLUMN drop_params INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE models ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
 UPDATE models SET created = CAST(strftime('%s', 'now') AS INTEGER);
 ALTER TABLE routes ADD COLUMN drop_params INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// The roll-up no longer writes summaries: the stats API answers every query from the exact
+/// `usage_stats` rows, and nothing ever read `usage_summaries`.
+const DROP_USAGE_SUMMARIES: &str = r#"
+DROP TABLE IF EXISTS usage_summaries;
 "#;
 
 /// The schema version this build writes.

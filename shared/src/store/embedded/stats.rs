@@ -10,7 +10,6 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::Summary;
 use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
@@ -187,35 +186,6 @@ fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
     })
 }
 
-const DELETE_SUMMARIES: &str = "DELETE FROM usage_summaries WHERE date = ?1";
-
-const INSERT_SUMMARY: &str = concat!(
-    "INSERT INTO usage_summaries (date, provider, ",
-    counter_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24, ?25)"
-);
-
-/// `ALL` sorts first within a day: `provider <> 'ALL'` is 0 for it and 1 for the others.
-const SELECT_SUMMARIES: &str = concat!(
-    "SELECT date, provider, ",
-    counter_columns!(),
-    " FROM usage_summaries WHERE date >= ?1 AND date <= ?2 ORDER BY date, provider <> 'ALL', provider"
-);
-
-/// Replaces a day's summaries in one transaction, so a reader sees the old set or the new one.
-fn replace_summaries(conn: &mut Connection, date: &str, summaries: &[Summary]) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.prepare_cached(DELETE_SUMMARIES)?.execute(params![date])?;
-    for s in summaries.iter().filter(|s| s.date == date) {
-        let counters = counter_values(&s.counters);
-        let mut values: Vec<&dyn ToSql> = vec![&s.date, &s.provider];
-        values.extend(counters.iter().map(|v| v as &dyn ToSql));
-        tx.prepare_cached(INSERT_SUMMARY)?.execute(values.as_slice())?;
-    }
-    tx.commit()
-}
-
 /// Records a batch in the caller's transaction: each log row is inserted, and only the events
 /// whose row is new are added to their stats rows, so a crash cannot count an event twice or lose
 /// it, and a redelivered event changes nothing. The stats and the keys' last-use times are summed
@@ -301,8 +271,8 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
 /// Rows one pruning statement deletes: small batches, so a prune never holds the write lock long.
 const PRUNE_BATCH: usize = 5_000;
 
-/// Drops call logs older than [`stats::LOG_RETENTION_DAYS`] and daily stats and summaries older
-/// than [`stats::STATS_RETENTION_DAYS`], as DynamoDB's TTL does, so a long-running local gateway
+/// Drops call logs older than [`stats::LOG_RETENTION_DAYS`] and daily stats older than
+/// [`stats::STATS_RETENTION_DAYS`], as DynamoDB's TTL does, so a long-running local gateway
 /// does not grow forever. Returns the logs and stats rows deleted.
 pub(super) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<(usize, usize)> {
     let day_ms = 86_400_000;
@@ -321,17 +291,12 @@ pub(super) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<(usize, 
         }
     }
     // Stats rows are keyed by date first: one day at a time (a day is a few hundred rows).
-    for table in ["usage_stats", "usage_summaries"] {
-        let old_days: Vec<String> = conn
-            .prepare_cached(&format!("SELECT DISTINCT date FROM {table} WHERE date < ?1"))?
-            .query_map(params![stats_before], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for day in old_days {
-            let n = conn.prepare_cached(&format!("DELETE FROM {table} WHERE date = ?1"))?.execute(params![day])?;
-            if table == "usage_stats" {
-                deleted.1 += n;
-            }
-        }
+    let old_days: Vec<String> = conn
+        .prepare_cached("SELECT DISTINCT date FROM usage_stats WHERE date < ?1")?
+        .query_map(params![stats_before], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for day in old_days {
+        deleted.1 += conn.prepare_cached("DELETE FROM usage_stats WHERE date = ?1")?.execute(params![day])?;
     }
     Ok(deleted)
 }
@@ -400,24 +365,6 @@ impl StatsStore for EmbeddedStore {
                 .prepare_cached(SELECT_LOGS)
                 .and_then(|mut stmt| stmt.query_map(values, log_from_row)?.collect())
                 .map_err(backend("read call logs"))
-        })
-    }
-
-    async fn put_summaries(&self, date: &str, summaries: &[Summary]) -> Result<(), StoreError> {
-        self.with_db(|db| replace_summaries(&mut db.conn, date, summaries).map_err(backend("replace summaries")))
-    }
-
-    async fn summaries(&self, from_date: &str, to_date: &str) -> Result<Vec<Summary>, StoreError> {
-        self.with_db(|db| {
-            db.conn
-                .prepare_cached(SELECT_SUMMARIES)
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![from_date, to_date], |row| {
-                        Ok(Summary { date: row.get(0)?, provider: row.get(1)?, counters: counters_from_row(row, 2)? })
-                    })?
-                    .collect()
-                })
-                .map_err(backend("read summaries"))
         })
     }
 }
