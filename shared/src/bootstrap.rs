@@ -52,7 +52,8 @@ where
     }
 }
 
-/// The seed catalog: the three providers and current models with prices (micro-USD per 1M).
+/// The seed catalog: the built-in providers and their current models with prices (micro-USD per
+/// 1M tokens), each price with its source and date.
 const SEED_CATALOG: &str = include_str!("../../infra/seed/catalog.json");
 
 /// The variables the official SDKs read, per built-in provider (its code is its kind's id):
@@ -72,6 +73,8 @@ struct SeedProvider {
     code: String,
     kind: ProviderKind,
     name: String,
+    /// Empty: the kind's public endpoint.
+    #[serde(default)]
     base_url: String,
     sort_order: i64,
 }
@@ -92,6 +95,20 @@ struct SeedModel {
     output_price: u64,
     #[serde(default)]
     is_default: bool,
+    /// A model whose price could not be verified is seeded inactive, for an admin to price.
+    #[serde(default = "active")]
+    is_active: bool,
+    /// Where the prices come from, and when they were read.
+    #[allow(dead_code, reason = "checked by a test; kept in the seed for the people who update it")]
+    #[serde(default)]
+    price_source: Option<String>,
+    #[allow(dead_code, reason = "checked by a test; kept in the seed for the people who update it")]
+    #[serde(default)]
+    price_date: Option<String>,
+}
+
+fn active() -> bool {
+    true
 }
 
 /// What bootstrap did, for the start-up banner.
@@ -136,7 +153,13 @@ pub async fn bootstrap(
         seed(catalog).await?;
         report.seeded = true;
     }
-    let current = catalog.load_catalog().await?;
+    let mut current = catalog.load_catalog().await?;
+    for (code, key_var, url_var) in sdk_env() {
+        if current.provider(code).is_none() && (env.get(key_var).is_some() || env.get(url_var).is_some()) {
+            add_missing_built_in(catalog, code).await?;
+            current = catalog.load_catalog().await?;
+        }
+    }
 
     for (code, key_var, url_var) in sdk_env() {
         if let Some(url) = env.get(url_var)
@@ -241,25 +264,49 @@ pub async fn bootstrap(
 }
 
 async fn seed(catalog: &dyn CatalogStore) -> Result<(), BootstrapError> {
-    let seed: Seed = serde_json::from_str(SEED_CATALOG).map_err(|e| BootstrapError::Seed(e.to_string()))?;
-    for p in seed.providers {
-        catalog
-            .upsert_provider(&Provider {
-                code: p.code,
-                kind: p.kind,
-                name: p.name,
-                base_url: p.base_url,
-                headers: BTreeMap::new(),
-                is_active: true,
-                sort_order: p.sort_order,
-            })
-            .await?;
+    let seed = parse_seed()?;
+    for p in &seed.providers {
+        install_seeded(catalog, &seed, p).await?;
     }
-    for m in seed.models {
+    Ok(())
+}
+
+fn parse_seed() -> Result<Seed, BootstrapError> {
+    serde_json::from_str(SEED_CATALOG).map_err(|e| BootstrapError::Seed(e.to_string()))
+}
+
+/// Adds a built-in provider the catalog lacks (one added to Maestro after the catalog was
+/// seeded), with its seeded models, when its SDK variables are set; otherwise a seeded catalog is
+/// not changed unasked.
+async fn add_missing_built_in(catalog: &dyn CatalogStore, code: &str) -> Result<(), BootstrapError> {
+    let seed = parse_seed()?;
+    match seed.providers.iter().find(|p| p.code == code) {
+        Some(p) => install_seeded(catalog, &seed, p).await,
+        None => Ok(()),
+    }
+}
+
+async fn install_seeded(catalog: &dyn CatalogStore, seed: &Seed, p: &SeedProvider) -> Result<(), BootstrapError> {
+    let base_url = match p.base_url.as_str() {
+        "" => p.kind.spec().default_base_url.to_string(),
+        url => url.to_string(),
+    };
+    catalog
+        .upsert_provider(&Provider {
+            code: p.code.clone(),
+            kind: p.kind,
+            name: p.name.clone(),
+            base_url,
+            headers: BTreeMap::new(),
+            is_active: true,
+            sort_order: p.sort_order,
+        })
+        .await?;
+    for m in seed.models.iter().filter(|m| m.provider == p.code) {
         catalog
             .insert_model_if_absent(&Model {
-                provider: m.provider,
-                model: m.model,
+                provider: m.provider.clone(),
+                model: m.model.clone(),
                 model_type: "chat".to_string(),
                 context_window: m.context_window,
                 max_output_tokens: m.max_output_tokens,
@@ -272,7 +319,7 @@ async fn seed(catalog: &dyn CatalogStore) -> Result<(), BootstrapError> {
                     cache_write: m.cache_write_price,
                     output: m.output_price,
                 },
-                is_active: true,
+                is_active: m.is_active,
                 is_default: m.is_default,
                 drop_params: false,
                 created: crate::time::now_ms() / 1000,
@@ -517,19 +564,61 @@ mod tests {
     }
 
     #[test]
-    fn seed_catalog_parses_with_ten_or_more_priced_models() {
+    fn every_sdk_provider_is_seeded_with_one_default_and_every_price_says_where_it_is_from() {
         let seed: Seed = serde_json::from_str(SEED_CATALOG).expect("seed parses");
-        assert_eq!(seed.providers.len(), 3);
-        assert!(seed.models.len() >= 10);
-        assert!(seed.models.iter().all(|m| m.input_price > 0 && m.output_price > 0));
-        assert!(seed.models.iter().any(|m| m.model == "deepseek-v4-flash"));
-        for p in ["openai", "anthropic", "deepseek"] {
-            assert_eq!(
-                seed.models.iter().filter(|m| m.provider == p && m.is_default).count(),
-                1,
-                "{p} has one default"
-            );
+        let seeded: Vec<&str> = seed.providers.iter().map(|p| p.code.as_str()).collect();
+        let with_sdk_env: Vec<&str> = sdk_env().map(|(code, _, _)| code).collect();
+        assert_eq!(seeded, with_sdk_env, "one seeded provider per kind with SDK variables, in the kinds' order");
+        for p in &seed.providers {
+            assert_eq!(p.kind.as_str(), p.code, "a built-in provider's code is its kind's id");
+            assert!(p.base_url.is_empty() || p.base_url == p.kind.spec().default_base_url, "{}", p.code);
+            let models: Vec<&SeedModel> = seed.models.iter().filter(|m| m.provider == p.code).collect();
+            assert!(models.len() >= 2, "{} has models", p.code);
+            assert_eq!(models.iter().filter(|m| m.is_default).count(), 1, "{} has one default", p.code);
         }
+        assert!(seed.models.iter().any(|m| m.model == "deepseek-v4-flash"));
+        let original = ["openai", "anthropic", "deepseek"];
+        for m in &seed.models {
+            // Only a model whose price is unknown may be free, and then it is not active; one
+            // model is free by its vendor's own price list and says so.
+            let priced = m.input_price > 0 && m.output_price > 0;
+            let says_free = m.price_source.as_deref().is_some_and(|s| s.ends_with("free"));
+            assert!(priced || !m.is_active || says_free, "{} is active at $0", m.model);
+            if !original.contains(&m.provider.as_str()) {
+                let source = m.price_source.as_deref().unwrap_or("");
+                let date = m.price_date.as_deref().unwrap_or("");
+                assert!(source.len() > 10, "{} says where its price is from", m.model);
+                assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(), "{}: price_date {date}", m.model);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_built_in_provider_added_after_seeding_arrives_when_its_key_is_exported() {
+        let store = crate::store::embedded::EmbeddedStore::open_in_memory().expect("store");
+        // A catalog seeded before Qwen was built in.
+        let openai = Provider {
+            code: "openai".into(),
+            kind: ProviderKind::Openai,
+            name: "OpenAI".into(),
+            base_url: ProviderKind::Openai.spec().default_base_url.into(),
+            headers: BTreeMap::new(),
+            is_active: true,
+            sort_order: 10,
+        };
+        store.upsert_provider(&openai).await.expect("older catalog");
+        let none = Env::from_pairs(&[]);
+        bootstrap(&store, &store, &FileConfig::default(), &none, false).await.expect("restart");
+        assert!(store.load_catalog().await.expect("catalog").provider("qwen").is_none(), "not added unasked");
+
+        let with_key = Env::from_pairs(&[("QWEN_API_KEY", "sk-qwen-0123456789abcdef")]);
+        let report = bootstrap(&store, &store, &FileConfig::default(), &with_key, false).await.expect("with key");
+        assert_eq!(report.imported_keys.len(), 1);
+        let catalog = store.load_catalog().await.expect("catalog");
+        let qwen = catalog.provider("qwen").expect("qwen is added");
+        assert_eq!(qwen.provider.base_url, "https://dashscope.aliyuncs.com/compatible-mode/v1");
+        assert!(qwen.models.iter().any(|m| m.model == "qwen-plus" && m.is_default && m.prices.input == 400_000));
+        assert_eq!(qwen.keys.len(), 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod support;
 mod aws_conformance;
 mod aws_cost;
 mod aws_faults;
+mod cn_providers;
 mod providers;
 mod store_conformance;
 mod streams;

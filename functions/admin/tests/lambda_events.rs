@@ -74,7 +74,10 @@ async fn given_authorizer_claims_with_the_admin_role_then_the_catalog_is_listed_
     assert_eq!(status, StatusCode::OK, "{body}");
     let codes: Vec<&str> =
         body["data"].as_array().expect("data").iter().filter_map(|p| p["provider_code"].as_str()).collect();
-    assert_eq!(codes, ["openai", "anthropic", "deepseek"]);
+    assert_eq!(
+        codes,
+        ["openai", "anthropic", "deepseek", "qwen", "moonshot", "zhipu", "ernie", "doubao", "minimax", "gemini"]
+    );
 }
 
 #[tokio::test]

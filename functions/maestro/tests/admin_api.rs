@@ -841,8 +841,10 @@ async fn provider_kinds_come_from_one_table() {
     let api = Api::new(&app);
     let kinds = api.get("/api/admin/ai-providers/kinds").await["data"].clone();
     let row = |kind: &str| kinds.as_array().unwrap().iter().find(|k| k["kind"] == kind).cloned().unwrap();
-    assert_eq!(kinds.as_array().map(Vec::len), Some(5), "{kinds}");
+    assert_eq!(kinds.as_array().map(Vec::len), Some(maestro_shared::domain::KINDS.len()), "{kinds}");
     assert_eq!(row("openai")["default_base_url"], "https://api.openai.com/v1");
+    assert_eq!(row("qwen")["default_base_url"], "https://dashscope.aliyuncs.com/compatible-mode/v1");
+    assert_eq!(row("gemini")["creatable"], true);
     assert_eq!(
         (row("openai_compatible")["default_base_url"].as_str(), row("openai_compatible")["creatable"].as_bool()),
         (Some(""), Some(true))

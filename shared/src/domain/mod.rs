@@ -1,7 +1,9 @@
-//! Domain types: what a chat request is, what the catalog holds. No I/O here.
+//! Domain types: what a chat request is, what the catalog holds, the provider kinds. No I/O here.
 
 pub mod catalog;
 pub mod chat;
+pub mod kinds;
 
 pub use catalog::*;
 pub use chat::*;
+pub use kinds::{BodyStatus, KINDS, KeyHeader, KindSpec, WireFormat};

@@ -99,7 +99,7 @@ pub(super) async fn list_models(
             }));
         }
         let request = with_key(http.get(url), ProviderKind::Anthropic, key)?.header("anthropic-version", API_VERSION);
-        let body = send_with(request, &provider.headers, timeout, key).await?;
+        let body = send_with(request, provider.kind, &provider.headers, timeout, key).await?;
         let page: ModelPage = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
         out.extend(page.data.into_iter().filter(|m| !m.id.trim().is_empty()).map(|m| ListedModel {
             supports_vision:

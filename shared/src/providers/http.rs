@@ -4,7 +4,8 @@
 //!
 //! The error envelope read here is OpenAI's `{"error": {"message", "type", "code"}}`, which
 //! DeepSeek, the OpenAI-compatible servers and Anthropic (with a top-level `"type": "error"`)
-//! share.
+//! share; Google's is the same inside a JSON array, with a `status` word. What a code means for a
+//! kind (out of balance, overloaded) is its [`KindSpec`]'s to say.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Call, ProviderError, ProviderErrorKind, classify_status, retry_after, transport_error};
-use crate::domain::{KeyHeader, ProviderKind};
+use crate::domain::{KeyHeader, KindSpec, ProviderKind};
 use crate::secret::SecretString;
 
 /// Adds the provider key the way `kind` takes it (its row's [`KeyHeader`]), marked sensitive so
@@ -62,19 +63,20 @@ pub(crate) async fn open(
         Ok(Ok(bytes)) => bytes,
         _ => Bytes::new(),
     };
-    Err(upstream_error(status, &headers, &body, call.api_key))
+    Err(upstream_error(call.provider.kind, status, &headers, &body, call.api_key))
 }
 
 /// Adds the provider's configured headers (last, so they may override a default such as
 /// `authorization` for gateways with their own auth), sets the per-attempt timeout, sends, and
 /// reads the whole body. A non-2xx status becomes a classified [`ProviderError`].
 pub(crate) async fn send(request: reqwest::RequestBuilder, call: &Call<'_>) -> Result<Bytes, ProviderError> {
-    send_with(request, &call.provider.headers, call.timeout, call.api_key).await
+    send_with(request, call.provider.kind, &call.provider.headers, call.timeout, call.api_key).await
 }
 
 /// [`send`] for requests that are not chat calls (the model list).
 pub(crate) async fn send_with(
     request: reqwest::RequestBuilder,
+    kind: ProviderKind,
     configured: &BTreeMap<String, String>,
     timeout: std::time::Duration,
     key: &SecretString,
@@ -86,9 +88,9 @@ pub(crate) async fn send_with(
     let headers = response.headers().clone();
     match response.bytes().await {
         Ok(bytes) if status.is_success() => Ok(bytes),
-        Ok(bytes) => Err(upstream_error(status, &headers, &bytes, call_key)),
+        Ok(bytes) => Err(upstream_error(kind, status, &headers, &bytes, call_key)),
         // The status already says what went wrong; the body would only have said it in words.
-        Err(_) if !status.is_success() => Err(upstream_error(status, &headers, &[], call_key)),
+        Err(_) if !status.is_success() => Err(upstream_error(kind, status, &headers, &[], call_key)),
         Err(e) => Err(transport_error(&e)),
     }
 }
@@ -111,10 +113,22 @@ fn provider_headers(configured: &BTreeMap<String, String>) -> Result<HeaderMap, 
 }
 
 /// OpenAI's error envelope, which DeepSeek and Anthropic share the core of:
-/// `{"error": {"message", "type", "code", "param"}}` (Anthropic adds a top-level `"type":"error"`).
+/// `{"error": {"message", "type", "code", "param"}}` (Anthropic adds a top-level `"type":"error"`);
+/// Google's compatible endpoint sends a list of them.
 #[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: ErrorBody,
+#[serde(untagged)]
+enum ErrorEnvelope {
+    One { error: ErrorBody },
+    List(Vec<ErrorEnvelope>),
+}
+
+impl ErrorEnvelope {
+    fn into_body(self) -> Option<ErrorBody> {
+        match self {
+            Self::One { error } => Some(error),
+            Self::List(list) => list.into_iter().next().and_then(Self::into_body),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,38 +137,82 @@ pub(crate) struct ErrorBody {
     pub(crate) message: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
-    /// A string at OpenAI, but some compatible servers send a number.
+    /// A string at OpenAI, but some compatible servers send a number (Google: the HTTP status).
     #[serde(default)]
     code: Option<Value>,
+    /// Google's RPC status word (`RESOURCE_EXHAUSTED`), more telling than its numeric `code`.
+    #[serde(default)]
+    status: Option<String>,
 }
 
 /// Turns a non-2xx answer into the taxonomy, with the provider's code and (short) message.
 pub(crate) fn upstream_error(
+    kind: ProviderKind,
     status: StatusCode,
     headers: &HeaderMap,
     body: &[u8],
     key: &SecretString,
 ) -> ProviderError {
     let body = scrubbed(body, key);
-    let (code, message, quota) = match serde_json::from_str::<ErrorEnvelope>(&body) {
-        Ok(ErrorEnvelope { error }) => {
-            let code = match error.code {
-                Some(Value::String(s)) if !s.is_empty() => Some(s),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => error.kind.clone().filter(|k| !k.is_empty()),
-            };
-            // OpenAI puts `insufficient_quota` in both fields; proxies sometimes keep only one.
-            let quota = [error.kind.as_deref(), code.as_deref()].contains(&Some("insufficient_quota"));
-            let message = match error.message {
-                Some(m) if !m.trim().is_empty() => truncate(m.trim(), MAX_MESSAGE_CHARS),
-                _ => generic(status, &body),
-            };
-            (code, message, quota)
-        }
-        Err(_) => (None, generic(status, &body), false),
+    let (code, error_type, message) =
+        match serde_json::from_str::<ErrorEnvelope>(&body).ok().and_then(ErrorEnvelope::into_body) {
+            Some(error) => {
+                let code = match error.code {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s),
+                    _ if error.status.as_ref().is_some_and(|s| !s.is_empty()) => error.status.clone(),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => error.kind.clone().filter(|k| !k.is_empty()),
+                };
+                let message = match error.message {
+                    Some(m) if !m.trim().is_empty() => truncate(m.trim(), MAX_MESSAGE_CHARS),
+                    _ => generic(status, &body),
+                };
+                (code, error.kind, message)
+            }
+            None => (None, None, generic(status, &body)),
+        };
+    let error_kind = classify(kind.spec(), status.as_u16(), [code.as_deref(), error_type.as_deref()]);
+    ProviderError { kind: error_kind, status: Some(status.as_u16()), retry_after: retry_after(headers), code, message }
+}
+
+/// What an error answer means: the status's meaning, unless the kind's codes say the account is
+/// out of balance (whatever the status) or the provider is overloaded.
+fn classify(spec: &KindSpec, status: u16, codes: [Option<&str>; 2]) -> ProviderErrorKind {
+    let named = |list: &[&str]| codes.iter().flatten().any(|c| list.contains(c));
+    // OpenAI puts `insufficient_quota` in both fields; proxies sometimes keep only one.
+    if named(&["insufficient_quota"]) || named(spec.quota_codes) {
+        ProviderErrorKind::QuotaExceeded
+    } else if named(spec.overloaded_codes) {
+        ProviderErrorKind::Overloaded
+    } else {
+        classify_status(status, codes[0])
+    }
+}
+
+/// The error a 2xx body carries, for a kind that answers errors with HTTP 200 ([`KindSpec::status_in_body`]):
+/// `None` when the body says success (or says nothing).
+pub(crate) fn error_in_ok_body(kind: ProviderKind, body: &[u8], key: &SecretString) -> Option<ProviderError> {
+    let status = kind.spec().status_in_body?;
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let at = |path: &str| path.split('.').try_fold(&value, |v, part| v.get(part));
+    let code = at(status.code_field)?.as_i64()?;
+    if code == 0 {
+        return None;
+    }
+    let http = status.as_http.iter().find(|(c, _)| *c == code).map_or(500, |(_, http)| *http);
+    let text = at(status.message_field).and_then(Value::as_str).unwrap_or("").trim();
+    let message = match text {
+        "" => format!("the provider reported error {code} in a 200 answer"),
+        text => truncate(&scrubbed(text.as_bytes(), key), MAX_MESSAGE_CHARS),
     };
-    let kind = classify_status(status.as_u16(), if quota { Some("insufficient_quota") } else { code.as_deref() });
-    ProviderError { kind, status: Some(status.as_u16()), retry_after: retry_after(headers), code, message }
+    let code = code.to_string();
+    Some(ProviderError {
+        kind: classify(kind.spec(), http, [Some(code.as_str()), None]),
+        status: Some(http),
+        retry_after: None,
+        code: Some(code),
+        message,
+    })
 }
 
 /// The body as text with the key masked. Done before anything is cut short: a cut could leave
@@ -205,13 +263,13 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
 /// keeps its message so the log says what happened.
 pub(crate) fn malformed(body: &[u8], cause: &serde_json::Error, key: &SecretString) -> ProviderError {
     let text = scrubbed(body, key);
-    let message = match serde_json::from_str::<ErrorEnvelope>(&text) {
-        Ok(ErrorEnvelope { error }) => format!(
+    let message = match serde_json::from_str::<ErrorEnvelope>(&text).ok().and_then(ErrorEnvelope::into_body) {
+        Some(error) => format!(
             "the provider answered 2xx with an error: {}",
             truncate(error.message.as_deref().unwrap_or("(no message)"), MAX_EXCERPT_CHARS)
         ),
-        Err(_) if text.trim_start().starts_with('<') => "the provider answered 2xx with an HTML page".to_string(),
-        Err(_) => format!("the provider's response is not the expected JSON ({cause})"),
+        None if text.trim_start().starts_with('<') => "the provider answered 2xx with an HTML page".to_string(),
+        None => format!("the provider's response is not the expected JSON ({cause})"),
     };
     ProviderError::new(ProviderErrorKind::MalformedResponse, None, message)
 }
@@ -227,7 +285,8 @@ mod tests {
     #[test]
     fn html_error_pages_become_a_short_message() {
         let page = format!("<html><head><title>502 Bad Gateway</title></head><body>{}</body></html>", "x".repeat(5000));
-        let e = upstream_error(StatusCode::BAD_GATEWAY, &HeaderMap::new(), page.as_bytes(), &key());
+        let e =
+            upstream_error(ProviderKind::Openai, StatusCode::BAD_GATEWAY, &HeaderMap::new(), page.as_bytes(), &key());
         assert_eq!(e.kind, ProviderErrorKind::Server);
         assert_eq!(e.message, "HTTP 502 Bad Gateway from the provider (HTML page: 502 Bad Gateway)");
         assert_eq!(e.code, None);
@@ -236,11 +295,18 @@ mod tests {
     #[test]
     fn plain_text_bodies_are_cut_short() {
         let body = format!("upstream connect error {}", "y".repeat(1000));
-        let e = upstream_error(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), body.as_bytes(), &key());
+        let e = upstream_error(
+            ProviderKind::Openai,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &key(),
+        );
         assert_eq!(e.kind, ProviderErrorKind::Overloaded);
         assert!(e.message.starts_with("HTTP 503 Service Unavailable from the provider: upstream connect error"));
         assert!(e.message.chars().count() < 300, "{}", e.message.len());
-        let empty = upstream_error(StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), b"", &key());
+        let empty =
+            upstream_error(ProviderKind::Openai, StatusCode::INTERNAL_SERVER_ERROR, &HeaderMap::new(), b"", &key());
         assert_eq!(empty.message, "HTTP 500 Internal Server Error from the provider with an empty body");
     }
 
@@ -248,7 +314,8 @@ mod tests {
     fn the_key_is_masked_before_a_message_is_cut() {
         let message = format!("{} {}", "z".repeat(MAX_MESSAGE_CHARS - 10), key().expose());
         let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error"}}).to_string();
-        let e = upstream_error(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.as_bytes(), &key());
+        let e =
+            upstream_error(ProviderKind::Openai, StatusCode::UNAUTHORIZED, &HeaderMap::new(), body.as_bytes(), &key());
         assert!(!e.message.contains("sk-test-0123"), "{}", e.message);
         assert_eq!(e.code.as_deref(), Some("invalid_request_error"));
     }
@@ -256,7 +323,7 @@ mod tests {
     #[test]
     fn quota_in_type_only_still_counts() {
         let body = br#"{"error":{"message":"no money","type":"insufficient_quota","code":null}}"#;
-        let e = upstream_error(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body, &key());
+        let e = upstream_error(ProviderKind::Openai, StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body, &key());
         assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
         assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
     }

@@ -11,7 +11,9 @@ use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::http::{ErrorBody, MAX_MESSAGE_CHARS, malformed, open, send, send_with, truncate, with_key};
+use super::http::{
+    ErrorBody, MAX_MESSAGE_CHARS, error_in_ok_body, malformed, open, send, send_with, truncate, with_key,
+};
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
 use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
@@ -45,7 +47,7 @@ pub(super) async fn list_models(
 ) -> Result<Vec<ListedModel>, ProviderError> {
     let url = format!("{}/models", base_url(provider).trim_end_matches('/'));
     let request = with_key(http.get(url), provider.kind, key)?;
-    let body = send_with(request, &provider.headers, timeout, key).await?;
+    let body = send_with(request, provider.kind, &provider.headers, timeout, key).await?;
     let list: ModelList = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, key))?;
     Ok(list
         .data
@@ -134,10 +136,10 @@ struct StreamOptions {
 impl<'a> WireRequest<'a> {
     fn new(call: &Call<'a>) -> Self {
         let r = call.request;
-        let (max_tokens, max_completion_tokens) = match call.provider.kind {
-            // DeepSeek documents only `max_tokens`.
-            ProviderKind::Deepseek => (r.requested_max_tokens(), None),
-            _ => (r.max_tokens, r.max_completion_tokens),
+        let spec = call.provider.kind.spec();
+        let (max_tokens, max_completion_tokens) = match spec.max_tokens_only {
+            true => (r.requested_max_tokens(), None),
+            false => (r.max_tokens, r.max_completion_tokens),
         };
         let (messages, response_format) = match call.provider.kind {
             ProviderKind::Deepseek => deepseek_json_output(&r.messages, r.extra.get("response_format")),
@@ -154,8 +156,13 @@ impl<'a> WireRequest<'a> {
             user: r.user.as_deref(),
             stream: None,
             stream_options: None,
-            // DeepSeek refuses `n`; one that got here is being dropped (`drop_params`).
-            extra: Extra { fields: &r.extra, response_format, without_n: call.provider.kind == ProviderKind::Deepseek },
+            // What the API refuses and got here is being dropped (`drop_params`).
+            extra: Extra {
+                fields: &r.extra,
+                response_format,
+                without_n: !spec.several_choices,
+                without_logprobs: !spec.logprobs,
+            },
         }
     }
 }
@@ -209,6 +216,7 @@ struct Extra<'a> {
     fields: &'a Map<String, Value>,
     response_format: Option<Value>,
     without_n: bool,
+    without_logprobs: bool,
 }
 
 impl Serialize for Extra<'_> {
@@ -219,6 +227,7 @@ impl Serialize for Extra<'_> {
             "stream" | "stream_options" | "drop_params" => false,
             "response_format" => !replaced,
             "n" => !self.without_n,
+            "logprobs" | "top_logprobs" => !self.without_logprobs,
             _ => true,
         });
         let replacement = self.response_format.as_ref().map(|f| (&"response_format", f));
@@ -245,9 +254,14 @@ struct WireUsage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    total_tokens: Option<u64>,
     /// DeepSeek's own name for cache reads.
     #[serde(default)]
     prompt_cache_hit_tokens: Option<u64>,
+    /// Kimi's (older answers carry only this one, newer ones both).
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -258,12 +272,18 @@ struct PromptDetails {
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
+        let prompt_tokens = u.prompt_tokens.unwrap_or(0);
+        let completion_tokens = u.completion_tokens.unwrap_or(0);
+        // Gemini counts thinking tokens in `total_tokens` only, and bills them as output: what
+        // the total holds beyond prompt and completion is generated text all the same.
+        let beyond = u.total_tokens.map_or(0, |total| total.saturating_sub(prompt_tokens + completion_tokens));
         Usage {
-            prompt_tokens: u.prompt_tokens.unwrap_or(0),
-            completion_tokens: u.completion_tokens.unwrap_or(0),
+            prompt_tokens,
+            completion_tokens: completion_tokens + beyond,
             cached_tokens: u
                 .prompt_cache_hit_tokens
                 .or(u.prompt_tokens_details.and_then(|d| d.cached_tokens))
+                .or(u.cached_tokens)
                 .unwrap_or(0),
             cache_write_tokens: 0,
         }
@@ -271,6 +291,9 @@ impl From<WireUsage> for Usage {
 }
 
 fn parse_completion(body: Bytes, call: &Call<'_>) -> Result<ProviderReply, ProviderError> {
+    if let Some(error) = error_in_ok_body(call.provider.kind, &body, call.api_key) {
+        return Err(error);
+    }
     let completion: Completion = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
     let usage = completion.usage.map_or_else(Usage::default, Usage::from);
     let model = completion.model.filter(|m| !m.is_empty()).unwrap_or_else(|| call.model.model.clone());
@@ -505,8 +528,13 @@ mod tests {
         let mut extra = Map::new();
         extra.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
         extra.insert("seed".into(), serde_json::json!(7));
-        let out =
-            serde_json::to_value(Extra { fields: &extra, response_format: None, without_n: false }).unwrap_or_default();
+        let out = serde_json::to_value(Extra {
+            fields: &extra,
+            response_format: None,
+            without_n: false,
+            without_logprobs: false,
+        })
+        .unwrap_or_default();
         assert_eq!(out, serde_json::json!({"seed": 7}));
     }
 
@@ -536,8 +564,15 @@ mod tests {
         extra.insert("response_format".into(), format);
         extra.insert("seed".into(), serde_json::json!(7));
         extra.insert("n".into(), serde_json::json!(2));
-        let out = serde_json::to_value(Extra { fields: &extra, response_format: replaced, without_n: true })
-            .unwrap_or_default();
+        extra.insert("logprobs".into(), serde_json::json!(true));
+        extra.insert("top_logprobs".into(), serde_json::json!(2));
+        let out = serde_json::to_value(Extra {
+            fields: &extra,
+            response_format: replaced,
+            without_n: true,
+            without_logprobs: true,
+        })
+        .unwrap_or_default();
         assert_eq!(out, serde_json::json!({"seed": 7, "response_format": {"type": "json_object"}}));
     }
 
