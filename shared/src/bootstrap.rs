@@ -286,6 +286,36 @@ async fn add_missing_built_in(catalog: &dyn CatalogStore, code: &str) -> Result<
     }
 }
 
+/// The models Maestro ships for a kind, as its seed lists them (prices included, each model
+/// active or not as seeded): the list a sync falls back to when the provider's API lists none.
+pub fn built_in_models(kind: ProviderKind) -> Vec<Model> {
+    let Ok(seed) = parse_seed() else { return Vec::new() };
+    seed.models.iter().filter(|m| m.provider == kind.as_str()).map(seeded_model).collect()
+}
+
+fn seeded_model(m: &SeedModel) -> Model {
+    Model {
+        provider: m.provider.clone(),
+        model: m.model.clone(),
+        model_type: "chat".to_string(),
+        context_window: m.context_window,
+        max_output_tokens: m.max_output_tokens,
+        supports_streaming: true,
+        supports_tools: m.supports_tools,
+        supports_vision: m.supports_vision,
+        prices: Prices {
+            input: m.input_price,
+            cached_input: m.cached_input_price,
+            cache_write: m.cache_write_price,
+            output: m.output_price,
+        },
+        is_active: m.is_active,
+        is_default: m.is_default,
+        drop_params: false,
+        created: crate::time::now_ms() / 1000,
+    }
+}
+
 async fn install_seeded(catalog: &dyn CatalogStore, seed: &Seed, p: &SeedProvider) -> Result<(), BootstrapError> {
     let base_url = match p.base_url.as_str() {
         "" => p.kind.spec().default_base_url.to_string(),
@@ -303,28 +333,7 @@ async fn install_seeded(catalog: &dyn CatalogStore, seed: &Seed, p: &SeedProvide
         })
         .await?;
     for m in seed.models.iter().filter(|m| m.provider == p.code) {
-        catalog
-            .insert_model_if_absent(&Model {
-                provider: m.provider.clone(),
-                model: m.model.clone(),
-                model_type: "chat".to_string(),
-                context_window: m.context_window,
-                max_output_tokens: m.max_output_tokens,
-                supports_streaming: true,
-                supports_tools: m.supports_tools,
-                supports_vision: m.supports_vision,
-                prices: Prices {
-                    input: m.input_price,
-                    cached_input: m.cached_input_price,
-                    cache_write: m.cache_write_price,
-                    output: m.output_price,
-                },
-                is_active: m.is_active,
-                is_default: m.is_default,
-                drop_params: false,
-                created: crate::time::now_ms() / 1000,
-            })
-            .await?;
+        catalog.insert_model_if_absent(&seeded_model(m)).await?;
     }
     Ok(())
 }

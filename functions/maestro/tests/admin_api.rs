@@ -835,6 +835,62 @@ async fn every_admin_route_wants_a_valid_admin_token() {
 }
 
 #[tokio::test]
+async fn built_in_providers_sync_from_their_list_or_else_from_maestros_own() {
+    let upstream = Upstream::start().await;
+    // Kimi lists its models; the Zhipu endpoint here has no model list (404), as Zhipu's API has none.
+    let app = app_with(
+        &upstream,
+        &[
+            ("MOONSHOT_API_KEY", "sk-ok-kimi-0123456789abcdef"),
+            ("MOONSHOT_BASE_URL", &upstream.base("moonshot")),
+            ("ZHIPU_API_KEY", "sk-ok-glm-0123456789abcdef"),
+            ("ZHIPU_BASE_URL", &format!("{}/no-list", upstream.base("zhipu"))),
+        ],
+    )
+    .await;
+    let api = Api::new(&app);
+    let kimi = api.admin(Method::POST, "/api/admin/ai-providers/moonshot/sync-models", None).await;
+    assert_eq!(kimi.status, 200, "{}", kimi.body);
+    assert_eq!((kimi.body["source"].as_str(), kimi.body["listed"].as_u64()), (Some("provider"), Some(3)));
+    assert!(kimi.body["not_listed"].as_array().unwrap().iter().any(|m| m == "kimi-k3"), "the seeded ones stay");
+    assert_eq!(upstream.keys("/moonshot/models"), ["sk-ok-kimi-0123456789abcdef"]);
+
+    // Zhipu's models are all seeded already: a sync from Maestro's own list finds them and adds none.
+    let glm = api.admin(Method::POST, "/api/admin/ai-providers/zhipu/sync-models", None).await;
+    assert_eq!(glm.status, 200, "{}", glm.body);
+    assert_eq!(glm.body["source"], "built_in");
+    let existing: Vec<&str> = glm.body["existing"].as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
+    assert!(existing.contains(&"glm-5.3") && existing.contains(&"glm-4.7-flash"), "{existing:?}");
+    assert_eq!(glm.body["added"], json!([]));
+
+    // A second Zhipu provider (another region) starts empty: the sync adds Maestro's list,
+    // inactive, with the shipped prices.
+    let created = api
+        .admin(Method::POST, "/api/admin/ai-providers", Some(json!({"provider_code": "zhipu-intl", "provider_name": "Z.ai", "kind": "zhipu", "base_url": format!("{}/no-list", upstream.base("zai"))})))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = api
+        .admin(Method::POST, "/api/admin/ai-providers/zhipu-intl/keys", Some(json!({"key_name": "main", "api_key": "sk-ok-zai-0123456789abcdef"})))
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    let intl = api.admin(Method::POST, "/api/admin/ai-providers/zhipu-intl/sync-models", None).await;
+    assert_eq!((intl.status, intl.body["source"].as_str()), (200, Some("built_in")), "{}", intl.body);
+    let glm53 = intl.body["added"].as_array().unwrap().iter().find(|m| m["model_code"] == "glm-5.3").cloned().unwrap();
+    assert_eq!(
+        (glm53["is_active"].as_bool(), glm53["prices"]["input_price"].as_u64(), glm53["prices"]["output_price"].as_u64()),
+        (Some(false), Some(1_400_000), Some(4_400_000))
+    );
+
+    // Any other failure is still the provider's: a refused key is not papered over with a list.
+    let bad = api
+        .admin(Method::POST, "/api/admin/ai-providers/moonshot/keys", Some(json!({"key_name": "bad", "api_key": "sk-401-kimi-0123456789abcdef", "priority": 9})))
+        .await;
+    assert_eq!(bad.status, 201, "{}", bad.body);
+    let refused = api.admin(Method::POST, "/api/admin/ai-providers/moonshot/sync-models", None).await;
+    assert!(refused.status >= 400 && refused.body["source"].is_null(), "{}", refused.body);
+}
+
+#[tokio::test]
 async fn provider_kinds_come_from_one_table() {
     let upstream = Upstream::start().await;
     let app = app_with(&upstream, &[]).await;

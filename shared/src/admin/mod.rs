@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::bootstrap::key_id;
+use crate::bootstrap::{built_in_models, key_id};
 use crate::domain::{ApiKey, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
 use crate::error::ApiError;
 use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
@@ -26,8 +26,9 @@ use crate::store::{
     StatsStore, StoreError, WindowUsage,
 };
 use views::{
-    CreateKey, CreateProvider, CreateRoute, KeyView, KindView, ModelView, ProviderConfigView, ProviderView, RouteView,
-    SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationOutcome, ValidationReport,
+    CreateKey, CreateProvider, CreateRoute, KeyView, KindView, ModelListSource, ModelView, ProviderConfigView,
+    ProviderView, RouteView, SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationOutcome,
+    ValidationReport,
 };
 
 /// Longest names, descriptions, URLs and secrets accepted.
@@ -407,42 +408,48 @@ impl Admin {
     }
 
     /// Reads the provider's model list with one of its keys and adds the models the catalog
-    /// lacks: inactive, with no prices (which the list does not tell), the limits and display
-    /// name the list gives. Nothing already in the catalog changes.
+    /// lacks: inactive, with the limits and display name the list gives, and the prices Maestro
+    /// ships for that model if it ships any (else none: the list does not tell them). A built-in
+    /// kind whose API has no model list (404/405) gets Maestro's own list for it instead
+    /// (`source: "built_in"`). Nothing already in the catalog changes.
     pub async fn sync_models(&self, code: &str) -> Result<SyncReport, ApiError> {
         let catalog = self.load().await?;
         let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
         let provider = &entry.provider.provider;
         let secret = self.sync_key(entry).await?;
-        let listed = self
-            .client
-            .list_models(provider, &secret, PROVIDER_CALL_TIMEOUT)
-            .await
-            .map_err(|e| upstream(code, e.kind, e.status, &scrubbed(&e.message, &secret, provider)))?;
+        let shipped = built_in_models(provider.kind);
+        let (listed, source) = match self.client.list_models(provider, &secret, PROVIDER_CALL_TIMEOUT).await {
+            Ok(listed) => (listed.iter().map(|m| listed_model(code, m, &shipped)).collect(), ModelListSource::Provider),
+            Err(e) if matches!(e.status, Some(404 | 405)) && !shipped.is_empty() => {
+                let own = shipped.iter().map(|m| {
+                    (Model { provider: code.to_string(), is_active: false, is_default: false, ..m.clone() }, None)
+                });
+                (own.collect::<Vec<_>>(), ModelListSource::BuiltIn)
+            }
+            Err(e) => return Err(upstream(code, e.kind, e.status, &scrubbed(&e.message, &secret, provider))),
+        };
         let known: HashSet<&str> = entry.models.iter().map(|m| m.model.model.as_str()).collect();
         let mut seen = HashSet::new();
         let (mut added, mut existing) = (Vec::new(), Vec::new());
-        for model in &listed {
-            if !seen.insert(model.id.as_str()) {
+        for (new, name) in &listed {
+            if !seen.insert(new.model.as_str()) {
                 continue;
             }
-            if known.contains(model.id.as_str()) {
-                existing.push(model.id.clone());
+            if known.contains(new.model.as_str()) {
+                existing.push(new.model.clone());
                 continue;
             }
-            let new = listed_model(code, model);
-            let name = model.display_name.as_deref();
-            if self.catalog.create_model_if_absent(&new, name).await.map_err(ApiError::from)? {
+            if self.catalog.create_model_if_absent(new, name.as_deref()).await.map_err(ApiError::from)? {
                 added.push(new.model.clone());
             } else {
-                existing.push(model.id.clone());
+                existing.push(new.model.clone());
             }
         }
         let not_listed =
             entry.models.iter().map(|m| m.model.model.clone()).filter(|m| !seen.contains(m.as_str())).collect();
         let after = self.load().await?;
         let added = added.iter().filter_map(|m| after.model(code, m)).map(ModelView::from).collect();
-        Ok(SyncReport { provider_code: code.to_string(), listed: seen.len(), added, existing, not_listed })
+        Ok(SyncReport { provider_code: code.to_string(), source, listed: seen.len(), added, existing, not_listed })
     }
 
     /// The secret a sync calls with: the best active key (normal first, then by priority); an
@@ -796,22 +803,25 @@ fn upstream(code: &str, kind: ProviderErrorKind, status: Option<u16>, message: &
 }
 
 /// A listed model as a new catalog entry: inactive, unpriced, chat.
-fn listed_model(code: &str, m: &ListedModel) -> Model {
-    Model {
+/// A listed model as the catalog adds it: inactive; priced as Maestro ships it when it does.
+fn listed_model(code: &str, m: &ListedModel, shipped: &[Model]) -> (Model, Option<String>) {
+    let known = shipped.iter().find(|s| s.model == m.id);
+    let model = Model {
         provider: code.to_string(),
         model: m.id.clone(),
         model_type: "chat".to_string(),
-        context_window: m.context_window,
-        max_output_tokens: m.max_output_tokens,
+        context_window: m.context_window.or(known.and_then(|k| k.context_window)),
+        max_output_tokens: m.max_output_tokens.or(known.and_then(|k| k.max_output_tokens)),
         supports_streaming: true,
-        supports_tools: false,
-        supports_vision: m.supports_vision.unwrap_or(false),
-        prices: Prices::default(),
+        supports_tools: known.is_some_and(|k| k.supports_tools),
+        supports_vision: m.supports_vision.or(known.map(|k| k.supports_vision)).unwrap_or(false),
+        prices: known.map_or_else(Prices::default, |k| k.prices),
         is_active: false,
         is_default: false,
         drop_params: false,
         created: crate::time::now_ms() / 1000,
-    }
+    };
+    (model, m.display_name.clone())
 }
 
 #[cfg(test)]

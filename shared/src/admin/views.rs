@@ -496,6 +496,9 @@ pub struct UpdateRoute {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SyncReport {
     pub provider_code: String,
+    /// Where the list came from: the provider's API, or Maestro's own list for a built-in kind
+    /// whose API lists no models.
+    pub source: ModelListSource,
     /// How many models the provider listed.
     pub listed: usize,
     /// Models added, inactive and without prices: set prices, then activate them.
@@ -504,6 +507,14 @@ pub struct SyncReport {
     pub existing: Vec<String>,
     /// Catalog models the provider did not list (left as they are).
     pub not_listed: Vec<String>,
+}
+
+/// Where a synced model list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelListSource {
+    Provider,
+    BuiltIn,
 }
 
 /// What a validation found.
