@@ -19,9 +19,9 @@ fn setup(kind: ProviderKind, base: &str, model: &str) -> Setup {
     Setup::new(provider(kind, base, &[]), model, KEY, request)
 }
 
-async fn answer(kind: ProviderKind, reply: Reply) -> (Result<ProviderReply, ProviderError>, support::Upstream) {
+async fn answer(kind: ProviderKind, reply: Reply) -> (Result<ProviderReply, ProviderError>, support::FakeProvider) {
     let upstream = serve(reply).await;
-    let setup = setup(kind, &upstream.base, "m");
+    let setup = setup(kind, &upstream.url, "m");
     let result = ProviderClient::new().unwrap().chat(setup.call()).await;
     (result, upstream)
 }
@@ -42,7 +42,7 @@ async fn each_built_in_kind_sends_a_bearer_key_to_chat_completions_with_only_wha
         let spec = kind.spec();
         assert_eq!(spec.sdk_env.map(|(k, _)| k), Some(&*format!("{}_API_KEY", id.to_uppercase())) as Option<&str>);
         let upstream = serve(Reply::json(200, fixture("openai/chat_completion.json"))).await;
-        let mut s = setup(kind, &format!("{}/v9", upstream.base), "m");
+        let mut s = setup(kind, &format!("{}/v9", upstream.url), "m");
         s.request = serde_json::from_value(json!({
             "model": "m", "max_completion_tokens": 64, "n": 1, "logprobs": true, "top_logprobs": 2,
             "messages": [{"role": "user", "content": "你好"}]
@@ -250,7 +250,7 @@ async fn drain(mut stream: UpstreamStream) -> (usize, Result<(), ProviderErrorKi
 
 async fn stream(kind: ProviderKind, path: &str) -> (usize, Result<(), ProviderErrorKind>, Usage) {
     let upstream = serve(Reply::raw(200, "text/event-stream", fixture(path))).await;
-    let mut s = setup(kind, &upstream.base, "m");
+    let mut s = setup(kind, &upstream.url, "m");
     s.request =
         serde_json::from_value(json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
             .unwrap();

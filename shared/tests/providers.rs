@@ -54,7 +54,7 @@ fn body_json(reply: &ProviderReply) -> Value {
 #[tokio::test]
 async fn openai_success_passes_the_body_through_and_sends_the_request_as_given() {
     let upstream = serve(Reply::json(200, fixture("openai/chat_completion.json"))).await;
-    let mut setup = openai(&upstream.base);
+    let mut setup = openai(&upstream.url);
     setup.request = serde_json::from_value(json!({
         "model": "openai/gpt-5.4",
         "messages": [
@@ -108,7 +108,7 @@ async fn openai_success_passes_the_body_through_and_sends_the_request_as_given()
 #[tokio::test]
 async fn deepseek_success_reads_cache_hits_and_keeps_reasoning_content() {
     let upstream = serve(Reply::json(200, fixture("deepseek/chat_completion.json"))).await;
-    let mut setup = deepseek(&upstream.base);
+    let mut setup = deepseek(&upstream.url);
     setup.request = serde_json::from_value(json!({
         "model": "deepseek-reasoner",
         "messages": [{"role": "user", "content": "Roll a die, I guess 4."}],
@@ -149,7 +149,7 @@ async fn prompt_cache_hit_tokens_win_over_cached_tokens() {
                   "prompt_tokens_details": {"cached_tokens": 32}}
     });
     let upstream = serve(Reply::json(200, body.to_string())).await;
-    let reply = chat(&deepseek(&upstream.base)).await.unwrap();
+    let reply = chat(&deepseek(&upstream.url)).await.unwrap();
     assert_eq!(reply.usage.cached_tokens, 64);
 }
 
@@ -157,7 +157,7 @@ async fn prompt_cache_hit_tokens_win_over_cached_tokens() {
 async fn openai_compatible_sends_the_configured_headers() {
     let upstream = serve(Reply::json(200, fixture("openai/chat_completion.json"))).await;
     let headers = [("HTTP-Referer", "https://maestro.example"), ("X-Title", "Maestro")];
-    let p = provider(ProviderKind::OpenaiCompatible, &format!("{}/api/v1/", upstream.base), &headers);
+    let p = provider(ProviderKind::OpenaiCompatible, &format!("{}/api/v1/", upstream.url), &headers);
     let setup = Setup::new(p, "qwen-max", "sk-compat-0123456789abcdef", hello());
 
     let reply = chat(&setup).await.unwrap();
@@ -176,7 +176,7 @@ async fn openai_compatible_sends_the_configured_headers() {
 #[tokio::test]
 async fn anthropic_success_translates_request_and_answer() {
     let upstream = serve(Reply::json(200, fixture("anthropic/message.json"))).await;
-    let p = provider(ProviderKind::Anthropic, &upstream.base, &[("anthropic-beta", "prompt-caching-2024-07-31")]);
+    let p = provider(ProviderKind::Anthropic, &upstream.url, &[("anthropic-beta", "prompt-caching-2024-07-31")]);
     let mut setup = Setup::new(p, "claude-sonnet-4-5-20250929", ANTHROPIC_KEY, hello());
     setup.model = model(&setup.provider, "claude-sonnet-4-5-20250929", Some(2048));
     setup.request = serde_json::from_value(json!({
@@ -261,7 +261,7 @@ async fn anthropic_success_translates_request_and_answer() {
 #[tokio::test]
 async fn anthropic_max_tokens_is_the_callers_when_given() {
     let upstream = serve(Reply::json(200, fixture("anthropic/message.json"))).await;
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     setup.request.max_tokens = Some(300);
     chat(&setup).await.unwrap();
     let sent = upstream.only().json();
@@ -273,7 +273,7 @@ async fn anthropic_max_tokens_is_the_callers_when_given() {
 #[tokio::test]
 async fn anthropic_thinking_becomes_reasoning_content() {
     let upstream = serve(Reply::json(200, fixture("anthropic/message_thinking.json"))).await;
-    let reply = chat(&anthropic(&upstream.base)).await.unwrap();
+    let reply = chat(&anthropic(&upstream.url)).await.unwrap();
     let message = &body_json(&reply)["choices"][0]["message"];
     assert_eq!(
         message["reasoning_content"],
@@ -289,7 +289,7 @@ async fn anthropic_thinking_becomes_reasoning_content() {
 #[tokio::test]
 async fn anthropic_translates_the_recorded_tool_and_image_conversation() {
     let upstream = serve(Reply::json(200, fixture("anthropic/message_tool_use.json"))).await;
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     setup.request = serde_json::from_slice(&fixture("openai/request_with_tools_and_image.json")).unwrap();
     let reply = ProviderClient::new().unwrap().chat(setup.call()).await.unwrap();
 
@@ -335,7 +335,7 @@ async fn anthropic_translates_the_recorded_tool_and_image_conversation() {
 #[tokio::test]
 async fn anthropic_structured_output_is_a_forced_tool_whose_call_is_the_json_text() {
     let upstream = serve(Reply::json(200, fixture("anthropic/message_tool_use.json"))).await;
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     let schema = json!({"type": "object", "properties": {"location": {"type": "string"}, "units": {"type": "string"}},
         "required": ["location", "units"], "additionalProperties": false});
     setup.request = serde_json::from_value(json!({
@@ -368,7 +368,7 @@ async fn anthropic_structured_output_is_a_forced_tool_whose_call_is_the_json_tex
 async fn anthropic_json_mode_answers_the_json_in_claudes_key_order() {
     let answer = r#"{"model":"claude-sonnet-4-5-20250929","id":"msg_01JsonMode","type":"message","role":"assistant","content":[{"type":"tool_use","id":"toolu_01JsonMode","name":"json_output","input":{"title":"Dune","year":1965,"authors":["Frank Herbert"]},"caller":{"type":"direct"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":612,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":41,"service_tier":"standard"}}"#;
     let upstream = serve(Reply::json(200, answer)).await;
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     setup.request = serde_json::from_value(json!({
         "model": "claude",
         "messages": [{"role": "user", "content": "Dune as JSON: title, year, authors"}],
@@ -401,7 +401,7 @@ async fn messages_output_format_reaches_claude_as_a_forced_tool_and_returns_a_te
         "output_format": {"type": "json_schema", "schema": schema}
     }))
     .unwrap();
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     setup.request = to_chat_request(messages, Purpose::Messages).unwrap();
     let reply = chat(&setup).await.unwrap();
 
@@ -421,7 +421,7 @@ async fn messages_output_format_reaches_claude_as_a_forced_tool_and_returns_a_te
 #[tokio::test]
 async fn openai_401_is_auth() {
     let upstream = serve(Reply::json(401, fixture("openai/error_401.json"))).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Auth);
     assert_eq!(e.status, Some(401));
     assert_eq!(e.code.as_deref(), Some("invalid_api_key"));
@@ -431,7 +431,7 @@ async fn openai_401_is_auth() {
 #[tokio::test]
 async fn anthropic_401_is_auth() {
     let upstream = serve(Reply::json(401, fixture("anthropic/error_401.json"))).await;
-    let e = fail(&anthropic(&upstream.base)).await;
+    let e = fail(&anthropic(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Auth);
     assert_eq!(e.code.as_deref(), Some("authentication_error"));
     assert_eq!(e.message, "invalid x-api-key");
@@ -440,7 +440,7 @@ async fn anthropic_401_is_auth() {
 #[tokio::test]
 async fn deepseek_401_is_auth_with_its_odd_code() {
     let upstream = serve(Reply::json(401, fixture("deepseek/error_401.json"))).await;
-    let e = fail(&deepseek(&upstream.base)).await;
+    let e = fail(&deepseek(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Auth);
     assert_eq!(e.code.as_deref(), Some("invalid_request_error"));
     assert_eq!(e.message, "Authentication Fails, Your api key: ****cd15 is invalid");
@@ -450,7 +450,7 @@ async fn deepseek_401_is_auth_with_its_odd_code() {
 async fn openai_429_is_rate_limited_with_retry_after() {
     let reply = Reply::json(429, fixture("openai/error_429_rate_limit.json")).header("retry-after", "3");
     let upstream = serve(reply).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::RateLimited);
     assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
     assert_eq!(e.code.as_deref(), Some("rate_limit_exceeded"));
@@ -459,7 +459,7 @@ async fn openai_429_is_rate_limited_with_retry_after() {
 #[tokio::test]
 async fn openai_429_insufficient_quota_is_quota() {
     let upstream = serve(Reply::json(429, fixture("openai/error_429_insufficient_quota.json"))).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
     assert_eq!(e.code.as_deref(), Some("insufficient_quota"));
     assert!(!e.kind.is_retryable());
@@ -468,7 +468,7 @@ async fn openai_429_insufficient_quota_is_quota() {
 #[tokio::test]
 async fn deepseek_402_is_quota() {
     let upstream = serve(Reply::json(402, fixture("deepseek/error_402_insufficient_balance.json"))).await;
-    let e = fail(&deepseek(&upstream.base)).await;
+    let e = fail(&deepseek(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::QuotaExceeded);
     assert_eq!(e.message, "Insufficient Balance");
 }
@@ -478,7 +478,7 @@ async fn openai_500_is_server() {
     // No recorded OpenAI 500 body exists (SOURCES.md, "not found"); this is the documented message.
     let body = r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}"#;
     let upstream = serve(Reply::json(500, body)).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Server);
     assert_eq!(e.code.as_deref(), Some("server_error"));
     assert!(e.kind.is_retryable());
@@ -487,7 +487,7 @@ async fn openai_500_is_server() {
 #[tokio::test]
 async fn anthropic_529_is_overloaded() {
     let upstream = serve(Reply::json(529, fixture("anthropic/error_529_overloaded.json"))).await;
-    let e = fail(&anthropic(&upstream.base)).await;
+    let e = fail(&anthropic(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Overloaded);
     assert_eq!(e.status, Some(529));
     assert_eq!(e.code.as_deref(), Some("overloaded_error"));
@@ -497,7 +497,7 @@ async fn anthropic_529_is_overloaded() {
 #[tokio::test]
 async fn openai_400_is_invalid_request_with_the_upstream_message() {
     let upstream = serve(Reply::json(400, fixture("openai/error_400_invalid_request.json"))).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
     assert_eq!(e.code.as_deref(), Some("unsupported_value"));
     assert_eq!(e.message, "Unsupported value: 'messages[0].role' does not support 'developer' with this model.");
@@ -506,7 +506,7 @@ async fn openai_400_is_invalid_request_with_the_upstream_message() {
 #[tokio::test]
 async fn anthropic_400_is_invalid_request_with_the_upstream_message() {
     let upstream = serve(Reply::json(400, fixture("anthropic/error_400.json"))).await;
-    let e = fail(&anthropic(&upstream.base)).await;
+    let e = fail(&anthropic(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
     assert_eq!(e.code.as_deref(), Some("invalid_request_error"));
     assert!(e.message.starts_with("messages.0.content.1: unexpected `tool_use_id` found"));
@@ -516,12 +516,12 @@ async fn anthropic_400_is_invalid_request_with_the_upstream_message() {
 async fn a_slow_provider_times_out() {
     let reply = Reply::json(200, fixture("openai/chat_completion.json")).delayed(Duration::from_millis(300));
     let upstream = serve(reply.clone()).await;
-    let mut setup = openai(&upstream.base);
+    let mut setup = openai(&upstream.url);
     setup.timeout = Duration::from_millis(100);
     assert_eq!(fail(&setup).await.kind, ProviderErrorKind::Timeout);
 
     let upstream = serve(reply).await;
-    let mut setup = anthropic(&upstream.base);
+    let mut setup = anthropic(&upstream.url);
     setup.timeout = Duration::from_millis(100);
     assert_eq!(fail(&setup).await.kind, ProviderErrorKind::Timeout);
 }
@@ -535,16 +535,16 @@ async fn a_2xx_that_is_not_a_completion_is_malformed() {
     for reply in [Reply::json(200, truncated.clone()), Reply::raw(200, "text/html", html), Reply::json(200, no_choices)]
     {
         let upstream = serve(reply).await;
-        let e = fail(&openai(&upstream.base)).await;
+        let e = fail(&openai(&upstream.url)).await;
         assert_eq!(e.kind, ProviderErrorKind::MalformedResponse, "{e}");
         assert!(e.message.len() < 300 && !e.message.contains("<html"), "{}", e.message);
     }
     let anthropic_truncated = fixture("anthropic/message.json");
     let upstream = serve(Reply::json(200, anthropic_truncated[..100].to_vec())).await;
-    assert_eq!(fail(&anthropic(&upstream.base)).await.kind, ProviderErrorKind::MalformedResponse);
+    assert_eq!(fail(&anthropic(&upstream.url)).await.kind, ProviderErrorKind::MalformedResponse);
     // An OpenAI-shaped answer is not a Messages answer.
     let upstream = serve(Reply::json(200, full)).await;
-    assert_eq!(fail(&anthropic(&upstream.base)).await.kind, ProviderErrorKind::MalformedResponse);
+    assert_eq!(fail(&anthropic(&upstream.url)).await.kind, ProviderErrorKind::MalformedResponse);
 }
 
 #[tokio::test]
@@ -554,13 +554,13 @@ async fn a_502_html_page_is_server_with_a_short_message() {
         "<!-- padding -->\r\n".repeat(200)
     );
     let upstream = serve(Reply::raw(502, "text/html", page.clone())).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Server);
     assert_eq!(e.status, Some(502));
     assert_eq!(e.message, "HTTP 502 Bad Gateway from the provider (HTML page: 502 Bad Gateway)");
 
     let upstream = serve(Reply::raw(502, "text/html", page)).await;
-    let e = fail(&anthropic(&upstream.base)).await;
+    let e = fail(&anthropic(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Server);
     assert!(e.message.len() < 300);
 }
@@ -586,7 +586,7 @@ async fn an_echoed_key_is_scrubbed_from_the_message() {
     let body = json!({"error": {"message": format!("Incorrect API key provided: {OPENAI_KEY}."),
                                 "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}});
     let upstream = serve(Reply::json(401, body.to_string())).await;
-    let e = fail(&openai(&upstream.base)).await;
+    let e = fail(&openai(&upstream.url)).await;
     assert_eq!(e.kind, ProviderErrorKind::Auth);
     assert!(!e.message.contains(OPENAI_KEY), "{}", e.message);
     assert!(e.message.contains("sk-…cdef"), "{}", e.message);
@@ -594,7 +594,7 @@ async fn an_echoed_key_is_scrubbed_from_the_message() {
     let body = json!({"type": "error", "error": {"type": "authentication_error",
                       "message": format!("invalid x-api-key {ANTHROPIC_KEY}")}});
     let upstream = serve(Reply::json(401, body.to_string())).await;
-    let e = fail(&anthropic(&upstream.base)).await;
+    let e = fail(&anthropic(&upstream.url)).await;
     assert!(!e.message.contains(ANTHROPIC_KEY), "{}", e.message);
 }
 

@@ -45,7 +45,7 @@ fn json_frames(frames: &[String]) -> Vec<Value> {
 async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
     let upstream = serve(sse(fixture("openai/chat_stream.sse"))).await;
     let setup =
-        Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
+        Setup::new(provider(ProviderKind::Openai, &upstream.url, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
     let client = ProviderClient::new().unwrap();
 
     // A caller that did not ask for usage gets every chunk but the usage-only one, and no
@@ -71,7 +71,7 @@ async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
     // A caller that asked for usage gets the recorded stream unchanged.
     let upstream = serve(sse(fixture("openai/chat_stream.sse"))).await;
     let setup =
-        Setup::new(provider(ProviderKind::Openai, &upstream.base, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
+        Setup::new(provider(ProviderKind::Openai, &upstream.url, &[]), "gpt-5.1", "sk-test-stream-0001", hello());
     let (frames, _, _) = drain(client.chat_stream(setup.call(), true).await.unwrap()).await;
     assert_eq!(frames, recorded);
 }
@@ -80,7 +80,7 @@ async fn openai_stream_passes_through_and_asks_for_usage_upstream() {
 async fn deepseek_stream_reports_usage_on_its_final_chunk() {
     let upstream = serve(sse(fixture("deepseek/stream.sse"))).await;
     let setup = Setup::new(
-        provider(ProviderKind::Deepseek, &upstream.base, &[]),
+        provider(ProviderKind::Deepseek, &upstream.url, &[]),
         "deepseek-v4-flash",
         "sk-test-stream-0002",
         hello(),
@@ -100,7 +100,7 @@ async fn deepseek_stream_reports_usage_on_its_final_chunk() {
 async fn anthropic_stream_becomes_openai_chunks() {
     let upstream = serve(sse(fixture("anthropic/stream.sse"))).await;
     let setup = Setup::new(
-        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        provider(ProviderKind::Anthropic, &upstream.url, &[]),
         "claude-sonnet-4-5",
         "sk-ant-stream-0003",
         hello(),
@@ -129,7 +129,7 @@ async fn anthropic_stream_becomes_openai_chunks() {
 async fn anthropic_thinking_deltas_become_reasoning_content() {
     let upstream = serve(sse(fixture("anthropic/stream_thinking_docs_example.sse"))).await;
     let setup = Setup::new(
-        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        provider(ProviderKind::Anthropic, &upstream.url, &[]),
         "claude-sonnet-4-5",
         "sk-ant-stream-0004",
         hello(),
@@ -149,7 +149,7 @@ async fn anthropic_thinking_deltas_become_reasoning_content() {
 async fn an_anthropic_error_event_ends_the_stream_with_its_kind() {
     let upstream = serve(sse(fixture("anthropic/stream_error.sse"))).await;
     let setup = Setup::new(
-        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        provider(ProviderKind::Anthropic, &upstream.url, &[]),
         "claude-sonnet-4-5",
         "sk-ant-stream-0005",
         hello(),
@@ -168,7 +168,7 @@ async fn truncated_streams_are_malformed_after_the_frames_they_carried() {
     {
         let full = fixture(path);
         let upstream = serve(sse(full[..full.len() * 2 / 3].to_vec())).await;
-        let setup = Setup::new(provider(kind, &upstream.base, &[]), "m", "sk-test-stream-0006", hello());
+        let setup = Setup::new(provider(kind, &upstream.url, &[]), "m", "sk-test-stream-0006", hello());
         let (frames, end, _) = drain(client.chat_stream(setup.call(), false).await.unwrap()).await;
         assert!(!frames.is_empty(), "{path}: the complete events before the cut still arrive");
         assert!(!frames.contains(&"[DONE]".to_string()), "{path}");
@@ -179,7 +179,7 @@ async fn truncated_streams_are_malformed_after_the_frames_they_carried() {
 #[tokio::test]
 async fn a_stream_request_that_fails_before_streaming_is_classified() {
     let upstream = serve(Reply::json(529, fixture("anthropic/error_529_overloaded.json"))).await;
-    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.base, &[]), "m", "sk-ant-stream-0007", hello());
+    let setup = Setup::new(provider(ProviderKind::Anthropic, &upstream.url, &[]), "m", "sk-ant-stream-0007", hello());
     let client = ProviderClient::new().unwrap();
     let err = client.chat_stream(setup.call(), false).await.err().expect("529 fails");
     assert_eq!(err.kind, ProviderErrorKind::Overloaded);
@@ -190,7 +190,7 @@ async fn a_stream_request_that_fails_before_streaming_is_classified() {
 async fn anthropic_tool_use_streams_as_openai_tool_call_deltas() {
     let upstream = serve(sse(fixture("anthropic/stream_tool_use.sse"))).await;
     let setup = Setup::new(
-        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        provider(ProviderKind::Anthropic, &upstream.url, &[]),
         "claude-haiku-4-5",
         "sk-ant-stream-0008",
         hello(),
@@ -220,7 +220,7 @@ async fn anthropic_schema_tool_streams_as_json_content_that_stops() {
     request["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "get_weather",
         "schema": {"type": "object", "properties": {"location": {"type": "string"}, "units": {"type": "string"}}}}});
     let setup = Setup::new(
-        provider(ProviderKind::Anthropic, &upstream.base, &[]),
+        provider(ProviderKind::Anthropic, &upstream.url, &[]),
         "claude-haiku-4-5",
         "sk-ant-stream-0009",
         request,

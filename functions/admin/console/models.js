@@ -21,7 +21,7 @@ export function render(main) {
   providerSelect.addEventListener('change', () => { filters.provider = providerSelect.value; show(); });
   stateSelect.addEventListener('change', () => { filters.state = stateSelect.value; show(); });
   search.addEventListener('input', () => { filters.text = search.value.trim().toLowerCase(); show(); });
-  main.append(pageHeader('Models', 'Synced models arrive inactive and unpriced: set their prices, then activate them.'),
+  main.append(pageHeader('Models', 'Synced models arrive inactive, priced only where Maestro ships a price: check the prices, then activate them.'),
     h('div', { class: 'toolbar' }, providerSelect, stateSelect, search), body);
 
   async function load() {

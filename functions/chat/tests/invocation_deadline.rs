@@ -14,8 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
 use maestro_chat::{ChatState, router, with_invocation_deadline};
 use maestro_lambda_common::Env;
 use maestro_shared::bootstrap::bootstrap;
@@ -50,28 +48,6 @@ impl RecordingSink {
     }
 }
 
-/// An OpenAI-format upstream: a stream sends a text chunk every 50 ms forever; a plain
-/// completion never answers.
-async fn endless_upstream() -> String {
-    async fn answer(body: axum::body::Bytes) -> axum::response::Response {
-        let streaming = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["stream"].as_bool()) == Some(true);
-        if !streaming {
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        }
-        let chunk = r#"data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":1,"model":"m1","choices":[{"index":0,"delta":{"content":"la "},"finish_reason":null}]}"#;
-        let frames = futures_util::stream::unfold((), move |()| async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Some((Ok::<_, std::convert::Infallible>(format!("{chunk}\n\n")), ()))
-        });
-        (StatusCode::OK, [("content-type", "text/event-stream")], Body::from_stream(frames)).into_response()
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = Router::new().route("/chat/completions", post(answer));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("upstream") });
-    url
-}
-
 struct App {
     router: Router,
     sink: Arc<RecordingSink>,
@@ -80,10 +56,10 @@ struct App {
     token: String,
 }
 
-/// The router as `main.rs` builds it, on an embedded store whose only key calls the endless
-/// upstream.
+/// The router as `main.rs` builds it, on an embedded store whose only key (`sk-endless-…`) gets
+/// an endless stream from the fake provider, and no answer at all to a plain call.
 async fn app() -> App {
-    let upstream = endless_upstream().await;
+    let upstream = maestro_test_support::FakeProvider::start().await.url;
     let config = format!(
         "[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{upstream}\"\n\
          [[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 1000000\n\

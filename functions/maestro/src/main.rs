@@ -228,7 +228,7 @@ fn banner(auth: &JwtAuth, report: &BootstrapReport, listen: SocketAddr, data: &s
     println!("Maestro is listening on http://{listen}  ({data})");
     if report.imported_keys.is_empty() {
         println!(
-            "No provider key found. Export OPENAI_API_KEY, ANTHROPIC_API_KEY or DEEPSEEK_API_KEY (or pass --config) and restart."
+            "No provider key found. Export a built-in provider's key (OPENAI_API_KEY, ANTHROPIC_API_KEY, DEEPSEEK_API_KEY, QWEN_API_KEY, … see the README), or pass --config, and restart."
         );
     } else {
         for (provider, masked) in &report.imported_keys {

@@ -7,121 +7,13 @@
 
 use crate::support;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{FAST_RETRY, OPENAI_COMPLETION, TestApp, hello, spawn_app};
-
-const OPENAI_MODELS: &str = include_str!("../../../shared/tests/fixtures/openai/models_list.json");
-const ANTHROPIC_MODELS: &str = include_str!("../../../shared/tests/fixtures/anthropic/models_list.json");
-const DEEPSEEK_MODELS: &str = include_str!("../../../shared/tests/fixtures/deepseek/models_list_extended_2026-09.json");
-
-// ---- A fake upstream serving model lists (and chat) per wire format --------------------------
-
-/// What the fake saw: (path, the key the request carried, every header).
-type Seen = Arc<Mutex<Vec<(String, String, HashMap<String, String>)>>>;
-
-/// Serves `/{format}/models` (OpenAI, DeepSeek), `/{format}/v1/models` (Anthropic) and
-/// `/{format}/chat/completions`. The key decides: `sk-ok-…` lists the recorded models, `sk-401-…`
-/// is refused with a message that echoes the whole key (as some providers do), `sk-429-…` is
-/// rate limited; anything else is refused.
-#[derive(Clone)]
-struct Upstream {
-    url: String,
-    seen: Seen,
-}
-
-impl Upstream {
-    async fn start() -> Self {
-        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new()
-            .route("/{format}/models", get(models))
-            .route("/{format}/v1/models", get(models))
-            .route("/{format}/chat/completions", post(chat))
-            .with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, seen }
-    }
-
-    fn base(&self, format: &str) -> String {
-        format!("{}/{format}", self.url)
-    }
-
-    /// The keys the requests to `path_end` carried, in order.
-    fn keys(&self, path_end: &str) -> Vec<String> {
-        self.seen.lock().unwrap().iter().filter(|(p, _, _)| p.ends_with(path_end)).map(|(_, k, _)| k.clone()).collect()
-    }
-
-    fn last_headers(&self) -> HashMap<String, String> {
-        self.seen.lock().unwrap().last().map(|(_, _, h)| h.clone()).unwrap_or_default()
-    }
-}
-
-fn key_of(headers: &HeaderMap) -> String {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    text("x-api-key")
-        .or_else(|| text("authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_string)))
-        .unwrap_or_default()
-}
-
-fn remember(seen: &Seen, path: String, headers: &HeaderMap) -> String {
-    let key = key_of(headers);
-    let all = headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    seen.lock().unwrap().push((path, key.clone(), all));
-    key
-}
-
-fn refusal(key: &str) -> Option<Response> {
-    let json = |status: u16, body: Value| {
-        (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body.to_string())
-            .into_response()
-    };
-    match key.split('-').nth(1).unwrap_or("") {
-        // Local OpenAI-compatible servers take calls without a key.
-        _ if key.is_empty() => None,
-        "ok" => None,
-        "429" => Some(json(
-            429,
-            json!({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
-        )),
-        _ => Some(json(
-            401,
-            json!({"error": {"message": format!("Incorrect API key provided: {key}."), "type": "invalid_request_error", "code": "invalid_api_key"}}),
-        )),
-    }
-}
-
-async fn models(State(seen): State<Seen>, Path(format): Path<String>, headers: HeaderMap) -> Response {
-    let key = remember(&seen, format!("/{format}/models"), &headers);
-    if let Some(refused) = refusal(&key) {
-        return refused;
-    }
-    let body = match format.as_str() {
-        "anthropic" => ANTHROPIC_MODELS,
-        "deepseek" => DEEPSEEK_MODELS,
-        _ => OPENAI_MODELS,
-    };
-    ([("content-type", "application/json")], body).into_response()
-}
-
-async fn chat(State(seen): State<Seen>, Path(format): Path<String>, headers: HeaderMap) -> Response {
-    let key = remember(&seen, format!("/{format}/chat/completions"), &headers);
-    if let Some(refused) = refusal(&key) {
-        return refused;
-    }
-    ([("content-type", "application/json")], OPENAI_COMPLETION).into_response()
-}
+use support::{FAST_RETRY, FakeProvider, TestApp, hello, spawn_app};
 
 // ---- A client that keeps a transcript of every answer -----------------------------------------
 
@@ -235,7 +127,7 @@ impl Write for Captured {
     }
 }
 
-async fn app_with(upstream: &Upstream, env: &[(&str, &str)]) -> TestApp {
+async fn app_with(upstream: &FakeProvider, env: &[(&str, &str)]) -> TestApp {
     captured_logs();
     let mut all: Vec<(&str, String)> = vec![
         ("ANTHROPIC_BASE_URL", upstream.base("anthropic")),
@@ -251,7 +143,7 @@ async fn app_with(upstream: &Upstream, env: &[(&str, &str)]) -> TestApp {
 
 #[tokio::test]
 async fn providers_are_listed_created_and_updated_with_versions_and_every_mistake_is_refused() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(&upstream, &[]).await;
     let api = Api::new(&app);
 
@@ -408,7 +300,7 @@ async fn providers_are_listed_created_and_updated_with_versions_and_every_mistak
 
 #[tokio::test]
 async fn keys_are_added_rotated_validated_and_deleted_and_only_ever_shown_masked() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(&upstream, &[]).await;
     let api = Api::new(&app);
     let keys_path = "/api/admin/ai-providers/openai/keys";
@@ -565,7 +457,7 @@ async fn keys_are_added_rotated_validated_and_deleted_and_only_ever_shown_masked
 
 #[tokio::test]
 async fn synced_models_arrive_inactive_and_unpriced_and_model_edits_move_the_default() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(
         &upstream,
         &[("ANTHROPIC_API_KEY", "sk-ok-ant-0123456789abcdef"), ("DEEPSEEK_API_KEY", "sk-ok-ds-0123456789abcdef")],
@@ -610,7 +502,7 @@ async fn synced_models_arrive_inactive_and_unpriced_and_model_edits_move_the_def
     assert!(anthropic.body["not_listed"].as_array().unwrap().iter().any(|m| m == "claude-sonnet-4-5"));
     // The documented example says `has_more` with a placeholder `last_id`: the next page is
     // asked for once, and the same `last_id` again ends the walk.
-    let asked = upstream.keys("/anthropic/models");
+    let asked = upstream.keys("/anthropic/v1/models");
     assert_eq!(asked, ["sk-ok-ant-0123456789abcdef", "sk-ok-ant-0123456789abcdef"]);
     assert_eq!(anthropic.body["listed"], 1, "a model listed twice counts once");
     let deepseek = api.admin(Method::POST, "/api/admin/ai-providers/deepseek/sync-models", None).await;
@@ -718,7 +610,7 @@ async fn synced_models_arrive_inactive_and_unpriced_and_model_edits_move_the_def
 
 #[tokio::test]
 async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(&upstream, &[]).await;
     let api = Api::new(&app);
 
@@ -808,7 +700,7 @@ fn every_route() -> Vec<(Method, &'static str)> {
 
 #[tokio::test]
 async fn every_admin_route_wants_a_valid_admin_token() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(&upstream, &[]).await;
     let api = Api::new(&app);
     // The same signature over other claims does not verify.
@@ -836,7 +728,7 @@ async fn every_admin_route_wants_a_valid_admin_token() {
 
 #[tokio::test]
 async fn built_in_providers_sync_from_their_list_or_else_from_maestros_own() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     // Kimi lists its models; the Zhipu endpoint here has no model list (404), as Zhipu's API has none.
     let app = app_with(
         &upstream,
@@ -844,7 +736,7 @@ async fn built_in_providers_sync_from_their_list_or_else_from_maestros_own() {
             ("MOONSHOT_API_KEY", "sk-ok-kimi-0123456789abcdef"),
             ("MOONSHOT_BASE_URL", &upstream.base("moonshot")),
             ("ZHIPU_API_KEY", "sk-ok-glm-0123456789abcdef"),
-            ("ZHIPU_BASE_URL", &format!("{}/no-list", upstream.base("zhipu"))),
+            ("ZHIPU_BASE_URL", &format!("{}/no-models", upstream.base("zhipu"))),
         ],
     )
     .await;
@@ -866,24 +758,36 @@ async fn built_in_providers_sync_from_their_list_or_else_from_maestros_own() {
     // A second Zhipu provider (another region) starts empty: the sync adds Maestro's list,
     // inactive, with the shipped prices.
     let created = api
-        .admin(Method::POST, "/api/admin/ai-providers", Some(json!({"provider_code": "zhipu-intl", "provider_name": "Z.ai", "kind": "zhipu", "base_url": format!("{}/no-list", upstream.base("zai"))})))
+        .admin(Method::POST, "/api/admin/ai-providers", Some(json!({"provider_code": "zhipu-intl", "provider_name": "Z.ai", "kind": "zhipu", "base_url": format!("{}/no-models", upstream.base("zai"))})))
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     let key = api
-        .admin(Method::POST, "/api/admin/ai-providers/zhipu-intl/keys", Some(json!({"key_name": "main", "api_key": "sk-ok-zai-0123456789abcdef"})))
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers/zhipu-intl/keys",
+            Some(json!({"key_name": "main", "api_key": "sk-ok-zai-0123456789abcdef"})),
+        )
         .await;
     assert_eq!(key.status, 201, "{}", key.body);
     let intl = api.admin(Method::POST, "/api/admin/ai-providers/zhipu-intl/sync-models", None).await;
     assert_eq!((intl.status, intl.body["source"].as_str()), (200, Some("built_in")), "{}", intl.body);
     let glm53 = intl.body["added"].as_array().unwrap().iter().find(|m| m["model_code"] == "glm-5.3").cloned().unwrap();
     assert_eq!(
-        (glm53["is_active"].as_bool(), glm53["prices"]["input_price"].as_u64(), glm53["prices"]["output_price"].as_u64()),
+        (
+            glm53["is_active"].as_bool(),
+            glm53["prices"]["input_price"].as_u64(),
+            glm53["prices"]["output_price"].as_u64()
+        ),
         (Some(false), Some(1_400_000), Some(4_400_000))
     );
 
     // Any other failure is still the provider's: a refused key is not papered over with a list.
     let bad = api
-        .admin(Method::POST, "/api/admin/ai-providers/moonshot/keys", Some(json!({"key_name": "bad", "api_key": "sk-401-kimi-0123456789abcdef", "priority": 9})))
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers/moonshot/keys",
+            Some(json!({"key_name": "bad", "api_key": "sk-401-kimi-0123456789abcdef", "priority": 9})),
+        )
         .await;
     assert_eq!(bad.status, 201, "{}", bad.body);
     let refused = api.admin(Method::POST, "/api/admin/ai-providers/moonshot/sync-models", None).await;
@@ -892,7 +796,7 @@ async fn built_in_providers_sync_from_their_list_or_else_from_maestros_own() {
 
 #[tokio::test]
 async fn provider_kinds_come_from_one_table() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let app = app_with(&upstream, &[]).await;
     let api = Api::new(&app);
     let kinds = api.get("/api/admin/ai-providers/kinds").await["data"].clone();
@@ -926,7 +830,7 @@ async fn provider_kinds_come_from_one_table() {
 
 #[tokio::test]
 async fn no_response_and_no_log_line_ever_holds_a_provider_secret() {
-    let upstream = Upstream::start().await;
+    let upstream = FakeProvider::start().await;
     let env_secret = "sk-ok-fromenv-5ecret0123456789";
     let app = app_with(&upstream, &[("DEEPSEEK_API_KEY", env_secret)]).await;
     let api = Api::new(&app);

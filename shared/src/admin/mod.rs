@@ -802,7 +802,6 @@ fn upstream(code: &str, kind: ProviderErrorKind, status: Option<u16>, message: &
     }
 }
 
-/// A listed model as a new catalog entry: inactive, unpriced, chat.
 /// A listed model as the catalog adds it: inactive; priced as Maestro ships it when it does.
 fn listed_model(code: &str, m: &ListedModel, shipped: &[Model]) -> (Model, Option<String>) {
     let known = shipped.iter().find(|s| s.model == m.id);
