@@ -215,6 +215,14 @@ impl ApiError {
         e
     }
 
+    /// 402: the caller's credits do not cover the call (Maestro's own balance, not a provider's).
+    /// Not worth retrying until someone tops the balance up.
+    pub fn payment_required(code: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(402, "billing_error", code, message);
+        e.should_retry = Some(false);
+        e
+    }
+
     /// 502: the provider failed (server error, garbage, auth of all keys) after the retry policy.
     pub fn bad_gateway(code: &str, message: impl Into<String>) -> Self {
         Self::new(502, "upstream_error", code, message)

@@ -25,7 +25,8 @@ use maestro_shared::stats::{StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
     AdminCatalog, BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore,
-    Grant, LogQuery, Reservation, SecretStore, StatsStore, StoreError, WindowKind, WindowUsage,
+    CreditAccount, CreditStore, Grant, LedgerEntry, LogQuery, Reservation, SecretStore, Settlement, StatsStore,
+    StoreError, TopUp, WindowKind, WindowUsage,
 };
 
 use conformance::{at, event};
@@ -217,6 +218,30 @@ impl CallerKeyStore for TestStore {
     }
     async fn revoke_caller_key(&self, id: &str, at_ms: i64) -> Result<CallerKey, StoreError> {
         forward!(self, s => s.revoke_caller_key(id, at_ms).await)
+    }
+}
+
+#[async_trait]
+impl CreditStore for TestStore {
+    async fn top_up(&self, t: &TopUp<'_>) -> Result<LedgerEntry, StoreError> {
+        forward!(self, s => s.top_up(t).await)
+    }
+    async fn credit_account(&self, user_id: &str) -> Result<CreditAccount, StoreError> {
+        forward!(self, s => s.credit_account(user_id).await)
+    }
+    async fn hold_credits(&self, user_id: &str, amount_micros: i64) -> Result<bool, StoreError> {
+        forward!(self, s => s.hold_credits(user_id, amount_micros).await)
+    }
+    async fn settle_credits(&self, settlement: &Settlement<'_>) -> Result<(), StoreError> {
+        forward!(self, s => s.settle_credits(settlement).await)
+    }
+    async fn credit_ledger(
+        &self,
+        user_id: &str,
+        before: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        forward!(self, s => s.credit_ledger(user_id, before.clone(), limit).await)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod caller_keys;
 pub mod catalog_admin;
+pub mod credits;
 pub mod embedded;
 
 pub use catalog_admin::{
@@ -10,6 +11,7 @@ pub use catalog_admin::{
 };
 
 pub use caller_keys::{BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore};
+pub use credits::{CreditAccount, CreditStore, LedgerEntry, LedgerKind, Settlement, TopUp};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -11,6 +11,7 @@ pub mod caller_keys;
 pub mod catalog;
 pub mod catalog_admin;
 pub mod counters;
+pub mod credits;
 pub mod secrets;
 pub mod stats;
 
@@ -63,6 +64,12 @@ macro_rules! conformance_suite {
             secrets {
                 given_a_stored_secret_then_it_reads_back_and_an_unknown_ref_is_not_found_without_any_secret_value,
                 given_a_secret_when_replaced_and_deleted_then_reads_follow_and_deleting_again_succeeds,
+            },
+            credits {
+                given_top_ups_then_the_balance_adds_up_and_the_ledger_pages_newest_first,
+                given_a_balance_for_20_calls_when_200_hold_at_once_then_exactly_20_run_and_settle_exactly,
+                given_a_settled_call_when_settled_again_then_nothing_changes,
+                given_too_little_credit_then_the_hold_is_refused_and_changes_nothing,
             },
             caller_keys {
                 given_new_caller_keys_then_they_are_found_by_hash_and_listed_newest_first,

@@ -131,6 +131,7 @@
 mod caller_keys;
 mod catalog;
 mod counters;
+mod credits;
 mod retry;
 mod stats;
 

@@ -13,6 +13,7 @@
 mod caller_keys;
 mod catalog;
 mod counters;
+mod credits;
 mod schema;
 mod secrets;
 mod stats;

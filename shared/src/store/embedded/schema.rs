@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     ATTEMPTS_AND_CACHE_WRITES,
     DROP_PARAMS_AND_MODEL_CREATED,
     DROP_USAGE_SUMMARIES,
+    CREDITS,
 ];
 
 const V1: &str = r#"
@@ -254,6 +255,28 @@ ALTER TABLE routes ADD COLUMN drop_params INTEGER NOT NULL DEFAULT 0;
 /// `usage_stats` rows, and nothing ever read `usage_summaries`.
 const DROP_USAGE_SUMMARIES: &str = r#"
 DROP TABLE IF EXISTS usage_summaries;
+"#;
+
+/// Users' credits: one account row per user (`available` + `held` = the balance) and the ledger;
+/// a call's charge is unique per user and call, so a repeated settle counts once.
+const CREDITS: &str = r#"
+CREATE TABLE credit_accounts (
+    user_id          TEXT PRIMARY KEY,
+    available_micros INTEGER NOT NULL,
+    held_micros      INTEGER NOT NULL
+);
+CREATE TABLE credit_ledger (
+    id                   TEXT NOT NULL,
+    user_id              TEXT NOT NULL,
+    ts_ms                INTEGER NOT NULL,
+    kind                 TEXT NOT NULL,
+    amount_micros        INTEGER NOT NULL,
+    reason               TEXT,
+    actor                TEXT,
+    call_id              TEXT,
+    PRIMARY KEY (user_id, id)
+);
+CREATE INDEX credit_ledger_by_time ON credit_ledger (user_id, ts_ms DESC, id DESC);
 "#;
 
 /// The schema version this build writes.
