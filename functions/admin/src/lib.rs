@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod console;
+mod credits;
 
 use std::sync::Arc;
 
@@ -86,6 +87,7 @@ pub fn api_router(state: AdminState) -> Router {
         .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route));
     admin_guard::guard(routes, state.auth.clone())
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
+        .merge(credits::router(state.gateway.backends().credits.clone(), state.auth.clone()))
         .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
 }
@@ -130,6 +132,7 @@ pub struct AdminApi;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut spec = AdminApi::openapi();
     spec.merge(api_keys::ApiKeysApi::openapi());
+    spec.merge(credits::CreditsApi::openapi());
     spec
 }
 

@@ -49,6 +49,7 @@ async fn app() -> Router {
         secrets: store.clone(),
         log_sink: Arc::new(NoLogs),
         caller_keys: store.clone(),
+        credits: None,
     };
     let gateway = Arc::new(Gateway::new(
         backends,

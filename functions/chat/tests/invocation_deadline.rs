@@ -77,6 +77,7 @@ async fn app() -> App {
         secrets: store.clone(),
         log_sink: sink.clone(),
         caller_keys: store.clone(),
+        credits: None,
     };
     let env = Env::from_pairs(&[("MAESTRO_JWT_SECRET", JWT_SECRET)]);
     let options = env.gateway_options().expect("options");

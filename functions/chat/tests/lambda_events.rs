@@ -63,6 +63,7 @@ async fn app() -> (Router, Arc<RecordingSink>) {
         secrets: store.clone(),
         log_sink: sink.clone(),
         caller_keys: store.clone(),
+        credits: None,
     };
     let options = env.gateway_options().expect("options");
     let gateway = Arc::new(Gateway::new(backends, ProviderClient::new().expect("client"), options));

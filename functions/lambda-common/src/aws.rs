@@ -26,8 +26,9 @@ pub async fn dynamo() -> Result<Arc<maestro_shared::aws::DynamoStore>, lambda_ht
     maestro_shared::aws::dynamo_from_env().await.map_err(startup_error)
 }
 
-/// The gateway on the AWS backends, with one shared HTTP client for every provider.
-pub fn gateway(aws: &AwsBackend, options: GatewayOptions) -> Result<Arc<Gateway>, lambda_http::Error> {
+/// The gateway on the AWS backends, with one shared HTTP client for every provider; users'
+/// credits on DynamoDB when `credits` (`MAESTRO_CREDITS=on`).
+pub fn gateway(aws: &AwsBackend, options: GatewayOptions, credits: bool) -> Result<Arc<Gateway>, lambda_http::Error> {
     let backends = Backends {
         catalog: aws.dynamo.clone(),
         counters: aws.dynamo.clone(),
@@ -36,6 +37,7 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions) -> Result<Arc<Gateway>
         // Look-ups by hash are cached per container for 30 s: a revocation reaches every
         // container within that time.
         caller_keys: Arc::new(CachedCallerKeys::new(aws.dynamo.clone(), CALLER_KEY_CACHE_TTL)),
+        credits: credits.then(|| aws.dynamo.clone() as Arc<dyn maestro_shared::store::CreditStore>),
     };
     let client = ProviderClient::new().map_err(startup_error)?;
     Ok(Arc::new(Gateway::new(backends, client, options)))

@@ -22,7 +22,9 @@ use maestro_shared::providers::ProviderClient;
 use maestro_shared::secret::SecretString;
 use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 use maestro_shared::store::embedded::EmbeddedStore;
-use maestro_shared::store::{CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, SecretStore, StatsStore};
+use maestro_shared::store::{
+    CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditStore, SecretStore, StatsStore,
+};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -135,6 +137,7 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         log_sink: Arc::new(queue),
         caller_keys: store.clone(),
         catalog_admin: store.clone(),
+        credits: store.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
@@ -163,6 +166,7 @@ pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, Star
         log_sink: aws.log_sink.clone(),
         caller_keys: aws.dynamo.clone(),
         catalog_admin: aws.dynamo.clone(),
+        credits: aws.dynamo.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     Ok(AwsApp { router, gateway, auth, report, aws })
@@ -178,6 +182,8 @@ struct Stores {
     caller_keys: Arc<dyn CallerKeyStore>,
     /// The same backend's versioned catalog writes, for the admin API.
     catalog_admin: Arc<dyn CatalogAdminStore>,
+    /// Users' credits (used when `[credits] enabled` or `MAESTRO_CREDITS=on`).
+    credits: Arc<dyn CreditStore>,
 }
 
 struct Wired {
@@ -217,11 +223,18 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         log_sink: stores.log_sink,
         // One cache for the chat and admin routers, so a revocation here is seen at once.
         caller_keys: Arc::new(CachedCallerKeys::new(stores.caller_keys, CALLER_KEY_CACHE_TTL)),
+        credits: (config.credits.enabled || env.credits_enabled()?).then(|| stores.credits.clone()),
+    };
+    // The environment's markups, when set, replace the config file's (as on Lambda).
+    let credit_markup = match env.get("MAESTRO_CREDITS_MARKUP").or(env.get("MAESTRO_CREDITS_MODEL_MARKUP")) {
+        Some(_) => env.credit_markup()?,
+        None => config.credits.markup()?,
     };
     let gateway_options = GatewayOptions {
         policy: config.retry.clone(),
         catalog_ttl: Duration::from_secs(config.server.catalog_ttl_secs),
         allow_demo: demo,
+        credit_markup,
     };
     let gateway = Arc::new(Gateway::new(backends, client, gateway_options));
 

@@ -12,6 +12,7 @@ mod aws_faults;
 mod budgets;
 mod caller_auth;
 mod crash;
+mod credits;
 mod e2e;
 mod edges;
 mod hangups;

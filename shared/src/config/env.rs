@@ -177,7 +177,48 @@ impl Env {
             }
             defaults.policy.stream_deadline_ms = Some(ms);
         }
-        Ok(GatewayOptions { catalog_ttl: Duration::from_secs(ttl), allow_demo, ..defaults })
+        Ok(GatewayOptions {
+            catalog_ttl: Duration::from_secs(ttl),
+            allow_demo,
+            credit_markup: self.credit_markup()?,
+            ..defaults
+        })
+    }
+
+    /// `MAESTRO_CREDITS`: `on` turns users' credits on (every call holds and is charged), `off`
+    /// or unset leaves them off.
+    pub fn credits_enabled(&self) -> Result<bool, ConfigError> {
+        match self.get("MAESTRO_CREDITS").as_deref() {
+            None | Some("off") => Ok(false),
+            Some("on") => Ok(true),
+            Some(other) => {
+                Err(ConfigError::Setting { name: "MAESTRO_CREDITS", message: format!("`{other}`: use `on` or `off`") })
+            }
+        }
+    }
+
+    /// `MAESTRO_CREDITS_MARKUP` (a multiplier, default 1) and `MAESTRO_CREDITS_MODEL_MARKUP`
+    /// (`provider/model=1.5,…`): what credits charge for a call's cost.
+    pub fn credit_markup(&self) -> Result<crate::pricing::CreditMarkup, ConfigError> {
+        let default = self.parse_or("MAESTRO_CREDITS_MARKUP", 1.0_f64)?;
+        crate::pricing::CreditMarkup::new(default, &[])
+            .map_err(|message| ConfigError::Setting { name: "MAESTRO_CREDITS_MARKUP", message })?;
+        let mut per_model = Vec::new();
+        for pair in self.get("MAESTRO_CREDITS_MODEL_MARKUP").unwrap_or_default().split(',').map(str::trim) {
+            if pair.is_empty() {
+                continue;
+            }
+            let parsed = pair.split_once('=').and_then(|(m, v)| Some((m.trim().to_string(), v.trim().parse().ok()?)));
+            let Some((model, markup)) = parsed else {
+                return Err(ConfigError::Setting {
+                    name: "MAESTRO_CREDITS_MODEL_MARKUP",
+                    message: format!("`{pair}`: write `provider/model=1.5`"),
+                });
+            };
+            per_model.push((model, markup));
+        }
+        crate::pricing::CreditMarkup::new(default, &per_model)
+            .map_err(|message| ConfigError::Setting { name: "MAESTRO_CREDITS_MODEL_MARKUP", message })
     }
 }
 
@@ -203,6 +244,24 @@ mod tests {
         assert!(Env::from_pairs(&[("MAESTRO_JWT_SECRET", "short")]).jwt_auth().is_err());
         let long = "x".repeat(MIN_JWT_SECRET_BYTES);
         assert!(Env::from_pairs(&[("MAESTRO_JWT_SECRET", &long)]).jwt_auth().expect("long").is_some());
+    }
+
+    #[test]
+    fn credits_are_off_unless_on_and_markups_are_checked() {
+        assert!(!Env::from_pairs(&[]).credits_enabled().expect("unset"));
+        assert!(Env::from_pairs(&[("MAESTRO_CREDITS", "on")]).credits_enabled().expect("on"));
+        assert!(Env::from_pairs(&[("MAESTRO_CREDITS", "yes")]).credits_enabled().is_err());
+        let env = Env::from_pairs(&[
+            ("MAESTRO_CREDITS_MARKUP", "1.2"),
+            ("MAESTRO_CREDITS_MODEL_MARKUP", "openai/gpt-4o=1.5, demo/echo=0"),
+        ]);
+        let markup = env.gateway_options().expect("options").credit_markup;
+        assert_eq!((markup.charge("a", "b", 100), markup.charge("openai", "gpt-4o", 100)), (120, 150));
+        assert_eq!(markup.charge("demo", "echo", 100), 0);
+        let bad = Env::from_pairs(&[("MAESTRO_CREDITS_MODEL_MARKUP", "gpt-4o")]).credit_markup().expect_err("no =");
+        assert!(bad.to_string().starts_with("MAESTRO_CREDITS_MODEL_MARKUP is invalid"), "{bad}");
+        let negative = Env::from_pairs(&[("MAESTRO_CREDITS_MARKUP", "-1")]).credit_markup().expect_err("below 0");
+        assert!(negative.to_string().starts_with("MAESTRO_CREDITS_MARKUP is invalid"), "{negative}");
     }
 
     #[test]

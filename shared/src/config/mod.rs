@@ -25,6 +25,26 @@ pub struct FileConfig {
     pub keys: Vec<KeyConfig>,
     pub models: Vec<ModelConfig>,
     pub routes: Vec<Route>,
+    pub credits: CreditsConfig,
+}
+
+/// `[credits]`: users' balances that every call draws on (off unless `enabled`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CreditsConfig {
+    pub enabled: bool,
+    /// What a call is charged: its cost times this (default 1).
+    pub markup: Option<f64>,
+    /// Per `provider/model`, instead of `markup`.
+    pub model_markup: BTreeMap<String, f64>,
+}
+
+impl CreditsConfig {
+    pub fn markup(&self) -> Result<crate::pricing::CreditMarkup, ConfigError> {
+        let per_model: Vec<(String, f64)> = self.model_markup.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        crate::pricing::CreditMarkup::new(self.markup.unwrap_or(1.0), &per_model)
+            .map_err(|message| ConfigError::Invalid(format!("[credits]: {message}")))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +191,7 @@ impl FileConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        self.credits.markup()?;
         for p in &self.providers {
             if p.kind == ProviderKind::OpenaiCompatible && p.base_url.is_none() {
                 return Err(ConfigError::Invalid(format!(

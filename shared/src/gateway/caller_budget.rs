@@ -92,39 +92,36 @@ pub(super) async fn reserve(
     }
 }
 
-/// The most tokens and micro-USD the call may bill on any of its targets: each target's prompt
-/// bound plus `n` times its largest output, the prompt at the dearer of the input and cache-write
-/// prices (a prompt may be written to the provider's cache), the output at the output price.
+/// The most tokens and micro-USD the call may bill on any of its targets (see [`bounds`]).
 fn estimate(
     request: &ChatRequest,
     prompt: &PromptCount,
     targets: &[&Target<'_>],
     default_max_tokens: u64,
 ) -> (u64, u64) {
-    let bound = |t: &Target<'_>| {
-        let max_output = request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
-        (prompt.bound(t.entry.provider.kind, &t.model.model), output_bound(request, max_output))
-    };
-    let tokens = targets
+    targets
         .iter()
-        .map(|t| {
-            let (prompt, output) = bound(t);
-            prompt.saturating_add(output)
-        })
-        .max()
-        .unwrap_or(0);
-    let cost = targets
-        .iter()
-        .map(|t| {
-            let (prompt, output) = bound(t);
-            let prices = &t.model.prices;
-            let input_price = prices.input.max(prices.cache_write.unwrap_or(0));
-            let usage = Usage { prompt_tokens: prompt, completion_tokens: output, ..Usage::default() };
-            cost_micros(&crate::domain::Prices { input: input_price, ..*prices }, &usage)
-        })
-        .max()
-        .unwrap_or(0);
-    (tokens, cost)
+        .map(|t| bounds(request, prompt, t, default_max_tokens))
+        .fold((0, 0), |(tokens, cost), (t, c)| (tokens.max(t), cost.max(c)))
+}
+
+/// The most tokens and micro-USD the call may bill on `target`: its prompt bound plus `n` times
+/// its largest output, the prompt at the dearer of the input and cache-write prices (a prompt
+/// may be written to the provider's cache), the output at the output price.
+pub(super) fn bounds(
+    request: &ChatRequest,
+    prompt: &PromptCount,
+    t: &Target<'_>,
+    default_max_tokens: u64,
+) -> (u64, u64) {
+    let max_output = request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
+    let prompt = prompt.bound(t.entry.provider.kind, &t.model.model);
+    let output = output_bound(request, max_output);
+    let prices = &t.model.prices;
+    let input_price = prices.input.max(prices.cache_write.unwrap_or(0));
+    let usage = Usage { prompt_tokens: prompt, completion_tokens: output, ..Usage::default() };
+    let cost = cost_micros(&crate::domain::Prices { input: input_price, ..*prices }, &usage);
+    (prompt.saturating_add(output), cost)
 }
 
 /// The 429 for a day refusal, naming the budget that refused (read back, best effort).

@@ -7,6 +7,7 @@
 
 mod caller_budget;
 mod catalog_cache;
+mod credits;
 mod errors;
 mod listing;
 mod retry;
@@ -110,6 +111,9 @@ pub struct Backends {
     /// Maestro API keys of callers, looked up by the business API's authentication (wrap the
     /// store in `store::caller_keys::CachedCallerKeys`) and managed by the admin API.
     pub caller_keys: Arc<dyn CallerKeyStore>,
+    /// Users' credits: every call holds its largest possible charge and settles the real one
+    /// (`None`: credits are off, nothing is charged).
+    pub credits: Option<Arc<dyn crate::store::CreditStore>>,
 }
 
 /// Gateway settings that are not part of the retry policy.
@@ -119,11 +123,18 @@ pub struct GatewayOptions {
     pub catalog_ttl: Duration,
     /// The demo echo provider is served only where this is set (the local runner).
     pub allow_demo: bool,
+    /// What credits charge per model, when credits are on ([`Backends::credits`]).
+    pub credit_markup: crate::pricing::CreditMarkup,
 }
 
 impl Default for GatewayOptions {
     fn default() -> Self {
-        Self { policy: RetryPolicy::default(), catalog_ttl: Duration::from_secs(5), allow_demo: false }
+        Self {
+            policy: RetryPolicy::default(),
+            catalog_ttl: Duration::from_secs(5),
+            allow_demo: false,
+            credit_markup: crate::pricing::CreditMarkup::default(),
+        }
     }
 }
 
@@ -228,6 +239,8 @@ struct CallState {
     /// The caller's Maestro API key, and what its windows hold for this call (see `caller_budget`).
     caller_key: Option<Arc<CallerKey>>,
     caller_grant: Option<caller_budget::CallerGrant>,
+    /// The user's credits held for this call (see `credits`).
+    credit_hold: Option<credits::CreditHold>,
     caller_link: CallerLink,
     /// The prompt, counted once the targets are known (what reservations are made from).
     prompt: PromptCount,
@@ -253,6 +266,7 @@ impl CallState {
             stream,
             caller_key: caller.key.clone(),
             caller_grant: None,
+            credit_hold: None,
             caller_link,
             prompt: PromptCount::default(),
             model_known: false,
@@ -470,6 +484,7 @@ impl Gateway {
                 let cost = cost_micros(&served.prices, &usage);
                 state.key_id = Some(served.key_id);
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
+                self.settle_credits(&mut state, cost).await;
                 // Served and billed upstream either way; a caller gone by now never sees it.
                 let hung_up = state.caller_link.is_gone().then_some((
                     CLIENT_CLOSED,
@@ -482,6 +497,7 @@ impl Gateway {
             Err(e) => {
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
                     .await;
+                self.settle_credits(&mut state, 0).await;
                 self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
                 state.outcome(Err(e))
             }
@@ -509,16 +525,23 @@ impl Gateway {
                         state.caller_link.deadline(state.started, self.options.policy.stream_deadline()),
                     ),
                     shutting_down: self.shutting_down.subscribe(),
+                    credit_markup: self.options.credit_markup.clone(),
                 };
                 Ok(stream::start(self.backends.clone(), state, &request, served, limits))
             }
             Err(e) => {
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
                     .await;
+                self.settle_credits(&mut state, 0).await;
                 self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
                 Err(state.outcome(Err(e)))
             }
         }
+    }
+
+    /// Settles the call's credit hold against `cost` on the served (or last tried) model.
+    async fn settle_credits(&self, state: &mut CallState, cost: u64) {
+        settle_credit_hold(&self.backends, &self.options.credit_markup, state, cost).await;
     }
 
     async fn serve<M: Mode>(
@@ -629,6 +652,21 @@ impl Gateway {
                 self.options.policy.default_max_tokens,
             )
             .await?;
+        }
+        // The user's credits, when they are on: held once per call, settled where it is recorded.
+        if let Some(store) = &self.backends.credits {
+            state.credit_hold = Some(
+                credits::hold(
+                    store,
+                    &self.options.credit_markup,
+                    &state.user_id,
+                    request,
+                    &state.prompt,
+                    &fitting,
+                    self.options.policy.default_max_tokens,
+                )
+                .await?,
+            );
         }
 
         let mut last = ApiError::unavailable("no_target", "No provider could serve this request.");
@@ -849,4 +887,21 @@ async fn release(counters: &dyn CounterStore, grant: &Grant, tokens: u64) {
     if let Err(e) = counters.reconcile(grant, delta).await {
         tracing::error!(key_id = %grant.key_id, error = %e, "token release failed");
     }
+}
+
+/// [`Gateway::settle_credits`] for the stream's task, which holds the backends but no gateway.
+async fn settle_credit_hold(
+    backends: &Backends,
+    markup: &crate::pricing::CreditMarkup,
+    state: &mut CallState,
+    cost: u64,
+) {
+    let charge = credits::Charge {
+        provider: state.provider.as_deref(),
+        model: state.model.as_deref(),
+        cost_micros: cost,
+        call_id: &state.request_id,
+        started_ms: state.started_ms,
+    };
+    credits::settle(backends.credits.as_ref(), markup, state.credit_hold.take(), charge).await;
 }

@@ -39,6 +39,8 @@ enum End {
 pub(super) struct Limits {
     pub deadline: tokio::time::Instant,
     pub shutting_down: watch::Receiver<bool>,
+    /// What the user's credits are charged for the stream when it ends.
+    pub credit_markup: crate::pricing::CreditMarkup,
 }
 
 pub(super) fn start(
@@ -63,6 +65,7 @@ pub(super) fn start(
     tokio::spawn(async move {
         let Served { output: (mut upstream, first), grant, prices, prompt_tokens_if_cut, .. } = served;
         let ttfb_ms = state.started.elapsed().as_millis() as u64;
+        let markup = limits.credit_markup.clone();
         let end = pump(&tx, &mut upstream, first, limits).await;
 
         let mut usage = upstream.usage();
@@ -77,6 +80,7 @@ pub(super) fn start(
         reconcile(backends.counters.as_ref(), &grant, usage).await;
         let cost = cost_micros(&prices, &usage);
         super::caller_budget::settle(backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
+        super::settle_credit_hold(&backends, &markup, &mut state, cost).await;
         let event = match &end {
             End::Complete => state.event(&requested_model, usage, cost, None, Some(ttfb_ms)),
             End::CallerGone => state.event(
@@ -112,7 +116,7 @@ pub(super) fn start(
 /// Sends frames until the upstream ends, breaks, the caller stops reading, or Maestro ends the
 /// stream (deadline, shutdown).
 async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Vec<Bytes>, limits: Limits) -> End {
-    let Limits { deadline, shutting_down } = limits;
+    let Limits { deadline, shutting_down, .. } = limits;
     let shutdown = shutdown_requested(shutting_down);
     tokio::pin!(shutdown);
     for frame in first {

@@ -55,3 +55,68 @@ mod tests {
         assert_eq!(cost_micros(&p, &u), 41);
     }
 }
+
+/// What credits charge for a call: its cost times a markup, per model (`provider/model`) or the
+/// default, in parts per million (1,000,000 = the cost as it is), rounded up to whole micro-USD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditMarkup {
+    default_ppm: u64,
+    per_model: std::collections::HashMap<String, u64>,
+}
+
+impl Default for CreditMarkup {
+    fn default() -> Self {
+        Self { default_ppm: PPM, per_model: std::collections::HashMap::new() }
+    }
+}
+
+const PPM: u64 = 1_000_000;
+/// The largest markup accepted (100×): beyond it a typo is likelier than a price.
+const MAX_MARKUP: f64 = 100.0;
+
+impl CreditMarkup {
+    /// From multipliers (`1.2` = cost + 20 %): the default and per `provider/model`. Each must be
+    /// at least 0 and at most 100, with at most 6 decimals.
+    pub fn new(default: f64, per_model: &[(String, f64)]) -> Result<Self, String> {
+        let ppm = |name: &str, m: f64| -> Result<u64, String> {
+            if !m.is_finite() || !(0.0..=MAX_MARKUP).contains(&m) {
+                return Err(format!("the markup of {name} must be a number from 0 to {MAX_MARKUP}, not {m}"));
+            }
+            Ok((m * PPM as f64).round() as u64)
+        };
+        let mut out = Self { default_ppm: ppm("every model", default)?, per_model: Default::default() };
+        for (model, m) in per_model {
+            if !model.contains('/') {
+                return Err(format!("a markup names a model as `provider/model`, not `{model}`"));
+            }
+            out.per_model.insert(model.clone(), ppm(model, *m)?);
+        }
+        Ok(out)
+    }
+
+    /// The credits `cost_micros` of a call to `provider/model` takes.
+    pub fn charge(&self, provider: &str, model: &str, cost_micros: u64) -> u64 {
+        let ppm = self.per_model.get(&format!("{provider}/{model}")).copied().unwrap_or(self.default_ppm);
+        let scaled = u128::from(cost_micros) * u128::from(ppm);
+        u64::try_from(scaled.div_ceil(u128::from(PPM))).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod markup_tests {
+    use super::*;
+
+    #[test]
+    fn markups_scale_costs_exactly_and_round_up_to_whole_micro_usd() {
+        let m = CreditMarkup::new(1.2, &[("openai/gpt-4o".into(), 1.5), ("demo/echo".into(), 0.0)]).expect("valid");
+        assert_eq!(m.charge("anthropic", "claude", 1_000), 1_200);
+        assert_eq!(m.charge("openai", "gpt-4o", 1_000), 1_500);
+        assert_eq!(m.charge("demo", "echo", 1_000), 0);
+        assert_eq!(m.charge("anthropic", "claude", 1), 2, "1.2 µUSD is charged as 2");
+        assert_eq!(CreditMarkup::default().charge("x", "y", 12_345), 12_345);
+        assert_eq!(m.charge("x", "y", u64::MAX), u64::MAX, "no overflow");
+        assert!(CreditMarkup::new(-1.0, &[]).is_err());
+        assert!(CreditMarkup::new(f64::NAN, &[]).is_err());
+        assert!(CreditMarkup::new(1.0, &[("gpt-4o".into(), 2.0)]).is_err());
+    }
+}

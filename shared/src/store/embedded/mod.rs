@@ -414,12 +414,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = EmbeddedStore::open(dir.path()).expect("open");
         assert_eq!(summaries_tables(&store), 0);
-        // Back to version 7, summaries and all.
+        // Back to version 7: summaries and all, and without what later versions add.
         store
             .with_db(|db| {
                 db.conn
                     .execute_batch(
-                        "CREATE TABLE usage_summaries (date TEXT, provider TEXT, requests INTEGER);
+                        "DROP TABLE credit_ledger; DROP TABLE credit_accounts;
+                         CREATE TABLE usage_summaries (date TEXT, provider TEXT, requests INTEGER);
                          INSERT INTO usage_summaries VALUES ('2026-11-26', 'ALL', 3);
                          PRAGMA user_version = 7;",
                     )
