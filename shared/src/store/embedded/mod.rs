@@ -186,6 +186,11 @@ impl EmbeddedStore {
         restrict_to_owner(&path)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend("hand checkpoints to their thread"))?;
         let mut store = Self::init(conn, Some(path.clone()))?;
+        // This process owns the dir: no call is in flight, so no credit hold is still needed.
+        let released = store.with_db(|db| credits::release_all_holds(&db.conn))?;
+        if released > 0 {
+            tracing::warn!(accounts = released, "released the credit holds of calls a previous process left unsettled");
+        }
         store.background = Some(spawn_background(&path, store.windows.clone(), dir_lock)?);
         Ok(store)
     }
