@@ -14,13 +14,12 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maestro_shared::auth::JwtAuth;
 use maestro_shared::auth::admin_guard::{self, AdminCaller};
 use maestro_shared::error::ApiError;
 use maestro_shared::http::JsonBody;
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
+use maestro_shared::stats::report::{decode_cursor, encode_cursor};
 use maestro_shared::store::{CreditAccount, CreditStore, LedgerEntry, LedgerKind, TopUp};
 use maestro_shared::time;
 use serde::{Deserialize, Serialize};
@@ -239,27 +238,4 @@ async fn read_ledger(
     let entries = store_of(&state)?.credit_ledger(&user, before, limit).await.map_err(ApiError::from)?;
     let next_cursor = (entries.len() == limit).then(|| entries.last().map(|e| encode_cursor(e.ts_ms, &e.id))).flatten();
     Ok(Json(LedgerPage { user_id: user, data: entries.iter().map(LedgerEntryView::from).collect(), next_cursor }))
-}
-
-fn encode_cursor(ts_ms: i64, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::json!([ts_ms, id]).to_string())
-}
-
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::invalid_param("cursor", "`cursor` is not a cursor this API gave out.");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
-    let (ts, id): (i64, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok((ts, id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_foreign_ones_are_400s() {
-        let c = encode_cursor(1_700_000_000_123, "charge-req_1");
-        assert_eq!(decode_cursor(&c).expect("ours"), (1_700_000_000_123, "charge-req_1".to_string()));
-        assert_eq!(decode_cursor("not-a-cursor").expect_err("foreign").status(), 400);
-    }
 }

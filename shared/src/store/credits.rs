@@ -69,6 +69,36 @@ pub struct LedgerEntry {
     pub call_id: Option<String>,
 }
 
+impl LedgerEntry {
+    /// A top-up's entry (a new id each time: two top-ups are two entries).
+    pub fn top_up(t: &TopUp<'_>) -> Self {
+        Self {
+            id: format!("topup-{}", uuid::Uuid::now_v7()),
+            user_id: t.user_id.to_string(),
+            ts_ms: t.at_ms,
+            kind: LedgerKind::TopUp,
+            amount_micros: t.amount_micros,
+            reason: Some(t.reason.to_string()),
+            actor: Some(t.actor.to_string()),
+            call_id: None,
+        }
+    }
+
+    /// A call's charge: its id is the call's, so a second settle finds it there.
+    pub fn charge(s: &Settlement<'_>) -> Self {
+        Self {
+            id: format!("charge-{}", s.call_id),
+            user_id: s.user_id.to_string(),
+            ts_ms: s.ts_ms,
+            kind: LedgerKind::Charge,
+            amount_micros: -s.charge_micros,
+            reason: Some(s.model.to_string()),
+            actor: None,
+            call_id: Some(s.call_id.to_string()),
+        }
+    }
+}
+
 /// A top-up as an admin asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopUp<'a> {

@@ -106,16 +106,7 @@ impl DynamoStore {
 #[async_trait]
 impl CreditStore for DynamoStore {
     async fn top_up(&self, t: &TopUp<'_>) -> Result<LedgerEntry, StoreError> {
-        let entry = LedgerEntry {
-            id: format!("topup-{}", uuid::Uuid::now_v7()),
-            user_id: t.user_id.to_string(),
-            ts_ms: t.at_ms,
-            kind: LedgerKind::TopUp,
-            amount_micros: t.amount_micros,
-            reason: Some(t.reason.to_string()),
-            actor: Some(t.actor.to_string()),
-            call_id: None,
-        };
+        let entry = LedgerEntry::top_up(t);
         let items =
             vec![self.account_update(t.user_id, t.amount_micros, 0, "top up")?, self.new_entry(&entry, "top up")?];
         match self.transact("top up credits", items, true).await? {
@@ -161,16 +152,7 @@ impl CreditStore for DynamoStore {
     }
 
     async fn settle_credits(&self, st: &Settlement<'_>) -> Result<(), StoreError> {
-        let entry = LedgerEntry {
-            id: format!("charge-{}", st.call_id),
-            user_id: st.user_id.to_string(),
-            ts_ms: st.ts_ms,
-            kind: LedgerKind::Charge,
-            amount_micros: -st.charge_micros,
-            reason: Some(st.model.to_string()),
-            actor: None,
-            call_id: Some(st.call_id.to_string()),
-        };
+        let entry = LedgerEntry::charge(st);
         let items = vec![
             self.new_entry(&entry, "settle credits")?,
             self.account_update(st.user_id, st.held_micros - st.charge_micros, -st.held_micros, "settle credits")?,

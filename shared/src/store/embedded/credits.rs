@@ -81,16 +81,7 @@ impl CreditStore for EmbeddedStore {
             tx.prepare_cached(ADD)
                 .and_then(|mut s| s.execute(params![t.user_id, t.amount_micros]))
                 .map_err(backend("top up"))?;
-            let entry = LedgerEntry {
-                id: format!("topup-{}", uuid::Uuid::now_v7()),
-                user_id: t.user_id.to_string(),
-                ts_ms: t.at_ms,
-                kind: LedgerKind::TopUp,
-                amount_micros: t.amount_micros,
-                reason: Some(t.reason.to_string()),
-                actor: Some(t.actor.to_string()),
-                call_id: None,
-            };
+            let entry = LedgerEntry::top_up(t);
             insert_entry(&tx, &entry).map_err(backend("write a ledger entry"))?;
             tx.commit().map_err(backend("top up"))?;
             Ok(entry)
@@ -113,16 +104,7 @@ impl CreditStore for EmbeddedStore {
     async fn settle_credits(&self, s: &Settlement<'_>) -> Result<(), StoreError> {
         self.with_db(|db| {
             let tx = db.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend("settle"))?;
-            let entry = LedgerEntry {
-                id: format!("charge-{}", s.call_id),
-                user_id: s.user_id.to_string(),
-                ts_ms: s.ts_ms,
-                kind: LedgerKind::Charge,
-                amount_micros: -s.charge_micros,
-                reason: Some(s.model.to_string()),
-                actor: None,
-                call_id: Some(s.call_id.to_string()),
-            };
+            let entry = LedgerEntry::charge(s);
             // The entry decides whether this settle is the call's first.
             if insert_entry(&tx, &entry).map_err(backend("write a ledger entry"))? == 0 {
                 return Ok(());
