@@ -9,6 +9,7 @@ pub mod auth;
 pub mod aws;
 pub mod bootstrap;
 pub mod config;
+pub mod credits;
 pub mod domain;
 pub mod edges;
 pub mod error;

@@ -11,6 +11,7 @@ mod support;
 
 mod aws_conformance;
 mod aws_cost;
+mod aws_credit_events;
 mod aws_faults;
 mod cn_providers;
 mod providers;

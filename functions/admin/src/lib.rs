@@ -87,7 +87,7 @@ pub fn api_router(state: AdminState) -> Router {
         .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route));
     admin_guard::guard(routes, state.auth.clone())
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
-        .merge(credits::router(state.gateway.backends().credits.clone(), state.auth.clone()))
+        .merge(credits::router(state.gateway.backends().credits.as_ref().map(|c| c.store.clone()), state.auth.clone()))
         .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)
         .with_state(state)
 }

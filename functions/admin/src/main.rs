@@ -15,13 +15,8 @@ async fn main() -> Result<(), Error> {
     let auth = AdminAuth::from_env(&env).map_err(startup_error)?;
     let options = env.gateway_options().map_err(startup_error)?;
     let aws = backend().await?;
-    let state = AdminState::new(
-        gateway(&aws, options, env.credits_enabled().map_err(startup_error)?)?,
-        auth.verifier(),
-        aws.dynamo.clone(),
-        aws.dynamo.clone(),
-    )
-    .map_err(startup_error)?;
+    let state = AdminState::new(gateway(&aws, options, &env)?, auth.verifier(), aws.dynamo.clone(), aws.dynamo.clone())
+        .map_err(startup_error)?;
     tracing::info!(auth = auth.mode(), "admin function ready");
     run(lambda_app(state, &auth)).await
 }

@@ -19,11 +19,7 @@ async fn main() -> Result<(), Error> {
     let options = env.gateway_options().map_err(startup_error)?;
     let margin = env.invocation_margin().map_err(startup_error)?;
     let aws = backend().await?;
-    let state = ChatState {
-        gateway: gateway(&aws, options, env.credits_enabled().map_err(startup_error)?)?,
-        auth,
-        max_body_bytes,
-    };
+    let state = ChatState { gateway: gateway(&aws, options, &env)?, auth, max_body_bytes };
     let cors = env.cors_origins().map_err(startup_error)?;
     let app = with_invocation_deadline(router(state), margin).fallback(maestro_shared::http::not_found);
     // Gzip bodies, the announced-length check and CORS, as on the local runner.

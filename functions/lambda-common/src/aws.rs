@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use maestro_shared::aws::AwsBackend;
-use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
+use maestro_shared::aws::sqs::SqsChargeSink;
+use maestro_shared::config::Env;
+use maestro_shared::credits::ChargeSink;
+use maestro_shared::gateway::{Backends, Credits, Gateway, GatewayOptions};
 use maestro_shared::providers::ProviderClient;
 use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 
@@ -27,8 +30,11 @@ pub async fn dynamo() -> Result<Arc<maestro_shared::aws::DynamoStore>, lambda_ht
 }
 
 /// The gateway on the AWS backends, with one shared HTTP client for every provider; users'
-/// credits on DynamoDB when `credits` (`MAESTRO_CREDITS=on`).
-pub fn gateway(aws: &AwsBackend, options: GatewayOptions, credits: bool) -> Result<Arc<Gateway>, lambda_http::Error> {
+/// credits on DynamoDB with `MAESTRO_CREDITS=on`, their settled charges to
+/// `MAESTRO_CREDITS_EVENTS_QUEUE_URL` when set.
+pub fn gateway(aws: &AwsBackend, options: GatewayOptions, env: &Env) -> Result<Arc<Gateway>, lambda_http::Error> {
+    let credits = env.credits_enabled().map_err(startup_error)?;
+    let events_queue = env.get("MAESTRO_CREDITS_EVENTS_QUEUE_URL");
     let backends = Backends {
         catalog: aws.dynamo.clone(),
         counters: aws.dynamo.clone(),
@@ -37,7 +43,11 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions, credits: bool) -> Resu
         // Look-ups by hash are cached per container for 30 s: a revocation reaches every
         // container within that time.
         caller_keys: Arc::new(CachedCallerKeys::new(aws.dynamo.clone(), CALLER_KEY_CACHE_TTL)),
-        credits: credits.then(|| aws.dynamo.clone() as Arc<dyn maestro_shared::store::CreditStore>),
+        credits: credits.then(|| Credits {
+            store: aws.dynamo.clone(),
+            // Settled charges to the platform's queue, when there is one.
+            events: events_queue.map(|url| Arc::new(SqsChargeSink::new(aws.sqs.clone(), url)) as Arc<dyn ChargeSink>),
+        }),
     };
     let client = ProviderClient::new().map_err(startup_error)?;
     Ok(Arc::new(Gateway::new(backends, client, options)))

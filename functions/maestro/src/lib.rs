@@ -14,8 +14,9 @@ use maestro_shared::auth::{JwtAuth, MIN_JWT_SECRET_BYTES};
 use maestro_shared::aws::{AwsBackend, AwsError, QueueConsumer, ReceivedMessage};
 use maestro_shared::bootstrap::{BootstrapReport, bootstrap};
 use maestro_shared::config::{Env, FileConfig};
+use maestro_shared::credits::{ChargeSink, WebhookSink};
 use maestro_shared::edges::Cors;
-use maestro_shared::gateway::{Backends, Gateway, GatewayOptions};
+use maestro_shared::gateway::{Backends, Credits, Gateway, GatewayOptions};
 use maestro_shared::logs::LogSink;
 use maestro_shared::logs::queue::{QueueCounts, QueueReceiver, in_process_queue};
 use maestro_shared::providers::ProviderClient;
@@ -193,6 +194,13 @@ struct Wired {
     report: BootstrapReport,
 }
 
+/// The webhook every settled charge is posted to, when `[credits] webhook_url` names one.
+fn charge_webhook(credits: &maestro_shared::config::CreditsConfig) -> Result<Option<Arc<dyn ChargeSink>>, StartError> {
+    let Some(url) = credits.webhook()? else { return Ok(None) };
+    let sink = WebhookSink::start(url, credits.webhook_secret.clone()).map_err(StartError::Http)?;
+    Ok(Some(Arc::new(sink)))
+}
+
 /// What both backends share: seed, config and environment applied to the stores, the JWT
 /// secret, and every router on one gateway.
 async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
@@ -223,7 +231,10 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         log_sink: stores.log_sink,
         // One cache for the chat and admin routers, so a revocation here is seen at once.
         caller_keys: Arc::new(CachedCallerKeys::new(stores.caller_keys, CALLER_KEY_CACHE_TTL)),
-        credits: (config.credits.enabled || env.credits_enabled()?).then(|| stores.credits.clone()),
+        credits: match config.credits.enabled || env.credits_enabled()? {
+            false => None,
+            true => Some(Credits { store: stores.credits.clone(), events: charge_webhook(&config.credits)? }),
+        },
     };
     // The environment's markups, when set, replace the config file's (as on Lambda).
     let credit_markup = match env.get("MAESTRO_CREDITS_MARKUP").or(env.get("MAESTRO_CREDITS_MODEL_MARKUP")) {

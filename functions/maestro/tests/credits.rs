@@ -221,3 +221,68 @@ async fn top_ups_are_checked_and_credits_off_says_so() {
     let served = plain.chat(support::hello("demo/echo")).await;
     assert_eq!(served.status().as_u16(), 200, "credits off: nothing is held or charged");
 }
+
+/// Every post the receiver got: its signature header and body.
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A receiver of the platform's side: refuses its first post with a 500, keeps every post.
+async fn charge_receiver() -> (String, Posts) {
+    use axum::http::{HeaderMap, StatusCode};
+    let posts = Posts::default();
+    let kept = posts.clone();
+    let app = axum::Router::new().route(
+        "/charges",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let signature = headers.get("x-maestro-signature").and_then(|v| v.to_str().ok()).map(str::to_string);
+                let mut posts = kept.lock().unwrap();
+                let expected =
+                    maestro_shared::credits::signature(&maestro_shared::secret::SecretString::new("whsec-test"), &body);
+                assert_eq!(signature.as_deref(), Some(expected.as_str()), "signed with the shared secret");
+                posts.push((signature, serde_json::from_slice(&body).unwrap()));
+                if posts.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/charges", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, posts)
+}
+
+#[tokio::test]
+async fn every_settled_charge_is_posted_signed_to_the_platforms_webhook_until_it_takes_it() {
+    let fake = FakeProvider::start().await;
+    let (url, posts) = charge_receiver().await;
+    let cfg = format!(
+        "{FAST_RETRY}\n[credits]\nenabled = true\nwebhook_url = \"{url}\"\nwebhook_secret = \"whsec-test\"\n\
+         [[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n\
+         [[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 1000000\n\
+         [[keys]]\nprovider = \"fake\"\nname = \"k\"\nsecret = \"sk-ok-aaaaaaaaaaaa\"\n",
+        fake.url
+    );
+    let app = spawn_app(&cfg, &[]).await;
+    top_up(&app, "erin", 1_000).await;
+    let response = chat_as(&app, &token(&app, "erin")).await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(response.status().as_u16(), 200);
+    // Refused once (500), delivered on the retry half a second later.
+    for _ in 0..50 {
+        if posts.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let posts = posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[0].1, posts[1].1, "the same event, so the platform can drop the second");
+    let event = &posts[1].1;
+    assert_eq!(
+        event,
+        &json!({"type": "credit.charge", "id": format!("charge-{request_id}"), "user_id": "erin",
+            "charge_micro_usd": 29, "cost_micro_usd": 29, "model": "fake/m1", "call_id": request_id,
+            "ts_ms": event["ts_ms"]})
+    );
+    assert!(event["ts_ms"].as_i64().unwrap() > 0);
+}

@@ -344,3 +344,28 @@ impl QueueConsumer {
         Ok(())
     }
 }
+
+/// Settled credit charges to the platform's SQS queue (`MAESTRO_CREDITS_EVENTS_QUEUE_URL`), one
+/// JSON message per event, sent before the call's answer leaves (a Lambda container may freeze
+/// right after). A message the queue does not take after the SDK's retries is written to the
+/// structured log (`undelivered_charge`); the ledger holds the charge either way.
+pub struct SqsChargeSink {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsChargeSink {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+}
+
+#[async_trait]
+impl crate::credits::ChargeSink for SqsChargeSink {
+    async fn send(&self, event: crate::credits::ChargeEvent) {
+        let Ok(body) = serde_json::to_string(&event) else { return };
+        if let Err(e) = self.client.send_message().queue_url(&self.queue_url).message_body(&body).send().await {
+            tracing::error!(undelivered_charge = %body, error = %describe(&e), "charge event not delivered; the ledger holds it");
+        }
+    }
+}

@@ -37,9 +37,22 @@ pub struct CreditsConfig {
     pub markup: Option<f64>,
     /// Per `provider/model`, instead of `markup`.
     pub model_markup: BTreeMap<String, f64>,
+    /// Where every settled charge is posted as a `credit.charge` event (the local runner).
+    pub webhook_url: Option<String>,
+    /// Signs each post: `x-maestro-signature: sha256=<HMAC-SHA256 of the body>`.
+    pub webhook_secret: Option<crate::secret::SecretString>,
 }
 
 impl CreditsConfig {
+    /// The webhook's URL, checked: `http://` or `https://`.
+    pub fn webhook(&self) -> Result<Option<String>, ConfigError> {
+        match self.webhook_url.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(Some(url.to_string())),
+            Some(url) => Err(ConfigError::Invalid(format!("[credits] webhook_url `{url}` must start with https://"))),
+        }
+    }
+
     pub fn markup(&self) -> Result<crate::pricing::CreditMarkup, ConfigError> {
         let per_model: Vec<(String, f64)> = self.model_markup.iter().map(|(k, v)| (k.clone(), *v)).collect();
         crate::pricing::CreditMarkup::new(self.markup.unwrap_or(1.0), &per_model)
@@ -192,6 +205,7 @@ impl FileConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.credits.markup()?;
+        self.credits.webhook()?;
         for p in &self.providers {
             if p.kind == ProviderKind::OpenaiCompatible && p.base_url.is_none() {
                 return Err(ConfigError::Invalid(format!(

@@ -8,10 +8,13 @@
 
 use std::sync::Arc;
 
+use crate::credits::ChargeEvent;
 use crate::domain::{ChatRequest, Target};
 use crate::error::ApiError;
 use crate::pricing::CreditMarkup;
-use crate::store::{CreditStore, Settlement};
+use crate::store::{CreditStore, LedgerEntry, Settlement};
+
+use super::Credits;
 use crate::tokens::PromptCount;
 
 use super::caller_budget::bounds;
@@ -77,14 +80,10 @@ pub(super) struct Charge<'a> {
     pub started_ms: i64,
 }
 
-/// Releases the hold and takes the charge; a store failure is logged (the hold then stays held).
-pub(super) async fn settle(
-    store: Option<&Arc<dyn CreditStore>>,
-    markup: &CreditMarkup,
-    hold: Option<CreditHold>,
-    c: Charge<'_>,
-) {
-    let (Some(store), Some(hold)) = (store, hold) else { return };
+/// Releases the hold and takes the charge, then announces it (a charge above zero); a store
+/// failure is logged (the hold then stays held).
+pub(super) async fn settle(credits: Option<&Credits>, markup: &CreditMarkup, hold: Option<CreditHold>, c: Charge<'_>) {
+    let (Some(credits), Some(hold)) = (credits, hold) else { return };
     let (provider, model) = (c.provider.unwrap_or(""), c.model.unwrap_or(""));
     let charge = if c.cost_micros == 0 { 0 } else { signed(markup.charge(provider, model, c.cost_micros)) };
     let label = format!("{provider}/{model}");
@@ -96,8 +95,26 @@ pub(super) async fn settle(
         ts_ms: c.started_ms,
         model: &label,
     };
-    if let Err(e) = store.settle_credits(&settlement).await {
+    if let Err(e) = credits.store.settle_credits(&settlement).await {
         tracing::error!(user_id = %hold.user_id, call_id = c.call_id, held = hold.held_micros, charge, error = %e, "credit settle failed; the hold stays held");
+        return;
+    }
+    if let Some(events) = &credits.events
+        && charge > 0
+    {
+        let entry = LedgerEntry::charge(&settlement);
+        events
+            .send(ChargeEvent {
+                event_type: ChargeEvent::TYPE.to_string(),
+                id: entry.id,
+                user_id: hold.user_id.clone(),
+                charge_micro_usd: charge,
+                cost_micro_usd: c.cost_micros,
+                model: label.clone(),
+                call_id: c.call_id.to_string(),
+                ts_ms: c.started_ms,
+            })
+            .await;
     }
 }
 

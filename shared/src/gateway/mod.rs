@@ -113,7 +113,15 @@ pub struct Backends {
     pub caller_keys: Arc<dyn CallerKeyStore>,
     /// Users' credits: every call holds its largest possible charge and settles the real one
     /// (`None`: credits are off, nothing is charged).
-    pub credits: Option<Arc<dyn crate::store::CreditStore>>,
+    pub credits: Option<Credits>,
+}
+
+/// Users' credits on a backend, and where settled charges are announced.
+#[derive(Clone)]
+pub struct Credits {
+    pub store: Arc<dyn crate::store::CreditStore>,
+    /// `None`: charges are only in the ledger.
+    pub events: Option<Arc<dyn crate::credits::ChargeSink>>,
 }
 
 /// Gateway settings that are not part of the retry policy.
@@ -654,10 +662,10 @@ impl Gateway {
             .await?;
         }
         // The user's credits, when they are on: held once per call, settled where it is recorded.
-        if let Some(store) = &self.backends.credits {
+        if let Some(c) = &self.backends.credits {
             state.credit_hold = Some(
                 credits::hold(
-                    store,
+                    &c.store,
                     &self.options.credit_markup,
                     &state.user_id,
                     request,
