@@ -200,3 +200,90 @@ rpm = 10000
     assert_eq!((counted.requests, counted.successes), (CALLERS as u64, CALLERS as u64));
     assert_eq!(counted.cost_micros, 148 * CALLERS as u64, "19 + 10 tokens at gpt-4o prices, once per call");
 }
+
+/// Credits on DynamoDB through 30 % throttled writes: 200 callers of one user whose balance holds
+/// 20 calls; the fake answers after 1 s, so every hold comes before any settle. Exactly 20 are
+/// served, the rest get 402, nobody a 5xx, and the balance ends exactly at 20 × (hold − charge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credits_on_dynamodb_through_throttled_writes_serve_exactly_what_the_balance_holds() {
+    use maestro_shared::store::{CreditStore, TopUp};
+    let Some(endpoint) = emulator::test_endpoint("aws_faults credits (maestro)").unwrap_or_else(|m| panic!("{m}"))
+    else {
+        return;
+    };
+    let config = AwsConfig {
+        table: unique("maestro-credits"),
+        log_queue_url: "set below".into(),
+        secret_prefix: format!("{}/", unique("maestro-credits")),
+    };
+    let mut direct =
+        AwsBackend::connect(&emulator::sdk_config(&endpoint).await, config.clone(), SinkMode::Inline).await.unwrap();
+    let provisioned =
+        provision::provision(&direct.dynamodb, &direct.sqs, &config.table, &unique("maestro-logs")).await.unwrap();
+    direct.config.log_queue_url = provisioned.log_queue_url.clone();
+    let _cleanup = Cleanup(direct.clone());
+    let proxy = FaultProxy::start(&endpoint).await;
+    let aws = AwsBackend::connect(
+        &emulator::sdk_config(&proxy.url).await,
+        AwsConfig { log_queue_url: provisioned.log_queue_url.clone(), ..config.clone() },
+        SinkMode::Batched,
+    )
+    .await
+    .unwrap();
+    let fake = FakeProvider::start().await;
+    let toml = format!(
+        "[retry]\nmax_retries = 0\nattempt_timeout_ms = 60000\ndeadline_ms = 120000\n[credits]\nenabled = true\n\
+         [[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n\
+         [[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 1000000\n\
+         [[keys]]\nprovider = \"fake\"\nname = \"late\"\nsecret = \"sk-late-aaaaaaaaaaaa\"\n",
+        fake.url
+    );
+    let data = tempfile::tempdir().unwrap();
+    let options = Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(&toml).unwrap(),
+        env: Env::from_fn(|_| None),
+        demo: false,
+    };
+    let app = build_aws(options, aws.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let body =
+        serde_json::json!({"model": "fake/m1", "max_tokens": 10, "messages": [{"role": "user", "content": "Hello!"}]});
+
+    // What one call holds, as a 402 to a user without credits says it.
+    let probe = app.auth.issue("probe", false, Duration::from_secs(600)).unwrap();
+    let refused: serde_json::Value =
+        http.post(&url).bearer_auth(probe).json(&body).send().await.unwrap().json().await.unwrap();
+    let message = refused["error"]["message"].as_str().unwrap().to_string();
+    let dollars = message.split("up to $").nth(1).unwrap();
+    let digits: String = dollars.chars().filter(char::is_ascii_digit).collect();
+    let hold: i64 = digits.parse().unwrap();
+    let top_up = TopUp { user_id: "carol", amount_micros: 20 * hold, reason: "test", actor: "t", at_ms: 1 };
+    direct.dynamo.top_up(&top_up).await.unwrap();
+
+    proxy.fail_share(0.3);
+    let faults_before = proxy.faults_total();
+    let token = app.auth.issue("carol", false, Duration::from_secs(600)).unwrap();
+    let calls: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (http, url, token, body) = (http.clone(), url.clone(), token.clone(), body.clone());
+            tokio::spawn(async move {
+                http.post(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = BTreeMap::<u16, usize>::new();
+    for call in calls {
+        *statuses.entry(call.await.unwrap()).or_default() += 1;
+    }
+    assert!(proxy.faults_total() > faults_before, "faults were injected: {:?}", proxy.faults());
+    assert_eq!(statuses, BTreeMap::from([(200, 20), (402, CALLERS - 20)]));
+    assert_eq!(fake.total_calls(), 20);
+    let account = direct.dynamo.credit_account("carol").await.unwrap();
+    assert_eq!((account.available_micros, account.held_micros), (20 * (hold - 29), 0));
+    let charges = direct.dynamo.credit_ledger("carol", None, 1_000).await.unwrap();
+    assert_eq!(charges.iter().filter(|e| e.amount_micros == -29).count(), 20);
+}
