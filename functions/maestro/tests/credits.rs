@@ -104,6 +104,18 @@ async fn a_user_without_credits_gets_402_and_nothing_reaches_the_provider() {
     );
     assert!(hold_in(message) >= 29, "{message}");
     assert_eq!(fake.total_calls(), 0);
+    // A free model costs nothing: no credits needed, nothing written.
+    let free = app
+        .http
+        .post(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(token(&app, "broke"))
+        .json(&support::hello("demo/echo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(free.status().as_u16(), 200);
+    let (_, ledger) = admin(&app, reqwest::Method::GET, "/api/admin/credits/broke/ledger", None).await;
+    assert_eq!(ledger["data"], json!([]));
     assert_eq!(
         balance(&app, "broke").await,
         json!({"user_id": "broke", "balance_micro_usd": 0, "available_micro_usd": 0, "held_micro_usd": 0})

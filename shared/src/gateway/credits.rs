@@ -86,6 +86,9 @@ pub(super) async fn settle(credits: Option<&Credits>, markup: &CreditMarkup, hol
     let (Some(credits), Some(hold)) = (credits, hold) else { return };
     let (provider, model) = (c.provider.unwrap_or(""), c.model.unwrap_or(""));
     let charge = if c.cost_micros == 0 { 0 } else { signed(markup.charge(provider, model, c.cost_micros)) };
+    if hold.held_micros == 0 && charge == 0 {
+        return; // A free call on a free model: nothing held, nothing to write.
+    }
     let label = format!("{provider}/{model}");
     let settlement = Settlement {
         user_id: &hold.user_id,
