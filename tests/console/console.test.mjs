@@ -1,12 +1,17 @@
 // The admin console in a real headless Chromium against the local runner (started by run.sh).
 //
-// The tests run in order on one page, as one admin session would: sign in; add a provider (a
+// The same scenario runs once per language (English, 简体中文), each against a runner of its own
+// with a fresh data dir, the language chosen in localStorage before the page loads. The tests of
+// a language run in order on one page, as one admin session would: sign in; add a provider (a
 // fake upstream served here) and two keys, validate them, sync the models; price the offline
 // `demo/echo` model and activate a synced one; deactivate a key and meet a stale version; then a
-// known set of calls, and the dashboard and logs must show exactly them. Any console error,
-// page error or failed request that a test did not announce fails that test.
+// known set of calls, and the dashboard and logs must show exactly them. Labels are found by role
+// or data attribute and compared with the console's own dictionary (i18n.js) in that language;
+// money, numbers and dates with what Intl gives for its locale. Then the switch itself (English)
+// and a sweep for English labels left on the Chinese pages. Any console error, page error or
+// failed request that a test did not announce fails that test.
 
-import { after, afterEach, before, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,11 +19,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const BASE = process.env.MAESTRO_URL;
+// MAESTRO_URLS: "en=http://127.0.0.1:1234 zh-CN=http://127.0.0.1:5678", one runner per language.
+const URLS = Object.fromEntries((process.env.MAESTRO_URLS || '').split(/\s+/).filter(Boolean).map((pair) => pair.split('=')));
 const ADMIN = process.env.MAESTRO_ADMIN_TOKEN;
 const CALLER = process.env.MAESTRO_CALLER_TOKEN;
+const CHROMIUM = process.env.MAESTRO_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.MAESTRO_CONSOLE_ARTIFACTS || path.join(os.tmpdir(), 'console-artifacts');
-assert.ok(BASE && ADMIN && CALLER, 'run through tests/console/run.sh (MAESTRO_URL and the tokens)');
+assert.ok(URLS.en && URLS['zh-CN'] && ADMIN && CALLER, 'run through tests/console/run.sh (MAESTRO_URLS and the tokens)');
+
+// The console's dictionaries, from the very file the page loads (a data: URL: Node 20 would read
+// a bare .js outside a "type": "module" package as CommonJS).
+const I18N = fs.readFileSync(new URL('../../functions/admin/console/i18n.js', import.meta.url));
+const { messages, translate } = await import(`data:text/javascript;base64,${I18N.toString('base64')}`);
+
+// How each language writes what the console formats with Intl (money in US dollars).
+const FORMS = {
+  en: {
+    money: (dollars) => `$${dollars}`,
+    latency: /^≤ \d+ m?s$/,
+    dateTime: /^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2}:\d{2}$/,
+  },
+  'zh-CN': {
+    money: (dollars) => `US$${dollars}`,
+    latency: /^≤ \d+(毫秒|秒)$/,
+    dateTime: /^\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}$/,
+  },
+};
+// The Intl options of i18n.js's fmtDateTime.
+const DATE_TIME = { dateStyle: 'medium', timeStyle: 'medium', hourCycle: 'h23', timeZone: 'UTC' };
 
 // Secrets typed into the console: they must never be on the page again.
 const PRIMARY_SECRET = 'sk-ok-console-primary-7f3a9c';
@@ -83,15 +111,9 @@ function problem(text) {
   if (!expected.some((re) => re.test(text))) problems.push(text);
 }
 
-async function adminApi(pathname, options = {}) {
-  const response = await fetch(`${BASE}${pathname}`, {
-    ...options,
-    headers: { Authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...(options.headers || {}) },
-  });
-  const body = await response.json();
-  assert.ok(response.ok, `${pathname}: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-}
+const escape = (s) => String(s).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** A regexp of `parts` in this order, anything between them. */
+const inOrder = (...parts) => new RegExp(parts.map(escape).join('[\\s\\S]*'));
 
 const text = (selector) => page.locator(selector).first().innerText();
 /** Until no API call is in flight (the console sets `aria-busy` on <body> while one is). */
@@ -120,40 +142,53 @@ async function noHorizontalOverflow(what) {
   assert.ok(scroll <= width, `${what}: the page is ${scroll}px wide in a ${width}px window`);
 }
 
+const LAUNCH = {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
+
+/** Fails the current test on console errors, page errors, failed requests and other origins. */
+function watch(target) {
+  target.on('console', (msg) => {
+    if (msg.type() === 'error') problem(`console.error: ${msg.text()}`);
+  });
+  target.on('pageerror', (error) => problem(`page error: ${error.message}`));
+  target.on('requestfailed', (request) => problem(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`));
+  // Nothing but Maestro itself: any other origin is a failure too.
+  target.on('request', (request) => {
+    const url = request.url();
+    if (!Object.values(URLS).some((base) => url.startsWith(base)) && !url.startsWith('data:') && !url.startsWith('about:')) {
+      problem(`request to another origin: ${url}`);
+    }
+  });
+}
+
 before(async () => {
   upstream = await startUpstream();
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'maestro-console-chromium-'));
+  // The browser itself is English (navigator.language en-US): the Chinese pages come from the
+  // stored choice, not from the browser.
   context = await chromium.launchPersistentContext(userDir, {
-    executablePath: process.env.MAESTRO_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    ...LAUNCH,
     viewport: { width: 1280, height: 900 },
     timezoneId: 'UTC',
     locale: 'en-US',
   });
   page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(10_000);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problem(`console.error: ${msg.text()}`);
-  });
-  page.on('pageerror', (error) => problem(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => problem(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`));
-  // Nothing but Maestro itself: any other origin is a failure too.
-  page.on('request', (request) => {
-    const url = request.url();
-    if (!url.startsWith(BASE) && !url.startsWith('data:') && !url.startsWith('about:')) problem(`request to another origin: ${url}`);
-  });
+  watch(page);
 });
 
 /** A test whose failure leaves a screenshot of the page as it was, next to the others. */
 function uiTest(name, fn) {
-  test(name, async () => {
+  test(name, async (t) => {
     try {
       await fn();
     } catch (error) {
-      const file = `failed-${name.split(':')[0].replace(/\W+/g, '-')}.png`;
+      const file = `failed-${t.fullName.replace(/:.*$/, '').replace(/\W+/g, '-')}.png`;
       await page?.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true }).catch(() => {});
       throw error;
     }
@@ -171,257 +206,498 @@ after(async () => {
   if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
 });
 
-uiTest('sign-in: a caller token is refused, the #token= link signs in and leaves the address bar', async () => {
-  await page.goto(`${BASE}/admin/`);
-  await page.locator('#signin-form').waitFor();
-  assert.equal(await page.locator('#shell').isVisible(), false);
-
-  await expecting([/status of 403/], async () => {
-    await page.fill('#signin-token', CALLER);
-    await page.click('#signin-form button[type=submit]');
-    await page.locator('#signin-error').waitFor();
-    await idle();
-  });
-  assert.match(await text('#signin-error'), /not an admin token: .*maestro:admin/);
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
-
-  await page.goto('about:blank');
-  await page.goto(`${BASE}/admin/#token=${ADMIN}`);
-  await page.locator('[data-kpi="requests"]').waitFor();
-  assert.ok(!page.url().includes('token='), `the token left the address bar: ${page.url()}`);
-  assert.ok(page.url().endsWith('/admin/#/dashboard'), page.url());
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('maestro.admin.token')), ADMIN);
-  assert.equal(await text('[data-kpi="requests"] [data-period="today"]'), '0');
-
-  await page.click('#signout');
-  await page.locator('#signin-form').waitFor();
-  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-
-  await page.fill('#signin-token', `Bearer ${ADMIN}`);
-  await page.click('#signin-form button[type=submit]');
-  await page.locator('[data-kpi="requests"]').waitFor();
-  assert.equal(await page.inputValue('#signin-token'), '', 'the pasted token leaves the form');
+test('i18n: both dictionaries hold the same ids with the same placeholders, and every id the console names', () => {
+  const en = messages.en;
+  const zh = messages['zh-CN'];
+  assert.deepEqual(Object.keys(zh).sort(), Object.keys(en).sort());
+  const placeholders = (s) => (s.match(/\{\w+\}/g) || []).sort();
+  for (const id of Object.keys(en)) assert.deepEqual(placeholders(zh[id]), placeholders(en[id]), id);
+  // Written the same in both languages on purpose: a sign and a number.
+  assert.deepEqual(Object.keys(en).filter((id) => en[id] === zh[id]), ['fmt.atMost']);
+  // Every id named literally in the console's files (the others are built from API values, e.g.
+  // `status.${status}`, and the scenario meets them).
+  const dir = new URL('../../functions/admin/console/', import.meta.url);
+  const source = fs.readdirSync(dir).filter((f) => /\.(js|html)$/.test(f) && f !== 'i18n.js')
+    .map((f) => fs.readFileSync(new URL(f, dir), 'utf8')).join('\n');
+  const named = [...source.matchAll(/\b(?:t|tParts)\('([\w.]+)'|data-i18n(?:-[\w-]+)?="([\w.]+)"/g)].map((m) => m[1] || m[2]);
+  assert.ok(named.length > 150, `${named.length} ids`);
+  assert.deepEqual(named.filter((id) => !(id in en)), []);
 });
 
-uiTest('providers: add one and two keys; secrets are shown masked only; validate; sync models', async () => {
-  await view('providers');
-  await page.locator('section[data-provider="demo"]').waitFor();
-  await page.click('text=Add provider');
-  await page.fill('#f-provider_code', 'fakeup');
-  await page.fill('#f-provider_name', 'Fake upstream');
-  await page.selectOption('#f-kind', 'openai_compatible');
-  await page.fill('#f-base_url', `http://127.0.0.1:${upstream.address().port}/v1`);
-  await page.click('dialog button[type=submit]');
-  const card = page.locator('section[data-provider="fakeup"]');
-  await card.waitFor();
-  assert.match(await card.innerText(), /Fake upstream/);
+for (const lang of ['en', 'zh-CN']) {
+  describe(lang, () => scenario(lang));
+}
 
-  for (const [name, secret, rpd] of [['primary', PRIMARY_SECRET, '2'], ['spare', SPARE_SECRET, '']]) {
-    await card.locator('button', { hasText: 'Add key' }).click();
-    await page.fill('#f-key_name', name);
-    await page.fill('#f-api_key', secret);
-    if (rpd) await page.fill('#f-rate_limit_rpd', rpd);
-    await page.click('dialog button[type=submit]');
-    await card.locator(`tr[data-key="fakeup-${name}"]`).waitFor();
-    assert.equal(await page.locator('dialog').count(), 0, 'the dialog, and the secret in it, is gone');
-  }
-  // `<prefix>…<last 4>`, as the API masks keys.
-  assert.equal(await card.locator('tr[data-key="fakeup-primary"] [data-masked]').innerText(), 'sk-…3a9c');
-  assert.equal(await card.locator('tr[data-key="fakeup-spare"] [data-masked]').innerText(), 'sk-…42d1');
-  await noSecretOnPage();
-
-  await card.locator('tr[data-key="fakeup-primary"] button', { hasText: 'Validate' }).click();
-  await card.locator('.outcome .notice-ok').waitFor();
-  assert.match(await card.locator('.outcome').innerText(), /primary is valid: the provider listed 2 models/);
-
-  await card.locator('tr[data-key="fakeup-spare"] button', { hasText: 'Validate' }).click();
-  await card.locator('.outcome .notice-error').waitFor();
-  assert.match(await card.locator('.outcome').innerText(), /spare was refused \(HTTP 401\): .*Incorrect API key/);
-  await card.locator('tr[data-key="fakeup-spare"] .badge', { hasText: 'invalid' }).waitFor();
-
-  await card.locator('button', { hasText: 'Sync models' }).click();
-  await card.locator('.outcome .notice-info').waitFor();
-  const report = await card.locator('.outcome').innerText();
-  assert.match(report, /listed 2 models/);
-  assert.match(report, /Added 2: fake-small, fake-large/);
-  assert.match(await card.innerText(), /0 active of 2/);
-  await noSecretOnPage();
-});
-
-uiTest('models: price demo/echo in dollars per million tokens and activate a synced model', async () => {
-  await view('models');
-  const echo = page.locator('tr[data-model="demo/echo"]');
-  await echo.waitFor();
-  await echo.locator('button', { hasText: 'Edit' }).click();
-  await page.fill('#f-input_price', '3');
-  await page.fill('#f-output_price', '15');
-  await page.click('dialog button[type=submit]');
-  await page.locator('#toast', { hasText: 'demo/echo saved.' }).waitFor();
-  await echo.locator('[data-prices]', { hasText: '$3.00 / $15.00' }).waitFor();
-  const [model] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
-  assert.deepEqual([model.prices.input_price, model.prices.output_price], [3_000_000, 15_000_000]);
-
-  await page.selectOption('#models-provider', 'fakeup');
-  const small = page.locator('tr[data-model="fakeup/fake-small"]');
-  await small.getByRole('button', { name: 'Activate', exact: true }).click();
-  await small.getByRole('button', { name: 'Deactivate', exact: true }).waitFor();
-  assert.match(await small.innerText(), /\bactive\b/);
-  assert.equal(await page.locator('tr[data-model]').count(), 2, 'the provider filter keeps fakeup only');
-});
-
-uiTest('keys: deactivate one; a stale version is reloaded and said so', async () => {
-  await view('providers');
-  const card = page.locator('section[data-provider="fakeup"]');
-  const spare = card.locator('tr[data-key="fakeup-spare"]');
-  await spare.getByRole('button', { name: 'Deactivate', exact: true }).click();
-  await spare.getByRole('button', { name: 'Activate', exact: true }).waitFor();
-  assert.match(await spare.innerText(), /inactive/);
-  const keys = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data;
-  assert.equal(keys.find((k) => k.id === 'fakeup-spare').is_active, false);
-
-  // Someone else changes the primary key after the page read it.
-  const primary = keys.find((k) => k.id === 'fakeup-primary');
-  await adminApi('/api/admin/ai-providers/keys/fakeup-primary', { method: 'PUT', body: JSON.stringify({ version: primary.version, priority: 5 }) });
-  await expecting([/status of 409/], async () => {
-    await card.locator('tr[data-key="fakeup-primary"]').getByRole('button', { name: 'Deactivate', exact: true }).click();
-    await page.locator('#toast', { hasText: 'The page now shows the latest version.' }).waitFor();
-    assert.match(await text('#toast'), /fakeup-primary was changed by someone else/);
-    await idle();
-  });
-  const row = page.locator('section[data-provider="fakeup"] tr[data-key="fakeup-primary"]');
-  await row.locator('td', { hasText: /^5$/ }).waitFor();
-  assert.match(await row.innerText(), /\bactive\b/, 'the stale click changed nothing');
-});
-
-uiTest('dashboard: exactly the calls made, at 1280 and 390 pixels', async () => {
-  const call = (model) => fetch(`${BASE}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${CALLER}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }] }),
-  });
-  for (let i = 0; i < SUCCESSES; i++) {
-    const r = await call('demo/echo');
-    assert.equal(r.status, 200);
-    const { usage } = await r.json();
-    assert.deepEqual([usage.prompt_tokens, usage.completion_tokens], [PROMPT_TOKENS, COMPLETION_TOKENS]);
-  }
-  for (let i = 0; i < FAILURES; i++) {
-    const r = await call('fakeup/fake-small');
-    assert.equal(r.status, 400, 'the upstream refusal reaches the caller');
-    await r.body?.cancel();
-  }
-  // Calls are recorded off the request path: wait until the aggregator has them all.
-  for (let i = 0; ; i++) {
-    const dash = await adminApi('/api/admin/ai-stats/dashboard');
-    if (dash.today.usage.requests === SUCCESSES + FAILURES) break;
-    assert.ok(i < 100, `the stats hold ${dash.today.usage.requests} calls`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-
-  await view('dashboard');
-  await page.click('text=Refresh');
-  await idle();
-  await page.locator('figure[data-chart="cost"] canvas').waitFor();
-  const kpi = (name, period) => text(`[data-kpi="${name}"] [data-period="${period}"]`);
-  for (const period of ['today', 'last_7_days', 'last_30_days']) {
-    assert.equal(await kpi('requests', period), '9', period);
-    assert.equal(await kpi('success_rate', period), '77.8%', period); // 7 of 9
-    assert.equal(await kpi('tokens', period), '119', period); // 7 × (6 + 11)
-    assert.equal(await kpi('cost', period), '$0.001281', period);
-    assert.match(await kpi('p50', period), /^≤ \d+ m?s$/, period);
-    assert.match(await kpi('p95', period), /^≤ \d+ m?s$/, period);
-  }
-  assert.equal(COST_MICROS, 1281);
-  assert.match(await text('[data-kpi="requests"] .kpi-note'), /2 failed/);
-  assert.match(await text('[data-kpi="tokens"] .kpi-note'), /42 in · 77 out/);
-
-  const top = await page.locator('[data-section="top-models"] tbody tr').allInnerTexts();
-  assert.deepEqual(top.map((row) => row.split('\t').map((c) => c.trim())), [
-    ['demo/echo', '7', '0', '119', '$0.001281'],
-    ['fakeup/fake-small', '2', '2', '0', '$0.00'],
-  ]);
-  const health = page.locator('[data-section="key-health"]');
-  const near = await health.locator('table').first().locator('tbody tr').allInnerTexts();
-  assert.equal(near.length, 1, near.join('\n'));
-  assert.match(near[0], /primary[\s\S]*fakeup[\s\S]*rpd[\s\S]*2 \/ 2[\s\S]*100%/);
-  const notNormal = await health.locator('table').nth(1).locator('tbody tr').allInnerTexts();
-  assert.equal(notNormal.length, 1, notNormal.join('\n'));
-  assert.match(notNormal[0], /spare[\s\S]*fakeup[\s\S]*invalid[\s\S]*inactive[\s\S]*until validated/);
-  const legend = await page.locator('figure[data-chart="requests"] .u-legend').innerText();
-  assert.match(legend, /demo/);
-  assert.match(legend, /fakeup/);
-
-  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-1280.png'), fullPage: true });
-  await noHorizontalOverflow('dashboard at 1280');
-  for (const name of ['providers', 'models', 'logs']) {
-    await view(name);
-    await noHorizontalOverflow(`${name} at 1280`);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-1280.png`), fullPage: true });
-  }
-  await view('dashboard');
-
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(300); // the charts follow their box's new width
-  await noHorizontalOverflow('dashboard at 390');
-  const chartWidth = await page.locator('figure[data-chart="cost"] canvas').evaluate((c) => c.getBoundingClientRect().width);
-  assert.ok(chartWidth <= 390, `the chart is ${chartWidth}px wide`);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-390.png'), fullPage: true });
-  for (const name of ['providers', 'models', 'logs']) {
-    await view(name);
-    await noHorizontalOverflow(`${name} at 390`);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-390.png`), fullPage: true });
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await noSecretOnPage();
-});
-
-uiTest('logs: filter, page, and a call’s details without secrets or prompt text', async () => {
-  await view('logs');
-  const rows = page.locator('[data-request]');
-  const apply = () => page.click('form.filters button[type=submit]');
-  const settle = async (count) => {
-    await idle();
-    await page.locator('.pager').waitFor();
-    assert.equal(await rows.count(), count, (await rows.allInnerTexts()).join('\n'));
+function scenario(lang) {
+  const BASE = URLS[lang];
+  const form = FORMS[lang];
+  /** A console message in this suite's language, as the page must show it. */
+  const tr = (id, params) => {
+    assert.ok(id in messages.en && id in messages[lang], `no message ${id} in ${lang}`);
+    return translate(lang, id, params);
   };
-  await settle(9);
+  /** The part of a message before `{name}` is filled in. */
+  const prefixOf = (id, name, params = {}) => tr(id, { ...params, [name]: '\u0000' }).split('\u0000')[0];
+  const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}-${lang}.png`), fullPage: true });
 
-  await page.selectOption('#logs-status', 'error');
-  await apply();
-  await settle(2);
-  for (const row of await rows.allInnerTexts()) assert.match(row, /400[\s\S]*fakeup\/fake-small[\s\S]*console-caller/);
+  async function adminApi(pathname, options = {}) {
+    const response = await fetch(`${BASE}${pathname}`, {
+      ...options,
+      headers: { Authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...(options.headers || {}) },
+    });
+    const body = await response.json();
+    assert.ok(response.ok, `${pathname}: ${response.status} ${JSON.stringify(body)}`);
+    return body;
+  }
 
-  await page.selectOption('#logs-status', 'success');
-  await page.fill('#logs-model', 'echo');
-  await apply();
-  await settle(7);
-  for (const row of await rows.allInnerTexts()) assert.match(row, /200[\s\S]*demo\/echo[\s\S]*6 \/ 11[\s\S]*\$0\.000183/);
+  uiTest('sign-in: a caller token is refused, the #token= link signs in and leaves the address bar', async () => {
+    // The language is chosen before the console loads, as the switch would have left it (from
+    // a blank page of the console's origin, served here).
+    const blank = `${BASE}/admin/blank-for-tests`;
+    await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><link rel="icon" href="data:,">' }));
+    await page.goto(blank);
+    await page.evaluate((l) => localStorage.setItem('maestro.lang', l), lang);
+    await page.unroute(blank);
+    await page.goto(`${BASE}/admin/`);
+    await page.locator('#signin-form').waitFor();
+    assert.equal(await page.locator('#shell').isVisible(), false);
+    assert.equal(await page.getAttribute('html', 'lang'), lang);
+    assert.equal(await page.title(), tr('app.title'));
+    assert.equal(await text('#signin-form button[type=submit]'), tr('signin.submit'));
+    assert.equal(await page.getAttribute('#signin-token', 'placeholder'), tr('signin.tokenPlaceholder'));
+    assert.equal(await page.locator('#signin-lang').inputValue(), lang);
 
-  await page.click('form.filters button:has-text("Reset")');
-  await settle(9);
-  await page.selectOption('#logs-limit', '5');
-  await apply();
-  await settle(5);
-  await page.click('text=Older →');
-  await settle(4);
-  assert.match(await text('.pager'), /Page 2 · 4 calls/);
-  assert.equal(await page.locator('.pager button', { hasText: 'Older' }).isDisabled(), true);
-  await page.click('text=← Newer');
-  await settle(5);
+    await expecting([/status of 403/], async () => {
+      await page.fill('#signin-token', CALLER);
+      await page.click('#signin-form button[type=submit]');
+      await page.locator('#signin-error').waitFor();
+      await idle();
+    });
+    const refused = await text('#signin-error');
+    assert.ok(refused.startsWith(prefixOf('signin.notAdmin', 'message')), refused);
+    assert.match(refused, /maestro:admin/, 'the server’s message follows, as it came');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
 
-  await page.selectOption('#logs-status', 'error');
-  await apply();
-  await settle(2);
-  await rows.first().click();
-  const dialog = page.locator('dialog[aria-label="Call details"]');
-  await dialog.waitFor();
-  const details = await dialog.innerText();
-  assert.match(details, /Provider\s+fakeup/);
-  assert.match(details, /error \(HTTP 400\)/);
-  assert.match(details, /The fake upstream refuses every chat request/);
-  assert.match(details, /Key\s+fakeup-primary/);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'log-details-1280.png') });
-  await noSecretOnPage();
-  await page.keyboard.press('Escape');
-  await dialog.waitFor({ state: 'detached' });
+    await page.goto('about:blank');
+    await page.goto(`${BASE}/admin/#token=${ADMIN}`);
+    await page.locator('[data-kpi="requests"]').waitFor();
+    assert.ok(!page.url().includes('token='), `the token left the address bar: ${page.url()}`);
+    assert.ok(page.url().endsWith('/admin/#/dashboard'), page.url());
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('maestro.admin.token')), ADMIN);
+    assert.equal(await text('[data-kpi="requests"] [data-period="today"]'), '0');
+    assert.equal(await page.title(), tr('app.viewTitle', { view: tr('nav.dashboard') }));
+    assert.equal(await text('.nav a[data-view="logs"]'), tr('nav.logs'));
+
+    await page.click('#signout');
+    await page.locator('#signin-form').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+
+    await page.fill('#signin-token', `Bearer ${ADMIN}`);
+    await page.click('#signin-form button[type=submit]');
+    await page.locator('[data-kpi="requests"]').waitFor();
+    assert.equal(await page.inputValue('#signin-token'), '', 'the pasted token leaves the form');
+  });
+
+  uiTest('providers: add one and two keys; secrets are shown masked only; validate; sync models', async () => {
+    await view('providers');
+    await page.locator('section[data-provider="demo"]').waitFor();
+    assert.equal(await text('.page-header h1'), tr('providers.title'));
+    await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
+    await page.fill('#f-provider_code', 'fakeup');
+    await page.fill('#f-provider_name', 'Fake upstream');
+    await page.selectOption('#f-kind', 'openai_compatible');
+    await page.fill('#f-base_url', `http://127.0.0.1:${upstream.address().port}/v1`);
+    await page.click('dialog button[type=submit]');
+    const card = page.locator('section[data-provider="fakeup"]');
+    await card.waitFor();
+    assert.match(await card.innerText(), /Fake upstream/);
+
+    for (const [name, secret, rpd] of [['primary', PRIMARY_SECRET, '2'], ['spare', SPARE_SECRET, '']]) {
+      await card.getByRole('button', { name: tr('providers.addKey'), exact: true }).click();
+      await page.locator(`dialog[aria-label="${tr('keys.addTitle', { provider: 'Fake upstream' })}"]`).waitFor();
+      await page.fill('#f-key_name', name);
+      await page.fill('#f-api_key', secret);
+      if (rpd) await page.fill('#f-rate_limit_rpd', rpd);
+      await page.click('dialog button[type=submit]');
+      await card.locator(`tr[data-key="fakeup-${name}"]`).waitFor();
+      assert.equal(await page.locator('dialog').count(), 0, 'the dialog, and the secret in it, is gone');
+    }
+    // `<prefix>…<last 4>`, as the API masks keys.
+    assert.equal(await card.locator('tr[data-key="fakeup-primary"] [data-masked]').innerText(), 'sk-…3a9c');
+    assert.equal(await card.locator('tr[data-key="fakeup-spare"] [data-masked]').innerText(), 'sk-…42d1');
+    assert.match(await card.locator('tr[data-key="fakeup-primary"]').innerText(), new RegExp(escape(tr('limit.rpd', { value: '2' }))));
+    await noSecretOnPage();
+
+    const validate = (key) => card.locator(`tr[data-key="fakeup-${key}"]`).getByRole('button', { name: tr('providers.validate'), exact: true });
+    await validate('primary').click();
+    await card.locator('.outcome .notice-ok').waitFor();
+    assert.match(await card.locator('.outcome').innerText(), new RegExp(escape(tr('providers.valid', { name: 'primary', count: '2' }))));
+
+    await validate('spare').click();
+    await card.locator('.outcome .notice-error').waitFor();
+    assert.match(await card.locator('.outcome').innerText(), inOrder(
+      prefixOf('providers.invalid', 'message', { name: 'spare', http: tr('providers.http', { status: 401 }) }), 'Incorrect API key'));
+    await card.locator('tr[data-key="fakeup-spare"] .badge[data-status="invalid"]', { hasText: tr('status.invalid') }).waitFor();
+
+    await card.getByRole('button', { name: tr('providers.syncModels'), exact: true }).click();
+    await card.locator('.outcome .notice-info').waitFor();
+    const report = await card.locator('.outcome').innerText();
+    assert.ok(report.includes(tr('providers.syncListed', { count: '2' }).trim()), report);
+    const names = tr('common.namesSuffix', { names: ['fake-small', 'fake-large'].join(tr('common.listSeparator')) });
+    assert.equal(await card.locator('.outcome [data-added]').innerText(), tr('providers.syncAdded', { count: '2', names }));
+    assert.equal(await card.locator('[data-field="models"]').innerText(), tr('providers.meta.modelsValue', { active: '0', total: '2' }));
+    await noSecretOnPage();
+  });
+
+  uiTest('models: price demo/echo in dollars per million tokens and activate a synced model', async () => {
+    await view('models');
+    const echo = page.locator('tr[data-model="demo/echo"]');
+    await echo.waitFor();
+    await echo.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await page.locator(`dialog[aria-label="${tr('models.editTitle', { id: 'demo/echo' })}"]`).waitFor();
+    await page.fill('#f-input_price', '3');
+    await page.fill('#f-output_price', '15');
+    await page.click('dialog button[type=submit]');
+    await page.locator('#toast', { hasText: tr('models.saved', { id: 'demo/echo' }) }).waitFor();
+    await echo.locator('[data-prices]', { hasText: `${form.money('3.00')} / ${form.money('15.00')}` }).waitFor();
+    const [model] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
+    assert.deepEqual([model.prices.input_price, model.prices.output_price], [3_000_000, 15_000_000]);
+
+    await page.selectOption('#models-provider', 'fakeup');
+    const small = page.locator('tr[data-model="fakeup/fake-small"]');
+    await small.getByRole('button', { name: tr('common.activate'), exact: true }).click();
+    await small.getByRole('button', { name: tr('common.deactivate'), exact: true }).waitFor();
+    assert.equal(await small.locator('.badge[data-active="true"]').innerText(), tr('state.active'));
+    assert.equal(await page.locator('tr[data-model]').count(), 2, 'the provider filter keeps fakeup only');
+  });
+
+  uiTest('keys: deactivate one; a stale version is reloaded and said so', async () => {
+    await view('providers');
+    const card = page.locator('section[data-provider="fakeup"]');
+    const spare = card.locator('tr[data-key="fakeup-spare"]');
+    await spare.getByRole('button', { name: tr('common.deactivate'), exact: true }).click();
+    await spare.getByRole('button', { name: tr('common.activate'), exact: true }).waitFor();
+    assert.equal(await spare.locator('.badge[data-active="false"]').innerText(), tr('state.inactive'));
+    const keys = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data;
+    assert.equal(keys.find((k) => k.id === 'fakeup-spare').is_active, false);
+
+    // Someone else changes the primary key after the page read it.
+    const primary = keys.find((k) => k.id === 'fakeup-primary');
+    await adminApi('/api/admin/ai-providers/keys/fakeup-primary', { method: 'PUT', body: JSON.stringify({ version: primary.version, priority: 5 }) });
+    await expecting([/status of 409/], async () => {
+      await card.locator('tr[data-key="fakeup-primary"]').getByRole('button', { name: tr('common.deactivate'), exact: true }).click();
+      await page.locator('#toast', { hasText: tr('api.stale') }).waitFor();
+      // The server's words, then the console's.
+      assert.match(await text('#toast'), inOrder('fakeup-primary was changed by someone else', tr('api.stale')));
+      await idle();
+    });
+    const row = page.locator('section[data-provider="fakeup"] tr[data-key="fakeup-primary"]');
+    await row.locator('[data-field="priority"]', { hasText: /^5$/ }).waitFor();
+    await row.locator('.badge[data-active="true"]').waitFor(); // the stale click changed nothing
+  });
+
+  uiTest('dashboard: exactly the calls made, at 1280 and 390 pixels', async () => {
+    const call = (model) => fetch(`${BASE}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${CALLER}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }] }),
+    });
+    for (let i = 0; i < SUCCESSES; i++) {
+      const r = await call('demo/echo');
+      assert.equal(r.status, 200);
+      const { usage } = await r.json();
+      assert.deepEqual([usage.prompt_tokens, usage.completion_tokens], [PROMPT_TOKENS, COMPLETION_TOKENS]);
+    }
+    for (let i = 0; i < FAILURES; i++) {
+      const r = await call('fakeup/fake-small');
+      assert.equal(r.status, 400, 'the upstream refusal reaches the caller');
+      await r.body?.cancel();
+    }
+    // Calls are recorded off the request path: wait until the aggregator has them all.
+    for (let i = 0; ; i++) {
+      const dash = await adminApi('/api/admin/ai-stats/dashboard');
+      if (dash.today.usage.requests === SUCCESSES + FAILURES) break;
+      assert.ok(i < 100, `the stats hold ${dash.today.usage.requests} calls`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    await view('dashboard');
+    await page.getByRole('button', { name: tr('dashboard.refresh'), exact: true }).click();
+    await idle();
+    await page.locator('figure[data-chart="cost"] canvas').waitFor();
+    const kpi = (name, period) => text(`[data-kpi="${name}"] [data-period="${period}"]`);
+    for (const period of ['today', 'last_7_days', 'last_30_days']) {
+      assert.equal(await kpi('requests', period), '9', period);
+      assert.equal(await kpi('success_rate', period), '77.8%', period); // 7 of 9
+      assert.equal(await kpi('tokens', period), '119', period); // 7 × (6 + 11)
+      assert.equal(await kpi('cost', period), form.money('0.001281'), period);
+      assert.match(await kpi('p50', period), form.latency, period);
+      assert.match(await kpi('p95', period), form.latency, period);
+    }
+    assert.equal(COST_MICROS, 1281);
+    assert.equal(await text('[data-kpi="success_rate"] .kpi-label'), tr('dashboard.kpi.success_rate'));
+    assert.equal(await text('[data-kpi="requests"] .kpi-note'), tr('dashboard.todayNote', { note: tr('dashboard.kpi.requestsNote', { count: '2' }) }));
+    assert.match(await text('[data-kpi="tokens"] .kpi-note'), new RegExp(escape(tr('dashboard.kpi.tokensNote', { input: '42', output: '77' }))));
+    assert.match(await text('[data-kpi="cost"] .kpi-note'), new RegExp(escape(tr('fmt.micros', { value: '1,281' }))));
+
+    const top = await page.locator('[data-section="top-models"] tbody tr').allInnerTexts();
+    assert.deepEqual(top.map((row) => row.split('\t').map((c) => c.trim())), [
+      ['demo/echo', '7', '0', '119', form.money('0.001281')],
+      ['fakeup/fake-small', '2', '2', '0', form.money('0.00')],
+    ]);
+    const health = page.locator('[data-section="key-health"]');
+    const near = await health.locator('table').first().locator('tbody tr').allInnerTexts();
+    assert.equal(near.length, 1, near.join('\n'));
+    assert.match(near[0], inOrder('primary', 'fakeup', 'rpd', '2 / 2', '100%'));
+    const notNormal = await health.locator('table').nth(1).locator('tbody tr').allInnerTexts();
+    assert.equal(notNormal.length, 1, notNormal.join('\n'));
+    assert.match(notNormal[0], inOrder('spare', 'fakeup', tr('status.invalid'), tr('state.inactive'), tr('dashboard.untilValidated')));
+    const legend = await page.locator('figure[data-chart="requests"] .u-legend').innerText();
+    assert.match(legend, new RegExp(escape(tr('dashboard.chartDay'))));
+    assert.match(legend, /demo/);
+    assert.match(legend, /fakeup/);
+
+    await shot('dashboard-1280');
+    await noHorizontalOverflow('dashboard at 1280');
+    for (const name of ['providers', 'models', 'logs']) {
+      await view(name);
+      await noHorizontalOverflow(`${name} at 1280`);
+      await shot(`${name}-1280`);
+    }
+    await view('dashboard');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300); // the charts follow their box's new width
+    await noHorizontalOverflow('dashboard at 390');
+    const chartWidth = await page.locator('figure[data-chart="cost"] canvas').evaluate((c) => c.getBoundingClientRect().width);
+    assert.ok(chartWidth <= 390, `the chart is ${chartWidth}px wide`);
+    await shot('dashboard-390');
+    for (const name of ['providers', 'models', 'logs']) {
+      await view(name);
+      await noHorizontalOverflow(`${name} at 390`);
+      await shot(`${name}-390`);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await noSecretOnPage();
+  });
+
+  uiTest('logs: filter, page, and a call’s details without secrets or prompt text', async () => {
+    await view('logs');
+    const rows = page.locator('[data-request]');
+    const apply = () => page.getByRole('button', { name: tr('logs.apply'), exact: true }).click();
+    const settle = async (count) => {
+      await idle();
+      await page.locator('.pager').waitFor();
+      assert.equal(await rows.count(), count, (await rows.allInnerTexts()).join('\n'));
+    };
+    await settle(9);
+    const when = rows.first().locator('[data-ts]');
+    const shown = await when.innerText();
+    assert.match(shown, form.dateTime);
+    assert.equal(shown, await page.evaluate(([l, ts, o]) => new Intl.DateTimeFormat(l, o).format(ts),
+      [lang, Number(await when.getAttribute('data-ts')), DATE_TIME]));
+
+    await page.selectOption('#logs-status', 'error');
+    await apply();
+    await settle(2);
+    for (const row of await rows.allInnerTexts()) assert.match(row, /400[\s\S]*fakeup\/fake-small[\s\S]*console-caller/);
+
+    await page.selectOption('#logs-status', 'success');
+    await page.fill('#logs-model', 'echo');
+    await apply();
+    await settle(7);
+    for (const row of await rows.allInnerTexts()) assert.match(row, inOrder('200', 'demo/echo', '6 / 11', form.money('0.000183')));
+
+    await page.getByRole('button', { name: tr('logs.reset'), exact: true }).click();
+    await settle(9);
+    await page.selectOption('#logs-limit', '5');
+    await apply();
+    await settle(5);
+    const older = page.locator('.pager').getByRole('button', { name: tr('logs.older'), exact: true });
+    await older.click();
+    await settle(4);
+    assert.equal(await text('.pager [data-page]'), tr('logs.page', { page: '2', count: '4' }));
+    assert.equal(await older.isDisabled(), true);
+    await page.locator('.pager').getByRole('button', { name: tr('logs.newer'), exact: true }).click();
+    await settle(5);
+
+    await page.selectOption('#logs-status', 'error');
+    await apply();
+    await settle(2);
+    await rows.first().click();
+    const dialog = page.getByRole('dialog', { name: tr('logs.details'), exact: true });
+    await dialog.waitFor();
+    const details = await dialog.innerText();
+    assert.match(details, new RegExp(`${escape(tr('logs.detail.provider'))}\\s+fakeup`));
+    assert.match(details, new RegExp(escape(tr('logs.detail.statusValue', { status: tr('outcome.error'), code: 400 }))));
+    assert.match(details, /The fake upstream refuses every chat request/);
+    assert.match(details, new RegExp(`${escape(tr('logs.detail.key'))}\\s+fakeup-primary`));
+    await page.screenshot({ path: path.join(ARTIFACTS, `log-details-1280-${lang}.png`) });
+    await noSecretOnPage();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  if (lang === 'en') switchTest(tr);
+  else noEnglishTest(tr);
+}
+
+// ---- The switch -----------------------------------------------------------------------------
+
+/** On the English runner, signed in, on the logs with the calls of the scenario. */
+function switchTest(tr) {
+  uiTest('language: the switch re-renders in place, is remembered, and formats per locale', async () => {
+    const zh = (id, params) => translate('zh-CN', id, params);
+    const switcher = page.getByRole('combobox', { name: tr('lang.label'), exact: true });
+    await view('dashboard');
+    await view('logs'); // afresh: every call, no filter
+    const url = page.url();
+    // A demo/echo call's cost (columns: tokens, cost, latency, tries).
+    const cost = page.locator('[data-request]').filter({ hasText: 'demo/echo' }).first().locator('td.num').nth(1);
+    const when = page.locator('[data-request] [data-ts]').first();
+    const ts = Number(await when.getAttribute('data-ts'));
+    const intl = (l) => page.evaluate(([l, ts, o]) => new Intl.DateTimeFormat(l, o).format(ts), [l, ts, DATE_TIME]);
+    const english = await when.innerText();
+    assert.equal(english, await intl('en'));
+    const englishCost = await cost.innerText();
+    assert.equal(englishCost, FORMS.en.money('0.000183'));
+    await page.evaluate(() => { window.sameDocument = true; });
+
+    await switcher.selectOption({ label: '简体中文' });
+    await page.locator('html[lang="zh-CN"]').waitFor();
+    await idle();
+    assert.equal(await text('.nav a[data-view="logs"]'), zh('nav.logs'));
+    assert.equal(await text('.page-header h1'), zh('logs.title'));
+    assert.equal(await text('#signout'), zh('nav.signout'));
+    assert.equal(await page.title(), zh('app.viewTitle', { view: zh('nav.logs') }));
+    assert.equal(page.url(), url, 'the same route');
+    assert.equal(await page.evaluate(() => window.sameDocument), true, 'no reload');
+    assert.equal(await page.evaluate(() => localStorage.getItem('maestro.lang')), 'zh-CN');
+    // Dates and money as Intl writes them in Chinese, unlike in English.
+    const chinese = await when.innerText();
+    assert.equal(chinese, await intl('zh-CN'));
+    assert.match(chinese, FORMS['zh-CN'].dateTime);
+    assert.notEqual(chinese, english);
+    assert.equal(await cost.innerText(), FORMS['zh-CN'].money('0.000183'));
+    await page.getByRole('combobox', { name: zh('lang.label'), exact: true }).waitFor();
+
+    // Remembered: a reload keeps Chinese (and the session), on the same route.
+    await page.reload();
+    await page.locator('.pager').waitFor();
+    await idle();
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(page.url(), url);
+    assert.equal(await text('.page-header h1'), zh('logs.title'));
+    assert.equal(await when.innerText(), chinese);
+    await view('dashboard');
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS['zh-CN'].money('0.001281'));
+    assert.equal(await text('[data-kpi="cost"] .kpi-label'), zh('dashboard.kpi.cost'));
+
+    // And back, in place again.
+    await page.getByRole('combobox', { name: zh('lang.label'), exact: true }).selectOption('en');
+    await page.locator('html[lang="en"]').waitFor();
+    await idle();
+    assert.equal(await text('[data-kpi="cost"] .kpi-label'), tr('dashboard.kpi.cost'));
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS.en.money('0.001281'));
+    assert.equal(await page.evaluate(() => localStorage.getItem('maestro.lang')), 'en');
+
+    // With nothing stored, the browser's language decides: a Chinese browser gets Chinese.
+    const browser = await chromium.launch(LAUNCH);
+    try {
+      const fresh = await browser.newContext({ locale: 'zh-CN', timezoneId: 'UTC' });
+      const other = await fresh.newPage();
+      watch(other);
+      await other.goto(`${URLS.en}/admin/`);
+      await other.locator('#signin-form').waitFor();
+      assert.equal(await other.getAttribute('html', 'lang'), 'zh-CN');
+      assert.equal(await other.locator('#signin-form button[type=submit]').innerText(), zh('signin.submit'));
+      assert.equal(await other.evaluate(() => localStorage.getItem('maestro.lang')), null, 'detected, not stored');
+      // The sign-in card has the switch too.
+      await other.getByRole('combobox', { name: zh('lang.label'), exact: true }).selectOption('en');
+      await other.locator('html[lang="en"]').waitFor();
+      assert.equal(await other.locator('#signin-form button[type=submit]').innerText(), tr('signin.submit'));
+      assert.equal(await other.locator('label[for="signin-token"]').innerText(), tr('signin.tokenLabel'));
+      assert.equal(await other.title(), tr('app.title'));
+      assert.equal(await other.evaluate(() => localStorage.getItem('maestro.lang')), 'en');
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
+// ---- No English left ------------------------------------------------------------------------
+
+// What the Chinese pages may still spell in Latin letters: names, units and standards, and the
+// scenario's own data (key names, provider and model codes, a placeholder's example).
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music)\b/g;
+// Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
+const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
+// Labels of the English console that must not survive in Chinese.
+const KEY_LABELS = [
+  'Dashboard', 'Providers', 'Models', 'Logs', 'Sign out', 'Refresh', 'Requests', 'Success rate', 'Tokens', 'Cost',
+  'Latency', 'Top models', 'Keys near their limits', 'Keys not normal', 'Add provider', 'Add key', 'Validate', 'Sync models',
+  'Edit', 'Activate', 'Deactivate', 'Priority', 'Limits', 'Last used', 'Secret', 'Per page', 'Apply', 'Reset', 'Older',
+  'Newer', 'Time (UTC)', 'Status', 'Every provider', 'Search models', 'Loading', 'Cancel', 'Save', 'Close', 'Call details',
+  'active', 'inactive', 'invalid', 'normal', 'never', 'days', 'today', 'failed', 'Language',
+];
+
+/** The console's own words on screen: labels, headings, buttons, badges and their attributes. */
+const chrome = () => page.evaluate(() => {
+  const shown = (el) => el.getClientRects().length > 0 || el.tagName === 'OPTION';
+  const own = [
+    'h1', '.view h2:not(.provider h2)', 'dialog h2', '.table-wrap th', 'button', 'label', 'dt', '.field small', 'figcaption',
+    '.empty', '.nav a', '.page-header p', '.card-head > .muted', '.kpi-label', '.kpi-note', '.pager [data-page]',
+    '.u-legend .u-series:first-child th',
+    '.badge[data-status]', '.badge[data-active]', 'td .badges .badge', '.notice', 'dialog p', '.page-header .actions .small',
+    'option:not(.lang-switch option):not(#models-provider option):not(#logs-limit option):not(#f-kind option)',
+  ].join(', ');
+  const texts = [...document.querySelectorAll(own)].filter(shown).map((el) => el.innerText || el.textContent);
+  for (const el of document.querySelectorAll('[placeholder], [aria-label]:not(tr), [title]')) {
+    for (const name of ['placeholder', 'aria-label', 'title']) if (el.hasAttribute(name)) texts.push(el.getAttribute(name));
+  }
+  texts.push(document.title);
+  return texts.map((s) => s.trim()).filter(Boolean);
 });
+
+function noEnglishTest(tr) {
+  uiTest('no English label is left on the main pages and dialogs in 简体中文', async () => {
+    const seen = [];
+    const check = async (where) => {
+      for (const label of await chrome()) seen.push([where, label]);
+    };
+    for (const name of ['dashboard', 'providers', 'models', 'logs']) {
+      await view(name);
+      await page.locator('#view .loading').waitFor({ state: 'detached' });
+      await check(name);
+    }
+    await view('providers');
+    await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
+    await check('add provider');
+    await page.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await page.locator('section[data-provider="fakeup"] tr[data-key="fakeup-primary"]').getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await check('edit key');
+    await page.keyboard.press('Escape');
+    await view('models');
+    await page.locator('tr[data-model="demo/echo"]').getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await check('edit model');
+    await page.keyboard.press('Escape');
+    await view('logs');
+    await page.locator('[data-request]').first().click();
+    await check('call details');
+    await page.keyboard.press('Escape');
+    await page.click('#signout');
+    await page.locator('#signin-form').waitFor();
+    await check('sign-in');
+    assert.equal(await page.locator('#signin-help').innerText(), tr('signin.help', { link: 'Admin console', command: 'maestro serve' }));
+
+    // For a reader: every label checked, by page (target/console-artifacts/labels-zh-CN.txt).
+    fs.writeFileSync(path.join(ARTIFACTS, 'labels-zh-CN.txt'), [...new Set(seen.map(([where, label]) => `${where}\t${label}`))].join('\n'));
+    const english = seen.filter(([, label]) => KEY_LABELS.some((word) => new RegExp(`(^|[^A-Za-z])${escape(word)}([^A-Za-z]|$)`).test(label))
+      || /[A-Za-z]{3,}/.test(label.replace(CODE, ' ').replace(ALLOWED, ' ')));
+    assert.deepEqual(english, [], 'English left on the Chinese pages');
+    assert.ok(seen.length > 150, `${seen.length} labels checked`);
+    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50']) {
+      assert.ok(seen.some(([, l]) => l.includes(label)), `${label} is on a page`);
+    }
+  });
+}

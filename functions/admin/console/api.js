@@ -1,5 +1,8 @@
 // The only way the console talks to Maestro: its public admin and stats APIs, with the token the
-// user signed in with. Errors come back as ApiError carrying the OpenAI-shaped `error.message`.
+// user signed in with. Errors come back as ApiError carrying the OpenAI-shaped `error.message`
+// (the server's words, shown as they are; only the console's own messages are translated).
+
+import { t } from './i18n.js';
 
 const TOKEN_KEY = 'maestro.admin.token';
 
@@ -61,7 +64,7 @@ export async function api(path, { method = 'GET', query, body } = {}) {
     });
     text = await response.text();
   } catch (e) {
-    throw new ApiError(0, `Maestro did not answer (${e.message}).`);
+    throw new ApiError(0, t('api.unreachable', { message: e.message }));
   } finally {
     // After this task's handlers have rendered the answer.
     setTimeout(() => busy(-1));
@@ -100,7 +103,7 @@ export async function reloadIfStale(action, reload) {
   } catch (e) {
     if (e.status === 409) {
       reload();
-      e.message = `${e.message.replace(/\.?$/, '.')} The page now shows the latest version.`;
+      e.message = `${e.message.replace(/\.?$/, '.')} ${t('api.stale')}`;
     }
     throw e;
   }

@@ -1,9 +1,11 @@
 // The console's shell: sign-in (a pasted token, or the `#token=` link the local runner prints),
-// sign-out, and hash routes (#/dashboard, #/providers, #/models, #/logs), each a view module
-// whose render(main) returns a cleanup function.
+// sign-out, hash routes (#/dashboard, #/providers, #/models, #/logs), each a view module whose
+// render(main) returns a cleanup function, and the language switch, which re-renders the page in
+// place (same route, no reload).
 
 import { session, whenAuthFails } from './api.js';
-import { clear } from './dom.js';
+import { clear, h } from './dom.js';
+import { locale, onLocaleChange, setLocale, t, tParts } from './i18n.js';
 import * as dashboard from './dashboard.js';
 import * as providers from './providers.js';
 import * as models from './models.js';
@@ -13,16 +15,37 @@ const VIEWS = { dashboard, providers, models, logs };
 
 const $ = (id) => document.getElementById(id);
 let cleanup = null;
+// The sign-in error as a function of the locale, so a switch of language re-words it.
+let signInMessage = null;
 
+/** The page's own labels (index.html's `data-i18n*` attributes), `<html lang>` and the switches. */
+function translateShell() {
+  document.documentElement.lang = locale();
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of document.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+  clear($('signin-help'), tParts('signin.help', { link: h('em', {}, 'Admin console'), command: h('code', {}, 'maestro serve') }));
+  for (const select of document.querySelectorAll('select.lang-switch')) select.value = locale();
+  showSignInMessage();
+}
+
+function showSignInMessage() {
+  const error = $('signin-error');
+  const message = signInMessage ? signInMessage() : '';
+  error.textContent = message;
+  error.hidden = !message;
+}
+
+/** `message`: a function returning the text in the current locale, or nothing. */
 function showSignIn(message) {
   if (cleanup) cleanup();
   cleanup = null;
   for (const dialog of document.querySelectorAll('dialog')) dialog.remove(); // forms of the old session
   $('shell').hidden = true;
   $('signin').hidden = false;
-  const error = $('signin-error');
-  error.textContent = message || '';
-  error.hidden = !message;
+  document.title = t('app.title');
+  signInMessage = message || null;
+  showSignInMessage();
   $('signin-token').focus();
 }
 
@@ -31,6 +54,7 @@ function route() {
     showSignIn();
     return;
   }
+  signInMessage = null;
   $('signin').hidden = true;
   $('shell').hidden = false;
   const name = (location.hash.match(/^#\/(\w+)/) || [])[1];
@@ -45,7 +69,7 @@ function route() {
   if (cleanup) cleanup();
   $('toast').hidden = true; // a message about the last view, not this one
   const main = clear($('view'));
-  document.title = `${name[0].toUpperCase()}${name.slice(1)} · Maestro admin`;
+  document.title = t('app.viewTitle', { view: t(`nav.${name}`) });
   cleanup = VIEWS[name].render(main) || null;
 }
 
@@ -66,10 +90,8 @@ function takeTokenFromLink() {
 
 whenAuthFails((error) => {
   session.clear();
-  const message = error.status === 403
-    ? `This token is not an admin token: ${error.message}`
-    : `Sign in again: ${error.message}`;
-  showSignIn(message);
+  // The server's message as it is, after the console's own words.
+  showSignIn(() => t(error.status === 403 ? 'signin.notAdmin' : 'signin.again', { message: error.message }));
 });
 
 $('signin-form').addEventListener('submit', (event) => {
@@ -88,10 +110,22 @@ $('signout').addEventListener('click', () => {
   showSignIn();
 });
 
+for (const select of document.querySelectorAll('select.lang-switch')) {
+  select.addEventListener('change', () => setLocale(select.value));
+}
+
+// A new language: the shell's labels, then the current view rendered again where it is.
+onLocaleChange(() => {
+  translateShell();
+  if ($('shell').hidden) document.title = t('app.title');
+  else route();
+});
+
 window.addEventListener('hashchange', () => {
   takeTokenFromLink();
   route();
 });
 
+translateShell();
 takeTokenFromLink();
 route();

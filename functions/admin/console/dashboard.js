@@ -3,21 +3,25 @@
 // keys that need a look: near a limit, or not `normal`.
 
 import { api } from './api.js';
+import { activeBadge, clear, errorBox, h, pageHeader, spinner, statusBadge, table } from './dom.js';
 import {
-  clear, errorBox, h, int, money, ms, pageHeader, percent, relative, spinner, statusBadge, activeBadge, table, utc,
-} from './dom.js';
+  fmtDate, fmtDateTime, fmtDuration, fmtMoney, fmtNumber, fmtPercent, fmtRelative, fmtTime, t,
+} from './i18n.js';
 
-const PERIODS = [['today', 'Today'], ['last_7_days', '7 days'], ['last_30_days', '30 days']];
+const PERIODS = ['today', 'last_7_days', 'last_30_days'];
 const COLORS = ['#4f46e5', '#0891b2', '#d97706', '#db2777', '#16a34a', '#7c3aed', '#dc2626', '#475569'];
 
-// One card per figure: today large, the 7- and 30-day figures under it.
+// One card per figure (label: `dashboard.kpi.<key>`): today large, the 7- and 30-day figures under it.
 const KPIS = [
-  { key: 'requests', label: 'Requests', value: (u) => int(u.requests), note: (u) => `${int(u.errors)} failed` },
-  { key: 'success_rate', label: 'Success rate', value: (u) => percent(u.success_rate), note: (u) => `${int(u.successes)} succeeded` },
-  { key: 'tokens', label: 'Tokens', value: (u) => int(u.total_tokens), note: (u) => `${int(u.prompt_tokens)} in · ${int(u.completion_tokens)} out` },
-  { key: 'cost', label: 'Cost', value: (u) => money(u.cost_micros), note: (u) => `${int(u.cost_micros)} micro-USD` },
-  { key: 'p50', label: 'Latency p50', value: (u) => ms(u.latency_ms_p50, true), note: (u) => `avg ${ms(u.latency_ms_avg)}` },
-  { key: 'p95', label: 'Latency p95', value: (u) => ms(u.latency_ms_p95, true), note: () => 'histogram bucket bound' },
+  { key: 'requests', value: (u) => fmtNumber(u.requests), note: (u) => t('dashboard.kpi.requestsNote', { count: fmtNumber(u.errors) }) },
+  { key: 'success_rate', value: (u) => fmtPercent(u.success_rate), note: (u) => t('dashboard.kpi.success_rateNote', { count: fmtNumber(u.successes) }) },
+  {
+    key: 'tokens', value: (u) => fmtNumber(u.total_tokens),
+    note: (u) => t('dashboard.kpi.tokensNote', { input: fmtNumber(u.prompt_tokens), output: fmtNumber(u.completion_tokens) }),
+  },
+  { key: 'cost', value: (u) => fmtMoney(u.cost_micros), note: (u) => t('fmt.micros', { value: fmtNumber(u.cost_micros) }) },
+  { key: 'p50', value: (u) => fmtDuration(u.latency_ms_p50, true), note: (u) => t('dashboard.kpi.p50Note', { value: fmtDuration(u.latency_ms_avg) }) },
+  { key: 'p95', value: (u) => fmtDuration(u.latency_ms_p95, true), note: () => t('dashboard.kpi.p95Note') },
 ];
 
 export function render(main) {
@@ -26,8 +30,8 @@ export function render(main) {
   let data = null;
   const body = h('div', { class: 'stack' }, spinner());
   const stamp = h('span', { class: 'muted small' });
-  main.append(pageHeader('Dashboard', 'Usage, cost and latency; days are UTC days.', stamp,
-    h('button', { type: 'button', class: 'ghost', onclick: () => load() }, 'Refresh')), body);
+  main.append(pageHeader(t('dashboard.title'), t('dashboard.help'), stamp,
+    h('button', { type: 'button', class: 'ghost', dataset: { action: 'refresh' }, onclick: () => load() }, t('dashboard.refresh'))), body);
 
   function destroyCharts() {
     while (charts.length) charts.pop().destroy();
@@ -35,14 +39,14 @@ export function render(main) {
 
   async function load() {
     destroyCharts();
-    clear(body, spinner('Loading the dashboard…'));
+    clear(body, spinner(t('dashboard.loading')));
     try {
       data = await api('/api/admin/ai-stats/dashboard');
     } catch (e) {
       clear(body, errorBox(e, load));
       return;
     }
-    stamp.textContent = `Updated ${utc(data.generated_at)} UTC`;
+    stamp.textContent = t('dashboard.updated', { time: fmtDateTime(data.generated_at) });
     const trend = h('section', { class: 'card' });
     clear(body, kpis(data), trend,
       h('div', { class: 'grid-2' }, topModels(data.top_models), keyHealth(data)));
@@ -52,13 +56,13 @@ export function render(main) {
   async function loadTrend(card) {
     destroyCharts();
     const period = trendDays === 7 ? data.last_7_days : data.last_30_days;
-    const switcher = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Trend range' },
+    const switcher = h('div', { class: 'segmented', role: 'group', 'aria-label': t('dashboard.trendRange') },
       [7, 30].map((days) => h('button', {
         type: 'button', 'aria-pressed': String(days === trendDays),
         onclick: () => { trendDays = days; loadTrend(card); },
-      }, `${days} days`)));
-    const content = h('div', { class: 'charts' }, spinner('Loading the trend…'));
-    clear(card, h('div', { class: 'card-head' }, h('h2', {}, 'Daily requests and cost by provider'), switcher), content);
+      }, t('dashboard.days', { count: fmtNumber(days) }))));
+    const content = h('div', { class: 'charts' }, spinner(t('dashboard.trendLoading')));
+    clear(card, h('div', { class: 'card-head' }, h('h2', {}, t('dashboard.trendTitle')), switcher), content);
     let trend;
     try {
       trend = await api('/api/admin/ai-stats/usage/trend', { query: { from: period.from, to: period.to, group_by: 'provider' } });
@@ -67,14 +71,14 @@ export function render(main) {
       return;
     }
     if (!trend.series.length) {
-      clear(content, h('p', { class: 'empty' }, 'No calls in this period yet.'));
+      clear(content, h('p', { class: 'empty' }, t('dashboard.trendEmpty')));
       return;
     }
-    const requestsBox = h('figure', { class: 'chart', 'data-chart': 'requests' }, h('figcaption', {}, 'Requests per day'));
-    const costBox = h('figure', { class: 'chart', 'data-chart': 'cost' }, h('figcaption', {}, 'Cost per day'));
+    const requestsBox = h('figure', { class: 'chart', 'data-chart': 'requests' }, h('figcaption', {}, t('dashboard.requestsPerDay')));
+    const costBox = h('figure', { class: 'chart', 'data-chart': 'cost' }, h('figcaption', {}, t('dashboard.costPerDay')));
     clear(content, requestsBox, costBox);
-    charts.push(chart(requestsBox, trend, (u) => u.requests, int));
-    charts.push(chart(costBox, trend, (u) => u.cost_micros, money));
+    charts.push(chart(requestsBox, trend, (u) => u.requests, fmtNumber));
+    charts.push(chart(costBox, trend, (u) => u.cost_micros, fmtMoney));
   }
 
   load();
@@ -82,37 +86,39 @@ export function render(main) {
 }
 
 function kpis(data) {
-  return h('section', { class: 'kpis', 'aria-label': 'Figures' }, KPIS.map((k) => {
+  return h('section', { class: 'kpis', 'aria-label': t('dashboard.figures') }, KPIS.map((k) => {
     const today = data.today.usage;
     return h('div', { class: 'card kpi', dataset: { kpi: k.key } },
-      h('div', { class: 'kpi-label' }, k.label),
-      h('div', { class: 'kpi-value', dataset: { period: 'today' }, title: 'Today (UTC)' }, k.value(today)),
-      h('div', { class: 'kpi-note muted' }, `today · ${k.note(today)}`),
-      h('dl', { class: 'kpi-periods' }, PERIODS.slice(1).map(([key, label]) => [
-        h('dt', {}, label),
-        h('dd', { dataset: { period: key }, title: `${data[key].from} – ${data[key].to}` }, k.value(data[key].usage)),
+      h('div', { class: 'kpi-label' }, t(`dashboard.kpi.${k.key}`)),
+      h('div', { class: 'kpi-value', dataset: { period: 'today' }, title: t('dashboard.todayUtc') }, k.value(today)),
+      h('div', { class: 'kpi-note muted' }, t('dashboard.todayNote', { note: k.note(today) })),
+      h('dl', { class: 'kpi-periods' }, PERIODS.slice(1).map((key) => [
+        h('dt', {}, t(`dashboard.period.${key}`)),
+        h('dd', { dataset: { period: key }, title: `${fmtDate(data[key].from)} – ${fmtDate(data[key].to)}` }, k.value(data[key].usage)),
       ])));
   }));
 }
 
 function topModels(models) {
   return h('section', { class: 'card', 'data-section': 'top-models' },
-    h('div', { class: 'card-head' }, h('h2', {}, 'Top models'), h('span', { class: 'muted small' }, 'last 7 days')),
+    h('div', { class: 'card-head' }, h('h2', {}, t('dashboard.topModels')), h('span', { class: 'muted small' }, t('dashboard.last7Days'))),
     table([
-      { label: 'Model', cell: (m) => h('span', { class: 'mono' }, `${m.provider_code}/${m.model_code}`) },
-      { label: 'Requests', class: 'num', cell: (m) => int(m.requests) },
-      { label: 'Failed', class: 'num', cell: (m) => int(m.errors) },
-      { label: 'Tokens', class: 'num', cell: (m) => int(m.total_tokens) },
-      { label: 'Cost', class: 'num', cell: (m) => money(m.cost_micros) },
-    ], models, { empty: 'No calls in the last 7 days.' }));
+      { label: t('dashboard.col.model'), cell: (m) => h('span', { class: 'mono' }, `${m.provider_code}/${m.model_code}`) },
+      { label: t('dashboard.col.requests'), class: 'num', cell: (m) => fmtNumber(m.requests) },
+      { label: t('dashboard.col.failed'), class: 'num', cell: (m) => fmtNumber(m.errors) },
+      { label: t('dashboard.col.tokens'), class: 'num', cell: (m) => fmtNumber(m.total_tokens) },
+      { label: t('dashboard.col.cost'), class: 'num', cell: (m) => fmtMoney(m.cost_micros) },
+    ], models, { empty: t('dashboard.topEmpty') }));
 }
+
+const LIMITS = ['rpm', 'tpm', 'rpd'];
 
 function cooldown(key) {
   if (key.cooldown_until === null || key.cooldown_until === undefined) {
-    return key.status === 'invalid' ? 'until validated' : '—';
+    return key.status === 'invalid' ? t('dashboard.untilValidated') : '—';
   }
-  if (key.cooldown_until <= Date.now()) return `ended ${relative(key.cooldown_until)}`;
-  return `until ${utc(key.cooldown_until).slice(11)} UTC (${relative(key.cooldown_until)})`;
+  if (key.cooldown_until <= Date.now()) return t('dashboard.cooldownEnded', { when: fmtRelative(key.cooldown_until) });
+  return t('dashboard.cooldownUntil', { time: fmtTime(key.cooldown_until), when: fmtRelative(key.cooldown_until) });
 }
 
 function keyHealth(data) {
@@ -122,30 +128,28 @@ function keyHealth(data) {
     return h('span', { class: ['meter', percentUsed >= 100 && 'meter-full'] }, bar);
   };
   return h('section', { class: 'card', 'data-section': 'key-health' },
-    h('div', { class: 'card-head' }, h('h2', {}, 'Keys near their limits')),
+    h('div', { class: 'card-head' }, h('h2', {}, t('dashboard.nearLimits'))),
     table([
-      { label: 'Key', cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block' }, k.provider_code)) },
-      { label: 'Limit', cell: (k) => k.limit },
-      { label: 'Used', class: 'num', cell: (k) => `${int(k.used)} / ${int(k.limit_value)}` },
-      { label: '', cell: (k) => h('span', { class: 'meter-cell' }, meter(k.percent), `${k.percent}%`) },
-    ], data.keys_near_limits, { empty: 'No key is at 80 % of a limit.' }),
-    h('div', { class: 'card-head' }, h('h2', {}, 'Keys not normal')),
+      { label: t('dashboard.col.key'), cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block' }, k.provider_code)) },
+      // The API's short name (rpm, tpm, rpd), spelled out on hover.
+      { label: t('dashboard.col.limit'), cell: (k) => h('span', { title: LIMITS.includes(k.limit) ? t(`limitName.${k.limit}`) : null }, k.limit) },
+      { label: t('dashboard.col.used'), class: 'num', cell: (k) => `${fmtNumber(k.used)} / ${fmtNumber(k.limit_value)}` },
+      { label: '', cell: (k) => h('span', { class: 'meter-cell' }, meter(k.percent), fmtPercent(k.percent / 100, 0)) },
+    ], data.keys_near_limits, { empty: t('dashboard.nearEmpty') }),
+    h('div', { class: 'card-head' }, h('h2', {}, t('dashboard.notNormal'))),
     table([
-      { label: 'Key', cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block' }, k.provider_code)) },
-      { label: 'Status', cell: (k) => statusBadge(k.status) },
-      { label: 'Active', cell: (k) => activeBadge(k.is_active) },
-      { label: 'Cool-down', cell: (k) => cooldown(k) },
-    ], data.keys_not_normal, { empty: 'Every key is normal.' }));
+      { label: t('dashboard.col.key'), cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block' }, k.provider_code)) },
+      { label: t('dashboard.col.status'), cell: (k) => statusBadge(k.status) },
+      { label: t('dashboard.col.active'), cell: (k) => activeBadge(k.is_active) },
+      { label: t('dashboard.col.cooldown'), cell: (k) => cooldown(k) },
+    ], data.keys_not_normal, { empty: t('dashboard.notNormalEmpty') }));
 }
 
 // ---- uPlot ----------------------------------------------------------------------------------
 
 const WHOLE_STEPS = Array.from({ length: 13 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
 
-const dayLabel = (secs) => {
-  const d = new Date(secs * 1000);
-  return d.toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
-};
+const dayLabel = (secs) => fmtDate(secs * 1000, { month: 'short', day: 'numeric' });
 
 /** A line per provider of one figure of the trend, sized to its box and following its width. */
 function chart(box, trend, pick, format) {
@@ -170,9 +174,9 @@ function chart(box, trend, pick, format) {
       { ...axis, incrs: WHOLE_STEPS, values: (u, splits) => splits.map(format), size: (u, labels) => measure(u, labels) },
     ],
     series: [
-      { label: 'Day', value: (u, v) => (v === null ? '—' : dayLabel(v)) },
+      { label: t('dashboard.chartDay'), value: (u, v) => (v === null ? '—' : dayLabel(v)) },
       ...trend.series.map((s, i) => ({
-        label: s.provider || 'all',
+        label: s.provider || t('dashboard.chartAll'),
         stroke: COLORS[i % COLORS.length],
         fill: `${COLORS[i % COLORS.length]}14`,
         width: 2,

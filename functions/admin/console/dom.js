@@ -1,5 +1,8 @@
-// Small DOM and formatting helpers. Every value reaches the page as text (textContent or an
-// attribute), never as HTML, so nothing from the API can inject markup.
+// Small DOM helpers. Every value reaches the page as text (textContent or an attribute), never
+// as HTML, so nothing from the API can inject markup. Labels come from i18n.js (`t`), and so do
+// the formatters of numbers, money and dates.
+
+import { t } from './i18n.js';
 
 /**
  * h('a', {class: 'x', href, onclick}, 'text', child, [more]) builds an element. Attributes
@@ -33,63 +36,22 @@ export function clear(el, ...children) {
   return el;
 }
 
-// ---- Formatting -----------------------------------------------------------------------------
-
-const intFormat = new Intl.NumberFormat('en-US');
-export const int = (n) => (n === null || n === undefined ? '—' : intFormat.format(n));
-
-/** Micro-USD as exact dollars: 148 → $0.000148, 1500000 → $1.50. */
-export function money(micros) {
-  if (micros === null || micros === undefined) return '—';
-  const whole = Math.floor(micros / 1e6);
-  const fraction = String(micros % 1e6).padStart(6, '0').replace(/0+$/, '').padEnd(2, '0');
-  return `$${intFormat.format(whole)}.${fraction}`;
-}
-
-/** Dollars per million tokens from micro-USD per million tokens (the catalog's price unit). */
-export const pricePerMillion = (micros) => (micros === null || micros === undefined ? '—' : money(micros));
-
-export const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`);
-
-/** A latency; percentiles are histogram bucket bounds, hence the ≤. */
-export function ms(value, bound = false) {
-  if (value === null || value === undefined) return '—';
-  const text = value >= 1000 ? `${(value / 1000).toFixed(value % 1000 ? 1 : 0)} s` : `${value} ms`;
-  return bound ? `≤ ${text}` : text;
-}
-
-const pad = (n) => String(n).padStart(2, '0');
-/** Unix ms as `YYYY-MM-DD HH:MM:SS` in UTC (the stats' days are UTC days). */
-export function utc(msValue) {
-  if (msValue === null || msValue === undefined) return '—';
-  const d = new Date(msValue);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
-}
-
-/** "in 4 min", "2 h ago". */
-export function relative(msValue, now = Date.now()) {
-  if (msValue === null || msValue === undefined) return '';
-  const diff = msValue - now;
-  const abs = Math.abs(diff);
-  if (abs < 10e3) return 'just now';
-  const text = abs < 60e3 ? `${Math.round(abs / 1e3)} s` : abs < 3600e3 ? `${Math.round(abs / 60e3)} min`
-    : abs < 86400e3 ? `${Math.round(abs / 3600e3)} h` : `${Math.round(abs / 86400e3)} d`;
-  return diff >= 0 ? `in ${text}` : `${text} ago`;
-}
-
-/** `YYYY-MM-DD` of today minus `days`, in UTC. */
-export function utcDay(daysAgo = 0) {
-  const d = new Date(Date.now() - daysAgo * 86400e3);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
-}
-
 // ---- Building blocks ------------------------------------------------------------------------
 
 export const badge = (text, kind = 'neutral') => h('span', { class: `badge badge-${kind}` }, text);
 
 const STATUS_KIND = { normal: 'ok', rate_limited: 'warn', error: 'warn', invalid: 'bad' };
-export const statusBadge = (status) => badge(status.replace('_', ' '), STATUS_KIND[status] || 'neutral');
-export const activeBadge = (active) => badge(active ? 'active' : 'inactive', active ? 'ok' : 'off');
+/** A key's status in words; `data-status` keeps the API's value for scripts and tests. */
+export function statusBadge(status) {
+  const el = badge(STATUS_KIND[status] ? t(`status.${status}`) : status.replace('_', ' '), STATUS_KIND[status] || 'neutral');
+  el.dataset.status = status;
+  return el;
+}
+export function activeBadge(active) {
+  const el = badge(t(active ? 'state.active' : 'state.inactive'), active ? 'ok' : 'off');
+  el.dataset.active = String(Boolean(active));
+  return el;
+}
 
 /**
  * A table inside its own scrolling box (so a narrow screen scrolls the table, not the page).
@@ -100,7 +62,7 @@ export function table(columns, rows, options = {}) {
   const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)));
   const body = h('tbody');
   if (!rows.length) {
-    body.append(h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, options.empty || 'Nothing here yet.')));
+    body.append(h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, options.empty || t('common.empty'))));
   }
   for (const row of rows) {
     const tr = h('tr', { dataset: options.rowData ? options.rowData(row) : null },
@@ -122,13 +84,13 @@ export function table(columns, rows, options = {}) {
   return h('div', { class: 'table-wrap' }, h('table', { class: options.class }, h('thead', {}, head), body));
 }
 
-export const spinner = (text = 'Loading…') => h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spin' }), text);
+export const spinner = (text = t('common.loading')) => h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spin' }), text);
 
 /** An error box with the API's message and, when given, a retry button. */
 export function errorBox(error, retry) {
   return h('div', { class: 'notice notice-error', role: 'alert' },
     h('span', {}, error.message || String(error)),
-    retry ? h('button', { type: 'button', class: 'ghost small', onclick: retry }, 'Retry') : null);
+    retry ? h('button', { type: 'button', class: 'ghost small', onclick: retry }, t('common.retry')) : null);
 }
 
 export const notice = (kind, ...children) => h('div', { class: `notice notice-${kind}`, role: 'status' }, children);
@@ -185,7 +147,7 @@ function fieldInput(field, id) {
  * A modal form. `onSubmit(values)` saves; on success the dialog closes and is removed (with any
  * secret typed into it); on failure the API's message shows inside and the dialog stays open.
  */
-export function formDialog({ title, intro, fields, submitLabel = 'Save', onSubmit }) {
+export function formDialog({ title, intro, fields, submitLabel = t('common.save'), onSubmit }) {
   const inputs = new Map();
   const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true });
   const rows = fields.map((field) => {
@@ -203,11 +165,11 @@ export function formDialog({ title, intro, fields, submitLabel = 'Save', onSubmi
   const close = () => { dialog.close(); dialog.remove(); };
   const form = h('form', { class: 'form', autocomplete: 'off' },
     h('header', { class: 'dialog-head' }, h('h2', {}, title),
-      h('button', { type: 'button', class: 'ghost icon', 'aria-label': 'Close', onclick: close }, '×')),
+      h('button', { type: 'button', class: 'ghost icon', 'aria-label': t('common.close'), onclick: close }, '×')),
     intro ? h('p', { class: 'muted' }, intro) : null,
     h('div', { class: 'fields' }, rows), error,
     h('footer', { class: 'dialog-foot' },
-      h('button', { type: 'button', class: 'ghost', onclick: close }, 'Cancel'), submit));
+      h('button', { type: 'button', class: 'ghost', onclick: close }, t('common.cancel')), submit));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const values = {};

@@ -4,9 +4,9 @@
 
 import { api, reloadIfStale, seg, update } from './api.js';
 import {
-  activeBadge, badge, clear, errorBox, formDialog, h, int, notice, pageHeader, relative, spinner, statusBadge,
-  table, toast,
+  activeBadge, badge, clear, errorBox, formDialog, h, notice, pageHeader, spinner, statusBadge, table, toast,
 } from './dom.js';
+import { fmtList, fmtNumber, fmtRelative, t } from './i18n.js';
 
 // The kinds an admin may create, as the API lists them (its kinds table): [kind, label] pairs,
 // and the kinds that need a base URL.
@@ -23,12 +23,12 @@ export function render(main) {
   const body = h('div', { class: 'stack' });
   // The last validation or sync outcome per provider, kept across reloads of the list.
   const outcomes = new Map();
-  main.append(pageHeader('Providers and keys',
-    'Keys are stored in the secret store and only ever shown masked.',
-    h('button', { type: 'button', class: 'primary', onclick: () => providerDialog(null) }, 'Add provider')), body);
+  main.append(pageHeader(t('providers.title'), t('providers.help'),
+    h('button', { type: 'button', class: 'primary', dataset: { action: 'add-provider' }, onclick: () => providerDialog(null) },
+      t('providers.add'))), body);
 
   async function load() {
-    if (!body.childElementCount) body.append(spinner('Loading providers…'));
+    if (!body.childElementCount) body.append(spinner(t('providers.loading')));
     let providers;
     try {
       providers = (await api('/api/admin/ai-providers')).data;
@@ -36,7 +36,7 @@ export function render(main) {
       clear(body, errorBox(e, load));
       return;
     }
-    clear(body, providers.length ? providers.map(providerCard) : h('p', { class: 'empty' }, 'No provider yet.'));
+    clear(body, providers.length ? providers.map(providerCard) : h('p', { class: 'empty' }, t('providers.empty')));
   }
 
   // A write, then the list again; a 409 reloads and says why.
@@ -62,8 +62,8 @@ export function render(main) {
   function providerCard(p) {
     const activeModels = p.models.filter((m) => m.is_active).length;
     const headers = Object.entries(p.config.headers || {});
-    const button = (label, action, kind = 'ghost') => {
-      const b = h('button', { type: 'button', class: `${kind} small` }, label);
+    const button = (label, name, action, kind = 'ghost') => {
+      const b = h('button', { type: 'button', class: `${kind} small`, dataset: { action: name } }, label);
       b.addEventListener('click', () => click(b, action));
       return b;
     };
@@ -73,48 +73,55 @@ export function render(main) {
           h('h2', {}, p.provider_name),
           h('span', { class: 'mono muted' }, p.provider_code), badge(p.kind.replace('_', '-')), activeBadge(p.is_active)),
         h('div', { class: 'actions' },
-          h('button', { type: 'button', class: 'ghost small', onclick: () => providerDialog(p) }, 'Edit'),
-          button(p.is_active ? 'Deactivate' : 'Activate', () => write(
+          h('button', { type: 'button', class: 'ghost small', dataset: { action: 'edit' }, onclick: () => providerDialog(p) }, t('common.edit')),
+          button(t(p.is_active ? 'common.deactivate' : 'common.activate'), p.is_active ? 'deactivate' : 'activate', () => write(
             () => update(`/api/admin/ai-providers/${seg(p.provider_code)}`, p, { is_active: !p.is_active }),
-            `Provider ${p.provider_code} ${p.is_active ? 'deactivated' : 'activated'}.`)),
-          p.kind === 'demo' ? null : button('Sync models', () => sync(p)),
-          h('button', { type: 'button', class: 'primary small', onclick: () => keyDialog(p, null) }, 'Add key'))),
+            t(p.is_active ? 'providers.deactivated' : 'providers.activated', { code: p.provider_code }))),
+          p.kind === 'demo' ? null : button(t('providers.syncModels'), 'sync', () => sync(p)),
+          h('button', { type: 'button', class: 'primary small', dataset: { action: 'add-key' }, onclick: () => keyDialog(p, null) },
+            t('providers.addKey')))),
       h('dl', { class: 'meta' },
-        h('dt', {}, 'Base URL'), h('dd', { class: 'mono' }, p.base_url),
-        h('dt', {}, 'Models'), h('dd', {}, `${activeModels} active of ${p.models.length}`),
-        h('dt', {}, 'Sort order'), h('dd', {}, String(p.sort_order)),
-        headers.length ? [h('dt', {}, 'Headers'), h('dd', { class: 'mono' }, headers.map(([k, v]) => `${k}: ${v}`).join(', '))] : null,
-        p.description ? [h('dt', {}, 'About'), h('dd', {}, p.description)] : null),
+        h('dt', {}, t('providers.meta.baseUrl')), h('dd', { class: 'mono' }, p.base_url),
+        h('dt', {}, t('providers.meta.models')),
+        h('dd', { dataset: { field: 'models' } }, t('providers.meta.modelsValue', { active: fmtNumber(activeModels), total: fmtNumber(p.models.length) })),
+        h('dt', {}, t('providers.meta.sortOrder')), h('dd', {}, String(p.sort_order)),
+        headers.length
+          ? [h('dt', {}, t('providers.meta.headers')), h('dd', { class: 'mono' }, headers.map(([k, v]) => `${k}: ${v}`).join(', '))]
+          : null,
+        p.description ? [h('dt', {}, t('providers.meta.about')), h('dd', {}, p.description)] : null),
       h('div', { class: 'outcome' }, outcomes.get(p.provider_code) || null),
       keysTable(p));
   }
 
   function keysTable(p) {
-    const keyButton = (label, action) => {
-      const b = h('button', { type: 'button', class: 'ghost small' }, label);
+    const keyButton = (label, name, action) => {
+      const b = h('button', { type: 'button', class: 'ghost small', dataset: { action: name } }, label);
       b.addEventListener('click', () => click(b, action));
       return b;
     };
     const limits = (k) => [['rpm', k.rate_limit_rpm], ['tpm', k.rate_limit_tpm], ['rpd', k.rate_limit_rpd]]
-      .filter(([, v]) => v !== null).map(([n, v]) => `${int(v)} ${n}`).join(' · ') || 'none';
+      .filter(([, v]) => v !== null).map(([n, v]) => t(`limit.${n}`, { value: fmtNumber(v) })).join(' · ') || t('common.none');
     return table([
-      { label: 'Key', cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block mono' }, k.id)) },
-      { label: 'Secret', cell: (k) => h('span', { class: 'mono', dataset: { masked: '' } }, k.masked_key) },
-      { label: 'State', cell: (k) => h('span', { class: 'badges' }, statusBadge(k.status), activeBadge(k.is_active)) },
-      { label: 'Priority', class: 'num', cell: (k) => String(k.priority) },
-      { label: 'Limits', cell: (k) => h('span', { class: 'nowrap' }, limits(k)) },
-      { label: 'Today', class: 'num', cell: (k) => `${int(k.requests_count_today)} req · ${int(k.tokens_count_today)} tok` },
-      { label: 'Last used', cell: (k) => (k.last_used_at ? relative(k.last_used_at) : 'never') },
+      { label: t('providers.col.key'), cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block mono' }, k.id)) },
+      { label: t('providers.col.secret'), cell: (k) => h('span', { class: 'mono', dataset: { masked: '' } }, k.masked_key) },
+      { label: t('providers.col.state'), cell: (k) => h('span', { class: 'badges' }, statusBadge(k.status), activeBadge(k.is_active)) },
+      { label: t('providers.col.priority'), class: 'num', cell: (k) => h('span', { dataset: { field: 'priority' } }, String(k.priority)) },
+      { label: t('providers.col.limits'), cell: (k) => h('span', { class: 'nowrap' }, limits(k)) },
+      {
+        label: t('providers.col.today'), class: 'num',
+        cell: (k) => t('providers.today', { requests: fmtNumber(k.requests_count_today), tokens: fmtNumber(k.tokens_count_today) }),
+      },
+      { label: t('providers.col.lastUsed'), cell: (k) => (k.last_used_at ? fmtRelative(k.last_used_at) : t('common.never')) },
       {
         label: '', class: 'row-actions', cell: (k) => [
-          keyButton('Validate', () => validate(p, k)),
-          h('button', { type: 'button', class: 'ghost small', onclick: () => keyDialog(p, k) }, 'Edit'),
-          keyButton(k.is_active ? 'Deactivate' : 'Activate', () => write(
+          keyButton(t('providers.validate'), 'validate', () => validate(p, k)),
+          h('button', { type: 'button', class: 'ghost small', dataset: { action: 'edit' }, onclick: () => keyDialog(p, k) }, t('common.edit')),
+          keyButton(t(k.is_active ? 'common.deactivate' : 'common.activate'), k.is_active ? 'deactivate' : 'activate', () => write(
             () => update(`/api/admin/ai-providers/keys/${seg(k.id)}`, k, { is_active: !k.is_active }),
-            `Key ${k.key_name} ${k.is_active ? 'deactivated' : 'activated'}.`)),
+            t(k.is_active ? 'providers.keyDeactivated' : 'providers.keyActivated', { name: k.key_name }))),
         ],
       },
-    ], p.keys, { empty: 'No key yet: add one to use this provider.', rowData: (k) => ({ key: k.id }) });
+    ], p.keys, { empty: t('providers.keysEmpty'), rowData: (k) => ({ key: k.id }) });
   }
 
   // The outcome area of a provider's card, kept for the next reload of the list.
@@ -125,7 +132,7 @@ export function render(main) {
   }
 
   async function validate(p, k) {
-    showOutcome(p.provider_code, spinner(`Validating ${k.key_name}…`));
+    showOutcome(p.provider_code, spinner(t('providers.validating', { name: k.key_name })));
     let report;
     try {
       report = await api(`/api/admin/ai-providers/keys/${seg(k.id)}/validate`, { method: 'POST' });
@@ -133,20 +140,21 @@ export function render(main) {
       showOutcome(p.provider_code, errorBox(e));
       return;
     }
-    const http = report.http_status ? ` (HTTP ${report.http_status})` : '';
-    const text = {
-      valid: `Key ${k.key_name} is valid: the provider listed ${int(report.models_listed ?? 0)} models. Its status is normal.`,
-      invalid: `Key ${k.key_name} was refused${http}: ${report.message || 'no message'}. Its status is now invalid.`,
-      rate_limited: `Key ${k.key_name} is limited right now${http}: ${report.message || ''} Its status is unchanged.`,
-      unreachable: `The provider could not be reached${http}: ${report.message || ''} Nothing is known about the key.`,
-    }[report.outcome];
+    // The provider's own message (report.message) is shown as it came.
+    const params = {
+      name: k.key_name,
+      http: report.http_status ? t('providers.http', { status: report.http_status }) : '',
+      count: fmtNumber(report.models_listed ?? 0),
+    };
+    const id = { valid: 'providers.valid', invalid: 'providers.invalid', rate_limited: 'providers.rateLimited', unreachable: 'providers.unreachable' }[report.outcome];
+    const text = id && t(id, { ...params, message: report.message || (report.outcome === 'invalid' ? t('providers.noMessage') : '') });
     const kind = { valid: 'ok', invalid: 'error', rate_limited: 'warn', unreachable: 'warn' }[report.outcome] || 'info';
-    showOutcome(p.provider_code, notice(kind, h('strong', {}, 'Validation: '), text || report.outcome));
+    showOutcome(p.provider_code, notice(kind, h('strong', {}, t('providers.validation')), text || report.outcome));
     await load(); // the key's status may have changed
   }
 
   async function sync(p) {
-    showOutcome(p.provider_code, spinner('Reading the provider’s models…'));
+    showOutcome(p.provider_code, spinner(t('providers.syncing')));
     let r;
     try {
       r = await api(`/api/admin/ai-providers/${seg(p.provider_code)}/sync-models`, { method: 'POST' });
@@ -154,12 +162,13 @@ export function render(main) {
       showOutcome(p.provider_code, errorBox(e));
       return;
     }
-    const names = (list) => (list.length ? `: ${list.join(', ')}` : '');
-    showOutcome(p.provider_code, notice('info', h('strong', {}, 'Sync: '),
-      `the provider listed ${int(r.listed)} models. `,
-      h('span', { dataset: { added: String(r.added.length) } }, `Added ${r.added.length}${names(r.added.map((m) => m.model_code))}`),
-      r.added.length ? ' (inactive and unpriced: price and activate them under Models). ' : '. ',
-      `Already in the catalog: ${r.existing.length}. In the catalog but not listed: ${r.not_listed.length}${names(r.not_listed)}.`));
+    const names = (list) => (list.length ? t('common.namesSuffix', { names: fmtList(list) }) : '');
+    showOutcome(p.provider_code, notice('info', h('strong', {}, t('providers.sync')),
+      t('providers.syncListed', { count: fmtNumber(r.listed) }),
+      h('span', { dataset: { added: String(r.added.length) } },
+        t('providers.syncAdded', { count: fmtNumber(r.added.length), names: names(r.added.map((m) => m.model_code)) })),
+      t(r.added.length ? 'providers.syncAddedNote' : 'providers.syncNoneAdded'),
+      t('providers.syncRest', { existing: fmtNumber(r.existing.length), missing: fmtNumber(r.not_listed.length), names: names(r.not_listed) })));
     await load(); // the model counts changed
   }
 
@@ -173,19 +182,29 @@ export function render(main) {
     }
     const headerText = p ? Object.entries(p.config.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
     formDialog({
-      title: p ? `Edit ${p.provider_name}` : 'Add a provider',
-      intro: p ? 'Masked header values sent back keep the stored ones.' : null,
+      title: p ? t('providers.editTitle', { name: p.provider_name }) : t('providers.addTitle'),
+      intro: p ? t('providers.editIntro') : null,
       fields: [
-        p ? null : { name: 'provider_code', label: 'Code', required: true, placeholder: 'local-vllm', pattern: '[a-z0-9][a-z0-9_\\-]{0,63}', hint: 'a-z, 0-9, _ and -; used in model names (code/model)' },
-        { name: 'provider_name', label: 'Name', required: true, value: p?.provider_name },
-        p ? null : { name: 'kind', label: 'Kind', type: 'select', options: kindList.options, value: 'openai_compatible' },
-        { name: 'base_url', label: 'Base URL', type: 'url', value: p?.base_url, placeholder: 'https://…/v1', hint: p ? null : `Required for ${kindList.needUrl.join(', ')}; the others have a default` },
-        { name: 'sort_order', label: 'Sort order', type: 'number', value: p?.sort_order ?? '', step: 1 },
-        { name: 'description', label: 'Description', type: 'textarea', value: p?.description ?? '', wide: true },
-        { name: 'headers', label: 'Extra headers', type: 'textarea', value: headerText, wide: true, placeholder: 'X-Team: music', hint: 'One "Name: value" per line' },
-        { name: 'is_active', label: 'Active', type: 'checkbox', value: p ? p.is_active : true },
+        p ? null : {
+          name: 'provider_code', label: t('providers.field.code'), required: true, placeholder: 'local-vllm',
+          pattern: '[a-z0-9][a-z0-9_\\-]{0,63}', hint: t('providers.field.codeHint'),
+        },
+        { name: 'provider_name', label: t('providers.field.name'), required: true, value: p?.provider_name },
+        // Kind labels are the API's (its kinds table).
+        p ? null : { name: 'kind', label: t('providers.field.kind'), type: 'select', options: kindList.options, value: 'openai_compatible' },
+        {
+          name: 'base_url', label: t('providers.field.baseUrl'), type: 'url', value: p?.base_url, placeholder: 'https://…/v1',
+          hint: p ? null : t('providers.field.baseUrlHint', { kinds: fmtList(kindList.needUrl) }),
+        },
+        { name: 'sort_order', label: t('providers.field.sortOrder'), type: 'number', value: p?.sort_order ?? '', step: 1 },
+        { name: 'description', label: t('providers.field.description'), type: 'textarea', value: p?.description ?? '', wide: true },
+        {
+          name: 'headers', label: t('providers.field.headers'), type: 'textarea', value: headerText, wide: true,
+          placeholder: 'X-Team: music', hint: t('providers.field.headersHint'),
+        },
+        { name: 'is_active', label: t('providers.field.active'), type: 'checkbox', value: p ? p.is_active : true },
       ].filter(Boolean),
-      submitLabel: p ? 'Save' : 'Add provider',
+      submitLabel: p ? t('common.save') : t('providers.add'),
       onSubmit: (v) => {
         const headers = parseHeaders(v.headers);
         const fields = {
@@ -195,33 +214,39 @@ export function render(main) {
         };
         if (p) {
           return write(() => update(`/api/admin/ai-providers/${seg(p.provider_code)}`, p,
-            { ...fields, description: v.description, config: { headers } }), `Provider ${p.provider_code} saved.`);
+            { ...fields, description: v.description, config: { headers } }), t('providers.saved', { code: p.provider_code }));
         }
         return write(() => api('/api/admin/ai-providers', {
           method: 'POST',
           body: { provider_code: v.provider_code, kind: v.kind, ...fields,
             ...(v.description ? { description: v.description } : {}),
             ...(Object.keys(headers).length ? { config: { headers } } : {}) },
-        }), `Provider ${v.provider_code} added.`);
+        }), t('providers.added', { code: v.provider_code }));
       },
     });
   }
 
   function keyDialog(p, k) {
-    const limit = (name, label, value) => ({ name, label, type: 'number', value: value ?? '', min: 1, step: 1, placeholder: 'no limit' });
+    const limit = (name, value) => ({
+      name: `rate_limit_${name}`, label: t(`limitName.${name}`), type: 'number', value: value ?? '', min: 1, step: 1,
+      placeholder: t('keys.field.noLimit'),
+    });
     formDialog({
-      title: k ? `Edit key ${k.key_name}` : `Add a key to ${p.provider_name}`,
-      intro: k ? `Current secret: ${k.masked_key}. It is never shown in full.` : 'The secret is stored in the secret store and shown masked from now on.',
+      title: k ? t('keys.editTitle', { name: k.key_name }) : t('keys.addTitle', { provider: p.provider_name }),
+      intro: k ? t('keys.editIntro', { masked: k.masked_key }) : t('keys.addIntro'),
       fields: [
-        { name: 'key_name', label: 'Name', required: true, value: k?.key_name, placeholder: 'team-b' },
-        { name: 'api_key', label: k ? 'New secret (rotates the key)' : 'Secret', type: 'password', required: !k, placeholder: k ? 'leave empty to keep the current one' : 'sk-…' },
-        { name: 'priority', label: 'Priority', type: 'number', value: k?.priority ?? 0, step: 1, hint: 'Higher first' },
-        limit('rate_limit_rpm', 'Requests per minute', k?.rate_limit_rpm),
-        limit('rate_limit_tpm', 'Tokens per minute', k?.rate_limit_tpm),
-        limit('rate_limit_rpd', 'Requests per day', k?.rate_limit_rpd),
-        { name: 'is_active', label: 'Active', type: 'checkbox', value: k ? k.is_active : true },
+        { name: 'key_name', label: t('keys.field.name'), required: true, value: k?.key_name, placeholder: 'team-b' },
+        {
+          name: 'api_key', label: t(k ? 'keys.field.newSecret' : 'keys.field.secret'), type: 'password', required: !k,
+          placeholder: k ? t('keys.field.keepSecret') : 'sk-…',
+        },
+        { name: 'priority', label: t('keys.field.priority'), type: 'number', value: k?.priority ?? 0, step: 1, hint: t('keys.field.priorityHint') },
+        limit('rpm', k?.rate_limit_rpm),
+        limit('tpm', k?.rate_limit_tpm),
+        limit('rpd', k?.rate_limit_rpd),
+        { name: 'is_active', label: t('keys.field.active'), type: 'checkbox', value: k ? k.is_active : true },
       ],
-      submitLabel: k ? 'Save' : 'Add key',
+      submitLabel: k ? t('common.save') : t('providers.addKey'),
       onSubmit: (v) => {
         const body = {
           key_name: v.key_name, priority: v.priority ?? 0, is_active: v.is_active,
@@ -229,12 +254,12 @@ export function render(main) {
           ...(v.api_key ? { api_key: v.api_key } : {}),
         };
         if (k) {
-          return write(() => update(`/api/admin/ai-providers/keys/${seg(k.id)}`, k, body), `Key ${v.key_name} saved.`);
+          return write(() => update(`/api/admin/ai-providers/keys/${seg(k.id)}`, k, body), t('providers.keySaved', { name: v.key_name }));
         }
         // A new key: limits left empty are simply not sent.
         for (const name of ['rate_limit_rpm', 'rate_limit_tpm', 'rate_limit_rpd']) if (body[name] === null) delete body[name];
         return write(() => api(`/api/admin/ai-providers/${seg(p.provider_code)}/keys`, { method: 'POST', body }),
-          `Key ${v.key_name} added.`);
+          t('providers.keyAdded', { name: v.key_name }));
       },
     });
   }
@@ -248,7 +273,7 @@ function parseHeaders(text) {
   const headers = {};
   for (const line of (text || '').split('\n').map((l) => l.trim()).filter(Boolean)) {
     const at = line.indexOf(':');
-    if (at < 1) throw new Error(`Each header line is "Name: value"; "${line}" is not.`);
+    if (at < 1) throw new Error(t('providers.headerLine', { line }));
     headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   return headers;
