@@ -47,37 +47,48 @@ impl Drop for Cleanup {
     }
 }
 
+/// A fresh table and log queues on moto (as `maestro init-aws` makes them): `direct` reaches
+/// them as they are, `aws` through `proxy`, which injects faults when told to.
+struct Moto {
+    direct: AwsBackend,
+    aws: AwsBackend,
+    proxy: FaultProxy,
+    _cleanup: Cleanup,
+}
+
+async fn through_a_fault_proxy(endpoint: &str, prefix: &str) -> Moto {
+    let config = AwsConfig {
+        table: unique(prefix),
+        log_queue_url: "set below".into(),
+        secret_prefix: format!("{}/", unique(prefix)),
+    };
+    let mut direct =
+        AwsBackend::connect(&emulator::sdk_config(endpoint).await, config.clone(), SinkMode::Inline).await.unwrap();
+    let provisioned =
+        provision::provision(&direct.dynamodb, &direct.sqs, &config.table, &unique("maestro-logs")).await.unwrap();
+    direct.config.log_queue_url = provisioned.log_queue_url.clone();
+    let proxy = FaultProxy::start(endpoint).await;
+    let aws = AwsBackend::connect(
+        &emulator::sdk_config(&proxy.url).await,
+        AwsConfig { log_queue_url: provisioned.log_queue_url, ..config },
+        SinkMode::Batched,
+    )
+    .await
+    .unwrap();
+    Moto { _cleanup: Cleanup(direct.clone()), direct, aws, proxy }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_30_percent_throttled_dynamodb_writes_no_caller_gets_a_5xx_counts_are_exact_and_every_call_is_logged_once()
  {
     let Some(endpoint) = emulator::test_endpoint("aws_faults (maestro)").unwrap_or_else(|m| panic!("{m}")) else {
         return;
     };
-    // The table and queues, created directly on moto, as `maestro init-aws` does.
-    let config = AwsConfig {
-        table: unique("maestro-faults"),
-        log_queue_url: "set below".into(),
-        secret_prefix: format!("{}/", unique("maestro-faults")),
-    };
-    let mut direct =
-        AwsBackend::connect(&emulator::sdk_config(&endpoint).await, config.clone(), SinkMode::Inline).await.unwrap();
-    let provisioned =
-        provision::provision(&direct.dynamodb, &direct.sqs, &config.table, &unique("maestro-logs")).await.unwrap();
-    direct.config.log_queue_url = provisioned.log_queue_url.clone();
-    let _cleanup = Cleanup(direct.clone());
-
-    // The runner reaches everything through the proxy; 30% of its DynamoDB writes are refused,
-    // and the first 12 all are (longer than the store's own 8 attempts).
-    let proxy = FaultProxy::start(&endpoint).await;
+    let Moto { direct, aws, proxy, _cleanup } = through_a_fault_proxy(&endpoint, "maestro-faults").await;
+    // 30% of the runner's DynamoDB writes are refused, and the first 12 all are (longer than the
+    // store's own 8 attempts).
     proxy.fail_share(0.3);
     proxy.fail_next(12);
-    let aws = AwsBackend::connect(
-        &emulator::sdk_config(&proxy.url).await,
-        AwsConfig { log_queue_url: provisioned.log_queue_url.clone(), ..config.clone() },
-        SinkMode::Batched,
-    )
-    .await
-    .unwrap();
 
     let fake = FakeProvider::start().await;
     // Short waits between retries, but no provider time-out: 200 callers, moto and the proxy
@@ -211,25 +222,7 @@ async fn credits_on_dynamodb_through_throttled_writes_serve_exactly_what_the_bal
     else {
         return;
     };
-    let config = AwsConfig {
-        table: unique("maestro-credits"),
-        log_queue_url: "set below".into(),
-        secret_prefix: format!("{}/", unique("maestro-credits")),
-    };
-    let mut direct =
-        AwsBackend::connect(&emulator::sdk_config(&endpoint).await, config.clone(), SinkMode::Inline).await.unwrap();
-    let provisioned =
-        provision::provision(&direct.dynamodb, &direct.sqs, &config.table, &unique("maestro-logs")).await.unwrap();
-    direct.config.log_queue_url = provisioned.log_queue_url.clone();
-    let _cleanup = Cleanup(direct.clone());
-    let proxy = FaultProxy::start(&endpoint).await;
-    let aws = AwsBackend::connect(
-        &emulator::sdk_config(&proxy.url).await,
-        AwsConfig { log_queue_url: provisioned.log_queue_url.clone(), ..config.clone() },
-        SinkMode::Batched,
-    )
-    .await
-    .unwrap();
+    let Moto { direct, aws, proxy, _cleanup } = through_a_fault_proxy(&endpoint, "maestro-credits").await;
     let fake = FakeProvider::start().await;
     let toml = format!(
         "[retry]\nmax_retries = 0\nattempt_timeout_ms = 60000\ndeadline_ms = 120000\n[credits]\nenabled = true\n\
