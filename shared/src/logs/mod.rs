@@ -38,7 +38,12 @@ pub struct LogEvent {
     pub provider: String,
     pub model: String,
     pub key_id: Option<String>,
+    /// The route the caller named, if any.
     pub route: Option<String>,
+    /// Which of the route's rules chose the targets: its index (`"0"`, `"1"`, …), or `default`
+    /// for the route's own targets; `None` when no route was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_rule: Option<String>,
     /// `chat` for now; embeddings and others later.
     pub request_type: String,
     pub stream: bool,
@@ -92,6 +97,7 @@ impl LogEvent {
             model: "gpt-4o-mini".to_string(),
             key_id: Some("key-1".to_string()),
             route: None,
+            route_rule: None,
             request_type: "chat".to_string(),
             stream: false,
             status: CallStatus::Success,
@@ -125,7 +131,7 @@ impl LogEvent {
                 *field = clip(field, MAX_NAME_CHARS);
             }
         }
-        for field in [&mut self.user_id, &mut self.key_id, &mut self.route] {
+        for field in [&mut self.user_id, &mut self.key_id, &mut self.route, &mut self.route_rule] {
             if let Some(value) = field.as_mut().filter(|v| v.chars().count() > MAX_NAME_CHARS) {
                 *value = clip(value, MAX_NAME_CHARS);
             }

@@ -204,6 +204,7 @@ fn log_item(e: &LogEvent) -> Item {
     put_opt(&mut item, "user_id", e.user_id.as_deref().map(s));
     put_opt(&mut item, "key_id", e.key_id.as_deref().map(s));
     put_opt(&mut item, "route", e.route.as_deref().map(s));
+    put_opt(&mut item, "route_rule", e.route_rule.as_deref().map(s));
     put_opt(&mut item, "error_code", e.error_code.as_deref().map(s));
     put_opt(&mut item, "error_message", e.error_message.as_deref().map(s));
     put_opt(&mut item, "ttfb_ms", e.ttfb_ms.map(n));
@@ -230,6 +231,7 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         model: r.s("model")?,
         key_id: r.opt_s("key_id")?,
         route: r.opt_s("route")?,
+        route_rule: r.opt_s("route_rule")?,
         request_type: r.s("request_type")?,
         stream: r.bool("stream")?,
         status: match status.as_str() {
@@ -800,6 +802,7 @@ mod tests {
             model: "gpt-4o".into(),
             key_id: Some("k".into()),
             route: Some("smart".into()),
+            route_rule: Some("1".into()),
             request_type: "chat".into(),
             stream: true,
             status: CallStatus::Error,

@@ -114,6 +114,8 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         model: row.get(6)?,
         key_id: row.get(7)?,
         route: row.get(8)?,
+        // Not stored by this backend yet.
+        route_rule: None,
         request_type: row.get(9)?,
         stream: row.get(10)?,
         status: parsed(row, 11, "api_logs.status", parse_status)?,
@@ -383,6 +385,7 @@ mod tests {
             model: "m".into(),
             key_id: None,
             route: None,
+            route_rule: None,
             request_type: "chat".into(),
             stream: false,
             status: CallStatus::Success,
