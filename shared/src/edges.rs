@@ -202,6 +202,7 @@ pub const ALLOWED_HEADERS: &[&str] = &[
     "openai-project",
     "idempotency-key",
     "x-request-id",
+    crate::http::HEADER_TAGS,
 ];
 
 /// The response headers a browser lets the page read: the request id (also under Anthropic's
@@ -214,6 +215,8 @@ pub const EXPOSED_HEADERS: &[&str] = &[
     crate::http::HEADER_PROVIDER,
     crate::http::HEADER_MODEL,
     crate::http::HEADER_ATTEMPTS,
+    crate::http::HEADER_ROUTE,
+    crate::http::HEADER_ROUTE_RULE,
 ];
 
 /// The methods a preflight may ask for (the admin API takes `PUT` and `DELETE`).

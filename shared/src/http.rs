@@ -16,6 +16,10 @@ pub const HEADER_REQUEST_ID: &str = "x-request-id";
 pub const HEADER_PROVIDER: &str = "x-maestro-provider";
 pub const HEADER_MODEL: &str = "x-maestro-model";
 pub const HEADER_ATTEMPTS: &str = "x-maestro-attempts";
+pub const HEADER_ROUTE: &str = "x-maestro-route";
+pub const HEADER_ROUTE_RULE: &str = "x-maestro-route-rule";
+/// Comma-separated tags a caller sends for routes' `tag` rules.
+pub const HEADER_TAGS: &str = "x-maestro-tags";
 
 /// A JSON body. Too large → 413, not JSON or wrong shape → 400, each in the OpenAI error shape.
 /// The size limit itself is set on the router with `DefaultBodyLimit`.

@@ -113,6 +113,12 @@ pub fn quick_prompt_estimate(request: &ChatRequest) -> u64 {
     (request.prompt_chars() as u64).div_ceil(4)
 }
 
+/// The prompt's o200k tokens, counted (on a blocking thread when large): what routing rules and
+/// context-window checks compare against, the same for every target.
+pub async fn o200k_prompt_tokens(request: &ChatRequest) -> u64 {
+    count_prompt_tokens_off_thread(ProviderKind::Openai, "gpt-4o", request).await.tokens
+}
+
 /// [`count_prompt_tokens`] on a blocking thread when the prompt is large.
 pub async fn count_prompt_tokens_off_thread(kind: ProviderKind, model: &str, request: &ChatRequest) -> TokenCount {
     if request.prompt_chars() <= COUNT_IN_PLACE_BYTES && tokenizers_ready(is_cl100k_model(model)) {
@@ -218,6 +224,12 @@ impl PromptCount {
             _ => self.o200k,
         };
         self.framing().saturating_add(text).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND / 2))
+    }
+
+    /// At least the prompt's o200k tokens (exact when counted, one per byte for a short prompt):
+    /// when even this fits a context window, the prompt does.
+    pub fn o200k_bound(&self) -> u64 {
+        self.framing().saturating_add(self.o200k).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
     }
 
     fn framing(&self) -> u64 {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -105,17 +105,24 @@ fn deadline_of(request: &Request) -> Option<Instant> {
     request.extensions().get::<CallDeadline>().map(|d| d.0)
 }
 
-/// The caller: a JWT, or a Maestro API key looked up through the gateway's (cached) key store.
+/// The caller: a JWT, or a Maestro API key looked up through the gateway's (cached) key store;
+/// with the request's `x-maestro-tags`.
 async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let keys = state.gateway.backends().caller_keys.as_ref();
-    authenticate_caller(&state.auth, keys, mhttp::authorization(headers)).await
+    let caller = authenticate_caller(&state.auth, keys, mhttp::authorization(headers)).await?;
+    Ok(caller.tagged(tags(headers)))
+}
+
+/// The `x-maestro-tags` header, if readable.
+fn tags(headers: &HeaderMap) -> Option<&str> {
+    headers.get(mhttp::HEADER_TAGS).and_then(|v| v.to_str().ok())
 }
 
 /// The caller's Maestro token (a JWT or a Maestro API key `mk-…`), from `x-api-key` (what the
 /// Anthropic SDKs send) or `Authorization: Bearer`.
 async fn caller_by_api_key_or_bearer(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let keys = state.gateway.backends().caller_keys.as_ref();
-    match headers.get("x-api-key") {
+    let caller = match headers.get("x-api-key") {
         Some(value) => {
             let token = value
                 .to_str()
@@ -131,7 +138,8 @@ async fn caller_by_api_key_or_bearer(state: &ChatState, headers: &HeaderMap) -> 
                 "Missing `x-api-key` header (a Maestro token or API key; `Authorization: Bearer <token>` works too).",
             )),
         },
-    }
+    }?;
+    Ok(caller.tagged(tags(headers)))
 }
 
 /// OpenAI-compatible chat: `stream: true` answers with Server-Sent Events. Also served at
@@ -179,43 +187,23 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
 
 /// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.
 fn respond_stream(stream: ChatStream) -> Response {
-    let ChatStream { request_id, provider, model, attempts, body } = stream;
+    let ChatStream { facts, body } = stream;
     let mut response =
         (StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body)
             .into_response();
-    set_headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    facts.set_headers(response.headers_mut());
     response
 }
 
 /// The gateway's outcome as an HTTP response with Maestro's headers.
 fn respond(outcome: ChatOutcome) -> Response {
-    let ChatOutcome { request_id, provider, model, attempts, result } = outcome;
+    let ChatOutcome { facts, result } = outcome;
     let mut response = match result {
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => e.into_response(),
     };
-    set_headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    facts.set_headers(response.headers_mut());
     response
-}
-
-fn set_headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, model: Option<&str>, attempts: u32) {
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    set(mhttp::HEADER_REQUEST_ID, request_id);
-    set(mhttp::HEADER_ATTEMPTS, &attempts.to_string());
-    if let Some(p) = provider {
-        set(mhttp::HEADER_PROVIDER, p);
-    }
-    // The catalog id that served (as `/v1/models` lists it and the log records it), whatever
-    // the caller asked for (a bare name, a route); the body's `model` is the provider's own.
-    match (provider, model) {
-        (Some(p), Some(m)) => set(mhttp::HEADER_MODEL, &format!("{p}/{m}")),
-        (None, Some(m)) => set(mhttp::HEADER_MODEL, m),
-        _ => {}
-    }
 }
 
 /// `GET /v1/models`: every active model as `provider/model`, and every route, in OpenAI's list

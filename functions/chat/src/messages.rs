@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use maestro_shared::anthropic_api::{self, MessagesRequest, Purpose};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream};
+use maestro_shared::gateway::{CallFacts, Caller, ChatOutcome, ChatStream};
 use maestro_shared::http as mhttp;
 use maestro_shared::tokens::quick_prompt_estimate;
 use serde_json::json;
 
-use super::{ChatState, caller_by_api_key_or_bearer, deadline_of, openapi, set_headers};
+use super::{ChatState, caller_by_api_key_or_bearer, deadline_of, openapi};
 
 /// The header Anthropic's SDKs read the request id from.
 const HEADER_ANTHROPIC_REQUEST_ID: &str = "request-id";
@@ -63,34 +63,34 @@ pub(crate) async fn messages(State(state): State<ChatState>, request: Request) -
 }
 
 fn respond(outcome: ChatOutcome, requested_model: &str) -> Response {
-    let ChatOutcome { request_id, provider, model, attempts, result } = outcome;
+    let ChatOutcome { facts, result } = outcome;
     let translated =
-        result.and_then(|body| anthropic_api::to_message(&body, model.as_deref().unwrap_or(requested_model)));
+        result.and_then(|body| anthropic_api::to_message(&body, facts.model.as_deref().unwrap_or(requested_model)));
     let mut response = match translated {
         Ok(message) => (StatusCode::OK, axum::Json(message)).into_response(),
-        Err(e) => anthropic_api::error_response(&e, Some(&request_id)),
+        Err(e) => anthropic_api::error_response(&e, Some(&facts.request_id)),
     };
-    headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    headers(response.headers_mut(), &facts);
     response
 }
 
 fn respond_stream(stream: ChatStream, requested_model: &str, input_estimate: u64) -> Response {
-    let ChatStream { request_id, provider, model, attempts, body } = stream;
-    let body = anthropic_api::anthropic_events(body, model.as_deref().unwrap_or(requested_model), input_estimate);
+    let ChatStream { facts, body } = stream;
+    let body = anthropic_api::anthropic_events(body, facts.model.as_deref().unwrap_or(requested_model), input_estimate);
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/event-stream; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
         body,
     )
         .into_response();
-    headers(response.headers_mut(), &request_id, provider.as_deref(), model.as_deref(), attempts);
+    headers(response.headers_mut(), &facts);
     response
 }
 
 /// Maestro's headers, and the request id under Anthropic's name too.
-fn headers(headers: &mut HeaderMap, request_id: &str, provider: Option<&str>, model: Option<&str>, attempts: u32) {
-    set_headers(headers, request_id, provider, model, attempts);
-    if let Ok(value) = HeaderValue::from_str(request_id) {
+fn headers(headers: &mut HeaderMap, facts: &CallFacts) {
+    facts.set_headers(headers);
+    if let Ok(value) = HeaderValue::from_str(&facts.request_id) {
         headers.insert(HeaderName::from_static(HEADER_ANTHROPIC_REQUEST_ID), value);
     }
 }

@@ -50,5 +50,6 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions, env: &Env) -> Result<A
         }),
     };
     let client = ProviderClient::new().map_err(startup_error)?;
-    Ok(Arc::new(Gateway::new(backends, client, options)))
+    // `fastest` routes seed their latencies from the stats rows of the same table.
+    Ok(Arc::new(Gateway::new(backends, client, options).with_latency_source(aws.dynamo.clone())))
 }

@@ -247,7 +247,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         allow_demo: demo,
         credit_markup,
     };
-    let gateway = Arc::new(Gateway::new(backends, client, gateway_options));
+    let gateway = Arc::new(Gateway::new(backends, client, gateway_options).with_latency_source(stats_store.clone()));
 
     let router = maestro_chat::router(maestro_chat::ChatState {
         gateway: gateway.clone(),

@@ -18,5 +18,6 @@ mod edges;
 mod hangups;
 mod ledger;
 mod messages;
+mod routing;
 mod stats_api;
 mod streaming;

@@ -187,6 +187,20 @@ impl Catalog {
         self.providers.iter().find(|p| p.provider.code == code)
     }
 
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// The active targets among `provider/model` names, each with its place in `names` (to
+    /// find its weight).
+    pub fn active_targets<'c>(&'c self, names: &[String]) -> Vec<(usize, Target<'c>)> {
+        names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.split_once('/').and_then(|(p, m)| self.active_target(p, m)).map(|t| (i, t)))
+            .collect()
+    }
+
     pub fn key(&self, key_id: &str) -> Option<&ApiKey> {
         self.providers.iter().flat_map(|p| p.keys.iter()).find(|k| k.id == key_id)
     }
@@ -200,12 +214,8 @@ impl Catalog {
     /// Resolves a request's `model`: a route name, `provider/model`, or a bare model name (its
     /// default provider first, then the others in `sort_order`).
     pub fn resolve(&self, requested: &str) -> Result<Resolution<'_>, ApiError> {
-        if let Some(route) = self.routes.iter().find(|r| r.name == requested) {
-            let targets: Vec<Target<'_>> = route
-                .targets
-                .iter()
-                .filter_map(|t| t.split_once('/').and_then(|(p, m)| self.active_target(p, m)))
-                .collect();
+        if let Some(route) = self.route(requested) {
+            let targets: Vec<Target<'_>> = self.active_targets(&route.targets).into_iter().map(|(_, t)| t).collect();
             if targets.is_empty() {
                 return Err(ApiError::model_not_found(requested));
             }

@@ -11,6 +11,7 @@ mod credits;
 mod errors;
 mod listing;
 mod retry;
+mod routed;
 mod stream;
 
 use std::collections::HashSet;
@@ -31,7 +32,8 @@ use crate::keys::{KeyPool, Pick, health};
 use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
-use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore};
+use crate::routing::{TargetBoard, Timing, fits_context, target_name};
+use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore, StatsStore};
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
 use errors::{Cooling, client_error, no_key_error, secs_until, upstream_error};
@@ -43,12 +45,19 @@ pub struct Caller {
     /// The Maestro API key (`mk-…`) the caller authenticated with, `None` for a JWT. The gateway
     /// enforces its allowed models and limits (see `caller_budget`).
     pub key: Option<Arc<CallerKey>>,
+    /// The request's `x-maestro-tags` (see `routing::parse_tags`), for routes' `tag` rules.
+    pub tags: Vec<String>,
 }
 
 impl Caller {
     /// A caller known by user id alone (a JWT's `sub`): no key, so no caller limits.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self { user_id: user_id.into(), key: None }
+        Self { user_id: user_id.into(), key: None, tags: Vec::new() }
+    }
+
+    /// The caller with the tags of this request's `x-maestro-tags` header.
+    pub fn tagged(self, header: Option<&str>) -> Self {
+        Self { tags: header.map(crate::routing::parse_tags).unwrap_or_default(), ..self }
     }
 
     /// 403 when the caller's Maestro API key may not use what `requested` resolved to (a JWT
@@ -146,14 +155,53 @@ impl Default for GatewayOptions {
     }
 }
 
-/// The result of one chat call, success or not, with what the response headers report.
-#[derive(Debug)]
-pub struct ChatOutcome {
+/// What Maestro reports about a call in its response headers.
+#[derive(Debug, Clone, Default)]
+pub struct CallFacts {
     pub request_id: String,
     /// Provider and model that answered (or were tried last).
     pub provider: Option<String>,
     pub model: Option<String>,
     pub attempts: u32,
+    /// The route named, and which of its rules chose the targets (`"0"`…, or `default`).
+    pub route: Option<String>,
+    pub route_rule: Option<String>,
+}
+
+impl CallFacts {
+    /// `x-request-id`, `x-maestro-attempts`, `x-maestro-provider`, `x-maestro-model` (the catalog
+    /// id that served, `provider/model`, whatever the caller named), and for a route
+    /// `x-maestro-route` and `x-maestro-route-rule`.
+    pub fn set_headers(&self, headers: &mut http::HeaderMap) {
+        use crate::http as mhttp;
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                headers.insert(http::HeaderName::from_static(name), v);
+            }
+        };
+        set(mhttp::HEADER_REQUEST_ID, &self.request_id);
+        set(mhttp::HEADER_ATTEMPTS, &self.attempts.to_string());
+        if let Some(p) = &self.provider {
+            set(mhttp::HEADER_PROVIDER, p);
+        }
+        match (&self.provider, &self.model) {
+            (Some(p), Some(m)) => set(mhttp::HEADER_MODEL, &format!("{p}/{m}")),
+            (None, Some(m)) => set(mhttp::HEADER_MODEL, m),
+            _ => {}
+        }
+        if let Some(route) = &self.route {
+            set(mhttp::HEADER_ROUTE, route);
+        }
+        if let Some(rule) = &self.route_rule {
+            set(mhttp::HEADER_ROUTE_RULE, rule);
+        }
+    }
+}
+
+/// The result of one chat call, success or not, with what the response headers report.
+#[derive(Debug)]
+pub struct ChatOutcome {
+    pub facts: CallFacts,
     pub result: Result<Bytes, ApiError>,
 }
 
@@ -163,6 +211,10 @@ pub struct Gateway {
     options: GatewayOptions,
     catalog: CatalogCache,
     pool: KeyPool,
+    /// What this process has seen of each target: routes order by it.
+    board: TargetBoard,
+    /// Where `fastest` routes read a first latency for targets this process has not timed yet.
+    latency_source: Option<Arc<dyn StatsStore>>,
     /// Set once at shutdown: running streams end in-band and are recorded.
     shutting_down: tokio::sync::watch::Sender<bool>,
 }
@@ -183,6 +235,8 @@ trait Mode {
     async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<Self::Output, ProviderError>;
     /// The usage known when the attempt returns; `None` while a stream is still running.
     fn settled_usage(output: &Self::Output) -> Option<Usage>;
+    /// What a served attempt's latency measures: the whole answer, or a stream's first frames.
+    const TIMING: Timing;
 }
 
 struct Complete;
@@ -197,6 +251,8 @@ impl Mode for Complete {
     fn settled_usage(output: &ProviderReply) -> Option<Usage> {
         Some(output.usage)
     }
+
+    const TIMING: Timing = Timing::Complete;
 }
 
 struct Streaming {
@@ -219,6 +275,8 @@ impl Mode for Streaming {
     fn settled_usage(_: &Self::Output) -> Option<Usage> {
         None
     }
+
+    const TIMING: Timing = Timing::FirstByte;
 }
 
 /// What a successful attempt produced, and what it cost to get there.
@@ -259,6 +317,8 @@ struct CallState {
     model_known: bool,
     /// Every key tried, with its attempts and failures (for the per-key stats).
     key_attempts: Vec<KeyAttempts>,
+    /// The caller's `x-maestro-tags`.
+    tags: Vec<String>,
 }
 
 impl CallState {
@@ -282,17 +342,23 @@ impl CallState {
             prompt: PromptCount::default(),
             model_known: false,
             key_attempts: Vec::new(),
+            tags: caller.tags.clone(),
         }
     }
 
-    fn outcome(&self, result: Result<Bytes, ApiError>) -> ChatOutcome {
-        ChatOutcome {
+    fn facts(&self) -> CallFacts {
+        CallFacts {
             request_id: self.request_id.clone(),
             provider: self.provider.clone(),
             model: self.model.clone(),
             attempts: self.attempts,
-            result,
+            route: self.route.clone(),
+            route_rule: self.route_rule.clone(),
         }
+    }
+
+    fn outcome(&self, result: Result<Bytes, ApiError>) -> ChatOutcome {
+        ChatOutcome { facts: self.facts(), result }
     }
 
     /// The call's log event. `error` is `(status, code, message)` for a failed call.
@@ -397,7 +463,22 @@ impl Gateway {
     pub fn new(backends: Backends, client: ProviderClient, options: GatewayOptions) -> Self {
         let catalog = CatalogCache::new(options.catalog_ttl);
         let (shutting_down, _) = tokio::sync::watch::channel(false);
-        Self { backends, client, options, catalog, pool: KeyPool::default(), shutting_down }
+        Self {
+            backends,
+            client,
+            options,
+            catalog,
+            pool: KeyPool::default(),
+            board: TargetBoard::default(),
+            latency_source: None,
+            shutting_down,
+        }
+    }
+
+    /// Seeds `fastest` routes' latencies from these stats (the recent median of each target).
+    pub fn with_latency_source(mut self, stats: Arc<dyn StatsStore>) -> Self {
+        self.latency_source = Some(stats);
+        self
     }
 
     /// Ends every running stream with an in-band `server_shutting_down` error; each is recorded
@@ -566,12 +647,31 @@ impl Gateway {
         let resolution = catalog.resolve(&request.model);
         state.model_known = resolution.is_ok();
         request.validate()?;
-        let resolution = resolution?;
+        let mut resolution = resolution?;
+        state.route = resolution.route.clone();
+        let route = resolution.route.as_deref().and_then(|name| catalog.route(name));
+
+        // Counted once (off the async threads when large): rules, context windows and every
+        // reservation are judged from it.
+        let cl100k = match route {
+            Some(route) => route
+                .all_targets()
+                .iter()
+                .filter_map(|t| t.split_once('/'))
+                .any(|(p, m)| catalog.provider(p).is_some_and(|e| needs_cl100k(e.provider.kind, m))),
+            None => resolution.targets.iter().any(|t| needs_cl100k(t.entry.provider.kind, &t.model.model)),
+        };
+        state.prompt = PromptCount::of(request, cl100k).await;
+        let requested_max = request.requested_max_tokens();
+        let prompt_tokens = routed::prompt_tokens(route, &resolution, request, &state.prompt).await;
+        if let Some(route) = route {
+            let (rule, targets) = self.route_targets(&catalog, route, request, state, prompt_tokens, M::TIMING).await;
+            state.route_rule = Some(rule);
+            resolution.targets = targets;
+        }
         if let Some(key) = &state.caller_key {
             caller_budget::check_allowed(key, &request.model, &resolution)?;
         }
-        state.route = resolution.route.clone();
-        let requested_max = request.requested_max_tokens();
         let targets: Vec<&Target<'_>> = resolution
             .targets
             .iter()
@@ -647,10 +747,21 @@ impl Gateway {
                 return Err(ApiError::invalid_param(param, message));
             }
         }
-
-        // Counted once (off the async threads when large): every reservation is made from it.
-        let cl100k = fitting.iter().any(|t| needs_cl100k(t.entry.provider.kind, &t.model.model));
-        state.prompt = PromptCount::of(request, cl100k).await;
+        // A target whose context window cannot hold the prompt and `max_tokens` is skipped.
+        let largest = fitting.iter().filter_map(|t| t.model.context_window.map(|w| (w, target_name(t)))).max();
+        fitting.retain(|t| fits_context(t.model, prompt_tokens, requested_max));
+        if fitting.is_empty() {
+            let (window, name) = largest.unwrap_or_default();
+            let asked = requested_max.map_or(String::new(), |m| format!(" plus `max_tokens` ({m})"));
+            return Err(ApiError::invalid_param(
+                "messages",
+                format!(
+                    "The prompt (about {prompt_tokens} tokens){asked} does not fit the context window of any target of `{}`; the largest is {window} tokens (`{name}`).",
+                    request.model
+                ),
+            )
+            .with_code("context_length_exceeded"));
+        }
 
         // A Maestro API key's own limits: reserved once per call, before any provider is tried;
         // settled in `chat` / the stream's end, where the call is recorded.
@@ -685,10 +796,21 @@ impl Gateway {
         for target in fitting {
             state.provider = Some(target.entry.provider.code.clone());
             state.model = Some(target.model.model.clone());
+            let (started, attempts_before) = (Instant::now(), state.attempts);
             match self.try_target(state, target, request, mode).await {
-                Ok(served) => return Ok(served),
+                Ok(served) => {
+                    let latency_ms = started.elapsed().as_millis() as u64;
+                    let completion = M::settled_usage(&served.output).map(|u| u.completion_tokens);
+                    self.board.note_success(&target_name(target), now_ms(), M::TIMING, latency_ms, completion);
+                    return Ok(served);
+                }
                 Err(TargetFailure::Client(e)) => return Err(e),
                 Err(TargetFailure::Exhausted(e)) => {
+                    // Only a target the provider failed for counts against it: every key being
+                    // at Maestro's own limits says nothing of its health.
+                    if state.attempts > attempts_before {
+                        self.board.note_failure(&target_name(target), now_ms());
+                    }
                     tracing::warn!(request_id = %state.request_id, provider = %target.entry.provider.code, model = %target.model.model, error = %e, "target exhausted; falling back");
                     last = e;
                 }
@@ -873,10 +995,7 @@ fn caller_gone() -> ApiError {
 fn panicked_call(e: tokio::task::JoinError) -> ChatOutcome {
     tracing::error!(error = %e, "a chat call's task failed");
     ChatOutcome {
-        request_id: format!("req_{}", uuid::Uuid::now_v7().simple()),
-        provider: None,
-        model: None,
-        attempts: 0,
+        facts: CallFacts { request_id: format!("req_{}", uuid::Uuid::now_v7().simple()), ..CallFacts::default() },
         result: Err(ApiError::internal()),
     }
 }

@@ -19,10 +19,7 @@ const CHANNEL_FRAMES: usize = 32;
 
 /// A stream that has started: the headers to send and the SSE body.
 pub struct ChatStream {
-    pub request_id: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub attempts: u32,
+    pub facts: super::CallFacts,
     pub body: Body,
 }
 
@@ -53,10 +50,7 @@ pub(super) fn start(
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     state.key_id = Some(served.key_id.clone());
     let stream = ChatStream {
-        request_id: state.request_id.clone(),
-        provider: state.provider.clone(),
-        model: state.model.clone(),
-        attempts: state.attempts,
+        facts: state.facts(),
         body: Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|frame| (Ok::<_, Infallible>(frame), rx))
         })),

@@ -81,6 +81,8 @@ impl Seen {
 struct Shared {
     fixed: Option<Reply>,
     seen: Mutex<Vec<Seen>>,
+    /// Milliseconds every call waits before it is answered (see [`FakeProvider::set_delay`]).
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The fake provider. Started with [`Self::start`], it serves OpenAI's `…/chat/completions` and
@@ -117,7 +119,7 @@ impl FakeProvider {
     }
 
     async fn listen(fixed: Option<Reply>) -> Self {
-        let shared = Arc::new(Shared { fixed, seen: Mutex::new(Vec::new()) });
+        let shared = Arc::new(Shared { fixed, seen: Mutex::new(Vec::new()), delay_ms: Default::default() });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -128,6 +130,13 @@ impl FakeProvider {
     /// The base URL under `prefix` (a provider's `base_url` that picks its model list).
     pub fn base(&self, prefix: &str) -> String {
         format!("{}/{prefix}", self.url)
+    }
+
+    /// Makes every later call (chat or messages) wait `delay` before it is answered: an upstream
+    /// that slows down or recovers.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -204,6 +213,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         body: body.clone(),
         key: key.clone(),
     });
+    let delay = shared.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if delay > 0 && is_call(&path) {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if let Some(reply) = &shared.fixed {
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;

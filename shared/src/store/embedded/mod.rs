@@ -425,6 +425,7 @@ mod tests {
                 db.conn
                     .execute_batch(
                         "DROP TABLE credit_ledger; DROP TABLE credit_accounts;
+                         ALTER TABLE routes DROP COLUMN policy;
                          CREATE TABLE usage_summaries (date TEXT, provider TEXT, requests INTEGER);
                          INSERT INTO usage_summaries VALUES ('2026-11-26', 'ALL', 3);
                          PRAGMA user_version = 7;",
