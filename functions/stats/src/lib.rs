@@ -58,7 +58,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
 
-/// Today and the last 7 days: requests, success rate, tokens, cost, p50/p95 latency, top models,
+/// Today and the last 7 days: requests, success rate, tokens, cost, p50/p95/p99 latency, top models,
 /// keys near their limits, keys not `normal`.
 #[utoipa::path(get, path = "/api/admin/ai-stats/dashboard", tag = "stats", security(("bearer" = [])),
     responses((status = 200, description = "The dashboard", body = Dashboard), AdminErrors))]

@@ -49,10 +49,13 @@ pub struct UsageView {
     /// Micro-USD (1,000,000 = $1).
     pub cost_micros: u64,
     pub latency_ms_avg: Option<u64>,
-    /// Upper bound of the latency histogram bucket holding the median call.
+    /// Upper bound of the latency histogram bucket holding the median call (not interpolated
+    /// within the bucket; bounds run from 1 ms to 10 min, `stats::LATENCY_BUCKETS_MS`).
     pub latency_ms_p50: Option<u64>,
     /// Upper bound of the latency histogram bucket holding the 95th percentile.
     pub latency_ms_p95: Option<u64>,
+    /// Upper bound of the latency histogram bucket holding the 99th percentile.
+    pub latency_ms_p99: Option<u64>,
     /// The part of `prompt_tokens` written to a prompt cache (billed at its own price).
     pub cache_write_tokens: u64,
     /// Upstream attempts made with the key(s) counted here, every try included (calls that
@@ -76,6 +79,7 @@ impl From<&Counters> for UsageView {
             latency_ms_avg: c.latency_ms_sum.checked_div(c.requests),
             latency_ms_p50: c.latency_percentile(50),
             latency_ms_p95: c.latency_percentile(95),
+            latency_ms_p99: c.latency_percentile(99),
             cache_write_tokens: c.cache_write_tokens,
             attempts: c.attempts,
             attempt_errors: c.attempt_errors,

@@ -22,6 +22,10 @@
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->` | 365 days |
 //!
+//! A stats item's latency histogram is `l0`…`l29` (`stats::LATENCY_BUCKETS_MS`); items written
+//! before the buckets were refined also hold `h0`…`h11`, which reads add to the buckets with the
+//! same upper bounds.
+//!
 //! Roll-up summaries (`STAT#<date>` / `SUM#<provider>`) written by earlier versions are no longer
 //! read or written; they expire with their TTL.
 //!

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{self, Counters, LEGACY_LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -46,7 +46,8 @@ const PARALLEL_DAYS: usize = 16;
 /// Hours a container remembers having listed before it starts over.
 const LISTED_HOURS_KEPT: usize = 1_000;
 
-/// The counters of a stats row, in [`Counters`] order; the histogram is `h0..h11`.
+/// The counters of a stats row, in [`Counters`] order; the histogram is `l0..l29`
+/// ([`latency_attribute`]), and items written before it was refined also hold `h0..h11`.
 const COUNTERS: [&str; 11] = [
     "requests",
     "successes",
@@ -169,6 +170,21 @@ fn stats_sk(provider: &str, model: &str, key_id: &str) -> String {
     format!("P#{provider}#M#{model}#K#{key_id}")
 }
 
+/// The attribute of a latency bucket. New names (`l`), not the legacy buckets' `h0..h11`: a bucket
+/// index means another bound now, and an item written before holds both until its TTL.
+fn latency_attribute(bucket: usize) -> String {
+    format!("l{bucket}")
+}
+
+/// The legacy histogram of an item written before the buckets were refined (zeros otherwise).
+fn legacy_histogram(r: &Reader<'_>) -> Result<[u64; LEGACY_LATENCY_BUCKETS_MS.len()], StoreError> {
+    let mut legacy = [0; LEGACY_LATENCY_BUCKETS_MS.len()];
+    for (i, bucket) in legacy.iter_mut().enumerate() {
+        *bucket = r.count(&format!("h{i}"))?;
+    }
+    Ok(legacy)
+}
+
 fn status_text(status: CallStatus) -> &'static str {
     match status {
         CallStatus::Success => "success",
@@ -260,9 +276,10 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
 
 fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
     let r = Reader::new(item, "stats");
-    let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
+    // Read-time migration: the legacy buckets' counts join the buckets with the same bounds.
+    let mut latency_hist = stats::histogram_from_legacy(&legacy_histogram(&r)?);
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
-        *bucket = r.count(&format!("h{i}"))?;
+        *bucket += r.count(&latency_attribute(i))?;
     }
     let [
         requests,
@@ -315,7 +332,7 @@ fn counter_values(c: &Counters) -> Vec<(String, u64)> {
         c.attempt_errors,
     ];
     let mut out: Vec<(String, u64)> = COUNTERS.iter().map(|c| c.to_string()).zip(values).collect();
-    out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (format!("h{i}"), *v)));
+    out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (latency_attribute(i), *v)));
     out
 }
 
@@ -895,6 +912,32 @@ mod tests {
         assert!(log_sk(999, "zzz") < low && log_sk(2_000, "") > high);
         assert_eq!(sort_range(&q(Some(5), Some(5))), None);
         assert!(sort_range(&q(None, None)).is_some_and(|(_, high)| log_sk(i64::MAX / 1000, "x") < high));
+    }
+
+    #[test]
+    fn a_stats_item_with_legacy_buckets_reads_them_into_the_buckets_with_the_same_bounds() {
+        let mut item = key(stats_pk("2026-11-18"), stats_sk("openai", "gpt-4o-mini", "key-1"));
+        for (name, value) in
+            [("date", "2026-11-18"), ("provider", "openai"), ("model", "gpt-4o-mini"), ("key_id", "key-1")]
+        {
+            item.insert(name.to_string(), s(value));
+        }
+        // Written before: 2 calls up to 100 ms, 1 up to 1 s, 4 past 120 s; then, after the upgrade,
+        // 5 more up to 100 ms and 1 up to 3 ms under the new names.
+        for (name, value) in [("requests", 13), ("h0", 2), ("h3", 1), ("h11", 4), ("l10", 5), ("l2", 1)] {
+            item.insert(name.to_string(), n(value));
+        }
+        let row = stats_from(&item).expect("row");
+        let hist = row.counters.latency_hist;
+        assert_eq!((hist[2], hist[10], hist[15], hist[29]), (1, 7, 1, 4));
+        assert_eq!(hist.iter().sum::<u64>(), 13);
+        // What this version writes: only the new names.
+        let written: Vec<String> = counter_values(&row.counters)
+            .into_iter()
+            .filter(|(name, _)| name.get(1..).is_some_and(|bucket| bucket.parse::<usize>().is_ok()))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        assert_eq!(written, ["l2=1", "l10=7", "l15=1", "l29=4"]);
     }
 
     #[test]
