@@ -187,6 +187,8 @@ struct LogParams {
     /// The same as `user`.
     user_id: Option<String>,
     request_id: Option<String>,
+    /// Only calls that named this route (exact name).
+    route: Option<String>,
     /// 1–1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -257,6 +259,7 @@ async fn logs(
         model: p.model,
         status,
         before: p.cursor.as_deref().map(report::decode_cursor).transpose()?,
+        route: p.route.filter(|r| !r.is_empty()),
     };
     Ok(Json(report::logs(state.store.as_ref(), &query).await?))
 }

@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
                 given_a_call_that_tried_several_keys_then_each_key_row_counts_its_attempts_and_cache_writes_are_kept,
                 given_batches_with_redelivered_events_then_each_event_counts_once_even_when_batches_race,
                 given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first,
+                given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

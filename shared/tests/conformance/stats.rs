@@ -396,3 +396,55 @@ pub async fn given_logs_over_several_hours_when_paged_by_seven_then_every_log_co
     let window = paged(LogQuery { from_ms: Some(from), to_ms: Some(to), ..LogQuery::default() }).await;
     assert_eq!(window, newest_first(&|e| e.ts_ms >= from && e.ts_ms < to));
 }
+
+/// Three calls through two routes (one retried on another key) and one that named a model.
+fn routed_calls(t: i64) -> [LogEvent; 4] {
+    let routed = |id: &str, ts: i64, route: &str, rule: &str, latency_ms: u64| LogEvent {
+        route: Some(route.into()),
+        route_rule: Some(rule.into()),
+        latency_ms,
+        ..event(id, ts)
+    };
+    let attempt = |key: &str, errors| KeyAttempts {
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        key_id: key.into(),
+        attempts: 1,
+        errors,
+    };
+    [
+        // key-a failed once before key-1 served the first call of `smart`.
+        LogEvent {
+            attempts: 2,
+            key_attempts: vec![attempt("key-a", 1), attempt("key-1", 0)],
+            ..routed("s-1", t, "smart", "0", 7)
+        },
+        routed("s-2", t + 1_000, "smart", "default", 130),
+        routed("c-1", t + 2_000, "cheap", "default", 2),
+        LogEvent { latency_ms: 3, ..event("plain", t + 3_000) },
+    ]
+}
+
+pub async fn given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:00:00Z");
+    let calls = routed_calls(t);
+    assert_eq!(store.record_events(&calls).await.expect("record_events"), [true; 4]);
+
+    let by_route = |route: &str| LogQuery { route: Some(route.into()), ..LogQuery::default() };
+    let smart = logs(&*store, by_route("smart")).await;
+    assert_eq!(ids(&smart), ["s-2", "s-1"]);
+    assert_eq!(smart[1], calls[0], "every field round-trips, the rule too");
+    assert_eq!(smart[0].route_rule.as_deref(), Some("default"));
+    assert_eq!(ids(&logs(&*store, by_route("cheap")).await), ["c-1"]);
+    assert!(logs(&*store, by_route("sma")).await.is_empty(), "an exact match, not a prefix");
+    // With the filters that pick another index or partition on DynamoDB, and with a page limit.
+    let smart_of_user = LogQuery { user_id: Some("user-1".into()), limit: 1, ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_of_user).await), ["s-2"]);
+    let smart_of_provider = LogQuery { provider: Some("openai".into()), ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_of_provider).await), ["s-2", "s-1"]);
+    let smart_before_s2 = LogQuery { before: Some((t + 1_000, "s-2".into())), ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_before_s2).await), ["s-1"]);
+    assert_eq!(ids(&logs(&*store, LogQuery::default()).await), ["plain", "c-1", "s-2", "s-1"]);
+}

@@ -361,6 +361,9 @@ fn log_filter(q: &LogQuery, expr: &mut Expr, keyed_user: bool, keyed_provider: b
     if let Some(status) = q.status {
         parts.push(format!("{} = {}", expr.name("status"), expr.value("f_status", s(status_text(status)))));
     }
+    if let Some(route) = &q.route {
+        parts.push(format!("{} = {}", expr.name("route"), expr.value("f_route", s(route))));
+    }
     // The key condition's range includes the cursor's own log (BETWEEN is inclusive): leave it
     // out here, so it takes no place in a page's limit.
     if let Some((_, id)) = &q.before {
@@ -938,6 +941,16 @@ mod tests {
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         assert_eq!(written, ["l2=1", "l10=7", "l15=1", "l29=4"]);
+    }
+
+    #[test]
+    fn a_route_filter_on_logs_is_an_exact_match_filtered_by_dynamodb() {
+        let routed = LogQuery { route: Some("smart".into()), ..LogQuery::default() };
+        assert!(routed.matches(&event()));
+        assert!(!routed.matches(&LogEvent { route: Some("smart-2".into()), ..event() }));
+        assert!(!routed.matches(&LogEvent { route: None, ..event() }));
+        let mut expr = Expr::default();
+        assert_eq!(log_filter(&routed, &mut expr, false, false).as_deref(), Some("#route = :f_route"));
     }
 
     #[test]

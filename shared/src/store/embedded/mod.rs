@@ -428,8 +428,8 @@ mod tests {
         assert_eq!(summaries_tables(&again), 0);
     }
 
-    /// A version 9 file (12 latency buckets `h0`…`h11`), written as that version did, then
-    /// opened by this one.
+    /// A version 9 file (12 latency buckets `h0`…`h11`, no `route_rule` in the logs), written as
+    /// that version did, then opened by this one.
     #[tokio::test]
     async fn upgrading_a_version_9_database_keeps_every_latency_count_under_its_bound() {
         use crate::logs::LogEvent;
@@ -489,9 +489,13 @@ mod tests {
         assert_eq!(rows[0].counters.latency_hist[10], 3);
         assert_eq!(rows[0].counters.latency_hist.iter().sum::<u64>(), 3);
 
-        // The old log reads back; new calls add to the migrated row, in their fine buckets.
+        // The old log reads back (no rule recorded then); new calls add to the migrated row, in
+        // their fine buckets.
         let logged = store.logs(&LogQuery::default()).await.expect("logs");
-        assert_eq!((logged.len(), logged[0].route.as_deref()), (1, Some("smart")));
+        assert_eq!(
+            (logged.len(), logged[0].route.as_deref(), logged[0].route_rule.as_deref()),
+            (1, Some("smart"), None)
+        );
         let fast = LogEvent { latency_ms: 3, ..LogEvent::sample("req-new", 1_795_000_100_000) };
         assert!(store.record_event(&fast).await.expect("record"));
         let rows = store.stats_rows(&day).await.expect("rows");

@@ -285,7 +285,7 @@ CREATE INDEX credit_ledger_by_time ON credit_ledger (user_id, ts_ms DESC, id DES
 /// same upper bound (100, 250, 500 ms, 1, 2, 5, 10, 20, 30, 60, 120 s and the rest are `l10`,
 /// `l12`, `l13`, `l15`, `l17`, `l19`, `l21`, `l23`, `l24`, `l25`, `l26`, `l29`), so no call is
 /// lost and no percentile changes. Written out, not generated: this version's schema must not
-/// move if the buckets change again.
+/// move if the buckets change again. Call logs keep which rule of a route chose the targets.
 const FINE_LATENCY_BUCKETS: &str = r#"
 CREATE TABLE usage_stats_v10 (
     date               TEXT NOT NULL,
@@ -346,6 +346,7 @@ SELECT date, provider, model, key_id,
 FROM usage_stats;
 DROP TABLE usage_stats;
 ALTER TABLE usage_stats_v10 RENAME TO usage_stats;
+ALTER TABLE api_logs ADD COLUMN route_rule TEXT;
 "#;
 
 /// The schema version this build writes.

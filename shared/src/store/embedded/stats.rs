@@ -24,7 +24,7 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule"
     };
 }
 
@@ -34,7 +34,7 @@ const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24) ON CONFLICT (request_id) DO NOTHING"
+     ?23, ?24, ?25) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
@@ -44,7 +44,7 @@ const SELECT_LOGS: &str = concat!(
     " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
      AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
      AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR status = ?8) \
-     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) \
+     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) AND (?11 IS NULL OR route = ?11) \
      ORDER BY ts_ms DESC, request_id DESC LIMIT ?6"
 );
 
@@ -126,8 +126,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         model: row.get(6)?,
         key_id: row.get(7)?,
         route: row.get(8)?,
-        // Not stored by this backend yet.
-        route_rule: None,
+        route_rule: row.get(24)?,
         request_type: row.get(9)?,
         stream: row.get(10)?,
         status: parsed(row, 11, "api_logs.status", parse_status)?,
@@ -242,6 +241,7 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.attempts,
             e.cache_write_tokens,
             key_attempts,
+            e.route_rule,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
@@ -372,7 +372,8 @@ impl StatsStore for EmbeddedStore {
             query.model,
             query.status.map(status_text),
             before_ts,
-            before_id
+            before_id,
+            query.route
         ];
         self.with_db(|db| {
             db.conn
@@ -461,6 +462,7 @@ mod tests {
                         None::<&str>,
                         None::<&str>,
                         None::<i64>,
+                        None::<&str>,
                         None::<&str>
                     ],
                     |r| r.get(3),
