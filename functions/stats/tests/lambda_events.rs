@@ -129,3 +129,35 @@ async fn given_a_routed_call_then_the_logs_filter_by_route_and_show_its_rule() {
         .collect();
     assert_eq!(logged, [("r3", "1")]);
 }
+
+#[tokio::test]
+async fn given_a_routed_call_then_usage_and_trends_group_and_filter_by_route() {
+    let days = [("from", "2026-11-25"), ("to", "2026-11-26")];
+    let (status, body) = invoke(&usage_event_for("usage", &[days[0], days[1], ("group_by", "route")])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"]["requests"], 3, "the calls without a route stay in the total");
+    assert_eq!(body["groups"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(
+        (body["groups"][0]["group"].as_str(), body["groups"][0]["usage"]["requests"].as_u64()),
+        (Some("smart"), Some(1))
+    );
+    assert_eq!(body["groups"][0]["usage"]["latency_ms_p99"], 15);
+    assert_eq!(body["total"]["latency_ms_p99"], 1_000);
+
+    let (status, body) = invoke(&usage_event_for("usage", &[days[0], days[1], ("route", "smart")])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["total"]["requests"].as_u64(), body["total"]["cost_micros"].as_u64()), (Some(1), Some(3_130)));
+
+    let (status, body) = invoke(&usage_event_for("usage/trend", &[days[0], days[1], ("route", "smart")])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let requests: Vec<u64> = body["series"][0]["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["usage"]["requests"].as_u64())
+        .collect();
+    assert_eq!(requests, [0, 1]);
+
+    let (status, body) = invoke(&usage_event_for("usage", &[("group_by", "rule")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -1,5 +1,5 @@
-//! Daily stats: integer counters per day, provider, model and key, and what one log event adds
-//! to them. Percentiles come from a fixed latency histogram, so no log scan is needed.
+//! Daily stats: integer counters per day, provider, model, key and route, and what one log event
+//! adds to them. Percentiles come from a fixed latency histogram, so no log scan is needed.
 
 pub mod report;
 pub mod rollup;
@@ -162,35 +162,64 @@ impl Counters {
     }
 }
 
-/// The finest stats row: one day, provider, model and key (`-` when no key was used).
+/// What a stats row is keyed by: one day, provider, model, key and route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowKey {
+    pub date: String,
+    pub provider: String,
+    pub model: String,
+    /// `-` when no key was used.
+    pub key_id: String,
+    /// The route the caller named; `None` for calls that named a model.
+    pub route: Option<String>,
+}
+
+/// The finest stats row: one day, provider, model, key (`-` when no key was used) and route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsRow {
     pub date: String,
     pub provider: String,
     pub model: String,
     pub key_id: String,
+    /// The route the calls named; `None` for calls that named a model (and for rows written
+    /// before stats were kept per route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     #[serde(flatten)]
     pub counters: Counters,
 }
 
+impl StatsRow {
+    pub fn new(key: RowKey, counters: Counters) -> Self {
+        let RowKey { date, provider, model, key_id, route } = key;
+        Self { date, provider, model, key_id, route, counters }
+    }
+}
+
 /// The row key one event counts under.
-pub fn row_key(e: &LogEvent) -> (String, String, String, String) {
-    (
-        crate::time::stats_date(e.ts_ms),
-        e.provider.clone(),
-        e.model.clone(),
-        e.key_id.clone().unwrap_or_else(|| "-".to_string()),
-    )
+pub fn row_key(e: &LogEvent) -> RowKey {
+    RowKey {
+        date: crate::time::stats_date(e.ts_ms),
+        provider: e.provider.clone(),
+        model: e.model.clone(),
+        key_id: e.key_id.clone().unwrap_or_else(|| "-".to_string()),
+        route: e.route.clone(),
+    }
 }
 
 /// Every stats row one event adds to, with what it adds: the call's own row (its final key), and
 /// the rows of the keys it tried, with their attempts and failed attempts. A key's attempts go to
-/// the row of the provider and model it was tried for.
-pub fn event_rows(e: &LogEvent) -> Vec<((String, String, String, String), Counters)> {
+/// the row of the provider and model it was tried for, under the call's route.
+pub fn event_rows(e: &LogEvent) -> Vec<(RowKey, Counters)> {
     let call_key = row_key(e);
     let mut rows = vec![(call_key.clone(), Counters::from_event(e))];
     for attempt in &e.key_attempts {
-        let key = (call_key.0.clone(), attempt.provider.clone(), attempt.model.clone(), attempt.key_id.clone());
+        let key = RowKey {
+            provider: attempt.provider.clone(),
+            model: attempt.model.clone(),
+            key_id: attempt.key_id.clone(),
+            ..call_key.clone()
+        };
         let added = Counters {
             attempts: u64::from(attempt.attempts),
             attempt_errors: u64::from(attempt.errors),
@@ -212,6 +241,9 @@ pub struct StatsQuery {
     pub provider: Option<String>,
     pub model: Option<String>,
     pub key_id: Option<String>,
+    /// Only the calls that named this route.
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl StatsQuery {
@@ -221,6 +253,7 @@ impl StatsQuery {
             && self.provider.as_ref().is_none_or(|p| *p == row.provider)
             && self.model.as_ref().is_none_or(|m| *m == row.model)
             && self.key_id.as_ref().is_none_or(|k| *k == row.key_id)
+            && self.route.as_ref().is_none_or(|r| row.route.as_ref() == Some(r))
     }
 }
 
@@ -304,5 +337,26 @@ mod tests {
         assert_eq!(current, old);
         json["latency_hist"] = serde_json::json!([1, 2, 3]);
         assert!(serde_json::from_value::<Counters>(json).is_err());
+    }
+
+    #[test]
+    fn a_routed_call_counts_its_keys_attempts_under_its_route() {
+        let e = LogEvent {
+            route: Some("smart".into()),
+            key_attempts: vec![crate::logs::KeyAttempts {
+                provider: "openai".into(),
+                model: "gpt-4o-mini".into(),
+                key_id: "key-0".into(),
+                attempts: 2,
+                errors: 2,
+            }],
+            ..LogEvent::sample("r", 1_795_000_000_000)
+        };
+        let rows = event_rows(&e);
+        let keys: Vec<(&str, Option<&str>, u64, u64)> =
+            rows.iter().map(|(k, c)| (k.key_id.as_str(), k.route.as_deref(), c.requests, c.attempts)).collect();
+        assert_eq!(keys, [("key-1", Some("smart"), 1, 0), ("key-0", Some("smart"), 0, 2)]);
+        let unrouted = event_rows(&LogEvent::sample("r", 1_795_000_000_000));
+        assert_eq!(unrouted[0].0.route, None);
     }
 }

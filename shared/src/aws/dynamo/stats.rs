@@ -23,7 +23,7 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LEGACY_LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{self, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -166,8 +166,13 @@ fn stats_pk(date: &str) -> String {
     format!("STAT#{date}")
 }
 
-fn stats_sk(provider: &str, model: &str, key_id: &str) -> String {
-    format!("P#{provider}#M#{model}#K#{key_id}")
+/// A stats row's sort key: a call without a route keeps the key rows had before routes were
+/// counted (`…#K#<key>`), so those rows go on adding up; a routed call's row adds `#R#<route>`.
+fn stats_sk(provider: &str, model: &str, key_id: &str, route: Option<&str>) -> String {
+    match route {
+        None => format!("P#{provider}#M#{model}#K#{key_id}"),
+        Some(route) => format!("P#{provider}#M#{model}#K#{key_id}#R#{route}"),
+    }
 }
 
 /// The attribute of a latency bucket. New names (`l`), not the legacy buckets' `h0..h11`: a bucket
@@ -299,6 +304,7 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
         provider: r.s("provider")?,
         model: r.s("model")?,
         key_id: r.s("key_id")?,
+        route: r.opt_s("route")?,
         counters: Counters {
             requests: r.count(requests)?,
             successes: r.count(successes)?,
@@ -427,8 +433,9 @@ async fn day_rows(
     let condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(stats_pk(&date))));
     // Always a `P#` prefix: every stats row's sort key starts with it, and anything else a day's
     // partition may hold (such as `SUM#…` summaries written by older versions) stays unread.
+    // With a route or not: the route comes after the key, and `matches` keeps the right rows.
     let prefix = match (&q.provider, &q.model, &q.key_id) {
-        (Some(p), Some(m), Some(k)) => stats_sk(p, m, k),
+        (Some(p), Some(m), Some(k)) => stats_sk(p, m, k, None),
         (Some(p), Some(m), None) => format!("P#{p}#M#{m}#K#"),
         (Some(p), None, _) => format!("P#{p}#M#"),
         (None, _, _) => "P#".to_string(),
@@ -475,7 +482,7 @@ impl DynamoStore {
     /// event's ts and request id alone), and one `ADD` per stats row with the batch's sums.
     fn batch_items(&self, events: &[&LogEvent]) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::with_capacity(events.len() + 1);
-        let mut rows: BTreeMap<(String, String, String, String), (Counters, i64)> = BTreeMap::new();
+        let mut rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
         for e in events {
             let mut guard = Expr::default();
             let log = Put::builder()
@@ -493,10 +500,12 @@ impl DynamoStore {
                 *ts = (*ts).max(e.ts_ms);
             }
         }
-        for ((date, provider, model, key_id), (counters, ts_ms)) in rows {
+        for (row, (counters, ts_ms)) in rows {
             let mut expr = Expr::default();
             let mut set = Vec::new();
-            for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
+            let named =
+                [("date", &row.date), ("provider", &row.provider), ("model", &row.model), ("key_id", &row.key_id)];
+            for (attr, value) in named.into_iter().chain(row.route.as_ref().map(|route| ("route", route))) {
                 set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
             }
             set.push(format!(
@@ -514,7 +523,10 @@ impl DynamoStore {
             }
             let stats = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(stats_pk(&date), stats_sk(&provider, &model, &key_id))))
+                .set_key(Some(key(
+                    stats_pk(&row.date),
+                    stats_sk(&row.provider, &row.model, &row.key_id, row.route.as_deref()),
+                )))
                 .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
                 .set_expression_attribute_names(expr.names())
                 .set_expression_attribute_values(expr.values())
@@ -783,7 +795,13 @@ impl StatsStore for DynamoStore {
             }
         }
         rows.sort_by(|a, b| {
-            (&a.date, &a.provider, &a.model, &a.key_id).cmp(&(&b.date, &b.provider, &b.model, &b.key_id))
+            (&a.date, &a.provider, &a.model, &a.key_id, &a.route).cmp(&(
+                &b.date,
+                &b.provider,
+                &b.model,
+                &b.key_id,
+                &b.route,
+            ))
         });
         Ok(rows)
     }
@@ -919,7 +937,7 @@ mod tests {
 
     #[test]
     fn a_stats_item_with_legacy_buckets_reads_them_into_the_buckets_with_the_same_bounds() {
-        let mut item = key(stats_pk("2026-11-18"), stats_sk("openai", "gpt-4o-mini", "key-1"));
+        let mut item = key(stats_pk("2026-11-18"), stats_sk("openai", "gpt-4o-mini", "key-1", None));
         for (name, value) in
             [("date", "2026-11-18"), ("provider", "openai"), ("model", "gpt-4o-mini"), ("key_id", "key-1")]
         {
@@ -934,6 +952,7 @@ mod tests {
         let hist = row.counters.latency_hist;
         assert_eq!((hist[2], hist[10], hist[15], hist[29]), (1, 7, 1, 4));
         assert_eq!(hist.iter().sum::<u64>(), 13);
+        assert_eq!(row.route, None);
         // What this version writes: only the new names.
         let written: Vec<String> = counter_values(&row.counters)
             .into_iter()
@@ -941,6 +960,12 @@ mod tests {
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         assert_eq!(written, ["l2=1", "l10=7", "l15=1", "l29=4"]);
+    }
+
+    #[test]
+    fn only_a_routed_call_adds_the_route_to_the_stats_sort_key() {
+        assert_eq!(stats_sk("openai", "gpt-4o", "-", None), "P#openai#M#gpt-4o#K#-");
+        assert_eq!(stats_sk("openai", "gpt-4o", "k", Some("smart")), "P#openai#M#gpt-4o#K#k#R#smart");
     }
 
     #[test]

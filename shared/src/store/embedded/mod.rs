@@ -428,8 +428,8 @@ mod tests {
         assert_eq!(summaries_tables(&again), 0);
     }
 
-    /// A version 9 file (12 latency buckets `h0`…`h11`, no `route_rule` in the logs), written as
-    /// that version did, then opened by this one.
+    /// A version 9 file (12 latency buckets `h0`…`h11`, no route in the stats key, no
+    /// `route_rule` in the logs), written as that version did, then opened by this one.
     #[tokio::test]
     async fn upgrading_a_version_9_database_keeps_every_latency_count_under_its_bound() {
         use crate::logs::LogEvent;
@@ -460,8 +460,8 @@ mod tests {
         assert_eq!(user_version(&store), schema::VERSION as i64);
         let day = StatsQuery { from_date: "2026-11-18".into(), to_date: "2026-11-18".into(), ..StatsQuery::default() };
         let rows = store.stats_rows(&day).await.expect("rows");
-        let keys: Vec<&str> = rows.iter().map(|r| r.key_id.as_str()).collect();
-        assert_eq!(keys, ["-", "key-1"]);
+        let keys: Vec<(&str, Option<&str>)> = rows.iter().map(|r| (r.key_id.as_str(), r.route.as_deref())).collect();
+        assert_eq!(keys, [("-", None), ("key-1", None)]);
         let mut hist = [0; crate::stats::LATENCY_BUCKETS_MS.len()];
         for (bucket, count) in [10, 12, 13, 15, 17, 19, 21, 23, 24, 25, 26, 29].into_iter().zip(1..=12) {
             hist[bucket] = count;

@@ -26,7 +26,7 @@ const MIGRATIONS: &[&str] = &[
     DROP_PARAMS_AND_MODEL_CREATED,
     DROP_USAGE_SUMMARIES,
     CREDITS,
-    FINE_LATENCY_BUCKETS,
+    FINE_LATENCY_AND_ROUTES,
 ];
 
 const V1: &str = r#"
@@ -281,17 +281,19 @@ CREATE INDEX credit_ledger_by_time ON credit_ledger (user_id, ts_ms DESC, id DES
 "#;
 
 /// Latency buckets from 1 ms to 10 min (`l0`…`l29`, `stats::LATENCY_BUCKETS_MS`) instead of
-/// `h0`…`h11`. The table is rebuilt; every old bucket's count moves to the new bucket with the
-/// same upper bound (100, 250, 500 ms, 1, 2, 5, 10, 20, 30, 60, 120 s and the rest are `l10`,
-/// `l12`, `l13`, `l15`, `l17`, `l19`, `l21`, `l23`, `l24`, `l25`, `l26`, `l29`), so no call is
-/// lost and no percentile changes. Written out, not generated: this version's schema must not
-/// move if the buckets change again. Call logs keep which rule of a route chose the targets.
-const FINE_LATENCY_BUCKETS: &str = r#"
+/// `h0`…`h11`, and stats per route: `route` (`''` for calls that named no route: route names are
+/// never empty) joins the key. The table is rebuilt; every old bucket's count moves to the new
+/// bucket with the same upper bound (100, 250, 500 ms, 1, 2, 5, 10, 20, 30, 60, 120 s and the
+/// rest are `l10`, `l12`, `l13`, `l15`, `l17`, `l19`, `l21`, `l23`, `l24`, `l25`, `l26`, `l29`),
+/// so no call is lost and no percentile changes. Written out, not generated: this version's
+/// schema must not move if the buckets change again. Call logs keep the route's rule.
+const FINE_LATENCY_AND_ROUTES: &str = r#"
 CREATE TABLE usage_stats_v10 (
     date               TEXT NOT NULL,
     provider           TEXT NOT NULL,
     model              TEXT NOT NULL,
     key_id             TEXT NOT NULL,
+    route              TEXT NOT NULL DEFAULT '',
     requests           INTEGER NOT NULL DEFAULT 0,
     successes          INTEGER NOT NULL DEFAULT 0,
     errors             INTEGER NOT NULL DEFAULT 0,
@@ -333,7 +335,7 @@ CREATE TABLE usage_stats_v10 (
     l27 INTEGER NOT NULL DEFAULT 0,
     l28 INTEGER NOT NULL DEFAULT 0,
     l29 INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (date, provider, model, key_id)
+    PRIMARY KEY (date, provider, model, key_id, route)
 ) WITHOUT ROWID;
 INSERT INTO usage_stats_v10 (date, provider, model, key_id,
     requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum,

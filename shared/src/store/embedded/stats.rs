@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -75,13 +75,13 @@ fn counter_columns() -> Vec<String> {
 /// How many values [`counter_columns`] names.
 const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 3;
 
-/// The stats row key.
-const KEY_COLUMNS: &str = "date, provider, model, key_id";
+/// The stats row key: `route` is `''` for calls that named no route (route names are never empty).
+const KEY_COLUMNS: &str = "date, provider, model, key_id, route";
 
 /// Adds a row's counters, creating the row on its first call. Built once from the bucket count.
 static ADD_STATS: LazyLock<String> = LazyLock::new(|| {
     let columns = counter_columns();
-    let placeholders: Vec<String> = (1..=4 + columns.len()).map(|i| format!("?{i}")).collect();
+    let placeholders: Vec<String> = (1..=5 + columns.len()).map(|i| format!("?{i}")).collect();
     let sums: Vec<String> = columns.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
     format!(
         "INSERT INTO usage_stats ({KEY_COLUMNS}, {}) VALUES ({}) ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET {}",
@@ -95,7 +95,7 @@ static SELECT_STATS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {KEY_COLUMNS}, {} FROM usage_stats WHERE date >= ?1 AND date <= ?2 \
          AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR model = ?4) AND (?5 IS NULL OR key_id = ?5) \
-         ORDER BY {KEY_COLUMNS}",
+         AND (?6 IS NULL OR route = ?6) ORDER BY {KEY_COLUMNS}",
         counter_columns().join(", ")
     )
 });
@@ -188,14 +188,16 @@ fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
     })
 }
 
-/// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns`].
+/// Reads a row of [`SELECT_STATS`]: the five key columns, then [`counter_columns`].
 fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
+    let route: String = row.get(4)?;
     Ok(StatsRow {
         date: row.get(0)?,
         provider: row.get(1)?,
         model: row.get(2)?,
         key_id: row.get(3)?,
-        counters: counters_from_row(row, 4)?,
+        route: (!route.is_empty()).then_some(route),
+        counters: counters_from_row(row, 5)?,
     })
 }
 
@@ -204,7 +206,7 @@ fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
 /// it, and a redelivered event changes nothing. The stats and the keys' last-use times are summed
 /// per row and written once per batch: a batch mostly holds calls of a few keys and models.
 fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite::Result<Vec<bool>> {
-    let mut stats_rows: BTreeMap<(String, String, String, String), Counters> = BTreeMap::new();
+    let mut stats_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
     // key id -> (latest call, latest failed call)
     let mut keys_used: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
     let mut recorded = Vec::with_capacity(events.len());
@@ -266,9 +268,10 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
         }
     }
     let mut add_stats = tx.prepare_cached(&ADD_STATS)?;
-    for ((date, provider, model, key_id), counters) in &stats_rows {
+    for (key, counters) in &stats_rows {
         let counters = counter_values(counters);
-        let mut values: Vec<&dyn ToSql> = vec![date, provider, model, key_id];
+        let route = key.route.as_deref().unwrap_or("");
+        let mut values: Vec<&dyn ToSql> = vec![&key.date, &key.provider, &key.model, &key.key_id, &route];
         values.extend(counters.iter().map(|v| v as &dyn ToSql));
         add_stats.execute(values.as_slice())?;
     }
@@ -350,7 +353,7 @@ impl StatsStore for EmbeddedStore {
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
-        let values = params![query.from_date, query.to_date, query.provider, query.model, query.key_id];
+        let values = params![query.from_date, query.to_date, query.provider, query.model, query.key_id, query.route];
         self.with_db(|db| {
             db.conn
                 .prepare_cached(&SELECT_STATS)
@@ -436,6 +439,7 @@ mod tests {
             provider: None,
             model: None,
             key_id: None,
+            route: None,
         };
         assert_eq!(store.stats_rows(&all_days).await.expect("stats").len(), 3, "stats of 91 days ago stay");
     }
