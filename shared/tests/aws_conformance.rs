@@ -628,3 +628,62 @@ async fn given_a_legacy_roll_up_summary_in_a_days_partition_then_the_stats_rows_
     assert_eq!(rows.len(), 1, "a summary is not a stats row");
     assert_eq!(rows[0].counters.requests, 1);
 }
+
+/// A stats item written before the latency buckets were refined holds `h0`…`h11` (bounds 100 ms
+/// … 120 s and the rest): it keeps counting, its old counts read into the buckets with the same
+/// bounds, and new calls add to the new attributes of the same item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_stats_item_with_the_legacy_latency_buckets_when_new_calls_add_to_it_then_the_histogram_merges_exactly()
+{
+    let Some((_guard, dynamo, _)) = aws_only("aws_legacy_latency_buckets").await else { return };
+    let (pk, sk) = ("STAT#2026-11-26", "P#openai#M#gpt-4o-mini#K#key-1");
+    let number = |v: u64| AttributeValue::N(v.to_string());
+    let mut legacy = std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+        ("date".to_string(), AttributeValue::S("2026-11-26".into())),
+        ("provider".to_string(), AttributeValue::S("openai".into())),
+        ("model".to_string(), AttributeValue::S("gpt-4o-mini".into())),
+        ("key_id".to_string(), AttributeValue::S("key-1".into())),
+        ("requests".to_string(), number(10)),
+        ("successes".to_string(), number(10)),
+        ("latency_ms_sum".to_string(), number(50_000)),
+    ]);
+    // 4 calls up to 100 ms, 3 up to 500 ms, 2 up to 2 s, 1 past 120 s.
+    for (bucket, count) in [(0, 4), (2, 3), (4, 2), (11, 1)] {
+        legacy.insert(format!("h{bucket}"), number(count));
+    }
+    dynamo.client().put_item().table_name(dynamo.table()).set_item(Some(legacy)).send().await.expect("legacy put");
+
+    let t = at("2026-11-26T06:14:10Z");
+    let calls = [
+        LogEvent { latency_ms: 3, ..event("req-fast", t) },
+        LogEvent { latency_ms: 90, ..event("req-100", t + 1) },
+        LogEvent { latency_ms: 1_800, ..event("req-2s", t + 2) },
+    ];
+    assert_eq!(dynamo.record_events(&calls).await.expect("record"), [true; 3]);
+    assert!(!dynamo.record_event(&calls[0]).await.expect("redelivery"), "a redelivery adds nothing");
+
+    let day = StatsQuery { from_date: "2026-11-26".into(), to_date: "2026-11-26".into(), ..StatsQuery::default() };
+    let rows = dynamo.stats_rows(&day).await.expect("rows");
+    assert_eq!(rows.len(), 1, "the new calls add to the legacy item: {rows:?}");
+    let c = &rows[0].counters;
+    assert_eq!((c.requests, c.latency_ms_sum), (13, 51_893));
+    let mut expected = [0; maestro_shared::stats::LATENCY_BUCKETS_MS.len()];
+    // 3 ms; up to 100 ms (4 legacy + 1 new); 500 ms; 2 s (2 legacy + 1 new); the rest.
+    for (bucket, count) in [(2, 1), (10, 5), (13, 3), (17, 3), (29, 1)] {
+        expected[bucket] = count;
+    }
+    assert_eq!(c.latency_hist, expected);
+    let percentiles = [1, 50, 95, 99].map(|p| c.latency_percentile(p));
+    assert_eq!(percentiles, [Some(3), Some(500), Some(u64::MAX), Some(u64::MAX)]);
+
+    // The legacy attributes are left as they were; the new counts went to the new names.
+    let item = raw_item(&dynamo, pk, sk).await.expect("the item");
+    let attribute = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).map(String::as_str);
+    assert_eq!((attribute("h0"), attribute("h4"), attribute("h11")), (Some("4"), Some("2"), Some("1")));
+    assert_eq!(
+        (attribute("l2"), attribute("l10"), attribute("l17"), attribute("l29")),
+        (Some("1"), Some("1"), Some("1"), None)
+    );
+}

@@ -22,6 +22,7 @@ const KPIS = [
   { key: 'cost', value: (u) => fmtMoney(u.cost_micros), note: (u) => t('fmt.micros', { value: fmtNumber(u.cost_micros) }) },
   { key: 'p50', value: (u) => fmtDuration(u.latency_ms_p50, true), note: (u) => t('dashboard.kpi.p50Note', { value: fmtDuration(u.latency_ms_avg) }) },
   { key: 'p95', value: (u) => fmtDuration(u.latency_ms_p95, true), note: () => t('dashboard.kpi.p95Note') },
+  { key: 'p99', value: (u) => fmtDuration(u.latency_ms_p99, true), note: () => t('dashboard.kpi.p99Note') },
 ];
 
 export function render(main) {

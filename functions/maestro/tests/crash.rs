@@ -137,7 +137,7 @@ async fn calls_answered_before_a_kill_9_are_all_in_the_log_and_the_stats_after_a
     );
     let today = maestro_shared::time::stats_date(maestro_shared::time::now_ms());
     let rows = store
-        .stats_rows(&StatsQuery { from_date: today.clone(), to_date: today, provider: None, model: None, key_id: None })
+        .stats_rows(&StatsQuery { from_date: today.clone(), to_date: today, ..StatsQuery::default() })
         .await
         .unwrap();
     let counted: u64 = rows.iter().map(|r| r.counters.requests).sum();

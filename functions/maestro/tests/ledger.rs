@@ -33,7 +33,7 @@ async fn unknown_model_names_go_to_one_bounded_bucket() {
     let rows = app
         .app
         .store
-        .stats_rows(&StatsQuery { from_date: today.clone(), to_date: today, provider: None, model: None, key_id: None })
+        .stats_rows(&StatsQuery { from_date: today.clone(), to_date: today, ..StatsQuery::default() })
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "one stats row for every unknown name");

@@ -145,6 +145,25 @@ targets = ["gpt/gpt-4o"]
     // A model named directly is no route: no route headers.
     let (status, _, explained) = call(&app, &app.token, Some("lyrics"), hello("gpt/gpt-4o-mini")).await;
     assert_eq!((status, &explained[..2]), (200, &[String::new(), String::new()][..]));
+    // The call log has the route and the rule of each call, and filters by route.
+    assert!(app.app.wait_for_logs(Duration::from_secs(5)).await);
+    let logs = app.admin_get("/api/admin/ai-stats/logs?route=compose&limit=50").await;
+    let mut rules: Vec<String> = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["route"], "compose", "{e}");
+            e["route_rule"].as_str().unwrap().to_string()
+        })
+        .collect();
+    rules.reverse();
+    assert_eq!(rules, expected_rules, "newest first in the log; in call order here");
+    // Stats per route: the eight routed calls, the direct one in no route.
+    let usage = app.usage("group_by=route").await;
+    let groups = usage["groups"].as_array().unwrap();
+    let compose = groups.iter().find(|g| g["group"] == "compose").unwrap_or_else(|| panic!("{usage}"));
+    assert_eq!(compose["usage"]["requests"], 8, "{usage}");
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::invalid_request(e.body_text()))
 }
 
-/// Today and the last 7 days: requests, success rate, tokens, cost, p50/p95 latency, top models,
+/// Today and the last 7 days: requests, success rate, tokens, cost, p50/p95/p99 latency, top models,
 /// keys near their limits, keys not `normal`.
 #[utoipa::path(get, path = "/api/admin/ai-stats/dashboard", tag = "stats", security(("bearer" = [])),
     responses((status = 200, description = "The dashboard", body = Dashboard), AdminErrors))]
@@ -87,8 +87,11 @@ struct UsageParams {
     key_id: Option<String>,
     /// A user id (`sub`): summed from that user's call logs (stats rows have no user).
     user: Option<String>,
-    /// `day`, `provider`, `model` or `key`; without it, only the total.
-    #[param(pattern = "^(day|provider|model|key)$")]
+    /// Only the calls that named this route.
+    route: Option<String>,
+    /// `day`, `provider`, `model`, `key` or `route` (calls that named no route are in the total
+    /// but in no route group); without it, only the total.
+    #[param(pattern = "^(day|provider|model|key|route)$")]
     group_by: Option<String>,
 }
 
@@ -97,9 +100,16 @@ fn filter(
     model: Option<String>,
     key_id: Option<String>,
     user: Option<String>,
+    route: Option<String>,
 ) -> UsageFilter {
     let keep = |v: Option<String>| v.filter(|s| !s.is_empty());
-    UsageFilter { provider: keep(provider), model: keep(model), key_id: keep(key_id), user: keep(user) }
+    UsageFilter {
+        provider: keep(provider),
+        model: keep(model),
+        key_id: keep(key_id),
+        user: keep(user),
+        route: keep(route),
+    }
 }
 
 /// Requests, successes, errors, tokens, cost and latency over a date range, optionally grouped.
@@ -118,7 +128,7 @@ async fn usage(
         (None, Some(_)) => (range.1, range.1),
         _ => range,
     };
-    let f = filter(p.provider, p.model, p.key_id, p.user);
+    let f = filter(p.provider, p.model, p.key_id, p.user, p.route);
     Ok(Json(report::usage(state.store.as_ref(), range, &f, group_by).await?))
 }
 
@@ -135,6 +145,8 @@ struct TrendParams {
     provider: Option<String>,
     model: Option<String>,
     key_id: Option<String>,
+    /// Only the calls that named this route.
+    route: Option<String>,
     /// `provider`: one series per provider; without it, one series for everything.
     #[param(pattern = "^provider$")]
     group_by: Option<String>,
@@ -160,7 +172,7 @@ async fn trend(
         }
     };
     let range = report::date_range(p.from.as_deref(), p.to.as_deref(), 7, time::now_ms())?;
-    let f = filter(p.provider, p.model, p.key_id, None);
+    let f = filter(p.provider, p.model, p.key_id, None, p.route);
     Ok(Json(report::trend(state.store.as_ref(), range, &f, per_provider).await?))
 }
 
@@ -187,6 +199,8 @@ struct LogParams {
     /// The same as `user`.
     user_id: Option<String>,
     request_id: Option<String>,
+    /// Only calls that named this route (exact name).
+    route: Option<String>,
     /// 1–1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -257,6 +271,7 @@ async fn logs(
         model: p.model,
         status,
         before: p.cursor.as_deref().map(report::decode_cursor).transpose()?,
+        route: p.route.filter(|r| !r.is_empty()),
     };
     Ok(Json(report::logs(state.store.as_ref(), &query).await?))
 }

@@ -2,8 +2,8 @@
 //! trends (every day of the range, zero-filled), the dashboard, and call-log pages with an opaque
 //! cursor. `functions/stats` only parses parameters and renders these.
 //!
-//! Daily stats rows have no user dimension (they are keyed by day, provider, model and key), so
-//! usage *per user* is summed from that user's call logs instead (an index query per user on
+//! Daily stats rows have no user dimension (they are keyed by day, provider, model, key and
+//! route), so usage *per user* is summed from that user's call logs instead (an index query per user on
 //! DynamoDB), up to [`MAX_USER_LOGS`] calls per answer; the answer says so (`source: "logs"`,
 //! `truncated`).
 
@@ -49,10 +49,13 @@ pub struct UsageView {
     /// Micro-USD (1,000,000 = $1).
     pub cost_micros: u64,
     pub latency_ms_avg: Option<u64>,
-    /// Upper bound of the latency histogram bucket holding the median call.
+    /// Upper bound of the latency histogram bucket holding the median call (not interpolated
+    /// within the bucket; bounds run from 1 ms to 10 min, `stats::LATENCY_BUCKETS_MS`).
     pub latency_ms_p50: Option<u64>,
     /// Upper bound of the latency histogram bucket holding the 95th percentile.
     pub latency_ms_p95: Option<u64>,
+    /// Upper bound of the latency histogram bucket holding the 99th percentile.
+    pub latency_ms_p99: Option<u64>,
     /// The part of `prompt_tokens` written to a prompt cache (billed at its own price).
     pub cache_write_tokens: u64,
     /// Upstream attempts made with the key(s) counted here, every try included (calls that
@@ -76,6 +79,7 @@ impl From<&Counters> for UsageView {
             latency_ms_avg: c.latency_ms_sum.checked_div(c.requests),
             latency_ms_p50: c.latency_percentile(50),
             latency_ms_p95: c.latency_percentile(95),
+            latency_ms_p99: c.latency_percentile(99),
             cache_write_tokens: c.cache_write_tokens,
             attempts: c.attempts,
             attempt_errors: c.attempt_errors,
@@ -131,6 +135,8 @@ pub enum GroupBy {
     Provider,
     Model,
     Key,
+    /// One group per route; calls that named no route are in the total but in no group.
+    Route,
 }
 
 impl GroupBy {
@@ -140,21 +146,24 @@ impl GroupBy {
             "provider" => Self::Provider,
             "model" => Self::Model,
             "key" => Self::Key,
+            "route" => Self::Route,
             other => {
                 return Err(ApiError::invalid_param(
                     "group_by",
-                    format!("`group_by` must be day, provider, model or key, not `{other}`."),
+                    format!("`group_by` must be day, provider, model, key or route, not `{other}`."),
                 ));
             }
         })
     }
 
-    fn of_row(self, r: &StatsRow) -> String {
+    /// The group a row adds to; `None` for a row of calls without a route, grouped by route.
+    fn of_row(self, r: &StatsRow) -> Option<String> {
         match self {
-            Self::Day => r.date.clone(),
-            Self::Provider => r.provider.clone(),
-            Self::Model => format!("{}/{}", r.provider, r.model),
-            Self::Key => r.key_id.clone(),
+            Self::Day => Some(r.date.clone()),
+            Self::Provider => Some(r.provider.clone()),
+            Self::Model => Some(format!("{}/{}", r.provider, r.model)),
+            Self::Key => Some(r.key_id.clone()),
+            Self::Route => r.route.clone(),
         }
     }
 }
@@ -166,11 +175,26 @@ pub struct UsageFilter {
     pub model: Option<String>,
     pub key_id: Option<String>,
     pub user: Option<String>,
+    /// Only the calls that named this route.
+    pub route: Option<String>,
+}
+
+impl UsageFilter {
+    fn stats_query(&self, from: NaiveDate, to: NaiveDate) -> StatsQuery {
+        StatsQuery {
+            from_date: date_text(from),
+            to_date: date_text(to),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            key_id: self.key_id.clone(),
+            route: self.route.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UsageGroup {
-    /// The day, provider, `provider/model` or key id (`-`: calls that used no key).
+    /// The day, provider, `provider/model`, key id (`-`: calls that used no key) or route.
     pub group: String,
     pub usage: UsageView,
 }
@@ -199,18 +223,11 @@ pub async fn usage(
     let mut total = Counters::default();
     let (source, truncated) = match &filter.user {
         None => {
-            let query = StatsQuery {
-                from_date: date_text(from),
-                to_date: date_text(to),
-                provider: filter.provider.clone(),
-                model: filter.model.clone(),
-                key_id: filter.key_id.clone(),
-            };
-            let rows = store.stats_rows(&query).await.map_err(ApiError::from)?;
+            let rows = store.stats_rows(&filter.stats_query(from, to)).await.map_err(ApiError::from)?;
             for row in &rows {
                 total.add(&row.counters);
-                if let Some(g) = group_by {
-                    groups.entry(g.of_row(row)).or_default().add(&row.counters);
+                if let Some(group) = group_by.and_then(|g| g.of_row(row)) {
+                    groups.entry(group).or_default().add(&row.counters);
                 }
             }
             ("stats", false)
@@ -222,9 +239,12 @@ pub async fn usage(
                 provider: filter.provider.clone(),
                 user_id: Some(user.clone()),
                 model: filter.model.clone(),
+                route: filter.route.clone(),
                 limit: 1_000,
                 ..LogQuery::default()
             };
+            // The same filters as on stats rows, over the rows each logged call added to.
+            let row_query = filter.stats_query(from, to);
             let mut seen = 0;
             let mut truncated = false;
             loop {
@@ -233,17 +253,14 @@ pub async fn usage(
                 for e in &page {
                     seen += 1;
                     // The rows the event added to, as the stats hold them (its keys' attempts too).
-                    for ((date, provider, model, key_id), c) in crate::stats::event_rows(e) {
-                        let row = StatsRow { date, provider, model, key_id, counters: c };
-                        if filter.key_id.as_ref().is_some_and(|k| *k != row.key_id)
-                            || filter.provider.as_ref().is_some_and(|p| *p != row.provider)
-                            || filter.model.as_ref().is_some_and(|m| *m != row.model)
-                        {
+                    for (key, c) in crate::stats::event_rows(e) {
+                        let row = StatsRow::new(key, c);
+                        if !row_query.matches(&row) {
                             continue;
                         }
                         total.add(&row.counters);
-                        if let Some(g) = group_by {
-                            groups.entry(g.of_row(&row)).or_default().add(&row.counters);
+                        if let Some(group) = group_by.and_then(|g| g.of_row(&row)) {
+                            groups.entry(group).or_default().add(&row.counters);
                         }
                     }
                 }
@@ -302,14 +319,7 @@ pub async fn trend(
     filter: &UsageFilter,
     per_provider: bool,
 ) -> Result<TrendReport, ApiError> {
-    let query = StatsQuery {
-        from_date: date_text(from),
-        to_date: date_text(to),
-        provider: filter.provider.clone(),
-        model: filter.model.clone(),
-        key_id: filter.key_id.clone(),
-    };
-    let rows = store.stats_rows(&query).await.map_err(ApiError::from)?;
+    let rows = store.stats_rows(&filter.stats_query(from, to)).await.map_err(ApiError::from)?;
     Ok(TrendReport { from: date_text(from), to: date_text(to), series: series(&rows, from, to, per_provider) })
 }
 
@@ -553,6 +563,7 @@ mod tests {
             provider: provider.into(),
             model: "m".into(),
             key_id: "-".into(),
+            route: None,
             counters: Counters { requests, successes: requests, ..Counters::default() },
         }
     }
@@ -573,7 +584,7 @@ mod tests {
         assert_eq!(empty[0].points.len(), 1);
     }
 
-    /// Stats rows from a fixed list, filtered by the query's dates as a store would.
+    /// Stats rows from a fixed list, filtered by the query as a store would.
     struct FixedRows(Vec<StatsRow>);
 
     #[async_trait::async_trait]
@@ -582,7 +593,7 @@ mod tests {
             Err(StoreError::backend("read-only"))
         }
         async fn stats_rows(&self, q: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
-            Ok(self.0.iter().filter(|r| r.date >= q.from_date && r.date <= q.to_date).cloned().collect())
+            Ok(self.0.iter().filter(|r| q.matches(r)).cloned().collect())
         }
         async fn logs(&self, _: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
             Ok(Vec::new())
@@ -607,6 +618,44 @@ mod tests {
         assert_eq!((dash.last_30_days.from.as_str(), dash.last_30_days.usage.requests), ("2026-10-20", 1111));
         let top: Vec<_> = dash.top_models.iter().map(|m| (m.provider_code.as_str(), m.requests)).collect();
         assert_eq!(top, [("a", 11)]);
+    }
+
+    /// Usage by route, summed from the stats rows and (per user) from the logs: the same figures.
+    #[tokio::test]
+    async fn usage_groups_by_route_without_the_unrouted_calls_and_filters_by_route() {
+        let store = crate::store::embedded::EmbeddedStore::open_in_memory().expect("store");
+        let ts = 1_795_000_000_000; // 2026-11-18
+        let routed = |id: &str, route: &str, latency_ms| LogEvent {
+            route: Some(route.into()),
+            route_rule: Some("0".into()),
+            latency_ms,
+            ..LogEvent::sample(id, ts)
+        };
+        let events = [
+            routed("a", "fast", 4),
+            routed("b", "fast", 9),
+            routed("c", "smart", 2_500),
+            LogEvent { latency_ms: 40, ..LogEvent::sample("d", ts) },
+        ];
+        assert_eq!(store.record_events(&events).await.expect("record"), [true; 4]);
+        let day = NaiveDate::from_ymd_opt(2026, 11, 18).expect("date");
+        for user in [None, Some("user-1".to_string())] {
+            let by_route = UsageFilter { user: user.clone(), ..UsageFilter::default() };
+            let report = usage(&store, (day, day), &by_route, Some(GroupBy::Route)).await.expect("usage");
+            assert_eq!(report.total.requests, 4, "{user:?}: the total keeps the unrouted call");
+            let groups: Vec<(&str, u64, Option<u64>)> =
+                report.groups.iter().map(|g| (g.group.as_str(), g.usage.requests, g.usage.latency_ms_p99)).collect();
+            assert_eq!(groups, [("fast", 2, Some(10)), ("smart", 1, Some(3_000))], "{user:?}");
+
+            let smart = UsageFilter { route: Some("smart".into()), ..by_route };
+            let report = usage(&store, (day, day), &smart, Some(GroupBy::Model)).await.expect("usage");
+            assert_eq!((report.total.requests, report.total.latency_ms_p50), (1, Some(3_000)), "{user:?}");
+            assert_eq!(report.groups.len(), 1);
+        }
+        let unrouted_p50 = usage(&store, (day, day), &UsageFilter::default(), None).await.expect("usage");
+        assert_eq!(unrouted_p50.total.latency_ms_p50, Some(10), "ranks 2 of 4: the 9 ms call");
+        assert_eq!(GroupBy::parse("route").expect("route"), GroupBy::Route);
+        assert_eq!(GroupBy::parse("rule").expect_err("unknown").status(), 400);
     }
 
     #[test]

@@ -255,6 +255,9 @@ pub struct LogQuery {
     /// newest-first order (`ts_ms` descending, then `request_id` descending).
     #[serde(default)]
     pub before: Option<(i64, String)>,
+    /// Only calls that named this route (exact name).
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl LogQuery {
@@ -267,6 +270,7 @@ impl LogQuery {
             && self.request_id.as_ref().is_none_or(|r| *r == e.request_id)
             && self.model.as_ref().is_none_or(|m| *m == e.model)
             && self.status.is_none_or(|s| s == e.status)
+            && self.route.as_ref().is_none_or(|r| e.route.as_ref() == Some(r))
             && self.before.as_ref().is_none_or(|(ts, id)| (e.ts_ms, e.request_id.as_str()) < (*ts, id.as_str()))
     }
 }

@@ -37,7 +37,7 @@ macro_rules! conformance_suite {
             },
             stats {
                 given_the_same_event_twice_then_it_is_recorded_and_counted_once,
-                given_two_events_on_the_same_day_provider_model_and_key_then_their_counters_sum_exactly,
+                given_two_events_on_the_same_day_provider_model_key_and_route_then_their_counters_sum_exactly,
                 given_rows_on_several_days_then_stats_rows_filter_by_inclusive_dates_and_exact_fields_in_key_order,
                 given_logged_calls_then_logs_come_newest_first_and_filter_by_time_provider_user_and_request_id,
                 given_more_than_a_thousand_logs_then_the_limit_defaults_to_100_and_caps_at_1000,
@@ -45,6 +45,8 @@ macro_rules! conformance_suite {
                 given_a_call_that_tried_several_keys_then_each_key_row_counts_its_attempts_and_cache_writes_are_kept,
                 given_batches_with_redelivered_events_then_each_event_counts_once_even_when_batches_race,
                 given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first,
+                given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
+                given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

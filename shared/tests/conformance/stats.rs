@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use maestro_shared::logs::{KeyAttempts, LogEvent};
-use maestro_shared::stats::{Counters, StatsQuery, StatsRow, latency_bucket};
+use maestro_shared::stats::{Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow, latency_bucket};
 use maestro_shared::store::{LogQuery, StatsStore};
 
 use super::{at, event, failed_event};
@@ -29,8 +29,8 @@ fn ids(events: &[LogEvent]) -> Vec<&str> {
 }
 
 /// A histogram with one call in each listed latency's bucket.
-fn hist(latencies: &[u64]) -> [u64; 12] {
-    let mut h = [0; 12];
+fn hist(latencies: &[u64]) -> [u64; LATENCY_BUCKETS_MS.len()] {
+    let mut h = [0; LATENCY_BUCKETS_MS.len()];
     for latency in latencies {
         h[latency_bucket(*latency)] += 1;
     }
@@ -50,6 +50,7 @@ pub async fn given_the_same_event_twice_then_it_is_recorded_and_counted_once(sto
         provider: "openai".into(),
         model: "gpt-4o-mini".into(),
         key_id: "key-1".into(),
+        route: None,
         counters: Counters {
             requests: 1,
             successes: 1,
@@ -95,10 +96,15 @@ pub async fn given_batches_with_redelivered_events_then_each_event_counts_once_e
     assert_eq!(ids(&logged), (0..7).rev().map(|i| format!("req-batch-{i}")).collect::<Vec<_>>());
 }
 
-pub async fn given_two_events_on_the_same_day_provider_model_and_key_then_their_counters_sum_exactly(
+pub async fn given_two_events_on_the_same_day_provider_model_key_and_route_then_their_counters_sum_exactly(
     store: Arc<dyn StatsStore>,
 ) {
-    let ok = event("req-ok", at("2026-11-26T00:00:00Z"));
+    // Through the same route as the failed call (a rule of its own: the rule is not a dimension).
+    let ok = LogEvent {
+        route: Some("smart".into()),
+        route_rule: Some("0".into()),
+        ..event("req-ok", at("2026-11-26T00:00:00Z"))
+    };
     let failed = failed_event("req-failed", at("2026-11-26T23:59:59.999Z"));
     assert!(record(&*store, &ok).await);
     assert!(record(&*store, &failed).await);
@@ -120,8 +126,9 @@ pub async fn given_two_events_on_the_same_day_provider_model_and_key_then_their_
             ..Counters::default()
         }
     );
+    assert_eq!(found[0].route.as_deref(), Some("smart"));
     assert_eq!(found[0].counters.latency_percentile(50), Some(500));
-    assert_eq!(found[0].counters.latency_percentile(100), Some(2_000));
+    assert_eq!(found[0].counters.latency_percentile(100), Some(1_500));
 }
 
 pub async fn given_rows_on_several_days_then_stats_rows_filter_by_inclusive_dates_and_exact_fields_in_key_order(
@@ -395,4 +402,101 @@ pub async fn given_logs_over_several_hours_when_paged_by_seven_then_every_log_co
     let (from, to) = (t - 3_600_000, t + 30 * 61_000);
     let window = paged(LogQuery { from_ms: Some(from), to_ms: Some(to), ..LogQuery::default() }).await;
     assert_eq!(window, newest_first(&|e| e.ts_ms >= from && e.ts_ms < to));
+}
+
+/// Three calls through two routes (one retried on another key) and one that named a model.
+fn routed_calls(t: i64) -> [LogEvent; 4] {
+    let routed = |id: &str, ts: i64, route: &str, rule: &str, latency_ms: u64| LogEvent {
+        route: Some(route.into()),
+        route_rule: Some(rule.into()),
+        latency_ms,
+        ..event(id, ts)
+    };
+    let attempt = |key: &str, errors| KeyAttempts {
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        key_id: key.into(),
+        attempts: 1,
+        errors,
+    };
+    [
+        // key-a failed once before key-1 served the first call of `smart`.
+        LogEvent {
+            attempts: 2,
+            key_attempts: vec![attempt("key-a", 1), attempt("key-1", 0)],
+            ..routed("s-1", t, "smart", "0", 7)
+        },
+        routed("s-2", t + 1_000, "smart", "default", 130),
+        routed("c-1", t + 2_000, "cheap", "default", 2),
+        LogEvent { latency_ms: 3, ..event("plain", t + 3_000) },
+    ]
+}
+
+pub async fn given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:00:00Z");
+    let calls = routed_calls(t);
+    assert_eq!(store.record_events(&calls).await.expect("record_events"), [true; 4]);
+
+    let by_route = |route: &str| LogQuery { route: Some(route.into()), ..LogQuery::default() };
+    let smart = logs(&*store, by_route("smart")).await;
+    assert_eq!(ids(&smart), ["s-2", "s-1"]);
+    assert_eq!(smart[1], calls[0], "every field round-trips, the rule too");
+    assert_eq!(smart[0].route_rule.as_deref(), Some("default"));
+    assert_eq!(ids(&logs(&*store, by_route("cheap")).await), ["c-1"]);
+    assert!(logs(&*store, by_route("sma")).await.is_empty(), "an exact match, not a prefix");
+    // With the filters that pick another index or partition on DynamoDB, and with a page limit.
+    let smart_of_user = LogQuery { user_id: Some("user-1".into()), limit: 1, ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_of_user).await), ["s-2"]);
+    let smart_of_provider = LogQuery { provider: Some("openai".into()), ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_of_provider).await), ["s-2", "s-1"]);
+    let smart_before_s2 = LogQuery { before: Some((t + 1_000, "s-2".into())), ..by_route("smart") };
+    assert_eq!(ids(&logs(&*store, smart_before_s2).await), ["s-1"]);
+    assert_eq!(ids(&logs(&*store, LogQuery::default()).await), ["plain", "c-1", "s-2", "s-1"]);
+}
+
+pub async fn given_calls_through_routes_then_stats_rows_count_per_route_exactly_once(store: Arc<dyn StatsStore>) {
+    let t = at("2026-11-26T06:00:00Z");
+    let calls = routed_calls(t);
+    assert_eq!(store.record_events(&calls).await.expect("record_events"), [true; 4]);
+    assert!(!record(&*store, &calls[0]).await, "a redelivered routed call counts once");
+
+    let day = || days("2026-11-26", "2026-11-26");
+    let found = rows(&*store, day()).await;
+    let keys: Vec<(&str, Option<&str>, u64, u64, u64)> = found
+        .iter()
+        .map(|r| {
+            (r.key_id.as_str(), r.route.as_deref(), r.counters.requests, r.counters.attempts, r.counters.attempt_errors)
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("key-1", None, 1, 0, 0),
+            ("key-1", Some("cheap"), 1, 0, 0),
+            ("key-1", Some("smart"), 2, 1, 0),
+            ("key-a", Some("smart"), 0, 1, 1),
+        ]
+    );
+    let smart = &found[2].counters;
+    assert_eq!(smart.latency_hist, hist(&[7, 130]));
+    assert_eq!((smart.latency_ms_sum, smart.cost_micros), (137, 9_000));
+    let plain = &found[0].counters;
+    assert_eq!((plain.latency_hist[2], plain.latency_percentile(99)), (1, Some(3)));
+
+    // The route filter alone, and with every other filter.
+    let smart_rows = rows(&*store, StatsQuery { route: Some("smart".into()), ..day() }).await;
+    assert_eq!(smart_rows.iter().map(|r| r.key_id.as_str()).collect::<Vec<_>>(), ["key-1", "key-a"]);
+    let exact = StatsQuery {
+        provider: Some("openai".into()),
+        model: Some("gpt-4o-mini".into()),
+        key_id: Some("key-1".into()),
+        route: Some("cheap".into()),
+        ..day()
+    };
+    let cheap = rows(&*store, exact).await;
+    assert_eq!(cheap.len(), 1);
+    assert_eq!((cheap[0].route.as_deref(), cheap[0].counters.latency_hist), (Some("cheap"), hist(&[2])));
+    assert!(rows(&*store, StatsQuery { route: Some("smar".into()), ..day() }).await.is_empty());
 }

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{self, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -46,7 +46,8 @@ const PARALLEL_DAYS: usize = 16;
 /// Hours a container remembers having listed before it starts over.
 const LISTED_HOURS_KEPT: usize = 1_000;
 
-/// The counters of a stats row, in [`Counters`] order; the histogram is `h0..h11`.
+/// The counters of a stats row, in [`Counters`] order; the histogram is `l0..l29`
+/// ([`latency_attribute`]), and items written before it was refined also hold `h0..h11`.
 const COUNTERS: [&str; 11] = [
     "requests",
     "successes",
@@ -165,8 +166,28 @@ fn stats_pk(date: &str) -> String {
     format!("STAT#{date}")
 }
 
-fn stats_sk(provider: &str, model: &str, key_id: &str) -> String {
-    format!("P#{provider}#M#{model}#K#{key_id}")
+/// A stats row's sort key: a call without a route keeps the key rows had before routes were
+/// counted (`…#K#<key>`), so those rows go on adding up; a routed call's row adds `#R#<route>`.
+fn stats_sk(provider: &str, model: &str, key_id: &str, route: Option<&str>) -> String {
+    match route {
+        None => format!("P#{provider}#M#{model}#K#{key_id}"),
+        Some(route) => format!("P#{provider}#M#{model}#K#{key_id}#R#{route}"),
+    }
+}
+
+/// The attribute of a latency bucket. New names (`l`), not the legacy buckets' `h0..h11`: a bucket
+/// index means another bound now, and an item written before holds both until its TTL.
+fn latency_attribute(bucket: usize) -> String {
+    format!("l{bucket}")
+}
+
+/// The legacy histogram of an item written before the buckets were refined (zeros otherwise).
+fn legacy_histogram(r: &Reader<'_>) -> Result<[u64; LEGACY_LATENCY_BUCKETS_MS.len()], StoreError> {
+    let mut legacy = [0; LEGACY_LATENCY_BUCKETS_MS.len()];
+    for (i, bucket) in legacy.iter_mut().enumerate() {
+        *bucket = r.count(&format!("h{i}"))?;
+    }
+    Ok(legacy)
 }
 
 fn status_text(status: CallStatus) -> &'static str {
@@ -260,9 +281,10 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
 
 fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
     let r = Reader::new(item, "stats");
-    let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
+    // Read-time migration: the legacy buckets' counts join the buckets with the same bounds.
+    let mut latency_hist = stats::histogram_from_legacy(&legacy_histogram(&r)?);
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
-        *bucket = r.count(&format!("h{i}"))?;
+        *bucket += r.count(&latency_attribute(i))?;
     }
     let [
         requests,
@@ -282,6 +304,7 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
         provider: r.s("provider")?,
         model: r.s("model")?,
         key_id: r.s("key_id")?,
+        route: r.opt_s("route")?,
         counters: Counters {
             requests: r.count(requests)?,
             successes: r.count(successes)?,
@@ -315,7 +338,7 @@ fn counter_values(c: &Counters) -> Vec<(String, u64)> {
         c.attempt_errors,
     ];
     let mut out: Vec<(String, u64)> = COUNTERS.iter().map(|c| c.to_string()).zip(values).collect();
-    out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (format!("h{i}"), *v)));
+    out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (latency_attribute(i), *v)));
     out
 }
 
@@ -343,6 +366,9 @@ fn log_filter(q: &LogQuery, expr: &mut Expr, keyed_user: bool, keyed_provider: b
     }
     if let Some(status) = q.status {
         parts.push(format!("{} = {}", expr.name("status"), expr.value("f_status", s(status_text(status)))));
+    }
+    if let Some(route) = &q.route {
+        parts.push(format!("{} = {}", expr.name("route"), expr.value("f_route", s(route))));
     }
     // The key condition's range includes the cursor's own log (BETWEEN is inclusive): leave it
     // out here, so it takes no place in a page's limit.
@@ -407,8 +433,9 @@ async fn day_rows(
     let condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(stats_pk(&date))));
     // Always a `P#` prefix: every stats row's sort key starts with it, and anything else a day's
     // partition may hold (such as `SUM#…` summaries written by older versions) stays unread.
+    // With a route or not: the route comes after the key, and `matches` keeps the right rows.
     let prefix = match (&q.provider, &q.model, &q.key_id) {
-        (Some(p), Some(m), Some(k)) => stats_sk(p, m, k),
+        (Some(p), Some(m), Some(k)) => stats_sk(p, m, k, None),
         (Some(p), Some(m), None) => format!("P#{p}#M#{m}#K#"),
         (Some(p), None, _) => format!("P#{p}#M#"),
         (None, _, _) => "P#".to_string(),
@@ -455,7 +482,7 @@ impl DynamoStore {
     /// event's ts and request id alone), and one `ADD` per stats row with the batch's sums.
     fn batch_items(&self, events: &[&LogEvent]) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::with_capacity(events.len() + 1);
-        let mut rows: BTreeMap<(String, String, String, String), (Counters, i64)> = BTreeMap::new();
+        let mut rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
         for e in events {
             let mut guard = Expr::default();
             let log = Put::builder()
@@ -473,10 +500,12 @@ impl DynamoStore {
                 *ts = (*ts).max(e.ts_ms);
             }
         }
-        for ((date, provider, model, key_id), (counters, ts_ms)) in rows {
+        for (row, (counters, ts_ms)) in rows {
             let mut expr = Expr::default();
             let mut set = Vec::new();
-            for (attr, value) in [("date", &date), ("provider", &provider), ("model", &model), ("key_id", &key_id)] {
+            let named =
+                [("date", &row.date), ("provider", &row.provider), ("model", &row.model), ("key_id", &row.key_id)];
+            for (attr, value) in named.into_iter().chain(row.route.as_ref().map(|route| ("route", route))) {
                 set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
             }
             set.push(format!(
@@ -494,7 +523,10 @@ impl DynamoStore {
             }
             let stats = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(stats_pk(&date), stats_sk(&provider, &model, &key_id))))
+                .set_key(Some(key(
+                    stats_pk(&row.date),
+                    stats_sk(&row.provider, &row.model, &row.key_id, row.route.as_deref()),
+                )))
                 .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
                 .set_expression_attribute_names(expr.names())
                 .set_expression_attribute_values(expr.values())
@@ -763,7 +795,13 @@ impl StatsStore for DynamoStore {
             }
         }
         rows.sort_by(|a, b| {
-            (&a.date, &a.provider, &a.model, &a.key_id).cmp(&(&b.date, &b.provider, &b.model, &b.key_id))
+            (&a.date, &a.provider, &a.model, &a.key_id, &a.route).cmp(&(
+                &b.date,
+                &b.provider,
+                &b.model,
+                &b.key_id,
+                &b.route,
+            ))
         });
         Ok(rows)
     }
@@ -895,6 +933,49 @@ mod tests {
         assert!(log_sk(999, "zzz") < low && log_sk(2_000, "") > high);
         assert_eq!(sort_range(&q(Some(5), Some(5))), None);
         assert!(sort_range(&q(None, None)).is_some_and(|(_, high)| log_sk(i64::MAX / 1000, "x") < high));
+    }
+
+    #[test]
+    fn a_stats_item_with_legacy_buckets_reads_them_into_the_buckets_with_the_same_bounds() {
+        let mut item = key(stats_pk("2026-11-18"), stats_sk("openai", "gpt-4o-mini", "key-1", None));
+        for (name, value) in
+            [("date", "2026-11-18"), ("provider", "openai"), ("model", "gpt-4o-mini"), ("key_id", "key-1")]
+        {
+            item.insert(name.to_string(), s(value));
+        }
+        // Written before: 2 calls up to 100 ms, 1 up to 1 s, 4 past 120 s; then, after the upgrade,
+        // 5 more up to 100 ms and 1 up to 3 ms under the new names.
+        for (name, value) in [("requests", 13), ("h0", 2), ("h3", 1), ("h11", 4), ("l10", 5), ("l2", 1)] {
+            item.insert(name.to_string(), n(value));
+        }
+        let row = stats_from(&item).expect("row");
+        let hist = row.counters.latency_hist;
+        assert_eq!((hist[2], hist[10], hist[15], hist[29]), (1, 7, 1, 4));
+        assert_eq!(hist.iter().sum::<u64>(), 13);
+        assert_eq!(row.route, None);
+        // What this version writes: only the new names.
+        let written: Vec<String> = counter_values(&row.counters)
+            .into_iter()
+            .filter(|(name, _)| name.get(1..).is_some_and(|bucket| bucket.parse::<usize>().is_ok()))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        assert_eq!(written, ["l2=1", "l10=7", "l15=1", "l29=4"]);
+    }
+
+    #[test]
+    fn only_a_routed_call_adds_the_route_to_the_stats_sort_key() {
+        assert_eq!(stats_sk("openai", "gpt-4o", "-", None), "P#openai#M#gpt-4o#K#-");
+        assert_eq!(stats_sk("openai", "gpt-4o", "k", Some("smart")), "P#openai#M#gpt-4o#K#k#R#smart");
+    }
+
+    #[test]
+    fn a_route_filter_on_logs_is_an_exact_match_filtered_by_dynamodb() {
+        let routed = LogQuery { route: Some("smart".into()), ..LogQuery::default() };
+        assert!(routed.matches(&event()));
+        assert!(!routed.matches(&LogEvent { route: Some("smart-2".into()), ..event() }));
+        assert!(!routed.matches(&LogEvent { route: None, ..event() }));
+        let mut expr = Expr::default();
+        assert_eq!(log_filter(&routed, &mut expr, false, false).as_deref(), Some("#route = :f_route"));
     }
 
     #[test]

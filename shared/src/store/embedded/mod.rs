@@ -416,27 +416,92 @@ mod tests {
                 })
                 .expect("sqlite_master")
         };
+        // A file as version 7 wrote it: summaries and all.
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path()).expect("open");
-        assert_eq!(summaries_tables(&store), 0);
-        // Back to version 7: summaries and all, and without what later versions add.
-        store
-            .with_db(|db| {
-                db.conn
-                    .execute_batch(
-                        "DROP TABLE credit_ledger; DROP TABLE credit_accounts;
-                         ALTER TABLE routes DROP COLUMN policy;
-                         CREATE TABLE usage_summaries (date TEXT, provider TEXT, requests INTEGER);
-                         INSERT INTO usage_summaries VALUES ('2026-11-26', 'ALL', 3);
-                         PRAGMA user_version = 7;",
-                    )
-                    .map_err(backend("downgrade"))
-            })
-            .expect("downgrade");
-        drop(store);
+        let mut old = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        schema::migrate_to(&mut old, 7).expect("version 7");
+        old.execute_batch("INSERT INTO usage_summaries (date, provider, requests) VALUES ('2026-11-26', 'ALL', 3);")
+            .expect("a summary");
+        drop(old);
         let again = EmbeddedStore::open(dir.path()).expect("reopen");
         assert_eq!(user_version(&again), schema::VERSION as i64);
         assert_eq!(summaries_tables(&again), 0);
+    }
+
+    /// A version 9 file (12 latency buckets `h0`…`h11`, no route in the stats key, no
+    /// `route_rule` in the logs), written as that version did, then opened by this one.
+    #[tokio::test]
+    async fn upgrading_a_version_9_database_keeps_every_latency_count_under_its_bound() {
+        use crate::logs::LogEvent;
+        use crate::stats::{Counters, StatsQuery, histogram_from_legacy};
+        use crate::store::{LogQuery, StatsStore};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut old = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        schema::migrate_to(&mut old, 9).expect("version 9");
+        old.execute_batch(
+            "INSERT INTO usage_stats (date, provider, model, key_id, requests, successes, errors, prompt_tokens,
+                 completion_tokens, cached_tokens, cost_micros, latency_ms_sum, h0, h1, h2, h3, h4, h5, h6, h7, h8,
+                 h9, h10, h11, cache_write_tokens, attempts, attempt_errors)
+             VALUES ('2026-11-18', 'openai', 'gpt-4o-mini', 'key-1', 78, 70, 8, 9000, 3000, 100, 45000, 1234567,
+                 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 5, 80, 2),
+                    ('2026-11-18', 'openai', 'gpt-4o-mini', '-', 3, 0, 3, 0, 0, 0, 0, 90, 3, 0, 0, 0, 0, 0, 0, 0, 0,
+                 0, 0, 0, 0, 0, 0);
+             INSERT INTO api_logs (request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type,
+                 stream, status, http_status, prompt_tokens, completion_tokens, cached_tokens, cost_micros,
+                 latency_ms, attempts)
+             VALUES ('req-old', 1, 1795000000000, '2026-11-18T10', 'user-1', 'openai', 'gpt-4o-mini', 'key-1',
+                 'smart', 'chat', 0, 'success', 200, 1, 1, 0, 1, 420, 1);",
+        )
+        .expect("version 9 rows");
+        drop(old);
+
+        let store = EmbeddedStore::open(dir.path()).expect("upgrade");
+        assert_eq!(user_version(&store), schema::VERSION as i64);
+        let day = StatsQuery { from_date: "2026-11-18".into(), to_date: "2026-11-18".into(), ..StatsQuery::default() };
+        let rows = store.stats_rows(&day).await.expect("rows");
+        let keys: Vec<(&str, Option<&str>)> = rows.iter().map(|r| (r.key_id.as_str(), r.route.as_deref())).collect();
+        assert_eq!(keys, [("-", None), ("key-1", None)]);
+        let mut hist = [0; crate::stats::LATENCY_BUCKETS_MS.len()];
+        for (bucket, count) in [10, 12, 13, 15, 17, 19, 21, 23, 24, 25, 26, 29].into_iter().zip(1..=12) {
+            hist[bucket] = count;
+        }
+        assert_eq!(hist, histogram_from_legacy(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+        let expected = Counters {
+            requests: 78,
+            successes: 70,
+            errors: 8,
+            prompt_tokens: 9_000,
+            completion_tokens: 3_000,
+            cached_tokens: 100,
+            cost_micros: 45_000,
+            latency_ms_sum: 1_234_567,
+            latency_hist: hist,
+            cache_write_tokens: 5,
+            attempts: 80,
+            attempt_errors: 2,
+        };
+        assert_eq!(rows[1].counters, expected);
+        // The percentiles the version 9 buckets gave: ranks 1, 39, 75 and 78 of 78.
+        let c = &rows[1].counters;
+        let percentiles = [1, 50, 95, 99].map(|p| c.latency_percentile(p));
+        assert_eq!(percentiles, [Some(100), Some(30_000), Some(u64::MAX), Some(u64::MAX)]);
+        assert_eq!(rows[0].counters.latency_hist[10], 3);
+        assert_eq!(rows[0].counters.latency_hist.iter().sum::<u64>(), 3);
+
+        // The old log reads back (no rule recorded then); new calls add to the migrated row, in
+        // their fine buckets.
+        let logged = store.logs(&LogQuery::default()).await.expect("logs");
+        assert_eq!(
+            (logged.len(), logged[0].route.as_deref(), logged[0].route_rule.as_deref()),
+            (1, Some("smart"), None)
+        );
+        let fast = LogEvent { latency_ms: 3, ..LogEvent::sample("req-new", 1_795_000_100_000) };
+        assert!(store.record_event(&fast).await.expect("record"));
+        let rows = store.stats_rows(&day).await.expect("rows");
+        let c = &rows[1].counters;
+        assert_eq!((c.requests, c.latency_hist[2], c.latency_hist[10]), (79, 1, 1));
+        assert_eq!(c.latency_percentile(1), Some(3));
     }
 
     #[test]

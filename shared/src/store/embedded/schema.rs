@@ -12,8 +12,8 @@ use super::backend;
 use crate::stats::LATENCY_BUCKETS_MS;
 use crate::store::StoreError;
 
-// `usage_stats` has one column per histogram bucket (h0..h11); a new bucket needs a migration.
-const _: () = assert!(LATENCY_BUCKETS_MS.len() == 12, "usage_stats has h0..h11: add a migration");
+// `usage_stats` has one column per histogram bucket (l0..l29); a new bucket needs a migration.
+const _: () = assert!(LATENCY_BUCKETS_MS.len() == 30, "usage_stats has l0..l29: add a migration");
 
 /// Every migration, oldest first; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     DROP_PARAMS_AND_MODEL_CREATED,
     DROP_USAGE_SUMMARIES,
     CREDITS,
+    FINE_LATENCY_AND_ROUTES,
     ROUTE_POLICY,
 ];
 
@@ -280,6 +281,77 @@ CREATE TABLE credit_ledger (
 CREATE INDEX credit_ledger_by_time ON credit_ledger (user_id, ts_ms DESC, id DESC);
 "#;
 
+/// Latency buckets from 1 ms to 10 min (`l0`…`l29`, `stats::LATENCY_BUCKETS_MS`) instead of
+/// `h0`…`h11`, and stats per route: `route` (`''` for calls that named no route: route names are
+/// never empty) joins the key. The table is rebuilt; every old bucket's count moves to the new
+/// bucket with the same upper bound (100, 250, 500 ms, 1, 2, 5, 10, 20, 30, 60, 120 s and the
+/// rest are `l10`, `l12`, `l13`, `l15`, `l17`, `l19`, `l21`, `l23`, `l24`, `l25`, `l26`, `l29`),
+/// so no call is lost and no percentile changes. Written out, not generated: this version's
+/// schema must not move if the buckets change again. Call logs keep the route's rule.
+const FINE_LATENCY_AND_ROUTES: &str = r#"
+CREATE TABLE usage_stats_v10 (
+    date               TEXT NOT NULL,
+    provider           TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    key_id             TEXT NOT NULL,
+    route              TEXT NOT NULL DEFAULT '',
+    requests           INTEGER NOT NULL DEFAULT 0,
+    successes          INTEGER NOT NULL DEFAULT 0,
+    errors             INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    cached_tokens      INTEGER NOT NULL DEFAULT 0,
+    cost_micros        INTEGER NOT NULL DEFAULT 0,
+    latency_ms_sum     INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    attempt_errors     INTEGER NOT NULL DEFAULT 0,
+    l0  INTEGER NOT NULL DEFAULT 0,
+    l1  INTEGER NOT NULL DEFAULT 0,
+    l2  INTEGER NOT NULL DEFAULT 0,
+    l3  INTEGER NOT NULL DEFAULT 0,
+    l4  INTEGER NOT NULL DEFAULT 0,
+    l5  INTEGER NOT NULL DEFAULT 0,
+    l6  INTEGER NOT NULL DEFAULT 0,
+    l7  INTEGER NOT NULL DEFAULT 0,
+    l8  INTEGER NOT NULL DEFAULT 0,
+    l9  INTEGER NOT NULL DEFAULT 0,
+    l10 INTEGER NOT NULL DEFAULT 0,
+    l11 INTEGER NOT NULL DEFAULT 0,
+    l12 INTEGER NOT NULL DEFAULT 0,
+    l13 INTEGER NOT NULL DEFAULT 0,
+    l14 INTEGER NOT NULL DEFAULT 0,
+    l15 INTEGER NOT NULL DEFAULT 0,
+    l16 INTEGER NOT NULL DEFAULT 0,
+    l17 INTEGER NOT NULL DEFAULT 0,
+    l18 INTEGER NOT NULL DEFAULT 0,
+    l19 INTEGER NOT NULL DEFAULT 0,
+    l20 INTEGER NOT NULL DEFAULT 0,
+    l21 INTEGER NOT NULL DEFAULT 0,
+    l22 INTEGER NOT NULL DEFAULT 0,
+    l23 INTEGER NOT NULL DEFAULT 0,
+    l24 INTEGER NOT NULL DEFAULT 0,
+    l25 INTEGER NOT NULL DEFAULT 0,
+    l26 INTEGER NOT NULL DEFAULT 0,
+    l27 INTEGER NOT NULL DEFAULT 0,
+    l28 INTEGER NOT NULL DEFAULT 0,
+    l29 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (date, provider, model, key_id, route)
+) WITHOUT ROWID;
+INSERT INTO usage_stats_v10 (date, provider, model, key_id,
+    requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum,
+    cache_write_tokens, attempts, attempt_errors,
+    l10, l12, l13, l15, l17, l19, l21, l23, l24, l25, l26, l29)
+SELECT date, provider, model, key_id,
+    requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum,
+    cache_write_tokens, attempts, attempt_errors,
+    h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11
+FROM usage_stats;
+DROP TABLE usage_stats;
+ALTER TABLE usage_stats_v10 RENAME TO usage_stats;
+ALTER TABLE api_logs ADD COLUMN route_rule TEXT;
+"#;
+
 /// A route's rules and strategy, as one JSON value (NULL: a plain fallback chain).
 const ROUTE_POLICY: &str = r#"
 ALTER TABLE routes ADD COLUMN policy TEXT;
@@ -291,6 +363,12 @@ pub(super) const VERSION: usize = MIGRATIONS.len();
 /// Brings the database up to [`VERSION`]. Runs under `BEGIN IMMEDIATE` so two processes opening
 /// a fresh file at once cannot both create the tables; DDL and `user_version` commit together.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, VERSION)
+}
+
+/// Brings the database up to `target` (at most [`VERSION`]); tests stop early to write a file as
+/// an older Maestro did.
+pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend("begin the schema migration"))?;
@@ -303,7 +381,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              run a newer Maestro or point it at another data dir"
         )));
     }
-    for (applied, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+    for (applied, sql) in MIGRATIONS.iter().enumerate().take(target).skip(found) {
         tx.execute_batch(sql).map_err(backend("apply a schema migration"))?;
         tx.pragma_update(None, "user_version", applied + 1).map_err(backend("record the schema version"))?;
     }

@@ -2,7 +2,7 @@
 //! request id: the SQLite twin of the aggregator's `TransactWriteItems` (docs/ARCHITECTURE.md §6).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::types::ToSql;
@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow};
+use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -24,7 +24,7 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule"
     };
 }
 
@@ -34,7 +34,7 @@ const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24) ON CONFLICT (request_id) DO NOTHING"
+     ?23, ?24, ?25) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
@@ -44,7 +44,7 @@ const SELECT_LOGS: &str = concat!(
     " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
      AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
      AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR status = ?8) \
-     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) \
+     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) AND (?11 IS NULL OR route = ?11) \
      ORDER BY ts_ms DESC, request_id DESC LIMIT ?6"
 );
 
@@ -52,41 +52,53 @@ const SELECT_LOGS: &str = concat!(
 const MARK_KEY_USED: &str = "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, ?2), ?2), \
      last_error_at = CASE WHEN ?3 THEN MAX(COALESCE(last_error_at, ?2), ?2) ELSE last_error_at END WHERE id = ?1";
 
-/// The counter columns of `usage_stats`, in [`Counters`] order then the histogram buckets.
-macro_rules! counter_columns {
-    () => {
-        "requests, successes, errors, prompt_tokens, completion_tokens, cached_tokens, cost_micros, latency_ms_sum, \
-         h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, cache_write_tokens, attempts, attempt_errors"
-    };
+/// The counter columns of `usage_stats` in [`Counters`] order, the histogram's `l0`… after
+/// `latency_ms_sum`; the order [`counter_values`] binds and [`counters_from_row`] reads.
+fn counter_columns() -> Vec<String> {
+    let mut columns: Vec<String> = [
+        "requests",
+        "successes",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "cost_micros",
+        "latency_ms_sum",
+    ]
+    .map(String::from)
+    .to_vec();
+    columns.extend((0..LATENCY_BUCKETS_MS.len()).map(|i| format!("l{i}")));
+    columns.extend(["cache_write_tokens", "attempts", "attempt_errors"].map(String::from));
+    columns
 }
 
-/// How many values [`counter_columns!`] names.
+/// How many values [`counter_columns`] names.
 const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 3;
 
-const ADD_STATS: &str = concat!(
-    "INSERT INTO usage_stats (date, provider, model, key_id, ",
-    counter_columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24, ?25, ?26, ?27) ON CONFLICT (date, provider, model, key_id) DO UPDATE SET \
-     requests = requests + excluded.requests, successes = successes + excluded.successes, \
-     errors = errors + excluded.errors, prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-     completion_tokens = completion_tokens + excluded.completion_tokens, \
-     cached_tokens = cached_tokens + excluded.cached_tokens, cost_micros = cost_micros + excluded.cost_micros, \
-     latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum, \
-     h0 = h0 + excluded.h0, h1 = h1 + excluded.h1, h2 = h2 + excluded.h2, h3 = h3 + excluded.h3, \
-     h4 = h4 + excluded.h4, h5 = h5 + excluded.h5, h6 = h6 + excluded.h6, h7 = h7 + excluded.h7, \
-     h8 = h8 + excluded.h8, h9 = h9 + excluded.h9, h10 = h10 + excluded.h10, h11 = h11 + excluded.h11, \
-     cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
-     attempts = attempts + excluded.attempts, attempt_errors = attempt_errors + excluded.attempt_errors"
-);
+/// The stats row key: `route` is `''` for calls that named no route (route names are never empty).
+const KEY_COLUMNS: &str = "date, provider, model, key_id, route";
 
-const SELECT_STATS: &str = concat!(
-    "SELECT date, provider, model, key_id, ",
-    counter_columns!(),
-    " FROM usage_stats WHERE date >= ?1 AND date <= ?2 \
-     AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR model = ?4) AND (?5 IS NULL OR key_id = ?5) \
-     ORDER BY date, provider, model, key_id"
-);
+/// Adds a row's counters, creating the row on its first call. Built once from the bucket count.
+static ADD_STATS: LazyLock<String> = LazyLock::new(|| {
+    let columns = counter_columns();
+    let placeholders: Vec<String> = (1..=5 + columns.len()).map(|i| format!("?{i}")).collect();
+    let sums: Vec<String> = columns.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+    format!(
+        "INSERT INTO usage_stats ({KEY_COLUMNS}, {}) VALUES ({}) ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders.join(", "),
+        sums.join(", ")
+    )
+});
+
+static SELECT_STATS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {KEY_COLUMNS}, {} FROM usage_stats WHERE date >= ?1 AND date <= ?2 \
+         AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR model = ?4) AND (?5 IS NULL OR key_id = ?5) \
+         AND (?6 IS NULL OR route = ?6) ORDER BY {KEY_COLUMNS}",
+        counter_columns().join(", ")
+    )
+});
 
 fn status_text(status: CallStatus) -> &'static str {
     match status {
@@ -114,8 +126,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         model: row.get(6)?,
         key_id: row.get(7)?,
         route: row.get(8)?,
-        // Not stored by this backend yet.
-        route_rule: None,
+        route_rule: row.get(24)?,
         request_type: row.get(9)?,
         stream: row.get(10)?,
         status: parsed(row, 11, "api_logs.status", parse_status)?,
@@ -137,7 +148,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
     })
 }
 
-/// A [`Counters`] as the values of [`counter_columns!`].
+/// A [`Counters`] as the values of [`counter_columns`].
 fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
     let mut values = [0; COUNTER_COLUMNS];
     values[..8].copy_from_slice(&[
@@ -155,7 +166,7 @@ fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
     values
 }
 
-/// Reads the [`counter_columns!`] of a row, starting at column `c`.
+/// Reads the [`counter_columns`] of a row, starting at column `c`.
 fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
     let mut latency_hist = [0; LATENCY_BUCKETS_MS.len()];
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
@@ -177,14 +188,16 @@ fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
     })
 }
 
-/// Reads a row of [`SELECT_STATS`]: the four key columns, then [`counter_columns!`].
+/// Reads a row of [`SELECT_STATS`]: the five key columns, then [`counter_columns`].
 fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
+    let route: String = row.get(4)?;
     Ok(StatsRow {
         date: row.get(0)?,
         provider: row.get(1)?,
         model: row.get(2)?,
         key_id: row.get(3)?,
-        counters: counters_from_row(row, 4)?,
+        route: (!route.is_empty()).then_some(route),
+        counters: counters_from_row(row, 5)?,
     })
 }
 
@@ -193,7 +206,7 @@ fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
 /// it, and a redelivered event changes nothing. The stats and the keys' last-use times are summed
 /// per row and written once per batch: a batch mostly holds calls of a few keys and models.
 fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite::Result<Vec<bool>> {
-    let mut stats_rows: BTreeMap<(String, String, String, String), Counters> = BTreeMap::new();
+    let mut stats_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
     // key id -> (latest call, latest failed call)
     let mut keys_used: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
     let mut recorded = Vec::with_capacity(events.len());
@@ -230,6 +243,7 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.attempts,
             e.cache_write_tokens,
             key_attempts,
+            e.route_rule,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
@@ -253,10 +267,11 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             }
         }
     }
-    let mut add_stats = tx.prepare_cached(ADD_STATS)?;
-    for ((date, provider, model, key_id), counters) in &stats_rows {
+    let mut add_stats = tx.prepare_cached(&ADD_STATS)?;
+    for (key, counters) in &stats_rows {
         let counters = counter_values(counters);
-        let mut values: Vec<&dyn ToSql> = vec![date, provider, model, key_id];
+        let route = key.route.as_deref().unwrap_or("");
+        let mut values: Vec<&dyn ToSql> = vec![&key.date, &key.provider, &key.model, &key.key_id, &route];
         values.extend(counters.iter().map(|v| v as &dyn ToSql));
         add_stats.execute(values.as_slice())?;
     }
@@ -338,10 +353,10 @@ impl StatsStore for EmbeddedStore {
     }
 
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
-        let values = params![query.from_date, query.to_date, query.provider, query.model, query.key_id];
+        let values = params![query.from_date, query.to_date, query.provider, query.model, query.key_id, query.route];
         self.with_db(|db| {
             db.conn
-                .prepare_cached(SELECT_STATS)
+                .prepare_cached(&SELECT_STATS)
                 .and_then(|mut stmt| stmt.query_map(values, stats_row_from_row)?.collect())
                 .map_err(backend("read stats rows"))
         })
@@ -360,7 +375,8 @@ impl StatsStore for EmbeddedStore {
             query.model,
             query.status.map(status_text),
             before_ts,
-            before_id
+            before_id,
+            query.route
         ];
         self.with_db(|db| {
             db.conn
@@ -423,6 +439,7 @@ mod tests {
             provider: None,
             model: None,
             key_id: None,
+            route: None,
         };
         assert_eq!(store.stats_rows(&all_days).await.expect("stats").len(), 3, "stats of 91 days ago stay");
     }
@@ -449,6 +466,7 @@ mod tests {
                         None::<&str>,
                         None::<&str>,
                         None::<i64>,
+                        None::<&str>,
                         None::<&str>
                     ],
                     |r| r.get(3),
