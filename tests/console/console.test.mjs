@@ -142,6 +142,40 @@ async function noHorizontalOverflow(what) {
   assert.ok(scroll <= width, `${what}: the page is ${scroll}px wide in a ${width}px window`);
 }
 
+/**
+ * Every control of `scope` (buttons, fields, links, labels) that is displayed lies wholly inside
+ * the window and inside every box that clips or scrolls it sideways: nothing to find by scrolling
+ * a table, nothing cut.
+ */
+async function noClippedControls(what, scope = '#view') {
+  const clipped = await page.evaluate((scope) => {
+    const out = [];
+    const width = window.innerWidth;
+    for (const root of document.querySelectorAll(scope)) {
+      for (const el of root.querySelectorAll('button, input, select, textarea, a[href], label')) {
+        if (!el.getClientRects().length) continue;
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 && r.height === 0) continue;
+        const name = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''} "${(el.innerText || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 40)}"`;
+        if (r.left < -0.5 || r.right > width + 0.5) {
+          out.push(`${name}: ${Math.round(r.left)}–${Math.round(r.right)} in a ${width}px window`);
+          continue;
+        }
+        for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+          if (getComputedStyle(box).overflowX === 'visible') continue;
+          const b = box.getBoundingClientRect();
+          if (r.left < b.left - 0.5 || r.right > b.right + 0.5) {
+            out.push(`${name}: cut by ${box.tagName.toLowerCase()}.${box.className}`);
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }, scope);
+  assert.deepEqual(clipped, [], `${what}: controls out of sight`);
+}
+
 const LAUNCH = {
   executablePath: CHROMIUM,
   headless: true,
@@ -345,7 +379,8 @@ function scenario(lang) {
     assert.ok(report.includes(tr('providers.syncListed', { count: '2' }).trim()), report);
     const names = tr('common.namesSuffix', { names: ['fake-small', 'fake-large'].join(tr('common.listSeparator')) });
     assert.equal(await card.locator('.outcome [data-added]').innerText(), tr('providers.syncAdded', { count: '2', names }));
-    assert.equal(await card.locator('[data-field="models"]').innerText(), tr('providers.meta.modelsValue', { active: '0', total: '2' }));
+    // The card is drawn again once the list is read again after the sync.
+    await card.locator('[data-field="models"]', { hasText: tr('providers.meta.modelsValue', { active: '0', total: '2' }) }).waitFor();
     await noSecretOnPage();
   });
 
@@ -538,9 +573,110 @@ function scenario(lang) {
     await dialog.waitFor({ state: 'detached' });
   });
 
+  apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
+
   if (lang === 'en') switchTest(tr);
   else noEnglishTest(tr);
 }
+
+// ---- Maestro API keys -----------------------------------------------------------------------
+
+function apiKeysTests({ lang, BASE, form, tr, shot, adminApi }) {
+  uiTest('api keys: create one, its key shown once with a copy button, then only masked; revoke it after a confirmation', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+    await view('apikeys');
+    assert.equal(await text('.page-header h1'), tr('apiKeys.title'));
+    assert.equal(await page.locator('[data-api-key]').count(), 0);
+    await page.getByRole('button', { name: tr('apiKeys.create'), exact: true }).click();
+    const create = page.locator(`dialog[aria-label="${tr('apiKeys.createTitle')}"]`);
+    await create.waitFor();
+    await page.fill('#f-owner', 'user-42');
+    await page.fill('#f-key_name', 'ci-7');
+    await page.fill('#f-allowed_models', 'demo/echo, smart-1');
+    await page.fill('#f-rate_limit_rpm', '60');
+    await page.fill('#f-daily_cost', '0,5'); // a comma as the decimal sign: $0.50
+    await create.locator('button[type=submit]').click();
+
+    const once = page.getByRole('dialog', { name: tr('apiKeys.onceTitle', { name: 'ci-7' }), exact: true });
+    await once.waitFor();
+    assert.equal(await create.count(), 0, 'the form is gone');
+    const key = await page.inputValue('#new-api-key');
+    assert.match(key, /^mk-[A-Za-z0-9_-]{20,}$/);
+    assert.ok((await once.innerText()).includes(tr('apiKeys.onceWarning')), 'the warning');
+    await noClippedControls('the new key at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `apikey-once-1280-${lang}.png`) });
+    await once.getByRole('button', { name: tr('apiKeys.copy'), exact: true }).click();
+    await once.getByText(tr('apiKeys.copied'), { exact: true }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key, 'the clipboard holds the key');
+    // The key is real: it lists the models it may call, and only those.
+    const models = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(models.status, 200);
+    assert.deepEqual((await models.json()).data.map((m) => m.id), ['demo/echo']);
+
+    await once.getByRole('button', { name: tr('apiKeys.onceDone'), exact: true }).click();
+    await once.waitFor({ state: 'detached' });
+    await idle();
+    const row = page.locator('tr[data-owner="user-42"]');
+    await row.waitFor();
+    const masked = `mk-…${key.slice(-4)}`;
+    assert.equal(await row.locator('[data-masked]').innerText(), masked);
+    assert.equal(await row.locator('[data-field="owner"]').innerText(), 'user-42');
+    assert.equal(await row.locator('[data-field="models"]').innerText(), ['demo/echo', 'smart-1'].join(tr('common.listSeparator')));
+    const limits = await row.locator('[data-field="limits"]').innerText();
+    assert.ok(limits.includes(tr('limit.rpm', { value: '60' })), limits);
+    assert.ok(limits.includes(tr('apiKeys.limit.cost', { value: form.money('0.50') })), limits);
+    assert.equal(await row.locator('.badge[data-active="true"]').innerText(), tr('apiKeys.active'));
+    const html = await page.content();
+    assert.ok(!html.includes(key), 'the full key is not on the page any more');
+    assert.ok(!(await page.$$eval('input, textarea', (els) => els.map((e) => e.value))).includes(key));
+    const [stored] = (await adminApi('/api/admin/api-keys?owner=user-42')).data;
+    assert.deepEqual(
+      [stored.key_name, stored.masked_key, stored.allowed_models, stored.rate_limit_rpm, stored.daily_token_budget, stored.daily_cost_budget_micros],
+      ['ci-7', masked, ['demo/echo', 'smart-1'], 60, null, 500_000]);
+    assert.ok(!('api_key' in stored));
+
+    await noClippedControls('api keys at 1280');
+    await noHorizontalOverflow('api keys at 1280');
+    await shot('apikeys-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('api keys at 390');
+    await noClippedControls('navigation at 390', '.nav');
+    await noHorizontalOverflow('api keys at 390');
+    await shot('apikeys-390');
+
+    // Revoke: asked first; "Cancel" changes nothing.
+    await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('apiKeys.revokeTitle', { name: 'ci-7' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('apiKeys.revokeMessage', { masked, owner: 'user-42' })));
+    await noClippedControls('revoke confirmation at 390', 'dialog');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await confirm.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await confirm.waitFor({ state: 'detached' });
+    assert.equal((await adminApi('/api/admin/api-keys?owner=user-42')).data[0].is_active, true);
+
+    await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    await confirm.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('apiKeys.revokedToast', { name: 'ci-7' }) }).waitFor();
+    await idle();
+    assert.equal(await row.count(), 0, 'only active keys are listed by default');
+    await page.selectOption('#apikeys-state', 'revoked');
+    await row.locator('.badge[data-active="false"]', { hasText: tr('apiKeys.revoked') }).waitFor();
+    assert.equal(await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).count(), 0);
+    const [before, after] = tr('apiKeys.revokedAt', { time: '\u0000' }).split('\u0000');
+    const when = await row.locator('[data-field="revoked"]').innerText();
+    assert.ok(when.startsWith(before) && when.endsWith(after), when);
+    assert.match(when.slice(before.length, when.length - after.length), form.dateTime);
+    const [revoked] = (await adminApi('/api/admin/api-keys?owner=user-42')).data;
+    assert.equal(revoked.is_active, false);
+    assert.ok(revoked.revoked_at);
+    const refused = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(refused.status, 401, 'a revoked key is refused');
+    await refused.body?.cancel();
+    await noSecretOnPage();
+  });
+}
+
 
 // ---- The switch -----------------------------------------------------------------------------
 
@@ -628,8 +764,8 @@ function switchTest(tr) {
 // ---- No English left ------------------------------------------------------------------------
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
-// scenario's own data (key names, provider and model codes, a placeholder's example).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music)\b/g;
+// scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.
@@ -639,6 +775,7 @@ const KEY_LABELS = [
   'Edit', 'Activate', 'Deactivate', 'Priority', 'Limits', 'Last used', 'Secret', 'Per page', 'Apply', 'Reset', 'Older',
   'Newer', 'Time (UTC)', 'Status', 'Every provider', 'Search models', 'Loading', 'Cancel', 'Save', 'Close', 'Call details',
   'active', 'inactive', 'invalid', 'normal', 'never', 'days', 'today', 'failed', 'Language',
+  'API keys', 'Create key', 'Revoke', 'Owner',
 ];
 
 /** The console's own words on screen: labels, headings, buttons, badges and their attributes. */
@@ -665,11 +802,18 @@ function noEnglishTest(tr) {
     const check = async (where) => {
       for (const label of await chrome()) seen.push([where, label]);
     };
-    for (const name of ['dashboard', 'providers', 'models', 'logs']) {
+    for (const name of ['dashboard', 'providers', 'models', 'apikeys', 'logs']) {
       await view(name);
       await page.locator('#view .loading').waitFor({ state: 'detached' });
       await check(name);
     }
+    await view('apikeys');
+    await page.selectOption('#apikeys-state', '');
+    await page.locator('tr[data-owner="user-42"]').waitFor();
+    await check('api keys, revoked too');
+    await page.getByRole('button', { name: tr('apiKeys.create'), exact: true }).click();
+    await check('create api key');
+    await page.keyboard.press('Escape');
     await view('providers');
     await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
     await check('add provider');
@@ -696,8 +840,9 @@ function noEnglishTest(tr) {
       || /[A-Za-z]{3,}/.test(label.replace(CODE, ' ').replace(ALLOWED, ' ')));
     assert.deepEqual(english, [], 'English left on the Chinese pages');
     assert.ok(seen.length > 150, `${seen.length} labels checked`);
-    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50']) {
+    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50', '吊销']) {
       assert.ok(seen.some(([, l]) => l.includes(label)), `${label} is on a page`);
     }
   });
 }
+
