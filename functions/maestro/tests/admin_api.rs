@@ -624,7 +624,8 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(
         created.body,
-        json!({"name": "smart", "targets": ["openai/gpt-4o-mini", "demo/echo"], "drop_params": false, "version": 1})
+        json!({"name": "smart", "targets": ["openai/gpt-4o-mini", "demo/echo"], "drop_params": false,
+               "strategy": "fallback", "weights": [], "rules": [], "version": 1})
     );
     // No key for openai: the route falls back to the demo model.
     let r = app.chat(hello("smart")).await;
@@ -644,6 +645,25 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
         (json!({"name": "x", "targets": ["demo/echo", "echo"]}), Some("targets[1]")),
         (json!({"name": "x", "targets": ["demo/echo", "demo/echo"]}), Some("targets[1]")),
         (json!({"name": "x"}), None),
+        (json!({"name": "x", "targets": ["demo/echo"], "strategy": "random"}), None),
+        (json!({"name": "x", "targets": ["demo/echo"], "weights": [1]}), Some("weights")),
+        (json!({"name": "x", "targets": ["demo/echo"], "strategy": "weighted", "weights": [1, 2]}), Some("weights")),
+        (
+            json!({"name": "x", "targets": ["demo/echo"], "rules": [{"when": {}, "targets": ["demo/echo"]}]}),
+            Some("rules[0].when"),
+        ),
+        (
+            json!({"name": "x", "targets": ["demo/echo"], "rules": [{"when": {"cjk_share_at_least": 30}, "targets": ["demo/echo"]}]}),
+            Some("rules[0].when.cjk_share_at_least"),
+        ),
+        (
+            json!({"name": "x", "targets": ["demo/echo"], "rules": [{"when": {"tag": "a"}, "targets": ["demo/ghost"]}]}),
+            Some("rules[0].targets[0]"),
+        ),
+        (
+            json!({"name": "x", "targets": ["demo/echo"], "rules": [{"when": {"language": "zh"}, "targets": ["demo/echo"]}]}),
+            None,
+        ),
     ] {
         expect_error(&api.admin(Method::POST, "/api/admin/ai-routes", Some(body)).await, 400, param);
     }
@@ -660,12 +680,30 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
         "{}",
         lenient.body
     );
+    // Rules and a strategy are set, and a later update without them keeps them.
+    let rules = json!([
+        {"when": {"cjk_share_at_least": 0.3, "tag": "lyrics"}, "targets": ["demo/echo"]},
+        {"when": {"has_images": true, "user": "vip-*"}, "targets": ["openai/gpt-4o-mini", "demo/echo"],
+         "strategy": "weighted", "weights": [3, 1]}
+    ]);
+    let smart = api.admin(Method::PUT, path, Some(json!({"version": 3, "strategy": "cheapest", "rules": rules}))).await;
+    assert_eq!(
+        (smart.status, &smart.body["rules"], &smart.body["strategy"]),
+        (200, &rules, &json!("cheapest")),
+        "{}",
+        smart.body
+    );
+    let renamed = api.admin(Method::PUT, path, Some(json!({"version": 4, "drop_params": true}))).await;
+    assert_eq!((&renamed.body["rules"], &renamed.body["strategy"]), (&rules, &json!("cheapest")));
+    let plain = api.admin(Method::PUT, path, Some(json!({"version": 5, "strategy": "fallback", "rules": []}))).await;
+    assert_eq!((plain.status, &plain.body["rules"]), (200, &json!([])), "{}", plain.body);
     expect_error(&api.admin(Method::PUT, path, Some(json!({"targets": ["demo/echo"]}))).await, 428, None);
     expect_error(&api.admin(Method::PUT, path, Some(json!({"version": 2, "name": "other"}))).await, 400, Some("name"));
     expect_error(&api.admin(Method::PUT, "/api/admin/ai-routes/ghost", Some(json!({"version": 1}))).await, 404, None);
     assert_eq!(
         api.get("/api/admin/ai-routes").await["data"],
-        json!([{"name": "smart", "targets": ["demo/echo"], "drop_params": true, "version": 3}])
+        json!([{"name": "smart", "targets": ["demo/echo"], "drop_params": true, "strategy": "fallback",
+                "weights": [], "rules": [], "version": 6}])
     );
 
     expect_error(&api.send(Method::DELETE, path, Some(&app.admin_token), None, Some("\"1\"")).await, 409, None);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::bootstrap::{built_in_models, key_id};
-use crate::domain::{ApiKey, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind};
+use crate::domain::{ApiKey, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use crate::error::ApiError;
 use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
 use crate::secret::SecretString;
@@ -37,7 +37,6 @@ const MAX_DESCRIPTION_CHARS: usize = 2_000;
 const MAX_URL_CHARS: usize = 2_000;
 const MAX_SECRET_CHARS: usize = 4_096;
 const MAX_HEADERS: usize = 32;
-const MAX_ROUTE_TARGETS: usize = 20;
 /// Largest price accepted: $1,000,000 per million tokens, far above any real one (and within
 /// what every store keeps exactly).
 const MAX_PRICE: u64 = 1_000_000_000_000;
@@ -225,22 +224,20 @@ fn check_route_name(name: &str) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(bad("name", "`name` must be 1–64 of A-Z a-z 0-9 . _ : - (no `/`).")) }
 }
 
-fn check_targets(catalog: &AdminCatalog, targets: &[String]) -> Result<(), ApiError> {
-    if targets.is_empty() || targets.len() > MAX_ROUTE_TARGETS {
-        return Err(bad("targets", format!("`targets` must list 1–{MAX_ROUTE_TARGETS} `provider/model` names.")));
-    }
-    let mut seen = HashSet::new();
-    for (i, target) in targets.iter().enumerate() {
-        let target = target.trim();
-        let field = format!("targets[{i}]");
-        let Some((provider, model)) = split_model_id(target) else {
-            return Err(bad(&field, format!("`{field}` must be `provider/model`.")));
-        };
-        if catalog.model(provider, model).is_none() {
-            return Err(bad(&field, format!("`{field}`: the catalog has no model `{target}`.")));
-        }
-        if !seen.insert(target) {
-            return Err(bad(&field, format!("`{field}`: `{target}` is listed twice.")));
+/// A route's shape ([`Route::check`]) and that every target, its rules' too, is in the catalog.
+fn check_route(catalog: &AdminCatalog, route: &Route) -> Result<(), ApiError> {
+    route.check().map_err(|p| bad(&p.field, p.message))?;
+    let lists = std::iter::once(("targets".to_string(), &route.targets))
+        .chain(route.rules.iter().enumerate().map(|(i, r)| (format!("rules[{i}].targets"), &r.targets)));
+    for (list, targets) in lists {
+        for (i, target) in targets.iter().enumerate() {
+            let field = format!("{list}[{i}]");
+            let Some((provider, model)) = split_model_id(target) else {
+                return Err(bad(&field, format!("`{field}` must be `provider/model`.")));
+            };
+            if catalog.model(provider, model).is_none() {
+                return Err(bad(&field, format!("`{field}`: the catalog has no model `{target}`.")));
+            }
         }
     }
     Ok(())
@@ -705,8 +702,8 @@ impl Admin {
         let name = body.name.trim().to_string();
         check_route_name(&name)?;
         let catalog = self.load().await?;
-        check_targets(&catalog, &body.targets)?;
-        let route = views::route(&name, &body.targets, body.drop_params);
+        let route = views::new_route(&name, &body);
+        check_route(&catalog, &route)?;
         self.catalog.create_route(&route).await.map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::conflict(format!("A route `{name}` exists already.")),
             other => ApiError::from(other),
@@ -726,15 +723,9 @@ impl Admin {
         }
         let catalog = self.load().await?;
         let current = catalog.route(name).ok_or_else(|| no_route(name))?;
-        let targets = body.targets.clone().unwrap_or_else(|| current.route.targets.clone());
-        if body.targets.is_some() {
-            check_targets(&catalog, &targets)?;
-        }
-        let drop_params = body.drop_params.unwrap_or(current.route.drop_params);
-        self.catalog
-            .update_route(&views::route(name, &targets, drop_params), expected)
-            .await
-            .map_err(ApiError::from)?;
+        let route = views::route_with(&current.route, &body);
+        check_route(&catalog, &route)?;
+        self.catalog.update_route(&route, expected).await.map_err(ApiError::from)?;
         self.route_view(name).await
     }
 

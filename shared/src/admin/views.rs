@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{ApiKey, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
+use crate::domain::{ApiKey, KeyStatus, Model, Prices, Provider, ProviderKind, Route, RouteRule, Strategy};
 use crate::store::{KeyRecord, ModelRecord, ProviderRecord, RouteRecord, WindowUsage};
 
 /// `Some(None)` for an explicit `null`, `Some(Some(v))` for a value, `None` (via `default`) when
@@ -240,14 +240,20 @@ impl KeyView {
     }
 }
 
-/// A named fallback chain: callers send `"model": "<name>"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// A route: callers send `"model": "<name>"`; its rules pick targets by the request, its
+/// strategy orders them, and each target falls back to the next.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RouteView {
     pub name: String,
-    /// Ordered `provider/model` targets: the first that can serve does.
+    /// `provider/model` targets for requests no rule matches.
     pub targets: Vec<String>,
     /// Parameters a target cannot honour (`n` > 1, `logprobs`) are dropped, not refused.
     pub drop_params: bool,
+    pub strategy: Strategy,
+    /// One per target with `weighted` (empty: equal weights).
+    pub weights: Vec<u32>,
+    /// Evaluated in order; the first that matches chooses the targets.
+    pub rules: Vec<RouteRule>,
     pub version: u64,
 }
 
@@ -257,6 +263,9 @@ impl From<&RouteRecord> for RouteView {
             name: r.route.name.clone(),
             targets: r.route.targets.clone(),
             drop_params: r.route.drop_params,
+            strategy: r.route.strategy,
+            weights: r.route.weights.clone(),
+            rules: r.route.rules.clone(),
             version: r.version,
         }
     }
@@ -473,6 +482,17 @@ pub struct CreateRoute {
     /// Drop parameters a target cannot honour (`n` > 1, `logprobs`) instead of refusing them.
     #[serde(default)]
     pub drop_params: bool,
+    /// `fallback` when left out.
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// One per target, with `weighted` only (left out: equal weights).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub weights: Vec<u32>,
+    /// Up to 20 rules, evaluated in order.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub rules: Vec<RouteRule>,
 }
 
 /// `PUT /api/admin/ai-routes/:name`; `version` (or `If-Match`) required.
@@ -490,6 +510,16 @@ pub struct UpdateRoute {
     pub targets: Option<Vec<String>>,
     #[serde(default)]
     pub drop_params: Option<bool>,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// Replaces the weights (`[]`: equal weights).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub weights: Option<Vec<u32>>,
+    /// Replaces every rule (`[]`: none).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub rules: Option<Vec<RouteRule>>,
 }
 
 /// What `POST /api/admin/ai-providers/:id/sync-models` did.
@@ -589,9 +619,34 @@ pub(crate) fn key_with(current: &ApiKey, u: &UpdateKey) -> ApiKey {
     }
 }
 
-/// A route's domain value.
-pub(crate) fn route(name: &str, targets: &[String], drop_params: bool) -> Route {
-    Route { name: name.to_string(), targets: targets.iter().map(|t| t.trim().to_string()).collect(), drop_params }
+/// Targets as stored: trimmed.
+fn trimmed(targets: &[String]) -> Vec<String> {
+    targets.iter().map(|t| t.trim().to_string()).collect()
+}
+
+/// A new route's domain value.
+pub(crate) fn new_route(name: &str, body: &CreateRoute) -> Route {
+    Route {
+        name: name.to_string(),
+        targets: trimmed(&body.targets),
+        drop_params: body.drop_params,
+        strategy: body.strategy,
+        weights: body.weights.clone(),
+        rules: body.rules.iter().map(|r| RouteRule { targets: trimmed(&r.targets), ..r.clone() }).collect(),
+    }
+}
+
+/// A route's domain value with an update applied.
+pub(crate) fn route_with(current: &Route, u: &UpdateRoute) -> Route {
+    let rules = u.rules.as_ref().unwrap_or(&current.rules);
+    Route {
+        name: current.name.clone(),
+        targets: trimmed(u.targets.as_ref().unwrap_or(&current.targets)),
+        drop_params: u.drop_params.unwrap_or(current.drop_params),
+        strategy: u.strategy.unwrap_or(current.strategy),
+        weights: u.weights.clone().unwrap_or_else(|| current.weights.clone()),
+        rules: rules.iter().map(|r| RouteRule { targets: trimmed(&r.targets), ..r.clone() }).collect(),
+    }
 }
 
 /// A provider's domain value with an update applied; headers are merged by the caller.

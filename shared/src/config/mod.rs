@@ -229,12 +229,7 @@ impl FileConfig {
             }
         }
         for r in &self.routes {
-            if r.targets.is_empty() || r.targets.iter().any(|t| !t.contains('/')) {
-                return Err(ConfigError::Invalid(format!(
-                    "route `{}` needs targets written as provider/model",
-                    r.name
-                )));
-            }
+            r.check().map_err(|p| ConfigError::Invalid(format!("route `{}`: {}", r.name, p.message)))?;
         }
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("server.max_body_bytes must be at least 1024".into()));
@@ -291,5 +286,35 @@ mod tests {
         assert!(FileConfig::parse("[[providers]]\ncode = \"x\"\nkind = \"openai_compatible\"").is_err());
         assert!(FileConfig::parse("[[keys]]\nprovider = \"openai\"\nname = \"k\"").is_err());
         assert!(FileConfig::parse("[[routes]]\nname = \"r\"\ntargets = [\"gpt-4o\"]").is_err());
+        let weights_without_weighted = "[[routes]]\nname = \"r\"\ntargets = [\"a/x\"]\nweights = [1]";
+        let error = FileConfig::parse(weights_without_weighted).expect_err("refused").to_string();
+        assert!(error.contains("route `r`") && error.contains("weighted"), "{error}");
+    }
+
+    #[test]
+    fn parses_route_rules_and_strategies_as_written_in_the_readme() {
+        let c = FileConfig::parse(
+            r#"
+            [[routes]]
+            name = "compose"
+            strategy = "fallback"            # fallback | weighted | cheapest | fastest
+            targets = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+            [[routes.rules]]
+            when = { cjk_share_at_least = 0.3 }
+            targets = ["deepseek/deepseek-chat", "openai/gpt-4o-mini"]
+            [[routes.rules]]
+            when = { has_images = true, user = "vip-*" }
+            targets = ["openai/gpt-4o", "openai/gpt-4o-mini"]
+            strategy = "weighted"
+            weights = [3, 1]
+            "#,
+        )
+        .expect("valid config");
+        let route = &c.routes[0];
+        assert_eq!(route.strategy, crate::domain::Strategy::Fallback);
+        assert_eq!(route.rules.len(), 2);
+        assert_eq!(route.rules[0].when.cjk_share_at_least, Some(0.3));
+        assert_eq!(route.rules[1].when.user.as_deref(), Some("vip-*"));
+        assert_eq!(route.rules[1].weights, vec![3, 1]);
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 pub use super::kinds::ProviderKind;
+use super::routes::Route;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
@@ -142,17 +143,6 @@ impl ApiKey {
             KeyStatus::RateLimited | KeyStatus::Error => self.cooldown_until.is_none_or(|until| until <= now_ms),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Route {
-    pub name: String,
-    /// Ordered `provider/model` targets: the first that can serve does.
-    pub targets: Vec<String>,
-    /// Calls through this route drop parameters a target cannot honour instead of being refused
-    /// (see [`Model::drop_params`]).
-    #[serde(default)]
-    pub drop_params: bool,
 }
 
 /// A provider with its models and keys: what one DynamoDB Query on `PROVIDER#<code>` returns.
@@ -298,11 +288,7 @@ mod tests {
                 entry("a", 1, vec![model("a", "shared", false), model("a", "only-a", false)]),
                 entry("b", 2, vec![model("b", "shared", true)]),
             ],
-            routes: vec![Route {
-                name: "smart".into(),
-                targets: vec!["a/only-a".into(), "gone/x".into(), "b/shared".into()],
-                drop_params: false,
-            }],
+            routes: vec![Route::fallback("smart", vec!["a/only-a".into(), "gone/x".into(), "b/shared".into()])],
         }
     }
 

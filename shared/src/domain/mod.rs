@@ -3,7 +3,9 @@
 pub mod catalog;
 pub mod chat;
 pub mod kinds;
+pub mod routes;
 
 pub use catalog::*;
 pub use chat::*;
 pub use kinds::{BodyStatus, KINDS, KeyHeader, KindSpec, WireFormat};
+pub use routes::{Conditions, Route, RoutePolicy, RouteProblem, RouteRule, Strategy};

@@ -280,12 +280,8 @@ mod tests {
         Catalog {
             providers: vec![entry("openai", &["gpt-4o", "gpt-4o-mini"]), entry("deepseek", &["deepseek-chat"])],
             routes: vec![
-                Route { name: "cheap".into(), targets: vec!["openai/gpt-4o-mini".into()], drop_params: false },
-                Route {
-                    name: "any".into(),
-                    targets: vec!["openai/gpt-4o".into(), "deepseek/deepseek-chat".into()],
-                    drop_params: false,
-                },
+                Route::fallback("cheap", vec!["openai/gpt-4o-mini".into()]),
+                Route::fallback("any", vec!["openai/gpt-4o".into(), "deepseek/deepseek-chat".into()]),
             ],
         }
     }

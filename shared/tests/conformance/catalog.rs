@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use maestro_shared::domain::{
-    ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
+    ApiKey, Catalog, Conditions, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
+    RouteRule, Strategy,
 };
 use maestro_shared::store::{CatalogStore, StoreError};
 
@@ -112,13 +113,35 @@ pub async fn given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order(
     };
     let plain = ApiKey { is_active: false, priority: -1, ..key("key-a", "anthropic") };
     let invalid = ApiKey { status: KeyStatus::Invalid, ..key("key-c", "deepseek") };
+    // Every field round-trips: drop_params, the strategy, weights and rules with each condition.
     let smart = Route {
-        name: "smart".into(),
-        targets: vec!["anthropic/claude-sonnet-4-5".into(), "deepseek/deepseek-v4-flash".into()],
-        // Round-trips like every other field.
         drop_params: true,
+        strategy: Strategy::Weighted,
+        weights: vec![3, 1],
+        rules: vec![
+            RouteRule {
+                when: Conditions {
+                    cjk_share_at_least: Some(0.3),
+                    has_images: Some(false),
+                    has_tools: Some(true),
+                    prompt_tokens_over: Some(100_000),
+                    tag: Some("lyrics".into()),
+                    user: Some("vip-*".into()),
+                },
+                targets: vec!["deepseek/deepseek-v4-flash".into()],
+                strategy: Some(Strategy::Fastest),
+                weights: vec![],
+            },
+            RouteRule {
+                when: Conditions { has_images: Some(true), ..Conditions::default() },
+                targets: vec!["anthropic/claude-sonnet-4-5".into(), "deepseek/deepseek-v4-flash".into()],
+                strategy: None,
+                weights: vec![1, 0],
+            },
+        ],
+        ..Route::fallback("smart", vec!["anthropic/claude-sonnet-4-5".into(), "deepseek/deepseek-v4-flash".into()])
     };
-    let cheap = Route { name: "cheap".into(), targets: vec!["deepseek/deepseek-v4-flash".into()], drop_params: false };
+    let cheap = Route::fallback("cheap", vec!["deepseek/deepseek-v4-flash".into()]);
 
     // Written in no particular order.
     for p in [&anthropic, &openrouter, &deepseek] {
@@ -155,20 +178,13 @@ pub async fn given_existing_rows_when_upserted_again_then_they_are_replaced_by_p
     store.upsert_provider(&provider("openai", 5)).await.expect("provider");
     store.upsert_model(&original_model).await.expect("model");
     store.upsert_key(&original_key).await.expect("key");
-    store
-        .upsert_route(&Route { name: "fast".into(), targets: vec!["openai/gpt-4o-mini".into()], drop_params: false })
-        .await
-        .expect("route");
+    store.upsert_route(&Route::fallback("fast", vec!["openai/gpt-4o-mini".into()])).await.expect("route");
 
     let renamed = Provider { name: "OpenAI".into(), sort_order: 0, ..provider("openai", 5) };
     let repriced =
         Model { prices: Prices { input: 1, cached_input: Some(2), cache_write: Some(3), output: 4 }, ..original_model };
     let unlimited = ApiKey { name: "renamed".into(), limits: KeyLimits::default(), ..original_key };
-    let rerouted = Route {
-        name: "fast".into(),
-        targets: vec!["openai/gpt-4o".into(), "openai/gpt-4o-mini".into()],
-        drop_params: false,
-    };
+    let rerouted = Route::fallback("fast", vec!["openai/gpt-4o".into(), "openai/gpt-4o-mini".into()]);
     store.upsert_provider(&renamed).await.expect("provider again");
     store.upsert_model(&repriced).await.expect("model again");
     store.upsert_key(&unlimited).await.expect("key again");

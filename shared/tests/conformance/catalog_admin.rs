@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use maestro_shared::domain::{ApiKey, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
+use maestro_shared::domain::{
+    ApiKey, Conditions, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route, RouteRule, Strategy,
+};
 use maestro_shared::logs::{CallStatus, LogEvent};
 use maestro_shared::store::{CatalogAdminStore, CatalogStore, StatsStore, StoreError};
 
@@ -186,15 +188,23 @@ pub async fn given_routes_then_create_update_and_delete_are_versioned_and_the_ca
 >(
     store: Arc<S>,
 ) {
-    let smart = Route { name: "smart".into(), targets: vec!["a/x".into(), "b/y".into()], drop_params: false };
+    let smart = Route::fallback("smart", vec!["a/x".into(), "b/y".into()]);
     assert_eq!(store.create_route(&smart).await.expect("create"), 1);
     assert!(is_conflict(&store.create_route(&smart).await));
-    let reordered = Route { name: "smart".into(), targets: vec!["b/y".into(), "a/x".into()], drop_params: false };
+    // An update gives it a policy; the upsert below takes it away again.
+    let reordered = Route {
+        strategy: Strategy::Cheapest,
+        rules: vec![RouteRule {
+            when: Conditions { tag: Some("draft".into()), ..Conditions::default() },
+            targets: vec!["a/x".into()],
+            strategy: None,
+            weights: vec![],
+        }],
+        ..Route::fallback("smart", vec!["b/y".into(), "a/x".into()])
+    };
     assert_eq!(store.update_route(&reordered, 1).await.expect("update"), 2);
     assert!(is_conflict(&store.update_route(&smart, 1).await));
-    assert!(is_not_found(
-        &store.update_route(&Route { name: "nope".into(), targets: vec![], drop_params: false }, 1).await
-    ));
+    assert!(is_not_found(&store.update_route(&Route::fallback("nope", vec![]), 1).await));
 
     let catalog = store.load_admin_catalog().await.expect("admin catalog");
     let record = catalog.route("smart").expect("route");
@@ -203,7 +213,8 @@ pub async fn given_routes_then_create_update_and_delete_are_versioned_and_the_ca
 
     // The config's upsert moves the version on as well.
     store.upsert_route(&smart).await.expect("upsert");
-    assert_eq!(store.load_admin_catalog().await.expect("admin").route("smart").expect("route").version, 3);
+    let upserted = store.load_admin_catalog().await.expect("admin").route("smart").expect("route").clone();
+    assert_eq!((&upserted.route, upserted.version), (&smart, 3), "a plain chain again: the policy is gone");
 
     assert!(is_conflict(&store.delete_route("smart", Some(2)).await));
     store.delete_route("smart", Some(3)).await.expect("delete");

@@ -10,7 +10,7 @@ use super::{
     retry, s, unexpected,
 };
 use crate::domain::{
-    ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
+    ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route, RoutePolicy,
 };
 use crate::store::catalog_admin::stale;
 use crate::store::{
@@ -165,6 +165,25 @@ fn key_from(item: &Item) -> Result<ApiKey, StoreError> {
         cooldown_until: r.opt_n("cooldown_until")?,
         limits: KeyLimits { rpm: r.opt_n("rpm")?, tpm: r.opt_n("tpm")?, rpd: r.opt_n("rpd")? },
     })
+}
+
+/// A route's rules and strategy as the JSON text of its `policy` attribute (absent: a plain
+/// fallback chain).
+fn route_policy(route: &Route) -> Result<Option<String>, StoreError> {
+    route
+        .policy()
+        .map(|p| {
+            serde_json::to_string(&p).map_err(|e| StoreError::backend_caused("dynamodb: encode a route policy", e))
+        })
+        .transpose()
+}
+
+fn parse_policy(text: Option<String>) -> Result<Option<RoutePolicy>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| StoreError::backend_caused("dynamodb: a stored route policy is not valid", e))
+    })
+    .transpose()
 }
 
 fn targets(route: &Route) -> AttributeValue {
@@ -417,6 +436,7 @@ impl DynamoStore {
     }
 
     fn route_items(&self, route: &Route, version: Versioning) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let policy = route_policy(route)?;
         let mut item = key(route_pk(&route.name), META);
         let mut listing = key(CATALOG_PK, route_sk(&route.name));
         for (entity, target) in [("route", &mut item), ("catalog_route", &mut listing)] {
@@ -426,6 +446,7 @@ impl DynamoStore {
                 ("targets".to_string(), targets(route)),
                 ("drop_params".to_string(), boolean(route.drop_params)),
             ]);
+            put_opt(target, "policy", policy.as_deref().map(s));
         }
         // The listing carries the version too (the catalog is loaded from it); only the route
         // item holds the condition, and both move to the same version.
@@ -433,8 +454,9 @@ impl DynamoStore {
             Versioning::Expect(expected) => Versioning::Set(expected + 1),
             other => other,
         };
-        let listing = UpdateSpec::new(listing, &[], listing_version);
-        Ok(vec![UpdateSpec::new(item, &[], version).transact(self)?, listing.transact(self)?])
+        // A route back to a plain fallback chain loses its stored policy.
+        let listing = UpdateSpec::new(listing, &["policy"], listing_version);
+        Ok(vec![UpdateSpec::new(item, &["policy"], version).transact(self)?, listing.transact(self)?])
     }
 }
 
@@ -626,10 +648,10 @@ impl CatalogAdminStore for DynamoStore {
             } else if sk.starts_with("ROUTE#") {
                 routes.push(RouteRecord {
                     route: Route {
-                        name: r.s("name")?,
-                        targets: r.string_list("targets")?,
                         drop_params: r.flag("drop_params")?,
-                    },
+                        ..Route::fallback(r.s("name")?, r.string_list("targets")?)
+                    }
+                    .with_policy(parse_policy(r.opt_s("policy")?)?),
                     version: version_of(item)?,
                 });
             }
@@ -815,6 +837,7 @@ impl CatalogAdminStore for DynamoStore {
     }
 
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
+        let policy = route_policy(route)?;
         let mut item = key(route_pk(&route.name), META);
         let mut listing = key(CATALOG_PK, route_sk(&route.name));
         for (entity, target) in [("route", &mut item), ("catalog_route", &mut listing)] {
@@ -825,6 +848,7 @@ impl CatalogAdminStore for DynamoStore {
                 ("drop_params".to_string(), boolean(route.drop_params)),
                 ("version".to_string(), n(1)),
             ]);
+            put_opt(target, "policy", policy.as_deref().map(s));
         }
         let items = vec![put(self, item, Some(absent()))?, put(self, listing, None)?];
         match self.transact("create a route", items, false).await? {

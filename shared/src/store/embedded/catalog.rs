@@ -26,7 +26,7 @@ const SELECT_MODELS: &str = "SELECT provider, model, model_type, context_window,
      price_output, is_active, is_default, drop_params, created FROM models ORDER BY provider, model";
 const SELECT_KEYS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, cooldown_until, \
      rpm, tpm, rpd FROM api_keys ORDER BY provider, id";
-const SELECT_ROUTES: &str = "SELECT name, targets, drop_params FROM routes ORDER BY name";
+const SELECT_ROUTES: &str = "SELECT name, targets, drop_params, policy FROM routes ORDER BY name";
 const ANY_PROVIDER: &str = "SELECT EXISTS (SELECT 1 FROM providers)";
 
 const UPSERT_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order) \
@@ -67,9 +67,9 @@ const UPSERT_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, 
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = ?1";
 const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = ?2, cooldown_until = ?3 WHERE id = ?1";
 
-const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params) VALUES (?1, ?2, ?3) \
+const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params, policy) VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT (name) DO UPDATE SET targets = excluded.targets, drop_params = excluded.drop_params, \
-     version = version + 1";
+     policy = excluded.policy, version = version + 1";
 
 fn provider_from_row(row: &Row<'_>) -> rusqlite::Result<Provider> {
     Ok(Provider {
@@ -143,8 +143,21 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
+/// A route's `targets` and `policy` columns (`policy` NULL for a plain fallback chain).
+fn route_columns(route: &Route) -> Result<(String, Option<String>), StoreError> {
+    let targets = to_json(&route.targets, "routes.targets")?;
+    let policy = route.policy().map(|p| to_json(&p, "routes.policy")).transpose()?;
+    Ok((targets, policy))
+}
+
 fn route_from_row(row: &Row<'_>) -> rusqlite::Result<Route> {
-    Ok(Route { name: row.get(0)?, targets: json_column(row, 1, "routes.targets")?, drop_params: row.get(2)? })
+    let policy: Option<String> = row.get(3)?;
+    let policy = match policy {
+        Some(_) => Some(json_column(row, 3, "routes.policy")?),
+        None => None,
+    };
+    let route = Route::fallback(row.get::<_, String>(0)?, json_column(row, 1, "routes.targets")?);
+    Ok(Route { drop_params: row.get(2)?, ..route }.with_policy(policy))
 }
 
 /// Runs a whole-table `SELECT` and maps every row.
@@ -258,9 +271,9 @@ impl CatalogStore for EmbeddedStore {
     }
 
     async fn upsert_route(&self, route: &Route) -> Result<(), StoreError> {
-        let targets = to_json(&route.targets, "routes.targets")?;
+        let (targets, policy) = route_columns(route)?;
         self.with_db(|db| {
-            db.execute(UPSERT_ROUTE, params![route.name, targets, route.drop_params])
+            db.execute(UPSERT_ROUTE, params![route.name, targets, route.drop_params, policy])
                 .map(drop)
                 .map_err(backend("upsert a route"))
         })
@@ -290,7 +303,7 @@ const SELECT_MODEL_RECORDS: &str = "SELECT provider, model, model_type, context_
      ORDER BY provider, model";
 const SELECT_KEY_RECORDS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, \
      cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at FROM api_keys ORDER BY provider, id";
-const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, drop_params, version FROM routes ORDER BY name";
+const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, drop_params, policy, version FROM routes ORDER BY name";
 
 const CREATE_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order, \
      description, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1) ON CONFLICT (code) DO NOTHING";
@@ -319,10 +332,9 @@ const UPDATE_KEY: &str = "UPDATE api_keys SET name = ?2, secret_ref = ?3, masked
 const DELETE_KEY_VERSIONED: &str = "DELETE FROM api_keys WHERE id = ?1 AND (?2 IS NULL OR version = ?2)";
 const KEY_VERSION: &str = "SELECT version FROM api_keys WHERE id = ?1";
 
-const CREATE_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params, version) VALUES (?1, ?2, ?3, 1) \
+const CREATE_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params, policy, version) VALUES (?1, ?2, ?3, ?4, 1) \
      ON CONFLICT (name) DO NOTHING";
-const UPDATE_ROUTE: &str =
-    "UPDATE routes SET targets = ?2, drop_params = ?3, version = version + 1 WHERE name = ?1 AND version = ?4";
+const UPDATE_ROUTE: &str = "UPDATE routes SET targets = ?2, drop_params = ?3, policy = ?4, version = version + 1 WHERE name = ?1 AND version = ?5";
 const DELETE_ROUTE: &str = "DELETE FROM routes WHERE name = ?1 AND (?2 IS NULL OR version = ?2)";
 const ROUTE_VERSION: &str = "SELECT version FROM routes WHERE name = ?1";
 
@@ -343,7 +355,7 @@ fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
         })
     })?;
     let routes = select_all(&tx, SELECT_ROUTE_RECORDS, |row| {
-        Ok(RouteRecord { route: route_from_row(row)?, version: row.get(3)? })
+        Ok(RouteRecord { route: route_from_row(row)?, version: row.get(4)? })
     })?;
     tx.finish()?;
 
@@ -557,9 +569,10 @@ impl CatalogAdminStore for EmbeddedStore {
     }
 
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
-        let targets = to_json(&route.targets, "routes.targets")?;
+        let (targets, policy) = route_columns(route)?;
         let created = self.with_db(|db| {
-            db.execute(CREATE_ROUTE, params![route.name, targets, route.drop_params]).map_err(backend("create a route"))
+            db.execute(CREATE_ROUTE, params![route.name, targets, route.drop_params, policy])
+                .map_err(backend("create a route"))
         })?;
         if created == 0 {
             return Err(StoreError::Conflict(format!("route {} exists", route.name)));
@@ -568,7 +581,7 @@ impl CatalogAdminStore for EmbeddedStore {
     }
 
     async fn update_route(&self, route: &Route, expected_version: u64) -> Result<u64, StoreError> {
-        let targets = to_json(&route.targets, "routes.targets")?;
+        let (targets, policy) = route_columns(route)?;
         let what = format!("route {}", route.name);
         self.with_db(|db| {
             conditional(
@@ -578,6 +591,7 @@ impl CatalogAdminStore for EmbeddedStore {
                         route.name,
                         targets,
                         route.drop_params,
+                        policy,
                         expected_version
                     ])
                 },

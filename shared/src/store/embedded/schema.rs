@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     DROP_PARAMS_AND_MODEL_CREATED,
     DROP_USAGE_SUMMARIES,
     CREDITS,
+    ROUTE_POLICY,
 ];
 
 const V1: &str = r#"
@@ -277,6 +278,11 @@ CREATE TABLE credit_ledger (
     PRIMARY KEY (user_id, id)
 );
 CREATE INDEX credit_ledger_by_time ON credit_ledger (user_id, ts_ms DESC, id DESC);
+"#;
+
+/// A route's rules and strategy, as one JSON value (NULL: a plain fallback chain).
+const ROUTE_POLICY: &str = r#"
+ALTER TABLE routes ADD COLUMN policy TEXT;
 "#;
 
 /// The schema version this build writes.
