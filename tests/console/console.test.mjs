@@ -574,6 +574,7 @@ function scenario(lang) {
   });
 
   apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
+  routesTests({ lang, tr, shot, adminApi });
 
   if (lang === 'en') switchTest(tr);
   else noEnglishTest(tr);
@@ -765,7 +766,7 @@ function switchTest(tr) {
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
 // scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart)\b/g;
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.
@@ -775,7 +776,8 @@ const KEY_LABELS = [
   'Edit', 'Activate', 'Deactivate', 'Priority', 'Limits', 'Last used', 'Secret', 'Per page', 'Apply', 'Reset', 'Older',
   'Newer', 'Time (UTC)', 'Status', 'Every provider', 'Search models', 'Loading', 'Cancel', 'Save', 'Close', 'Call details',
   'active', 'inactive', 'invalid', 'normal', 'never', 'days', 'today', 'failed', 'Language',
-  'API keys', 'Create key', 'Revoke', 'Owner',
+  'Routes', 'API keys', 'Add route', 'Strategy', 'Targets', 'Rules', 'Weight', 'Create key', 'Revoke', 'Owner', 'Delete',
+  'fallback', 'weighted', 'cheapest', 'fastest', 'any', 'yes', 'no',
 ];
 
 /** The console's own words on screen: labels, headings, buttons, badges and their attributes. */
@@ -802,7 +804,7 @@ function noEnglishTest(tr) {
     const check = async (where) => {
       for (const label of await chrome()) seen.push([where, label]);
     };
-    for (const name of ['dashboard', 'providers', 'models', 'apikeys', 'logs']) {
+    for (const name of ['dashboard', 'providers', 'models', 'routes', 'apikeys', 'logs']) {
       await view(name);
       await page.locator('#view .loading').waitFor({ state: 'detached' });
       await check(name);
@@ -813,6 +815,16 @@ function noEnglishTest(tr) {
     await check('api keys, revoked too');
     await page.getByRole('button', { name: tr('apiKeys.create'), exact: true }).click();
     await check('create api key');
+    await page.keyboard.press('Escape');
+    await view('routes');
+    await page.getByRole('button', { name: tr('routes.add'), exact: true }).click();
+    await page.selectOption('#route-strategy', 'weighted');
+    await page.selectOption('#route-add-target', 'demo/echo');
+    await page.locator('[data-targets="route"]').getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await page.getByRole('button', { name: tr('routes.addRule'), exact: true }).click();
+    await page.selectOption('#rule-0-add-target', 'demo/echo');
+    await page.locator('[data-targets="rule-0"]').getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await check('route editor');
     await page.keyboard.press('Escape');
     await view('providers');
     await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
@@ -840,9 +852,168 @@ function noEnglishTest(tr) {
       || /[A-Za-z]{3,}/.test(label.replace(CODE, ' ').replace(ALLOWED, ' ')));
     assert.deepEqual(english, [], 'English left on the Chinese pages');
     assert.ok(seen.length > 150, `${seen.length} labels checked`);
-    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50', '吊销']) {
+    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50', '路由', '规则 1', '吊销', '按权重']) {
       assert.ok(seen.some(([, l]) => l.includes(label)), `${label} is on a page`);
     }
   });
 }
 
+// ---- Routes ---------------------------------------------------------------------------------
+
+function routesTests({ lang, tr, shot, adminApi }) {
+  const editor = () => page.locator('dialog[data-dialog="route"]');
+  /** Adds `id` from the active models to the target list `prefix` (`route`, `rule-0`). */
+  async function addTarget(prefix, id) {
+    await page.selectOption(`#${prefix}-add-target`, id);
+    await page.locator(`[data-targets="${prefix}"]`).getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await page.locator(`[data-targets="${prefix}"] li[data-target="${id}"]`).waitFor();
+  }
+  const route = async (name) => (await adminApi('/api/admin/ai-routes')).data.find((r) => r.name === name);
+
+  uiTest('routes: a weighted route with a rule is saved exactly as typed, and reads back after a reload', async () => {
+    await view('routes');
+    assert.equal(await text('.page-header h1'), tr('routes.title'));
+    await page.getByRole('button', { name: tr('routes.add'), exact: true }).click();
+    await editor().waitFor();
+    assert.equal(await editor().getAttribute('aria-label'), tr('routes.addTitle'));
+    await page.fill('#route-name', 'lyrics-mix');
+    await page.selectOption('#route-strategy', 'weighted');
+    await addTarget('route', 'demo/echo');
+    await addTarget('route', 'fakeup/fake-small');
+    await page.fill('#route-weight-0', '3');
+    await page.fill('#route-weight-1', '1');
+
+    await page.getByRole('button', { name: tr('routes.addRule'), exact: true }).click();
+    const rule = page.locator('[data-rule="0"]');
+    await rule.waitFor();
+    await page.fill('#rule-0-cjk', '0,3'); // a comma as the decimal sign
+    await page.fill('#rule-0-tag', 'lyrics');
+    await page.selectOption('#rule-0-strategy', 'fallback');
+    await addTarget('rule-0', 'demo/echo');
+    await addTarget('rule-0', 'fakeup/fake-small');
+    // Order: fake-small first, moved up with its button.
+    await page.getByRole('button', { name: tr('routes.moveTargetUp', { target: 'fakeup/fake-small' }), exact: true }).last().click();
+    assert.deepEqual(await rule.locator('li[data-target]').evaluateAll((els) => els.map((e) => e.dataset.target)), ['fakeup/fake-small', 'demo/echo']);
+    assert.equal(await rule.locator('input[id^="rule-0-weight"]').count(), 0, 'no weights for a fallback rule');
+
+    await noClippedControls('route editor at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-1280-${lang}.png`) });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('route editor at 390', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-390-${lang}.png`) });
+    await editor().evaluate((d) => { d.scrollTop = 0; });
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-top-390-${lang}.png`) });
+    await rule.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-rule-390-${lang}.png`) });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await editor().locator('button[type=submit]').click();
+    await editor().waitFor({ state: 'detached' });
+    await page.locator('#toast', { hasText: tr('routes.added', { name: 'lyrics-mix' }) }).waitFor();
+
+    await page.reload();
+    await page.locator('tr[data-route="lyrics-mix"]').waitFor();
+    await idle();
+    const saved = await route('lyrics-mix');
+    assert.deepEqual(saved, {
+      name: 'lyrics-mix',
+      targets: ['demo/echo', 'fakeup/fake-small'],
+      drop_params: false,
+      strategy: 'weighted',
+      weights: [3, 1],
+      rules: [{ when: { cjk_share_at_least: 0.3, tag: 'lyrics' }, targets: ['fakeup/fake-small', 'demo/echo'], strategy: 'fallback' }],
+      version: 1,
+    });
+    const row = page.locator('tr[data-route="lyrics-mix"]');
+    assert.equal(await row.locator('[data-strategy]').innerText(), tr('routes.strategy.weighted'));
+    assert.equal(await row.locator('[data-field="rules"]').innerText(), '1');
+    assert.deepEqual((await row.locator('.target-summary li').allInnerTexts()).map((s) => s.trim()), ['demo/echo × 3', 'fakeup/fake-small × 1']);
+
+    // The editor reads it back as it was typed (the share as a decimal).
+    await row.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await editor().waitFor();
+    assert.equal(await page.inputValue('#route-strategy'), 'weighted');
+    assert.deepEqual([await page.inputValue('#route-weight-0'), await page.inputValue('#route-weight-1')], ['3', '1']);
+    assert.deepEqual([await page.inputValue('#rule-0-cjk'), await page.inputValue('#rule-0-tag'), await page.inputValue('#rule-0-strategy')],
+      ['0.3', 'lyrics', 'fallback']);
+    assert.deepEqual([await page.inputValue('#rule-0-images'), await page.inputValue('#rule-0-tools'), await page.inputValue('#rule-0-user')], ['any', 'any', '']);
+    assert.equal(await page.locator('#route-name').count(), 0, 'a name cannot change');
+    await page.keyboard.press('Escape');
+    await editor().waitFor({ state: 'detached' });
+
+    await noClippedControls('routes at 1280');
+    await noHorizontalOverflow('routes at 1280');
+    await shot('routes-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('routes at 390');
+    await noHorizontalOverflow('routes at 390');
+    await shot('routes-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  uiTest('routes: a form error names its field; a 409 keeps the dialog and the input; a second save wins; delete after a confirmation', async () => {
+    await view('routes');
+    const row = page.locator('tr[data-route="lyrics-mix"]');
+    await row.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await editor().waitFor();
+    const error = editor().locator('[data-error]');
+
+    // A 400 of the API names a field: said in the dialog, that field marked, the input kept.
+    await page.fill('#route-weight-0', '0');
+    await page.fill('#route-weight-1', '0');
+    await expecting([/status of 400/], async () => {
+      await editor().locator('button[type=submit]').click();
+      await error.filter({ hasText: 'at least one weight above 0' }).waitFor();
+      await idle();
+    });
+    assert.equal(await page.getAttribute('#route-weight-0', 'aria-invalid'), 'true');
+    assert.equal(await page.inputValue('#route-weight-1'), '0');
+    await page.fill('#route-weight-0', '3');
+    await page.fill('#route-weight-1', '1');
+
+    // Something the form cannot read: said in the dialog, the field marked, nothing sent.
+    await page.fill('#rule-0-cjk', '1,5');
+    await editor().locator('button[type=submit]').click();
+    await error.waitFor();
+    assert.equal(await error.innerText(), tr('routes.error.cjk', { n: '1' }));
+    assert.equal(await page.getAttribute('#rule-0-cjk', 'aria-invalid'), 'true');
+    await page.fill('#rule-0-cjk', '30 %');
+
+    // Someone else saves the route meanwhile.
+    const before = await route('lyrics-mix');
+    await adminApi('/api/admin/ai-routes/lyrics-mix', { method: 'PUT', body: JSON.stringify({ version: before.version, drop_params: true }) });
+    await page.fill('#rule-0-tag', 'lyrics-zh');
+    await expecting([/status of 409/], async () => {
+      await editor().locator('button[type=submit]').click();
+      await error.filter({ hasText: tr('routes.conflict') }).waitFor();
+      await idle();
+    });
+    assert.equal(await editor().count(), 1, 'the dialog stays');
+    assert.equal(await page.inputValue('#rule-0-tag'), 'lyrics-zh', 'with the input');
+    assert.equal(await page.inputValue('#rule-0-cjk'), '30 %');
+    assert.equal((await route('lyrics-mix')).rules[0].when.tag, 'lyrics', 'nothing saved');
+    await noClippedControls('route editor with a conflict', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-conflict-1280-${lang}.png`) });
+
+    // Saving again, knowingly, replaces the other version.
+    await editor().locator('button[type=submit]').click();
+    await editor().waitFor({ state: 'detached' });
+    await page.locator('#toast', { hasText: tr('routes.saved', { name: 'lyrics-mix' }) }).waitFor();
+    const after = await route('lyrics-mix');
+    assert.deepEqual(after.rules[0].when, { cjk_share_at_least: 0.3, tag: 'lyrics-zh' });
+    assert.equal(after.drop_params, false);
+    assert.equal(after.version, before.version + 2);
+
+    // Delete: asked first.
+    await idle();
+    await row.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('routes.deleteTitle', { name: 'lyrics-mix' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('routes.deleteMessage', { name: 'lyrics-mix' })));
+    await confirm.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('routes.deleted', { name: 'lyrics-mix' }) }).waitFor();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await route('lyrics-mix'), undefined);
+    assert.equal(await text('#view td.empty'), tr('routes.empty'));
+  });
+}
