@@ -216,9 +216,16 @@ export function render(main) {
             }, '×')));
       });
       const free = active.filter((id) => !list.some((target) => target.id === id));
+      // Grouped by provider, in the catalog's order.
+      const groups = new Map();
+      for (const id of free) {
+        const provider = known.get(id).provider_code;
+        if (!groups.has(provider)) groups.set(provider, []);
+        groups.get(provider).push(id);
+      }
       const picker = h('select', { id: `${prefix}-add-target`, 'aria-label': t('routes.pickTarget'), dataset: { param: `${param}targets` } },
         h('option', { value: '' }, t(free.length ? 'routes.pickTarget' : 'routes.noMoreTargets')),
-        free.map((id) => h('option', { value: id }, id)));
+        [...groups].map(([provider, ids]) => h('optgroup', { label: provider }, ids.map((id) => h('option', { value: id }, id)))));
       const add = h('button', { type: 'button', class: 'small', dataset: { action: 'add-target' } }, t('routes.addTarget'));
       add.addEventListener('click', () => {
         if (!picker.value) {
