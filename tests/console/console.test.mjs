@@ -142,6 +142,40 @@ async function noHorizontalOverflow(what) {
   assert.ok(scroll <= width, `${what}: the page is ${scroll}px wide in a ${width}px window`);
 }
 
+/**
+ * Every control of `scope` (buttons, fields, links, labels) that is displayed lies wholly inside
+ * the window and inside every box that clips or scrolls it sideways: nothing to find by scrolling
+ * a table, nothing cut.
+ */
+async function noClippedControls(what, scope = '#view') {
+  const clipped = await page.evaluate((scope) => {
+    const out = [];
+    const width = window.innerWidth;
+    for (const root of document.querySelectorAll(scope)) {
+      for (const el of root.querySelectorAll('button, input, select, textarea, a[href], label')) {
+        if (!el.getClientRects().length) continue;
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 && r.height === 0) continue;
+        const name = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''} "${(el.innerText || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 40)}"`;
+        if (r.left < -0.5 || r.right > width + 0.5) {
+          out.push(`${name}: ${Math.round(r.left)}–${Math.round(r.right)} in a ${width}px window`);
+          continue;
+        }
+        for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+          if (getComputedStyle(box).overflowX === 'visible') continue;
+          const b = box.getBoundingClientRect();
+          if (r.left < b.left - 0.5 || r.right > b.right + 0.5) {
+            out.push(`${name}: cut by ${box.tagName.toLowerCase()}.${box.className}`);
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }, scope);
+  assert.deepEqual(clipped, [], `${what}: controls out of sight`);
+}
+
 const LAUNCH = {
   executablePath: CHROMIUM,
   headless: true,
@@ -345,7 +379,8 @@ function scenario(lang) {
     assert.ok(report.includes(tr('providers.syncListed', { count: '2' }).trim()), report);
     const names = tr('common.namesSuffix', { names: ['fake-small', 'fake-large'].join(tr('common.listSeparator')) });
     assert.equal(await card.locator('.outcome [data-added]').innerText(), tr('providers.syncAdded', { count: '2', names }));
-    assert.equal(await card.locator('[data-field="models"]').innerText(), tr('providers.meta.modelsValue', { active: '0', total: '2' }));
+    // The card is drawn again once the list is read again after the sync.
+    await card.locator('[data-field="models"]', { hasText: tr('providers.meta.modelsValue', { active: '0', total: '2' }) }).waitFor();
     await noSecretOnPage();
   });
 
@@ -538,9 +573,111 @@ function scenario(lang) {
     await dialog.waitFor({ state: 'detached' });
   });
 
+  apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
+  routesTests({ lang, tr, shot, adminApi });
+
   if (lang === 'en') switchTest(tr);
   else noEnglishTest(tr);
 }
+
+// ---- Maestro API keys -----------------------------------------------------------------------
+
+function apiKeysTests({ lang, BASE, form, tr, shot, adminApi }) {
+  uiTest('api keys: create one, its key shown once with a copy button, then only masked; revoke it after a confirmation', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+    await view('apikeys');
+    assert.equal(await text('.page-header h1'), tr('apiKeys.title'));
+    assert.equal(await page.locator('[data-api-key]').count(), 0);
+    await page.getByRole('button', { name: tr('apiKeys.create'), exact: true }).click();
+    const create = page.locator(`dialog[aria-label="${tr('apiKeys.createTitle')}"]`);
+    await create.waitFor();
+    await page.fill('#f-owner', 'user-42');
+    await page.fill('#f-key_name', 'ci-7');
+    await page.fill('#f-allowed_models', 'demo/echo, smart-1');
+    await page.fill('#f-rate_limit_rpm', '60');
+    await page.fill('#f-daily_cost', '0,5'); // a comma as the decimal sign: $0.50
+    await create.locator('button[type=submit]').click();
+
+    const once = page.getByRole('dialog', { name: tr('apiKeys.onceTitle', { name: 'ci-7' }), exact: true });
+    await once.waitFor();
+    assert.equal(await create.count(), 0, 'the form is gone');
+    const key = await page.inputValue('#new-api-key');
+    assert.match(key, /^mk-[A-Za-z0-9_-]{20,}$/);
+    assert.ok((await once.innerText()).includes(tr('apiKeys.onceWarning')), 'the warning');
+    await noClippedControls('the new key at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `apikey-once-1280-${lang}.png`) });
+    await once.getByRole('button', { name: tr('apiKeys.copy'), exact: true }).click();
+    await once.getByText(tr('apiKeys.copied'), { exact: true }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key, 'the clipboard holds the key');
+    // The key is real: it lists the models it may call, and only those.
+    const models = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(models.status, 200);
+    assert.deepEqual((await models.json()).data.map((m) => m.id), ['demo/echo']);
+
+    await once.getByRole('button', { name: tr('apiKeys.onceDone'), exact: true }).click();
+    await once.waitFor({ state: 'detached' });
+    await idle();
+    const row = page.locator('tr[data-owner="user-42"]');
+    await row.waitFor();
+    const masked = `mk-…${key.slice(-4)}`;
+    assert.equal(await row.locator('[data-masked]').innerText(), masked);
+    assert.equal(await row.locator('[data-field="owner"]').innerText(), 'user-42');
+    assert.equal(await row.locator('[data-field="models"]').innerText(), ['demo/echo', 'smart-1'].join(tr('common.listSeparator')));
+    const limits = await row.locator('[data-field="limits"]').innerText();
+    assert.ok(limits.includes(tr('limit.rpm', { value: '60' })), limits);
+    assert.ok(limits.includes(tr('apiKeys.limit.cost', { value: form.money('0.50') })), limits);
+    assert.equal(await row.locator('.badge[data-active="true"]').innerText(), tr('apiKeys.active'));
+    const html = await page.content();
+    assert.ok(!html.includes(key), 'the full key is not on the page any more');
+    assert.ok(!(await page.$$eval('input, textarea', (els) => els.map((e) => e.value))).includes(key));
+    const [stored] = (await adminApi('/api/admin/api-keys?owner=user-42')).data;
+    assert.deepEqual(
+      [stored.key_name, stored.masked_key, stored.allowed_models, stored.rate_limit_rpm, stored.daily_token_budget, stored.daily_cost_budget_micros],
+      ['ci-7', masked, ['demo/echo', 'smart-1'], 60, null, 500_000]);
+    assert.ok(!('api_key' in stored));
+
+    await noClippedControls('api keys at 1280');
+    await noHorizontalOverflow('api keys at 1280');
+    await shot('apikeys-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('api keys at 390');
+    await noClippedControls('navigation at 390', '.nav');
+    await noHorizontalOverflow('api keys at 390');
+    await shot('apikeys-390');
+
+    // Revoke: asked first; "Cancel" changes nothing.
+    await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('apiKeys.revokeTitle', { name: 'ci-7' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('apiKeys.revokeMessage', { masked, owner: 'user-42' })));
+    await noClippedControls('revoke confirmation at 390', 'dialog');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await confirm.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await confirm.waitFor({ state: 'detached' });
+    assert.equal((await adminApi('/api/admin/api-keys?owner=user-42')).data[0].is_active, true);
+
+    await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    await confirm.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('apiKeys.revokedToast', { name: 'ci-7' }) }).waitFor();
+    await idle();
+    assert.equal(await row.count(), 0, 'only active keys are listed by default');
+    await page.selectOption('#apikeys-state', 'revoked');
+    await row.locator('.badge[data-active="false"]', { hasText: tr('apiKeys.revoked') }).waitFor();
+    assert.equal(await row.getByRole('button', { name: tr('apiKeys.revoke'), exact: true }).count(), 0);
+    const [before, after] = tr('apiKeys.revokedAt', { time: '\u0000' }).split('\u0000');
+    const when = await row.locator('[data-field="revoked"]').innerText();
+    assert.ok(when.startsWith(before) && when.endsWith(after), when);
+    assert.match(when.slice(before.length, when.length - after.length), form.dateTime);
+    const [revoked] = (await adminApi('/api/admin/api-keys?owner=user-42')).data;
+    assert.equal(revoked.is_active, false);
+    assert.ok(revoked.revoked_at);
+    const refused = await fetch(`${BASE}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(refused.status, 401, 'a revoked key is refused');
+    await refused.body?.cancel();
+    await noSecretOnPage();
+  });
+}
+
 
 // ---- The switch -----------------------------------------------------------------------------
 
@@ -628,8 +765,8 @@ function switchTest(tr) {
 // ---- No English left ------------------------------------------------------------------------
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
-// scenario's own data (key names, provider and model codes, a placeholder's example).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music)\b/g;
+// scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.
@@ -639,6 +776,8 @@ const KEY_LABELS = [
   'Edit', 'Activate', 'Deactivate', 'Priority', 'Limits', 'Last used', 'Secret', 'Per page', 'Apply', 'Reset', 'Older',
   'Newer', 'Time (UTC)', 'Status', 'Every provider', 'Search models', 'Loading', 'Cancel', 'Save', 'Close', 'Call details',
   'active', 'inactive', 'invalid', 'normal', 'never', 'days', 'today', 'failed', 'Language',
+  'Routes', 'API keys', 'Add route', 'Strategy', 'Targets', 'Rules', 'Weight', 'Create key', 'Revoke', 'Owner', 'Delete',
+  'fallback', 'weighted', 'cheapest', 'fastest', 'any', 'yes', 'no',
 ];
 
 /** The console's own words on screen: labels, headings, buttons, badges and their attributes. */
@@ -665,11 +804,28 @@ function noEnglishTest(tr) {
     const check = async (where) => {
       for (const label of await chrome()) seen.push([where, label]);
     };
-    for (const name of ['dashboard', 'providers', 'models', 'logs']) {
+    for (const name of ['dashboard', 'providers', 'models', 'routes', 'apikeys', 'logs']) {
       await view(name);
       await page.locator('#view .loading').waitFor({ state: 'detached' });
       await check(name);
     }
+    await view('apikeys');
+    await page.selectOption('#apikeys-state', '');
+    await page.locator('tr[data-owner="user-42"]').waitFor();
+    await check('api keys, revoked too');
+    await page.getByRole('button', { name: tr('apiKeys.create'), exact: true }).click();
+    await check('create api key');
+    await page.keyboard.press('Escape');
+    await view('routes');
+    await page.getByRole('button', { name: tr('routes.add'), exact: true }).click();
+    await page.selectOption('#route-strategy', 'weighted');
+    await page.selectOption('#route-add-target', 'demo/echo');
+    await page.locator('[data-targets="route"]').getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await page.getByRole('button', { name: tr('routes.addRule'), exact: true }).click();
+    await page.selectOption('#rule-0-add-target', 'demo/echo');
+    await page.locator('[data-targets="rule-0"]').getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await check('route editor');
+    await page.keyboard.press('Escape');
     await view('providers');
     await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
     await check('add provider');
@@ -696,8 +852,168 @@ function noEnglishTest(tr) {
       || /[A-Za-z]{3,}/.test(label.replace(CODE, ' ').replace(ALLOWED, ' ')));
     assert.deepEqual(english, [], 'English left on the Chinese pages');
     assert.ok(seen.length > 150, `${seen.length} labels checked`);
-    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50']) {
+    for (const label of ['仪表盘', '供应商', '模型', '调用日志', '成功率', '密钥', '费用', '延迟 P50', '路由', '规则 1', '吊销', '按权重']) {
       assert.ok(seen.some(([, l]) => l.includes(label)), `${label} is on a page`);
     }
+  });
+}
+
+// ---- Routes ---------------------------------------------------------------------------------
+
+function routesTests({ lang, tr, shot, adminApi }) {
+  const editor = () => page.locator('dialog[data-dialog="route"]');
+  /** Adds `id` from the active models to the target list `prefix` (`route`, `rule-0`). */
+  async function addTarget(prefix, id) {
+    await page.selectOption(`#${prefix}-add-target`, id);
+    await page.locator(`[data-targets="${prefix}"]`).getByRole('button', { name: tr('routes.addTarget'), exact: true }).click();
+    await page.locator(`[data-targets="${prefix}"] li[data-target="${id}"]`).waitFor();
+  }
+  const route = async (name) => (await adminApi('/api/admin/ai-routes')).data.find((r) => r.name === name);
+
+  uiTest('routes: a weighted route with a rule is saved exactly as typed, and reads back after a reload', async () => {
+    await view('routes');
+    assert.equal(await text('.page-header h1'), tr('routes.title'));
+    await page.getByRole('button', { name: tr('routes.add'), exact: true }).click();
+    await editor().waitFor();
+    assert.equal(await editor().getAttribute('aria-label'), tr('routes.addTitle'));
+    await page.fill('#route-name', 'lyrics-mix');
+    await page.selectOption('#route-strategy', 'weighted');
+    await addTarget('route', 'demo/echo');
+    await addTarget('route', 'fakeup/fake-small');
+    await page.fill('#route-weight-0', '3');
+    await page.fill('#route-weight-1', '1');
+
+    await page.getByRole('button', { name: tr('routes.addRule'), exact: true }).click();
+    const rule = page.locator('[data-rule="0"]');
+    await rule.waitFor();
+    await page.fill('#rule-0-cjk', '0,3'); // a comma as the decimal sign
+    await page.fill('#rule-0-tag', 'lyrics');
+    await page.selectOption('#rule-0-strategy', 'fallback');
+    await addTarget('rule-0', 'demo/echo');
+    await addTarget('rule-0', 'fakeup/fake-small');
+    // Order: fake-small first, moved up with its button.
+    await page.getByRole('button', { name: tr('routes.moveTargetUp', { target: 'fakeup/fake-small' }), exact: true }).last().click();
+    assert.deepEqual(await rule.locator('li[data-target]').evaluateAll((els) => els.map((e) => e.dataset.target)), ['fakeup/fake-small', 'demo/echo']);
+    assert.equal(await rule.locator('input[id^="rule-0-weight"]').count(), 0, 'no weights for a fallback rule');
+
+    await noClippedControls('route editor at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-1280-${lang}.png`) });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('route editor at 390', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-390-${lang}.png`) });
+    await editor().evaluate((d) => { d.scrollTop = 0; });
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-top-390-${lang}.png`) });
+    await rule.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-editor-rule-390-${lang}.png`) });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await editor().locator('button[type=submit]').click();
+    await editor().waitFor({ state: 'detached' });
+    await page.locator('#toast', { hasText: tr('routes.added', { name: 'lyrics-mix' }) }).waitFor();
+
+    await page.reload();
+    await page.locator('tr[data-route="lyrics-mix"]').waitFor();
+    await idle();
+    const saved = await route('lyrics-mix');
+    assert.deepEqual(saved, {
+      name: 'lyrics-mix',
+      targets: ['demo/echo', 'fakeup/fake-small'],
+      drop_params: false,
+      strategy: 'weighted',
+      weights: [3, 1],
+      rules: [{ when: { cjk_share_at_least: 0.3, tag: 'lyrics' }, targets: ['fakeup/fake-small', 'demo/echo'], strategy: 'fallback' }],
+      version: 1,
+    });
+    const row = page.locator('tr[data-route="lyrics-mix"]');
+    assert.equal(await row.locator('[data-strategy]').innerText(), tr('routes.strategy.weighted'));
+    assert.equal(await row.locator('[data-field="rules"]').innerText(), '1');
+    assert.deepEqual((await row.locator('.target-summary li').allInnerTexts()).map((s) => s.trim()), ['demo/echo × 3', 'fakeup/fake-small × 1']);
+
+    // The editor reads it back as it was typed (the share as a decimal).
+    await row.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await editor().waitFor();
+    assert.equal(await page.inputValue('#route-strategy'), 'weighted');
+    assert.deepEqual([await page.inputValue('#route-weight-0'), await page.inputValue('#route-weight-1')], ['3', '1']);
+    assert.deepEqual([await page.inputValue('#rule-0-cjk'), await page.inputValue('#rule-0-tag'), await page.inputValue('#rule-0-strategy')],
+      ['0.3', 'lyrics', 'fallback']);
+    assert.deepEqual([await page.inputValue('#rule-0-images'), await page.inputValue('#rule-0-tools'), await page.inputValue('#rule-0-user')], ['any', 'any', '']);
+    assert.equal(await page.locator('#route-name').count(), 0, 'a name cannot change');
+    await page.keyboard.press('Escape');
+    await editor().waitFor({ state: 'detached' });
+
+    await noClippedControls('routes at 1280');
+    await noHorizontalOverflow('routes at 1280');
+    await shot('routes-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('routes at 390');
+    await noHorizontalOverflow('routes at 390');
+    await shot('routes-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  uiTest('routes: a form error names its field; a 409 keeps the dialog and the input; a second save wins; delete after a confirmation', async () => {
+    await view('routes');
+    const row = page.locator('tr[data-route="lyrics-mix"]');
+    await row.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    await editor().waitFor();
+    const error = editor().locator('[data-error]');
+
+    // A 400 of the API names a field: said in the dialog, that field marked, the input kept.
+    await page.fill('#route-weight-0', '0');
+    await page.fill('#route-weight-1', '0');
+    await expecting([/status of 400/], async () => {
+      await editor().locator('button[type=submit]').click();
+      await error.filter({ hasText: 'at least one weight above 0' }).waitFor();
+      await idle();
+    });
+    assert.equal(await page.getAttribute('#route-weight-0', 'aria-invalid'), 'true');
+    assert.equal(await page.inputValue('#route-weight-1'), '0');
+    await page.fill('#route-weight-0', '3');
+    await page.fill('#route-weight-1', '1');
+
+    // Something the form cannot read: said in the dialog, the field marked, nothing sent.
+    await page.fill('#rule-0-cjk', '1,5');
+    await editor().locator('button[type=submit]').click();
+    await error.waitFor();
+    assert.equal(await error.innerText(), tr('routes.error.cjk', { n: '1' }));
+    assert.equal(await page.getAttribute('#rule-0-cjk', 'aria-invalid'), 'true');
+    await page.fill('#rule-0-cjk', '30 %');
+
+    // Someone else saves the route meanwhile.
+    const before = await route('lyrics-mix');
+    await adminApi('/api/admin/ai-routes/lyrics-mix', { method: 'PUT', body: JSON.stringify({ version: before.version, drop_params: true }) });
+    await page.fill('#rule-0-tag', 'lyrics-zh');
+    await expecting([/status of 409/], async () => {
+      await editor().locator('button[type=submit]').click();
+      await error.filter({ hasText: tr('routes.conflict') }).waitFor();
+      await idle();
+    });
+    assert.equal(await editor().count(), 1, 'the dialog stays');
+    assert.equal(await page.inputValue('#rule-0-tag'), 'lyrics-zh', 'with the input');
+    assert.equal(await page.inputValue('#rule-0-cjk'), '30 %');
+    assert.equal((await route('lyrics-mix')).rules[0].when.tag, 'lyrics', 'nothing saved');
+    await noClippedControls('route editor with a conflict', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `route-conflict-1280-${lang}.png`) });
+
+    // Saving again, knowingly, replaces the other version.
+    await editor().locator('button[type=submit]').click();
+    await editor().waitFor({ state: 'detached' });
+    await page.locator('#toast', { hasText: tr('routes.saved', { name: 'lyrics-mix' }) }).waitFor();
+    const after = await route('lyrics-mix');
+    assert.deepEqual(after.rules[0].when, { cjk_share_at_least: 0.3, tag: 'lyrics-zh' });
+    assert.equal(after.drop_params, false);
+    assert.equal(after.version, before.version + 2);
+
+    // Delete: asked first.
+    await idle();
+    await row.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('routes.deleteTitle', { name: 'lyrics-mix' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('routes.deleteMessage', { name: 'lyrics-mix' })));
+    await confirm.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('routes.deleted', { name: 'lyrics-mix' }) }).waitFor();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await route('lyrics-mix'), undefined);
+    assert.equal(await text('#view td.empty'), tr('routes.empty'));
   });
 }

@@ -41,15 +41,15 @@ export function whenAuthFails(handler) {
 }
 
 /**
- * One API call. `query` entries that are empty are left out; `body` is sent as JSON.
- * Resolves to the parsed JSON (null for 204), rejects with an ApiError.
+ * One API call. `query` entries that are empty are left out; `body` is sent as JSON; `headers`
+ * are added (e.g. `If-Match`). Resolves to the parsed JSON (null for 204), rejects with an ApiError.
  */
-export async function api(path, { method = 'GET', query, body } = {}) {
+export async function api(path, { method = 'GET', query, body, headers: extra } = {}) {
   const url = new URL(path.replace(/^\//, ''), apiBase);
   for (const [name, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, String(value));
   }
-  const headers = { Accept: 'application/json', Authorization: `Bearer ${session.token() || ''}` };
+  const headers = { ...extra, Accept: 'application/json', Authorization: `Bearer ${session.token() || ''}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   busy(+1);
   let response;
@@ -88,6 +88,11 @@ export async function api(path, { method = 'GET', query, body } = {}) {
 /** A versioned update: PUT with the version the item was read at. */
 export function update(path, item, changes) {
   return api(path, { method: 'PUT', body: { version: item.version, ...changes } });
+}
+
+/** A versioned delete: only at the version the item was read at (`If-Match`). */
+export function remove(path, item) {
+  return api(path, { method: 'DELETE', headers: { 'If-Match': `"${item.version}"` } });
 }
 
 /** Path segment encoding for ids such as `provider/model`. */

@@ -1,5 +1,5 @@
 // The console's shell: sign-in (a pasted token, or the `#token=` link the local runner prints),
-// sign-out, hash routes (#/dashboard, #/providers, #/models, #/logs), each a view module whose
+// sign-out, hash routes (#/dashboard, #/providers, #/models, #/routes, #/apikeys, #/logs), each a view module whose
 // render(main) returns a cleanup function, and the language switch, which re-renders the page in
 // place (same route, no reload).
 
@@ -9,9 +9,11 @@ import { locale, onLocaleChange, setLocale, t, tParts } from './i18n.js';
 import * as dashboard from './dashboard.js';
 import * as providers from './providers.js';
 import * as models from './models.js';
+import * as routes from './routes.js';
+import * as apikeys from './apikeys.js';
 import * as logs from './logs.js';
 
-const VIEWS = { dashboard, providers, models, logs };
+const VIEWS = { dashboard, providers, models, routes, apikeys, logs };
 
 const $ = (id) => document.getElementById(id);
 let cleanup = null;

@@ -56,7 +56,8 @@ export function activeBadge(active) {
 /**
  * A table inside its own scrolling box (so a narrow screen scrolls the table, not the page).
  * columns: [{label, cell: row => Node|string, class}]; options: {empty, onRowClick, rowLabel,
- * rowData: row => dataset}.
+ * rowData: row => dataset, cards}. With `cards`, a phone shows each row as a card of
+ * "label value" lines instead (every control in sight, nothing to scroll sideways).
  */
 export function table(columns, rows, options = {}) {
   const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)));
@@ -66,7 +67,7 @@ export function table(columns, rows, options = {}) {
   }
   for (const row of rows) {
     const tr = h('tr', { dataset: options.rowData ? options.rowData(row) : null },
-      columns.map((c) => h('td', { class: c.class }, c.cell(row))));
+      columns.map((c) => h('td', { class: c.class, dataset: options.cards && c.label ? { label: c.label } : null }, c.cell(row))));
     if (options.onRowClick) {
       tr.classList.add('clickable');
       tr.tabIndex = 0;
@@ -81,7 +82,8 @@ export function table(columns, rows, options = {}) {
     }
     body.append(tr);
   }
-  return h('div', { class: 'table-wrap' }, h('table', { class: options.class }, h('thead', {}, head), body));
+  return h('div', { class: ['table-wrap', options.cards && 'table-cards'] },
+    h('table', { class: options.class }, h('thead', {}, head), body));
 }
 
 export const spinner = (text = t('common.loading')) => h('div', { class: 'loading', role: 'status' }, h('span', { class: 'spin' }), text);
@@ -146,8 +148,10 @@ function fieldInput(field, id) {
 /**
  * A modal form. `onSubmit(values)` saves; on success the dialog closes and is removed (with any
  * secret typed into it); on failure the API's message shows inside and the dialog stays open.
+ * A 409 closes it with a toast (a stale version: the caller has reloaded) unless `conflictInside`
+ * (a 409 that is not about a version, e.g. a duplicate: the input is still good).
  */
-export function formDialog({ title, intro, fields, submitLabel = t('common.save'), onSubmit }) {
+export function formDialog({ title, intro, fields, submitLabel = t('common.save'), onSubmit, conflictInside = false }) {
   const inputs = new Map();
   const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true });
   const rows = fields.map((field) => {
@@ -181,7 +185,7 @@ export function formDialog({ title, intro, fields, submitLabel = t('common.save'
       close();
     } catch (e) {
       // A stale version: what the form was filled from is gone; the caller has reloaded.
-      if (e.status === 409) {
+      if (e.status === 409 && !conflictInside) {
         close();
         toast(e.message, 'warn');
         return;
@@ -198,4 +202,62 @@ export function formDialog({ title, intro, fields, submitLabel = t('common.save'
   const first = form.querySelector('input:not([type=checkbox]), select, textarea');
   if (first) first.focus();
   return dialog;
+}
+
+/** A dialog's frame: title, close button, `content`, and a footer; removed from the page when closed. */
+export function modal({ title, name, content, footer, wide = false }) {
+  const dialog = h('dialog', { class: ['dialog', wide && 'dialog-wide'], 'aria-label': title, dataset: name ? { dialog: name } : null });
+  const close = () => { if (dialog.open) dialog.close(); dialog.remove(); };
+  dialog.append(h('div', { class: 'form' },
+    h('header', { class: 'dialog-head' }, h('h2', {}, title),
+      h('button', { type: 'button', class: 'ghost icon', 'aria-label': t('common.close'), onclick: close }, '×')),
+    content, h('footer', { class: 'dialog-foot' }, footer(close))));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return { dialog, close };
+}
+
+/**
+ * Asks before an action that cannot be undone. `onConfirm()` runs it: on success the dialog
+ * closes; on failure the API's message shows inside and the dialog stays open (a 409 too: the
+ * caller has reloaded, and the message says so).
+ */
+export function confirmDialog({ title, message, confirmLabel, onConfirm }) {
+  const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true });
+  let confirm;
+  const { dialog, close } = modal({
+    title, name: 'confirm',
+    content: [h('p', {}, message), error],
+    footer: (close) => [
+      h('button', { type: 'button', class: 'ghost', onclick: close }, t('common.cancel')),
+      (confirm = h('button', { type: 'button', class: 'danger', dataset: { action: 'confirm' } }, confirmLabel)),
+    ],
+  });
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    error.hidden = true;
+    try {
+      await onConfirm();
+      close();
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+      confirm.disabled = false;
+    }
+  });
+  // The safe choice has the focus: Enter alone does not destroy anything.
+  dialog.querySelector('.dialog-foot button.ghost').focus();
+  return dialog;
+}
+
+/**
+ * A decimal typed by a person: `0.3`, `0,3` (a comma as the decimal sign), ` .5 `. Thousands
+ * separators are not taken (`1,000` is 1). NaN when it is not a number; null when empty.
+ */
+export function parseDecimal(raw) {
+  const text = String(raw ?? '').trim().replace(/\s+/g, '');
+  if (text === '') return null;
+  const dotted = text.replace(',', '.');
+  return /^\d*\.?\d+$|^\d+\.$/.test(dotted) ? Number(dotted) : NaN;
 }

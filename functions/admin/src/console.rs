@@ -34,6 +34,8 @@ const FILES: &[(&str, &[u8])] = files![
     "dashboard.js",
     "providers.js",
     "models.js",
+    "routes.js",
+    "apikeys.js",
     "logs.js",
     "icon.svg",
     "vendor/uPlot.iife.min.js",
