@@ -15,6 +15,7 @@ const FILTERS = [
   { name: 'model', label: 'logs.filter.model', type: 'text', placeholder: 'logs.filter.modelPlaceholder' },
   { name: 'status', label: 'logs.filter.status', type: 'select', options: [['', 'common.any'], ['success', 'outcome.success'], ['error', 'outcome.error']] },
   { name: 'user', label: 'logs.filter.user', type: 'text', placeholder: 'logs.filter.userPlaceholder' },
+  { name: 'route', label: 'logs.filter.route', type: 'text', placeholder: 'common.any' },
   { name: 'request_id', label: 'logs.filter.requestId', type: 'text', example: 'req_…' },
 ];
 
@@ -24,6 +25,7 @@ const outcome = (status) => (status === 'success' || status === 'error' ? t(`out
 const DETAILS = [
   ['requestId', (e) => e.request_id], ['time', (e) => fmtDateTime(e.ts_ms)], ['user', (e) => e.user_id ?? '—'],
   ['provider', (e) => e.provider], ['model', (e) => e.model], ['key', (e) => e.key_id ?? '—'], ['route', (e) => e.route ?? '—'],
+  ['routeRule', (e) => e.route_rule ?? '—'],
   ['type', (e) => e.request_type], ['stream', (e) => t(e.stream ? 'common.yes' : 'common.no')],
   ['status', (e) => t('logs.detail.statusValue', { status: outcome(e.status), code: e.http_status })],
   ['errorCode', (e) => e.error_code ?? '—'], ['errorMessage', (e) => e.error_message ?? '—'],
