@@ -19,7 +19,7 @@ use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::auth::{JwtAuth, authenticate_caller};
 use maestro_shared::domain::ChatRequest;
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{Caller, ChatOutcome, ChatStream, Gateway, ModelListing};
+use maestro_shared::gateway::{BatchRequest, Caller, ChatOutcome, ChatStream, Gateway, ModelListing};
 use maestro_shared::http as mhttp;
 use serde_json::{Value, json};
 
@@ -62,6 +62,7 @@ pub fn router(state: ChatState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/api/ai/chat/completions", post(chat_completions))
+        .route("/api/ai/chat/batch", post(chat_batch))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(list_models))
@@ -183,6 +184,34 @@ async fn chat_completions(State(state): State<ChatState>, request: Request) -> R
         };
     }
     respond(state.gateway.chat_until(&caller, request, deadline).await)
+}
+
+/// Up to 100 chat requests in one call (OpenAI's batch-file lines), run concurrently, each an
+/// ordinary call: logged and costed alone. The answer is a 200 whenever the batch itself is
+/// well formed; each item carries its own status.
+#[utoipa::path(post, path = "/api/ai/chat/batch", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::BatchRequestDoc,
+    responses(
+        (status = 200, description = "Every item's answer, in the order of the requests", body = openapi::BatchAnswerDoc),
+        (status = 400, description = "Not a batch: 0 or more than 100 items, a repeated `custom_id`, an item that is not a chat completion (the message names the field)", body = ErrorResponse),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse)))]
+async fn chat_batch(State(state): State<ChatState>, request: Request) -> Response {
+    let caller = match caller(&state, request.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let deadline = deadline_of(&request);
+    let batch = mhttp::read_json::<BatchRequest>(request).await.and_then(|b| b.check().map(|()| b));
+    match batch {
+        Ok(batch) => Json(state.gateway.chat_batch(&caller, batch, deadline).await).into_response(),
+        Err(e) => {
+            tracing::info!(user_id = %caller.user_id, status = e.status(), error = %e.message(), "rejected batch body");
+            state.gateway.record_rejection(&caller, false, &e).await;
+            e.into_response()
+        }
+    }
 }
 
 /// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.

@@ -168,10 +168,48 @@ pub(crate) struct AvailableProvidersDoc {
     pub providers: Vec<AvailableProviderDoc>,
 }
 
+/// One line of an OpenAI batch file.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchItemDoc {
+    /// Your reference for the item, distinct within the batch (1–512 characters).
+    pub custom_id: String,
+    /// `POST`, when given.
+    pub method: Option<String>,
+    /// `/v1/chat/completions`, when given.
+    pub url: Option<String>,
+    /// A chat completion request (`stream` false or left out).
+    pub body: ChatCompletionRequestDoc,
+}
+
+/// Up to 100 chat requests, answered together.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchRequestDoc {
+    pub requests: Vec<BatchItemDoc>,
+}
+
+/// One item's answer: `body` when `status` is 200, else `error`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchResultDoc {
+    pub custom_id: String,
+    /// The HTTP status the item would have had as a single call.
+    pub status: u16,
+    pub body: Option<ChatCompletionDoc>,
+    pub error: Option<ErrorDetail>,
+    /// The item's call in the call log (`x-request-id` of a single call).
+    pub request_id: Option<String>,
+}
+
+/// The items' answers, in the order of the requests.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchAnswerDoc {
+    pub results: Vec<BatchResultDoc>,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(
         super::chat_completions,
+        super::chat_batch,
         super::list_models,
         super::retrieve_model,
         super::count_tokens,

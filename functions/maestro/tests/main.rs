@@ -9,6 +9,7 @@ mod support;
 
 mod admin_api;
 mod aws_faults;
+mod batch;
 mod budgets;
 mod caller_auth;
 mod crash;

@@ -5,6 +5,7 @@
 //! connection going away drops only the waiting handler, never the call, so a call that was
 //! served upstream is always logged, charged and reconciled (then as `client_disconnected`, 499).
 
+mod batch;
 mod caller_budget;
 mod catalog_cache;
 mod credits;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+pub use batch::{BATCH_CONCURRENCY, BatchAnswer, BatchRequest, BatchResult, MAX_BATCH_ITEMS};
 pub use catalog_cache::CatalogCache;
 pub use listing::{AvailableProvider, ModelListing};
 pub use retry::RetryPolicy;
@@ -558,15 +560,18 @@ impl Gateway {
     /// Records a call refused before it could be read as a chat request (a body that is not
     /// JSON, lacks `messages`, or an Anthropic request without `max_tokens`): every call of an
     /// authenticated caller is in the log, its mistakes too. The model is [`UNKNOWN_MODEL`].
-    pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) {
+    /// Returns the request id it was recorded under.
+    pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) -> String {
         let (link, _caller_present) = CallerLink::new(None);
         let state = CallState::new(caller, stream, link);
         let event = state.error_event(UNKNOWN_MODEL, error);
+        let request_id = event.request_id.clone();
         let sink = Arc::clone(&self.backends.log_sink);
         // In a task of its own, like a call: a caller hanging up cannot cancel the record.
         if let Err(e) = tokio::spawn(async move { sink.send(event).await }).await {
             tracing::error!(error = %e, "recording a rejected call failed");
         }
+        request_id
     }
 
     async fn run_chat(&self, caller: &Caller, request: ChatRequest, link: CallerLink) -> ChatOutcome {
