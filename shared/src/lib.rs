@@ -8,6 +8,7 @@ pub mod anthropic_api;
 pub mod auth;
 pub mod aws;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod credits;
 pub mod domain;
