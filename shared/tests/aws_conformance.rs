@@ -24,9 +24,9 @@ use maestro_shared::secret::SecretString;
 use maestro_shared::stats::{StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
-    AdminCatalog, BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore,
-    CreditAccount, CreditStore, Grant, LedgerEntry, LogQuery, Reservation, SecretStore, Settlement, StatsStore,
-    StoreError, TopUp, WindowKind, WindowUsage,
+    AdminCatalog, BudgetLimits, BudgetUsage, CachedAnswer, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore,
+    CounterStore, CreditAccount, CreditStore, Grant, LedgerEntry, LogQuery, Reservation, ResponseCacheStore,
+    SecretStore, Settlement, StatsStore, StoreError, TopUp, WindowKind, WindowUsage,
 };
 
 use conformance::{at, event};
@@ -242,6 +242,16 @@ impl CreditStore for TestStore {
         limit: usize,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         forward!(self, s => s.credit_ledger(user_id, before.clone(), limit).await)
+    }
+}
+
+#[async_trait]
+impl ResponseCacheStore for TestStore {
+    async fn get_answer(&self, key: &str, now_ms: i64) -> Result<Option<CachedAnswer>, StoreError> {
+        forward!(self, s => s.get_answer(key, now_ms).await)
+    }
+    async fn put_answer(&self, key: &str, answer: &CachedAnswer) -> Result<(), StoreError> {
+        forward!(self, s => s.put_answer(key, answer).await)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod caller_keys;
 pub mod catalog_admin;
 pub mod credits;
 pub mod embedded;
+pub mod response_cache;
 
 pub use catalog_admin::{
     AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
@@ -12,6 +13,7 @@ pub use catalog_admin::{
 
 pub use caller_keys::{BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore};
 pub use credits::{CreditAccount, CreditStore, LedgerEntry, LedgerKind, Settlement, TopUp};
+pub use response_cache::{CachedAnswer, ResponseCacheStore};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod catalog_admin;
 pub mod counters;
 pub mod credits;
+pub mod response_cache;
 pub mod secrets;
 pub mod stats;
 
@@ -62,6 +63,10 @@ macro_rules! conformance_suite {
                 given_an_admin_edit_when_seeding_inserts_the_model_again_then_the_edit_stays,
                 given_a_key_when_its_status_is_set_then_status_and_cooldown_change_and_unknown_keys_are_not_found,
                 given_a_key_when_deleted_then_it_is_gone_and_a_second_delete_is_not_found,
+            },
+            response_cache {
+                given_a_stored_answer_then_it_reads_back_exactly_until_it_expires,
+                given_an_answer_when_stored_again_then_the_newer_one_replaces_it,
             },
             secrets {
                 given_a_stored_secret_then_it_reads_back_and_an_unknown_ref_is_not_found_without_any_secret_value,

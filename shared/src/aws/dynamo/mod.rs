@@ -20,6 +20,7 @@
 //! | caller key by hash (a full copy, for the hot path) | `CALLERHASH#<sha256 hex>` | `META` | — |
 //! | call log | `LOG#<yyyy-mm-ddTHH>#<shard 00..15>` (shard from the request id) | `<ts ms, 13 digits>#<request id>` | 90 days |
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
+//! | cached answer (response cache) | `CACHE#<sha256 hex>` | `ANSWER` | its `cache_ttl_secs` |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->`, plus `#R#<route>` for calls that named a route | 365 days |
 //!
 //! A stats item's latency histogram is `l0`…`l29` (`stats::LATENCY_BUCKETS_MS`); items written
@@ -79,6 +80,7 @@
 //! | 15 | logs by user (+ provider, model, status, route filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
 //! | 16 | logs by provider (+ model, status, route filters) | 17 Queries on `gsi2` in parallel, `gsi2pk = PROVIDERLOG#<code>#<shard>` for the 16 shards and the legacy `PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first, each up to the limit; merged by sort key | `gsi2` |
 //! | 17 | all logs in a time range (+ model, status, route filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then per hour 17 Queries in parallel (`LOG#<hour>#<shard>` for the 16 shards and the legacy `LOG#<hour>`), newest first, each up to what is still wanted, merged by sort key; hour after hour until the limit is reached | table |
+//! | 18 | response cache: read an entry / store one | 1 GetItem (eventually consistent) / 1 PutItem on `CACHE#<key>` | table |
 //!
 //! In 15–17, what the key condition cannot fix (model, status, route; provider or user when another
 //! index is used) is a FilterExpression, and the Query pages on until the limit is met (DynamoDB
@@ -136,6 +138,7 @@ mod caller_keys;
 mod catalog;
 mod counters;
 mod credits;
+mod response_cache;
 mod retry;
 mod stats;
 

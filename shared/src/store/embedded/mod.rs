@@ -14,6 +14,7 @@ mod caller_keys;
 mod catalog;
 mod counters;
 mod credits;
+mod response_cache;
 mod schema;
 mod secrets;
 mod stats;
@@ -124,6 +125,11 @@ fn spawn_background(
                         Ok((0, 0)) => {}
                         Ok((logs, stats)) => tracing::info!(logs, stats, "pruned rows past their retention"),
                         Err(e) => tracing::warn!(error = %e, "pruning old logs and stats failed; will retry"),
+                    }
+                    match response_cache::prune_expired(&conn, crate::time::now_ms()) {
+                        Ok(0) => {}
+                        Ok(entries) => tracing::info!(entries, "pruned expired cached answers"),
+                        Err(e) => tracing::warn!(error = %e, "pruning expired cached answers failed; will retry"),
                     }
                 }
                 if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {

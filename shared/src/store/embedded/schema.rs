@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     CREDITS,
     FINE_LATENCY_AND_ROUTES,
     ROUTE_POLICY,
+    RESPONSE_CACHE,
 ];
 
 const V1: &str = r#"
@@ -355,6 +356,30 @@ ALTER TABLE api_logs ADD COLUMN route_rule TEXT;
 /// A route's rules and strategy, as one JSON value (NULL: a plain fallback chain).
 const ROUTE_POLICY: &str = r#"
 ALTER TABLE routes ADD COLUMN policy TEXT;
+"#;
+
+/// The response cache: stored answers, a model's cache settings (JSON; NULL: none), and what a
+/// call and a day's stats say about hits and the money they saved.
+const RESPONSE_CACHE: &str = r#"
+CREATE TABLE response_cache (
+    key                TEXT PRIMARY KEY,
+    body               BLOB NOT NULL,
+    provider           TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    prompt_tokens      INTEGER NOT NULL,
+    completion_tokens  INTEGER NOT NULL,
+    cached_tokens      INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    cost_micros        INTEGER NOT NULL,
+    created_ms         INTEGER NOT NULL,
+    expires_ms         INTEGER NOT NULL
+);
+CREATE INDEX response_cache_by_expiry ON response_cache (expires_ms);
+ALTER TABLE models ADD COLUMN cache TEXT;
+ALTER TABLE api_logs ADD COLUMN cache TEXT;
+ALTER TABLE api_logs ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_stats ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_stats ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// The schema version this build writes.
