@@ -224,6 +224,7 @@ pub async fn bootstrap(
                 is_default: m.is_default,
                 drop_params: m.drop_params,
                 created: crate::time::now_ms() / 1000,
+                cache: m.cache(),
             })
             .await?;
     }
@@ -313,6 +314,7 @@ fn seeded_model(m: &SeedModel) -> Model {
         is_default: m.is_default,
         drop_params: false,
         created: crate::time::now_ms() / 1000,
+        cache: crate::cache::CachePolicy::default(),
     }
 }
 
@@ -407,6 +409,7 @@ async fn install_demo(catalog: &dyn CatalogStore, secrets: &dyn SecretStore) -> 
             is_default: true,
             drop_params: false,
             created: crate::time::now_ms() / 1000,
+            cache: crate::cache::CachePolicy::default(),
         })
         .await?;
     let secret = SecretString::new("demo-key-not-a-secret");

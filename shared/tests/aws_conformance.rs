@@ -363,6 +363,7 @@ async fn given_no_such_provider_when_a_model_or_key_is_written_then_it_is_not_fo
         is_default: false,
         drop_params: false,
         created: 0,
+        cache: Default::default(),
     };
     assert!(matches!(dynamo.upsert_model(&model).await, Err(StoreError::NotFound(_))));
     assert!(matches!(dynamo.insert_model_if_absent(&model).await, Err(StoreError::NotFound(_))));

@@ -677,6 +677,9 @@ impl Admin {
             .model(code, model_code)
             .ok_or_else(|| ApiError::not_found(format!("No model `{id}` in the catalog.")))?;
         let model = views::model_with(&current.model, &body);
+        if let Some((field, message)) = model.cache.problem() {
+            return Err(bad(field, message));
+        }
         let name = match &body.model_name {
             None => current.model_name.clone(),
             Some(n) => n.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_string),
@@ -810,6 +813,7 @@ fn listed_model(code: &str, m: &ListedModel, shipped: &[Model]) -> (Model, Optio
         is_default: false,
         drop_params: false,
         created: crate::time::now_ms() / 1000,
+        cache: crate::cache::CachePolicy::default(),
     };
     (model, m.display_name.clone())
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::cache::{CachePolicy, CacheScope};
 use crate::domain::{ApiKey, KeyStatus, Model, Prices, Provider, ProviderKind, Route, RouteRule, Strategy};
 use crate::store::{KeyRecord, ModelRecord, ProviderRecord, RouteRecord, WindowUsage};
 
@@ -158,6 +159,13 @@ pub struct ModelView {
     pub drop_params: bool,
     /// Unix seconds the model entered the catalog.
     pub created: i64,
+    /// Calls naming this model are answered from the response cache for this long (`null`: only
+    /// when a caller sends `x-maestro-cache: on`).
+    pub cache_ttl_secs: Option<u64>,
+    /// `user`: an answer serves only the user who asked; `global`: every caller.
+    pub cache_scope: CacheScope,
+    /// Requests with `temperature` > 0 are cached too.
+    pub cache_sampled: bool,
     pub version: u64,
 }
 
@@ -180,6 +188,9 @@ impl From<&ModelRecord> for ModelView {
             is_default: m.is_default,
             drop_params: m.drop_params,
             created: m.created,
+            cache_ttl_secs: m.cache.ttl_secs,
+            cache_scope: m.cache.scope,
+            cache_sampled: m.cache.sampled,
             version: r.version,
         }
     }
@@ -254,6 +265,10 @@ pub struct RouteView {
     pub weights: Vec<u32>,
     /// Evaluated in order; the first that matches chooses the targets.
     pub rules: Vec<RouteRule>,
+    /// Calls through this route are answered from the response cache for this long.
+    pub cache_ttl_secs: Option<u64>,
+    pub cache_scope: CacheScope,
+    pub cache_sampled: bool,
     pub version: u64,
 }
 
@@ -266,6 +281,9 @@ impl From<&RouteRecord> for RouteView {
             strategy: r.route.strategy,
             weights: r.route.weights.clone(),
             rules: r.route.rules.clone(),
+            cache_ttl_secs: r.route.cache_ttl_secs,
+            cache_scope: r.route.cache_scope,
+            cache_sampled: r.route.cache_sampled,
             version: r.version,
         }
     }
@@ -467,6 +485,14 @@ pub struct UpdateModel {
     /// Drop parameters the provider cannot honour (`n` > 1, `logprobs`) instead of refusing them.
     #[serde(default)]
     pub drop_params: Option<bool>,
+    /// `null` turns the model's response cache off.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>, maximum = 2592000u64)]
+    pub cache_ttl_secs: Option<Option<u64>>,
+    #[serde(default)]
+    pub cache_scope: Option<CacheScope>,
+    #[serde(default)]
+    pub cache_sampled: Option<bool>,
 }
 
 /// `POST /api/admin/ai-routes`.
@@ -493,6 +519,15 @@ pub struct CreateRoute {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub rules: Vec<RouteRule>,
+    /// Answer calls through the route from the response cache for this long (left out: only
+    /// when a caller sends `x-maestro-cache: on`).
+    #[serde(default)]
+    #[schema(maximum = 2592000u64)]
+    pub cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub cache_scope: CacheScope,
+    #[serde(default)]
+    pub cache_sampled: bool,
 }
 
 /// `PUT /api/admin/ai-routes/:name`; `version` (or `If-Match`) required.
@@ -520,6 +555,14 @@ pub struct UpdateRoute {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub rules: Option<Vec<RouteRule>>,
+    /// `null` turns the route's response cache off.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u64>, maximum = 2592000u64)]
+    pub cache_ttl_secs: Option<Option<u64>>,
+    #[serde(default)]
+    pub cache_scope: Option<CacheScope>,
+    #[serde(default)]
+    pub cache_sampled: Option<bool>,
 }
 
 /// What `POST /api/admin/ai-providers/:id/sync-models` did.
@@ -601,6 +644,11 @@ pub(crate) fn model_with(current: &Model, u: &UpdateModel) -> Model {
         is_default: u.is_default.unwrap_or(current.is_default),
         drop_params: u.drop_params.unwrap_or(current.drop_params),
         created: current.created,
+        cache: CachePolicy {
+            ttl_secs: u.cache_ttl_secs.unwrap_or(current.cache.ttl_secs),
+            scope: u.cache_scope.unwrap_or(current.cache.scope),
+            sampled: u.cache_sampled.unwrap_or(current.cache.sampled),
+        },
     }
 }
 
@@ -633,6 +681,9 @@ pub(crate) fn new_route(name: &str, body: &CreateRoute) -> Route {
         strategy: body.strategy,
         weights: body.weights.clone(),
         rules: body.rules.iter().map(|r| RouteRule { targets: trimmed(&r.targets), ..r.clone() }).collect(),
+        cache_ttl_secs: body.cache_ttl_secs,
+        cache_scope: body.cache_scope,
+        cache_sampled: body.cache_sampled,
     }
 }
 
@@ -646,6 +697,9 @@ pub(crate) fn route_with(current: &Route, u: &UpdateRoute) -> Route {
         strategy: u.strategy.unwrap_or(current.strategy),
         weights: u.weights.clone().unwrap_or_else(|| current.weights.clone()),
         rules: rules.iter().map(|r| RouteRule { targets: trimmed(&r.targets), ..r.clone() }).collect(),
+        cache_ttl_secs: u.cache_ttl_secs.unwrap_or(current.cache_ttl_secs),
+        cache_scope: u.cache_scope.unwrap_or(current.cache_scope),
+        cache_sampled: u.cache_sampled.unwrap_or(current.cache_sampled),
     }
 }
 

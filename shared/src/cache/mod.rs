@@ -26,7 +26,7 @@ pub const DEFAULT_TTL_SECS: u64 = 3_600;
 pub const MAX_ENTRY_BYTES: usize = 350 * 1024;
 
 /// Whose answers an entry may serve.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheScope {
     /// Only the user who asked: one user never sees another's answer.
@@ -36,17 +36,45 @@ pub enum CacheScope {
     Global,
 }
 
-/// A model's or a route's cache settings.
+impl CacheScope {
+    fn is_user(&self) -> bool {
+        *self == Self::User
+    }
+}
+
+/// A model's or a route's cache settings; in JSON and TOML the fields `cache_ttl_secs`,
+/// `cache_scope` and `cache_sampled` beside the model's or route's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachePolicy {
     /// Entries live this long; `None`: no caching unless a caller asks (`x-maestro-cache: on`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "cache_ttl_secs", default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
-    #[serde(default)]
+    #[serde(rename = "cache_scope", default, skip_serializing_if = "CacheScope::is_user")]
     pub scope: CacheScope,
     /// Cache requests that sample (`temperature` > 0) too.
-    #[serde(default)]
+    #[serde(rename = "cache_sampled", default, skip_serializing_if = "std::ops::Not::not")]
     pub sampled: bool,
+}
+
+impl CachePolicy {
+    /// No setting differs from the default (nothing to store).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The longest entry life accepted: a cache is for repeated questions, not an archive.
+    pub const MAX_TTL_SECS: u64 = 30 * 86_400;
+
+    /// `None` when the settings can be saved, else the field at fault and why.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        match self.ttl_secs {
+            Some(ttl) if ttl > Self::MAX_TTL_SECS => Some((
+                "cache_ttl_secs",
+                format!("`cache_ttl_secs` is at most {} (30 days), not {ttl}.", Self::MAX_TTL_SECS),
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What a caller asked for in `x-maestro-cache`.

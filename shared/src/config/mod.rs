@@ -13,6 +13,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::cache::{CachePolicy, CacheScope};
 use crate::domain::{ProviderKind, Route};
 use crate::gateway::RetryPolicy;
 
@@ -162,6 +163,18 @@ pub struct ModelConfig {
     /// Drop parameters the provider cannot honour (`n` > 1, `logprobs`) instead of refusing them.
     #[serde(default)]
     pub drop_params: bool,
+    /// The response cache for calls naming this model (see `crate::cache`).
+    pub cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub cache_scope: CacheScope,
+    #[serde(default)]
+    pub cache_sampled: bool,
+}
+
+impl ModelConfig {
+    pub fn cache(&self) -> CachePolicy {
+        CachePolicy { ttl_secs: self.cache_ttl_secs, scope: self.cache_scope, sampled: self.cache_sampled }
+    }
 }
 
 fn yes() -> bool {
@@ -226,6 +239,11 @@ impl FileConfig {
                     "key `{}` of `{}` needs `secret` or `secret_env`",
                     k.name, k.provider
                 )));
+            }
+        }
+        for m in &self.models {
+            if let Some((_, message)) = m.cache().problem() {
+                return Err(ConfigError::Invalid(format!("model `{}/{}`: {message}", m.provider, m.model)));
             }
         }
         for r in &self.routes {

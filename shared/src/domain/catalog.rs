@@ -63,6 +63,9 @@ pub struct Model {
     /// Unix seconds the model entered the catalog (`created` in `/v1/models`).
     #[serde(default)]
     pub created: i64,
+    /// The response cache for calls that name this model (a route has its own).
+    #[serde(default, flatten)]
+    pub cache: crate::cache::CachePolicy,
 }
 
 fn default_model_type() -> String {
@@ -273,6 +276,7 @@ mod tests {
             is_default: default,
             drop_params: false,
             created: 0,
+            cache: Default::default(),
         }
     }
 

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::cache::{CachePolicy, CacheScope};
+
 /// Most targets a route or a rule lists.
 pub const MAX_ROUTE_TARGETS: usize = 20;
 /// Most rules a route has.
@@ -106,6 +108,13 @@ pub struct Route {
     /// Evaluated in order; the first that matches chooses the targets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RouteRule>,
+    /// The response cache for calls through this route (see `crate::cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl_secs: Option<u64>,
+    #[serde(default)]
+    pub cache_scope: CacheScope,
+    #[serde(default)]
+    pub cache_sampled: bool,
 }
 
 /// How a route chooses and orders its targets (everything of a route but its name, targets and
@@ -118,6 +127,8 @@ pub struct RoutePolicy {
     pub weights: Vec<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RouteRule>,
+    #[serde(default, flatten)]
+    pub cache: CachePolicy,
 }
 
 /// A route that cannot be saved: the field at fault and what is wrong, for a 400 or a config error.
@@ -143,12 +154,30 @@ impl Route {
             strategy: Strategy::Fallback,
             weights: Vec::new(),
             rules: Vec::new(),
+            cache_ttl_secs: None,
+            cache_scope: CacheScope::User,
+            cache_sampled: false,
         }
+    }
+
+    /// The route's response-cache settings.
+    pub fn cache(&self) -> CachePolicy {
+        CachePolicy { ttl_secs: self.cache_ttl_secs, scope: self.cache_scope, sampled: self.cache_sampled }
+    }
+
+    /// The route with these response-cache settings.
+    pub fn with_cache(self, cache: CachePolicy) -> Self {
+        Self { cache_ttl_secs: cache.ttl_secs, cache_scope: cache.scope, cache_sampled: cache.sampled, ..self }
     }
 
     /// The route's policy, `None` when it is a plain fallback chain.
     pub fn policy(&self) -> Option<RoutePolicy> {
-        let policy = RoutePolicy { strategy: self.strategy, weights: self.weights.clone(), rules: self.rules.clone() };
+        let policy = RoutePolicy {
+            strategy: self.strategy,
+            weights: self.weights.clone(),
+            rules: self.rules.clone(),
+            cache: self.cache(),
+        };
         (policy != RoutePolicy::default()).then_some(policy)
     }
 
@@ -156,7 +185,7 @@ impl Route {
     pub fn with_policy(mut self, policy: Option<RoutePolicy>) -> Self {
         let policy = policy.unwrap_or_default();
         (self.strategy, self.weights, self.rules) = (policy.strategy, policy.weights, policy.rules);
-        self
+        self.with_cache(policy.cache)
     }
 
     /// Every `provider/model` the route may send to, its rules' included, each once.
@@ -182,6 +211,9 @@ impl Route {
             check_conditions(&at("when"), &rule.when)?;
             check_targets(&at("targets"), &rule.targets)?;
             check_weights(&at("weights"), rule.strategy.unwrap_or(self.strategy), &rule.weights, rule.targets.len())?;
+        }
+        if let Some((field, message)) = self.cache().problem() {
+            return Err(RouteProblem::new(field, message));
         }
         Ok(())
     }

@@ -930,6 +930,7 @@ mod tests {
             is_default: true,
             drop_params: false,
             created: 0,
+            cache: Default::default(),
         }
     }
 

@@ -161,6 +161,7 @@ mod tests {
                     is_default: false,
                     drop_params: false,
                     created: 0,
+                    cache: Default::default(),
                 })
                 .collect();
             ProviderEntry { provider, models, keys: vec![] }

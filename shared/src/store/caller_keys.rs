@@ -260,6 +260,7 @@ mod tests {
             is_default: true,
             drop_params: false,
             created: 0,
+            cache: Default::default(),
         }
     }
 

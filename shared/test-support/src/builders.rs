@@ -35,6 +35,7 @@ pub fn model(provider: &Provider, name: &str, max_output_tokens: Option<u64>) ->
         is_default: true,
         drop_params: false,
         created: 0,
+        cache: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use maestro_shared::cache::{CachePolicy, CacheScope};
 use maestro_shared::domain::{
     ApiKey, Catalog, Conditions, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
     RouteRule, Strategy,
@@ -38,6 +39,7 @@ fn model(provider: &str, name: &str) -> Model {
         is_default: false,
         drop_params: false,
         created: 0,
+        cache: Default::default(),
     }
 }
 
@@ -102,6 +104,7 @@ pub async fn given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order(
         prices: Prices { input: 270_000, cached_input: Some(70_000), cache_write: None, output: 1_100_000 },
         drop_params: true,
         created: 1_764_000_000,
+        cache: CachePolicy { ttl_secs: Some(86_400), scope: CacheScope::Global, sampled: true },
         ..model("deepseek", "deepseek-v4-flash")
     };
     let limited = ApiKey {
@@ -139,9 +142,15 @@ pub async fn given_a_full_catalog_when_loaded_then_it_round_trips_in_sort_order(
                 weights: vec![1, 0],
             },
         ],
+        cache_ttl_secs: Some(600),
         ..Route::fallback("smart", vec!["anthropic/claude-sonnet-4-5".into(), "deepseek/deepseek-v4-flash".into()])
     };
-    let cheap = Route::fallback("cheap", vec!["deepseek/deepseek-v4-flash".into()]);
+    // A plain chain with only a cache stores its settings all the same.
+    let cheap = Route {
+        cache_ttl_secs: Some(3_600),
+        cache_scope: CacheScope::Global,
+        ..Route::fallback("cheap", vec!["deepseek/deepseek-v4-flash".into()])
+    };
 
     // Written in no particular order.
     for p in [&anthropic, &openrouter, &deepseek] {

@@ -39,6 +39,7 @@ fn model(provider: &str, name: &str) -> Model {
         is_default: false,
         drop_params: false,
         created: 0,
+        cache: Default::default(),
     }
 }
 

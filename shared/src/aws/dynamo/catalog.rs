@@ -9,6 +9,7 @@ use super::{
     DynamoStore, Expr, Item, QuerySpec, Reader, boolean, build_failed, condition_failed, get_item, key, n, put_opt,
     retry, s, unexpected,
 };
+use crate::cache::CachePolicy;
 use crate::domain::{
     ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route, RoutePolicy,
 };
@@ -102,6 +103,9 @@ fn model_item(m: &Model) -> Item {
     put_opt(&mut item, "max_output_tokens", m.max_output_tokens.map(n));
     put_opt(&mut item, "price_cached_input", m.prices.cached_input.map(n));
     put_opt(&mut item, "price_cache_write", m.prices.cache_write.map(n));
+    // The response-cache settings as JSON text; absent for the defaults (no cache).
+    let cache = (!m.cache.is_default()).then(|| serde_json::to_string(&m.cache).ok()).flatten();
+    put_opt(&mut item, "cache", cache.map(s));
     item
 }
 
@@ -126,6 +130,11 @@ fn model_from(item: &Item) -> Result<Model, StoreError> {
         is_default: r.bool("is_default")?,
         drop_params: r.flag("drop_params")?,
         created: r.opt_n("created")?.unwrap_or(0),
+        cache: match r.opt_s("cache")? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::backend_caused("dynamodb: a stored model cache setting is not valid", e))?,
+            None => CachePolicy::default(),
+        },
     })
 }
 
@@ -388,7 +397,8 @@ fn at_version(expr: &mut Expr, expected: u64) -> String {
 }
 
 /// The optional attributes of each item kind: absent in the domain value, removed from the item.
-const MODEL_OPTIONAL: [&str; 4] = ["context_window", "max_output_tokens", "price_cached_input", "price_cache_write"];
+const MODEL_OPTIONAL: [&str; 5] =
+    ["context_window", "max_output_tokens", "price_cached_input", "price_cache_write", "cache"];
 const KEY_OPTIONAL: [&str; 4] = ["cooldown_until", "rpm", "tpm", "rpd"];
 
 impl DynamoStore {
@@ -924,6 +934,7 @@ mod tests {
             is_default: false,
             drop_params: false,
             created: 0,
+            cache: Default::default(),
         };
         assert_eq!(model_from(&model_item(&model)).expect("model"), model);
         let api_key = ApiKey {

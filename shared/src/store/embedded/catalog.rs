@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use rusqlite::types::ToSql;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{EmbeddedStore, backend, found_or, is_missing_reference, json_column, parsed, to_json};
+use crate::cache::CachePolicy;
 use crate::domain::{
     ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderEntry, ProviderKind, Route,
 };
@@ -23,7 +24,7 @@ const SELECT_PROVIDERS: &str =
     "SELECT code, kind, name, base_url, headers, is_active, sort_order FROM providers ORDER BY sort_order, code";
 const SELECT_MODELS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
      supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
-     price_output, is_active, is_default, drop_params, created FROM models ORDER BY provider, model";
+     price_output, is_active, is_default, drop_params, created, cache FROM models ORDER BY provider, model";
 const SELECT_KEYS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, cooldown_until, \
      rpm, tpm, rpd FROM api_keys ORDER BY provider, id";
 const SELECT_ROUTES: &str = "SELECT name, targets, drop_params, policy FROM routes ORDER BY name";
@@ -40,8 +41,8 @@ macro_rules! insert_model {
     () => {
         "INSERT INTO models (provider, model, model_type, context_window, max_output_tokens, supports_streaming, \
          supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, price_output, \
-         is_active, is_default, drop_params, created) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+         is_active, is_default, drop_params, created, cache) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
          ON CONFLICT (provider, model) "
     };
 }
@@ -53,7 +54,7 @@ const UPSERT_MODEL: &str = concat!(
      price_input = excluded.price_input, price_cached_input = excluded.price_cached_input, \
      price_cache_write = excluded.price_cache_write, price_output = excluded.price_output, \
      is_active = excluded.is_active, is_default = excluded.is_default, drop_params = excluded.drop_params, \
-     version = version + 1"
+     cache = excluded.cache, version = version + 1"
 );
 const INSERT_MODEL_IF_ABSENT: &str = concat!(insert_model!(), "DO NOTHING");
 
@@ -103,11 +104,32 @@ fn model_from_row(row: &Row<'_>) -> rusqlite::Result<Model> {
         is_default: row.get(13)?,
         drop_params: row.get(14)?,
         created: row.get(15)?,
+        cache: row.get(16)?,
     })
 }
 
+/// A model's cache settings in its `cache` column: JSON, NULL for the defaults (no cache).
+impl ToSql for CachePolicy {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        if self.is_default() {
+            return Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null));
+        }
+        let json = serde_json::to_string(self).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(json)))
+    }
+}
+
+impl FromSql for CachePolicy {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Null => Ok(Self::default()),
+            other => serde_json::from_str(other.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e))),
+        }
+    }
+}
+
 /// The bound values of [`UPSERT_MODEL`] and [`INSERT_MODEL_IF_ABSENT`].
-fn model_params(m: &Model) -> [&dyn ToSql; 16] {
+fn model_params(m: &Model) -> [&dyn ToSql; 17] {
     [
         &m.provider,
         &m.model,
@@ -125,6 +147,7 @@ fn model_params(m: &Model) -> [&dyn ToSql; 16] {
         &m.is_default,
         &m.drop_params,
         &m.created,
+        &m.cache,
     ]
 }
 
@@ -299,7 +322,7 @@ const SELECT_PROVIDER_RECORDS: &str = "SELECT code, kind, name, base_url, header
      version FROM providers ORDER BY sort_order, code";
 const SELECT_MODEL_RECORDS: &str = "SELECT provider, model, model_type, context_window, max_output_tokens, \
      supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, price_cache_write, \
-     price_output, is_active, is_default, drop_params, created, model_name, version FROM models \
+     price_output, is_active, is_default, drop_params, created, cache, model_name, version FROM models \
      ORDER BY provider, model";
 const SELECT_KEY_RECORDS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, \
      cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at FROM api_keys ORDER BY provider, id";
@@ -313,13 +336,14 @@ const PROVIDER_VERSION: &str = "SELECT version FROM providers WHERE code = ?1";
 
 const CREATE_MODEL_IF_ABSENT: &str = "INSERT INTO models (provider, model, model_type, context_window, \
      max_output_tokens, supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, \
-     price_cache_write, price_output, is_active, is_default, drop_params, created, model_name, version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 1) \
+     price_cache_write, price_output, is_active, is_default, drop_params, created, cache, model_name, version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 1) \
      ON CONFLICT (provider, model) DO NOTHING";
 const UPDATE_MODEL: &str = "UPDATE models SET model_type = ?3, context_window = ?4, max_output_tokens = ?5, \
      supports_streaming = ?6, supports_tools = ?7, supports_vision = ?8, price_input = ?9, price_cached_input = ?10, \
      price_cache_write = ?11, price_output = ?12, is_active = ?13, is_default = ?14, drop_params = ?15, \
-     created = ?16, model_name = ?17, version = version + 1 WHERE provider = ?1 AND model = ?2 AND version = ?18";
+     created = ?16, cache = ?17, model_name = ?18, version = version + 1 \
+     WHERE provider = ?1 AND model = ?2 AND version = ?19";
 const MODEL_VERSION: &str = "SELECT version FROM models WHERE provider = ?1 AND model = ?2";
 const CLEAR_OTHER_DEFAULTS: &str = "UPDATE models SET is_default = 0, version = version + 1 \
      WHERE model = ?1 AND provider <> ?2 AND is_default = 1";
@@ -344,7 +368,7 @@ fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
         Ok(ProviderRecord { provider: provider_from_row(row)?, description: row.get(7)?, version: row.get(8)? })
     })?;
     let models = select_all(&tx, SELECT_MODEL_RECORDS, |row| {
-        Ok(ModelRecord { model: model_from_row(row)?, model_name: row.get(16)?, version: row.get(17)? })
+        Ok(ModelRecord { model: model_from_row(row)?, model_name: row.get(17)?, version: row.get(18)? })
     })?;
     let keys = select_all(&tx, SELECT_KEY_RECORDS, |row| {
         Ok(KeyRecord {
