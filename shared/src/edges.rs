@@ -203,6 +203,7 @@ pub const ALLOWED_HEADERS: &[&str] = &[
     "idempotency-key",
     "x-request-id",
     crate::http::HEADER_TAGS,
+    crate::cache::HEADER_CACHE,
 ];
 
 /// The response headers a browser lets the page read: the request id (also under Anthropic's
@@ -217,6 +218,7 @@ pub const EXPOSED_HEADERS: &[&str] = &[
     crate::http::HEADER_ATTEMPTS,
     crate::http::HEADER_ROUTE,
     crate::http::HEADER_ROUTE_RULE,
+    crate::cache::HEADER_CACHE,
 ];
 
 /// The methods a preflight may ask for (the admin API takes `PUT` and `DELETE`).

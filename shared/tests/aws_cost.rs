@@ -122,8 +122,9 @@ async fn given_a_warm_container_then_a_chat_call_reads_nothing_and_writes_one_re
             counters: dynamo.clone(),
             secrets: secrets.clone(),
             log_sink: sink.clone(),
-            caller_keys: dynamo,
+            caller_keys: dynamo.clone(),
             credits: None,
+            response_cache: dynamo,
         };
         let options =
             GatewayOptions { catalog_ttl: Duration::from_secs(60), allow_demo: true, ..GatewayOptions::default() };
@@ -427,6 +428,7 @@ async fn write_units_per_call_through_one_limited_key_with_the_aggregator() {
         log_sink: sink.clone(),
         caller_keys: dynamo.clone(),
         credits: None,
+        response_cache: dynamo.clone(),
     };
     let options =
         GatewayOptions { catalog_ttl: Duration::from_secs(600), allow_demo: true, ..GatewayOptions::default() };

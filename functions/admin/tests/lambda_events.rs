@@ -50,6 +50,7 @@ async fn app() -> Router {
         log_sink: Arc::new(NoLogs),
         caller_keys: store.clone(),
         credits: None,
+        response_cache: store.clone(),
     };
     let gateway = Arc::new(Gateway::new(
         backends,

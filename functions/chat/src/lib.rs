@@ -111,7 +111,13 @@ fn deadline_of(request: &Request) -> Option<Instant> {
 async fn caller(state: &ChatState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let keys = state.gateway.backends().caller_keys.as_ref();
     let caller = authenticate_caller(&state.auth, keys, mhttp::authorization(headers)).await?;
-    Ok(caller.tagged(tags(headers)))
+    caller.tagged(tags(headers)).with_cache_header(cache_header(headers))
+}
+
+/// The `x-maestro-cache` header (`on`, `off`, `refresh`), if sent; unreadable bytes are sent on
+/// as themselves, to be refused with the other wrong values.
+fn cache_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(maestro_shared::cache::HEADER_CACHE).map(|v| v.to_str().unwrap_or("?"))
 }
 
 /// The `x-maestro-tags` header, if readable.
@@ -140,7 +146,7 @@ async fn caller_by_api_key_or_bearer(state: &ChatState, headers: &HeaderMap) -> 
             )),
         },
     }?;
-    Ok(caller.tagged(tags(headers)))
+    caller.tagged(tags(headers)).with_cache_header(cache_header(headers))
 }
 
 /// OpenAI-compatible chat: `stream: true` answers with Server-Sent Events. Also served at

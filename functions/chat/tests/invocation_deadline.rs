@@ -78,6 +78,7 @@ async fn app() -> App {
         log_sink: sink.clone(),
         caller_keys: store.clone(),
         credits: None,
+        response_cache: store.clone(),
     };
     let env = Env::from_pairs(&[("MAESTRO_JWT_SECRET", JWT_SECRET)]);
     let options = env.gateway_options().expect("options");

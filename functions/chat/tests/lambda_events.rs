@@ -64,6 +64,7 @@ async fn app() -> (Router, Arc<RecordingSink>) {
         log_sink: sink.clone(),
         caller_keys: store.clone(),
         credits: None,
+        response_cache: store.clone(),
     };
     let options = env.gateway_options().expect("options");
     let gateway = Arc::new(Gateway::new(backends, ProviderClient::new().expect("client"), options));

@@ -48,6 +48,7 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions, env: &Env) -> Result<A
             // Settled charges to the platform's queue, when there is one.
             events: events_queue.map(|url| Arc::new(SqsChargeSink::new(aws.sqs.clone(), url)) as Arc<dyn ChargeSink>),
         }),
+        response_cache: aws.dynamo.clone(),
     };
     let client = ProviderClient::new().map_err(startup_error)?;
     // `fastest` routes seed their latencies from the stats rows of the same table.

@@ -24,7 +24,8 @@ use maestro_shared::secret::SecretString;
 use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
-    CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditStore, SecretStore, StatsStore,
+    CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditStore, ResponseCacheStore, SecretStore,
+    StatsStore,
 };
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -139,6 +140,7 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         caller_keys: store.clone(),
         catalog_admin: store.clone(),
         credits: store.clone(),
+        response_cache: store.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
@@ -168,6 +170,7 @@ pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, Star
         caller_keys: aws.dynamo.clone(),
         catalog_admin: aws.dynamo.clone(),
         credits: aws.dynamo.clone(),
+        response_cache: aws.dynamo.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     Ok(AwsApp { router, gateway, auth, report, aws })
@@ -185,6 +188,7 @@ struct Stores {
     catalog_admin: Arc<dyn CatalogAdminStore>,
     /// Users' credits (used when `[credits] enabled` or `MAESTRO_CREDITS=on`).
     credits: Arc<dyn CreditStore>,
+    response_cache: Arc<dyn ResponseCacheStore>,
 }
 
 struct Wired {
@@ -235,6 +239,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
             false => None,
             true => Some(Credits { store: stores.credits.clone(), events: charge_webhook(&config.credits)? }),
         },
+        response_cache: stores.response_cache,
     };
     // The environment's markups, when set, replace the config file's (as on Lambda).
     let credit_markup = match env.get("MAESTRO_CREDITS_MARKUP").or(env.get("MAESTRO_CREDITS_MODEL_MARKUP")) {

@@ -280,3 +280,82 @@ async fn credits_on_dynamodb_through_throttled_writes_serve_exactly_what_the_bal
     let charges = direct.dynamo.credit_ledger("carol", None, 1_000).await.unwrap();
     assert_eq!(charges.iter().filter(|e| e.amount_micros == -29).count(), 20);
 }
+
+/// The response cache on DynamoDB, with a third of the writes refused: a repeated call is a hit
+/// (plain and streamed) once its answer is stored, a store the proxy refuses only costs a later
+/// miss, and the aggregated stats count the hits and what they saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_response_cache_on_dynamodb_serves_hits_and_a_refused_store_only_costs_a_miss() {
+    let Some(endpoint) = emulator::test_endpoint("aws_faults cache (maestro)").unwrap_or_else(|m| panic!("{m}")) else {
+        return;
+    };
+    let Moto { direct, aws, proxy, _cleanup } = through_a_fault_proxy(&endpoint, "maestro-cache").await;
+    let fake = FakeProvider::start().await;
+    let toml = format!(
+        "[retry]\nmax_retries = 0\n[[providers]]\ncode = \"fake\"\nkind = \"openai_compatible\"\nbase_url = \"{}\"\n\
+         [[models]]\nprovider = \"fake\"\nmodel = \"m1\"\ninput_price = 1000000\noutput_price = 2000000\n\
+         cache_ttl_secs = 600\n\
+         [[keys]]\nprovider = \"fake\"\nname = \"a\"\nsecret = \"{KEY_A}\"\n",
+        fake.url
+    );
+    let data = tempfile::tempdir().unwrap();
+    let options = Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(&toml).unwrap(),
+        env: Env::from_fn(|_| None),
+        demo: false,
+    };
+    let app = build_aws(options, aws.clone()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });
+    let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap();
+    let http = reqwest::Client::new();
+    let call = |body: serde_json::Value| {
+        let request = http.post(&url).bearer_auth(&token).json(&body).send();
+        async move {
+            let r = request.await.unwrap();
+            assert_eq!(r.status(), 200);
+            let said = r.headers().get("x-maestro-cache").unwrap().to_str().unwrap().to_string();
+            (said, r.text().await.unwrap())
+        }
+    };
+
+    let (said, first) = call(hello("fake/m1")).await;
+    assert_eq!(said, "miss");
+    let (said, again) = call(hello("fake/m1")).await;
+    assert_eq!((said.as_str(), again), ("hit", first));
+    let mut streamed = hello("fake/m1");
+    streamed["stream"] = serde_json::json!(true);
+    let (said, frames) = call(streamed).await;
+    assert_eq!(said, "hit");
+    assert!(frames.contains("chat.completion.chunk") && frames.trim_end().ends_with("data: [DONE]"), "{frames}");
+    assert_eq!(fake.calls(KEY_A), 1);
+
+    // Every cache write refused (and retried, and refused): the callers never notice.
+    proxy.only_containing(Some("CACHE#"));
+    proxy.fail_share(1.0);
+    let other = serde_json::json!({"model": "fake/m1", "messages": [{"role": "user", "content": "Another"}]});
+    for _ in 0..2 {
+        assert_eq!(call(other.clone()).await.0, "miss", "nothing could be stored");
+    }
+    assert_eq!(fake.calls(KEY_A), 3);
+    proxy.fail_share(0.0);
+
+    aws.log_sink.flush().await;
+    let consumer = aws.log_queue_consumer();
+    let everything = LogQuery { limit: 100, ..LogQuery::default() };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while direct.dynamo.logs(&everything).await.unwrap().len() < 5 {
+        consume_once(&consumer, aws.dynamo.as_ref(), 1).await.unwrap();
+        assert!(Instant::now() < deadline, "the calls were not all logged");
+    }
+    let today = maestro_shared::time::stats_date(maestro_shared::time::now_ms());
+    let day = StatsQuery { from_date: today.clone(), to_date: today, ..StatsQuery::default() };
+    let counted = total(&direct.dynamo.stats_rows(&day).await.unwrap());
+    let cost = 19 + 2 * 10;
+    assert_eq!(
+        (counted.requests, counted.cache_hits, counted.saved_micros, counted.cost_micros),
+        (5, 2, 2 * cost, 3 * cost)
+    );
+}

@@ -11,6 +11,7 @@ mod admin_api;
 mod aws_faults;
 mod batch;
 mod budgets;
+mod cache;
 mod caller_auth;
 mod crash;
 mod credits;

@@ -270,7 +270,7 @@ mod tests {
     fn an_unfinished_or_failed_stream_is_not_stored() {
         let start = json!({"id": "c", "choices": [{"index": 0, "delta": {"content": "half"}, "finish_reason": null}]});
         let mut cut = StreamAssembler::default();
-        cut.feed(&frames(&[start.clone()])[0]);
+        cut.feed(&frames(std::slice::from_ref(&start))[0]);
         assert!(cut.finish(&USAGE).is_none(), "no finish_reason: cut short");
         let mut failed = StreamAssembler::default();
         failed.feed(&frames(&[start])[0]);

@@ -22,6 +22,10 @@ pub const HEADER_CACHE: &str = "x-maestro-cache";
 /// How long an entry lives when a caller sends `x-maestro-cache: on` for a model or route with
 /// no `cache_ttl_secs` of its own.
 pub const DEFAULT_TTL_SECS: u64 = 3_600;
+/// What `x-maestro-cache` and a call's log say: answered from the cache, or cacheable and
+/// answered by a provider.
+pub const HIT: &str = "hit";
+pub const MISS: &str = "miss";
 /// Answers larger than this are not stored (DynamoDB items hold 400 KB; this leaves room).
 pub const MAX_ENTRY_BYTES: usize = 350 * 1024;
 

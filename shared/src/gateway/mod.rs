@@ -6,6 +6,7 @@
 //! served upstream is always logged, charged and reconciled (then as `client_disconnected`, 499).
 
 mod batch;
+mod cached;
 mod caller_budget;
 mod catalog_cache;
 mod credits;
@@ -28,6 +29,7 @@ pub use listing::{AvailableProvider, ModelListing};
 pub use retry::RetryPolicy;
 pub use stream::ChatStream;
 
+use crate::cache::{self, CacheRequest};
 use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::keys::{KeyPool, Pick, health};
@@ -35,7 +37,9 @@ use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink,
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::routing::{TargetBoard, Timing, fits_context, target_name};
-use crate::store::{CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, SecretStore, StatsStore};
+use crate::store::{
+    CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, ResponseCacheStore, SecretStore, StatsStore,
+};
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
 use errors::{Cooling, client_error, no_key_error, secs_until, upstream_error};
@@ -49,12 +53,27 @@ pub struct Caller {
     pub key: Option<Arc<CallerKey>>,
     /// The request's `x-maestro-tags` (see `routing::parse_tags`), for routes' `tag` rules.
     pub tags: Vec<String>,
+    /// The request's `x-maestro-cache` (see `crate::cache`), if sent.
+    pub cache: Option<CacheRequest>,
 }
 
 impl Caller {
     /// A caller known by user id alone (a JWT's `sub`): no key, so no caller limits.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self { user_id: user_id.into(), key: None, tags: Vec::new() }
+        Self { user_id: user_id.into(), key: None, tags: Vec::new(), cache: None }
+    }
+
+    /// The caller with this request's `x-maestro-cache` header: `on`, `off` or `refresh`;
+    /// anything else is a 400 naming the header.
+    pub fn with_cache_header(self, header: Option<&str>) -> Result<Self, ApiError> {
+        let Some(value) = header else { return Ok(self) };
+        match CacheRequest::parse(value) {
+            Some(cache) => Ok(Self { cache: Some(cache), ..self }),
+            None => Err(ApiError::invalid_param(
+                crate::cache::HEADER_CACHE,
+                "`x-maestro-cache` must be `on`, `off` or `refresh`.",
+            )),
+        }
     }
 
     /// The caller with the tags of this request's `x-maestro-tags` header.
@@ -125,6 +144,8 @@ pub struct Backends {
     /// Users' credits: every call holds its largest possible charge and settles the real one
     /// (`None`: credits are off, nothing is charged).
     pub credits: Option<Credits>,
+    /// Stored answers of the response cache (see `crate::cache`).
+    pub response_cache: Arc<dyn ResponseCacheStore>,
 }
 
 /// Users' credits on a backend, and where settled charges are announced.
@@ -168,6 +189,8 @@ pub struct CallFacts {
     /// The route named, and which of its rules chose the targets (`"0"`…, or `default`).
     pub route: Option<String>,
     pub route_rule: Option<String>,
+    /// `hit` or `miss` when the response cache was used (`x-maestro-cache`).
+    pub cache: Option<&'static str>,
 }
 
 impl CallFacts {
@@ -196,6 +219,9 @@ impl CallFacts {
         }
         if let Some(rule) = &self.route_rule {
             set(mhttp::HEADER_ROUTE_RULE, rule);
+        }
+        if let Some(cache) = self.cache {
+            set(crate::cache::HEADER_CACHE, cache);
         }
     }
 }
@@ -321,6 +347,9 @@ struct CallState {
     key_attempts: Vec<KeyAttempts>,
     /// The caller's `x-maestro-tags`.
     tags: Vec<String>,
+    /// `hit` or `miss` when the response cache was used, and what a hit saved.
+    cache: Option<&'static str>,
+    saved_micros: u64,
 }
 
 impl CallState {
@@ -345,6 +374,8 @@ impl CallState {
             model_known: false,
             key_attempts: Vec::new(),
             tags: caller.tags.clone(),
+            cache: None,
+            saved_micros: 0,
         }
     }
 
@@ -356,6 +387,7 @@ impl CallState {
             attempts: self.attempts,
             route: self.route.clone(),
             route_rule: self.route_rule.clone(),
+            cache: self.cache,
         }
     }
 
@@ -405,6 +437,8 @@ impl CallState {
             attempts: self.attempts,
             cache_write_tokens: usage.cache_write_tokens,
             key_attempts: self.key_attempts.clone(),
+            cache: self.cache.map(str::to_string),
+            saved_micros: self.saved_micros,
         }
         .bounded()
     }
@@ -576,10 +610,29 @@ impl Gateway {
 
     async fn run_chat(&self, caller: &Caller, request: ChatRequest, link: CallerLink) -> ChatOutcome {
         let mut state = CallState::new(caller, false, link);
+        let plan = self.cache_plan(caller, &request).await;
+        if let Some(plan) = &plan
+            && let Some(hit) = self.cached_answer(plan).await
+        {
+            let body = hit.body.clone();
+            self.record_hit(&mut state, &request, plan, hit, None).await;
+            return state.outcome(Ok(body));
+        }
+        state.cache = plan.as_ref().map(|_| cache::MISS);
         match self.serve(&mut state, &request, &Complete).await {
             Ok(served) => {
                 let usage = served.output.usage;
                 let cost = cost_micros(&served.prices, &usage);
+                if let Some(plan) = &plan {
+                    let fresh = cached::Fresh {
+                        body: served.output.body.clone(),
+                        provider: state.provider.as_deref().unwrap_or_default(),
+                        model: state.model.as_deref().unwrap_or_default(),
+                        usage,
+                        cost_micros: cost,
+                    };
+                    cached::store_answer(self.backends.response_cache.as_ref(), plan, fresh).await;
+                }
                 state.key_id = Some(served.key_id);
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
                 self.settle_credits(&mut state, cost).await;
@@ -615,6 +668,19 @@ impl Gateway {
             .and_then(|o| o.get("include_usage"))
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
+        let plan = self.cache_plan(caller, &request).await;
+        if let Some(plan) = &plan
+            && let Some(hit) = self.cached_answer(plan).await
+            && let Some(frames) = cache::replay_as_stream(&hit.body, caller_wants_usage)
+        {
+            let ttfb_ms = state.started.elapsed().as_millis() as u64;
+            self.record_hit(&mut state, &request, plan, hit, Some(ttfb_ms)).await;
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(
+                frames.into_iter().map(Ok::<_, std::convert::Infallible>),
+            ));
+            return Ok(ChatStream { facts: state.facts(), body });
+        }
+        state.cache = plan.as_ref().map(|_| cache::MISS);
         match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
             // A caller gone by now drops the body unread: the stream's task records it as a hang-up.
             Ok(served) => {
@@ -625,7 +691,7 @@ impl Gateway {
                     shutting_down: self.shutting_down.subscribe(),
                     credit_markup: self.options.credit_markup.clone(),
                 };
-                Ok(stream::start(self.backends.clone(), state, &request, served, limits))
+                Ok(stream::start(self.backends.clone(), state, &request, served, limits, plan))
             }
             Err(e) => {
                 caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
@@ -635,6 +701,26 @@ impl Gateway {
                 Err(state.outcome(Err(e)))
             }
         }
+    }
+
+    /// Records a call answered from the cache: no key, no tokens, no cost, and what the
+    /// original call cost as saved. Hits are free, so they take nothing from a caller key's
+    /// budgets or the user's credits.
+    async fn record_hit(
+        &self,
+        state: &mut CallState,
+        request: &ChatRequest,
+        plan: &cached::CachePlan,
+        hit: crate::store::CachedAnswer,
+        ttfb_ms: Option<u64>,
+    ) {
+        state.cache = Some(cache::HIT);
+        state.saved_micros = hit.cost_micros;
+        state.provider = Some(hit.provider);
+        state.model = Some(hit.model);
+        state.route = plan.route.clone();
+        state.model_known = true;
+        self.backends.log_sink.send(state.event(&request.model, Usage::default(), 0, None, ttfb_ms)).await;
     }
 
     /// Settles the call's credit hold against `cost` on the served (or last tried) model.

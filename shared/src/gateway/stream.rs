@@ -8,7 +8,9 @@ use axum::body::Body;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
+use super::cached::{CachePlan, Fresh, store_answer};
 use super::{Backends, CLIENT_CLOSED, CLIENT_DISCONNECTED, CallState, Served, reconcile};
+use crate::cache::StreamAssembler;
 use crate::domain::ChatRequest;
 use crate::pricing::cost_micros;
 use crate::providers::{ProviderError, UpstreamStream};
@@ -46,6 +48,7 @@ pub(super) fn start(
     request: &ChatRequest,
     served: Served<(UpstreamStream, Vec<Bytes>)>,
     limits: Limits,
+    cache_plan: Option<CachePlan>,
 ) -> ChatStream {
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     state.key_id = Some(served.key_id.clone());
@@ -60,7 +63,9 @@ pub(super) fn start(
         let Served { output: (mut upstream, first), grant, prices, prompt_tokens_if_cut, .. } = served;
         let ttfb_ms = state.started.elapsed().as_millis() as u64;
         let markup = limits.credit_markup.clone();
-        let end = pump(&tx, &mut upstream, first, limits).await;
+        // A cacheable stream is assembled as it passes, and stored if it completes.
+        let mut assembler = cache_plan.as_ref().map(|_| StreamAssembler::default());
+        let end = pump(&tx, &mut upstream, first, limits, assembler.as_mut()).await;
 
         let mut usage = upstream.usage();
         if !matches!(end, End::Complete) {
@@ -75,6 +80,18 @@ pub(super) fn start(
         let cost = cost_micros(&prices, &usage);
         super::caller_budget::settle(backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
         super::settle_credit_hold(&backends, &markup, &mut state, cost).await;
+        if let (End::Complete, Some(plan), Some(assembler)) = (&end, &cache_plan, assembler)
+            && let Some(body) = assembler.finish(&usage)
+        {
+            let fresh = Fresh {
+                body,
+                provider: state.provider.as_deref().unwrap_or_default(),
+                model: state.model.as_deref().unwrap_or_default(),
+                usage,
+                cost_micros: cost,
+            };
+            store_answer(backends.response_cache.as_ref(), plan, fresh).await;
+        }
         let event = match &end {
             End::Complete => state.event(&requested_model, usage, cost, None, Some(ttfb_ms)),
             End::CallerGone => state.event(
@@ -109,11 +126,20 @@ pub(super) fn start(
 
 /// Sends frames until the upstream ends, breaks, the caller stops reading, or Maestro ends the
 /// stream (deadline, shutdown).
-async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Vec<Bytes>, limits: Limits) -> End {
+async fn pump(
+    tx: &mpsc::Sender<Bytes>,
+    upstream: &mut UpstreamStream,
+    first: Vec<Bytes>,
+    limits: Limits,
+    mut assembler: Option<&mut StreamAssembler>,
+) -> End {
     let Limits { deadline, shutting_down, .. } = limits;
     let shutdown = shutdown_requested(shutting_down);
     tokio::pin!(shutdown);
     for frame in first {
+        if let Some(a) = assembler.as_deref_mut() {
+            a.feed(&frame);
+        }
         if tx.send(frame).await.is_err() {
             return End::CallerGone;
         }
@@ -132,6 +158,9 @@ async fn pump(tx: &mpsc::Sender<Bytes>, upstream: &mut UpstreamStream, first: Ve
         match next {
             Ok(Ok(Some(frames))) => {
                 for frame in frames {
+                    if let Some(a) = assembler.as_deref_mut() {
+                        a.feed(&frame);
+                    }
                     if tx.send(frame).await.is_err() {
                         return End::CallerGone;
                     }

@@ -66,6 +66,13 @@ pub struct LogEvent {
     /// made with it (a key that failed before another served the call shows its errors too).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_attempts: Vec<KeyAttempts>,
+    /// The response cache: `hit` (answered from it: no provider was called, cost 0) or `miss` (a
+    /// cacheable call a provider answered); `null` when the cache was not used.
+    #[serde(default)]
+    pub cache: Option<String>,
+    /// What a hit saved: the cost of the call whose answer it reused (micro-USD).
+    #[serde(default)]
+    pub saved_micros: u64,
 }
 
 /// What one key did for one call: attempts made with it and how many of them failed.
@@ -113,6 +120,8 @@ impl LogEvent {
             attempts: 1,
             cache_write_tokens: 0,
             key_attempts: Vec::new(),
+            cache: None,
+            saved_micros: 0,
         }
     }
 

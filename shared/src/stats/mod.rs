@@ -101,6 +101,12 @@ pub struct Counters {
     pub attempts: u64,
     #[serde(default)]
     pub attempt_errors: u64,
+    /// Calls answered from the response cache, and what they saved (the cost of the calls whose
+    /// answers they reused).
+    #[serde(default)]
+    pub cache_hits: u64,
+    #[serde(default)]
+    pub saved_micros: u64,
 }
 
 impl Counters {
@@ -122,6 +128,8 @@ impl Counters {
             cache_write_tokens: e.cache_write_tokens,
             attempts: 0,
             attempt_errors: 0,
+            cache_hits: u64::from(e.cache.as_deref() == Some(crate::cache::HIT)),
+            saved_micros: e.saved_micros,
         }
     }
 
@@ -140,6 +148,8 @@ impl Counters {
         self.cache_write_tokens += other.cache_write_tokens;
         self.attempts += other.attempts;
         self.attempt_errors += other.attempt_errors;
+        self.cache_hits += other.cache_hits;
+        self.saved_micros += other.saved_micros;
     }
 
     /// The latency (ms) under which `pct` percent of calls finished, as the upper bound of the

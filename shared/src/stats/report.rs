@@ -62,6 +62,11 @@ pub struct UsageView {
     /// another key ended too), and how many of them failed.
     pub attempts: u64,
     pub attempt_errors: u64,
+    /// Calls answered from the response cache (counted in `requests` and `successes`, with no
+    /// tokens and no cost), their share of `requests`, and the cost they saved (micro-USD).
+    pub cache_hits: u64,
+    pub cache_hit_rate: Option<f64>,
+    pub saved_micros: u64,
 }
 
 impl From<&Counters> for UsageView {
@@ -83,6 +88,9 @@ impl From<&Counters> for UsageView {
             cache_write_tokens: c.cache_write_tokens,
             attempts: c.attempts,
             attempt_errors: c.attempt_errors,
+            cache_hits: c.cache_hits,
+            cache_hit_rate: (c.requests > 0).then(|| c.cache_hits as f64 / c.requests as f64),
+            saved_micros: c.saved_micros,
         }
     }
 }

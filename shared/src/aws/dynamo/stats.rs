@@ -48,7 +48,7 @@ const LISTED_HOURS_KEPT: usize = 1_000;
 
 /// The counters of a stats row, in [`Counters`] order; the histogram is `l0..l29`
 /// ([`latency_attribute`]), and items written before it was refined also hold `h0..h11`.
-const COUNTERS: [&str; 11] = [
+const COUNTERS: [&str; 13] = [
     "requests",
     "successes",
     "errors",
@@ -60,6 +60,8 @@ const COUNTERS: [&str; 11] = [
     "cache_write_tokens",
     "attempts",
     "attempt_errors",
+    "cache_hits",
+    "saved_micros",
 ];
 
 /// Partitions an hour's call logs (and a provider's index entries) are spread over: one
@@ -229,6 +231,10 @@ fn log_item(e: &LogEvent) -> Item {
     put_opt(&mut item, "error_code", e.error_code.as_deref().map(s));
     put_opt(&mut item, "error_message", e.error_message.as_deref().map(s));
     put_opt(&mut item, "ttfb_ms", e.ttfb_ms.map(n));
+    put_opt(&mut item, "cache", e.cache.as_deref().map(s));
+    if e.saved_micros > 0 {
+        item.insert("saved_micros".to_string(), n(e.saved_micros));
+    }
     if !e.key_attempts.is_empty() {
         // Stored as JSON text: read back as a whole, never queried.
         put_opt(&mut item, "key_attempts", serde_json::to_string(&e.key_attempts).ok().map(s));
@@ -276,6 +282,8 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
                 .map_err(|e| StoreError::backend_caused("dynamodb: call log item: bad key_attempts", e))?,
             None => Vec::new(),
         },
+        cache: r.opt_s("cache")?,
+        saved_micros: r.count("saved_micros")?,
     })
 }
 
@@ -298,6 +306,8 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
         cache_write_tokens,
         attempts,
         attempt_errors,
+        cache_hits,
+        saved_micros,
     ] = COUNTERS;
     Ok(StatsRow {
         date: r.s("date")?,
@@ -318,6 +328,8 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
             cache_write_tokens: r.count(cache_write_tokens)?,
             attempts: r.count(attempts)?,
             attempt_errors: r.count(attempt_errors)?,
+            cache_hits: r.count(cache_hits)?,
+            saved_micros: r.count(saved_micros)?,
         },
     })
 }
@@ -336,6 +348,8 @@ fn counter_values(c: &Counters) -> Vec<(String, u64)> {
         c.cache_write_tokens,
         c.attempts,
         c.attempt_errors,
+        c.cache_hits,
+        c.saved_micros,
     ];
     let mut out: Vec<(String, u64)> = COUNTERS.iter().map(|c| c.to_string()).zip(values).collect();
     out.extend(c.latency_hist.iter().enumerate().filter(|(_, v)| **v > 0).map(|(i, v)| (latency_attribute(i), *v)));
@@ -856,6 +870,8 @@ mod tests {
             attempts: 3,
             cache_write_tokens: 0,
             key_attempts: Vec::new(),
+            cache: None,
+            saved_micros: 0,
         }
     }
 

@@ -486,6 +486,8 @@ mod tests {
             cache_write_tokens: 5,
             attempts: 80,
             attempt_errors: 2,
+            cache_hits: 0,
+            saved_micros: 0,
         };
         assert_eq!(rows[1].counters, expected);
         // The percentiles the version 9 buckets gave: ranks 1, 39, 75 and 78 of 78.

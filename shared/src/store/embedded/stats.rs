@@ -24,7 +24,7 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule, cache, saved_micros"
     };
 }
 
@@ -34,7 +34,7 @@ const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24, ?25) ON CONFLICT (request_id) DO NOTHING"
+     ?23, ?24, ?25, ?26, ?27) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
@@ -68,12 +68,13 @@ fn counter_columns() -> Vec<String> {
     .map(String::from)
     .to_vec();
     columns.extend((0..LATENCY_BUCKETS_MS.len()).map(|i| format!("l{i}")));
-    columns.extend(["cache_write_tokens", "attempts", "attempt_errors"].map(String::from));
+    columns
+        .extend(["cache_write_tokens", "attempts", "attempt_errors", "cache_hits", "saved_micros"].map(String::from));
     columns
 }
 
 /// How many values [`counter_columns`] names.
-const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 3;
+const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 5;
 
 /// The stats row key: `route` is `''` for calls that named no route (route names are never empty).
 const KEY_COLUMNS: &str = "date, provider, model, key_id, route";
@@ -145,6 +146,8 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
             Some(_) => json_column(row, 23, "api_logs.key_attempts")?,
             None => Vec::new(),
         },
+        cache: row.get(25)?,
+        saved_micros: row.get(26)?,
     })
 }
 
@@ -162,7 +165,13 @@ fn counter_values(c: &Counters) -> [u64; COUNTER_COLUMNS] {
         c.latency_ms_sum,
     ]);
     values[8..8 + LATENCY_BUCKETS_MS.len()].copy_from_slice(&c.latency_hist);
-    values[8 + LATENCY_BUCKETS_MS.len()..].copy_from_slice(&[c.cache_write_tokens, c.attempts, c.attempt_errors]);
+    values[8 + LATENCY_BUCKETS_MS.len()..].copy_from_slice(&[
+        c.cache_write_tokens,
+        c.attempts,
+        c.attempt_errors,
+        c.cache_hits,
+        c.saved_micros,
+    ]);
     values
 }
 
@@ -185,6 +194,8 @@ fn counters_from_row(row: &Row<'_>, c: usize) -> rusqlite::Result<Counters> {
         cache_write_tokens: row.get(c + 8 + LATENCY_BUCKETS_MS.len())?,
         attempts: row.get(c + 9 + LATENCY_BUCKETS_MS.len())?,
         attempt_errors: row.get(c + 10 + LATENCY_BUCKETS_MS.len())?,
+        cache_hits: row.get(c + 11 + LATENCY_BUCKETS_MS.len())?,
+        saved_micros: row.get(c + 12 + LATENCY_BUCKETS_MS.len())?,
     })
 }
 
@@ -244,6 +255,8 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.cache_write_tokens,
             key_attempts,
             e.route_rule,
+            e.cache,
+            e.saved_micros,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
@@ -417,6 +430,8 @@ mod tests {
             attempts: 1,
             cache_write_tokens: 0,
             key_attempts: Vec::new(),
+            cache: None,
+            saved_micros: 0,
         }
     }
 
