@@ -578,6 +578,53 @@ function scenario(lang) {
 
   if (lang === 'en') switchTest(tr);
   else noEnglishTest(tr);
+  cacheTest({ lang, BASE, form, tr, adminApi });
+}
+
+// ---- Response cache on the dashboard (last: it adds two calls to the totals) ----------------
+
+function cacheTest({ lang, BASE, form, tr, adminApi }) {
+  uiTest('dashboard: cache hits, their share of the calls and the money they saved', async () => {
+    const call = () => fetch(`${BASE}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${CALLER}`, 'content-type': 'application/json', 'x-maestro-cache': 'on' },
+      body: JSON.stringify({ model: 'demo/echo', messages: [{ role: 'user', content: PROMPT }] }),
+    });
+    const before = (await adminApi('/api/admin/ai-stats/dashboard')).today.usage.requests;
+    for (const expected of ['miss', 'hit']) {
+      const r = await call();
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-maestro-cache'), expected);
+      await r.json();
+    }
+    for (let i = 0; ; i++) {
+      const dash = await adminApi('/api/admin/ai-stats/dashboard');
+      if (dash.today.usage.requests === before + 2) {
+        assert.equal(dash.today.usage.cache_hits, 1);
+        assert.equal(dash.today.usage.saved_micros, COST_MICROS / SUCCESSES, 'the cost of the call it reused');
+        break;
+      }
+      assert.ok(i < 100, `the stats hold ${dash.today.usage.requests} calls`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // A fresh load, signed in by the serve banner's link, whatever the test before left open.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto('about:blank');
+    await page.goto(`${BASE}/admin/#token=${ADMIN}`);
+    await page.locator('#shell').waitFor();
+    await view('dashboard');
+    await page.locator('[data-kpi="cache"]').waitFor();
+    // As i18n.js's fmtPercent writes it.
+    const rate = new Intl.NumberFormat(lang, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 })
+      .format(1 / (before + 2));
+    assert.equal(await text('[data-kpi="cache"] [data-period="today"]'), '1');
+    assert.equal(await text('[data-kpi="cache"] .kpi-label'), tr('dashboard.kpi.cache'));
+    assert.equal(
+      await text('[data-kpi="cache"] .kpi-note'),
+      tr('dashboard.todayNote', { note: tr('dashboard.kpi.cacheNote', { rate, saved: form.money('0.000183') }) }),
+    );
+    await noClippedControls('dashboard with the cache card');
+  });
 }
 
 // ---- Maestro API keys -----------------------------------------------------------------------
@@ -922,6 +969,10 @@ function routesTests({ lang, tr, shot, adminApi }) {
       strategy: 'weighted',
       weights: [3, 1],
       rules: [{ when: { cjk_share_at_least: 0.3, tag: 'lyrics' }, targets: ['fakeup/fake-small', 'demo/echo'], strategy: 'fallback' }],
+      // The editor leaves the response cache alone: off, as a new route starts.
+      cache_ttl_secs: null,
+      cache_scope: 'user',
+      cache_sampled: false,
       version: 1,
     });
     const row = page.locator('tr[data-route="lyrics-mix"]');

@@ -23,6 +23,10 @@ const KPIS = [
   { key: 'p50', value: (u) => fmtDuration(u.latency_ms_p50, true), note: (u) => t('dashboard.kpi.p50Note', { value: fmtDuration(u.latency_ms_avg) }) },
   { key: 'p95', value: (u) => fmtDuration(u.latency_ms_p95, true), note: () => t('dashboard.kpi.p95Note') },
   { key: 'p99', value: (u) => fmtDuration(u.latency_ms_p99, true), note: () => t('dashboard.kpi.p99Note') },
+  {
+    key: 'cache', value: (u) => fmtNumber(u.cache_hits ?? 0),
+    note: (u) => t('dashboard.kpi.cacheNote', { rate: fmtPercent(u.cache_hit_rate ?? 0), saved: fmtMoney(u.saved_micros ?? 0) }),
+  },
 ];
 
 export function render(main) {
