@@ -85,13 +85,14 @@ def to_us(text):
     return float(value) * {"us": 1, "ms": 1000, "s": 1_000_000, "m": 60_000_000}[unit]
 
 
-def wrk(url, connections, body, token):
+def wrk(url, connections, body, token, headers=None):
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
     )
     script.close()
     out = subprocess.run(
@@ -149,8 +150,10 @@ output_price = 15000000
 
 
 def gateway_figures():
-    """Parts 1 and 2: wrk scenarios and streaming TTFB, each against direct-to-upstream."""
-    results, ttfb = [], None
+    """Parts 1 and 2: wrk scenarios and streaming TTFB, each against direct-to-upstream; and the
+    response cache: the same request answered by the upstream (a miss each time, cache off) and
+    from the cache (a hit each time, after the first)."""
+    results, ttfb, cache = [], None, []
     body = lambda model: {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello!"}]}
     for delay in ((0,) if SMOKE else (0, 50)):
         port = 9100 + delay
@@ -185,6 +188,19 @@ def gateway_figures():
                         "peak_rss_mib": peak_rss_kib(gateway.pid) / 1024,
                     })
                     print(json.dumps(results[-1]), flush=True)
+            for c in ((1,) if SMOKE else (1, 10)):
+                model = "mock/gpt-4o-mini"
+                direct = wrk(f"http://127.0.0.1:{port}/chat/completions", c, body("gpt-4o-mini"), token)
+                gateway_url = "http://127.0.0.1:8787/v1/chat/completions"
+                miss = wrk(gateway_url, c, body(model), token, {"x-maestro-cache": "off"})
+                hit = wrk(gateway_url, c, body(model), token, {"x-maestro-cache": "on"})
+                cache.append({
+                    "delay_ms": delay, "concurrency": c,
+                    "direct_p50_us": direct["p50_us"], "miss_p50_us": miss["p50_us"], "hit_p50_us": hit["p50_us"],
+                    "direct_p99_us": direct["p99_us"], "miss_p99_us": miss["p99_us"], "hit_p99_us": hit["p99_us"],
+                    "direct_rps": direct["rps"], "miss_rps": miss["rps"], "hit_rps": hit["rps"],
+                })
+                print(json.dumps({"cache": cache[-1]}), flush=True)
             if delay == 0:
                 probe = lambda url, model: json.loads(subprocess.run(
                     ["taskset", "-c", LOAD_CORE, f"{BIN}/ttfb", "--url", url, "--token", token, "--model", model],
@@ -199,7 +215,7 @@ def gateway_figures():
             gateway.wait(timeout=15)
             upstream.kill()
             shutil.rmtree(data, ignore_errors=True)
-    return results, ttfb
+    return results, ttfb, cache
 
 
 def moto_running():
@@ -429,7 +445,7 @@ def main():
         subprocess.run(["bash", os.path.join(ROOT, "infra", "moto.sh")], check=True)
         started_moto = True
     try:
-        results, ttfb = gateway_figures()
+        results, ttfb, cache = gateway_figures()
         reliability = reliability_figures()
         lambdas = lambda_figures()
         cost = None if SMOKE else aws_cost()
@@ -440,7 +456,7 @@ def main():
                 os.kill(int(open(pid_file).read().strip()), signal.SIGTERM)
             except (OSError, ValueError):
                 pass
-    text = render(results, ttfb, lambdas, cost, reliability)
+    text = render(results, ttfb, lambdas, cost, reliability, cache)
     if SMOKE:
         print("bench smoke: every part ran (figures from debug builds, not written to bench/RESULTS.md)")
         return 0
@@ -454,7 +470,7 @@ def met(ok):
     return "yes" if ok else "**no**"
 
 
-def render(results, ttfb, lambdas, cost, reliability):
+def render(results, ttfb, lambdas, cost, reliability, cache):
     cpu = open("/proc/cpuinfo").read()
     model = re.search(r"model name\s*:\s*(.+)", cpu)
     at = lambda scenario, delay, c: next((r for r in results if r["scenario"] == scenario and r["delay_ms"] == delay and r["concurrency"] == c), None)
@@ -510,6 +526,24 @@ def render(results, ttfb, lambdas, cost, reliability):
     if ttfb:
         lines += ["", f"Streaming time to first byte (sequential requests): direct p50 {ttfb['direct_p50_us']} µs, via Maestro p50 "
                   f"{ttfb['gateway_p50_us']} µs: **{ttfb['added_p50_us']} µs added at p50**, {ttfb['added_p99_us']} µs at p99."]
+    if cache:
+        lines += [
+            "",
+            "## Response cache",
+            "",
+            "The same request, over and over, as in the rows above: straight to the mock upstream; through Maestro with",
+            "`x-maestro-cache: off` (the upstream answers every call, a miss's path without the store); and through Maestro",
+            "with `x-maestro-cache: on` (after the first call every one is a hit: one SQLite read, no key, no upstream).",
+            "",
+            "| upstream delay | concurrency | direct p50 / p99 | miss p50 / p99 | hit p50 / p99 | direct / miss / hit req/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in cache:
+            lines.append(
+                f"| {r['delay_ms']} ms | {r['concurrency']} | {r['direct_p50_us']:.0f} / {r['direct_p99_us']:.0f} µs | "
+                f"{r['miss_p50_us']:.0f} / {r['miss_p99_us']:.0f} µs | **{r['hit_p50_us']:.0f}** / {r['hit_p99_us']:.0f} µs | "
+                f"{r['direct_rps']:,.0f} / {r['miss_rps']:,.0f} / {r['hit_rps']:,.0f} |"
+            )
     crash, slow = reliability["crash"], reliability["slow_clients"]
     lines += [
         "",
