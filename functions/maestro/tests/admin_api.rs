@@ -625,7 +625,8 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
     assert_eq!(
         created.body,
         json!({"name": "smart", "targets": ["openai/gpt-4o-mini", "demo/echo"], "drop_params": false,
-               "strategy": "fallback", "weights": [], "rules": [], "version": 1})
+               "strategy": "fallback", "weights": [], "rules": [], "cache_ttl_secs": null, "cache_scope": "user",
+               "cache_sampled": false, "version": 1})
     );
     // No key for openai: the route falls back to the demo model.
     let r = app.chat(hello("smart")).await;
@@ -703,7 +704,8 @@ async fn routes_are_created_updated_and_deleted_and_callers_see_them_at_once() {
     assert_eq!(
         api.get("/api/admin/ai-routes").await["data"],
         json!([{"name": "smart", "targets": ["demo/echo"], "drop_params": true, "strategy": "fallback",
-                "weights": [], "rules": [], "version": 6}])
+                "weights": [], "rules": [], "cache_ttl_secs": null, "cache_scope": "user", "cache_sampled": false,
+                "version": 6}])
     );
 
     expect_error(&api.send(Method::DELETE, path, Some(&app.admin_token), None, Some("\"1\"")).await, 409, None);
