@@ -118,7 +118,10 @@ impl EmbeddingsBody {
             value => match value.as_u64() {
                 Some(n) if n >= 1 => Some(n),
                 _ => {
-                    return Err(ApiError::invalid_param("dimensions", "`dimensions` must be an integer of at least 1."));
+                    return Err(ApiError::invalid_param(
+                        "dimensions",
+                        "`dimensions` must be an integer of at least 1.",
+                    ));
                 }
             },
         };
@@ -142,8 +145,10 @@ impl EmbeddingsBody {
     }
 }
 
-const INPUT_SHAPES: &str = "`input` must be a non-empty string, an array of non-empty strings, an array of token ids, or an array of \
-     arrays of token ids";
+const INPUT_SHAPES: &str = concat!(
+    "`input` must be a non-empty string, an array of non-empty strings, an array of token ids, ",
+    "or an array of arrays of token ids"
+);
 
 fn input(value: &Value) -> Result<EmbeddingInput, ApiError> {
     let bad = |param: &str, message: String| Err(ApiError::invalid_param(param, message));

@@ -86,9 +86,10 @@ struct Shared {
 }
 
 /// The fake provider. Started with [`Self::start`], it serves OpenAI's `…/chat/completions`,
-/// `…/embeddings` (see [`embedding`]) and `…/models`, Anthropic's `…/v1/messages` and `…/v1/models`, under any path prefix (a prefix
-/// `anthropic` or `deepseek` picks that provider's recorded model list; one holding `no-models`
-/// has none: 404, as some providers' APIs). The key decides:
+/// `…/embeddings` (see [`embedding`]) and `…/models`, Anthropic's `…/v1/messages` and
+/// `…/v1/models`, under any path prefix (a prefix `anthropic` or `deepseek` picks that provider's
+/// recorded model list; one holding `no-models` has none: 404, as some providers' APIs). The key
+/// decides:
 ///
 /// `sk-ok-…` succeeds (the recorded stream when `stream: true`); `sk-tool-…` answers with the
 /// recorded tool call; `sk-400-…` refuses the request; `sk-401-…` (and an unknown key) is refused
