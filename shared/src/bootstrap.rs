@@ -83,6 +83,9 @@ struct SeedProvider {
 struct SeedModel {
     provider: String,
     model: String,
+    /// `chat` unless said (`embedding`).
+    #[serde(default = "chat_model_type")]
+    model_type: String,
     context_window: Option<u64>,
     max_output_tokens: Option<u64>,
     #[serde(default)]
@@ -109,6 +112,10 @@ struct SeedModel {
 
 fn active() -> bool {
     true
+}
+
+fn chat_model_type() -> String {
+    crate::domain::CHAT_MODEL_TYPE.to_string()
 }
 
 /// What bootstrap did, for the start-up banner.
@@ -208,7 +215,7 @@ pub async fn bootstrap(
             .upsert_model(&Model {
                 provider: m.provider.clone(),
                 model: m.model.clone(),
-                model_type: "chat".to_string(),
+                model_type: m.model_type.clone(),
                 context_window: m.context_window,
                 max_output_tokens: m.max_output_tokens,
                 supports_streaming: m.supports_streaming,
@@ -298,7 +305,7 @@ fn seeded_model(m: &SeedModel) -> Model {
     Model {
         provider: m.provider.clone(),
         model: m.model.clone(),
-        model_type: "chat".to_string(),
+        model_type: m.model_type.clone(),
         context_window: m.context_window,
         max_output_tokens: m.max_output_tokens,
         supports_streaming: true,
@@ -589,14 +596,25 @@ mod tests {
             assert_eq!(models.iter().filter(|m| m.is_default).count(), 1, "{} has one default", p.code);
         }
         assert!(seed.models.iter().any(|m| m.model == "deepseek-v4-flash"));
+        let embedding_price =
+            |name: &str| seed.models.iter().find(|m| m.model == name && m.provider == "openai").map(|m| m.input_price);
+        // $0.02 and $0.13 per 1M input tokens, in micro-USD.
+        assert_eq!(embedding_price("text-embedding-3-small"), Some(20_000));
+        assert_eq!(embedding_price("text-embedding-3-large"), Some(130_000));
         let original = ["openai", "anthropic", "deepseek"];
         for m in &seed.models {
             // Only a model whose price is unknown may be free, and then it is not active; one
-            // model is free by its vendor's own price list and says so.
-            let priced = m.input_price > 0 && m.output_price > 0;
+            // model is free by its vendor's own price list and says so. An embedding model bills
+            // its input alone.
+            let embedding = m.model_type == crate::domain::EMBEDDING_MODEL_TYPE;
+            assert!(embedding || m.model_type == crate::domain::CHAT_MODEL_TYPE, "{}: {}", m.model, m.model_type);
+            let priced = match embedding {
+                true => m.input_price > 0 && m.output_price == 0,
+                false => m.input_price > 0 && m.output_price > 0,
+            };
             let says_free = m.price_source.as_deref().is_some_and(|s| s.ends_with("free"));
             assert!(priced || !m.is_active || says_free, "{} is active at $0", m.model);
-            if !original.contains(&m.provider.as_str()) {
+            if !original.contains(&m.provider.as_str()) || embedding {
                 let source = m.price_source.as_deref().unwrap_or("");
                 let date = m.price_date.as_deref().unwrap_or("");
                 assert!(source.len() > 10, "{} says where its price is from", m.model);

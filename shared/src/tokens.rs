@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
-use crate::domain::{ChatRequest, MessageContent, ProviderKind};
+use crate::domain::{ChatRequest, EmbeddingInput, MessageContent, ProviderKind};
 
 /// Prompts up to this many bytes are counted in place; larger ones on a blocking thread.
 const COUNT_IN_PLACE_BYTES: usize = 16 * 1024;
@@ -146,6 +146,10 @@ pub struct PromptCount {
     /// Counted in bytes (no tokenizer at hand): every token is at least one byte, so the count
     /// is a bound for every tokenizer as it is, without a margin.
     by_bytes: bool,
+    /// Tokens the caller sent as ids (an embeddings input): exact for every tokenizer.
+    given: u64,
+    /// No chat framing (an embeddings input is read as it is, without roles or a reply to prime).
+    unframed: bool,
 }
 
 impl PromptCount {
@@ -199,6 +203,47 @@ impl PromptCount {
             tools,
             images,
             by_bytes: o200k.is_none(),
+            given: 0,
+            unframed: false,
+        }
+    }
+
+    /// Counts an embeddings input (on a blocking thread when it is large): its texts as a chat
+    /// prompt's text is counted, without framing, plus the token ids it gives, which are exact.
+    /// `exact`: tokenize even a short input (a route's rules compare the o200k count).
+    pub async fn of_embeddings(input: &EmbeddingInput, with_cl100k: bool, exact: bool) -> Self {
+        let bytes = input.text_bytes();
+        if bytes <= BYTES_ARE_CLOSE_ENOUGH && !exact {
+            return Self::count_embeddings(input, with_cl100k, false);
+        }
+        if bytes <= COUNT_IN_PLACE_BYTES && tokenizers_ready(with_cl100k) {
+            return Self::count_embeddings(input, with_cl100k, true);
+        }
+        let (given, owned) = (input.given_tokens(), input.clone());
+        tokio::task::spawn_blocking(move || Self::count_embeddings(&owned, with_cl100k, true)).await.unwrap_or_else(
+            |_| {
+                tracing::error!("token count failed; reserving one token per byte");
+                Self { o200k: bytes as u64, by_bytes: true, given, unframed: true, ..Self::default() }
+            },
+        )
+    }
+
+    fn count_embeddings(input: &EmbeddingInput, with_cl100k: bool, tokenize: bool) -> Self {
+        let sum = |bpe: Option<&CoreBPE>| {
+            bpe.map(|b| input.texts().map(|text| b.encode_ordinary(text).len() as u64).sum::<u64>())
+        };
+        let (o200k, cl100k): (Option<u64>, Option<u64>) = match tokenize {
+            true => (sum(o200k()), if with_cl100k { sum(cl100k()) } else { None }),
+            false => (None, None),
+        };
+        let bytes = input.text_bytes() as u64;
+        Self {
+            o200k: o200k.unwrap_or(bytes),
+            cl100k: cl100k.or((o200k.is_none() && with_cl100k).then_some(bytes)),
+            by_bytes: o200k.is_none(),
+            given: input.given_tokens(),
+            unframed: true,
+            ..Self::default()
         }
     }
 
@@ -213,7 +258,10 @@ impl PromptCount {
             ProviderKind::Openai => self.o200k,
             _ => with_margin(self.o200k),
         };
-        self.framing().saturating_add(text).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
+        self.framing()
+            .saturating_add(text)
+            .saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
+            .saturating_add(self.given)
     }
 
     /// The prompt tokens to record for a call cut short before the provider reported usage: the
@@ -223,16 +271,25 @@ impl PromptCount {
             ProviderKind::Openai if is_cl100k_model(model) => self.cl100k.unwrap_or(self.o200k),
             _ => self.o200k,
         };
-        self.framing().saturating_add(text).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND / 2))
+        self.framing()
+            .saturating_add(text)
+            .saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND / 2))
+            .saturating_add(self.given)
     }
 
     /// At least the prompt's o200k tokens (exact when counted, one per byte for a short prompt):
     /// when even this fits a context window, the prompt does.
     pub fn o200k_bound(&self) -> u64 {
-        self.framing().saturating_add(self.o200k).saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
+        self.framing()
+            .saturating_add(self.o200k)
+            .saturating_add(self.images.saturating_mul(IMAGE_TOKENS_BOUND))
+            .saturating_add(self.given)
     }
 
     fn framing(&self) -> u64 {
+        if self.unframed {
+            return 0;
+        }
         TOKENS_PER_MESSAGE
             .saturating_mul(self.messages)
             .saturating_add(TOKENS_PRIMING_REPLY)
@@ -297,7 +354,9 @@ pub fn needs_cl100k(kind: ProviderKind, model: &str) -> bool {
 }
 
 fn is_cl100k_model(model: &str) -> bool {
-    model.starts_with("gpt-3.5")
+    // OpenAI's embedding models (text-embedding-3-small, -large, ada-002) use cl100k too.
+    model.starts_with("text-embedding-")
+        || model.starts_with("gpt-3.5")
         || (model.starts_with("gpt-4") && !model.starts_with("gpt-4o") && !model.starts_with("gpt-4.1"))
 }
 
@@ -305,6 +364,27 @@ fn is_cl100k_model(model: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn an_embeddings_input_is_bounded_without_framing_and_token_ids_count_exactly() {
+        let short = EmbeddingInput::Texts(vec!["hello".into(), "world".into()]);
+        let count = PromptCount::of_embeddings(&short, true, false).await;
+        // Short: one token per byte, no framing.
+        assert_eq!(count.bound(ProviderKind::Openai, "text-embedding-3-small"), 10);
+        assert_eq!(count.bound(ProviderKind::OpenaiCompatible, "e5"), 10);
+        let ids = EmbeddingInput::TokenArrays(vec![vec![1, 2, 3], vec![4]]);
+        let count = PromptCount::of_embeddings(&ids, false, false).await;
+        assert_eq!(
+            (count.bound(ProviderKind::Qwen, "text-embedding-v4"), count.recorded(ProviderKind::Openai, "x")),
+            (4, 4)
+        );
+        // Long: tokenized (cl100k for OpenAI's embedding models), far below one per byte.
+        let long = EmbeddingInput::Text("hello world ".repeat(400));
+        let count = PromptCount::of_embeddings(&long, true, false).await;
+        let exact = cl100k().map(|b| b.encode_ordinary(&"hello world ".repeat(400)).len() as u64);
+        assert_eq!(Some(count.bound(ProviderKind::Openai, "text-embedding-3-large")), exact);
+        assert!(count.bound(ProviderKind::Gemini, "gemini-embedding-001") < 4800);
+    }
 
     #[test]
     fn openai_count_matches_the_official_example() {

@@ -1,5 +1,5 @@
 """A stand-in for every provider while schemathesis runs: whatever Maestro asks upstream (a model
-list, a chat completion, an Anthropic message) gets a well-formed answer from the recorded
+list, a chat completion, an Anthropic message, embeddings) gets a well-formed answer from the recorded
 fixtures, so a fuzzed request that happens to reach a provider never turns into a 502 for want of
 a network. Prints its port on the first line of stdout.
 
@@ -14,6 +14,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "tests" / "fixtures"
+# One embedding in OpenAI's list shape, whatever was asked (the schema is what is checked).
+EMBEDDINGS = json.dumps(
+    {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}],
+        "model": "fake-embedding",
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
+)
 MODELS = json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}], "has_more": False})
 
 
@@ -39,6 +48,9 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             stream = False
         path = self.path.split("?")[0]
+        if path.endswith("/embeddings"):
+            self._send(200, EMBEDDINGS.encode())
+            return
         if path.endswith("/v1/messages"):
             name = "anthropic/stream.sse" if stream else "anthropic/message.json"
         elif path.endswith("/chat/completions"):

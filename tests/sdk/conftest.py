@@ -4,7 +4,8 @@ Builds and starts the real local runner (`target/debug/maestro serve`) on a free
 temporary data directory, with a config whose providers point at a small fake upstream started
 here: a stdlib HTTP server that answers OpenAI's `/v1/chat/completions`, DeepSeek's
 `/chat/completions` (no `/v1`) and Anthropic's `/v1/messages` with the recorded fixtures in
-shared/tests/fixtures, streaming and not. Like the Rust harness, the provider key decides the
+shared/tests/fixtures, streaming and not, and OpenAI's `/v1/embeddings` with deterministic
+vectors (`embedding_list`, as the Rust fake provider makes them). Like the Rust harness, the provider key decides the
 answer:
 
     sk-ok-…    the recorded answer (or stream)
@@ -30,11 +31,13 @@ Caller tokens come from `target/debug/maestro token --data <tmp>`.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -225,6 +228,55 @@ def anthropic_forced_tool(body: dict, name: str, streaming: bool) -> bytes:
     return json.dumps(message).encode()
 
 
+# Vectors are this long unless the request names `dimensions`.
+EMBEDDING_DIMENSIONS = 8
+
+
+def embedding(item: object, dimensions: int) -> list[float]:
+    """The fake's vector for one input item: multiples of 1/8 in [-1, 1), exact in float32, from
+    the item's bytes (a text) or ids (a token array), as the Rust fake provider computes them."""
+    if isinstance(item, str):
+        seed = sum(item.encode())
+    elif isinstance(item, list):
+        seed = sum(i for i in item if isinstance(i, int))
+    else:
+        seed = len(json.dumps(item))
+    return [((seed + 3 * j) % 16) / 8 - 1 for j in range(dimensions)]
+
+
+def embedding_tokens(item: object) -> int:
+    """Tokens billed for one item: a text's words (at least 1), a token array's length."""
+    if isinstance(item, str):
+        return max(1, len(item.split()))
+    if isinstance(item, list):
+        return len(item)
+    return 1
+
+
+def embedding_list(body: dict) -> bytes:
+    """OpenAI's embedding list for `body`: `dimensions` honoured, `base64` as little-endian
+    float32s, usage by `embedding_tokens`."""
+    dimensions = body.get("dimensions") or EMBEDDING_DIMENSIONS
+    given = body.get("input")
+    items = [given] if not isinstance(given, list) or (given and isinstance(given[0], int)) else given
+    data = []
+    for index, item in enumerate(items):
+        vector = embedding(item, dimensions)
+        if body.get("encoding_format") == "base64":
+            encoded: object = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        else:
+            encoded = vector
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(embedding_tokens(item) for item in items)
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return json.dumps(answer).encode()
+
+
 def forced_function(body: dict) -> str | None:
     """The function an OpenAI-format `tool_choice` forces, if it forces one."""
     choice = body.get("tool_choice")
@@ -291,6 +343,21 @@ def start_upstream() -> tuple[ThreadingHTTPServer, Upstream]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             path = self.path.split("?")[0]
+            if path.endswith("/embeddings"):
+                key = (self.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    body = None
+                with upstream.lock:
+                    upstream.requests.append({"path": path, "key": key, "body": body})
+                kind = key.split("-")[1] if key.count("-") >= 2 else ""
+                if kind != "ok" or not isinstance(body, dict):
+                    status, error = REFUSALS["openai"] if kind == "400" else UNAUTHORIZED["openai"]
+                    self.send(status, "application/json", fixture(error))
+                    return
+                self.send(200, "application/json", embedding_list(body))
+                return
             if path.endswith("/chat/completions"):
                 # DeepSeek's base URL has no /v1; OpenAI's (and the compatible providers' here) has.
                 shape = "deepseek" if path == "/chat/completions" else "openai"

@@ -17,9 +17,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use maestro_shared::auth::callers::authenticate_token;
 use maestro_shared::auth::{JwtAuth, authenticate_caller};
-use maestro_shared::domain::ChatRequest;
+use maestro_shared::domain::{ChatRequest, EmbeddingsBody};
 use maestro_shared::error::ApiError;
-use maestro_shared::gateway::{BatchRequest, Caller, ChatOutcome, ChatStream, Gateway, ModelListing};
+use maestro_shared::gateway::{
+    BatchRequest, Caller, ChatOutcome, ChatStream, EMBEDDINGS_REQUEST_TYPE, Gateway, ModelListing,
+};
 use maestro_shared::http as mhttp;
 use serde_json::{Value, json};
 
@@ -28,17 +30,23 @@ mod openapi;
 
 use maestro_shared::openapi::ErrorResponse;
 
-/// The business API's OpenAPI document (the alias `/api/ai/chat/completions` and the `GET` of
-/// available-providers copied from the operations they share a handler with).
+/// The business API's OpenAPI document (the aliases `/api/ai/chat/completions` and
+/// `/api/ai/embeddings`, and the `GET` of available-providers, copied from the operations they
+/// share a handler with).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     let mut spec = openapi::ChatApi::openapi();
     let paths = &mut spec.paths.paths;
-    if let Some(mut item) = paths.get("/v1/chat/completions").cloned() {
-        if let Some(op) = item.post.as_mut() {
-            op.operation_id = Some("chat_completions_alias".to_string());
+    for (path, alias, operation) in [
+        ("/v1/chat/completions", "/api/ai/chat/completions", "chat_completions_alias"),
+        ("/v1/embeddings", "/api/ai/embeddings", "embeddings_alias"),
+    ] {
+        if let Some(mut item) = paths.get(path).cloned() {
+            if let Some(op) = item.post.as_mut() {
+                op.operation_id = Some(operation.to_string());
+            }
+            paths.insert(alias.to_string(), item);
         }
-        paths.insert("/api/ai/chat/completions".to_string(), item);
     }
     if let Some(item) = paths.get_mut("/api/ai/chat/available-providers")
         && let Some(mut get) = item.post.clone()
@@ -63,6 +71,8 @@ pub fn router(state: ChatState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/api/ai/chat/completions", post(chat_completions))
         .route("/api/ai/chat/batch", post(chat_batch))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/api/ai/embeddings", post(embeddings))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
         .route("/v1/models", get(list_models))
@@ -218,6 +228,41 @@ async fn chat_batch(State(state): State<ChatState>, request: Request) -> Respons
             e.into_response()
         }
     }
+}
+
+/// OpenAI-compatible embeddings: `input` a string, strings, token ids or arrays of them, for an
+/// embedding model of a provider with an embeddings API. The answer is the provider's (`float`
+/// or `base64` as asked). Also served at `/api/ai/embeddings`.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "chat", security(("bearer" = [])),
+    request_body = openapi::EmbeddingsRequestDoc,
+    responses(
+        (status = 200, description = "The embeddings, in OpenAI's list shape", body = openapi::EmbeddingListDoc),
+        (status = 400, description = "Bad input, a model that is not an embedding model, or a provider without embeddings (the message names the field)", body = ErrorResponse),
+        (status = 401, description = "Missing or bad token", body = ErrorResponse),
+        (status = 403, description = "A Maestro API key that may not use this model", body = ErrorResponse),
+        (status = 404, description = "Unknown model or route", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 429, description = "Every key at its limit, or the caller's budget spent (`Retry-After`)", body = ErrorResponse),
+        (status = 500, description = "Maestro's own failure", body = ErrorResponse),
+        (status = 502, description = "The provider failed after the retries", body = ErrorResponse),
+        (status = 503, description = "Overloaded, or no usable key", body = ErrorResponse),
+        (status = 504, description = "The provider did not answer in time", body = ErrorResponse)))]
+async fn embeddings(State(state): State<ChatState>, request: Request) -> Response {
+    // As for chat: the caller first, then the body.
+    let caller = match caller(&state, request.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let deadline = deadline_of(&request);
+    let body: EmbeddingsBody = match mhttp::read_json(request).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(user_id = %caller.user_id, status = e.status(), error = %e.message(), "rejected embeddings body");
+            state.gateway.record_rejected(&caller, EMBEDDINGS_REQUEST_TYPE, false, &e).await;
+            return e.into_response();
+        }
+    };
+    respond(state.gateway.embeddings_until(&caller, body, deadline).await)
 }
 
 /// A started stream: `text/event-stream` with Maestro's headers, the body as it comes.

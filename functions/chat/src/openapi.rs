@@ -57,6 +57,51 @@ pub(crate) struct ChatCompletionDoc {
     pub usage: Option<Value>,
 }
 
+/// An OpenAI embeddings request.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EmbeddingsRequestDoc {
+    /// An embedding model: `provider/model`, a bare model name or a route name.
+    pub model: String,
+    /// A string, an array of up to 2048 strings, an array of token ids, or an array of arrays of
+    /// token ids; no string or array may be empty.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The size of each vector, for models that can shorten theirs (at least 1).
+    pub dimensions: Option<u64>,
+    /// `float` (the default) or `base64` (little-endian float32s); passed to the provider.
+    pub encoding_format: Option<String>,
+    pub user: Option<String>,
+}
+
+/// One embedding.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EmbeddingDoc {
+    /// `embedding`.
+    pub object: String,
+    pub index: u64,
+    /// An array of numbers, or a base64 string with `encoding_format: base64`.
+    #[schema(value_type = Object)]
+    pub embedding: Value,
+}
+
+/// The embeddings' token usage (input only).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EmbeddingUsageDoc {
+    pub prompt_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// OpenAI's embedding list, as the provider answered it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EmbeddingListDoc {
+    /// `list`.
+    pub object: String,
+    pub data: Vec<EmbeddingDoc>,
+    /// The provider's model name.
+    pub model: String,
+    pub usage: EmbeddingUsageDoc,
+}
+
 /// An Anthropic Messages request (`max_tokens` required).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct MessagesRequestDoc {
@@ -210,6 +255,7 @@ pub(crate) struct BatchAnswerDoc {
     paths(
         super::chat_completions,
         super::chat_batch,
+        super::embeddings,
         super::list_models,
         super::retrieve_model,
         super::count_tokens,

@@ -1014,6 +1014,8 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
             "GET /api/admin/ai-stats/logs",
             "POST /v1/chat/completions",
             "POST /api/ai/chat/completions",
+            "POST /v1/embeddings",
+            "POST /api/ai/embeddings",
             "POST /v1/messages",
             "POST /v1/messages/count_tokens",
             "GET /v1/models",

@@ -289,7 +289,7 @@ async fn router_level_errors_take_the_routes_shape_and_405_names_the_allowed_met
     let http = reqwest::Client::new();
     let url = |path: &str| format!("http://{}{path}", served.addr);
 
-    for path in ["/v1/chat/completions", "/api/ai/chat/completions"] {
+    for path in ["/v1/chat/completions", "/api/ai/chat/completions", "/v1/embeddings", "/api/ai/embeddings"] {
         let (status, headers, body) = answer(http.get(url(path)).send().await.unwrap()).await;
         assert_eq!(status, 405, "{path}");
         assert_eq!(headers["allow"], "POST", "{path}");

@@ -17,6 +17,7 @@ mod crash;
 mod credits;
 mod e2e;
 mod edges;
+mod embeddings;
 mod hangups;
 mod ledger;
 mod messages;

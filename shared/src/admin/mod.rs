@@ -802,7 +802,8 @@ fn listed_model(code: &str, m: &ListedModel, shipped: &[Model]) -> (Model, Optio
     let model = Model {
         provider: code.to_string(),
         model: m.id.clone(),
-        model_type: "chat".to_string(),
+        // A model Maestro ships keeps its type (an embedding model stays one).
+        model_type: known.map_or_else(|| crate::domain::CHAT_MODEL_TYPE.to_string(), |k| k.model_type.clone()),
         context_window: m.context_window.or(known.and_then(|k| k.context_window)),
         max_output_tokens: m.max_output_tokens.or(known.and_then(|k| k.max_output_tokens)),
         supports_streaming: true,

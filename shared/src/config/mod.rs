@@ -141,6 +141,9 @@ pub struct KeyConfig {
 pub struct ModelConfig {
     pub provider: String,
     pub model: String,
+    /// `chat` (the default) or `embedding` (served by `POST /v1/embeddings` only).
+    #[serde(default = "chat_model_type")]
+    pub model_type: String,
     pub context_window: Option<u64>,
     pub max_output_tokens: Option<u64>,
     #[serde(default = "yes")]
@@ -179,6 +182,10 @@ impl ModelConfig {
 
 fn yes() -> bool {
     true
+}
+
+fn chat_model_type() -> String {
+    crate::domain::CHAT_MODEL_TYPE.to_string()
 }
 
 fn default_sort_order() -> i64 {
@@ -230,6 +237,15 @@ impl FileConfig {
                 return Err(ConfigError::Invalid(format!(
                     "provider code `{}` must be non-empty and contain no `/`",
                     p.code
+                )));
+            }
+        }
+        for m in &self.models {
+            let t = &m.model_type;
+            if t.is_empty() || t.len() > 32 || !t.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                return Err(ConfigError::Invalid(format!(
+                    "model `{}/{}`: model_type must be 1–32 of a-z _ (`chat`, `embedding`)",
+                    m.provider, m.model
                 )));
             }
         }

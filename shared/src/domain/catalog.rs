@@ -69,7 +69,20 @@ pub struct Model {
 }
 
 fn default_model_type() -> String {
-    "chat".to_string()
+    CHAT_MODEL_TYPE.to_string()
+}
+
+/// `model_type` of a model served by the chat endpoints (`/v1/chat/completions`, `/v1/messages`).
+pub const CHAT_MODEL_TYPE: &str = "chat";
+/// `model_type` of an embedding model (`text-embedding-3-small`, …): served by `POST
+/// /v1/embeddings` only, billed by its input price alone.
+pub const EMBEDDING_MODEL_TYPE: &str = "embedding";
+
+impl Model {
+    /// Whether this is an embedding model (its `model_type` is [`EMBEDDING_MODEL_TYPE`]).
+    pub fn is_embedding(&self) -> bool {
+        self.model_type == EMBEDDING_MODEL_TYPE
+    }
 }
 
 fn yes() -> bool {

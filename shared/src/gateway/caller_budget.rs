@@ -15,13 +15,14 @@
 //!
 //! [`Caller::key`]: super::Caller::key
 
-use crate::domain::{ChatRequest, Resolution, Target, Usage};
+use crate::domain::{Resolution, Target, Usage};
 use crate::error::ApiError;
 use crate::pricing::cost_micros;
 use crate::store::{CallerKey, CounterStore, Grant, Reservation, WindowKind};
 use crate::time::now_ms;
-use crate::tokens::{PromptCount, output_bound};
+use crate::tokens::PromptCount;
 
+use super::Ask;
 use super::errors::secs_until;
 
 /// A reservation on a caller key's windows, to settle when the call is recorded.
@@ -49,7 +50,7 @@ pub(super) fn check_allowed(key: &CallerKey, requested: &str, resolution: &Resol
 pub(super) async fn reserve(
     counters: &dyn CounterStore,
     key: &CallerKey,
-    request: &ChatRequest,
+    ask: Ask<'_>,
     prompt: &PromptCount,
     targets: &[&Target<'_>],
     default_max_tokens: u64,
@@ -58,7 +59,7 @@ pub(super) async fn reserve(
     if limits.rpm.is_none() && limits.tokens_per_day.is_none() && limits.cost_micros_per_day.is_none() {
         return Ok(None);
     }
-    let (tokens, cost) = estimate(request, prompt, targets, default_max_tokens);
+    let (tokens, cost) = estimate(ask, prompt, targets, default_max_tokens);
     // A call larger than a whole budget may still run on a fresh day (as a provider key's tpm
     // does); its real usage is counted afterwards. Without a budget, nothing is counted for it.
     let tokens = limits.tokens_per_day.map_or(0, |max| tokens.min(max));
@@ -93,30 +94,20 @@ pub(super) async fn reserve(
 }
 
 /// The most tokens and micro-USD the call may bill on any of its targets (see [`bounds`]).
-fn estimate(
-    request: &ChatRequest,
-    prompt: &PromptCount,
-    targets: &[&Target<'_>],
-    default_max_tokens: u64,
-) -> (u64, u64) {
+fn estimate(ask: Ask<'_>, prompt: &PromptCount, targets: &[&Target<'_>], default_max_tokens: u64) -> (u64, u64) {
     targets
         .iter()
-        .map(|t| bounds(request, prompt, t, default_max_tokens))
+        .map(|t| bounds(ask, prompt, t, default_max_tokens))
         .fold((0, 0), |(tokens, cost), (t, c)| (tokens.max(t), cost.max(c)))
 }
 
 /// The most tokens and micro-USD the call may bill on `target`: its prompt bound plus `n` times
-/// its largest output, the prompt at the dearer of the input and cache-write prices (a prompt
-/// may be written to the provider's cache), the output at the output price.
-pub(super) fn bounds(
-    request: &ChatRequest,
-    prompt: &PromptCount,
-    t: &Target<'_>,
-    default_max_tokens: u64,
-) -> (u64, u64) {
-    let max_output = request.requested_max_tokens().or(t.model.max_output_tokens).unwrap_or(default_max_tokens);
+/// its largest output (none for embeddings), the prompt at the dearer of the input and
+/// cache-write prices (a prompt may be written to the provider's cache), the output at the
+/// output price.
+pub(super) fn bounds(ask: Ask<'_>, prompt: &PromptCount, t: &Target<'_>, default_max_tokens: u64) -> (u64, u64) {
     let prompt = prompt.bound(t.entry.provider.kind, &t.model.model);
-    let output = output_bound(request, max_output);
+    let output = ask.output_bound(t, default_max_tokens);
     let prices = &t.model.prices;
     let input_price = prices.input.max(prices.cache_write.unwrap_or(0));
     let usage = Usage { prompt_tokens: prompt, completion_tokens: output, ..Usage::default() };

@@ -9,12 +9,12 @@
 use std::sync::Arc;
 
 use crate::credits::ChargeEvent;
-use crate::domain::{ChatRequest, Target};
+use crate::domain::Target;
 use crate::error::ApiError;
 use crate::pricing::CreditMarkup;
 use crate::store::{CreditStore, LedgerEntry, Settlement};
 
-use super::Credits;
+use super::{Ask, Credits};
 use crate::tokens::PromptCount;
 
 use super::caller_budget::bounds;
@@ -35,7 +35,7 @@ pub(super) async fn hold(
     store: &Arc<dyn CreditStore>,
     markup: &CreditMarkup,
     user_id: &str,
-    request: &ChatRequest,
+    ask: Ask<'_>,
     prompt: &PromptCount,
     targets: &[&Target<'_>],
     default_max_tokens: u64,
@@ -43,7 +43,7 @@ pub(super) async fn hold(
     let most = targets
         .iter()
         .map(|t| {
-            let (_, cost) = bounds(request, prompt, t, default_max_tokens);
+            let (_, cost) = bounds(ask, prompt, t, default_max_tokens);
             markup.charge(&t.entry.provider.code, &t.model.model, cost)
         })
         .max()

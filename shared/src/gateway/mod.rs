@@ -1,7 +1,10 @@
-//! The chat path: resolve the model, pick a key within its limits, call the provider, retry and
-//! fall back by the policy, and emit exactly one log event per call.
+//! The call path of chat and embeddings: resolve the model, pick a key within its limits, call the
+//! provider, retry and fall back by the policy, and emit exactly one log event per call. Chat
+//! (`serve`) and embeddings (`embeddings.rs`) check their own requests, then share one attempt
+//! loop ([`Gateway::serve_targets`], [`Gateway::try_target`]) and one record ([`Gateway::finish`]).
 //!
-//! A call runs in a task of its own ([`Gateway::chat`], [`Gateway::chat_stream`]): the caller's
+//! A call runs in a task of its own ([`Gateway::chat`], [`Gateway::chat_stream`],
+//! [`Gateway::embeddings`]): the caller's
 //! connection going away drops only the waiting handler, never the call, so a call that was
 //! served upstream is always logged, charged and reconciled (then as `client_disconnected`, 499).
 
@@ -10,6 +13,7 @@ mod cached;
 mod caller_budget;
 mod catalog_cache;
 mod credits;
+mod embeddings;
 mod errors;
 mod listing;
 mod retry;
@@ -25,18 +29,20 @@ use tokio::sync::mpsc;
 
 pub use batch::{BATCH_CONCURRENCY, BatchAnswer, BatchRequest, BatchResult, MAX_BATCH_ITEMS};
 pub use catalog_cache::CatalogCache;
+pub use embeddings::EMBEDDINGS_REQUEST_TYPE;
 pub use listing::{AvailableProvider, ModelListing};
 pub use retry::RetryPolicy;
 pub use stream::ChatStream;
 
 use crate::cache::{self, CacheRequest};
-use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Prices, ProviderKind, Target, Usage};
+use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Model, Prices, Provider, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::keys::{KeyPool, Pick, health};
 use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
-use crate::routing::{TargetBoard, Timing, fits_context, target_name};
+use crate::routing::{RequestTraits, TargetBoard, Timing, fits_context, target_name};
+use crate::secret::SecretString;
 use crate::store::{
     CallerKey, CallerKeyStore, CatalogStore, CounterStore, Grant, ResponseCacheStore, SecretStore, StatsStore,
 };
@@ -256,24 +262,80 @@ enum TargetFailure {
     Exhausted(ApiError),
 }
 
-/// How an attempt talks to the provider: one JSON answer, or a stream whose first frames have
-/// arrived (so that retries and fallback stay possible until the caller has seen a byte).
+/// What a call asks of a target beyond its prompt: the output that key windows, caller budgets
+/// and credit holds reserve for it.
+#[derive(Debug, Clone, Copy)]
+enum Ask<'r> {
+    /// A chat: `n` answers of up to `max_tokens` (else the model's `max_output_tokens`, else the
+    /// policy's `default_max_tokens`) each.
+    Chat(&'r ChatRequest),
+    /// Embeddings: the input's tokens, nothing generated.
+    Embeddings,
+}
+
+impl Ask<'_> {
+    /// The most output tokens the call may bill on `target`.
+    fn output_bound(self, target: &Target<'_>, default_max_tokens: u64) -> u64 {
+        match self {
+            Self::Chat(request) => {
+                let max_output =
+                    request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(default_max_tokens);
+                output_bound(request, max_output)
+            }
+            Self::Embeddings => 0,
+        }
+    }
+}
+
+/// Where one attempt goes and with which key; the [`Mode`] adds what is sent.
+#[derive(Debug, Clone, Copy)]
+struct Upstream<'a> {
+    provider: &'a Provider,
+    model: &'a Model,
+    api_key: &'a SecretString,
+    default_max_tokens: u64,
+    timeout: Duration,
+}
+
+/// What a call sends and how it talks to the provider: one JSON answer (a chat, embeddings), or
+/// a stream whose first frames have arrived (so that retries and fallback stay possible until the
+/// caller has seen a byte).
 trait Mode {
     type Output;
-    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<Self::Output, ProviderError>;
+    /// What the call may bill beyond its prompt.
+    fn ask(&self) -> Ask<'_>;
+    async fn attempt(&self, client: &ProviderClient, to: Upstream<'_>) -> Result<Self::Output, ProviderError>;
     /// The usage known when the attempt returns; `None` while a stream is still running.
     fn settled_usage(output: &Self::Output) -> Option<Usage>;
     /// What a served attempt's latency measures: the whole answer, or a stream's first frames.
     const TIMING: Timing;
 }
 
-struct Complete;
+/// The chat call `request` as it goes to a provider.
+fn chat_call<'a>(request: &'a ChatRequest, to: Upstream<'a>) -> Call<'a> {
+    Call {
+        provider: to.provider,
+        model: to.model,
+        api_key: to.api_key,
+        request,
+        default_max_tokens: to.default_max_tokens,
+        timeout: to.timeout,
+    }
+}
 
-impl Mode for Complete {
+struct Complete<'r> {
+    request: &'r ChatRequest,
+}
+
+impl Mode for Complete<'_> {
     type Output = ProviderReply;
 
-    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
-        client.chat(call).await
+    fn ask(&self) -> Ask<'_> {
+        Ask::Chat(self.request)
+    }
+
+    async fn attempt(&self, client: &ProviderClient, to: Upstream<'_>) -> Result<ProviderReply, ProviderError> {
+        client.chat(chat_call(self.request, to)).await
     }
 
     fn settled_usage(output: &ProviderReply) -> Option<Usage> {
@@ -283,15 +345,20 @@ impl Mode for Complete {
     const TIMING: Timing = Timing::Complete;
 }
 
-struct Streaming {
+struct Streaming<'r> {
+    request: &'r ChatRequest,
     caller_wants_usage: bool,
 }
 
-impl Mode for Streaming {
+impl Mode for Streaming<'_> {
     type Output = (UpstreamStream, Vec<Bytes>);
 
-    async fn attempt(&self, client: &ProviderClient, call: Call<'_>) -> Result<Self::Output, ProviderError> {
-        let mut stream = client.chat_stream(call, self.caller_wants_usage).await?;
+    fn ask(&self) -> Ask<'_> {
+        Ask::Chat(self.request)
+    }
+
+    async fn attempt(&self, client: &ProviderClient, to: Upstream<'_>) -> Result<Self::Output, ProviderError> {
+        let mut stream = client.chat_stream(chat_call(self.request, to), self.caller_wants_usage).await?;
         match stream.next().await? {
             Some(first) => Ok((stream, first)),
             None => {
@@ -350,6 +417,8 @@ struct CallState {
     /// `hit` or `miss` when the response cache was used, and what a hit saved.
     cache: Option<&'static str>,
     saved_micros: u64,
+    /// The log's `request_type`: `chat` or `embeddings`.
+    request_type: &'static str,
 }
 
 impl CallState {
@@ -376,6 +445,7 @@ impl CallState {
             tags: caller.tags.clone(),
             cache: None,
             saved_micros: 0,
+            request_type: "chat",
         }
     }
 
@@ -422,7 +492,7 @@ impl CallState {
             key_id: self.key_id.clone(),
             route: self.route.clone(),
             route_rule: self.route_rule.clone(),
-            request_type: "chat".to_string(),
+            request_type: self.request_type.to_string(),
             stream: self.stream,
             status,
             http_status,
@@ -596,8 +666,20 @@ impl Gateway {
     /// authenticated caller is in the log, its mistakes too. The model is [`UNKNOWN_MODEL`].
     /// Returns the request id it was recorded under.
     pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) -> String {
+        self.record_rejected(caller, "chat", stream, error).await
+    }
+
+    /// [`Self::record_rejection`] for a call of another `request_type` (`embeddings`).
+    pub async fn record_rejected(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request_type: &'static str,
+        stream: bool,
+        error: &ApiError,
+    ) -> String {
         let (link, _caller_present) = CallerLink::new(None);
-        let state = CallState::new(caller, stream, link);
+        let mut state = CallState::new(caller, stream, link);
+        state.request_type = request_type;
         let event = state.error_event(UNKNOWN_MODEL, error);
         let request_id = event.request_id.clone();
         let sink = Arc::clone(&self.backends.log_sink);
@@ -619,40 +701,54 @@ impl Gateway {
             return state.outcome(Ok(body));
         }
         state.cache = plan.as_ref().map(|_| cache::MISS);
-        match self.serve(&mut state, &request, &Complete).await {
-            Ok(served) => {
-                let usage = served.output.usage;
-                let cost = cost_micros(&served.prices, &usage);
-                if let Some(plan) = &plan {
-                    let fresh = cached::Fresh {
-                        body: served.output.body.clone(),
-                        provider: state.provider.as_deref().unwrap_or_default(),
-                        model: state.model.as_deref().unwrap_or_default(),
-                        usage,
-                        cost_micros: cost,
-                    };
-                    cached::store_answer(self.backends.response_cache.as_ref(), plan, fresh).await;
-                }
-                state.key_id = Some(served.key_id);
-                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
-                self.settle_credits(&mut state, cost).await;
-                // Served and billed upstream either way; a caller gone by now never sees it.
-                let hung_up = state.caller_link.is_gone().then_some((
-                    CLIENT_CLOSED,
-                    Some(CLIENT_DISCONNECTED.to_string()),
-                    "the caller hung up before the answer was ready",
-                ));
-                self.backends.log_sink.send(state.event(&request.model, usage, cost, hung_up, None)).await;
-                state.outcome(Ok(served.output.body))
-            }
-            Err(e) => {
-                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
-                    .await;
-                self.settle_credits(&mut state, 0).await;
-                self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
-                state.outcome(Err(e))
-            }
+        let served = self.serve(&mut state, &request, &Complete { request: &request }).await;
+        if let (Some(plan), Ok(served)) = (&plan, &served) {
+            let fresh = cached::Fresh {
+                body: served.output.body.clone(),
+                provider: state.provider.as_deref().unwrap_or_default(),
+                model: state.model.as_deref().unwrap_or_default(),
+                usage: served.output.usage,
+                cost_micros: cost_micros(&served.prices, &served.output.usage),
+            };
+            cached::store_answer(self.backends.response_cache.as_ref(), plan, fresh).await;
         }
+        self.finish(&mut state, &request.model, served).await
+    }
+
+    /// Records a call answered in one piece (a chat or embeddings): the caller's grant and
+    /// credits settled with the real usage and cost (nothing for a failure), then its one log
+    /// event, and only then its outcome.
+    async fn finish(
+        &self,
+        state: &mut CallState,
+        requested_model: &str,
+        served: Result<Served<ProviderReply>, ApiError>,
+    ) -> ChatOutcome {
+        let served = match served {
+            Ok(served) => served,
+            Err(e) => return self.record_failure(state, requested_model, e).await,
+        };
+        let usage = served.output.usage;
+        let cost = cost_micros(&served.prices, &usage);
+        state.key_id = Some(served.key_id);
+        caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), usage, cost).await;
+        self.settle_credits(state, cost).await;
+        // Served and billed upstream either way; a caller gone by now never sees it.
+        let hung_up = state.caller_link.is_gone().then_some((
+            CLIENT_CLOSED,
+            Some(CLIENT_DISCONNECTED.to_string()),
+            "the caller hung up before the answer was ready",
+        ));
+        self.backends.log_sink.send(state.event(requested_model, usage, cost, hung_up, None)).await;
+        state.outcome(Ok(served.output.body))
+    }
+
+    /// Records a call that failed: its grants settled at zero, its log event sent.
+    async fn record_failure(&self, state: &mut CallState, requested_model: &str, e: ApiError) -> ChatOutcome {
+        caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0).await;
+        self.settle_credits(state, 0).await;
+        self.backends.log_sink.send(state.error_event(requested_model, &e)).await;
+        state.outcome(Err(e))
     }
 
     async fn run_chat_stream(
@@ -681,7 +777,7 @@ impl Gateway {
             return Ok(ChatStream { facts: state.facts(), body });
         }
         state.cache = plan.as_ref().map(|_| cache::MISS);
-        match self.serve(&mut state, &request, &Streaming { caller_wants_usage }).await {
+        match self.serve(&mut state, &request, &Streaming { request: &request, caller_wants_usage }).await {
             // A caller gone by now drops the body unread: the stream's task records it as a hang-up.
             Ok(served) => {
                 let limits = stream::Limits {
@@ -693,13 +789,7 @@ impl Gateway {
                 };
                 Ok(stream::start(self.backends.clone(), state, &request, served, limits, plan))
             }
-            Err(e) => {
-                caller_budget::settle(self.backends.counters.as_ref(), state.caller_grant.take(), Usage::default(), 0)
-                    .await;
-                self.settle_credits(&mut state, 0).await;
-                self.backends.log_sink.send(state.error_event(&request.model, &e)).await;
-                Err(state.outcome(Err(e)))
-            }
+            Err(e) => Err(self.record_failure(&mut state, &request.model, e).await),
         }
     }
 
@@ -756,7 +846,12 @@ impl Gateway {
         let requested_max = request.requested_max_tokens();
         let prompt_tokens = routed::prompt_tokens(route, &resolution, request, &state.prompt).await;
         if let Some(route) = route {
-            let (rule, targets) = self.route_targets(&catalog, route, request, state, prompt_tokens, M::TIMING).await;
+            let traits = RequestTraits {
+                prompt_tokens: Some(prompt_tokens),
+                ..RequestTraits::of(request, &state.user_id, &state.tags)
+            };
+            let (rule, targets) =
+                self.route_targets(&catalog, route, traits, request.requested_max_tokens(), M::TIMING).await;
             state.route_rule = Some(rule);
             resolution.targets = targets;
         }
@@ -778,7 +873,13 @@ impl Gateway {
         // targets cannot honour excludes them (no silent drop: code reading `choices[1]` or
         // `logprobs` would break).
         let strict = !request.drops_params() && !resolution.drop_params;
-        let checks: [(bool, Check<'_>, &str, String); 6] = [
+        let checks: [(bool, Check<'_>, &str, String); 7] = [
+            (
+                true,
+                Box::new(|t| !t.model.is_embedding()),
+                "model",
+                format!("`{}` is an embedding model; send it to `POST /v1/embeddings`.", request.model),
+            ),
             (
                 requested_max.is_some(),
                 Box::new(|t| t.model.max_output_tokens.is_none_or(|cap| cap >= asked)),
@@ -854,13 +955,25 @@ impl Gateway {
             .with_code("context_length_exceeded"));
         }
 
+        self.serve_targets(state, fitting, mode).await
+    }
+
+    /// The part of a call that chat and embeddings share, once the request is checked and its
+    /// fitting targets known: the caller key's and the user's reservations, then each target in
+    /// order until one serves.
+    async fn serve_targets<M: Mode>(
+        &self,
+        state: &mut CallState,
+        fitting: Vec<&Target<'_>>,
+        mode: &M,
+    ) -> Result<Served<M::Output>, ApiError> {
         // A Maestro API key's own limits: reserved once per call, before any provider is tried;
-        // settled in `chat` / the stream's end, where the call is recorded.
+        // settled in `finish` / the stream's end, where the call is recorded.
         if let Some(key) = state.caller_key.clone() {
             state.caller_grant = caller_budget::reserve(
                 self.backends.counters.as_ref(),
                 &key,
-                request,
+                mode.ask(),
                 &state.prompt,
                 &fitting,
                 self.options.policy.default_max_tokens,
@@ -874,7 +987,7 @@ impl Gateway {
                     &c.store,
                     &self.options.credit_markup,
                     &state.user_id,
-                    request,
+                    mode.ask(),
                     &state.prompt,
                     &fitting,
                     self.options.policy.default_max_tokens,
@@ -888,7 +1001,7 @@ impl Gateway {
             state.provider = Some(target.entry.provider.code.clone());
             state.model = Some(target.model.model.clone());
             let (started, attempts_before) = (Instant::now(), state.attempts);
-            match self.try_target(state, target, request, mode).await {
+            match self.try_target(state, target, mode).await {
                 Ok(served) => {
                     let latency_ms = started.elapsed().as_millis() as u64;
                     let completion = M::settled_usage(&served.output).map(|u| u.completion_tokens);
@@ -915,16 +1028,16 @@ impl Gateway {
         &self,
         state: &mut CallState,
         target: &Target<'_>,
-        request: &ChatRequest,
         mode: &M,
     ) -> Result<Served<M::Output>, TargetFailure> {
         let policy = &self.options.policy;
         let provider = &target.entry.provider;
-        let max_output =
-            request.requested_max_tokens().or(target.model.max_output_tokens).unwrap_or(policy.default_max_tokens);
         // What the call may bill at most: reserved against the key's tpm, reconciled afterwards.
         let kind = provider.kind;
-        let estimate = state.prompt.bound(kind, &target.model.model).saturating_add(output_bound(request, max_output));
+        let estimate = state
+            .prompt
+            .bound(kind, &target.model.model)
+            .saturating_add(mode.ask().output_bound(target, policy.default_max_tokens));
         let mut excluded: HashSet<String> = HashSet::new();
         let mut retries = 0u32;
         let mut last_error: Option<ProviderError> = None;
@@ -982,15 +1095,14 @@ impl Gateway {
                     continue;
                 }
             };
-            let call = Call {
+            let to = Upstream {
                 provider,
                 model: target.model,
                 api_key: &secret,
-                request,
                 default_max_tokens: policy.default_max_tokens,
                 timeout: policy.attempt_timeout().min(remaining),
             };
-            match mode.attempt(&self.client, call).await {
+            match mode.attempt(&self.client, to).await {
                 Ok(output) => {
                     if let Some(usage) = M::settled_usage(&output) {
                         reconcile(self.backends.counters.as_ref(), &grant, usage).await;

@@ -10,7 +10,7 @@ use crate::stats::{self, StatsQuery};
 use crate::time::{self, now_ms};
 use crate::tokens::{PromptCount, o200k_prompt_tokens};
 
-use super::{CallState, Gateway};
+use super::Gateway;
 
 /// How long a `fastest` route waits for the stats to seed a target's latency.
 const LATENCY_SEED_WAIT: Duration = Duration::from_millis(250);
@@ -35,21 +35,18 @@ pub(super) async fn prompt_tokens(
 }
 
 impl Gateway {
-    /// The rule of `route` that applies to the request (its label: index or `default`) and its
-    /// active targets in the order its strategy gives.
+    /// The rule of `route` that applies to a request with these `traits` (its label: index or
+    /// `default`) and its active targets in the order its strategy gives. `max_tokens`: the
+    /// caller's, for `cheapest`.
     pub(super) async fn route_targets<'c>(
         &self,
         catalog: &'c Catalog,
         route: &'c Route,
-        request: &ChatRequest,
-        state: &CallState,
-        prompt_tokens: u64,
+        traits: RequestTraits,
+        max_tokens: Option<u64>,
         timing: Timing,
     ) -> (String, Vec<Target<'c>>) {
-        let traits = RequestTraits {
-            prompt_tokens: Some(prompt_tokens),
-            ..RequestTraits::of(request, &state.user_id, &state.tags)
-        };
+        let prompt_tokens = traits.prompt_tokens.unwrap_or(0);
         let choice = routing::choose(route, &traits, |names| !catalog.active_targets(names).is_empty());
         let chosen = catalog.active_targets(choice.targets);
         // Weights follow their targets when inactive ones drop out.
@@ -65,7 +62,7 @@ impl Gateway {
             strategy: choice.strategy,
             weights: &weights,
             prompt_tokens,
-            max_tokens: request.requested_max_tokens(),
+            max_tokens,
             timing,
             now_ms: now_ms(),
         };

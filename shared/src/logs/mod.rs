@@ -44,7 +44,7 @@ pub struct LogEvent {
     /// for the route's own targets; `None` when no route was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_rule: Option<String>,
-    /// `chat` for now; embeddings and others later.
+    /// `chat` (chat completions and messages) or `embeddings`.
     pub request_type: String,
     pub stream: bool,
     pub status: CallStatus,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::domain::{ChatRequest, Model, Provider, Usage, WireFormat};
+use crate::domain::{ChatRequest, EmbeddingsRequest, Model, Provider, Usage, WireFormat};
 use crate::secret::SecretString;
 
 /// One upstream call: where, with which key, what.
@@ -31,7 +31,19 @@ pub struct Call<'a> {
     pub timeout: Duration,
 }
 
-/// A successful upstream answer, already in OpenAI's `chat.completion` shape.
+/// One upstream embeddings call: where, with which key, what.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddingCall<'a> {
+    pub provider: &'a Provider,
+    pub model: &'a Model,
+    pub api_key: &'a SecretString,
+    pub request: &'a EmbeddingsRequest,
+    /// Time allowed for this attempt, connect to last byte.
+    pub timeout: Duration,
+}
+
+/// A successful upstream answer, already in OpenAI's `chat.completion` shape (or, for
+/// embeddings, OpenAI's embedding list, as the provider sent it).
 #[derive(Debug, Clone)]
 pub struct ProviderReply {
     pub body: Bytes,
@@ -137,6 +149,24 @@ impl ProviderClient {
             WireFormat::OpenAi => openai::chat_stream(&self.http, call, caller_wants_usage).await,
             WireFormat::Anthropic => anthropic::chat_stream(&self.http, call, caller_wants_usage).await,
             WireFormat::Demo => demo::chat_stream(call, caller_wants_usage),
+        };
+        result.map_err(|e| scrub(e, call.api_key, call.provider))
+    }
+}
+
+impl ProviderClient {
+    /// Sends one embeddings request (`POST {base}/embeddings`, OpenAI's format) and returns the
+    /// provider's answer as it came, with its usage. A kind without embeddings is refused before
+    /// anything is sent (the gateway does not send it such a call).
+    pub async fn embeddings(&self, call: EmbeddingCall<'_>) -> Result<ProviderReply, ProviderError> {
+        let spec = call.provider.kind.spec();
+        let result = match spec.wire {
+            WireFormat::OpenAi if spec.embeddings => openai::embeddings(&self.http, call).await,
+            _ => Err(ProviderError::new(
+                ProviderErrorKind::InvalidRequest,
+                None,
+                format!("provider `{}` ({}) has no embeddings API", call.provider.code, spec.label),
+            )),
         };
         result.map_err(|e| scrub(e, call.api_key, call.provider))
     }

@@ -16,8 +16,10 @@ use super::http::{
 };
 use super::sse::SseEvent;
 use super::stream::{Translate, UpstreamStream, done_frame, frame, truncated};
-use super::{Call, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
-use crate::domain::{ChatMessage, MessageContent, Provider, ProviderKind, StopSequences, Usage};
+use super::{Call, EmbeddingCall, ListedModel, ProviderError, ProviderErrorKind, ProviderReply};
+use crate::domain::{
+    ChatMessage, EmbeddingInput, EncodingFormat, MessageContent, Provider, ProviderKind, StopSequences, Usage,
+};
 use crate::secret::SecretString;
 
 pub(super) async fn chat(http: &reqwest::Client, call: Call<'_>) -> Result<ProviderReply, ProviderError> {
@@ -61,6 +63,71 @@ pub(super) async fn list_models(
             supports_vision: m.input_modalities.map(|modes| modes.iter().any(|m| m == "image")),
         })
         .collect())
+}
+
+/// `POST {base}/embeddings`: the caller's request with `model` swapped for the provider's name,
+/// everything else as given; the answer comes back byte for byte (`float` or `base64` alike).
+pub(super) async fn embeddings(
+    http: &reqwest::Client,
+    call: EmbeddingCall<'_>,
+) -> Result<ProviderReply, ProviderError> {
+    let r = call.request;
+    let wire = WireEmbeddings {
+        model: &call.model.model,
+        input: &r.input,
+        dimensions: r.dimensions,
+        encoding_format: r.encoding_format,
+        user: r.user.as_deref(),
+        extra: &r.extra,
+    };
+    let body = serde_json::to_vec(&wire).map_err(|e| {
+        ProviderError::new(ProviderErrorKind::InvalidRequest, None, format!("could not encode the request: {e}"))
+    })?;
+    let url = format!("{}/embeddings", base_url(call.provider).trim_end_matches('/'));
+    let request =
+        with_key(http.post(url), call.provider.kind, call.api_key)?.header(CONTENT_TYPE, "application/json").body(body);
+    let body = send_with(request, call.provider.kind, &call.provider.headers, call.timeout, call.api_key).await?;
+    if let Some(error) = error_in_ok_body(call.provider.kind, &body, call.api_key) {
+        return Err(error);
+    }
+    let list: EmbeddingList = serde_json::from_slice(&body).map_err(|e| malformed(&body, &e, call.api_key))?;
+    // Embeddings bill input only; a server that reports just `total_tokens` bills that as input.
+    let prompt_tokens = list.usage.and_then(|u| u.prompt_tokens.or(u.total_tokens)).unwrap_or(0);
+    let model = list.model.filter(|m| !m.is_empty()).unwrap_or_else(|| call.model.model.clone());
+    Ok(ProviderReply { body, usage: Usage { prompt_tokens, ..Usage::default() }, model })
+}
+
+#[derive(Serialize)]
+struct WireEmbeddings<'a> {
+    model: &'a str,
+    input: &'a EmbeddingInput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding_format: Option<EncodingFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+/// Just enough of OpenAI's embedding list to check its shape and read usage.
+#[derive(Deserialize)]
+struct EmbeddingList {
+    #[serde(default)]
+    model: Option<String>,
+    #[allow(dead_code, reason = "required so a body without `data` is rejected")]
+    data: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    usage: Option<EmbeddingUsage>,
+}
+
+#[derive(Deserialize)]
+struct EmbeddingUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    total_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]

@@ -34,6 +34,18 @@ impl RequestTraits {
             user: user.to_string(),
         }
     }
+
+    /// The traits of an embeddings request's `texts` (no images, no tools) from `user`.
+    pub fn of_texts<'t>(texts: impl Iterator<Item = &'t str>, user: &str, tags: &[String]) -> Self {
+        Self {
+            cjk_share: cjk_share_of(texts),
+            has_images: false,
+            has_tools: false,
+            prompt_tokens: None,
+            tags: tags.to_vec(),
+            user: user.to_string(),
+        }
+    }
 }
 
 /// The tags of an `x-maestro-tags` header: comma-separated, trimmed, empty ones dropped, at most
@@ -115,20 +127,25 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 /// The share of the prompt's letters (every message's text) that are Chinese, Japanese or
 /// Korean; 0 without letters. Digits, spaces and punctuation are not letters.
 pub fn cjk_share(request: &ChatRequest) -> f64 {
+    let texts = request.messages.iter().flat_map(|message| -> Vec<&str> {
+        match &message.content {
+            Some(MessageContent::Text(text)) => vec![text.as_str()],
+            Some(MessageContent::Parts(parts)) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(|t| t.as_str())).collect()
+            }
+            None => Vec::new(),
+        }
+    });
+    cjk_share_of(texts)
+}
+
+/// The CJK share of the letters of `texts` (see [`cjk_share`]).
+pub fn cjk_share_of<'t>(texts: impl Iterator<Item = &'t str>) -> f64 {
     let (mut letters, mut cjk) = (0u64, 0u64);
-    let mut count = |text: &str| {
+    for text in texts {
         for c in text.chars().filter(|c| c.is_alphabetic()) {
             letters += 1;
             cjk += u64::from(is_cjk(c));
-        }
-    };
-    for message in &request.messages {
-        match &message.content {
-            Some(MessageContent::Text(text)) => count(text),
-            Some(MessageContent::Parts(parts)) => {
-                parts.iter().filter_map(|p| p.get("text").and_then(|t| t.as_str())).for_each(&mut count);
-            }
-            None => {}
         }
     }
     if letters == 0 { 0.0 } else { cjk as f64 / letters as f64 }

@@ -85,10 +85,11 @@ struct Shared {
     delay_ms: std::sync::atomic::AtomicU64,
 }
 
-/// The fake provider. Started with [`Self::start`], it serves OpenAI's `…/chat/completions` and
-/// `…/models`, Anthropic's `…/v1/messages` and `…/v1/models`, under any path prefix (a prefix
-/// `anthropic` or `deepseek` picks that provider's recorded model list; one holding `no-models`
-/// has none: 404, as some providers' APIs). The key decides:
+/// The fake provider. Started with [`Self::start`], it serves OpenAI's `…/chat/completions`,
+/// `…/embeddings` (see [`embedding`]) and `…/models`, Anthropic's `…/v1/messages` and
+/// `…/v1/models`, under any path prefix (a prefix `anthropic` or `deepseek` picks that provider's
+/// recorded model list; one holding `no-models` has none: 404, as some providers' APIs). The key
+/// decides:
 ///
 /// `sk-ok-…` succeeds (the recorded stream when `stream: true`); `sk-tool-…` answers with the
 /// recorded tool call; `sk-400-…` refuses the request; `sk-401-…` (and an unknown key) is refused
@@ -99,7 +100,8 @@ struct Shared {
 /// `sk-html-…` an HTML 502; `sk-drip-…` streams the recorded events 100 ms apart; `sk-endless-…`
 /// streams text every 100 ms forever (and never answers a plain call); `sk-linger-…` sends the
 /// recorded stream and keeps the body open. A model list without a key is served (local servers
-/// need none).
+/// need none). Embeddings: `sk-ok-…` answers, `sk-late-…` and `sk-slow-…` answer late,
+/// `sk-garbage-…` sends half a body, and the error keys fail as they do for chat.
 #[derive(Clone)]
 pub struct FakeProvider {
     /// `http://127.0.0.1:<port>`, no trailing slash.
@@ -150,12 +152,12 @@ impl FakeProvider {
         seen.into_iter().next().unwrap()
     }
 
-    /// How many calls (chat or messages) arrived with this key.
+    /// How many calls (chat, messages or embeddings) arrived with this key.
     pub fn calls(&self, key: &str) -> u32 {
         self.seen().iter().filter(|s| s.key == key && is_call(&s.path)).count() as u32
     }
 
-    /// How many calls (chat or messages) arrived.
+    /// How many calls (chat, messages or embeddings) arrived.
     pub fn total_calls(&self) -> u32 {
         self.seen().iter().filter(|s| is_call(&s.path)).count() as u32
     }
@@ -191,7 +193,7 @@ fn without_query(path: &str) -> &str {
 
 fn is_call(path: &str) -> bool {
     let path = without_query(path);
-    path.ends_with("/chat/completions") || path.ends_with("/v1/messages")
+    path.ends_with("/chat/completions") || path.ends_with("/v1/messages") || path.ends_with("/embeddings")
 }
 
 fn key_of(headers: &HeaderMap) -> String {
@@ -233,6 +235,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             true => StatusCode::NOT_FOUND.into_response(),
             false => models(path, &key),
         };
+    }
+    if path.ends_with("/embeddings") {
+        return embeddings(&key, &body).await;
     }
     match (path.ends_with("/chat/completions"), path.ends_with("/v1/messages")) {
         (true, _) => call(&key, &body, false).await,
@@ -345,6 +350,95 @@ async fn call(key: &str, body: &[u8], anthropic: bool) -> Response {
                 .into_response()
         }
         _ => refused(key),
+    }
+}
+
+/// Dimensions of a fake embedding when the request names none.
+pub const EMBEDDING_DIMENSIONS: usize = 8;
+
+/// The fake's embedding of one input item (its text, or its token ids), `dimensions` long:
+/// multiples of 1/8 in [-1, 1), exact in float32, derived from the item's bytes, so equal
+/// items embed alike and a test can compute what to expect.
+pub fn embedding(item: &Value, dimensions: usize) -> Vec<f32> {
+    let seed: u64 = match item {
+        Value::String(text) => text.bytes().map(u64::from).sum(),
+        Value::Array(ids) => ids.iter().filter_map(Value::as_u64).sum(),
+        other => other.to_string().len() as u64,
+    };
+    (0..dimensions as u64).map(|j| ((seed + 3 * j) % 16) as f32 / 8.0 - 1.0).collect()
+}
+
+/// The tokens the fake bills for one input item: a text's words (at least 1), a token array's
+/// length.
+pub fn embedding_tokens(item: &Value) -> u64 {
+    match item {
+        Value::String(text) => text.split_whitespace().count().max(1) as u64,
+        Value::Array(ids) => ids.len() as u64,
+        _ => 1,
+    }
+}
+
+/// The items of an embeddings `input`: a string or one token array is one item.
+fn embedding_items(input: &Value) -> Vec<Value> {
+    match input {
+        Value::Array(items) if items.first().is_some_and(Value::is_number) => vec![input.clone()],
+        Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+/// OpenAI's embedding list for `body` (`dimensions` honoured, `encoding_format: base64` as
+/// little-endian float32s), with usage as [`embedding_tokens`] counts.
+fn embedding_list(body: &Value) -> String {
+    use base64::Engine;
+    let dimensions = body["dimensions"].as_u64().map_or(EMBEDDING_DIMENSIONS, |d| d as usize);
+    let base64 = body["encoding_format"] == "base64";
+    let items = embedding_items(&body["input"]);
+    let data: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let vector = embedding(item, dimensions);
+            let embedding = match base64 {
+                true => {
+                    let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+                }
+                false => serde_json::json!(vector),
+            };
+            serde_json::json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    let tokens: u64 = items.iter().map(embedding_tokens).sum();
+    serde_json::json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+    })
+    .to_string()
+}
+
+async fn embeddings(key: &str, body: &[u8]) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return json(400, OPENAI_400);
+    };
+    match kind_of(key) {
+        "ok" => json(200, &embedding_list(&body)),
+        "late" => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            json(200, &embedding_list(&body))
+        }
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            json(200, &embedding_list(&body))
+        }
+        "garbage" => {
+            let list = embedding_list(&body);
+            json(200, &list[..list.len() / 2])
+        }
+        // The errors are the chat path's, in the same envelope.
+        _ => call(key, b"{}", false).await,
     }
 }
 

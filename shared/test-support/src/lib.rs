@@ -9,7 +9,9 @@ mod builders;
 mod fake_provider;
 
 pub use builders::{Setup, model, provider};
-pub use fake_provider::{FakeProvider, Reply, Seen, closed_port, hang_up_server, serve};
+pub use fake_provider::{
+    EMBEDDING_DIMENSIONS, FakeProvider, Reply, Seen, closed_port, embedding, embedding_tokens, hang_up_server, serve,
+};
 
 /// A recorded fixture, by its path under `shared/tests/fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {

@@ -16,5 +16,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: false,
     quota_codes: &[],
     overloaded_codes: &[],
+    // Anthropic has no embeddings API.
+    embeddings: false,
     status_in_body: None,
 };

@@ -19,5 +19,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &[],
     overloaded_codes: &[],
+    // DeepSeek has no embeddings API.
+    embeddings: false,
     status_in_body: None,
 };

@@ -16,5 +16,6 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: false,
     quota_codes: &[],
     overloaded_codes: &[],
+    embeddings: false,
     status_in_body: None,
 };

@@ -17,5 +17,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &["AccountOverdueError"],
     overloaded_codes: &["ServerOverloaded"],
+    // Ark's `POST /api/v3/embeddings` (doubao-embedding…) answers in OpenAI's shape.
+    embeddings: true,
     status_in_body: None,
 };

@@ -17,5 +17,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &[],
     overloaded_codes: &[],
+    // Qianfan v2's embeddings endpoint is not confirmed to speak OpenAI's shape.
+    embeddings: false,
     status_in_body: None,
 };

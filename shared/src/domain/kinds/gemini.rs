@@ -19,5 +19,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &[],
     overloaded_codes: &[],
+    // The compatible endpoint serves `embeddings` (gemini-embedding-001).
+    embeddings: true,
     status_in_body: None,
 };

@@ -18,6 +18,8 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: false,
     quota_codes: &["1008", "insufficient_balance_error"],
     overloaded_codes: &[],
+    // MiniMax's embeddings API has a format of its own (`texts`, `type`).
+    embeddings: false,
     status_in_body: Some(BodyStatus {
         code_field: "base_resp.status_code",
         message_field: "base_resp.status_msg",

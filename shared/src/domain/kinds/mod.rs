@@ -58,6 +58,9 @@ pub struct KindSpec {
     pub quota_codes: &'static [&'static str],
     /// Error codes that mean the provider is overloaded (retry, without blaming the key).
     pub overloaded_codes: &'static [&'static str],
+    /// Whether the API serves OpenAI's embeddings (`POST {base}/embeddings`, the same request and
+    /// answer): `POST /v1/embeddings` is refused with a 400 for a kind without them.
+    pub embeddings: bool,
     /// Where a provider that answers errors with HTTP 200 puts its status, if it does.
     pub status_in_body: Option<BodyStatus>,
 }
@@ -124,6 +127,11 @@ impl ProviderKind {
         self.spec().logprobs
     }
 
+    /// Whether the provider's API serves OpenAI's embeddings ([`KindSpec::embeddings`]).
+    pub fn supports_embeddings(self) -> bool {
+        self.spec().embeddings
+    }
+
     pub fn as_str(self) -> &'static str {
         self.spec().id
     }
@@ -154,5 +162,18 @@ mod tests {
         let ids: std::collections::HashSet<_> = KINDS.iter().map(|s| s.id).collect();
         assert_eq!(ids.len(), KINDS.len(), "ids are unique");
         assert_eq!(ProviderKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn embeddings_are_served_only_by_kinds_that_speak_openai_s_format() {
+        for spec in KINDS {
+            if spec.embeddings {
+                assert_eq!(spec.wire, WireFormat::OpenAi, "{} would be sent an OpenAI request", spec.id);
+            }
+        }
+        assert!(ProviderKind::Openai.supports_embeddings());
+        assert!(ProviderKind::OpenaiCompatible.supports_embeddings());
+        assert!(!ProviderKind::Anthropic.supports_embeddings());
+        assert!(!ProviderKind::Deepseek.supports_embeddings());
     }
 }

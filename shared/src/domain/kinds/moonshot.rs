@@ -19,5 +19,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &["exceeded_current_quota_error"],
     overloaded_codes: &["engine_overloaded_error"],
+    // Kimi has no embeddings API.
+    embeddings: false,
     status_in_body: None,
 };

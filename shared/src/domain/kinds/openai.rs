@@ -16,5 +16,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: false,
     quota_codes: &[],
     overloaded_codes: &[],
+    // `POST {base}/embeddings` (text-embedding-3-small, -large).
+    embeddings: true,
     status_in_body: None,
 };

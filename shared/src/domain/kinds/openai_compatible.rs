@@ -16,5 +16,8 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: false,
     quota_codes: &[],
     overloaded_codes: &[],
+    // vLLM, Ollama, OpenRouter and the like serve `POST {base}/embeddings`; a server that does
+    // not answers 404, which the caller sees.
+    embeddings: true,
     status_in_body: None,
 };

@@ -19,5 +19,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &["Arrearage"],
     overloaded_codes: &[],
+    // DashScope's compatible mode serves `embeddings` (text-embedding-v3, v4).
+    embeddings: true,
     status_in_body: None,
 };

@@ -18,5 +18,7 @@ pub(super) const SPEC: KindSpec = KindSpec {
     max_tokens_only: true,
     quota_codes: &["1113"],
     overloaded_codes: &["1305"],
+    // BigModel's `POST /api/paas/v4/embeddings` (embedding-3) answers in OpenAI's shape.
+    embeddings: true,
     status_in_body: None,
 };
