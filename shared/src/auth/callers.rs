@@ -34,7 +34,10 @@ pub async fn authenticate_token(jwt: &JwtAuth, keys: &dyn CallerKeyStore, token:
     match found {
         None => Err(ApiError::unauthorized("Unknown Maestro API key.")),
         Some(key) if key.is_revoked() => Err(ApiError::unauthorized("This Maestro API key has been revoked.")),
-        Some(key) => Ok(Caller { user_id: key.owner.clone(), key: Some(Arc::new(key)), tags: Vec::new() }),
+        Some(key) => {
+            let owner = key.owner.clone();
+            Ok(Caller { key: Some(Arc::new(key)), ..Caller::user(owner) })
+        }
     }
 }
 

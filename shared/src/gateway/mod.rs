@@ -47,12 +47,26 @@ pub struct Caller {
     pub key: Option<Arc<CallerKey>>,
     /// The request's `x-maestro-tags` (see `routing::parse_tags`), for routes' `tag` rules.
     pub tags: Vec<String>,
+    /// The API the call came through, the log's `request_type`: [`REQUEST_TYPE_CHAT`] unless a
+    /// front door says otherwise ([`Caller::through`]).
+    pub request_type: &'static str,
 }
+
+/// `request_type` of calls through `/v1/chat/completions` and `/v1/messages`.
+pub const REQUEST_TYPE_CHAT: &str = "chat";
+/// `request_type` of calls through `/v1/responses`.
+pub const REQUEST_TYPE_RESPONSES: &str = "responses";
 
 impl Caller {
     /// A caller known by user id alone (a JWT's `sub`): no key, so no caller limits.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self { user_id: user_id.into(), key: None, tags: Vec::new() }
+        Self { user_id: user_id.into(), key: None, tags: Vec::new(), request_type: REQUEST_TYPE_CHAT }
+    }
+
+    /// The caller of a call that came through another API than chat (recorded as its
+    /// `request_type`).
+    pub fn through(self, request_type: &'static str) -> Self {
+        Self { request_type, ..self }
     }
 
     /// The caller with the tags of this request's `x-maestro-tags` header.
@@ -319,6 +333,8 @@ struct CallState {
     key_attempts: Vec<KeyAttempts>,
     /// The caller's `x-maestro-tags`.
     tags: Vec<String>,
+    /// The log's `request_type` (see [`Caller::request_type`]).
+    request_type: &'static str,
 }
 
 impl CallState {
@@ -343,6 +359,7 @@ impl CallState {
             model_known: false,
             key_attempts: Vec::new(),
             tags: caller.tags.clone(),
+            request_type: caller.request_type,
         }
     }
 
@@ -388,7 +405,7 @@ impl CallState {
             key_id: self.key_id.clone(),
             route: self.route.clone(),
             route_rule: self.route_rule.clone(),
-            request_type: "chat".to_string(),
+            request_type: self.request_type.to_string(),
             stream: self.stream,
             status,
             http_status,
