@@ -18,6 +18,7 @@ mod edges;
 mod hangups;
 mod ledger;
 mod messages;
+mod responses;
 mod routing;
 mod stats_api;
 mod streaming;
