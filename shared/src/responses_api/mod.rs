@@ -118,7 +118,7 @@ pub(crate) struct State<'a> {
 /// A whole `response` object: its state and what it echoes of the request.
 pub(crate) fn response_object(state: State<'_>, echo: &Echo) -> Value {
     let completed_at = (state.status == "completed").then(crate::time::now_ms).map(|ms| ms / 1000);
-    json!({
+    let mut object = json!({
         "id": state.id,
         "object": "response",
         "created_at": state.created_at,
@@ -142,10 +142,17 @@ pub(crate) fn response_object(state: State<'_>, echo: &Echo) -> Value {
         "tools": echo.tools,
         "top_p": echo.top_p,
         "truncation": "disabled",
-        "usage": state.usage,
-        "user": echo.user,
         "metadata": echo.metadata,
-    })
+    });
+    // An object when present: left out while a stream is in progress (or no usage is known).
+    if !state.usage.is_null() {
+        object["usage"] = state.usage;
+    }
+    // A string when present (OpenAI's document has no null here).
+    if let Some(user) = &echo.user {
+        object["user"] = json!(user);
+    }
+    object
 }
 
 /// Unix seconds now.
