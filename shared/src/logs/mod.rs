@@ -44,7 +44,8 @@ pub struct LogEvent {
     /// for the route's own targets; `None` when no route was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_rule: Option<String>,
-    /// `chat` for now; embeddings and others later.
+    /// The API the call came through: `chat` (`/v1/chat/completions` and `/v1/messages`) or
+    /// `responses` (`/v1/responses`).
     pub request_type: String,
     pub stream: bool,
     pub status: CallStatus,
