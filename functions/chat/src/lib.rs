@@ -1,4 +1,5 @@
-//! The business API: OpenAI-compatible chat and its helpers. Handlers parse, call the gateway in
+//! The business API: OpenAI-compatible chat (and the Messages and Responses APIs over it) and its
+//! helpers. Handlers parse, call the gateway in
 //! `maestro-shared`, and respond; the rules live there.
 //!
 //! Every route takes `Authorization: Bearer <JWT or Maestro API key>` (see
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 
 mod messages;
 mod openapi;
+mod responses;
 
 use maestro_shared::openapi::ErrorResponse;
 
@@ -75,6 +77,7 @@ pub fn router(state: ChatState) -> Router {
         .route("/api/ai/embeddings", post(embeddings))
         .route("/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/models", get(list_models))
         // Ids hold a slash (`openai/gpt-4o-mini`): a wildcard takes the rest of the path.
         .route("/v1/models/{*id}", get(retrieve_model))

@@ -140,6 +140,57 @@ pub(crate) struct MessageDoc {
     pub usage: Value,
 }
 
+/// An OpenAI Responses request (stateless: no `previous_response_id`; `store` is ignored).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ResponsesRequestDoc {
+    /// `provider/model`, a bare model name or a route name: any provider, not only OpenAI.
+    pub model: String,
+    /// A string (one user message) or a list of items: `message` (`input_text`, `input_image`,
+    /// `output_text` parts), `function_call`, `function_call_output`, `reasoning`.
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// A system message before the input.
+    pub instructions: Option<String>,
+    pub max_output_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    /// `true`: the answer comes as the Responses event stream.
+    pub stream: Option<bool>,
+    /// Function tools (`{"type":"function","name","description","parameters","strict"}`); built-in
+    /// tools are refused.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Option<Vec<Value>>,
+    /// `auto`, `none`, `required` or `{"type":"function","name"}`.
+    #[schema(value_type = Object)]
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"format": {"type": "text" | "json_object" | "json_schema", …}}`.
+    #[schema(value_type = Object)]
+    pub text: Option<Value>,
+    /// Accepted and ignored: Maestro stores nothing.
+    pub store: Option<bool>,
+}
+
+/// An OpenAI `response` object.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ResponseDoc {
+    /// `resp_…`, from the call's request id.
+    pub id: String,
+    /// `response`.
+    pub object: String,
+    pub created_at: i64,
+    /// `completed`, `incomplete` (`incomplete_details.reason`) or `failed`.
+    pub status: String,
+    pub model: String,
+    /// `message`, `function_call` and `reasoning` items.
+    #[schema(value_type = Vec<Object>)]
+    pub output: Vec<Value>,
+    /// `{input_tokens, input_tokens_details: {cached_tokens}, output_tokens,
+    /// output_tokens_details: {reasoning_tokens}, total_tokens}`.
+    #[schema(value_type = Object)]
+    pub usage: Option<Value>,
+}
+
 /// `{"input_tokens": n}`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct InputTokensDoc {
@@ -261,7 +312,8 @@ pub(crate) struct BatchAnswerDoc {
         super::count_tokens,
         super::available_providers,
         super::messages::messages,
-        super::messages::count_tokens
+        super::messages::count_tokens,
+        super::responses::responses
     ),
     components(schemas(ErrorResponse, ErrorDetail)),
     tags((name = "chat", description = "The business API (caller token or Maestro API key)"))

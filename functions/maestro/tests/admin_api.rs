@@ -1018,6 +1018,7 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
             "POST /api/ai/embeddings",
             "POST /v1/messages",
             "POST /v1/messages/count_tokens",
+            "POST /v1/responses",
             "GET /v1/models",
             "GET /v1/models/{id}",
             "POST /api/ai/chat/count-tokens",

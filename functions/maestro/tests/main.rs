@@ -21,6 +21,7 @@ mod embeddings;
 mod hangups;
 mod ledger;
 mod messages;
+mod responses;
 mod routing;
 mod stats_api;
 mod streaming;

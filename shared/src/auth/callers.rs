@@ -35,8 +35,8 @@ pub async fn authenticate_token(jwt: &JwtAuth, keys: &dyn CallerKeyStore, token:
         None => Err(ApiError::unauthorized("Unknown Maestro API key.")),
         Some(key) if key.is_revoked() => Err(ApiError::unauthorized("This Maestro API key has been revoked.")),
         Some(key) => {
-            let caller = Caller::user(key.owner.clone());
-            Ok(Caller { key: Some(Arc::new(key)), ..caller })
+            let owner = key.owner.clone();
+            Ok(Caller { key: Some(Arc::new(key)), ..Caller::user(owner) })
         }
     }
 }

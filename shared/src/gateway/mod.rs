@@ -61,12 +61,20 @@ pub struct Caller {
     pub tags: Vec<String>,
     /// The request's `x-maestro-cache` (see `crate::cache`), if sent.
     pub cache: Option<CacheRequest>,
+    /// The API the call came through, the log's `request_type`: [`REQUEST_TYPE_CHAT`] unless a
+    /// front door says otherwise ([`Caller::through`]).
+    pub request_type: &'static str,
 }
+
+/// `request_type` of calls through `/v1/chat/completions` and `/v1/messages`.
+pub const REQUEST_TYPE_CHAT: &str = "chat";
+/// `request_type` of calls through `/v1/responses`.
+pub const REQUEST_TYPE_RESPONSES: &str = "responses";
 
 impl Caller {
     /// A caller known by user id alone (a JWT's `sub`): no key, so no caller limits.
     pub fn user(user_id: impl Into<String>) -> Self {
-        Self { user_id: user_id.into(), key: None, tags: Vec::new(), cache: None }
+        Self { user_id: user_id.into(), key: None, tags: Vec::new(), cache: None, request_type: REQUEST_TYPE_CHAT }
     }
 
     /// The caller with this request's `x-maestro-cache` header: `on`, `off` or `refresh`;
@@ -80,6 +88,12 @@ impl Caller {
                 "`x-maestro-cache` must be `on`, `off` or `refresh`.",
             )),
         }
+    }
+
+    /// The caller of a call that came through another API than chat (recorded as its
+    /// `request_type`).
+    pub fn through(self, request_type: &'static str) -> Self {
+        Self { request_type, ..self }
     }
 
     /// The caller with the tags of this request's `x-maestro-tags` header.
@@ -417,7 +431,7 @@ struct CallState {
     /// `hit` or `miss` when the response cache was used, and what a hit saved.
     cache: Option<&'static str>,
     saved_micros: u64,
-    /// The log's `request_type`: `chat` or `embeddings`.
+    /// The log's `request_type` (see [`Caller::request_type`]; embeddings set their own).
     request_type: &'static str,
 }
 
@@ -445,7 +459,7 @@ impl CallState {
             tags: caller.tags.clone(),
             cache: None,
             saved_micros: 0,
-            request_type: "chat",
+            request_type: caller.request_type,
         }
     }
 
@@ -666,7 +680,7 @@ impl Gateway {
     /// authenticated caller is in the log, its mistakes too. The model is [`UNKNOWN_MODEL`].
     /// Returns the request id it was recorded under.
     pub async fn record_rejection(self: &Arc<Self>, caller: &Caller, stream: bool, error: &ApiError) -> String {
-        self.record_rejected(caller, "chat", stream, error).await
+        self.record_rejected(caller, caller.request_type, stream, error).await
     }
 
     /// [`Self::record_rejection`] for a call of another `request_type` (`embeddings`).

@@ -44,7 +44,8 @@ pub struct LogEvent {
     /// for the route's own targets; `None` when no route was named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_rule: Option<String>,
-    /// `chat` (chat completions and messages) or `embeddings`.
+    /// The API the call came through: `chat` (`/v1/chat/completions` and `/v1/messages`),
+    /// `responses` (`/v1/responses`) or `embeddings` (`/v1/embeddings`).
     pub request_type: String,
     pub stream: bool,
     pub status: CallStatus,
