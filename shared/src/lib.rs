@@ -21,6 +21,7 @@ pub mod logs;
 pub mod openapi;
 pub mod pricing;
 pub mod providers;
+pub mod reframe;
 pub mod responses_api;
 pub mod routing;
 pub mod secret;

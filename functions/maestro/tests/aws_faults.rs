@@ -47,6 +47,24 @@ impl Drop for Cleanup {
     }
 }
 
+/// The runner on `aws` with the config `toml`, serving on a random port: the app (its data dir
+/// kept as long as the guard), and its chat completions URL.
+async fn serve_on_aws(aws: &AwsBackend, toml: &str) -> (maestro::AwsApp, String, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let options = Options {
+        data_dir: data.path().to_path_buf(),
+        config: FileConfig::parse(toml).unwrap(),
+        env: Env::from_fn(|_| None),
+        demo: false,
+    };
+    let app = build_aws(options, aws.clone()).await.expect("start-up gets through the throttled writes");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (app, url, data)
+}
+
 /// A fresh table and log queues on moto (as `maestro init-aws` makes them): `direct` reaches
 /// them as they are, `aws` through `proxy`, which injects faults when told to.
 struct Moto {
@@ -129,26 +147,11 @@ rpm = 10000
 "#,
         fake.url
     );
-    let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let app = build_aws(
-        Options {
-            data_dir: data.path().to_path_buf(),
-            config: FileConfig::parse(&toml).unwrap(),
-            env: Env::from_fn(|_| None),
-            demo: false,
-        },
-        aws.clone(),
-    )
-    .await
-    .expect("start-up gets through the throttled writes");
+    let (app, url, _data) = serve_on_aws(&aws, &toml).await;
     assert!(started.elapsed() < Duration::from_secs(30), "start-up took {:?}", started.elapsed());
     assert!(proxy.faults_total() >= 12, "{:?}", proxy.faults());
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-    let router = app.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap();
     let http = reqwest::Client::new();
 
@@ -231,17 +234,7 @@ async fn credits_on_dynamodb_through_throttled_writes_serve_exactly_what_the_bal
          [[keys]]\nprovider = \"fake\"\nname = \"late\"\nsecret = \"sk-late-aaaaaaaaaaaa\"\n",
         fake.url
     );
-    let data = tempfile::tempdir().unwrap();
-    let options = Options {
-        data_dir: data.path().to_path_buf(),
-        config: FileConfig::parse(&toml).unwrap(),
-        env: Env::from_fn(|_| None),
-        demo: false,
-    };
-    let app = build_aws(options, aws.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });
+    let (app, url, _data) = serve_on_aws(&aws, &toml).await;
     let http = reqwest::Client::new();
     let body =
         serde_json::json!({"model": "fake/m1", "max_tokens": 10, "messages": [{"role": "user", "content": "Hello!"}]});
@@ -298,17 +291,7 @@ async fn the_response_cache_on_dynamodb_serves_hits_and_a_refused_store_only_cos
          [[keys]]\nprovider = \"fake\"\nname = \"a\"\nsecret = \"{KEY_A}\"\n",
         fake.url
     );
-    let data = tempfile::tempdir().unwrap();
-    let options = Options {
-        data_dir: data.path().to_path_buf(),
-        config: FileConfig::parse(&toml).unwrap(),
-        env: Env::from_fn(|_| None),
-        demo: false,
-    };
-    let app = build_aws(options, aws.clone()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app.router).await.unwrap() });
+    let (app, url, _data) = serve_on_aws(&aws, &toml).await;
     let token = app.auth.issue("user-1", false, Duration::from_secs(600)).unwrap();
     let http = reqwest::Client::new();
     let call = |body: serde_json::Value| {

@@ -15,17 +15,13 @@
 //! own, so the gateway records the call before the caller's stream closes, and a caller who
 //! hangs up drops the inner body with it (the gateway records that too).
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::response::OpenAiUsage;
 use super::{message_id, stop_reason};
-use crate::providers::sse::{SseDecoder, SseEvent};
+use crate::providers::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -266,59 +262,25 @@ impl EventTranslator {
 
 /// Wraps the gateway's OpenAI SSE body as an Anthropic event-stream body.
 pub fn anthropic_events(inner: Body, fallback_model: &str, input_estimate: u64) -> Body {
-    struct State {
-        inner: axum::body::BodyDataStream,
-        decoder: SseDecoder,
-        translator: EventTranslator,
-        pending: VecDeque<Bytes>,
-        ended: bool,
+    crate::reframe::reframed(inner, EventTranslator::new(fallback_model, input_estimate))
+}
+
+impl crate::reframe::Reframer for EventTranslator {
+    fn on_event(&mut self, sse: &SseEvent) -> Vec<Bytes> {
+        EventTranslator::on_event(self, sse)
     }
-    let state = State {
-        inner: inner.into_data_stream(),
-        decoder: SseDecoder::default(),
-        translator: EventTranslator::new(fallback_model, input_estimate),
-        pending: VecDeque::new(),
-        ended: false,
-    };
-    Body::from_stream(futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(bytes) = s.pending.pop_front() {
-                return Some((Ok::<_, Infallible>(bytes), s));
-            }
-            if s.ended {
-                return None;
-            }
-            match s.inner.next().await {
-                Some(Ok(bytes)) => {
-                    s.decoder.push(&bytes);
-                    let mut batch = Vec::new();
-                    while let Some(sse) = s.decoder.next_event() {
-                        for frame in s.translator.on_event(&sse) {
-                            batch.extend_from_slice(&frame);
-                        }
-                    }
-                    if !batch.is_empty() {
-                        s.pending.push_back(Bytes::from(batch));
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the gateway's stream body failed");
-                    s.pending.extend(s.translator.on_end());
-                    s.ended = true;
-                }
-                None => {
-                    s.pending.extend(s.translator.on_end());
-                    s.ended = true;
-                }
-            }
-        }
-    }))
+
+    fn on_end(&mut self) -> Vec<Bytes> {
+        EventTranslator::on_end(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::response::tool_input;
     use super::*;
+    use crate::providers::sse::SseDecoder;
+    use std::convert::Infallible;
 
     /// Runs an OpenAI SSE text through the translator; returns `(event name, data)` pairs.
     fn translate(sse: &str, model: &str) -> Vec<(String, Value)> {

@@ -20,17 +20,13 @@
 //! caller's stream closes, and a caller who hangs up drops the inner body with it (the gateway
 //! records that too).
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
-
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::response::{function_call_item, message_item, output_text, reasoning_item};
 use super::{ChatUsage, Echo, State, ending, item_id, now_secs, response_object};
-use crate::providers::sse::{SseDecoder, SseEvent};
+use crate::providers::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -402,58 +398,24 @@ impl EventTranslator {
 
 /// Wraps the gateway's chat SSE body as a Responses event-stream body.
 pub fn responses_events(inner: Body, translator: EventTranslator) -> Body {
-    struct State {
-        inner: axum::body::BodyDataStream,
-        decoder: SseDecoder,
-        translator: EventTranslator,
-        pending: VecDeque<Bytes>,
-        ended: bool,
+    crate::reframe::reframed(inner, translator)
+}
+
+impl crate::reframe::Reframer for EventTranslator {
+    fn on_event(&mut self, sse: &SseEvent) -> Vec<Bytes> {
+        EventTranslator::on_event(self, sse)
     }
-    let state = State {
-        inner: inner.into_data_stream(),
-        decoder: SseDecoder::default(),
-        translator,
-        pending: VecDeque::new(),
-        ended: false,
-    };
-    Body::from_stream(futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(bytes) = s.pending.pop_front() {
-                return Some((Ok::<_, Infallible>(bytes), s));
-            }
-            if s.ended {
-                return None;
-            }
-            match s.inner.next().await {
-                Some(Ok(bytes)) => {
-                    s.decoder.push(&bytes);
-                    let mut batch = Vec::new();
-                    while let Some(sse) = s.decoder.next_event() {
-                        for frame in s.translator.on_event(&sse) {
-                            batch.extend_from_slice(&frame);
-                        }
-                    }
-                    if !batch.is_empty() {
-                        s.pending.push_back(Bytes::from(batch));
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the gateway's stream body failed");
-                    s.pending.extend(s.translator.on_end());
-                    s.ended = true;
-                }
-                None => {
-                    s.pending.extend(s.translator.on_end());
-                    s.ended = true;
-                }
-            }
-        }
-    }))
+
+    fn on_end(&mut self) -> Vec<Bytes> {
+        EventTranslator::on_end(self)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::sse::SseDecoder;
+    use std::convert::Infallible;
 
     fn translator() -> EventTranslator {
         EventTranslator::new("resp_abc", Echo::default(), "asked", 7)
