@@ -8,9 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{
-    Ask, CallState, Caller, CallerLink, ChatOutcome, Gateway, Mode, Served, Upstream, caller_budget, panicked_call,
-};
+use super::{Ask, CallState, Caller, CallerLink, ChatOutcome, Gateway, Mode, Served, Upstream, caller_budget};
 use crate::domain::{EmbeddingsBody, EmbeddingsRequest, ProviderKind, Target, Usage};
 use crate::error::ApiError;
 use crate::logs::UNKNOWN_MODEL;
@@ -66,12 +64,10 @@ impl Gateway {
         body: EmbeddingsBody,
         deadline: Option<Instant>,
     ) -> ChatOutcome {
-        let (link, _caller_present) = CallerLink::new(deadline);
-        let (gateway, caller) = (Arc::clone(self), caller.clone());
-        match tokio::spawn(async move { gateway.run_embeddings(&caller, body, link).await }).await {
-            Ok(outcome) => outcome,
-            Err(e) => panicked_call(e),
-        }
+        let caller = caller.clone();
+        self.detached(deadline, |gateway, link| async move { gateway.run_embeddings(&caller, body, link).await })
+            .await
+            .unwrap_or_else(|panicked| panicked)
     }
 
     async fn run_embeddings(&self, caller: &Caller, body: EmbeddingsBody, link: CallerLink) -> ChatOutcome {

@@ -637,12 +637,26 @@ impl Gateway {
         request: ChatRequest,
         deadline: Option<Instant>,
     ) -> ChatOutcome {
+        let caller = caller.clone();
+        self.detached(deadline, |gateway, link| async move { gateway.run_chat(&caller, request, link).await })
+            .await
+            .unwrap_or_else(|panicked| panicked)
+    }
+
+    /// Runs a call in a task of its own, so a caller hanging up (dropping this future) cannot
+    /// cancel it; the caller's end of the link lives as long as this future. A task that
+    /// panicked is the caller's 500.
+    async fn detached<T, F>(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+        run: impl FnOnce(Arc<Self>, CallerLink) -> F,
+    ) -> Result<T, ChatOutcome>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
         let (link, _caller_present) = CallerLink::new(deadline);
-        let (gateway, caller) = (Arc::clone(self), caller.clone());
-        match tokio::spawn(async move { gateway.run_chat(&caller, request, link).await }).await {
-            Ok(outcome) => outcome,
-            Err(e) => panicked_call(e),
-        }
+        tokio::spawn(run(Arc::clone(self), link)).await.map_err(panicked_call)
     }
 
     /// Serves a `stream: true` request. Until the first frame is ready this behaves like
@@ -667,12 +681,10 @@ impl Gateway {
         request: ChatRequest,
         deadline: Option<Instant>,
     ) -> Result<ChatStream, ChatOutcome> {
-        let (link, _caller_present) = CallerLink::new(deadline);
-        let (gateway, caller) = (Arc::clone(self), caller.clone());
-        match tokio::spawn(async move { gateway.run_chat_stream(&caller, request, link).await }).await {
-            Ok(result) => result,
-            Err(e) => Err(panicked_call(e)),
-        }
+        let caller = caller.clone();
+        self.detached(deadline, |gateway, link| async move { gateway.run_chat_stream(&caller, request, link).await })
+            .await
+            .and_then(std::convert::identity)
     }
 
     /// Records a call refused before it could be read as a chat request (a body that is not
