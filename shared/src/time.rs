@@ -37,6 +37,12 @@ pub fn log_hour(ms: i64) -> String {
     format!("{:04}-{:02}-{:02}T{:02}", t.year(), t.month(), t.day(), t.hour())
 }
 
+/// `yyyy-mm-ddTHH:MM`: the minute of a timestamp, as minute stats rows are keyed.
+pub fn stats_minute(ms: i64) -> String {
+    let t = at(ms);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}", t.year(), t.month(), t.day(), t.hour(), t.minute())
+}
+
 /// RFC 3339 text of a timestamp, for humans and JSON.
 pub fn rfc3339(ms: i64) -> String {
     at(ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

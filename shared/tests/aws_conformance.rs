@@ -21,7 +21,7 @@ use maestro_shared::aws::{DynamoStore, SecretsManagerStore, emulator, provision}
 use maestro_shared::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use maestro_shared::logs::LogEvent;
 use maestro_shared::secret::SecretString;
-use maestro_shared::stats::{StatsQuery, StatsRow};
+use maestro_shared::stats::{CallerRow, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
     AdminCatalog, BudgetLimits, BudgetUsage, CachedAnswer, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore,
@@ -265,6 +265,17 @@ impl StatsStore for TestStore {
     }
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         forward!(self, s => s.logs(query).await)
+    }
+    async fn minute_rows(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatsRow>, StoreError> {
+        forward!(self, s => s.minute_rows(from_ms, to_ms).await)
+    }
+    async fn caller_rows(
+        &self,
+        from_date: &str,
+        to_date: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<CallerRow>, StoreError> {
+        forward!(self, s => s.caller_rows(from_date, to_date, user_id).await)
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes, process_message};
 use maestro_shared::logs::LogEvent;
-use maestro_shared::stats::{Counters, StatsQuery, StatsRow};
+use maestro_shared::stats::{CallerRow, Counters, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{LogQuery, StatsStore, StoreError};
 
@@ -99,6 +99,28 @@ impl StatsStore for BusyStore {
         Self: 'a,
     {
         Box::pin(self.inner.logs(query))
+    }
+    fn minute_rows<'s, 'a>(&'s self, from_ms: i64, to_ms: i64) -> Boxed<'a, Vec<StatsRow>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Box::pin(self.inner.minute_rows(from_ms, to_ms))
+    }
+    fn caller_rows<'s, 'f, 't, 'u, 'a>(
+        &'s self,
+        from_date: &'f str,
+        to_date: &'t str,
+        user_id: Option<&'u str>,
+    ) -> Boxed<'a, Vec<CallerRow>>
+    where
+        's: 'a,
+        'f: 'a,
+        't: 'a,
+        'u: 'a,
+        Self: 'a,
+    {
+        Box::pin(self.inner.caller_rows(from_date, to_date, user_id))
     }
 }
 

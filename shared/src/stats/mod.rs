@@ -243,6 +243,37 @@ pub fn event_rows(e: &LogEvent) -> Vec<(RowKey, Counters)> {
     rows
 }
 
+/// How long minute rows are kept: enough for the live panel (15 minutes) and any alert window
+/// (at most a day), with a day to spare.
+pub const MINUTE_RETENTION_DAYS: i64 = 2;
+
+/// The minute rows (keyed by [`crate::time::stats_minute`]) one event adds to: its [`event_rows`] with the minute in place of the day and
+/// no route (minute rows serve alerts and the live panel, which look at providers, models and
+/// keys; routes stay in the daily rows).
+pub fn event_minute_rows(e: &LogEvent) -> Vec<(RowKey, Counters)> {
+    let minute = crate::time::stats_minute(e.ts_ms);
+    event_rows(e)
+        .into_iter()
+        .map(|(key, counters)| (RowKey { date: minute.clone(), route: None, ..key }, counters))
+        .collect()
+}
+
+/// One caller's calls of one day: what `spend` alerts per caller and the spend-per-user view
+/// read. A caller is the `user_id` the call was made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerRow {
+    pub date: String,
+    pub user_id: String,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// The caller row one event adds to (none for a call made for no user).
+pub fn event_caller_row(e: &LogEvent) -> Option<((String, String), Counters)> {
+    let user = e.user_id.as_ref()?;
+    Some(((crate::time::stats_date(e.ts_ms), user.clone()), Counters::from_event(e)))
+}
+
 /// Which rows a stats query reads: an inclusive date range plus optional exact filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsQuery {

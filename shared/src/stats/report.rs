@@ -606,6 +606,17 @@ mod tests {
         async fn logs(&self, _: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
             Ok(Vec::new())
         }
+        async fn minute_rows(&self, _: i64, _: i64) -> Result<Vec<StatsRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn caller_rows(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<Vec<crate::stats::CallerRow>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Provider, Route};
 use crate::logs::LogEvent;
 use crate::secret::SecretString;
-use crate::stats::{StatsQuery, StatsRow};
+use crate::stats::{CallerRow, StatsQuery, StatsRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -295,4 +295,15 @@ pub trait StatsStore: Send + Sync {
     }
     async fn stats_rows(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, StoreError>;
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError>;
+    /// The minute rows of the minutes `[from_ms, to_ms)` overlaps: `date` holds the minute
+    /// (`yyyy-mm-ddTHH:MM`), `route` is `None`. Kept [`crate::stats::MINUTE_RETENTION_DAYS`]
+    /// days; alerts and the live panel read them.
+    async fn minute_rows(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatsRow>, StoreError>;
+    /// Per caller and day, `from_date..=to_date` (`yyyy-mm-dd`), of one caller or all.
+    async fn caller_rows(
+        &self,
+        from_date: &str,
+        to_date: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<CallerRow>, StoreError>;
 }

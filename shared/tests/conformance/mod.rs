@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
                 given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first,
                 given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
                 given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
+                given_calls_in_several_minutes_then_minute_and_caller_rows_count_each_call_once,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

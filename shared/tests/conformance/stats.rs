@@ -500,3 +500,51 @@ pub async fn given_calls_through_routes_then_stats_rows_count_per_route_exactly_
     assert_eq!((cheap[0].route.as_deref(), cheap[0].counters.latency_hist), (Some("cheap"), hist(&[2])));
     assert!(rows(&*store, StatsQuery { route: Some("smar".into()), ..day() }).await.is_empty());
 }
+
+pub async fn given_calls_in_several_minutes_then_minute_and_caller_rows_count_each_call_once(
+    store: Arc<dyn StatsStore>,
+) {
+    let t = at("2026-11-26T06:59:10Z");
+    let of = |id: &str, ts: i64, user: Option<&str>| LogEvent { user_id: user.map(str::to_string), ..event(id, ts) };
+    let calls = [
+        of("m-1", t, Some("alice")),
+        of("m-2", t + 20_000, Some("bob")),
+        // The next hour's first minute: another DynamoDB partition.
+        LogEvent { user_id: Some("alice".into()), ..failed_event("m-3", t + 60_000) },
+        of("m-4", t + 125_000, None),
+    ];
+    assert_eq!(store.record_events(&calls).await.expect("record"), [true; 4]);
+    // A redelivery adds nothing to either.
+    assert_eq!(store.record_events(&calls[..1]).await.expect("record"), [false]);
+
+    let minutes = store.minute_rows(t - 60_000, t + 180_000).await.expect("minute rows");
+    let seen: Vec<(&str, &str, u64, u64, u64)> = minutes
+        .iter()
+        .map(|r| (r.date.as_str(), r.key_id.as_str(), r.counters.requests, r.counters.errors, r.counters.cost_micros))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("2026-11-26T06:59", "key-1", 2, 0, 9_000),
+            ("2026-11-26T07:00", "key-1", 1, 1, 0),
+            ("2026-11-26T07:01", "key-1", 1, 0, 4_500),
+        ]
+    );
+    assert!(minutes.iter().all(|r| r.route.is_none() && r.provider == "openai"));
+    assert_eq!(minutes[0].counters.latency_hist, hist(&[420, 420]));
+    // The minutes of [from, to): the minute `to` starts is out.
+    let one = store.minute_rows(at("2026-11-26T07:00:00Z"), at("2026-11-26T07:01:00Z")).await.expect("minute rows");
+    assert_eq!(one.iter().map(|r| r.date.as_str()).collect::<Vec<_>>(), ["2026-11-26T07:00"]);
+    assert!(store.minute_rows(t + 300_000, t + 360_000).await.expect("minute rows").is_empty());
+
+    let callers = store.caller_rows("2026-11-26", "2026-11-26", None).await.expect("caller rows");
+    let seen: Vec<(&str, u64, u64, u64)> = callers
+        .iter()
+        .map(|r| (r.user_id.as_str(), r.counters.requests, r.counters.errors, r.counters.cost_micros))
+        .collect();
+    assert_eq!(seen, [("alice", 2, 1, 4_500), ("bob", 1, 0, 4_500)], "a call for no user has no caller row");
+    let bob = store.caller_rows("2026-11-25", "2026-11-27", Some("bob")).await.expect("caller rows");
+    assert_eq!(bob.len(), 1);
+    assert_eq!((bob[0].date.as_str(), bob[0].counters.prompt_tokens), ("2026-11-26", 120));
+    assert!(store.caller_rows("2026-11-27", "2026-11-27", None).await.expect("caller rows").is_empty());
+}

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
+use crate::stats::{self, CallerRow, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -150,8 +150,8 @@ fn chunks(events: &[LogEvent], distinct: &[usize]) -> Vec<Vec<usize>> {
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut items = 0;
     for &i in distinct {
-        // Its log, and at most one stats row per key it tried.
-        let needed = 2 + events[i].key_attempts.len();
+        // Its log, at most one daily and one minute row per key it tried, and its caller row.
+        let needed = 1 + 2 * (1 + events[i].key_attempts.len()) + 1;
         if chunks.is_empty() || items + needed > MAX_TRANSACTION_ITEMS {
             chunks.push(Vec::new());
             items = 0;
@@ -162,6 +162,24 @@ fn chunks(events: &[LogEvent], distinct: &[usize]) -> Vec<Vec<usize>> {
         }
     }
     chunks
+}
+
+/// Minute rows of one hour share a partition (`MSTAT#<yyyy-mm-ddTHH>`), sorted by minute: the
+/// live panel's 15 minutes are one or two queries. Kept two days (TTL).
+fn minute_pk(minute: &str) -> String {
+    format!("MSTAT#{}", minute.get(..13).unwrap_or(minute))
+}
+
+fn minute_sk(minute: &str, provider: &str, model: &str, key_id: &str) -> String {
+    format!("{}#P#{provider}#M#{model}#K#{key_id}", minute.get(14..).unwrap_or(""))
+}
+
+/// Partitions a day's caller rows are spread over (callers are many; each batch writes one row
+/// per caller in it).
+const CALLER_SHARDS: u64 = 16;
+
+fn caller_pk(date: &str, user_id: &str) -> String {
+    format!("CSTAT#{date}#{:02}", log_shard(user_id) % CALLER_SHARDS)
 }
 
 fn stats_pk(date: &str) -> String {
@@ -289,8 +307,37 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
 
 fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
     let r = Reader::new(item, "stats");
+    Ok(StatsRow {
+        date: r.s("date")?,
+        provider: r.s("provider")?,
+        model: r.s("model")?,
+        key_id: r.s("key_id")?,
+        route: r.opt_s("route")?,
+        counters: counters_from(&r)?,
+    })
+}
+
+fn minute_row_from(item: &Item) -> Result<StatsRow, StoreError> {
+    let r = Reader::new(item, "minute stats");
+    Ok(StatsRow {
+        date: r.s("minute")?,
+        provider: r.s("provider")?,
+        model: r.s("model")?,
+        key_id: r.s("key_id")?,
+        route: None,
+        counters: counters_from(&r)?,
+    })
+}
+
+fn caller_row_from(item: &Item) -> Result<CallerRow, StoreError> {
+    let r = Reader::new(item, "caller stats");
+    Ok(CallerRow { date: r.s("date")?, user_id: r.s("user_id")?, counters: counters_from(&r)? })
+}
+
+/// The counters of a stats item (daily, minute or caller).
+fn counters_from(r: &Reader<'_>) -> Result<Counters, StoreError> {
     // Read-time migration: the legacy buckets' counts join the buckets with the same bounds.
-    let mut latency_hist = stats::histogram_from_legacy(&legacy_histogram(&r)?);
+    let mut latency_hist = stats::histogram_from_legacy(&legacy_histogram(r)?);
     for (i, bucket) in latency_hist.iter_mut().enumerate() {
         *bucket += r.count(&latency_attribute(i))?;
     }
@@ -309,28 +356,21 @@ fn stats_from(item: &Item) -> Result<StatsRow, StoreError> {
         cache_hits,
         saved_micros,
     ] = COUNTERS;
-    Ok(StatsRow {
-        date: r.s("date")?,
-        provider: r.s("provider")?,
-        model: r.s("model")?,
-        key_id: r.s("key_id")?,
-        route: r.opt_s("route")?,
-        counters: Counters {
-            requests: r.count(requests)?,
-            successes: r.count(successes)?,
-            errors: r.count(errors)?,
-            prompt_tokens: r.count(prompt_tokens)?,
-            completion_tokens: r.count(completion_tokens)?,
-            cached_tokens: r.count(cached_tokens)?,
-            cost_micros: r.count(cost_micros)?,
-            latency_ms_sum: r.count(latency_ms_sum)?,
-            latency_hist,
-            cache_write_tokens: r.count(cache_write_tokens)?,
-            attempts: r.count(attempts)?,
-            attempt_errors: r.count(attempt_errors)?,
-            cache_hits: r.count(cache_hits)?,
-            saved_micros: r.count(saved_micros)?,
-        },
+    Ok(Counters {
+        requests: r.count(requests)?,
+        successes: r.count(successes)?,
+        errors: r.count(errors)?,
+        prompt_tokens: r.count(prompt_tokens)?,
+        completion_tokens: r.count(completion_tokens)?,
+        cached_tokens: r.count(cached_tokens)?,
+        cost_micros: r.count(cost_micros)?,
+        latency_ms_sum: r.count(latency_ms_sum)?,
+        latency_hist,
+        cache_write_tokens: r.count(cache_write_tokens)?,
+        attempts: r.count(attempts)?,
+        attempt_errors: r.count(attempt_errors)?,
+        cache_hits: r.count(cache_hits)?,
+        saved_micros: r.count(saved_micros)?,
     })
 }
 
@@ -497,6 +537,8 @@ impl DynamoStore {
     fn batch_items(&self, events: &[&LogEvent]) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::with_capacity(events.len() + 1);
         let mut rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
+        let mut minute_rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
+        let mut caller_rows: BTreeMap<(String, String), (Counters, i64)> = BTreeMap::new();
         for e in events {
             let mut guard = Expr::default();
             let log = Put::builder()
@@ -507,48 +549,87 @@ impl DynamoStore {
                 .build()
                 .map_err(build_failed("record a log event"))?;
             items.push(TransactWriteItem::builder().put(log).build());
-            // The call's own stats row, then (only when other keys were tried) theirs.
+            // The call's own stats row, then (only when other keys were tried) theirs; the same
+            // per minute; and its caller's row.
             for (row, counters) in stats::event_rows(e) {
                 let (sum, ts) = rows.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
                 sum.add(&counters);
                 *ts = (*ts).max(e.ts_ms);
             }
+            for (row, counters) in stats::event_minute_rows(e) {
+                let (sum, ts) = minute_rows.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
+                sum.add(&counters);
+                *ts = (*ts).max(e.ts_ms);
+            }
+            if let Some((row, counters)) = stats::event_caller_row(e) {
+                let (sum, ts) = caller_rows.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
+                sum.add(&counters);
+                *ts = (*ts).max(e.ts_ms);
+            }
         }
         for (row, (counters, ts_ms)) in rows {
-            let mut expr = Expr::default();
-            let mut set = Vec::new();
             let named =
                 [("date", &row.date), ("provider", &row.provider), ("model", &row.model), ("key_id", &row.key_id)];
-            for (attr, value) in named.into_iter().chain(row.route.as_ref().map(|route| ("route", route))) {
-                set.push(format!("{} = {}", expr.name(attr), expr.value(attr, s(value))));
-            }
-            set.push(format!(
-                "{} = {}",
-                expr.name("expires_at"),
-                expr.value("expires_at", n(expires_after_days(ts_ms, STATS_TTL_DAYS)))
-            ));
-            let add: Vec<String> = counter_values(&counters)
-                .into_iter()
-                .filter(|(_, value)| *value > 0)
-                .map(|(attr, value)| format!("{} {}", expr.name(&attr), expr.value(&attr, n(value))))
-                .collect();
-            if add.is_empty() {
-                continue;
-            }
-            let stats = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    stats_pk(&row.date),
-                    stats_sk(&row.provider, &row.model, &row.key_id, row.route.as_deref()),
-                )))
-                .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .build()
-                .map_err(build_failed("record a log event"))?;
-            items.push(TransactWriteItem::builder().update(stats).build());
+            let named: Vec<(&str, &String)> =
+                named.into_iter().chain(row.route.as_ref().map(|route| ("route", route))).collect();
+            let sk = stats_sk(&row.provider, &row.model, &row.key_id, row.route.as_deref());
+            let expires = expires_after_days(ts_ms, STATS_TTL_DAYS);
+            items.extend(self.add_counters(stats_pk(&row.date), sk, &named, &counters, expires)?);
+        }
+        for (row, (counters, ts_ms)) in minute_rows {
+            let named =
+                [("minute", &row.date), ("provider", &row.provider), ("model", &row.model), ("key_id", &row.key_id)];
+            let sk = minute_sk(&row.date, &row.provider, &row.model, &row.key_id);
+            let expires = expires_after_days(ts_ms, stats::MINUTE_RETENTION_DAYS);
+            items.extend(self.add_counters(minute_pk(&row.date), sk, &named, &counters, expires)?);
+        }
+        for ((date, user), (counters, ts_ms)) in caller_rows {
+            let named = [("date", &date), ("user_id", &user)];
+            let expires = expires_after_days(ts_ms, STATS_TTL_DAYS);
+            items.extend(self.add_counters(
+                caller_pk(&date, &user),
+                format!("U#{user}"),
+                &named,
+                &counters,
+                expires,
+            )?);
         }
         Ok(items)
+    }
+
+    /// An `ADD` of `counters` (zeros left out) to the item `pk`/`sk`, setting its key attributes
+    /// `named` and its expiry; `None` when there is nothing to add.
+    fn add_counters(
+        &self,
+        pk: String,
+        sk: String,
+        named: &[(&str, &String)],
+        counters: &Counters,
+        expires_at: i64,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let mut expr = Expr::default();
+        let mut set: Vec<String> = named
+            .iter()
+            .map(|(attr, value)| format!("{} = {}", expr.name(attr), expr.value(attr, s(*value))))
+            .collect();
+        set.push(format!("{} = {}", expr.name("expires_at"), expr.value("expires_at", n(expires_at))));
+        let add: Vec<String> = counter_values(counters)
+            .into_iter()
+            .filter(|(_, value)| *value > 0)
+            .map(|(attr, value)| format!("{} {}", expr.name(&attr), expr.value(&attr, n(value))))
+            .collect();
+        if add.is_empty() {
+            return Ok(None);
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(format!("SET {} ADD {}", set.join(", "), add.join(", ")))
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .build()
+            .map_err(build_failed("record a log event"))?;
+        Ok(Some(TransactWriteItem::builder().update(update).build()))
     }
 
     /// Records `events` (distinct request ids, few enough for one transaction) exactly once:
@@ -817,6 +898,77 @@ impl StatsStore for DynamoStore {
                 &b.route,
             ))
         });
+        Ok(rows)
+    }
+
+    /// One query per hour of the range (its `MSTAT#` partition), in parallel; rows outside the
+    /// range's minutes dropped. At most the retention's hours are read.
+    async fn minute_rows(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatsRow>, StoreError> {
+        let hour_ms = 3_600_000;
+        let from_ms = from_ms.max(to_ms - stats::MINUTE_RETENTION_DAYS * 86_400_000);
+        if to_ms <= from_ms {
+            return Ok(Vec::new());
+        }
+        let (first, last) = (time::stats_minute(from_ms), time::stats_minute(to_ms - 1));
+        let hours =
+            (from_ms.div_euclid(hour_ms)..=(to_ms - 1).div_euclid(hour_ms)).map(|h| time::log_hour(h * hour_ms));
+        let reads = hours.map(|hour| {
+            let mut expr = Expr::default();
+            let condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(format!("MSTAT#{hour}"))));
+            let client = self.client.clone();
+            let table = self.table.clone();
+            async move { QuerySpec::new(condition, expr).run(&client, &table, "read minute stats", None).await }
+        });
+        let mut rows = Vec::new();
+        for items in try_join_all(reads).await? {
+            for item in &items {
+                let row = minute_row_from(item)?;
+                if row.date >= first && row.date <= last {
+                    rows.push(row);
+                }
+            }
+        }
+        rows.sort_by(|a, b| {
+            (&a.date, &a.provider, &a.model, &a.key_id).cmp(&(&b.date, &b.provider, &b.model, &b.key_id))
+        });
+        Ok(rows)
+    }
+
+    /// A caller's rows are read from their shard of each day; all callers' from every shard.
+    async fn caller_rows(
+        &self,
+        from_date: &str,
+        to_date: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<CallerRow>, StoreError> {
+        let range =
+            StatsQuery { from_date: from_date.to_string(), to_date: to_date.to_string(), ..StatsQuery::default() };
+        let mut partitions = Vec::new();
+        for date in days(&range)? {
+            match user_id {
+                Some(user) => partitions.push((caller_pk(&date, user), Some(format!("U#{user}")))),
+                None => partitions.extend((0..CALLER_SHARDS).map(|shard| (format!("CSTAT#{date}#{shard:02}"), None))),
+            }
+        }
+        let mut rows = Vec::new();
+        for chunk in partitions.chunks(PARALLEL_DAYS) {
+            let reads = chunk.iter().map(|(pk, sk)| {
+                let mut expr = Expr::default();
+                let mut condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(pk)));
+                if let Some(sk) = sk {
+                    condition.push_str(&format!(" AND {} = {}", expr.name("sk"), expr.value("sk", s(sk))));
+                }
+                let client = self.client.clone();
+                let table = self.table.clone();
+                async move { QuerySpec::new(condition, expr).run(&client, &table, "read caller stats", None).await }
+            });
+            for items in try_join_all(reads).await? {
+                for item in &items {
+                    rows.push(caller_row_from(item)?);
+                }
+            }
+        }
+        rows.sort_by(|a, b| (&a.date, &a.user_id).cmp(&(&b.date, &b.user_id)));
         Ok(rows)
     }
 

@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
+use crate::stats::{self, CallerRow, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -79,16 +79,44 @@ const COUNTER_COLUMNS: usize = 8 + LATENCY_BUCKETS_MS.len() + 5;
 /// The stats row key: `route` is `''` for calls that named no route (route names are never empty).
 const KEY_COLUMNS: &str = "date, provider, model, key_id, route";
 
-/// Adds a row's counters, creating the row on its first call. Built once from the bucket count.
-static ADD_STATS: LazyLock<String> = LazyLock::new(|| {
+/// `INSERT … ON CONFLICT DO UPDATE` adding [`counter_columns`] to a row of `table` keyed by
+/// `key_columns`, creating it on its first call: the key values bind first, then the counters.
+fn add_counters_sql(table: &str, key_columns: &str) -> String {
     let columns = counter_columns();
-    let placeholders: Vec<String> = (1..=5 + columns.len()).map(|i| format!("?{i}")).collect();
+    let keys = key_columns.split(',').count();
+    let placeholders: Vec<String> = (1..=keys + columns.len()).map(|i| format!("?{i}")).collect();
     let sums: Vec<String> = columns.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
     format!(
-        "INSERT INTO usage_stats ({KEY_COLUMNS}, {}) VALUES ({}) ON CONFLICT ({KEY_COLUMNS}) DO UPDATE SET {}",
+        "INSERT INTO {table} ({key_columns}, {}) VALUES ({}) ON CONFLICT ({key_columns}) DO UPDATE SET {}",
         columns.join(", "),
         placeholders.join(", "),
         sums.join(", ")
+    )
+}
+
+/// Adds a daily row's counters. Built once from the bucket count.
+static ADD_STATS: LazyLock<String> = LazyLock::new(|| add_counters_sql("usage_stats", KEY_COLUMNS));
+
+const MINUTE_KEY_COLUMNS: &str = "minute, provider, model, key_id";
+static ADD_MINUTE_STATS: LazyLock<String> = LazyLock::new(|| add_counters_sql("minute_stats", MINUTE_KEY_COLUMNS));
+
+const CALLER_KEY_COLUMNS: &str = "date, user_id";
+static ADD_CALLER_STATS: LazyLock<String> = LazyLock::new(|| add_counters_sql("caller_stats", CALLER_KEY_COLUMNS));
+
+/// Minute rows by start: `minute` is text in time order, so a range is a key-prefix scan.
+static SELECT_MINUTE_STATS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {MINUTE_KEY_COLUMNS}, {} FROM minute_stats WHERE minute >= ?1 AND minute <= ?2 \
+         ORDER BY {MINUTE_KEY_COLUMNS}",
+        counter_columns().join(", ")
+    )
+});
+
+static SELECT_CALLER_STATS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CALLER_KEY_COLUMNS}, {} FROM caller_stats WHERE date >= ?1 AND date <= ?2 \
+         AND (?3 IS NULL OR user_id = ?3) ORDER BY {CALLER_KEY_COLUMNS}",
+        counter_columns().join(", ")
     )
 });
 
@@ -218,6 +246,8 @@ fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
 /// per row and written once per batch: a batch mostly holds calls of a few keys and models.
 fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite::Result<Vec<bool>> {
     let mut stats_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
+    let mut minute_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
+    let mut caller_rows: BTreeMap<(String, String), Counters> = BTreeMap::new();
     // key id -> (latest call, latest failed call)
     let mut keys_used: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
     let mut recorded = Vec::with_capacity(events.len());
@@ -265,6 +295,12 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
         for (row, counters) in stats::event_rows(e) {
             stats_rows.entry(row).or_default().add(&counters);
         }
+        for (row, counters) in stats::event_minute_rows(e) {
+            minute_rows.entry(row).or_default().add(&counters);
+        }
+        if let Some((row, counters)) = stats::event_caller_row(e) {
+            caller_rows.entry(row).or_default().add(&counters);
+        }
         // Every key the call used, failed tries included, and the final key of a failed call.
         let failed_call = e.status == CallStatus::Error;
         let keys = e
@@ -287,6 +323,20 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
         let mut values: Vec<&dyn ToSql> = vec![&key.date, &key.provider, &key.model, &key.key_id, &route];
         values.extend(counters.iter().map(|v| v as &dyn ToSql));
         add_stats.execute(values.as_slice())?;
+    }
+    let mut add_minute = tx.prepare_cached(&ADD_MINUTE_STATS)?;
+    for (key, counters) in &minute_rows {
+        let counters = counter_values(counters);
+        let mut values: Vec<&dyn ToSql> = vec![&key.date, &key.provider, &key.model, &key.key_id];
+        values.extend(counters.iter().map(|v| v as &dyn ToSql));
+        add_minute.execute(values.as_slice())?;
+    }
+    let mut add_caller = tx.prepare_cached(&ADD_CALLER_STATS)?;
+    for ((date, user), counters) in &caller_rows {
+        let counters = counter_values(counters);
+        let mut values: Vec<&dyn ToSql> = vec![date, user];
+        values.extend(counters.iter().map(|v| v as &dyn ToSql));
+        add_caller.execute(values.as_slice())?;
     }
     let mut mark_used = tx.prepare_cached(MARK_KEY_USED)?;
     for (key_id, (last_used, last_error)) in keys_used {
@@ -327,6 +377,20 @@ pub(super) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<(usize, 
         .collect::<rusqlite::Result<_>>()?;
     for day in old_days {
         deleted.1 += conn.prepare_cached("DELETE FROM usage_stats WHERE date = ?1")?.execute(params![day])?;
+        deleted.1 += conn.prepare_cached("DELETE FROM caller_stats WHERE date = ?1")?.execute(params![day])?;
+    }
+    // Minute rows serve the last day at most; an hour of minutes per statement.
+    loop {
+        let n = conn
+            .prepare_cached(
+                "DELETE FROM minute_stats WHERE minute IN \
+                 (SELECT DISTINCT minute FROM minute_stats WHERE minute < ?1 ORDER BY minute LIMIT 60)",
+            )?
+            .execute(params![time::stats_minute(now_ms - stats::MINUTE_RETENTION_DAYS * day_ms)])?;
+        deleted.1 += n;
+        if n == 0 {
+            break;
+        }
     }
     Ok(deleted)
 }
@@ -372,6 +436,51 @@ impl StatsStore for EmbeddedStore {
                 .prepare_cached(&SELECT_STATS)
                 .and_then(|mut stmt| stmt.query_map(values, stats_row_from_row)?.collect())
                 .map_err(backend("read stats rows"))
+        })
+    }
+
+    async fn minute_rows(&self, from_ms: i64, to_ms: i64) -> Result<Vec<StatsRow>, StoreError> {
+        if to_ms <= from_ms {
+            return Ok(Vec::new());
+        }
+        let values = params![time::stats_minute(from_ms), time::stats_minute(to_ms - 1)];
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(&SELECT_MINUTE_STATS)
+                .and_then(|mut stmt| {
+                    stmt.query_map(values, |row| {
+                        Ok(StatsRow {
+                            date: row.get(0)?,
+                            provider: row.get(1)?,
+                            model: row.get(2)?,
+                            key_id: row.get(3)?,
+                            route: None,
+                            counters: counters_from_row(row, 4)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(backend("read minute stats"))
+        })
+    }
+
+    async fn caller_rows(
+        &self,
+        from_date: &str,
+        to_date: &str,
+        user_id: Option<&str>,
+    ) -> Result<Vec<CallerRow>, StoreError> {
+        let values = params![from_date, to_date, user_id];
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(&SELECT_CALLER_STATS)
+                .and_then(|mut stmt| {
+                    stmt.query_map(values, |row| {
+                        Ok(CallerRow { date: row.get(0)?, user_id: row.get(1)?, counters: counters_from_row(row, 2)? })
+                    })?
+                    .collect()
+                })
+                .map_err(backend("read caller stats"))
         })
     }
 
@@ -444,7 +553,8 @@ mod tests {
             assert!(store.record_event(&event(id, now - age_days * day)).await.expect("record"));
         }
         let deleted = store.with_db(|db| prune(&db.conn, now).map_err(backend("prune"))).expect("prune");
-        assert_eq!(deleted, (2, 1), "two logs past 90 days, one stats day past 365");
+        // Stats rows: the daily and caller rows of 400 days ago, the minute rows older than 2 days.
+        assert_eq!(deleted, (2, 5), "two logs past 90 days, one stats day past 365");
         let kept: Vec<String> =
             store.logs(&LogQuery::default()).await.expect("logs").into_iter().map(|e| e.request_id).collect();
         assert_eq!(kept, ["fresh", "89d"]);
