@@ -24,9 +24,10 @@ use maestro_shared::secret::SecretString;
 use maestro_shared::stats::{CallerRow, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
-    AdminCatalog, BudgetLimits, BudgetUsage, CachedAnswer, CallerKey, CallerKeyStore, CatalogAdminStore, CatalogStore,
-    CounterStore, CreditAccount, CreditStore, Grant, LedgerEntry, LogQuery, Reservation, ResponseCacheStore,
-    SecretStore, Settlement, StatsStore, StoreError, TopUp, WindowKind, WindowUsage,
+    AdminCatalog, AlertRecord, AlertRecordKind, AlertStore, BudgetLimits, BudgetUsage, CachedAnswer, CallerKey,
+    CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditAccount, CreditStore, Grant, LedgerEntry,
+    LogQuery, Reservation, ResponseCacheStore, SecretStore, Settlement, StatsStore, StoreError, TopUp, WindowKind,
+    WindowUsage,
 };
 
 use conformance::{at, event};
@@ -276,6 +277,39 @@ impl StatsStore for TestStore {
         user_id: Option<&str>,
     ) -> Result<Vec<CallerRow>, StoreError> {
         forward!(self, s => s.caller_rows(from_date, to_date, user_id).await)
+    }
+}
+
+#[async_trait]
+impl AlertStore for TestStore {
+    async fn alert_records(&self, kind: AlertRecordKind) -> Result<Vec<AlertRecord>, StoreError> {
+        forward!(self, s => s.alert_records(kind).await)
+    }
+    async fn put_alert_record(
+        &self,
+        kind: AlertRecordKind,
+        name: &str,
+        body: &str,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        forward!(self, s => s.put_alert_record(kind, name, body, expected).await)
+    }
+    async fn delete_alert_record(
+        &self,
+        kind: AlertRecordKind,
+        name: &str,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        forward!(self, s => s.delete_alert_record(kind, name, expected).await)
+    }
+    async fn append_alert_history(&self, ts_ms: i64, id: &str, body: &str) -> Result<(), StoreError> {
+        forward!(self, s => s.append_alert_history(ts_ms, id, body).await)
+    }
+    async fn alert_history(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        forward!(self, s => s.alert_history(limit).await)
+    }
+    async fn acquire_alert_lease(&self, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool, StoreError> {
+        forward!(self, s => s.acquire_alert_lease(holder, now_ms, ttl_ms).await)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Storage behind small traits. Handlers and the gateway never know which backend they use:
 //! `embedded` (one SQLite file, for the local runner) or `aws` (DynamoDB, SQS, Secrets Manager).
 
+pub mod alerts;
 pub mod caller_keys;
 pub mod catalog_admin;
 pub mod credits;
@@ -11,6 +12,7 @@ pub use catalog_admin::{
     AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
 };
 
+pub use alerts::{ALERT_HISTORY_DAYS, AlertRecord, AlertRecordKind, AlertStore};
 pub use caller_keys::{BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore};
 pub use credits::{CreditAccount, CreditStore, LedgerEntry, LedgerKind, Settlement, TopUp};
 pub use response_cache::{CachedAnswer, ResponseCacheStore};

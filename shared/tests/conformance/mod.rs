@@ -7,6 +7,7 @@
 
 #![allow(clippy::expect_used, clippy::panic, reason = "test bodies: a failed expectation is a failed test")]
 
+pub mod alerts;
 pub mod caller_keys;
 pub mod catalog;
 pub mod catalog_admin;
@@ -64,6 +65,11 @@ macro_rules! conformance_suite {
                 given_an_admin_edit_when_seeding_inserts_the_model_again_then_the_edit_stays,
                 given_a_key_when_its_status_is_set_then_status_and_cooldown_change_and_unknown_keys_are_not_found,
                 given_a_key_when_deleted_then_it_is_gone_and_a_second_delete_is_not_found,
+            },
+            alerts {
+                given_alert_records_then_writes_are_versioned_and_kinds_stay_apart,
+                given_history_entries_then_they_read_newest_first_up_to_the_limit,
+                given_two_evaluators_then_only_one_holds_the_lease_until_it_runs_out,
             },
             response_cache {
                 given_a_stored_answer_then_it_reads_back_exactly_until_it_expires,

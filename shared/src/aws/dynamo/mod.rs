@@ -134,6 +134,7 @@
 //!   with 17 Queries per hour instead of one. A window with high limits is sharded the same way
 //!   (docs/ARCHITECTURE.md §4), so one key's calls spread over up to 16 partitions.
 
+mod alerts;
 mod caller_keys;
 mod catalog;
 mod counters;

@@ -10,6 +10,7 @@
 //! is never held across an `.await`. A background thread with a connection of its own saves the
 //! windows and checkpoints the WAL.
 
+mod alerts;
 mod caller_keys;
 mod catalog;
 mod counters;
@@ -125,6 +126,9 @@ fn spawn_background(
                         Ok((0, 0)) => {}
                         Ok((logs, stats)) => tracing::info!(logs, stats, "pruned rows past their retention"),
                         Err(e) => tracing::warn!(error = %e, "pruning old logs and stats failed; will retry"),
+                    }
+                    if let Err(e) = alerts::prune_history(&conn, crate::time::now_ms()) {
+                        tracing::warn!(error = %e, "pruning the alert history failed; will retry");
                     }
                     match response_cache::prune_expired(&conn, crate::time::now_ms()) {
                         Ok(0) => {}

@@ -29,7 +29,7 @@ const MIGRATIONS: &[&str] = &[
     FINE_LATENCY_AND_ROUTES,
     ROUTE_POLICY,
     RESPONSE_CACHE,
-    MINUTE_AND_CALLER_STATS,
+    MINUTE_STATS_AND_ALERTS,
 ];
 
 const V1: &str = r#"
@@ -384,8 +384,9 @@ ALTER TABLE usage_stats ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Per-minute rows (alerts, the live panel; pruned after two days) and per-caller daily rows
-/// (spend per caller), with the counters of `usage_stats`.
-const MINUTE_AND_CALLER_STATS: &str = r#"
+/// (spend per caller), with the counters of `usage_stats`; alert rules, channels, states,
+/// history and the evaluation lease.
+const MINUTE_STATS_AND_ALERTS: &str = r#"
 CREATE TABLE minute_stats (
     minute             TEXT NOT NULL,
     provider           TEXT NOT NULL,
@@ -484,6 +485,24 @@ CREATE TABLE caller_stats (
     l29 INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (date, user_id)
 ) WITHOUT ROWID;
+CREATE TABLE alert_records (
+    kind    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+CREATE TABLE alert_history (
+    ts_ms INTEGER NOT NULL,
+    id    TEXT NOT NULL,
+    body  TEXT NOT NULL,
+    PRIMARY KEY (ts_ms, id)
+) WITHOUT ROWID;
+CREATE TABLE alert_lease (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    holder   TEXT NOT NULL,
+    until_ms INTEGER NOT NULL
+);
 "#;
 
 /// The schema version this build writes.
