@@ -4,6 +4,7 @@
 //! response; the rules (which key, which retry, what it costs, what gets counted) live here.
 
 pub mod admin;
+pub mod alerts;
 pub mod anthropic_api;
 pub mod auth;
 pub mod aws;

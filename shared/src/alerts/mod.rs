@@ -1,0 +1,3 @@
+//! Alerting: where notifications go ([`channels`]).
+
+pub mod channels;
