@@ -104,7 +104,8 @@ impl SmtpEmail {
         config.validate().map_err(ChannelError::Config)?;
         let from = config.from.parse::<Mailbox>().map_err(|_| ChannelError::Config("smtp: bad `from`".into()))?;
         let host = config.host.trim();
-        let tls_error = |e: lettre::transport::smtp::Error| ChannelError::Config(format!("smtp: TLS for `{host}`: {e}"));
+        let tls_error =
+            |e: lettre::transport::smtp::Error| ChannelError::Config(format!("smtp: TLS for `{host}`: {e}"));
         let builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
             SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(tls_error)?,
@@ -123,7 +124,8 @@ impl EmailSender for SmtpEmail {
     async fn send(&self, to: &[String], subject: &str, text_body: &str) -> Result<(), ChannelError> {
         let mut message = Message::builder().from(self.from.clone()).subject(subject).header(ContentType::TEXT_PLAIN);
         for address in to {
-            let mailbox = address.parse::<Mailbox>().map_err(|_| ChannelError::Email("a recipient is not an address".into()))?;
+            let mailbox =
+                address.parse::<Mailbox>().map_err(|_| ChannelError::Email("a recipient is not an address".into()))?;
             message = message.to(mailbox);
         }
         let message = message
@@ -164,6 +166,7 @@ pub struct SesEmail {
     endpoint: reqwest::Url,
     from: String,
     configuration_set: Option<String>,
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for SesEmail {
@@ -174,8 +177,11 @@ impl std::fmt::Debug for SesEmail {
 
 impl SesEmail {
     pub fn new(sdk: &aws_config::SdkConfig, config: SesConfig) -> Result<Self, ChannelError> {
-        let sender = config.from.parse::<Mailbox>().map_err(|_| ChannelError::Config("ses: `from` is not an e-mail address".into()))?;
-        if !looks_like_address(&sender.email.to_string()) {
+        let sender = config
+            .from
+            .parse::<Mailbox>()
+            .map_err(|_| ChannelError::Config("ses: `from` is not an e-mail address".into()))?;
+        if !looks_like_address(sender.email.as_ref()) {
             return Err(ChannelError::Config("ses: `from` is not an e-mail address".into()));
         }
         let region = config
@@ -197,7 +203,22 @@ impl SesEmail {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ChannelError::Config(format!("ses: cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, credentials, region, endpoint, from: config.from, configuration_set: config.configuration_set })
+        Ok(Self {
+            http,
+            credentials,
+            region,
+            endpoint,
+            from: config.from,
+            configuration_set: config.configuration_set,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The bound on one SES call (default [`DEFAULT_TIMEOUT`]); [`super::Channels`] bounds a
+    /// whole send besides.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// One signed SESv2 call: `POST <endpoint><path>` with a JSON body; the status and the
@@ -223,10 +244,9 @@ impl SesEmail {
         let headers = [("content-type", "application/json")];
         let signable = SignableRequest::new("POST", url.as_str(), headers.into_iter(), SignableBody::Bytes(&body))
             .map_err(|e| ChannelError::Email(format!("SES: cannot sign: {e}")))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| ChannelError::Email(format!("SES: cannot sign: {e}")))?
-            .into_parts();
-        let mut request = self.http.post(url).header("content-type", "application/json").timeout(DEFAULT_TIMEOUT);
+        let (instructions, _signature) =
+            sign(signable, &params).map_err(|e| ChannelError::Email(format!("SES: cannot sign: {e}")))?.into_parts();
+        let mut request = self.http.post(url).header("content-type", "application/json").timeout(self.timeout);
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }

@@ -239,14 +239,14 @@ fn hidden_parts(config: &ChannelConfig) -> Vec<String> {
     if let Some(secret) = &config.secret {
         parts.push(secret.expose().to_string());
     }
-    if let Some(url) = &config.url {
-        if let Ok(parsed) = reqwest::Url::parse(url) {
-            parts.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()).filter(|v| v.len() >= 4));
-            let segments: Vec<&str> = parsed.path_segments().map(Iterator::collect).unwrap_or_default();
-            let segments: Vec<&str> = segments.into_iter().filter(|s| !s.is_empty()).collect();
-            let shown = shown_segments(&segments);
-            parts.extend(segments[shown..].iter().filter(|s| s.len() >= 6).map(|s| s.to_string()));
-        }
+    if let Some(url) = &config.url
+        && let Ok(parsed) = reqwest::Url::parse(url)
+    {
+        parts.extend(parsed.query_pairs().map(|(_, v)| v.into_owned()).filter(|v| v.len() >= 4));
+        let segments: Vec<&str> = parsed.path_segments().map(Iterator::collect).unwrap_or_default();
+        let segments: Vec<&str> = segments.into_iter().filter(|s| !s.is_empty()).collect();
+        let shown = shown_segments(&segments);
+        parts.extend(segments[shown..].iter().filter(|s| s.len() >= 6).map(|s| s.to_string()));
     }
     // Longest first, so a whole value goes before a part of it.
     parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
@@ -424,7 +424,9 @@ impl Channels {
         };
         let outcome = match tokio::time::timeout(self.timeout, self.deliver(found, notification)).await {
             Ok(outcome) => outcome.map_err(|e| e.scrubbed(&found.hidden)),
-            Err(_) => Err(ChannelError::Timeout { after_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX) }),
+            Err(_) => {
+                Err(ChannelError::Timeout { after_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX) })
+            }
         };
         match &outcome {
             Ok(()) => tracing::debug!(channel, kind = %found.config.kind, "alert notification sent"),

@@ -188,7 +188,10 @@ async fn dingtalk_sends_markdown_signed_with_timestamp_and_sign_in_the_url() {
          - **window**: 5m\n\n{}",
         footer("at")
     );
-    assert_eq!(got.json(), json!({"msgtype": "markdown", "markdown": {"title": format!("[FIRING] {TITLE}"), "text": text}}));
+    assert_eq!(
+        got.json(),
+        json!({"msgtype": "markdown", "markdown": {"title": format!("[FIRING] {TITLE}"), "text": text}})
+    );
 }
 
 #[tokio::test]
@@ -267,17 +270,16 @@ async fn feishu_sends_a_card_signed_with_timestamp_and_sign_in_the_body() {
     // Feishu: base64(HMAC-SHA256(key = "{timestamp}\n{secret}", empty message)).
     let expected = b64(&hmac_sha256(format!("{timestamp}\n{FEISHU_SECRET}").as_bytes(), b""));
     assert_eq!(sign, json!(expected));
-    let content = format!(
-        "**value**: 12.5%\n**threshold**: 5%\n**scope**: provider openai\n**window**: 5m\n\n{}",
-        footer("at")
-    );
+    let content =
+        format!("**value**: 12.5%\n**threshold**: 5%\n**scope**: provider openai\n**window**: 5m\n\n{}", footer("at"));
     assert_eq!(body, feishu_card("red", &format!("[FIRING] {TITLE}"), &content));
 }
 
 #[tokio::test]
 async fn feishu_colours_reminders_and_resolutions_and_sends_unsigned_without_a_secret() {
     let (base, mut rx) = receiver(200, r#"{"code":0,"msg":"success","data":{}}"#).await;
-    let channels = one(config("f", ChannelKind::Feishu, Some(format!("{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}")), None));
+    let channels =
+        one(config("f", ChannelKind::Feishu, Some(format!("{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}")), None));
 
     channels.send("f", &reminder()).await.unwrap();
     let content = format!(
@@ -285,7 +287,10 @@ async fn feishu_colours_reminders_and_resolutions_and_sends_unsigned_without_a_s
          **window**: 5m\n\n{}",
         footer("at")
     );
-    assert_eq!(rx.recv().await.unwrap().json(), feishu_card("orange", &format!("[FIRING, reminder] {TITLE}"), &content));
+    assert_eq!(
+        rx.recv().await.unwrap().json(),
+        feishu_card("orange", &format!("[FIRING, reminder] {TITLE}"), &content)
+    );
 
     channels.send("f", &resolved()).await.unwrap();
     let content = format!("**value**: 0.4%\n\n{}", footer("resolved"));
@@ -294,17 +299,22 @@ async fn feishu_colours_reminders_and_resolutions_and_sends_unsigned_without_a_s
 
 #[tokio::test]
 async fn feishu_code_in_a_200_is_a_refusal() {
-    let answer = r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time","data":{}}"#;
+    let answer =
+        r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time","data":{}}"#;
     let (base, _rx) = receiver(200, answer).await;
     let url = format!("{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}");
     let channels = one(config("f", ChannelKind::Feishu, Some(url), Some(FEISHU_SECRET)));
     let error = channels.send("f", &firing()).await.unwrap_err();
     let ChannelError::Refused { status, detail } = &error else { panic!("{error:?}") };
-    assert_eq!((*status, detail.as_str()), (200, "code 19021: sign match fail or timestamp is not within one hour from current time"));
+    assert_eq!(
+        (*status, detail.as_str()),
+        (200, "code 19021: sign match fail or timestamp is not within one hour from current time")
+    );
 
     // The older answer shape.
     let (base, _rx) = receiver(200, r#"{"StatusCode":9499,"StatusMessage":"Bad Request"}"#).await;
-    let channels = one(config("f", ChannelKind::Feishu, Some(format!("{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}")), None));
+    let channels =
+        one(config("f", ChannelKind::Feishu, Some(format!("{base}/open-apis/bot/v2/hook/{FEISHU_HOOK}")), None));
     let error = channels.send("f", &firing()).await.unwrap_err();
     assert_eq!(error.to_string(), "the receiver refused the notification (HTTP 200): code 9499: Bad Request");
 }
@@ -320,7 +330,10 @@ async fn wecom_sends_markdown_content() {
 
     channels.send("ops-wecom", &firing()).await.unwrap();
     let got = rx.recv().await.unwrap();
-    assert_eq!((got.path.as_str(), got.query.as_deref()), ("/cgi-bin/webhook/send", Some(format!("key={WECOM_KEY}").as_str())));
+    assert_eq!(
+        (got.path.as_str(), got.query.as_deref()),
+        ("/cgi-bin/webhook/send", Some(format!("key={WECOM_KEY}").as_str()))
+    );
     let content = format!(
         "### <font color=\"warning\">[FIRING]</font> {TITLE}\n\n- **value**: 12.5%\n- **threshold**: 5%\n\
          - **scope**: provider openai\n- **window**: 5m\n\n{}",
@@ -329,14 +342,16 @@ async fn wecom_sends_markdown_content() {
     assert_eq!(got.json(), json!({"msgtype": "markdown", "markdown": {"content": content}}));
 
     channels.send("ops-wecom", &resolved()).await.unwrap();
-    let content = format!("### <font color=\"info\">[RESOLVED]</font> {TITLE}\n\n- **value**: 0.4%\n\n{}", footer("resolved"));
+    let content =
+        format!("### <font color=\"info\">[RESOLVED]</font> {TITLE}\n\n- **value**: 0.4%\n\n{}", footer("resolved"));
     assert_eq!(rx.recv().await.unwrap().json(), json!({"msgtype": "markdown", "markdown": {"content": content}}));
 }
 
 #[tokio::test]
 async fn wecom_content_stays_within_4096_bytes_cut_on_character_boundaries() {
     let (base, mut rx) = receiver(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
-    let channels = one(config("w", ChannelKind::Wecom, Some(format!("{base}/cgi-bin/webhook/send?key={WECOM_KEY}")), None));
+    let channels =
+        one(config("w", ChannelKind::Wecom, Some(format!("{base}/cgi-bin/webhook/send?key={WECOM_KEY}")), None));
     let mut n = firing();
     n.title = "告警".repeat(200); // 1,200 bytes: cut to 256
     n.details = (0..300).map(|i| (format!("键{i}"), "错误率很高".repeat(10))).collect();
@@ -359,10 +374,12 @@ async fn wecom_content_stays_within_4096_bytes_cut_on_character_boundaries() {
 #[tokio::test]
 async fn wecom_errcode_in_a_200_is_a_refusal_without_the_key() {
     let answer: &'static str = Box::leak(
-        format!(r#"{{"errcode":93000,"errmsg":"invalid webhook url, hint: [1764151200_1] key={WECOM_KEY}"}}"#).into_boxed_str(),
+        format!(r#"{{"errcode":93000,"errmsg":"invalid webhook url, hint: [1764151200_1] key={WECOM_KEY}"}}"#)
+            .into_boxed_str(),
     );
     let (base, _rx) = receiver(200, answer).await;
-    let channels = one(config("w", ChannelKind::Wecom, Some(format!("{base}/cgi-bin/webhook/send?key={WECOM_KEY}")), None));
+    let channels =
+        one(config("w", ChannelKind::Wecom, Some(format!("{base}/cgi-bin/webhook/send?key={WECOM_KEY}")), None));
     let error = channels.send("w", &firing()).await.unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -407,12 +424,14 @@ async fn slack_sends_text_and_blocks() {
 #[tokio::test]
 async fn slack_refusals_and_answers_other_than_ok_are_errors() {
     let (base, _rx) = receiver(400, "invalid_payload").await;
-    let channels = one(config("s", ChannelKind::Slack, Some(format!("{base}/services/T0001/B0001/{SLACK_TOKEN}")), None));
+    let channels =
+        one(config("s", ChannelKind::Slack, Some(format!("{base}/services/T0001/B0001/{SLACK_TOKEN}")), None));
     let error = channels.send("s", &firing()).await.unwrap_err();
     assert_eq!(error.to_string(), "the receiver refused the notification (HTTP 400): invalid_payload");
 
     let (base, _rx) = receiver(200, "<html>captive portal</html>").await;
-    let channels = one(config("s", ChannelKind::Slack, Some(format!("{base}/services/T0001/B0001/{SLACK_TOKEN}")), None));
+    let channels =
+        one(config("s", ChannelKind::Slack, Some(format!("{base}/services/T0001/B0001/{SLACK_TOKEN}")), None));
     let error = channels.send("s", &firing()).await.unwrap_err();
     assert!(matches!(error, ChannelError::Refused { status: 200, .. }), "{error:?}");
 }
@@ -467,9 +486,13 @@ async fn webhook_posts_the_notification_signed_with_hmac_of_the_exact_body() {
 async fn a_failing_receiver_gives_an_error_without_the_secret_or_the_url() {
     let echo: &'static str = Box::leak(format!("boom: {HOOK_SECRET} at /hooks/{HOOK_TOKEN}").into_boxed_str());
     let (base, _rx) = receiver(500, echo).await;
-    let channels = one(config("h", ChannelKind::Webhook, Some(format!("{base}/hooks/{HOOK_TOKEN}")), Some(HOOK_SECRET)));
+    let channels =
+        one(config("h", ChannelKind::Webhook, Some(format!("{base}/hooks/{HOOK_TOKEN}")), Some(HOOK_SECRET)));
     let error = channels.send("h", &firing()).await.unwrap_err();
-    assert_eq!(error.to_string(), "the receiver refused the notification (HTTP 500): boom: [redacted] at /hooks/[redacted]");
+    assert_eq!(
+        error.to_string(),
+        "the receiver refused the notification (HTTP 500): boom: [redacted] at /hooks/[redacted]"
+    );
 }
 
 #[tokio::test]
@@ -477,7 +500,12 @@ async fn an_unreachable_receiver_gives_an_error_without_the_url() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let channels = one(config("h", ChannelKind::Dingtalk, Some(format!("http://{address}/robot/send?access_token={DING_TOKEN}")), None));
+    let channels = one(config(
+        "h",
+        ChannelKind::Dingtalk,
+        Some(format!("http://{address}/robot/send?access_token={DING_TOKEN}")),
+        None,
+    ));
     let error = channels.send("h", &firing()).await.unwrap_err();
     assert!(matches!(error, ChannelError::Unreachable(_)), "{error:?}");
     let shown = error.to_string();
@@ -540,7 +568,10 @@ impl EmailSender for RecordingEmail {
 }
 
 fn email_config(to: &[&str]) -> ChannelConfig {
-    ChannelConfig { to: to.iter().map(|s| s.to_string()).collect(), ..config("ops-email", ChannelKind::Email, None, None) }
+    ChannelConfig {
+        to: to.iter().map(|s| s.to_string()).collect(),
+        ..config("ops-email", ChannelKind::Email, None, None)
+    }
 }
 
 #[tokio::test]
@@ -644,7 +675,13 @@ async fn smtp_delivers_to_every_recipient_with_subject_and_body() {
     assert!(commands[0].starts_with("EHLO "), "{commands:?}");
     assert_eq!(
         &commands[1..],
-        ["MAIL FROM:<alerts@example.com>", "RCPT TO:<oncall@example.com>", "RCPT TO:<lead@example.com>", "DATA", "QUIT"]
+        [
+            "MAIL FROM:<alerts@example.com>",
+            "RCPT TO:<oncall@example.com>",
+            "RCPT TO:<lead@example.com>",
+            "DATA",
+            "QUIT"
+        ]
     );
     let (headers, body) = session.data.split_once("\r\n\r\n").unwrap();
     let headers: Vec<&str> = headers.split("\r\n").collect();
@@ -693,8 +730,12 @@ fn smtp_config_reads_from_toml_with_defaults_and_is_checked() {
     assert_eq!((config.tls, config.port()), (SmtpTls::Starttls, 587));
     assert_eq!(config.validate(), Ok(()));
     assert!(!format!("{config:?}").contains("pw-123"));
-    assert!(toml::from_str::<SmtpConfig>("host = \"h\"\nfrom = \"a@b.c\"\nhots = 1\n").is_err(), "unknown fields are errors");
-    let tls: SmtpConfig = toml::from_str("host = \"smtp.example.com\"\nfrom = \"a@example.com\"\ntls = \"tls\"\n").unwrap();
+    assert!(
+        toml::from_str::<SmtpConfig>("host = \"h\"\nfrom = \"a@b.c\"\nhots = 1\n").is_err(),
+        "unknown fields are errors"
+    );
+    let tls: SmtpConfig =
+        toml::from_str("host = \"smtp.example.com\"\nfrom = \"a@example.com\"\ntls = \"tls\"\n").unwrap();
     assert_eq!(tls.port(), 465);
     assert!(SmtpEmail::new(&tls).is_ok());
 
@@ -713,7 +754,10 @@ fn smtp_config_reads_from_toml_with_defaults_and_is_checked() {
         SmtpConfig { from: "alerts".into(), ..config.clone() }.validate().unwrap_err(),
         "smtp: `from` is not an e-mail address"
     );
-    assert_eq!(SmtpConfig { host: " ".into(), ..config }.validate().unwrap_err(), "smtp: `host` must be a host name or address");
+    assert_eq!(
+        SmtpConfig { host: " ".into(), ..config }.validate().unwrap_err(),
+        "smtp: `host` must be a host name or address"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,16 +769,16 @@ fn check_sigv4(got: &Received, access_key: &str, secret_key: &str, region: &str,
     let amz_date = got.header("x-amz-date");
     let date = &amz_date[..8];
     let rest = authorization.strip_prefix("AWS4-HMAC-SHA256 ").unwrap();
-    let fields: std::collections::HashMap<&str, &str> =
-        rest.split(", ").map(|f| f.split_once('=').unwrap()).collect();
+    let fields: std::collections::HashMap<&str, &str> = rest.split(", ").map(|f| f.split_once('=').unwrap()).collect();
     let scope = format!("{date}/{region}/{service}/aws4_request");
     assert_eq!(fields["Credential"], format!("{access_key}/{scope}"));
     let signed_headers = fields["SignedHeaders"];
-    assert!(signed_headers.split(';').any(|h| h == "host") && signed_headers.contains("x-amz-date"), "{signed_headers}");
-    let canonical_headers: String = signed_headers
-        .split(';')
-        .map(|name| format!("{name}:{}\n", got.header(name).trim()))
-        .collect();
+    assert!(
+        signed_headers.split(';').any(|h| h == "host") && signed_headers.contains("x-amz-date"),
+        "{signed_headers}"
+    );
+    let canonical_headers: String =
+        signed_headers.split(';').map(|name| format!("{name}:{}\n", got.header(name).trim())).collect();
     let canonical_request = format!(
         "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
         got.method,
@@ -755,7 +799,8 @@ fn check_sigv4(got: &Received, access_key: &str, secret_key: &str, region: &str,
 async fn ses_posts_a_sigv4_signed_send_email() {
     let (base, mut rx) = receiver(200, r#"{"MessageId":"0100018c-test"}"#).await;
     let sdk = crate::aws::emulator::sdk_config(&base).await;
-    let ses_config = SesConfig { from: "alerts@example.com".into(), region: None, configuration_set: Some("alerts".into()) };
+    let ses_config =
+        SesConfig { from: "alerts@example.com".into(), region: None, configuration_set: Some("alerts".into()) };
     let ses = SesEmail::new(&sdk, ses_config).unwrap();
     ses.send(&["oncall@example.com".into(), "lead@example.com".into()], "[FIRING] x", "body text").await.unwrap();
 
@@ -782,7 +827,9 @@ async fn ses_posts_a_sigv4_signed_send_email() {
     )
     .await;
     let sdk = crate::aws::emulator::sdk_config(&base).await;
-    let ses = SesEmail::new(&sdk, SesConfig { from: "alerts@example.com".into(), region: None, configuration_set: None }).unwrap();
+    let ses =
+        SesEmail::new(&sdk, SesConfig { from: "alerts@example.com".into(), region: None, configuration_set: None })
+            .unwrap();
     let error = ses.send(&["oncall@example.com".into()], "s", "b").await.unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -792,13 +839,16 @@ async fn ses_posts_a_sigv4_signed_send_email() {
 
 #[tokio::test]
 async fn ses_sends_through_moto_once_the_sender_is_verified() {
-    let Some(endpoint) = crate::aws::emulator::test_endpoint("ses_sends_through_moto_once_the_sender_is_verified").unwrap()
+    let Some(endpoint) =
+        crate::aws::emulator::test_endpoint("ses_sends_through_moto_once_the_sender_is_verified").unwrap()
     else {
         return;
     };
     let sdk = crate::aws::emulator::sdk_config(&endpoint).await;
     let from = format!("alerts-{}@example.com", uuid::Uuid::new_v4().simple());
-    let ses = Arc::new(SesEmail::new(&sdk, SesConfig { from: from.clone(), region: None, configuration_set: None }).unwrap());
+    // Generous bounds: moto is shared with other suites and can be slow on a loaded machine.
+    let ses = SesEmail::new(&sdk, SesConfig { from: from.clone(), region: None, configuration_set: None }).unwrap();
+    let ses = Arc::new(ses.with_timeout(Duration::from_secs(60)));
 
     // Not verified yet: SES (and moto) refuse.
     let error = ses.send(&["oncall@example.com".into()], "s", "b").await.unwrap_err();
@@ -808,8 +858,9 @@ async fn ses_sends_through_moto_once_the_sender_is_verified() {
     let (status, answer) = ses.post("/v2/email/identities", identity).await.unwrap();
     assert_eq!(status, 200, "{answer}");
 
-    let channels =
-        Channels::new(vec![email_config(&["oncall@example.com", "lead@example.com"])], Some(ses.clone())).unwrap();
+    let channels = Channels::new(vec![email_config(&["oncall@example.com", "lead@example.com"])], Some(ses.clone()))
+        .unwrap()
+        .with_timeout(Duration::from_secs(60));
     let mut n = firing();
     n.title = format!("Error rate on openai {}", uuid::Uuid::new_v4().simple());
     channels.send("ops-email", &n).await.unwrap();
@@ -852,7 +903,10 @@ to = ["oncall@example.com"]
     let [ding, email] = &file.alert_channels[..] else { panic!() };
     assert_eq!((ding.name.as_str(), &ding.kind), ("ops-dingtalk", &ChannelKind::Dingtalk));
     assert_eq!(ding.secret.as_ref().unwrap().expose(), DING_SECRET);
-    assert_eq!((email.kind.clone(), email.to.clone(), email.url.clone()), (ChannelKind::Email, vec!["oncall@example.com".to_string()], None));
+    assert_eq!(
+        (email.kind.clone(), email.to.clone(), email.url.clone()),
+        (ChannelKind::Email, vec!["oncall@example.com".to_string()], None)
+    );
     assert_eq!(ding.validate(), Ok(()));
     assert_eq!(email.validate(), Ok(()));
     assert!(!format!("{ding:?}").contains(DING_SECRET));
@@ -867,7 +921,10 @@ to = ["oncall@example.com"]
 fn validation_names_the_field_and_never_repeats_the_url() {
     let url = |u: &str| Some(u.to_string());
     let cases: Vec<(ChannelConfig, &str)> = vec![
-        (config(" ", ChannelKind::Webhook, url("https://x.example/h"), None), "alert channel: `name` must not be empty"),
+        (
+            config(" ", ChannelKind::Webhook, url("https://x.example/h"), None),
+            "alert channel: `name` must not be empty",
+        ),
         (config("a", ChannelKind::Dingtalk, None, None), "alert channel `a`: `url` is required for dingtalk channels"),
         (
             config("a", ChannelKind::Webhook, url(&format!("ftp://x.example/h?token={HOOK_TOKEN}")), None),
@@ -895,7 +952,10 @@ fn validation_names_the_field_and_never_repeats_the_url() {
         ),
         (config("a", ChannelKind::Email, None, None), "alert channel `a`: `to` must list at least one recipient"),
         (
-            ChannelConfig { to: vec!["ok@example.com".into(), "oncall".into()], ..config("a", ChannelKind::Email, None, None) },
+            ChannelConfig {
+                to: vec!["ok@example.com".into(), "oncall".into()],
+                ..config("a", ChannelKind::Email, None, None)
+            },
             "alert channel `a`: `to`: `oncall` is not an e-mail address",
         ),
         (
@@ -903,7 +963,10 @@ fn validation_names_the_field_and_never_repeats_the_url() {
             "alert channel `a`: `to`: `Ops <ops@example.com>` is not an e-mail address",
         ),
         (
-            ChannelConfig { to: vec!["ok@example.com".into()], ..config("a", ChannelKind::Webhook, url("https://x.example/h"), None) },
+            ChannelConfig {
+                to: vec!["ok@example.com".into()],
+                ..config("a", ChannelKind::Webhook, url("https://x.example/h"), None)
+            },
             "alert channel `a`: `to` is only for email channels",
         ),
     ];
@@ -936,9 +999,24 @@ fn masked_shows_every_field_but_never_the_secret_or_the_token() {
             Some(format!("https://open.feishu.cn/open-apis/bot/v2/hook/{FEISHU_HOOK}")),
             Some(FEISHU_SECRET),
         ),
-        config("w", ChannelKind::Wecom, Some(format!("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}")), None),
-        config("s", ChannelKind::Slack, Some(format!("https://hooks.slack.com/services/T0001/B0001/{SLACK_TOKEN}")), None),
-        config("h", ChannelKind::Webhook, Some(format!("http://127.0.0.1:9000/hooks/{HOOK_TOKEN}/in")), Some(HOOK_SECRET)),
+        config(
+            "w",
+            ChannelKind::Wecom,
+            Some(format!("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WECOM_KEY}")),
+            None,
+        ),
+        config(
+            "s",
+            ChannelKind::Slack,
+            Some(format!("https://hooks.slack.com/services/T0001/B0001/{SLACK_TOKEN}")),
+            None,
+        ),
+        config(
+            "h",
+            ChannelKind::Webhook,
+            Some(format!("http://127.0.0.1:9000/hooks/{HOOK_TOKEN}/in")),
+            Some(HOOK_SECRET),
+        ),
         email_config(&["oncall@example.com"]),
     ];
     let urls: Vec<Value> = configs.iter().map(|c| c.masked()["url"].clone()).collect();
@@ -954,8 +1032,11 @@ fn masked_shows_every_field_but_never_the_secret_or_the_token() {
         ]
     );
     assert_eq!(configs[5].masked()["to"], json!(["oncall@example.com"]));
-    let all = serde_json::to_string(&Channels::new(configs, Some(Arc::new(RecordingEmail::default()))).unwrap().masked()).unwrap();
-    for secret in [DING_TOKEN, DING_SECRET, FEISHU_HOOK, FEISHU_SECRET, WECOM_KEY, SLACK_TOKEN, HOOK_TOKEN, HOOK_SECRET] {
+    let all =
+        serde_json::to_string(&Channels::new(configs, Some(Arc::new(RecordingEmail::default()))).unwrap().masked())
+            .unwrap();
+    for secret in [DING_TOKEN, DING_SECRET, FEISHU_HOOK, FEISHU_SECRET, WECOM_KEY, SLACK_TOKEN, HOOK_TOKEN, HOOK_SECRET]
+    {
         assert!(!all.contains(secret) && !all.contains(&secret[..8]), "{secret} in {all}");
     }
 }
@@ -984,7 +1065,9 @@ async fn channels_refuse_duplicates_and_email_without_a_sender_and_unknown_names
     let error = Channels::new(vec![config("bad", ChannelKind::Slack, None, None)], None).unwrap_err();
     assert_eq!(error.to_string(), "alert channels: alert channel `bad`: `url` is required for slack channels");
 
-    let channels = Channels::new(vec![hook(), email_config(&["a@example.com"])], Some(Arc::new(RecordingEmail::default()))).unwrap();
+    let channels =
+        Channels::new(vec![hook(), email_config(&["a@example.com"])], Some(Arc::new(RecordingEmail::default())))
+            .unwrap();
     assert_eq!(channels.names().collect::<Vec<_>>(), ["ops", "ops-email"]);
     assert_eq!(channels.timeout(), DEFAULT_TIMEOUT);
     let error = channels.send("nope", &firing()).await.unwrap_err();
@@ -998,7 +1081,10 @@ fn text_is_cut_on_character_boundaries() {
     assert_eq!(text::cut("abcdef", 5), "ab…");
     assert_eq!(text::one_line("a\nb\tc ", 10), "a b c");
     let lines: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
-    assert_eq!(text::fit("head", &lines, "tail", "\n", 100, |k| format!("+{k}")), "head\nline 0\nline 1\nline 2\nline 3\nline 4\ntail");
+    assert_eq!(
+        text::fit("head", &lines, "tail", "\n", 100, |k| format!("+{k}")),
+        "head\nline 0\nline 1\nline 2\nline 3\nline 4\ntail"
+    );
     assert_eq!(text::fit("head", &lines, "tail", "\n", 30, |k| format!("+{k}")), "head\nline 0\nline 1\n+3\ntail");
     assert_eq!(text::when(1_764_151_200_000), STARTED);
 }

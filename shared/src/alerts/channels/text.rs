@@ -33,7 +33,10 @@ pub(super) fn is_reminder(n: &Notification) -> bool {
 
 /// The caller's label and value lines, each made one line and cut short.
 pub(super) fn details(n: &Notification) -> Vec<(String, String)> {
-    n.details.iter().map(|(label, value)| (one_line(label, MAX_LABEL_BYTES), one_line(value, MAX_VALUE_BYTES))).collect()
+    n.details
+        .iter()
+        .map(|(label, value)| (one_line(label, MAX_LABEL_BYTES), one_line(value, MAX_VALUE_BYTES)))
+        .collect()
 }
 
 /// What closes every message: the rule, its kind, when it started and when this was said
