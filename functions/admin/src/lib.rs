@@ -8,6 +8,7 @@
 //! Single objects come back with `ETag: "<version>"`; updates take that version back in the body
 //! (`version`) or as `If-Match`, and a stale one is a 409.
 
+mod alerts;
 mod api_keys;
 mod console;
 mod credits;
@@ -37,11 +38,15 @@ use maestro_shared::store::{CatalogAdminStore, StatsStore};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi};
 
+pub use alerts::AlertsState;
+
 #[derive(Clone)]
 pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub auth: Arc<JwtAuth>,
     pub admin: Admin,
+    /// The alert rules and channels (`/api/admin/ai-alerts`), when the backend keeps them.
+    pub alerts: Option<AlertsState>,
 }
 
 impl AdminState {
@@ -62,7 +67,13 @@ impl AdminState {
             secrets: backends.secrets.clone(),
             client: ProviderClient::new().map_err(|e| format!("cannot build the HTTP client: {e}"))?,
         };
-        Ok(Self { gateway, auth, admin })
+        Ok(Self { gateway, auth, admin, alerts: None })
+    }
+
+    /// With the alert routes on `alerts`.
+    pub fn with_alerts(mut self, alerts: AlertsState) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 }
 
@@ -85,6 +96,10 @@ pub fn api_router(state: AdminState) -> Router {
         .route("/api/admin/ai-models/{id}", put(update_model))
         .route("/api/admin/ai-routes", get(list_routes).post(create_route))
         .route("/api/admin/ai-routes/{name}", put(update_route).delete(delete_route));
+    let routes = match &state.alerts {
+        Some(alerts) => routes.merge(alerts::router(alerts.clone(), state.auth.clone())),
+        None => routes,
+    };
     admin_guard::guard(routes, state.auth.clone())
         .merge(api_keys::router(state.gateway.backends().caller_keys.clone(), state.auth.clone()))
         .merge(credits::router(state.gateway.backends().credits.as_ref().map(|c| c.store.clone()), state.auth.clone()))
@@ -133,6 +148,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut spec = AdminApi::openapi();
     spec.merge(api_keys::ApiKeysApi::openapi());
     spec.merge(credits::CreditsApi::openapi());
+    spec.merge(alerts::AlertsApi::openapi());
     spec
 }
 

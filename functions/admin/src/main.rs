@@ -4,7 +4,7 @@
 //! The admin console's files and the API's OpenAPI document are served without a token.
 
 use lambda_http::{Error, run};
-use maestro_admin::{AdminState, lambda_app};
+use maestro_admin::{AdminState, AlertsState, lambda_app};
 use maestro_lambda_common::aws::{backend, gateway, startup_error};
 use maestro_lambda_common::{AdminAuth, Env, init_tracing};
 
@@ -16,7 +16,12 @@ async fn main() -> Result<(), Error> {
     let options = env.gateway_options().map_err(startup_error)?;
     let aws = backend().await?;
     let state = AdminState::new(gateway(&aws, options, &env)?, auth.verifier(), aws.dynamo.clone(), aws.dynamo.clone())
-        .map_err(startup_error)?;
+        .map_err(startup_error)?
+        .with_alerts(AlertsState {
+            alerts: aws.dynamo.clone(),
+            secrets: aws.secrets.clone(),
+            email: env.alerting().map_err(startup_error)?.ses_sender(&aws.sdk).map_err(startup_error)?,
+        });
     tracing::info!(auth = auth.mode(), "admin function ready");
     run(lambda_app(state, &auth)).await
 }

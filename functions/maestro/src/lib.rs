@@ -24,8 +24,8 @@ use maestro_shared::secret::SecretString;
 use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
-    CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditStore, ResponseCacheStore, SecretStore,
-    StatsStore,
+    AlertStore, CallerKeyStore, CatalogAdminStore, CatalogStore, CounterStore, CreditStore, ResponseCacheStore,
+    SecretStore, StatsStore,
 };
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -57,6 +57,8 @@ pub enum StartError {
     Config(#[from] maestro_shared::config::ConfigError),
     #[error("MAESTRO_CORS_ORIGINS is invalid: {0}")]
     Cors(String),
+    #[error("alerts: {0}")]
+    Alerts(#[from] maestro_shared::alerts::setup::SetupError),
     #[error("MAESTRO_JWT_SECRET is too short: use at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)")]
     WeakSecret,
 }
@@ -141,6 +143,7 @@ pub async fn build(options: Options) -> Result<App, StartError> {
         catalog_admin: store.clone(),
         credits: store.clone(),
         response_cache: store.clone(),
+        alerts: store.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     let aggregator = tokio::spawn(run_aggregator(receiver, store.clone()));
@@ -171,6 +174,7 @@ pub async fn build_aws(options: Options, aws: AwsBackend) -> Result<AwsApp, Star
         catalog_admin: aws.dynamo.clone(),
         credits: aws.dynamo.clone(),
         response_cache: aws.dynamo.clone(),
+        alerts: aws.dynamo.clone(),
     };
     let Wired { router, gateway, auth, report } = wire(options, stores).await?;
     Ok(AwsApp { router, gateway, auth, report, aws })
@@ -189,6 +193,7 @@ struct Stores {
     /// Users' credits (used when `[credits] enabled` or `MAESTRO_CREDITS=on`).
     credits: Arc<dyn CreditStore>,
     response_cache: Arc<dyn ResponseCacheStore>,
+    alerts: Arc<dyn AlertStore>,
 }
 
 struct Wired {
@@ -222,6 +227,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
     let stats_store = stores.stats.clone();
+    start_alerts(&config, &stores).await?;
     let stats = maestro_stats::StatsState {
         store: stores.stats,
         catalog: stores.catalog.clone(),
@@ -231,7 +237,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let backends = Backends {
         catalog: stores.catalog,
         counters: stores.counters,
-        secrets: stores.secrets,
+        secrets: stores.secrets.clone(),
         log_sink: stores.log_sink,
         // One cache for the chat and admin routers, so a revocation here is seen at once.
         caller_keys: Arc::new(CachedCallerKeys::new(stores.caller_keys, CALLER_KEY_CACHE_TTL)),
@@ -262,7 +268,12 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     .merge(maestro_stats::router(stats))
     .merge(maestro_admin::router(
         maestro_admin::AdminState::new(gateway.clone(), auth.clone(), stores.catalog_admin, stats_store)
-            .map_err(StartError::Http)?,
+            .map_err(StartError::Http)?
+            .with_alerts(maestro_admin::AlertsState {
+                alerts: stores.alerts.clone(),
+                secrets: stores.secrets.clone(),
+                email: config.alerting.email_sender().map_err(StartError::Http)?,
+            }),
     ))
     .route("/openapi.json", get(|| async { Json(openapi()) }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
@@ -272,6 +283,31 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     .layer(axum::middleware::from_fn_with_state(auth.clone(), maestro_shared::auth::prepare_keys));
     let router = maestro_shared::edges::apply(router, config.server.max_body_bytes, &cors);
     Ok(Wired { router, gateway, auth, report })
+}
+
+/// Applies the TOML's alert channels and rules, and evaluates the stored rules every
+/// `[alerting] interval_secs` in the background (one process at a time: the store's lease).
+async fn start_alerts(config: &FileConfig, stores: &Stores) -> Result<(), StartError> {
+    use maestro_shared::alerts::{engine, setup};
+    setup::apply_config(stores.alerts.as_ref(), stores.secrets.as_ref(), &config.alert_channels, &config.alerts)
+        .await?;
+    let email = config.alerting.email_sender().map_err(StartError::Http)?;
+    let notifier = setup::StoredChannels::new(
+        stores.alerts.clone(),
+        stores.secrets.clone(),
+        email,
+        Duration::from_secs(config.alerting.interval_secs.clamp(1, 60)),
+    );
+    let engine = engine::AlertEngine {
+        alerts: stores.alerts.clone(),
+        stats: stores.stats.clone(),
+        catalog: stores.catalog.clone(),
+        notifier: Arc::new(notifier),
+        config: config.alerting.clone(),
+        holder: format!("runner-{}", uuid::Uuid::new_v4().simple()),
+    };
+    tokio::spawn(engine::run_every_interval(Arc::new(engine)));
+    Ok(())
 }
 
 /// The OpenAPI document of every route this runner serves (chat, admin, stats), generated from

@@ -8,6 +8,7 @@ mod fault_proxy;
 mod support;
 
 mod admin_api;
+mod alerts;
 mod aws_faults;
 mod batch;
 mod budgets;

@@ -1,8 +1,10 @@
-//! The scheduled roll-up (an EventBridge schedule invokes it): a thin handler over
-//! [`maestro_shared::stats::rollup`], which returns keys whose cool-down has passed to `normal`.
+//! The scheduled roll-up (an EventBridge schedule invokes it, every minute by default): a thin
+//! handler over [`maestro_shared::stats::rollup`], which returns keys whose cool-down has passed
+//! to `normal`, and over the alert rules' evaluation ([`maestro_shared::alerts::engine`]).
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use maestro_shared::alerts::engine::AlertEngine;
 use maestro_shared::stats::rollup::{self, RollupReport};
 use maestro_shared::store::CatalogStore;
 
@@ -32,10 +34,20 @@ impl From<RollupIncomplete> for Diagnostic {
 /// `Errors` metric shows it; the next scheduled run tries again.
 pub async fn handle(
     catalog: &dyn CatalogStore,
+    alerts: Option<&AlertEngine>,
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<RollupReport, RollupIncomplete> {
     let now_ms = event.payload.time.map_or_else(maestro_shared::time::now_ms, |t| t.timestamp_millis());
-    let report = rollup::run(catalog, now_ms).await;
+    let mut report = rollup::run(catalog, now_ms).await;
+    if let Some(engine) = alerts {
+        match engine.run_once(now_ms).await {
+            Ok(round) => tracing::info!(
+                evaluated = round.evaluated, rules = round.rules, fired = ?round.fired, resolved = ?round.resolved,
+                reminded = ?round.reminded, undelivered = round.undelivered, "alerts evaluated"
+            ),
+            Err(e) => report.errors.push(format!("alerts: {e}")),
+        }
+    }
     let recovered = report.recovered_keys.join(",");
     if report.errors.is_empty() {
         tracing::info!(recovered = report.recovered_keys.len(), recovered_keys = %recovered, "rollup done");

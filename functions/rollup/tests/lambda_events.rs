@@ -69,7 +69,7 @@ fn statuses(catalog: &Catalog) -> Vec<(String, KeyStatus, Option<i64>)> {
 async fn given_the_scheduled_event_when_the_rollup_runs_then_expired_cooldowns_end_and_the_others_stay() {
     let store = store_with_keys().await;
 
-    let report = handle(&store, scheduled_event()).await.expect("rollup ran");
+    let report = handle(&store, None, scheduled_event()).await.expect("rollup ran");
 
     assert_eq!(report.recovered_keys, ["expired-429", "expired-5xx"]);
     assert!(report.errors.is_empty());
@@ -85,10 +85,10 @@ async fn given_the_scheduled_event_when_the_rollup_runs_then_expired_cooldowns_e
 #[tokio::test]
 async fn given_a_finished_rollup_when_it_runs_again_then_nothing_changes() {
     let store = store_with_keys().await;
-    handle(&store, scheduled_event()).await.expect("first run");
+    handle(&store, None, scheduled_event()).await.expect("first run");
     let before = statuses(&store.load_catalog().await.expect("catalog"));
 
-    let again = handle(&store, scheduled_event()).await.expect("second run");
+    let again = handle(&store, None, scheduled_event()).await.expect("second run");
 
     assert!(again.recovered_keys.is_empty());
     assert_eq!(statuses(&store.load_catalog().await.expect("catalog")), before);
@@ -137,7 +137,7 @@ impl CatalogStore for UnreadableCatalog {
 async fn given_an_unreadable_catalog_when_the_rollup_runs_then_the_invocation_fails_and_no_key_changes() {
     let store = UnreadableCatalog(store_with_keys().await);
 
-    let err = handle(&store, scheduled_event()).await.expect_err("incomplete");
+    let err = handle(&store, None, scheduled_event()).await.expect_err("incomplete");
 
     assert!(err.report.recovered_keys.is_empty());
     assert_eq!(err.report.errors.len(), 1);

@@ -3,5 +3,7 @@
 //! keeps firing and when it resolves.
 
 pub mod channels;
+pub mod engine;
 pub mod evaluate;
 pub mod rules;
+pub mod setup;

@@ -170,14 +170,21 @@ impl AlertRule {
     }
 }
 
-/// `[alerting]`: how often rules are evaluated, and the default reminder interval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `[alerting]`: how often rules are evaluated, the default reminder interval, and how e-mail
+/// goes out (SMTP for the local runner; SES on AWS, from the environment).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     #[serde(default = "default_interval_secs")]
     pub interval_secs: u64,
     #[serde(default = "default_repeat_minutes")]
     pub repeat_minutes: u32,
+    /// `[alerting.smtp]`: the server e-mail channels send through.
+    #[serde(default)]
+    pub smtp: Option<super::channels::SmtpConfig>,
+    /// SES (AWS): `MAESTRO_ALERT_EMAIL_FROM` and `MAESTRO_ALERT_EMAIL_REGION`.
+    #[serde(skip)]
+    pub ses: Option<super::channels::SesConfig>,
 }
 
 fn default_interval_secs() -> u64 {
@@ -190,6 +197,33 @@ fn default_repeat_minutes() -> u32 {
 
 impl Default for AlertingConfig {
     fn default() -> Self {
-        Self { interval_secs: default_interval_secs(), repeat_minutes: default_repeat_minutes() }
+        Self { interval_secs: default_interval_secs(), repeat_minutes: default_repeat_minutes(), smtp: None, ses: None }
+    }
+}
+
+impl AlertingConfig {
+    /// The e-mail sender of the local runner: SMTP when `[alerting.smtp]` is set.
+    pub fn email_sender(&self) -> Result<Option<std::sync::Arc<dyn super::channels::EmailSender>>, String> {
+        match &self.smtp {
+            None => Ok(None),
+            Some(smtp) => {
+                let sender = super::channels::SmtpEmail::new(smtp).map_err(|e| e.to_string())?;
+                Ok(Some(std::sync::Arc::new(sender)))
+            }
+        }
+    }
+
+    /// The e-mail sender on AWS: SES when `MAESTRO_ALERT_EMAIL_FROM` is set.
+    pub fn ses_sender(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Option<std::sync::Arc<dyn super::channels::EmailSender>>, String> {
+        match &self.ses {
+            None => Ok(None),
+            Some(ses) => {
+                let sender = super::channels::SesEmail::new(sdk, ses.clone()).map_err(|e| e.to_string())?;
+                Ok(Some(std::sync::Arc::new(sender)))
+            }
+        }
     }
 }

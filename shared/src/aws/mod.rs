@@ -151,6 +151,8 @@ impl From<&Env> for AwsConfig {
 #[derive(Clone)]
 pub struct AwsBackend {
     pub config: AwsConfig,
+    /// The SDK configuration the clients were built from (SES for e-mail alerts uses it too).
+    pub sdk: SdkConfig,
     pub dynamo: Arc<DynamoStore>,
     pub secrets: Arc<SecretsManagerStore>,
     pub log_sink: Arc<SqsLogSink>,
@@ -208,7 +210,7 @@ impl AwsBackend {
         let dynamo = Arc::new(DynamoStore::new(dynamodb.clone(), config.table.clone()));
         let secrets = Arc::new(SecretsManagerStore::new(secretsmanager.clone(), config.secret_prefix.clone()));
         let log_sink = Arc::new(SqsLogSink::new(sqs.clone(), config.log_queue_url.clone(), mode));
-        Ok(Self { config, dynamo, secrets, log_sink, dynamodb, sqs, secretsmanager })
+        Ok(Self { config, sdk: sdk.clone(), dynamo, secrets, log_sink, dynamodb, sqs, secretsmanager })
     }
 }
 
@@ -225,6 +227,16 @@ pub async fn dynamo_from_env() -> Result<Arc<DynamoStore>, AwsError> {
         return Err(AwsError::Config(format!("{ENV_TABLE} is empty")));
     }
     Ok(Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)))
+}
+
+/// What the roll-up needs: DynamoDB (catalog, stats, alerts), Secrets Manager (alert channels'
+/// URLs and secrets) and the SDK configuration (SES for e-mail alerts); no queue.
+pub async fn rollup_from_env() -> Result<(SdkConfig, Arc<DynamoStore>, Arc<SecretsManagerStore>), AwsError> {
+    let sdk = sdk_config_from_env().await;
+    let dynamo = dynamo_from_env().await?;
+    let prefix = AwsConfig::from_env().secret_prefix;
+    let secrets = Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk), prefix));
+    Ok((sdk, dynamo, secrets))
 }
 
 /// The SDK configuration from the default chain: region, credentials, and `AWS_ENDPOINT_URL`

@@ -187,6 +187,22 @@ impl Env {
 
     /// `MAESTRO_CREDITS`: `on` turns users' credits on (every call holds and is charged), `off`
     /// or unset leaves them off.
+    /// Alerting on AWS (the roll-up): `MAESTRO_ALERT_REPEAT_MINUTES` (default 60), and SES for
+    /// e-mail channels with `MAESTRO_ALERT_EMAIL_FROM` (a verified sender) and optionally
+    /// `MAESTRO_ALERT_EMAIL_REGION`. Rules and channels themselves live in the store.
+    pub fn alerting(&self) -> Result<crate::alerts::rules::AlertingConfig, ConfigError> {
+        let defaults = crate::alerts::rules::AlertingConfig::default();
+        let repeat_minutes = self.parse_or("MAESTRO_ALERT_REPEAT_MINUTES", defaults.repeat_minutes)?;
+        let ses = self.get("MAESTRO_ALERT_EMAIL_FROM").filter(|from| !from.trim().is_empty()).map(|from| {
+            crate::alerts::channels::SesConfig {
+                from,
+                region: self.get("MAESTRO_ALERT_EMAIL_REGION").filter(|r| !r.trim().is_empty()),
+                configuration_set: None,
+            }
+        });
+        Ok(crate::alerts::rules::AlertingConfig { repeat_minutes, ses, ..defaults })
+    }
+
     pub fn credits_enabled(&self) -> Result<bool, ConfigError> {
         match self.get("MAESTRO_CREDITS").as_deref() {
             None | Some("off") => Ok(false),

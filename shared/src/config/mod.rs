@@ -27,6 +27,12 @@ pub struct FileConfig {
     pub models: Vec<ModelConfig>,
     pub routes: Vec<Route>,
     pub credits: CreditsConfig,
+    /// `[alerting]`: how often alert rules are evaluated, reminders, e-mail.
+    pub alerting: crate::alerts::rules::AlertingConfig,
+    /// `[[alert_channels]]`: where alerts are sent.
+    pub alert_channels: Vec<crate::alerts::channels::ChannelConfig>,
+    /// `[[alerts]]`: the rules.
+    pub alerts: Vec<crate::alerts::rules::AlertRule>,
 }
 
 /// `[credits]`: users' balances that every call draws on (off unless `enabled`).
