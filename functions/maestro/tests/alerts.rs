@@ -16,17 +16,20 @@ use crate::support::{FakeProvider, TestApp, hello, spawn_app};
 
 const HOOK_SECRET: &str = "whsec-alerts-0123456789";
 
+/// What a receiver got: the body as JSON, its signature header, the raw body.
+type Received = Arc<Mutex<Vec<(Value, Option<String>, Vec<u8>)>>>;
+
 /// A webhook receiver: every body it got, with its signature header; answers `status` after
 /// `delay`.
 #[derive(Clone)]
 struct Receiver {
     url: String,
-    got: Arc<Mutex<Vec<(Value, Option<String>, Vec<u8>)>>>,
+    got: Received,
 }
 
 impl Receiver {
     async fn start(status: u16, delay: Duration) -> Self {
-        let got: Arc<Mutex<Vec<(Value, Option<String>, Vec<u8>)>>> = Arc::default();
+        let got: Received = Arc::default();
         let seen = got.clone();
         let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
             let seen = seen.clone();

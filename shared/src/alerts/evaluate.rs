@@ -90,10 +90,10 @@ fn per_instance(rule: &AlertRule, rows: Vec<&StatsRow>, breached: impl Fn(&Count
         if value.is_some_and(|v| v == "none" || v == "-") {
             continue;
         }
-        if let (Some(only), Some(value)) = (&rule.only, value) {
-            if only != value {
-                continue;
-            }
+        if let (Some(only), Some(value)) = (&rule.only, value)
+            && only != value
+        {
+            continue;
         }
         let instance = value.map_or_else(|| "all".to_string(), |v| format!("{}={v}", rule.scope.as_str()));
         sums.entry(instance).or_default().add(&row.counters);
