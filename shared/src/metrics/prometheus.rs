@@ -13,6 +13,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every key status, as `maestro_key_state`'s `state` label.
 const KEY_STATES: [KeyStatus; 4] = [KeyStatus::Normal, KeyStatus::RateLimited, KeyStatus::Invalid, KeyStatus::Error];
 
+/// Reads one counter of a model's series.
+type Read = fn(&ModelSeries) -> u64;
+
 /// A label value escaped for the text format: backslash, double quote and line feed.
 pub fn escape_label(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -157,7 +160,7 @@ pub fn render(snapshot: &Snapshot, catalog: Option<&Catalog>, now_ms: i64) -> St
 
     if snapshot.cache_used || catalog.is_some_and(cache_configured) {
         let cached: Vec<_> = models.iter().filter(|s| s.cache_hits + s.cache_misses > 0).collect();
-        let families: [(&str, &str, fn(&ModelSeries) -> u64); 3] = [
+        let families: [(&str, &str, Read); 3] = [
             ("maestro_cache_hits_total", "Calls answered from the response cache.", |s| s.cache_hits),
             ("maestro_cache_misses_total", "Cacheable calls a provider answered.", |s| s.cache_misses),
             (
