@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod logs;
+pub mod metrics;
 pub mod openapi;
 pub mod pricing;
 pub mod providers;

@@ -9,6 +9,9 @@ use maestro_shared::aws::sqs::SqsChargeSink;
 use maestro_shared::config::Env;
 use maestro_shared::credits::ChargeSink;
 use maestro_shared::gateway::{Backends, Credits, Gateway, GatewayOptions};
+use maestro_shared::logs::LogSink;
+use maestro_shared::metrics::ObservedSink;
+use maestro_shared::metrics::emf::{self, EmfWriter};
 use maestro_shared::providers::ProviderClient;
 use maestro_shared::store::caller_keys::{CALLER_KEY_CACHE_TTL, CachedCallerKeys};
 
@@ -39,7 +42,8 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions, env: &Env) -> Result<A
         catalog: aws.dynamo.clone(),
         counters: aws.dynamo.clone(),
         secrets: aws.secrets.clone(),
-        log_sink: aws.log_sink.clone(),
+        // One EMF line per call on stdout, for CloudWatch metrics and alarms (on Lambda).
+        log_sink: emf_sink(aws.log_sink.clone(), env, std::io::stdout())?,
         // Look-ups by hash are cached per container for 30 s: a revocation reaches every
         // container within that time.
         caller_keys: Arc::new(CachedCallerKeys::new(aws.dynamo.clone(), CALLER_KEY_CACHE_TTL)),
@@ -53,4 +57,18 @@ pub fn gateway(aws: &AwsBackend, options: GatewayOptions, env: &Env) -> Result<A
     let client = ProviderClient::new().map_err(startup_error)?;
     // `fastest` routes seed their latencies from the stats rows of the same table.
     Ok(Arc::new(Gateway::new(backends, client, options).with_latency_source(aws.dynamo.clone())))
+}
+
+/// `sink`, with each call's CloudWatch Embedded Metric Format line written to `out` first where
+/// `MAESTRO_EMF` (`1`/`0`) or, unset, running on Lambda says so. The function that serves a call
+/// prints its line: the aggregator prints none, so no call is counted twice.
+pub fn emf_sink(
+    sink: Arc<dyn LogSink>,
+    env: &Env,
+    out: impl std::io::Write + Send + 'static,
+) -> Result<Arc<dyn LogSink>, lambda_http::Error> {
+    Ok(match emf::enabled(env).map_err(startup_error)? {
+        true => ObservedSink::wrap(sink, Arc::new(EmfWriter::to(out))),
+        false => sink,
+    })
 }

@@ -311,3 +311,54 @@ fn every_sample_event_is_fed_to_its_handler_by_a_test() {
     }
     assert!(events >= 10, "found only {events} events");
 }
+
+#[test]
+fn alarms_watch_chat_5xx_throttles_and_the_dead_letter_queue_and_notify_only_a_given_topic() {
+    let t = template();
+    let topic = &t["Parameters"]["AlarmTopicArn"];
+    assert_eq!((str_of(&topic["Type"]), topic["Default"].as_str()), ("String", Some("")), "optional");
+    let condition = format!("{:?}", t["Conditions"]["HasAlarmTopic"]);
+    assert!(["Not", "Equals", "AlarmTopicArn", "\"\""].iter().all(|p| condition.contains(p)), "{condition}");
+
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let mut watched: Vec<(String, String, String, String)> = alarms
+        .iter()
+        .map(|(id, alarm)| {
+            let p = &alarm["Properties"];
+            let dimensions = p["Dimensions"].as_sequence().expect("Dimensions");
+            assert_eq!(dimensions.len(), 1, "{id}");
+            let target = format!("{}={:?}", str_of(&dimensions[0]["Name"]), dimensions[0]["Value"]);
+            (id.to_string(), str_of(&p["Namespace"]).to_string(), str_of(&p["MetricName"]).to_string(), target)
+        })
+        .collect();
+    watched.sort();
+    let names: Vec<(&str, &str, &str)> =
+        watched.iter().map(|(id, ns, m, _)| (id.as_str(), ns.as_str(), m.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("ChatServerErrorsAlarm", "AWS/Lambda", "Url5xxCount"),
+            ("ChatThrottlesAlarm", "AWS/Lambda", "Throttles"),
+            ("LogDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ]
+    );
+    for (id, _, _, target) in &watched {
+        let expected =
+            if id.starts_with("Chat") { ["FunctionName", "ChatFunction"] } else { ["QueueName", "LogDeadLetterQueue"] };
+        assert!(expected.iter().all(|part| target.contains(part)), "{id}: {target}");
+    }
+    for (id, alarm) in alarms {
+        let p = &alarm["Properties"];
+        // Sparse metrics: no data means nothing happened.
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
+        for actions in ["AlarmActions", "OKActions"] {
+            let wiring = format!("{:?}", p[actions]);
+            assert!(
+                ["If", "HasAlarmTopic", "AlarmTopicArn", "AWS::NoValue"].iter().all(|part| wiring.contains(part)),
+                "{id} {actions}: {wiring}"
+            );
+        }
+    }
+    let dlq = &resource(&t, "LogDeadLetterQueueAlarm")["Properties"];
+    assert_eq!((str_of(&dlq["ComparisonOperator"]), dlq["Threshold"].as_u64()), ("GreaterThanThreshold", Some(0)));
+}

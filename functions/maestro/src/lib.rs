@@ -30,6 +30,7 @@ use maestro_shared::store::{
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+mod metrics;
 pub mod server;
 
 /// How the runner is started.
@@ -226,8 +227,11 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
     let auth = Arc::new(env.jwt_auth_with(&secret)?);
 
     let client = ProviderClient::new().map_err(|e| StartError::Http(e.to_string()))?;
-    let stats_store = stores.stats.clone();
     start_alerts(&config, &stores).await?;
+    // Every call's event is counted for `GET /metrics` as the gateway hands it to the sink.
+    let (log_sink, call_metrics) = metrics::observe(stores.log_sink, &env)?;
+    let metrics_public = metrics::public(&env, config.server.metrics_public)?;
+    let stats_store = stores.stats.clone();
     let stats = maestro_stats::StatsState {
         store: stores.stats,
         catalog: stores.catalog.clone(),
@@ -238,7 +242,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
         catalog: stores.catalog,
         counters: stores.counters,
         secrets: stores.secrets.clone(),
-        log_sink: stores.log_sink,
+        log_sink,
         // One cache for the chat and admin routers, so a revocation here is seen at once.
         caller_keys: Arc::new(CachedCallerKeys::new(stores.caller_keys, CALLER_KEY_CACHE_TTL)),
         credits: match config.credits.enabled || env.credits_enabled()? {
@@ -275,6 +279,7 @@ async fn wire(options: Options, stores: Stores) -> Result<Wired, StartError> {
                 email: config.alerting.email_sender().map_err(StartError::Http)?,
             }),
     ))
+    .merge(metrics::router(call_metrics, gateway.clone(), auth.clone(), metrics_public))
     .route("/openapi.json", get(|| async { Json(openapi()) }))
     .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
     .method_not_allowed_fallback(maestro_shared::http::method_not_allowed)

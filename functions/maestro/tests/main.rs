@@ -22,6 +22,7 @@ mod embeddings;
 mod hangups;
 mod ledger;
 mod messages;
+mod metrics;
 mod responses;
 mod routing;
 mod stats_api;

@@ -91,6 +91,9 @@ pub struct ServerConfig {
     /// `["*"]` for any; empty (the default): no CORS. `MAESTRO_CORS_ORIGINS` (comma-separated)
     /// takes precedence.
     pub cors_origins: Vec<String>,
+    /// `GET /metrics` answers without a token (Prometheus scrapes from a trusted network);
+    /// `MAESTRO_METRICS_PUBLIC` (`1`/`0`) takes precedence. Default: an admin token is required.
+    pub metrics_public: bool,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +107,7 @@ impl Default for ServerConfig {
             max_header_bytes: 32 * 1024,
             shutdown_timeout_secs: 30,
             cors_origins: Vec::new(),
+            metrics_public: false,
         }
     }
 }
