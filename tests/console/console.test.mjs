@@ -346,6 +346,23 @@ function scenario(lang) {
     await card.waitFor();
     assert.match(await card.innerText(), /Fake upstream/);
 
+    // The same code again: the dialog stays, with what was typed and the code field marked.
+    await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
+    const again = page.locator('dialog[data-dialog="provider"]');
+    await page.fill('#f-provider_code', 'fakeup');
+    await page.fill('#f-provider_name', 'Fake upstream twice');
+    await page.fill('#f-base_url', `http://127.0.0.1:${upstream.address().port}/v1`);
+    await expecting([/status of 409/], async () => {
+      await again.locator('button[type=submit]').click();
+      await again.locator('[data-error]', { hasText: 'A provider `fakeup` exists already.' }).waitFor();
+      await idle();
+    });
+    assert.equal(await page.getAttribute('#f-provider_code', 'aria-invalid'), 'true');
+    assert.equal(await page.inputValue('#f-provider_name'), 'Fake upstream twice');
+    assert.ok(!(await page.locator('#toast').innerText()).includes(tr('api.stale')), 'nothing said about a version');
+    await again.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await again.waitFor({ state: 'detached' });
+
     for (const [name, secret, rpd] of [['primary', PRIMARY_SECRET, '2'], ['spare', SPARE_SECRET, '']]) {
       await card.getByRole('button', { name: tr('providers.addKey'), exact: true }).click();
       await page.locator(`dialog[aria-label="${tr('keys.addTitle', { provider: 'Fake upstream' })}"]`).waitFor();
@@ -401,9 +418,107 @@ function scenario(lang) {
     await page.selectOption('#models-provider', 'fakeup');
     const small = page.locator('tr[data-model="fakeup/fake-small"]');
     await small.getByRole('button', { name: tr('common.activate'), exact: true }).click();
+    // Unpriced: asked first, and said why.
+    const check = page.getByRole('dialog', { name: tr('models.confirmTitle'), exact: true });
+    await check.waitFor();
+    assert.deepEqual(await check.locator('li').allInnerTexts(), [tr('models.risk.unpriced', { id: 'fakeup/fake-small' })]);
+    await check.getByRole('button', { name: tr('common.activate'), exact: true }).click();
     await small.getByRole('button', { name: tr('common.deactivate'), exact: true }).waitFor();
     assert.equal(await small.locator('.badge[data-active="true"]').innerText(), tr('state.active'));
     assert.equal(await page.locator('tr[data-model]').count(), 2, 'the provider filter keeps fakeup only');
+  });
+
+  uiTest('models: "0,15" is $0.15 with a preview; a 10× change and an unpriced activation ask first; bulk prices', async () => {
+    await view('models');
+    await page.selectOption('#models-provider', '');
+    const echo = page.locator('tr[data-model="demo/echo"]');
+    await echo.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    const dialog = page.locator('dialog[data-dialog="model"]');
+    await dialog.waitFor();
+    const preview = dialog.locator('[data-preview]');
+    // What it holds now ($3 / $15), then a comma as the decimal sign.
+    assert.equal(await preview.innerText(), tr('models.preview', {
+      input: form.money('3.00'), output: form.money('15.00'), call: form.money('0.0105'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    await page.fill('#f-input_price', '0,15');
+    await page.fill('#f-output_price', '0,6');
+    assert.equal(await page.inputValue('#f-input_price'), '0,15', 'the field keeps what was typed');
+    // 1,000 × $0.15 + 500 × $0.60 per million = $0.00045.
+    assert.equal(await preview.innerText(), tr('models.preview', {
+      input: form.money('0.15'), output: form.money('0.60'), call: form.money('0.00045'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    // "1,500": a thousand or a decimal? Said, the field marked, nothing sent.
+    await page.fill('#f-output_price', '1,500');
+    await dialog.locator('button[type=submit]').click();
+    await dialog.locator('[data-error]', { hasText: tr('models.error.ambiguous', { value: '1,500' }) }).waitFor();
+    assert.equal(await page.getAttribute('#f-output_price', 'aria-invalid'), 'true');
+    await page.fill('#f-output_price', '0,6');
+    await noClippedControls('model editor at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `model-editor-1280-${lang}.png`) });
+
+    // $3 → $0.15 is 20× and $15 → $0.60 25×: asked first; "Cancel" saves nothing and keeps the form.
+    await dialog.locator('button[type=submit]').click();
+    const check = page.getByRole('dialog', { name: tr('models.confirmTitle'), exact: true });
+    await check.waitFor();
+    const lines = await check.locator('li').allInnerTexts();
+    assert.deepEqual(lines, [
+      tr('models.risk.jump', { id: 'demo/echo', field: tr('models.price.input_price'), before: form.money('3.00'), after: form.money('0.15'), factor: '20' }),
+      tr('models.risk.jump', { id: 'demo/echo', field: tr('models.price.output_price'), before: form.money('15.00'), after: form.money('0.60'), factor: '25' }),
+    ]);
+    await check.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await check.waitFor({ state: 'detached' });
+    assert.equal(await page.inputValue('#f-input_price'), '0,15', 'the form is still there');
+    let [echoModel] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
+    assert.equal(echoModel.prices.input_price, 3_000_000, 'nothing saved');
+    await dialog.locator('button[type=submit]').click();
+    await check.getByRole('button', { name: tr('common.save'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('models.saved', { id: 'demo/echo' }) }).waitFor();
+    [echoModel] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
+    assert.deepEqual([echoModel.prices.input_price, echoModel.prices.output_price], [150_000, 600_000]);
+    // Back to $3 / $15 (the calls below are costed at them).
+    await adminApi('/api/admin/ai-models/demo%2Fecho', {
+      method: 'PUT', body: JSON.stringify({ version: echoModel.version, prices: { input_price: 3_000_000, output_price: 15_000_000 } }),
+    });
+
+    // An unpriced model: activating it asks; "Cancel" leaves it inactive.
+    await page.selectOption('#models-provider', 'fakeup');
+    const large = page.locator('tr[data-model="fakeup/fake-large"]');
+    await large.locator('[data-prices] .badge', { hasText: tr('models.unpriced') }).waitFor();
+    await large.getByRole('button', { name: tr('common.activate'), exact: true }).click();
+    await check.waitFor();
+    assert.deepEqual(await check.locator('li').allInnerTexts(), [tr('models.risk.unpriced', { id: 'fakeup/fake-large' })]);
+    await check.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await check.waitFor({ state: 'detached' });
+    const fakeup = async () => (await adminApi('/api/admin/ai-models?provider=fakeup')).data;
+    assert.equal((await fakeup()).find((m) => m.id === 'fakeup/fake-large').is_active, false);
+
+    // Both fakeup models selected, priced at once ($0.50 / $1.50), no question: nothing was priced.
+    await page.check('#models-select-all');
+    const bar = page.getByRole('region', { name: tr('models.bulk.label'), exact: true });
+    assert.equal(await bar.locator('[data-selected]').innerText(), tr('models.bulk.count', { count: '2' }));
+    await noClippedControls('models with a selection at 1280');
+    await bar.getByRole('button', { name: tr('models.bulk.prices'), exact: true }).click();
+    const bulk = page.locator('dialog[data-dialog="bulk-prices"]');
+    await bulk.waitFor();
+    await page.fill('#f-input_price', '0,5');
+    await page.fill('#f-output_price', '1.5');
+    assert.equal(await bulk.locator('[data-preview]').innerText(), tr('models.preview', {
+      input: form.money('0.50'), output: form.money('1.50'), call: form.money('0.00125'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    await bulk.locator('button[type=submit]').click();
+    await page.locator('#toast', { hasText: tr('models.bulk.saved', { count: '2' }) }).waitFor();
+    await bulk.waitFor({ state: 'detached' });
+    for (const m of await fakeup()) {
+      assert.deepEqual([m.id, m.prices.input_price, m.prices.output_price], [m.id, 500_000, 1_500_000]);
+    }
+    assert.equal((await fakeup()).find((m) => m.id === 'fakeup/fake-large').is_active, false);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('models at 390');
+    await noHorizontalOverflow('models at 390');
+    await shot('models-bulk-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await bar.getByRole('button', { name: tr('models.bulk.clear'), exact: true }).click();
+    await bar.waitFor({ state: 'hidden' });
   });
 
   uiTest('keys: deactivate one; a stale version is reloaded and said so', async () => {

@@ -183,6 +183,7 @@ export function render(main) {
     const headerText = p ? Object.entries(p.config.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
     formDialog({
       title: p ? t('providers.editTitle', { name: p.provider_name }) : t('providers.addTitle'),
+      name: 'provider',
       intro: p ? t('providers.editIntro') : null,
       fields: [
         p ? null : {
@@ -216,13 +217,22 @@ export function render(main) {
           return write(() => update(`/api/admin/ai-providers/${seg(p.provider_code)}`, p,
             { ...fields, description: v.description, config: { headers } }), t('providers.saved', { code: p.provider_code }));
         }
-        return write(() => api('/api/admin/ai-providers', {
+        // A 409 here is a code in use, not a stale version: the dialog stays with the input, the
+        // code field marked.
+        return api('/api/admin/ai-providers', {
           method: 'POST',
           body: { provider_code: v.provider_code, kind: v.kind, ...fields,
             ...(v.description ? { description: v.description } : {}),
             ...(Object.keys(headers).length ? { config: { headers } } : {}) },
-        }), t('providers.added', { code: v.provider_code }));
+        }).then(async () => {
+          toast(t('providers.added', { code: v.provider_code }));
+          await load();
+        }, (e) => {
+          if (e.status === 409) e.param = 'provider_code';
+          throw e;
+        });
       },
+      conflictInside: !p,
     });
   }
 
