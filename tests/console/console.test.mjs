@@ -651,12 +651,47 @@ function scenario(lang) {
     await apply();
     await settle(2);
     for (const row of await rows.allInnerTexts()) assert.match(row, /400[\s\S]*fakeup\/fake-small[\s\S]*console-caller/);
+    assert.ok(page.url().endsWith('#/logs?status=error'), page.url());
 
+    // Partial and ignoring case: "ECH" finds demo/echo, "CALLER" the caller.
     await page.selectOption('#logs-status', 'success');
-    await page.fill('#logs-model', 'echo');
+    await page.fill('#logs-model_contains', 'ECH');
+    await page.fill('#logs-user_contains', 'CALLER');
     await apply();
     await settle(7);
     for (const row of await rows.allInnerTexts()) assert.match(row, inOrder('200', 'demo/echo', '6 / 11', form.money('0.000183')));
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '7' }) }).waitFor();
+
+    // Back: the filters before, from the address; Forward: these again.
+    await page.goBack();
+    await settle(2);
+    assert.equal(await page.inputValue('#logs-status'), 'error');
+    assert.equal(await page.inputValue('#logs-model_contains'), '');
+    await page.goForward();
+    await settle(7);
+    assert.equal(await page.inputValue('#logs-model_contains'), 'ECH');
+    // The address alone (a shared link) opens the same view.
+    const shared = page.url();
+    await page.goto('about:blank');
+    await page.goto(shared);
+    await settle(7);
+    assert.equal(await page.inputValue('#logs-user_contains'), 'CALLER');
+    assert.equal(await page.inputValue('#logs-status'), 'success');
+
+    // A preset range: the last 15 minutes hold every call of this test.
+    await page.getByRole('button', { name: tr('logs.reset'), exact: true }).click();
+    await settle(9);
+    await page.selectOption('#logs-range', '15m');
+    assert.equal(await page.locator('#logs-from').isVisible(), false, 'a preset needs no days');
+    await apply();
+    await settle(9);
+    assert.ok(page.url().includes('range=15m'), page.url());
+    await page.selectOption('#logs-range', 'custom');
+    await page.fill('#logs-to', '2020-01-01');
+    await apply();
+    await settle(0);
+    assert.equal(await text('#view td.empty'), tr('logs.empty'));
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '0' }) }).waitFor();
 
     await page.getByRole('button', { name: tr('logs.reset'), exact: true }).click();
     await settle(9);
@@ -666,14 +701,32 @@ function scenario(lang) {
     const older = page.locator('.pager').getByRole('button', { name: tr('logs.older'), exact: true });
     await older.click();
     await settle(4);
-    assert.equal(await text('.pager [data-page]'), tr('logs.page', { page: '2', count: '4' }));
+    assert.equal(await text('.pager [data-page]'), tr('logs.pageRange', { page: '2', first: '6', last: '9' }));
     assert.equal(await older.isDisabled(), true);
-    await page.locator('.pager').getByRole('button', { name: tr('logs.newer'), exact: true }).click();
+    await page.locator('.pager').getByRole('button', { name: tr('logs.newest'), exact: true }).click();
     await settle(5);
 
+    // Export what the filters find: the two failures, as CSV, nothing secret in it.
     await page.selectOption('#logs-status', 'error');
     await apply();
     await settle(2);
+    const [file] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: tr('logs.export'), exact: true }).click(),
+    ]);
+    assert.match(file.suggestedFilename(), /^maestro-calls-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = fs.readFileSync(await file.path(), 'utf8');
+    const lines = csv.trimEnd().split('\r\n');
+    assert.equal(lines.length, 3, csv);
+    assert.ok(lines[0].startsWith('request_id,time_utc,ts_ms,user_id,provider,model,key_id,'), lines[0]);
+    const shownIds = await rows.evaluateAll((els) => els.map((e) => e.dataset.request));
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), shownIds, 'the same calls, newest first');
+    for (const line of lines.slice(1)) {
+      assert.match(line, /,console-caller,fakeup,fake-small,fakeup-primary,,,chat,false,error,400,fake_refusal,/);
+    }
+    for (const secret of [PRIMARY_SECRET, SPARE_SECRET, ADMIN, PROMPT]) assert.ok(!csv.includes(secret), 'no secret in the export');
+    await page.locator('#toast', { hasText: tr('logs.exported', { name: file.suggestedFilename() }) }).waitFor();
+
     await rows.first().click();
     const dialog = page.getByRole('dialog', { name: tr('logs.details'), exact: true });
     await dialog.waitFor();
@@ -928,7 +981,7 @@ function switchTest(tr) {
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
 // scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|CSV|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.

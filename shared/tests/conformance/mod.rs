@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
                 given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first,
                 given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
                 given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
+                given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

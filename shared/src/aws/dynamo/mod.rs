@@ -437,6 +437,19 @@ impl QuerySpec {
         start: Option<Item>,
         limit: Option<usize>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let (items, next, _) = self.page_scanned(client, table, what, start, limit).await?;
+        Ok((items, next))
+    }
+
+    /// [`Self::page`], with how many items DynamoDB read for it (the filter's drops included).
+    async fn page_scanned(
+        &self,
+        client: &Client,
+        table: &str,
+        what: &'static str,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Item>, Option<Item>, usize), StoreError> {
         let limit = limit.map(|l| i32::try_from(l.clamp(1, 1_000)).unwrap_or(1_000));
         let out = retry::retrying(what, |_| {
             let request = client
@@ -455,7 +468,8 @@ impl QuerySpec {
         })
         .await?;
         let next = out.last_evaluated_key().filter(|last| !last.is_empty()).cloned();
-        Ok((out.items().to_vec(), next))
+        let scanned = usize::try_from(out.scanned_count()).unwrap_or(0);
+        Ok((out.items().to_vec(), next, scanned))
     }
 
     /// Runs the query and returns its items until `max` are collected (all of them for `None`).
