@@ -71,10 +71,14 @@ let page;
 const problems = [];
 let expected = [];
 
-/** The fake provider: `GET /v1/models` for `sk-ok-…` keys (401 otherwise), a 400 for any chat. */
+/**
+ * The fake provider: `GET /v1/models` for `sk-ok-…` keys (401 otherwise); a chat with another key
+ * is a 401, a one-token chat (a key's test call) is answered, any other chat is a 400.
+ */
 function startUpstream() {
-  const server = http.createServer((req, res) => {
-    req.resume();
+  const server = http.createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
     const key = (req.headers.authorization || '').replace(/^Bearer /, '');
     const send = (status, body) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -212,7 +216,8 @@ before(async () => {
     locale: 'en-US',
   });
   page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(10_000);
+  // A loaded machine (CI beside other builds) may set a longer wait: MAESTRO_CONSOLE_TIMEOUT_MS.
+  page.setDefaultTimeout(Number(process.env.MAESTRO_CONSOLE_TIMEOUT_MS) || 10_000);
   watch(page);
 });
 
@@ -739,12 +744,126 @@ function scenario(lang) {
     await noSecretOnPage();
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
+
+    // A call by its request id, whatever the filters, and as a link.
+    const id = shownIds[1];
+    await page.fill('#logs-request', id);
+    await page.getByRole('button', { name: tr('logs.lookup.find'), exact: true }).click();
+    await dialog.locator(`[data-field="requestId"]`, { hasText: id }).waitFor();
+    await page.keyboard.press('Escape');
+    await expecting([], async () => {
+      await page.fill('#logs-request', 'req_nothing');
+      await page.getByRole('button', { name: tr('logs.lookup.find'), exact: true }).click();
+      await page.locator('#toast', { hasText: tr('logs.lookup.none', { id: 'req_nothing' }) }).waitFor();
+    });
+    await page.goto(`${BASE}/admin/#/logs?request=${id}`);
+    await dialog.locator(`[data-field="requestId"]`, { hasText: id }).waitFor();
+    await page.keyboard.press('Escape');
+    await idle();
+    await noClippedControls('logs at 1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('logs at 390');
+    await noHorizontalOverflow('logs at 390');
+    await shot('logs-filtered-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  uiTest('keys: a real test call, the last error and when, test all keys, validate from the dashboard, delete a key and a provider', async () => {
+    await view('providers');
+    const card = page.locator('section[data-provider="fakeup"]');
+    const row = (name) => card.locator(`tr[data-key="fakeup-${name}"]`);
+    const outcome = card.locator('.outcome [data-test]');
+    // The primary key's day is full (rpd 2): Maestro does not call, and says so.
+    await row('primary').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await outcome.waitFor();
+    assert.equal(await outcome.getAttribute('data-test'), 'at_limit');
+    assert.ok((await outcome.innerText()).startsWith(prefixOf('providers.test.at_limit', 'message', { name: 'primary' })));
+    const primary = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data.find((k) => k.id === 'fakeup-primary');
+    await adminApi('/api/admin/ai-providers/keys/fakeup-primary', { method: 'PUT', body: JSON.stringify({ version: primary.version, rate_limit_rpd: null }) });
+    await page.reload();
+    await card.waitFor();
+    await idle();
+    await row('primary').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await outcome.filter({ hasNotText: prefixOf('providers.test.at_limit', 'message', { name: 'primary' }) }).waitFor();
+    assert.equal(await outcome.getAttribute('data-test'), 'ok');
+    // 14 tokens in at $0.50 and 1 out at $1.50 per million: 8.5 micro-USD, billed as 9.
+    const [before, after] = tr('providers.test.ok', { name: 'primary', model: 'fakeup/fake-small', latency: '\u0000', cost: form.money('0.000009') }).split('\u0000');
+    const said = await outcome.innerText();
+    assert.ok(said.startsWith(before) && said.endsWith(after), said);
+    // Recorded like any call: a key_test log under the admin, costed.
+    let logged;
+    for (let i = 0; i < 100 && !logged; i++) {
+      logged = (await adminApi('/api/admin/ai-stats/logs?limit=5')).data.find((e) => e.request_type === 'key_test');
+      if (!logged) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual([logged.key_id, logged.model, logged.status, logged.cost_micros, logged.user_id],
+      ['fakeup-primary', 'fake-small', 'success', 9, 'console-admin']);
+
+    // The spare key is refused: its status and the provider's words, with when.
+    await row('spare').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await card.locator('.outcome [data-test="invalid"]').waitFor();
+    const lastError = row('spare').locator('[data-last-error]');
+    await lastError.waitFor();
+    assert.equal(await lastError.innerText(), tr('providers.lastError', { message: 'HTTP 401: Incorrect API key provided.', when: await page.evaluate(() => new Intl.RelativeTimeFormat(document.documentElement.lang, { style: 'short', numeric: 'auto' }).format(0, 'second')) }));
+    const [spare] = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data.filter((k) => k.id === 'fakeup-spare');
+    assert.equal(spare.last_error_message, 'HTTP 401: Incorrect API key provided.');
+    assert.ok(Math.abs(spare.last_error_message_at - Date.now()) < 60_000);
+    await noSecretOnPage();
+
+    // Every key of the provider, one after the other.
+    await card.getByRole('button', { name: tr('providers.testAll'), exact: true }).click();
+    await card.locator('.outcome', { hasText: tr('providers.testAllDone', { ok: '1', count: '2' }) }).waitFor();
+    assert.deepEqual(await card.locator('.outcome li').evaluateAll((els) => els.map((e) => [e.dataset.key, e.dataset.test])),
+      [['fakeup-primary', 'ok'], ['fakeup-spare', 'invalid']]);
+    await noClippedControls('providers with test results at 1280');
+    await shot('providers-tests-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('providers at 390');
+    await noHorizontalOverflow('providers at 390');
+    await shot('providers-tests-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // The dashboard's "keys not normal": validated right there.
+    await view('dashboard');
+    const unhealthy = page.locator('[data-section="key-health"] tr[data-key="fakeup-spare"]');
+    await unhealthy.getByRole('button', { name: tr('providers.validate'), exact: true }).click();
+    await page.locator('#toast', { hasText: prefixOf('providers.invalid', 'message', { name: 'spare', http: tr('providers.http', { status: 401 }) }) }).waitFor();
+    await idle();
+    await noClippedControls('dashboard at 1280');
+
+    // Delete the spare key: asked first, then gone with its secret.
+    await view('providers');
+    await row('spare').getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('providers.deleteKeyTitle', { name: 'spare' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('providers.deleteKeyMessage', { masked: 'sk-…42d1', id: 'fakeup-spare' })));
+    await confirm.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('providers.keyDeleted', { name: 'spare' }) }).waitFor();
+    await row('spare').waitFor({ state: 'detached' });
+    assert.deepEqual((await adminApi('/api/admin/ai-providers/fakeup/keys')).data.map((k) => k.id), ['fakeup-primary']);
+
+    // A provider with a key is not offered for deletion; one without is, after a confirmation.
+    await card.getByRole('button', { name: tr('common.delete'), exact: true }).first().click();
+    await page.locator('#toast', { hasText: tr('providers.deleteHasKeys', { code: 'fakeup', keys: '1' }) }).waitFor();
+    await adminApi('/api/admin/ai-providers', { method: 'POST', body: JSON.stringify({
+      provider_code: 'spare-up', provider_name: 'Spare upstream', kind: 'openai_compatible', base_url: `http://127.0.0.1:${upstream.address().port}/v1`,
+    }) });
+    await page.reload();
+    const spareCard = page.locator('section[data-provider="spare-up"]');
+    await spareCard.waitFor();
+    await idle();
+    await spareCard.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirmProvider = page.getByRole('dialog', { name: tr('providers.deleteTitle', { name: 'Spare upstream' }), exact: true });
+    await confirmProvider.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('providers.deleted', { code: 'spare-up' }) }).waitFor();
+    await spareCard.waitFor({ state: 'detached' });
+    assert.ok(!(await adminApi('/api/admin/ai-providers')).data.some((p) => p.provider_code === 'spare-up'));
   });
 
   apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
   routesTests({ lang, tr, shot, adminApi });
 
-  if (lang === 'en') switchTest(tr);
+  if (lang === 'en') switchTest(tr, adminApi);
   else noEnglishTest(tr);
   cacheTest({ lang, BASE, form, tr, adminApi });
 }
@@ -897,7 +1016,7 @@ function apiKeysTests({ lang, BASE, form, tr, shot, adminApi }) {
 // ---- The switch -----------------------------------------------------------------------------
 
 /** On the English runner, signed in, on the logs with the calls of the scenario. */
-function switchTest(tr) {
+function switchTest(tr, adminApi) {
   uiTest('language: the switch re-renders in place, is remembered, and formats per locale', async () => {
     const zh = (id, params) => translate('zh-CN', id, params);
     const switcher = page.getByRole('combobox', { name: tr('lang.label'), exact: true });
@@ -942,7 +1061,11 @@ function switchTest(tr) {
     assert.equal(await text('.page-header h1'), zh('logs.title'));
     assert.equal(await when.innerText(), chinese);
     await view('dashboard');
-    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS['zh-CN'].money('0.001281'));
+    // Today's cost: the scenario's calls and the key test calls (whatever this test finds).
+    const micros = (await adminApi('/api/admin/ai-stats/dashboard')).today.usage.cost_micros;
+    const dollars = `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`.replace(/(\.\d\d\d*?)0+$/, '$1');
+    assert.ok(micros > 1281, `${micros}`);
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS['zh-CN'].money(dollars));
     assert.equal(await text('[data-kpi="cost"] .kpi-label'), zh('dashboard.kpi.cost'));
 
     // And back, in place again.

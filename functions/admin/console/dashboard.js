@@ -1,15 +1,29 @@
 // Dashboard: today's, the last 7 and 30 days' figures (from /ai-stats/dashboard), daily requests
 // and cost per provider (from /ai-stats/usage/trend, drawn with uPlot), the top models, and the
-// keys that need a look: near a limit, or not `normal`.
+// keys that need a look: near a limit, or not `normal` (each with a Validate button right there).
 
-import { api } from './api.js';
-import { activeBadge, clear, errorBox, h, pageHeader, spinner, statusBadge, table } from './dom.js';
+import { api, seg } from './api.js';
+import { activeBadge, clear, errorBox, h, pageHeader, spinner, statusBadge, table, toast } from './dom.js';
 import {
   fmtDate, fmtDateTime, fmtDuration, fmtMoney, fmtNumber, fmtPercent, fmtRelative, fmtTime, t,
 } from './i18n.js';
 
 const PERIODS = ['today', 'last_7_days', 'last_30_days'];
-const COLORS = ['#4f46e5', '#0891b2', '#d97706', '#db2777', '#16a34a', '#7c3aed', '#dc2626', '#475569'];
+const COLORS = ['#4f46e5', '#0891b2', '#d97706', '#db2777', '#16a34a', '#7c3aed', '#dc2626', '#475569', '#0d9488', '#9333ea'];
+const HIDE_STEPS = 'maestro.gettingStarted.hidden';
+
+/**
+ * A provider's colour in the charts, from its code alone (FNV-1a): the same provider keeps its
+ * colour whatever other providers come or go.
+ */
+export function colorOf(code) {
+  let hash = 0x811c9dc5;
+  for (const ch of String(code)) {
+    hash ^= ch.codePointAt(0);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return COLORS[hash % COLORS.length];
+}
 
 // One card per figure (label: `dashboard.kpi.<key>`): today large, the 7- and 30-day figures under it.
 const KPIS = [
@@ -126,7 +140,23 @@ function cooldown(key) {
   return t('dashboard.cooldownUntil', { time: fmtTime(key.cooldown_until), when: fmtRelative(key.cooldown_until) });
 }
 
-function keyHealth(data) {
+/** Validates a key from the dashboard: the outcome in a toast, then the dashboard again. */
+async function validate(button, key, reload) {
+  button.disabled = true;
+  try {
+    const r = await api(`/api/admin/ai-providers/keys/${seg(key.id)}/validate`, { method: 'POST' });
+    const http = r.http_status ? t('providers.http', { status: r.http_status }) : '';
+    const id = { valid: 'providers.valid', invalid: 'providers.invalid', rate_limited: 'providers.rateLimited', unreachable: 'providers.unreachable' }[r.outcome];
+    toast(t(id, { name: key.key_name, http, count: fmtNumber(r.models_listed ?? 0), message: r.message || t('providers.noMessage') }),
+      r.valid ? 'ok' : 'warn');
+    await reload();
+  } catch (e) {
+    toast(e.message, 'error');
+    button.disabled = false;
+  }
+}
+
+function keyHealth(data, reload, keyCount) {
   const meter = (percentUsed) => {
     const bar = h('span', { class: 'meter-bar' });
     bar.style.width = `${Math.min(percentUsed, 100)}%`; // CSSOM, allowed by the CSP (no style attribute)
@@ -140,14 +170,26 @@ function keyHealth(data) {
       { label: t('dashboard.col.limit'), cell: (k) => h('span', { title: LIMITS.includes(k.limit) ? t(`limitName.${k.limit}`) : null }, k.limit) },
       { label: t('dashboard.col.used'), class: 'num', cell: (k) => `${fmtNumber(k.used)} / ${fmtNumber(k.limit_value)}` },
       { label: '', cell: (k) => h('span', { class: 'meter-cell' }, meter(k.percent), fmtPercent(k.percent / 100, 0)) },
-    ], data.keys_near_limits, { empty: t('dashboard.nearEmpty') }),
+    ], data.keys_near_limits, { cards: true, empty: keyCount === 0 ? t('dashboard.noKeys') : t('dashboard.nearEmpty') }),
     h('div', { class: 'card-head' }, h('h2', {}, t('dashboard.notNormal'))),
     table([
       { label: t('dashboard.col.key'), cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block' }, k.provider_code)) },
       { label: t('dashboard.col.status'), cell: (k) => statusBadge(k.status) },
       { label: t('dashboard.col.active'), cell: (k) => activeBadge(k.is_active) },
       { label: t('dashboard.col.cooldown'), cell: (k) => cooldown(k) },
-    ], data.keys_not_normal, { empty: t('dashboard.notNormalEmpty') }));
+      {
+        label: '', class: 'row-actions', cell: (k) => {
+          const button = h('button', { type: 'button', class: 'ghost small', dataset: { action: 'validate' } }, t('providers.validate'));
+          button.addEventListener('click', () => validate(button, k, reload));
+          return button;
+        },
+      },
+    ], data.keys_not_normal, {
+      cards: true,
+      // "Every key is normal" only where there are keys.
+      empty: keyCount === 0 ? t('dashboard.noKeys') : t('dashboard.notNormalEmpty'),
+      rowData: (k) => ({ key: k.id }),
+    }));
 }
 
 // ---- uPlot ----------------------------------------------------------------------------------

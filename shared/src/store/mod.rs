@@ -8,7 +8,7 @@ pub mod embedded;
 pub mod response_cache;
 
 pub use catalog_admin::{
-    AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyError, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
 };
 
 pub use caller_keys::{BudgetLimits, BudgetUsage, CallerKey, CallerKeyStore};
@@ -114,6 +114,22 @@ pub trait CatalogStore: Send + Sync {
         status: KeyStatus,
         cooldown_until: Option<i64>,
     ) -> Result<(), StoreError>;
+    /// Notes why a key failed (a provider's message, free of secrets) at `at_ms`, unless a newer
+    /// error is noted already. Like the status, it leaves the key's version alone. `NotFound`
+    /// for an unknown key.
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError>;
+}
+
+/// Longest key error kept.
+pub const MAX_KEY_ERROR_CHARS: usize = 500;
+
+/// A key error as stored: trimmed, at most [`MAX_KEY_ERROR_CHARS`] characters.
+pub fn key_error_text(message: &str) -> String {
+    let message = message.trim();
+    match message.char_indices().nth(MAX_KEY_ERROR_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_string(),
+    }
 }
 
 /// Which window refused a reservation.

@@ -56,6 +56,8 @@ macro_rules! conformance_suite {
                 given_a_created_key_then_versioned_updates_keep_its_health_and_deletes_check_the_version,
                 given_routes_then_create_update_and_delete_are_versioned_and_the_catalog_follows,
                 given_recorded_calls_then_their_key_shows_when_it_was_last_used_and_last_failed,
+                given_key_errors_then_the_newest_is_kept_apart_from_the_version_and_unknown_keys_are_not_found,
+                given_a_provider_with_models_then_it_is_deleted_with_them_only_once_it_has_no_key_and_at_its_version,
             },
             catalog {
                 given_a_new_store_then_the_catalog_is_empty,

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     FINE_LATENCY_AND_ROUTES,
     ROUTE_POLICY,
     RESPONSE_CACHE,
+    KEY_ERRORS,
 ];
 
 const V1: &str = r#"
@@ -380,6 +381,13 @@ ALTER TABLE api_logs ADD COLUMN cache TEXT;
 ALTER TABLE api_logs ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_stats ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_stats ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
+"#;
+
+/// A key's last error as Maestro saw it (a validation, a test call, or the gateway taking the key
+/// out of use): the provider's message and when, shown beside the key's status.
+const KEY_ERRORS: &str = r#"
+ALTER TABLE api_keys ADD COLUMN last_error_message TEXT;
+ALTER TABLE api_keys ADD COLUMN last_error_message_at INTEGER;
 "#;
 
 /// The schema version this build writes.
