@@ -94,6 +94,17 @@ function startUpstream() {
       return send(401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
     if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      if (!key.startsWith('sk-ok-')) {
+        return send(401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } });
+      }
+      // A key's test call (one output token) is answered; any other chat is refused.
+      if (JSON.parse(raw || '{}').max_tokens === 1) {
+        return send(200, {
+          id: 'chatcmpl-test', object: 'chat.completion', created: 1, model: 'fake-small',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'length' }],
+          usage: { prompt_tokens: 14, completion_tokens: 1, total_tokens: 15 },
+        });
+      }
       return send(400, { error: { message: 'The fake upstream refuses every chat request.', type: 'invalid_request_error', code: 'fake_refusal' } });
     }
     return send(404, { error: { message: 'no such path' } });
@@ -324,6 +335,37 @@ function scenario(lang) {
     assert.ok(page.url().endsWith('/admin/#/dashboard'), page.url());
     assert.equal(await page.evaluate(() => sessionStorage.getItem('maestro.admin.token')), ADMIN);
     assert.equal(await text('[data-kpi="requests"] [data-period="today"]'), '0');
+    // The keyboard's focus on the dark sidebar: a ring of 3:1 or more against it, inside the link.
+    await page.locator('.nav a[data-view="logs"]').focus();
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const lum = ([r, g, b]) => [r, g, b].map((v) => v / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+      const [a, b] = [lum(rgb(style.outlineColor)), lum(rgb(getComputedStyle(document.querySelector('.topbar')).backgroundColor))];
+      return { view: el.dataset.view, width: style.outlineWidth, offset: style.outlineOffset, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    });
+    assert.equal(ring.view, 'logs');
+    assert.equal(ring.width, '2px');
+    assert.ok(ring.ratio >= 3, `focus ring contrast ${ring.ratio.toFixed(2)}:1`);
+    assert.ok(parseFloat(ring.offset) <= 0, 'drawn inside the link, where nothing clips it');
+    // A new install: its first steps, none done yet, and no "every key is normal" without keys.
+    const steps = page.locator('[data-section="getting-started"]');
+    assert.deepEqual(await steps.locator('[data-step]').evaluateAll((els) => els.map((e) => [e.dataset.step, e.dataset.done])),
+      [['provider', 'false'], ['models', 'false'], ['apikey', 'false'], ['call', 'false']]);
+    assert.equal(await steps.locator('[data-done]').first().innerText(), tr('dashboard.steps.progress', { done: '0', count: '4' }));
+    assert.deepEqual(await page.locator('[data-section="key-health"] td.empty').allInnerTexts(), [tr('dashboard.noKeys'), tr('dashboard.noKeys')]);
+    assert.equal(await text('.charts .empty'), tr('dashboard.trendEmpty'));
+    await noClippedControls('a new dashboard at 1280');
+    await shot('dashboard-new-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('a new dashboard at 390');
+    await noClippedControls('navigation at 390', '.topbar');
+    await shot('dashboard-new-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
     assert.equal(await page.title(), tr('app.viewTitle', { view: tr('nav.dashboard') }));
     assert.equal(await text('.nav a[data-view="logs"]'), tr('nav.logs'));
 
@@ -612,6 +654,10 @@ function scenario(lang) {
     assert.match(legend, /demo/);
     assert.match(legend, /fakeup/);
 
+    // The first steps: a provider key, a priced model of it and calls; no API key for callers yet.
+    assert.deepEqual(await page.locator('[data-section="getting-started"] [data-step]').evaluateAll((els) => els.map((e) => [e.dataset.step, e.dataset.done])),
+      [['provider', 'true'], ['models', 'true'], ['apikey', 'false'], ['call', 'true']]);
+    await noClippedControls('dashboard at 1280');
     await shot('dashboard-1280');
     await noHorizontalOverflow('dashboard at 1280');
     for (const name of ['providers', 'models', 'logs']) {
@@ -646,6 +692,7 @@ function scenario(lang) {
       assert.equal(await rows.count(), count, (await rows.allInnerTexts()).join('\n'));
     };
     await settle(9);
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '9' }) }).waitFor();
     const when = rows.first().locator('[data-ts]');
     const shown = await when.innerText();
     assert.match(shown, form.dateTime);
@@ -1073,7 +1120,7 @@ function switchTest(tr, adminApi) {
     await page.locator('html[lang="en"]').waitFor();
     await idle();
     assert.equal(await text('[data-kpi="cost"] .kpi-label'), tr('dashboard.kpi.cost'));
-    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS.en.money('0.001281'));
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS.en.money(dollars));
     assert.equal(await page.evaluate(() => localStorage.getItem('maestro.lang')), 'en');
 
     // With nothing stored, the browser's language decides: a Chinese browser gets Chinese.

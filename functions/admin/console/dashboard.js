@@ -59,16 +59,24 @@ export function render(main) {
   async function load() {
     destroyCharts();
     clear(body, spinner(t('dashboard.loading')));
+    // The catalog and the caller keys are read for the first steps only: without them the
+    // dashboard still shows its figures.
+    const optional = (path) => api(path).then((r) => r.data, () => null);
+    let providers;
+    let callerKeys;
     try {
-      data = await api('/api/admin/ai-stats/dashboard');
+      [data, providers, callerKeys] = await Promise.all([
+        api('/api/admin/ai-stats/dashboard'), optional('/api/admin/ai-providers'), optional('/api/admin/api-keys'),
+      ]);
     } catch (e) {
       clear(body, errorBox(e, load));
       return;
     }
     stamp.textContent = t('dashboard.updated', { time: fmtDateTime(data.generated_at) });
     const trend = h('section', { class: 'card' });
-    clear(body, kpis(data), trend,
-      h('div', { class: 'grid-2' }, topModels(data.top_models), keyHealth(data)));
+    const keyCount = providers ? providers.filter((p) => p.kind !== 'demo').reduce((n, p) => n + p.keys.length, 0) : null;
+    clear(body, firstSteps(data, providers, callerKeys, load), kpis(data), trend,
+      h('div', { class: 'grid-2' }, topModels(data.top_models), keyHealth(data, load, keyCount)));
     loadTrend(trend);
   }
 
@@ -104,6 +112,52 @@ export function render(main) {
   return destroyCharts;
 }
 
+/**
+ * The first steps of a new install, each ticked off from what exists: a provider with a key,
+ * a priced active model of it, a key for callers, a first call. Shown until all are done (or
+ * hidden for this browser).
+ */
+function firstSteps(data, providers, callerKeys, reload) {
+  if (!providers || !callerKeys) return null;
+  const own = providers.filter((p) => p.kind !== 'demo');
+  const steps = [
+    ['provider', own.some((p) => p.keys.length > 0), '#/providers'],
+    // Of a provider with a key: the shipped catalog's priced models alone serve no call.
+    ['models', own.some((p) => p.keys.length > 0
+      && p.models.some((m) => m.is_active && (m.prices.input_price > 0 || m.prices.output_price > 0))), '#/models'],
+    ['apikey', callerKeys.length > 0, '#/apikeys'],
+    ['call', data.last_30_days.usage.requests > 0, '#/logs'],
+  ];
+  const done = steps.filter(([, ok]) => ok).length;
+  let hidden = false;
+  try {
+    hidden = localStorage.getItem(HIDE_STEPS) === 'yes';
+  } catch {
+    // Storage disabled: shown.
+  }
+  if (done === steps.length || hidden) return null;
+  const hide = h('button', { type: 'button', class: 'ghost small', dataset: { action: 'hide-steps' } }, t('dashboard.steps.hide'));
+  hide.addEventListener('click', () => {
+    try {
+      localStorage.setItem(HIDE_STEPS, 'yes');
+    } catch {
+      // Not remembered: hidden until the next load.
+    }
+    reload();
+  });
+  return h('section', { class: 'card steps', 'data-section': 'getting-started', 'aria-labelledby': 'steps-title' },
+    h('div', { class: 'card-head' },
+      h('div', { class: 'title' },
+        h('h2', { id: 'steps-title' }, t('dashboard.steps.title')),
+        h('span', { class: 'muted small', dataset: { done: String(done) } }, t('dashboard.steps.progress', { done: fmtNumber(done), count: fmtNumber(steps.length) }))),
+      hide),
+    h('ol', { class: 'step-list' }, steps.map(([id, ok, href]) => h('li', { class: ['step', ok && 'step-done'], dataset: { step: id, done: String(ok) } },
+      h('span', { class: 'step-mark', 'aria-hidden': 'true' }, ok ? '✓' : ''),
+      h('span', { class: 'step-text' },
+        h('a', { href }, t(`dashboard.steps.${id}`)),
+        h('small', { class: 'muted block' }, ok ? t('dashboard.steps.done') : t(`dashboard.steps.${id}Hint`)))))));
+}
+
 function kpis(data) {
   return h('section', { class: 'kpis', 'aria-label': t('dashboard.figures') }, KPIS.map((k) => {
     const today = data.today.usage;
@@ -127,7 +181,7 @@ function topModels(models) {
       { label: t('dashboard.col.failed'), class: 'num', cell: (m) => fmtNumber(m.errors) },
       { label: t('dashboard.col.tokens'), class: 'num', cell: (m) => fmtNumber(m.total_tokens) },
       { label: t('dashboard.col.cost'), class: 'num', cell: (m) => fmtMoney(m.cost_micros) },
-    ], models, { empty: t('dashboard.topEmpty') }));
+    ], models, { cards: true, empty: t('dashboard.topEmpty') }));
 }
 
 const LIMITS = ['rpm', 'tpm', 'rpd'];
@@ -222,10 +276,10 @@ function chart(box, trend, pick, format) {
     ],
     series: [
       { label: t('dashboard.chartDay'), value: (u, v) => (v === null ? '—' : dayLabel(v)) },
-      ...trend.series.map((s, i) => ({
+      ...trend.series.map((s) => ({
         label: s.provider || t('dashboard.chartAll'),
-        stroke: COLORS[i % COLORS.length],
-        fill: `${COLORS[i % COLORS.length]}14`,
+        stroke: colorOf(s.provider || ''),
+        fill: `${colorOf(s.provider || '')}14`,
         width: 2,
         points: { size: 6 },
         value: (u, v) => (v === null ? '—' : format(v)),
