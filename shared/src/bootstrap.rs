@@ -494,6 +494,9 @@ impl CatalogStore for Patient<'_> {
     ) -> Result<(), StoreError> {
         self.call("set a key's status", || self.catalog.set_key_status(key_id, status, cooldown_until)).await
     }
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.call("note a key's error", || self.catalog.note_key_error(key_id, message, at_ms)).await
+    }
 }
 
 #[async_trait]
@@ -553,6 +556,9 @@ mod tests {
             self.refuse()
         }
         async fn set_key_status(&self, _: &str, _: KeyStatus, _: Option<i64>) -> Result<(), StoreError> {
+            self.refuse()
+        }
+        async fn note_key_error(&self, _: &str, _: &str, _: i64) -> Result<(), StoreError> {
             self.refuse()
         }
     }

@@ -132,6 +132,9 @@ impl CatalogStore for TestStore {
     async fn set_key_status(&self, key_id: &str, status: KeyStatus, until: Option<i64>) -> Result<(), StoreError> {
         forward!(self, s => s.set_key_status(key_id, status, until).await)
     }
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        forward!(self, s => s.note_key_error(key_id, message, at_ms).await)
+    }
 }
 
 #[async_trait]
@@ -159,6 +162,9 @@ impl CatalogAdminStore for TestStore {
     }
     async fn delete_key_versioned(&self, key_id: &str, v: Option<u64>) -> Result<(), StoreError> {
         forward!(self, s => s.delete_key_versioned(key_id, v).await)
+    }
+    async fn delete_provider(&self, code: &str, v: Option<u64>) -> Result<usize, StoreError> {
+        forward!(self, s => s.delete_provider(code, v).await)
     }
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {
         forward!(self, s => s.create_route(route).await)

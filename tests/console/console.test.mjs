@@ -71,10 +71,14 @@ let page;
 const problems = [];
 let expected = [];
 
-/** The fake provider: `GET /v1/models` for `sk-ok-…` keys (401 otherwise), a 400 for any chat. */
+/**
+ * The fake provider: `GET /v1/models` for `sk-ok-…` keys (401 otherwise); a chat with another key
+ * is a 401, a one-token chat (a key's test call) is answered, any other chat is a 400.
+ */
 function startUpstream() {
-  const server = http.createServer((req, res) => {
-    req.resume();
+  const server = http.createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
     const key = (req.headers.authorization || '').replace(/^Bearer /, '');
     const send = (status, body) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -90,6 +94,17 @@ function startUpstream() {
       return send(401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
     if (req.method === 'POST' && req.url === '/v1/chat/completions') {
+      if (!key.startsWith('sk-ok-')) {
+        return send(401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } });
+      }
+      // A key's test call (one output token) is answered; any other chat is refused.
+      if (JSON.parse(raw || '{}').max_tokens === 1) {
+        return send(200, {
+          id: 'chatcmpl-test', object: 'chat.completion', created: 1, model: 'fake-small',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'length' }],
+          usage: { prompt_tokens: 14, completion_tokens: 1, total_tokens: 15 },
+        });
+      }
       return send(400, { error: { message: 'The fake upstream refuses every chat request.', type: 'invalid_request_error', code: 'fake_refusal' } });
     }
     return send(404, { error: { message: 'no such path' } });
@@ -212,7 +227,8 @@ before(async () => {
     locale: 'en-US',
   });
   page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(10_000);
+  // A loaded machine (CI beside other builds) may set a longer wait: MAESTRO_CONSOLE_TIMEOUT_MS.
+  page.setDefaultTimeout(Number(process.env.MAESTRO_CONSOLE_TIMEOUT_MS) || 10_000);
   watch(page);
 });
 
@@ -319,6 +335,37 @@ function scenario(lang) {
     assert.ok(page.url().endsWith('/admin/#/dashboard'), page.url());
     assert.equal(await page.evaluate(() => sessionStorage.getItem('maestro.admin.token')), ADMIN);
     assert.equal(await text('[data-kpi="requests"] [data-period="today"]'), '0');
+    // The keyboard's focus on the dark sidebar: a ring of 3:1 or more against it, inside the link.
+    await page.locator('.nav a[data-view="logs"]').focus();
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      const rgb = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const lum = ([r, g, b]) => [r, g, b].map((v) => v / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+      const [a, b] = [lum(rgb(style.outlineColor)), lum(rgb(getComputedStyle(document.querySelector('.topbar')).backgroundColor))];
+      return { view: el.dataset.view, width: style.outlineWidth, offset: style.outlineOffset, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+    });
+    assert.equal(ring.view, 'logs');
+    assert.equal(ring.width, '2px');
+    assert.ok(ring.ratio >= 3, `focus ring contrast ${ring.ratio.toFixed(2)}:1`);
+    assert.ok(parseFloat(ring.offset) <= 0, 'drawn inside the link, where nothing clips it');
+    // A new install: its first steps, none done yet, and no "every key is normal" without keys.
+    const steps = page.locator('[data-section="getting-started"]');
+    assert.deepEqual(await steps.locator('[data-step]').evaluateAll((els) => els.map((e) => [e.dataset.step, e.dataset.done])),
+      [['provider', 'false'], ['models', 'false'], ['apikey', 'false'], ['call', 'false']]);
+    assert.equal(await steps.locator('[data-done]').first().innerText(), tr('dashboard.steps.progress', { done: '0', count: '4' }));
+    assert.deepEqual(await page.locator('[data-section="key-health"] td.empty').allInnerTexts(), [tr('dashboard.noKeys'), tr('dashboard.noKeys')]);
+    assert.equal(await text('.charts .empty'), tr('dashboard.trendEmpty'));
+    await noClippedControls('a new dashboard at 1280');
+    await shot('dashboard-new-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('a new dashboard at 390');
+    await noClippedControls('navigation at 390', '.topbar');
+    await shot('dashboard-new-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
     assert.equal(await page.title(), tr('app.viewTitle', { view: tr('nav.dashboard') }));
     assert.equal(await text('.nav a[data-view="logs"]'), tr('nav.logs'));
 
@@ -345,6 +392,23 @@ function scenario(lang) {
     const card = page.locator('section[data-provider="fakeup"]');
     await card.waitFor();
     assert.match(await card.innerText(), /Fake upstream/);
+
+    // The same code again: the dialog stays, with what was typed and the code field marked.
+    await page.getByRole('button', { name: tr('providers.add'), exact: true }).click();
+    const again = page.locator('dialog[data-dialog="provider"]');
+    await page.fill('#f-provider_code', 'fakeup');
+    await page.fill('#f-provider_name', 'Fake upstream twice');
+    await page.fill('#f-base_url', `http://127.0.0.1:${upstream.address().port}/v1`);
+    await expecting([/status of 409/], async () => {
+      await again.locator('button[type=submit]').click();
+      await again.locator('[data-error]', { hasText: 'A provider `fakeup` exists already.' }).waitFor();
+      await idle();
+    });
+    assert.equal(await page.getAttribute('#f-provider_code', 'aria-invalid'), 'true');
+    assert.equal(await page.inputValue('#f-provider_name'), 'Fake upstream twice');
+    assert.ok(!(await page.locator('#toast').innerText()).includes(tr('api.stale')), 'nothing said about a version');
+    await again.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await again.waitFor({ state: 'detached' });
 
     for (const [name, secret, rpd] of [['primary', PRIMARY_SECRET, '2'], ['spare', SPARE_SECRET, '']]) {
       await card.getByRole('button', { name: tr('providers.addKey'), exact: true }).click();
@@ -401,9 +465,107 @@ function scenario(lang) {
     await page.selectOption('#models-provider', 'fakeup');
     const small = page.locator('tr[data-model="fakeup/fake-small"]');
     await small.getByRole('button', { name: tr('common.activate'), exact: true }).click();
+    // Unpriced: asked first, and said why.
+    const check = page.getByRole('dialog', { name: tr('models.confirmTitle'), exact: true });
+    await check.waitFor();
+    assert.deepEqual(await check.locator('li').allInnerTexts(), [tr('models.risk.unpriced', { id: 'fakeup/fake-small' })]);
+    await check.getByRole('button', { name: tr('common.activate'), exact: true }).click();
     await small.getByRole('button', { name: tr('common.deactivate'), exact: true }).waitFor();
     assert.equal(await small.locator('.badge[data-active="true"]').innerText(), tr('state.active'));
     assert.equal(await page.locator('tr[data-model]').count(), 2, 'the provider filter keeps fakeup only');
+  });
+
+  uiTest('models: "0,15" is $0.15 with a preview; a 10× change and an unpriced activation ask first; bulk prices', async () => {
+    await view('models');
+    await page.selectOption('#models-provider', '');
+    const echo = page.locator('tr[data-model="demo/echo"]');
+    await echo.getByRole('button', { name: tr('common.edit'), exact: true }).click();
+    const dialog = page.locator('dialog[data-dialog="model"]');
+    await dialog.waitFor();
+    const preview = dialog.locator('[data-preview]');
+    // What it holds now ($3 / $15), then a comma as the decimal sign.
+    assert.equal(await preview.innerText(), tr('models.preview', {
+      input: form.money('3.00'), output: form.money('15.00'), call: form.money('0.0105'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    await page.fill('#f-input_price', '0,15');
+    await page.fill('#f-output_price', '0,6');
+    assert.equal(await page.inputValue('#f-input_price'), '0,15', 'the field keeps what was typed');
+    // 1,000 × $0.15 + 500 × $0.60 per million = $0.00045.
+    assert.equal(await preview.innerText(), tr('models.preview', {
+      input: form.money('0.15'), output: form.money('0.60'), call: form.money('0.00045'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    // "1,500": a thousand or a decimal? Said, the field marked, nothing sent.
+    await page.fill('#f-output_price', '1,500');
+    await dialog.locator('button[type=submit]').click();
+    await dialog.locator('[data-error]', { hasText: tr('models.error.ambiguous', { value: '1,500' }) }).waitFor();
+    assert.equal(await page.getAttribute('#f-output_price', 'aria-invalid'), 'true');
+    await page.fill('#f-output_price', '0,6');
+    await noClippedControls('model editor at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `model-editor-1280-${lang}.png`) });
+
+    // $3 → $0.15 is 20× and $15 → $0.60 25×: asked first; "Cancel" saves nothing and keeps the form.
+    await dialog.locator('button[type=submit]').click();
+    const check = page.getByRole('dialog', { name: tr('models.confirmTitle'), exact: true });
+    await check.waitFor();
+    const lines = await check.locator('li').allInnerTexts();
+    assert.deepEqual(lines, [
+      tr('models.risk.jump', { id: 'demo/echo', field: tr('models.price.input_price'), before: form.money('3.00'), after: form.money('0.15'), factor: '20' }),
+      tr('models.risk.jump', { id: 'demo/echo', field: tr('models.price.output_price'), before: form.money('15.00'), after: form.money('0.60'), factor: '25' }),
+    ]);
+    await check.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await check.waitFor({ state: 'detached' });
+    assert.equal(await page.inputValue('#f-input_price'), '0,15', 'the form is still there');
+    let [echoModel] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
+    assert.equal(echoModel.prices.input_price, 3_000_000, 'nothing saved');
+    await dialog.locator('button[type=submit]').click();
+    await check.getByRole('button', { name: tr('common.save'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('models.saved', { id: 'demo/echo' }) }).waitFor();
+    [echoModel] = (await adminApi('/api/admin/ai-models?provider=demo')).data;
+    assert.deepEqual([echoModel.prices.input_price, echoModel.prices.output_price], [150_000, 600_000]);
+    // Back to $3 / $15 (the calls below are costed at them).
+    await adminApi('/api/admin/ai-models/demo%2Fecho', {
+      method: 'PUT', body: JSON.stringify({ version: echoModel.version, prices: { input_price: 3_000_000, output_price: 15_000_000 } }),
+    });
+
+    // An unpriced model: activating it asks; "Cancel" leaves it inactive.
+    await page.selectOption('#models-provider', 'fakeup');
+    const large = page.locator('tr[data-model="fakeup/fake-large"]');
+    await large.locator('[data-prices] .badge', { hasText: tr('models.unpriced') }).waitFor();
+    await large.getByRole('button', { name: tr('common.activate'), exact: true }).click();
+    await check.waitFor();
+    assert.deepEqual(await check.locator('li').allInnerTexts(), [tr('models.risk.unpriced', { id: 'fakeup/fake-large' })]);
+    await check.getByRole('button', { name: tr('common.cancel'), exact: true }).click();
+    await check.waitFor({ state: 'detached' });
+    const fakeup = async () => (await adminApi('/api/admin/ai-models?provider=fakeup')).data;
+    assert.equal((await fakeup()).find((m) => m.id === 'fakeup/fake-large').is_active, false);
+
+    // Both fakeup models selected, priced at once ($0.50 / $1.50), no question: nothing was priced.
+    await page.check('#models-select-all');
+    const bar = page.getByRole('region', { name: tr('models.bulk.label'), exact: true });
+    assert.equal(await bar.locator('[data-selected]').innerText(), tr('models.bulk.count', { count: '2' }));
+    await noClippedControls('models with a selection at 1280');
+    await bar.getByRole('button', { name: tr('models.bulk.prices'), exact: true }).click();
+    const bulk = page.locator('dialog[data-dialog="bulk-prices"]');
+    await bulk.waitFor();
+    await page.fill('#f-input_price', '0,5');
+    await page.fill('#f-output_price', '1.5');
+    assert.equal(await bulk.locator('[data-preview]').innerText(), tr('models.preview', {
+      input: form.money('0.50'), output: form.money('1.50'), call: form.money('0.00125'), tokensIn: '1,000', tokensOut: '500',
+    }));
+    await bulk.locator('button[type=submit]').click();
+    await page.locator('#toast', { hasText: tr('models.bulk.saved', { count: '2' }) }).waitFor();
+    await bulk.waitFor({ state: 'detached' });
+    for (const m of await fakeup()) {
+      assert.deepEqual([m.id, m.prices.input_price, m.prices.output_price], [m.id, 500_000, 1_500_000]);
+    }
+    assert.equal((await fakeup()).find((m) => m.id === 'fakeup/fake-large').is_active, false);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('models at 390');
+    await noHorizontalOverflow('models at 390');
+    await shot('models-bulk-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await bar.getByRole('button', { name: tr('models.bulk.clear'), exact: true }).click();
+    await bar.waitFor({ state: 'hidden' });
   });
 
   uiTest('keys: deactivate one; a stale version is reloaded and said so', async () => {
@@ -492,6 +654,10 @@ function scenario(lang) {
     assert.match(legend, /demo/);
     assert.match(legend, /fakeup/);
 
+    // The first steps: a provider key, a priced model of it and calls; no API key for callers yet.
+    assert.deepEqual(await page.locator('[data-section="getting-started"] [data-step]').evaluateAll((els) => els.map((e) => [e.dataset.step, e.dataset.done])),
+      [['provider', 'true'], ['models', 'true'], ['apikey', 'false'], ['call', 'true']]);
+    await noClippedControls('dashboard at 1280');
     await shot('dashboard-1280');
     await noHorizontalOverflow('dashboard at 1280');
     for (const name of ['providers', 'models', 'logs']) {
@@ -526,6 +692,7 @@ function scenario(lang) {
       assert.equal(await rows.count(), count, (await rows.allInnerTexts()).join('\n'));
     };
     await settle(9);
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '9' }) }).waitFor();
     const when = rows.first().locator('[data-ts]');
     const shown = await when.innerText();
     assert.match(shown, form.dateTime);
@@ -536,12 +703,47 @@ function scenario(lang) {
     await apply();
     await settle(2);
     for (const row of await rows.allInnerTexts()) assert.match(row, /400[\s\S]*fakeup\/fake-small[\s\S]*console-caller/);
+    assert.ok(page.url().endsWith('#/logs?status=error'), page.url());
 
+    // Partial and ignoring case: "ECH" finds demo/echo, "CALLER" the caller.
     await page.selectOption('#logs-status', 'success');
-    await page.fill('#logs-model', 'echo');
+    await page.fill('#logs-model_contains', 'ECH');
+    await page.fill('#logs-user_contains', 'CALLER');
     await apply();
     await settle(7);
     for (const row of await rows.allInnerTexts()) assert.match(row, inOrder('200', 'demo/echo', '6 / 11', form.money('0.000183')));
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '7' }) }).waitFor();
+
+    // Back: the filters before, from the address; Forward: these again.
+    await page.goBack();
+    await settle(2);
+    assert.equal(await page.inputValue('#logs-status'), 'error');
+    assert.equal(await page.inputValue('#logs-model_contains'), '');
+    await page.goForward();
+    await settle(7);
+    assert.equal(await page.inputValue('#logs-model_contains'), 'ECH');
+    // The address alone (a shared link) opens the same view.
+    const shared = page.url();
+    await page.goto('about:blank');
+    await page.goto(shared);
+    await settle(7);
+    assert.equal(await page.inputValue('#logs-user_contains'), 'CALLER');
+    assert.equal(await page.inputValue('#logs-status'), 'success');
+
+    // A preset range: the last 15 minutes hold every call of this test.
+    await page.getByRole('button', { name: tr('logs.reset'), exact: true }).click();
+    await settle(9);
+    await page.selectOption('#logs-range', '15m');
+    assert.equal(await page.locator('#logs-from').isVisible(), false, 'a preset needs no days');
+    await apply();
+    await settle(9);
+    assert.ok(page.url().includes('range=15m'), page.url());
+    await page.selectOption('#logs-range', 'custom');
+    await page.fill('#logs-to', '2020-01-01');
+    await apply();
+    await settle(0);
+    assert.equal(await text('#view td.empty'), tr('logs.empty'));
+    await page.locator('[data-summary]', { hasText: tr('logs.count', { count: '0' }) }).waitFor();
 
     await page.getByRole('button', { name: tr('logs.reset'), exact: true }).click();
     await settle(9);
@@ -551,14 +753,32 @@ function scenario(lang) {
     const older = page.locator('.pager').getByRole('button', { name: tr('logs.older'), exact: true });
     await older.click();
     await settle(4);
-    assert.equal(await text('.pager [data-page]'), tr('logs.page', { page: '2', count: '4' }));
+    assert.equal(await text('.pager [data-page]'), tr('logs.pageRange', { page: '2', first: '6', last: '9' }));
     assert.equal(await older.isDisabled(), true);
-    await page.locator('.pager').getByRole('button', { name: tr('logs.newer'), exact: true }).click();
+    await page.locator('.pager').getByRole('button', { name: tr('logs.newest'), exact: true }).click();
     await settle(5);
 
+    // Export what the filters find: the two failures, as CSV, nothing secret in it.
     await page.selectOption('#logs-status', 'error');
     await apply();
     await settle(2);
+    const [file] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: tr('logs.export'), exact: true }).click(),
+    ]);
+    assert.match(file.suggestedFilename(), /^maestro-calls-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = fs.readFileSync(await file.path(), 'utf8');
+    const lines = csv.trimEnd().split('\r\n');
+    assert.equal(lines.length, 3, csv);
+    assert.ok(lines[0].startsWith('request_id,time_utc,ts_ms,user_id,provider,model,key_id,'), lines[0]);
+    const shownIds = await rows.evaluateAll((els) => els.map((e) => e.dataset.request));
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]), shownIds, 'the same calls, newest first');
+    for (const line of lines.slice(1)) {
+      assert.match(line, /,console-caller,fakeup,fake-small,fakeup-primary,,,chat,false,error,400,fake_refusal,/);
+    }
+    for (const secret of [PRIMARY_SECRET, SPARE_SECRET, ADMIN, PROMPT]) assert.ok(!csv.includes(secret), 'no secret in the export');
+    await page.locator('#toast', { hasText: tr('logs.exported', { name: file.suggestedFilename() }) }).waitFor();
+
     await rows.first().click();
     const dialog = page.getByRole('dialog', { name: tr('logs.details'), exact: true });
     await dialog.waitFor();
@@ -571,12 +791,126 @@ function scenario(lang) {
     await noSecretOnPage();
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
+
+    // A call by its request id, whatever the filters, and as a link.
+    const id = shownIds[1];
+    await page.fill('#logs-request', id);
+    await page.getByRole('button', { name: tr('logs.lookup.find'), exact: true }).click();
+    await dialog.locator(`[data-field="requestId"]`, { hasText: id }).waitFor();
+    await page.keyboard.press('Escape');
+    await expecting([], async () => {
+      await page.fill('#logs-request', 'req_nothing');
+      await page.getByRole('button', { name: tr('logs.lookup.find'), exact: true }).click();
+      await page.locator('#toast', { hasText: tr('logs.lookup.none', { id: 'req_nothing' }) }).waitFor();
+    });
+    await page.goto(`${BASE}/admin/#/logs?request=${id}`);
+    await dialog.locator(`[data-field="requestId"]`, { hasText: id }).waitFor();
+    await page.keyboard.press('Escape');
+    await idle();
+    await noClippedControls('logs at 1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('logs at 390');
+    await noHorizontalOverflow('logs at 390');
+    await shot('logs-filtered-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  uiTest('keys: a real test call, the last error and when, test all keys, validate from the dashboard, delete a key and a provider', async () => {
+    await view('providers');
+    const card = page.locator('section[data-provider="fakeup"]');
+    const row = (name) => card.locator(`tr[data-key="fakeup-${name}"]`);
+    const outcome = card.locator('.outcome [data-test]');
+    // The primary key's day is full (rpd 2): Maestro does not call, and says so.
+    await row('primary').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await outcome.waitFor();
+    assert.equal(await outcome.getAttribute('data-test'), 'at_limit');
+    assert.ok((await outcome.innerText()).startsWith(prefixOf('providers.test.at_limit', 'message', { name: 'primary' })));
+    const primary = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data.find((k) => k.id === 'fakeup-primary');
+    await adminApi('/api/admin/ai-providers/keys/fakeup-primary', { method: 'PUT', body: JSON.stringify({ version: primary.version, rate_limit_rpd: null }) });
+    await page.reload();
+    await card.waitFor();
+    await idle();
+    await row('primary').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await outcome.filter({ hasNotText: prefixOf('providers.test.at_limit', 'message', { name: 'primary' }) }).waitFor();
+    assert.equal(await outcome.getAttribute('data-test'), 'ok');
+    // 14 tokens in at $0.50 and 1 out at $1.50 per million: 8.5 micro-USD, billed as 9.
+    const [before, after] = tr('providers.test.ok', { name: 'primary', model: 'fakeup/fake-small', latency: '\u0000', cost: form.money('0.000009') }).split('\u0000');
+    const said = await outcome.innerText();
+    assert.ok(said.startsWith(before) && said.endsWith(after), said);
+    // Recorded like any call: a key_test log under the admin, costed.
+    let logged;
+    for (let i = 0; i < 100 && !logged; i++) {
+      logged = (await adminApi('/api/admin/ai-stats/logs?limit=5')).data.find((e) => e.request_type === 'key_test');
+      if (!logged) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual([logged.key_id, logged.model, logged.status, logged.cost_micros, logged.user_id],
+      ['fakeup-primary', 'fake-small', 'success', 9, 'console-admin']);
+
+    // The spare key is refused: its status and the provider's words, with when.
+    await row('spare').getByRole('button', { name: tr('providers.test'), exact: true }).click();
+    await card.locator('.outcome [data-test="invalid"]').waitFor();
+    const lastError = row('spare').locator('[data-last-error]');
+    await lastError.waitFor();
+    assert.equal(await lastError.innerText(), tr('providers.lastError', { message: 'HTTP 401: Incorrect API key provided.', when: await page.evaluate(() => new Intl.RelativeTimeFormat(document.documentElement.lang, { style: 'short', numeric: 'auto' }).format(0, 'second')) }));
+    const [spare] = (await adminApi('/api/admin/ai-providers/fakeup/keys')).data.filter((k) => k.id === 'fakeup-spare');
+    assert.equal(spare.last_error_message, 'HTTP 401: Incorrect API key provided.');
+    assert.ok(Math.abs(spare.last_error_message_at - Date.now()) < 60_000);
+    await noSecretOnPage();
+
+    // Every key of the provider, one after the other.
+    await card.getByRole('button', { name: tr('providers.testAll'), exact: true }).click();
+    await card.locator('.outcome', { hasText: tr('providers.testAllDone', { ok: '1', count: '2' }) }).waitFor();
+    assert.deepEqual(await card.locator('.outcome li').evaluateAll((els) => els.map((e) => [e.dataset.key, e.dataset.test])),
+      [['fakeup-primary', 'ok'], ['fakeup-spare', 'invalid']]);
+    await noClippedControls('providers with test results at 1280');
+    await shot('providers-tests-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('providers at 390');
+    await noHorizontalOverflow('providers at 390');
+    await shot('providers-tests-390');
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // The dashboard's "keys not normal": validated right there.
+    await view('dashboard');
+    const unhealthy = page.locator('[data-section="key-health"] tr[data-key="fakeup-spare"]');
+    await unhealthy.getByRole('button', { name: tr('providers.validate'), exact: true }).click();
+    await page.locator('#toast', { hasText: prefixOf('providers.invalid', 'message', { name: 'spare', http: tr('providers.http', { status: 401 }) }) }).waitFor();
+    await idle();
+    await noClippedControls('dashboard at 1280');
+
+    // Delete the spare key: asked first, then gone with its secret.
+    await view('providers');
+    await row('spare').getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirm = page.getByRole('dialog', { name: tr('providers.deleteKeyTitle', { name: 'spare' }), exact: true });
+    await confirm.waitFor();
+    assert.ok((await confirm.innerText()).includes(tr('providers.deleteKeyMessage', { masked: 'sk-…42d1', id: 'fakeup-spare' })));
+    await confirm.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('providers.keyDeleted', { name: 'spare' }) }).waitFor();
+    await row('spare').waitFor({ state: 'detached' });
+    assert.deepEqual((await adminApi('/api/admin/ai-providers/fakeup/keys')).data.map((k) => k.id), ['fakeup-primary']);
+
+    // A provider with a key is not offered for deletion; one without is, after a confirmation.
+    await card.getByRole('button', { name: tr('common.delete'), exact: true }).first().click();
+    await page.locator('#toast', { hasText: tr('providers.deleteHasKeys', { code: 'fakeup', keys: '1' }) }).waitFor();
+    await adminApi('/api/admin/ai-providers', { method: 'POST', body: JSON.stringify({
+      provider_code: 'spare-up', provider_name: 'Spare upstream', kind: 'openai_compatible', base_url: `http://127.0.0.1:${upstream.address().port}/v1`,
+    }) });
+    await page.reload();
+    const spareCard = page.locator('section[data-provider="spare-up"]');
+    await spareCard.waitFor();
+    await idle();
+    await spareCard.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    const confirmProvider = page.getByRole('dialog', { name: tr('providers.deleteTitle', { name: 'Spare upstream' }), exact: true });
+    await confirmProvider.getByRole('button', { name: tr('common.delete'), exact: true }).click();
+    await page.locator('#toast', { hasText: tr('providers.deleted', { code: 'spare-up' }) }).waitFor();
+    await spareCard.waitFor({ state: 'detached' });
+    assert.ok(!(await adminApi('/api/admin/ai-providers')).data.some((p) => p.provider_code === 'spare-up'));
   });
 
   apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
   routesTests({ lang, tr, shot, adminApi });
 
-  if (lang === 'en') switchTest(tr);
+  if (lang === 'en') switchTest(tr, adminApi);
   else noEnglishTest(tr);
   cacheTest({ lang, BASE, form, tr, adminApi });
 }
@@ -729,7 +1063,7 @@ function apiKeysTests({ lang, BASE, form, tr, shot, adminApi }) {
 // ---- The switch -----------------------------------------------------------------------------
 
 /** On the English runner, signed in, on the logs with the calls of the scenario. */
-function switchTest(tr) {
+function switchTest(tr, adminApi) {
   uiTest('language: the switch re-renders in place, is remembered, and formats per locale', async () => {
     const zh = (id, params) => translate('zh-CN', id, params);
     const switcher = page.getByRole('combobox', { name: tr('lang.label'), exact: true });
@@ -774,7 +1108,11 @@ function switchTest(tr) {
     assert.equal(await text('.page-header h1'), zh('logs.title'));
     assert.equal(await when.innerText(), chinese);
     await view('dashboard');
-    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS['zh-CN'].money('0.001281'));
+    // Today's cost: the scenario's calls and the key test calls (whatever this test finds).
+    const micros = (await adminApi('/api/admin/ai-stats/dashboard')).today.usage.cost_micros;
+    const dollars = `${Math.floor(micros / 1e6)}.${String(micros % 1e6).padStart(6, '0')}`.replace(/(\.\d\d\d*?)0+$/, '$1');
+    assert.ok(micros > 1281, `${micros}`);
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS['zh-CN'].money(dollars));
     assert.equal(await text('[data-kpi="cost"] .kpi-label'), zh('dashboard.kpi.cost'));
 
     // And back, in place again.
@@ -782,7 +1120,7 @@ function switchTest(tr) {
     await page.locator('html[lang="en"]').waitFor();
     await idle();
     assert.equal(await text('[data-kpi="cost"] .kpi-label'), tr('dashboard.kpi.cost'));
-    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS.en.money('0.001281'));
+    assert.equal(await text('[data-kpi="cost"] [data-period="today"]'), FORMS.en.money(dollars));
     assert.equal(await page.evaluate(() => localStorage.getItem('maestro.lang')), 'en');
 
     // With nothing stored, the browser's language decides: a Chinese browser gets Chinese.
@@ -813,7 +1151,7 @@ function switchTest(tr) {
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
 // scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|CSV|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.

@@ -85,6 +85,43 @@ export async function api(path, { method = 'GET', query, body, headers: extra } 
   return data;
 }
 
+/**
+ * A file from the API (an export): GET with the token in the header, never in the address, so
+ * it cannot reach the history or a log. Resolves to the Blob and the file name the server gave.
+ */
+export async function download(path, { query } = {}) {
+  const url = new URL(path.replace(/^\//, ''), apiBase);
+  for (const [name, value] of Object.entries(query || {})) {
+    if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, String(value));
+  }
+  busy(+1);
+  let response;
+  let blob;
+  try {
+    response = await fetch(url, {
+      headers: { Authorization: `Bearer ${session.token() || ''}` }, cache: 'no-store', credentials: 'omit',
+    });
+    blob = await response.blob();
+  } catch (e) {
+    throw new ApiError(0, t('api.unreachable', { message: e.message }));
+  } finally {
+    setTimeout(() => busy(-1));
+  }
+  if (!response.ok) {
+    let e = {};
+    try {
+      e = JSON.parse(await blob.text()).error || {};
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    const error = new ApiError(response.status, e.message || `HTTP ${response.status}`, e.code, e.param);
+    if (response.status === 401 || response.status === 403) onAuthFailure(error);
+    throw error;
+  }
+  const name = (response.headers.get('content-disposition') || '').match(/filename="([^"]+)"/)?.[1] || 'export.csv';
+  return { blob, name };
+}
+
 /** A versioned update: PUT with the version the item was read at. */
 export function update(path, item, changes) {
   return api(path, { method: 'PUT', body: { version: item.version, ...changes } });

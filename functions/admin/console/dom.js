@@ -60,7 +60,8 @@ export function activeBadge(active) {
  * "label value" lines instead (every control in sight, nothing to scroll sideways).
  */
 export function table(columns, rows, options = {}) {
-  const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.label)));
+  // `head`: a header cell's content when it is not the label (a select-all box).
+  const head = h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.class }, c.head ?? c.label)));
   const body = h('tbody');
   if (!rows.length) {
     body.append(h('tr', {}, h('td', { colspan: columns.length, class: 'empty' }, options.empty || t('common.empty'))));
@@ -145,37 +146,63 @@ function fieldInput(field, id) {
   }
 }
 
+/** Thrown by a form's `onSubmit` when the admin said no to a confirmation: the form stays as it is. */
+export class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** An error about one field of a form (`param`: the field's name), said inside the form. */
+export class FieldError extends Error {
+  constructor(param, message) {
+    super(message);
+    this.param = param;
+  }
+}
+
 /**
  * A modal form. `onSubmit(values)` saves; on success the dialog closes and is removed (with any
- * secret typed into it); on failure the API's message shows inside and the dialog stays open.
- * A 409 closes it with a toast (a stale version: the caller has reloaded) unless `conflictInside`
- * (a 409 that is not about a version, e.g. a duplicate: the input is still good).
+ * secret typed into it); on failure the API's message shows inside and the dialog stays open,
+ * the field it names (`param`) marked. A 409 closes it with a toast (a stale version: the caller
+ * has reloaded) unless `conflictInside` (a 409 that is not about a version, e.g. a duplicate: the
+ * input is still good). `after` (a node) follows the fields; `onInput(inputs)` runs at the start
+ * and after each change of a field (a live preview).
  */
-export function formDialog({ title, intro, fields, submitLabel = t('common.save'), onSubmit, conflictInside = false }) {
+export function formDialog({
+  title, intro, fields, submitLabel = t('common.save'), onSubmit, conflictInside = false, after = null, onInput = null, name = null,
+}) {
   const inputs = new Map();
-  const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true });
+  const error = h('p', { class: 'notice notice-error', role: 'alert', hidden: true, dataset: { error: '' } });
   const rows = fields.map((field) => {
     const id = `f-${field.name}`;
     const input = fieldInput(field, id);
     inputs.set(field.name, input);
     const label = h('label', { for: id }, field.label);
-    const hint = field.hint ? h('small', { class: 'muted' }, field.hint) : null;
+    const hint = field.hint ? h('small', { class: 'muted', id: `${id}-hint` }, field.hint) : null;
+    if (hint) input.setAttribute('aria-describedby', hint.id);
     return field.type === 'checkbox'
       ? h('div', { class: 'field field-check' }, input, label, hint)
       : h('div', { class: ['field', field.wide && 'field-wide'] }, label, input, hint);
   });
   const submit = h('button', { type: 'submit', class: 'primary' }, submitLabel);
-  const dialog = h('dialog', { class: 'dialog', 'aria-label': title });
-  const close = () => { dialog.close(); dialog.remove(); };
+  const dialog = h('dialog', { class: 'dialog', 'aria-label': title, dataset: name ? { dialog: name } : null });
+  const close = () => { if (dialog.open) dialog.close(); dialog.remove(); };
   const form = h('form', { class: 'form', autocomplete: 'off' },
     h('header', { class: 'dialog-head' }, h('h2', {}, title),
       h('button', { type: 'button', class: 'ghost icon', 'aria-label': t('common.close'), onclick: close }, '×')),
     intro ? h('p', { class: 'muted' }, intro) : null,
-    h('div', { class: 'fields' }, rows), error,
+    h('div', { class: 'fields' }, rows), after, error,
     h('footer', { class: 'dialog-foot' },
       h('button', { type: 'button', class: 'ghost', onclick: close }, t('common.cancel')), submit));
+  if (onInput) {
+    form.addEventListener('input', () => onInput(inputs));
+    form.addEventListener('change', () => onInput(inputs));
+  }
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    for (const input of inputs.values()) input.removeAttribute('aria-invalid');
+    if (!form.reportValidity()) return;
     const values = {};
     for (const field of fields) values[field.name] = fieldValue(field, inputs.get(field.name));
     submit.disabled = true;
@@ -184,6 +211,8 @@ export function formDialog({ title, intro, fields, submitLabel = t('common.save'
       await onSubmit(values);
       close();
     } catch (e) {
+      submit.disabled = false;
+      if (e instanceof Cancelled) return;
       // A stale version: what the form was filled from is gone; the caller has reloaded.
       if (e.status === 409 && !conflictInside) {
         close();
@@ -192,13 +221,18 @@ export function formDialog({ title, intro, fields, submitLabel = t('common.save'
       }
       error.textContent = e.message;
       error.hidden = false;
-      submit.disabled = false;
+      const field = e.param ? inputs.get(e.param) : null;
+      if (field) {
+        field.setAttribute('aria-invalid', 'true');
+        field.focus();
+      }
     }
   });
   dialog.addEventListener('close', () => dialog.remove());
   dialog.append(form);
   document.body.append(dialog);
   dialog.showModal();
+  if (onInput) onInput(inputs);
   const first = form.querySelector('input:not([type=checkbox]), select, textarea');
   if (first) first.focus();
   return dialog;
@@ -249,6 +283,31 @@ export function confirmDialog({ title, message, confirmLabel, onConfirm }) {
   // The safe choice has the focus: Enter alone does not destroy anything.
   dialog.querySelector('.dialog-foot button.ghost').focus();
   return dialog;
+}
+
+/**
+ * Asks before going on: resolves true when the admin confirms, false when they cancel or close.
+ * `items`: lines listed under the message (what is about to happen).
+ */
+export function ask({ title, message, items = [], confirmLabel, danger = false }) {
+  return new Promise((resolve) => {
+    let answered = false;
+    const answer = (yes, close) => {
+      answered = true;
+      close();
+      resolve(yes);
+    };
+    const { dialog } = modal({
+      title, name: 'ask',
+      content: [h('p', {}, message), items.length ? h('ul', { class: 'ask-items' }, items.map((item) => h('li', {}, item))) : null],
+      footer: (close) => [
+        h('button', { type: 'button', class: 'ghost', onclick: () => answer(false, close) }, t('common.cancel')),
+        h('button', { type: 'button', class: danger ? 'danger' : 'primary', dataset: { action: 'confirm' }, onclick: () => answer(true, close) }, confirmLabel),
+      ],
+    });
+    dialog.addEventListener('close', () => { if (!answered) resolve(false); });
+    dialog.querySelector('.dialog-foot button.ghost').focus();
+  });
 }
 
 /**

@@ -1,23 +1,34 @@
 // Call logs: filters, pages (the API's opaque cursor, with a stack of earlier cursors for
-// "Newer"), and a row's details. A log holds no secret and no prompt or answer text: Maestro
-// records neither, so the details show what the log event holds and nothing else.
+// "Newer"), the number of calls found, a jump to a moment, a lookup by request id, a CSV export
+// of what the filters find, and a row's details. A log holds no secret and no prompt or answer
+// text: Maestro records neither, so the details show what the log event holds and nothing else.
+//
+// The filters live in the address (`#/logs?model_contains=gpt&status=error&range=24h`): Apply
+// adds a history entry, so Back returns to the filters before, and a copied link opens the same
+// view. `request=<id>` in the address opens that call's details.
 
-import { api } from './api.js';
-import { badge, clear, errorBox, h, pageHeader, spinner, table } from './dom.js';
+import { api, download } from './api.js';
+import { badge, clear, errorBox, h, pageHeader, spinner, table, toast } from './dom.js';
 import { fmtDateTime, fmtDuration, fmtMoney, fmtNumber, t } from './i18n.js';
 
-// Filters and their query parameter names; empty ones are not sent. Labels and placeholders are
-// message ids (read at render time, in the current language).
+// The time presets: how far back from now (ms); `custom` shows the day fields.
+const RANGES = [['', null], ['15m', 15 * 60e3], ['1h', 3600e3], ['24h', 86400e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3], ['custom', null]];
+const LIMITS = [5, 10, 25, 50, 100, 500, 1000];
+
+// Filters and their query parameter names (in the address and to the API); empty ones are not
+// sent. Labels and placeholders are message ids (read at render time, in the current language).
 const FILTERS = [
-  { name: 'from', label: 'logs.filter.from', type: 'date' },
-  { name: 'to', label: 'logs.filter.to', type: 'date' },
+  { name: 'range', label: 'logs.filter.range', type: 'select', options: RANGES.map(([v]) => [v, v ? `logs.range.${v}` : 'logs.range.all']) },
+  { name: 'from', label: 'logs.filter.from', type: 'date', custom: true },
+  { name: 'to', label: 'logs.filter.to', type: 'date', custom: true },
   { name: 'provider', label: 'logs.filter.provider', type: 'text', list: 'logs-providers', placeholder: 'common.any' },
-  { name: 'model', label: 'logs.filter.model', type: 'text', placeholder: 'logs.filter.modelPlaceholder' },
+  { name: 'model_contains', label: 'logs.filter.model', type: 'text', placeholder: 'logs.filter.modelPlaceholder' },
   { name: 'status', label: 'logs.filter.status', type: 'select', options: [['', 'common.any'], ['success', 'outcome.success'], ['error', 'outcome.error']] },
-  { name: 'user', label: 'logs.filter.user', type: 'text', placeholder: 'logs.filter.userPlaceholder' },
+  { name: 'user_contains', label: 'logs.filter.user', type: 'text', placeholder: 'logs.filter.userPlaceholder' },
   { name: 'route', label: 'logs.filter.route', type: 'text', placeholder: 'common.any' },
-  { name: 'request_id', label: 'logs.filter.requestId', type: 'text', example: 'req_…' },
 ];
+// Besides the filters, the address may hold the page size (`limit`), a jump (`before`, unix ms)
+// and a call whose details to open (`request`).
 
 const outcome = (status) => (status === 'success' || status === 'error' ? t(`outcome.${status}`) : status);
 
@@ -35,42 +46,121 @@ const DETAILS = [
   ['latency', (e) => fmtDuration(e.latency_ms)], ['ttfb', (e) => fmtDuration(e.ttfb_ms)], ['attempts', (e) => fmtNumber(e.attempts)],
 ];
 
+/** The view's state in the address: `#/logs?…` → its parameters. */
+function fromAddress() {
+  const query = location.hash.split('?')[1] || '';
+  return new URLSearchParams(query);
+}
+
+/** `YYYY-MM-DDTHH:MM` (a datetime-local field, read as UTC) ↔ unix ms. */
+const toLocalField = (ms) => new Date(ms).toISOString().slice(0, 16);
+const fromLocalField = (text) => (text ? Date.parse(`${text}:00Z`) : NaN);
+
 export function render(main) {
+  const params = fromAddress();
   const inputs = {};
-  const state = { cursors: [null], page: 0, limit: 25 };
+  const state = { cursors: [null], page: 0, limit: LIMITS.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 25 };
+  const before = Number(params.get('before')) || null;
   const providers = h('datalist', { id: 'logs-providers' });
+  const customFields = [];
   const form = h('form', { class: 'filters card', autocomplete: 'off', 'aria-label': t('logs.filters') },
     FILTERS.map((f) => {
       const id = `logs-${f.name}`;
-      const placeholder = f.placeholder ? t(f.placeholder) : f.example;
+      const placeholder = f.placeholder ? t(f.placeholder) : null;
       const input = f.type === 'select'
         ? h('select', { id, name: f.name }, f.options.map(([v, l]) => h('option', { value: v }, t(l))))
         : h('input', { id, name: f.name, type: f.type, list: f.list, placeholder, spellcheck: 'false' });
+      input.value = params.get(f.name) ?? '';
       inputs[f.name] = input;
-      return h('div', { class: 'field' }, h('label', { for: id }, t(f.label)), input);
+      const field = h('div', { class: 'field' }, h('label', { for: id }, t(f.label)), input);
+      if (f.custom) customFields.push(field);
+      return field;
     }),
     h('div', { class: 'field' }, h('label', { for: 'logs-limit' }, t('logs.perPage')),
-      (inputs.limit = h('select', { id: 'logs-limit' }, [5, 10, 25, 50, 100].map((n) => h('option', { value: n, selected: n === 25 }, String(n)))))),
+      (inputs.limit = h('select', { id: 'logs-limit' }, LIMITS.map((n) => h('option', { value: n, selected: n === state.limit }, fmtNumber(n)))))),
     h('div', { class: 'filter-actions' },
       h('button', { type: 'submit', class: 'primary' }, t('logs.apply')),
-      h('button', { type: 'button', class: 'ghost', dataset: { action: 'reset' }, onclick: () => { form.reset(); first(); } }, t('logs.reset'))),
+      h('button', { type: 'button', class: 'ghost', dataset: { action: 'reset' }, onclick: () => go(new URLSearchParams()) }, t('logs.reset'))),
     providers);
+  // A preset range hides the day fields; "custom" shows them.
+  const showCustom = () => { for (const f of customFields) f.hidden = inputs.range.value !== 'custom'; };
+  if (!inputs.range.value && (inputs.from.value || inputs.to.value)) inputs.range.value = 'custom';
+  inputs.range.addEventListener('change', showCustom);
+  showCustom();
+
+  // A call by its request id, whatever the filters.
+  const lookup = h('input', { id: 'logs-request', type: 'search', placeholder: 'req_…', spellcheck: 'false', 'aria-label': t('logs.lookup.label') });
+  const lookupForm = h('form', { class: 'lookup', role: 'search', 'aria-label': t('logs.lookup.label') },
+    h('label', { for: 'logs-request' }, t('logs.lookup.label')), lookup,
+    h('button', { type: 'submit', class: 'ghost' }, t('logs.lookup.find')));
+  lookupForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (lookup.value.trim()) open(lookup.value.trim());
+  });
+
+  const jump = h('input', { id: 'logs-jump', type: 'datetime-local', step: 60, value: before ? toLocalField(before) : '' });
+  const jumpForm = h('form', { class: 'lookup' },
+    h('label', { for: 'logs-jump' }, t('logs.jump.label')), jump,
+    h('button', { type: 'submit', class: 'ghost', dataset: { action: 'jump' } }, t('logs.jump.go')));
+  jumpForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const at = fromLocalField(jump.value);
+    const next = filterParams();
+    if (!Number.isNaN(at)) next.set('before', String(at));
+    go(next);
+  });
+
+  const exportButton = h('button', { type: 'button', class: 'ghost', dataset: { action: 'export' } }, t('logs.export'));
+  exportButton.addEventListener('click', () => exportCsv());
+  const summary = h('p', { class: 'muted small summary', role: 'status', dataset: { summary: '' } });
   const results = h('div', { class: 'stack' });
-  main.append(pageHeader(t('logs.title'), t('logs.help')), form, results);
+  main.append(pageHeader(t('logs.title'), t('logs.help'), exportButton), form,
+    h('div', { class: 'lookups' }, lookupForm, jumpForm), summary, results);
 
-  form.addEventListener('submit', (e) => { e.preventDefault(); first(); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); go(filterParams()); });
 
-  function first() {
+  /** The filters as typed, as address parameters. */
+  function filterParams() {
+    const next = new URLSearchParams();
+    for (const f of FILTERS) {
+      if (f.custom && inputs.range.value !== 'custom') continue;
+      const value = inputs[f.name].value.trim();
+      if (value && !(f.name === 'range' && value === 'custom' && !inputs.from.value && !inputs.to.value)) next.set(f.name, value);
+    }
+    if (Number(inputs.limit.value) !== 25) next.set('limit', inputs.limit.value);
+    return next;
+  }
+
+  /** A new address: a history entry, and the view drawn again from it (app.js on hashchange). */
+  function go(next) {
+    const hash = `#/logs${next.toString() ? `?${next}` : ''}`;
+    if (hash !== location.hash) {
+      location.hash = hash;
+      return;
+    }
     state.cursors = [null];
     state.page = 0;
-    state.limit = Number(inputs.limit.value);
     load();
   }
 
+  /** The API's filters for what the address says (a preset becomes `from_ms` from now). */
+  function apiFilters() {
+    const query = {};
+    for (const f of FILTERS) {
+      if (f.name === 'range') continue;
+      if (f.custom && params.get('range') !== 'custom' && params.get('range')) continue;
+      query[f.name] = (params.get(f.name) || '').trim();
+    }
+    const span = RANGES.find(([v]) => v === params.get('range'))?.[1];
+    if (span) query.from_ms = Date.now() - span;
+    if (before) query.to_ms = before;
+    return query;
+  }
+  const filtered = () => Object.values(apiFilters()).some((v) => v !== '' && v !== undefined);
+
   async function load() {
     clear(results, spinner(t('logs.loading')));
-    const query = { limit: state.limit, cursor: state.cursors[state.page] };
-    for (const f of FILTERS) query[f.name] = inputs[f.name].value.trim();
+    const query = { ...apiFilters(), limit: state.limit, cursor: state.cursors[state.page] };
     let page;
     try {
       page = await api('/api/admin/ai-stats/logs', { query });
@@ -79,10 +169,14 @@ export function render(main) {
       return;
     }
     state.cursors[state.page + 1] = page.next_cursor;
+    if (state.page === 0) count();
+    const first = state.page * state.limit;
     const newer = h('button', { type: 'button', class: 'ghost', dataset: { action: 'newer' }, disabled: state.page === 0 }, t('logs.newer'));
     const older = h('button', { type: 'button', class: 'ghost', dataset: { action: 'older' }, disabled: !page.next_cursor }, t('logs.older'));
+    const newest = h('button', { type: 'button', class: 'ghost', dataset: { action: 'newest' }, disabled: state.page === 0 }, t('logs.newest'));
     newer.addEventListener('click', () => { state.page -= 1; load(); });
     older.addEventListener('click', () => { state.page += 1; load(); });
+    newest.addEventListener('click', () => { state.page = 0; load(); });
     clear(results,
       h('section', { class: 'card flush' }, table([
         { label: t('logs.col.time'), cell: (e) => h('span', { class: 'nowrap', dataset: { ts: String(e.ts_ms) } }, fmtDateTime(e.ts_ms)) },
@@ -97,20 +191,69 @@ export function render(main) {
         { label: t('logs.col.latency'), class: 'num', cell: (e) => fmtDuration(e.latency_ms) },
         { label: t('logs.col.tries'), class: 'num', cell: (e) => fmtNumber(e.attempts) },
       ], page.data, {
-        empty: t('logs.empty'),
+        cards: true,
+        empty: filtered() ? t('logs.empty') : t('logs.emptyAll'),
         onRowClick: details,
         rowLabel: (e) => t('logs.rowLabel', { id: e.request_id }),
         rowData: (e) => ({ request: e.request_id }),
       })),
       h('nav', { class: 'pager', 'aria-label': t('logs.pages') },
-        newer, h('span', { class: 'muted small', dataset: { page: String(state.page + 1) } },
-          t('logs.page', { page: fmtNumber(state.page + 1), count: fmtNumber(page.data.length) })), older));
+        h('span', { class: 'pager-buttons' }, newest, newer),
+        h('span', { class: 'muted small', dataset: { page: String(state.page + 1) } },
+          page.data.length
+            ? t('logs.pageRange', { page: fmtNumber(state.page + 1), first: fmtNumber(first + 1), last: fmtNumber(first + page.data.length) })
+            : t('logs.page', { page: fmtNumber(state.page + 1), count: fmtNumber(0) })),
+        older));
+  }
+
+  /** How many calls the filters find (at most 10,000 are counted). */
+  async function count() {
+    summary.textContent = '';
+    try {
+      const found = await api('/api/admin/ai-stats/logs/count', { query: apiFilters() });
+      summary.dataset.count = String(found.count);
+      summary.textContent = found.capped
+        ? t('logs.countCapped', { count: fmtNumber(found.cap) })
+        : t(found.count === 1 ? 'logs.countOne' : 'logs.count', { count: fmtNumber(found.count) });
+    } catch (e) {
+      summary.textContent = e.message;
+    }
+  }
+
+  /** The calls the filters find as a CSV file (the newest 100,000 at most), saved by the browser. */
+  async function exportCsv() {
+    exportButton.disabled = true;
+    try {
+      const { blob, name } = await download('/api/admin/ai-stats/logs/export', { query: apiFilters() });
+      const link = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60e3);
+      toast(t('logs.exported', { name }));
+    } catch (e) {
+      toast(e.message, 'error');
+    } finally {
+      exportButton.disabled = false;
+    }
+  }
+
+  /** The details of one call by its request id; said so when there is none. */
+  async function open(id) {
+    try {
+      const found = (await api('/api/admin/ai-stats/logs', { query: { request_id: id, limit: 1 } })).data[0];
+      if (found) details(found);
+      else toast(t('logs.lookup.none', { id }), 'warn');
+    } catch (e) {
+      toast(e.message, 'error');
+    }
   }
 
   // Suggestions for the provider filter; the field works without them, so a failure is silent.
   api('/api/admin/ai-providers').then((r) => clear(providers, r.data.map((p) => h('option', { value: p.provider_code }))))
     .catch(() => {});
   load();
+  if (params.get('request')) open(params.get('request'));
   return null;
 }
 

@@ -1,12 +1,13 @@
-// Providers and their keys: list, add, edit, activate/deactivate, validate a key, sync a
-// provider's models. Secrets are write-only: a key's secret is typed into a password field that
+// Providers and their keys: list, add, edit, activate/deactivate, delete (after a confirmation),
+// validate a key (its model list), test a key with a real call (one key, or every key of a
+// provider), sync a provider's models. A key shows why it failed last, and when. Secrets are write-only: a key's secret is typed into a password field that
 // is removed with its dialog after saving, and the list only ever shows the API's `masked_key`.
 
-import { api, reloadIfStale, seg, update } from './api.js';
+import { api, reloadIfStale, remove, seg, update } from './api.js';
 import {
-  activeBadge, badge, clear, errorBox, formDialog, h, notice, pageHeader, spinner, statusBadge, table, toast,
+  activeBadge, badge, clear, confirmDialog, errorBox, formDialog, h, notice, pageHeader, spinner, statusBadge, table, toast,
 } from './dom.js';
-import { fmtList, fmtNumber, fmtRelative, t } from './i18n.js';
+import { fmtDuration, fmtList, fmtMoney, fmtNumber, fmtRelative, t } from './i18n.js';
 
 // The kinds an admin may create, as the API lists them (its kinds table): [kind, label] pairs,
 // and the kinds that need a base URL.
@@ -78,6 +79,10 @@ export function render(main) {
             () => update(`/api/admin/ai-providers/${seg(p.provider_code)}`, p, { is_active: !p.is_active }),
             t(p.is_active ? 'providers.deactivated' : 'providers.activated', { code: p.provider_code }))),
           p.kind === 'demo' ? null : button(t('providers.syncModels'), 'sync', () => sync(p)),
+          p.keys.length ? button(t('providers.testAll'), 'test-all', () => testAll(p)) : null,
+          p.kind === 'demo' ? null
+            : h('button', { type: 'button', class: 'ghost small danger-text', dataset: { action: 'delete-provider' }, onclick: () => deleteProvider(p) },
+              t('common.delete')),
           h('button', { type: 'button', class: 'primary small', dataset: { action: 'add-key' }, onclick: () => keyDialog(p, null) },
             t('providers.addKey')))),
       h('dl', { class: 'meta' },
@@ -104,7 +109,12 @@ export function render(main) {
     return table([
       { label: t('providers.col.key'), cell: (k) => h('span', {}, k.key_name, h('small', { class: 'muted block mono' }, k.id)) },
       { label: t('providers.col.secret'), cell: (k) => h('span', { class: 'mono', dataset: { masked: '' } }, k.masked_key) },
-      { label: t('providers.col.state'), cell: (k) => h('span', { class: 'badges' }, statusBadge(k.status), activeBadge(k.is_active)) },
+      {
+        label: t('providers.col.state'), cell: (k) => h('span', { class: 'lines' },
+          h('span', { class: 'badges' }, statusBadge(k.status), activeBadge(k.is_active)),
+          k.last_error_message ? h('small', { class: 'key-error', dataset: { lastError: '' }, title: k.last_error_message },
+            t('providers.lastError', { message: k.last_error_message, when: fmtRelative(k.last_error_message_at) })) : null),
+      },
       { label: t('providers.col.priority'), class: 'num', cell: (k) => h('span', { dataset: { field: 'priority' } }, String(k.priority)) },
       { label: t('providers.col.limits'), cell: (k) => h('span', { class: 'nowrap' }, limits(k)) },
       {
@@ -115,13 +125,93 @@ export function render(main) {
       {
         label: '', class: 'row-actions', cell: (k) => [
           keyButton(t('providers.validate'), 'validate', () => validate(p, k)),
+          keyButton(t('providers.test'), 'test', () => test(p, k)),
           h('button', { type: 'button', class: 'ghost small', dataset: { action: 'edit' }, onclick: () => keyDialog(p, k) }, t('common.edit')),
           keyButton(t(k.is_active ? 'common.deactivate' : 'common.activate'), k.is_active ? 'deactivate' : 'activate', () => write(
             () => update(`/api/admin/ai-providers/keys/${seg(k.id)}`, k, { is_active: !k.is_active }),
             t(k.is_active ? 'providers.keyDeactivated' : 'providers.keyActivated', { name: k.key_name }))),
+          h('button', { type: 'button', class: 'ghost small danger-text', dataset: { action: 'delete' }, onclick: () => deleteKey(k) }, t('common.delete')),
         ],
       },
-    ], p.keys, { empty: t('providers.keysEmpty'), rowData: (k) => ({ key: k.id }) });
+    ], p.keys, { cards: true, empty: t('providers.keysEmpty'), rowData: (k) => ({ key: k.id }) });
+  }
+
+  function deleteKey(k) {
+    confirmDialog({
+      title: t('providers.deleteKeyTitle', { name: k.key_name }),
+      message: t('providers.deleteKeyMessage', { masked: k.masked_key, id: k.id }),
+      confirmLabel: t('common.delete'),
+      onConfirm: async () => {
+        await reloadIfStale(() => remove(`/api/admin/ai-providers/keys/${seg(k.id)}`, k), load);
+        toast(t('providers.keyDeleted', { name: k.key_name }));
+        await load();
+      },
+    });
+  }
+
+  function deleteProvider(p) {
+    // Keys go one by one (each with its secret): a provider with keys is not offered for deletion.
+    if (p.keys.length) {
+      toast(t('providers.deleteHasKeys', { code: p.provider_code, keys: fmtNumber(p.keys.length) }), 'warn');
+      return;
+    }
+    confirmDialog({
+      title: t('providers.deleteTitle', { name: p.provider_name }),
+      message: t('providers.deleteMessage', { code: p.provider_code, models: fmtNumber(p.models.length) }),
+      confirmLabel: t('common.delete'),
+      onConfirm: async () => {
+        // A 409 (a route still uses its models, a key added meanwhile) is said in the dialog.
+        await remove(`/api/admin/ai-providers/${seg(p.provider_code)}`, p);
+        outcomes.delete(p.provider_code);
+        toast(t('providers.deleted', { code: p.provider_code }));
+        await load();
+      },
+    });
+  }
+
+  /** One key's test call, said in words: what the provider answered, what it cost, how long. */
+  function testText(k, r) {
+    const params = {
+      name: k.key_name, model: r.model, latency: fmtDuration(r.latency_ms), cost: fmtMoney(r.cost_micros),
+      http: r.http_status ? t('providers.http', { status: r.http_status }) : '', message: r.message || t('providers.noMessage'),
+    };
+    return t(`providers.test.${r.outcome}`, params);
+  }
+  const TEST_KIND = { ok: 'ok', invalid: 'error', rate_limited: 'warn', at_limit: 'warn', failed: 'error' };
+
+  async function test(p, k) {
+    showOutcome(p.provider_code, spinner(t('providers.testing', { name: k.key_name })));
+    let r;
+    try {
+      r = await api(`/api/admin/ai-providers/keys/${seg(k.id)}/test`, { method: 'POST' });
+    } catch (e) {
+      showOutcome(p.provider_code, errorBox(e));
+      return;
+    }
+    showOutcome(p.provider_code, notice(TEST_KIND[r.outcome] || 'info', h('strong', {}, t('providers.testCall')),
+      h('span', { dataset: { test: r.outcome } }, testText(k, r))));
+    await load();
+  }
+
+  /** Every key of a provider, one after another: a line each. */
+  async function testAll(p) {
+    showOutcome(p.provider_code, spinner(t('providers.testingAll', { count: fmtNumber(p.keys.length) })));
+    const lines = [];
+    let worst = 'ok';
+    for (const k of p.keys) {
+      try {
+        const r = await api(`/api/admin/ai-providers/keys/${seg(k.id)}/test`, { method: 'POST' });
+        if (r.outcome !== 'ok') worst = 'warn';
+        lines.push(h('li', { dataset: { key: k.id, test: r.outcome } }, testText(k, r)));
+      } catch (e) {
+        worst = 'warn';
+        lines.push(h('li', { dataset: { key: k.id, test: 'error' } }, `${k.key_name}: ${e.message}`));
+      }
+    }
+    const passed = lines.filter((l) => l.dataset.test === 'ok').length;
+    showOutcome(p.provider_code, notice(worst, h('strong', {}, t('providers.testAllDone', { ok: fmtNumber(passed), count: fmtNumber(lines.length) })),
+      h('ul', { class: 'test-lines' }, lines)));
+    await load();
   }
 
   // The outcome area of a provider's card, kept for the next reload of the list.
@@ -183,6 +273,7 @@ export function render(main) {
     const headerText = p ? Object.entries(p.config.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
     formDialog({
       title: p ? t('providers.editTitle', { name: p.provider_name }) : t('providers.addTitle'),
+      name: 'provider',
       intro: p ? t('providers.editIntro') : null,
       fields: [
         p ? null : {
@@ -216,13 +307,22 @@ export function render(main) {
           return write(() => update(`/api/admin/ai-providers/${seg(p.provider_code)}`, p,
             { ...fields, description: v.description, config: { headers } }), t('providers.saved', { code: p.provider_code }));
         }
-        return write(() => api('/api/admin/ai-providers', {
+        // A 409 here is a code in use, not a stale version: the dialog stays with the input, the
+        // code field marked.
+        return api('/api/admin/ai-providers', {
           method: 'POST',
           body: { provider_code: v.provider_code, kind: v.kind, ...fields,
             ...(v.description ? { description: v.description } : {}),
             ...(Object.keys(headers).length ? { config: { headers } } : {}) },
-        }), t('providers.added', { code: v.provider_code }));
+        }).then(async () => {
+          toast(t('providers.added', { code: v.provider_code }));
+          await load();
+        }, (e) => {
+          if (e.status === 409) e.param = 'provider_code';
+          throw e;
+        });
       },
+      conflictInside: !p,
     });
   }
 

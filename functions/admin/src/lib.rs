@@ -23,8 +23,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use maestro_lambda_common::AdminAuth;
 use maestro_shared::admin::views::{
-    CreateKey, CreateProvider, CreateRoute, DataList, KeyView, KindView, ModelView, ProviderView, RouteView,
-    SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
+    CreateKey, CreateProvider, CreateRoute, DataList, KeyTestReport, KeyView, KindView, ModelView, ProviderView,
+    RouteView, SyncReport, TestKey, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationReport,
 };
 use maestro_shared::admin::{Admin, parse_if_match};
 use maestro_shared::auth::JwtAuth;
@@ -66,6 +66,7 @@ impl AdminState {
             stats,
             secrets: backends.secrets.clone(),
             client: ProviderClient::new().map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            log_sink: backends.log_sink.clone(),
         };
         Ok(Self { gateway, auth, admin, alerts: None })
     }
@@ -87,11 +88,12 @@ pub fn api_router(state: AdminState) -> Router {
     let routes = Router::new()
         .route("/api/admin/ai-providers", get(list_providers).post(create_provider))
         .route("/api/admin/ai-providers/kinds", get(list_kinds))
-        .route("/api/admin/ai-providers/{id}", put(update_provider))
+        .route("/api/admin/ai-providers/{id}", put(update_provider).delete(delete_provider))
         .route("/api/admin/ai-providers/{id}/sync-models", post(sync_models))
         .route("/api/admin/ai-providers/{id}/keys", get(list_keys).post(create_key))
         .route("/api/admin/ai-providers/keys/{id}", put(update_key).delete(delete_key))
         .route("/api/admin/ai-providers/keys/{id}/validate", post(validate_key))
+        .route("/api/admin/ai-providers/keys/{id}/test", post(test_key))
         .route("/api/admin/ai-models", get(list_models))
         .route("/api/admin/ai-models/{id}", put(update_model))
         .route("/api/admin/ai-routes", get(list_routes).post(create_route))
@@ -125,12 +127,14 @@ pub fn lambda_app(state: AdminState, auth: &AdminAuth) -> Router {
         list_kinds,
         create_provider,
         update_provider,
+        delete_provider,
         sync_models,
         list_keys,
         create_key,
         update_key,
         delete_key,
         validate_key,
+        test_key,
         list_models,
         update_model,
         list_routes,
@@ -250,6 +254,26 @@ async fn update_provider(
     Ok(versioned(StatusCode::OK, view, version))
 }
 
+/// Deletes a provider and its models. Refused (409) while it has keys (delete each first: their
+/// secrets go with them), while a route targets one of its models, and for the built-in demo.
+/// With `If-Match`, only at that version.
+#[utoipa::path(delete, path = "/api/admin/ai-providers/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "provider_code"),
+           ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
+    responses((status = 204, description = "Deleted, with its models"), AdminErrors))]
+async fn delete_provider(
+    State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = path(id)?;
+    let models = state.admin.delete_provider(&id, if_match(&headers)?).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, provider = %id, models, "provider deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Reads the provider's model list and adds the models the catalog lacks (inactive, unpriced).
 #[utoipa::path(post, path = "/api/admin/ai-providers/{id}/sync-models", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "provider_code")),
@@ -357,6 +381,35 @@ async fn validate_key(
     let report = state.admin.validate_key(&id).await?;
     changed(&state);
     tracing::info!(admin = %caller.user_id, key_id = %id, valid = report.valid, "key validation");
+    Ok(Json(report))
+}
+
+/// A real call with this key alone: one chat completion of at most 1 output token (to `model`, or
+/// the provider's first active chat model). Sets the key's status from the answer (`normal`, or
+/// `invalid` on 401/403), notes a failure as its last error, and is recorded in the call log
+/// (`request_type: key_test`) and costed like any call. A key at its Maestro limits is not called.
+#[utoipa::path(post, path = "/api/admin/ai-providers/keys/{id}/test", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body(content = Option<TestKey>, description = "Optional: `{\"model\": \"provider/model\"}`"),
+    responses((status = 200, description = "What the provider said", body = KeyTestReport), AdminErrors))]
+async fn test_key(
+    State(state): State<AdminState>,
+    AdminCaller(caller): AdminCaller,
+    id: Result<Path<String>, PathRejection>,
+    body: axum::body::Bytes,
+) -> Result<Json<KeyTestReport>, ApiError> {
+    let id = path(id)?;
+    // No body at all is the default test.
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        TestKey::default()
+    } else {
+        serde_json::from_slice::<TestKey>(&body).map_err(|e| {
+            ApiError::invalid_request(format!("The body must be `{{\"model\": \"provider/model\"}}` or empty: {e}."))
+        })?
+    };
+    let report = state.admin.test_key(&id, body, &caller.user_id).await?;
+    changed(&state);
+    tracing::info!(admin = %caller.user_id, key_id = %id, ok = report.ok, "key test call");
     Ok(Json(report))
 }
 

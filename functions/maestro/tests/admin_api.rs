@@ -453,6 +453,202 @@ async fn keys_are_added_rotated_validated_and_deleted_and_only_ever_shown_masked
     assert_eq!(left, [json!("openai-busy")]);
 }
 
+/// A key's test call: one real call of at most one output token with that key alone, recorded
+/// and costed like any call; a failure noted on the key with the provider's words (its secret
+/// masked), as the gateway notes the failure that takes a key out of use.
+#[tokio::test]
+async fn a_key_test_call_is_one_recorded_call_and_a_failure_is_noted_with_its_reason() {
+    let upstream = FakeProvider::start().await;
+    let app = app_with(&upstream, &[]).await;
+    let api = Api::new(&app);
+    let keys_path = "/api/admin/ai-providers/openai/keys";
+    for (name, secret, rpd) in [("ok", "sk-ok-test-0123456789abcdef", 2), ("bad", "sk-401-test-fedcba9876543210", 100)]
+    {
+        let created = api
+            .admin(Method::POST, keys_path, Some(json!({"key_name": name, "api_key": secret, "rate_limit_rpd": rpd})))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+
+    let tested = api
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers/keys/openai-ok/test",
+            Some(json!({"model": "openai/gpt-4o-mini"})),
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    let report = &tested.body;
+    assert_eq!(
+        (report["outcome"].as_str(), report["ok"].as_bool(), report["model"].as_str(), report["http_status"].as_u64()),
+        (Some("ok"), Some(true), Some("openai/gpt-4o-mini"), Some(200))
+    );
+    assert!(report["message"].is_null());
+    let sent = upstream.last_body();
+    assert_eq!((sent["model"].as_str(), sent["max_tokens"].as_u64()), (Some("gpt-4o-mini"), Some(1)), "{sent}");
+    assert_eq!(upstream.keys("/chat/completions"), ["sk-ok-test-0123456789abcdef"], "that key alone");
+    // In the call log like any call, costed at the model's prices, under the admin.
+    let request_id = report["request_id"].as_str().unwrap();
+    assert!(request_id.starts_with("req_"), "{report}");
+    assert!(app.app.wait_for_logs(Duration::from_secs(5)).await);
+    let logged = &api.get(&format!("/api/admin/ai-stats/logs?request_id={request_id}")).await["data"][0];
+    assert_eq!(
+        (
+            logged["request_type"].as_str(),
+            logged["key_id"].as_str(),
+            logged["user_id"].as_str(),
+            logged["status"].as_str()
+        ),
+        (Some("key_test"), Some("openai-ok"), Some("admin-1"), Some("success"))
+    );
+    let usage = (logged["prompt_tokens"].as_u64().unwrap(), logged["completion_tokens"].as_u64().unwrap());
+    let model = api.get("/api/admin/ai-models?provider=openai").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "openai/gpt-4o-mini")
+        .unwrap()
+        .clone();
+    let expected_cost = (usage.0 * model["prices"]["input_price"].as_u64().unwrap()
+        + usage.1 * model["prices"]["output_price"].as_u64().unwrap()
+        + 500_000)
+        / 1_000_000;
+    assert_eq!(
+        (logged["cost_micros"].as_u64(), report["cost_micros"].as_u64()),
+        (Some(expected_cost), Some(expected_cost))
+    );
+    assert!(expected_cost > 0);
+    assert_eq!(report["key"]["status"], "normal");
+
+    // Without a body: the provider's first active chat model. Then the key's day (rpd 2) is
+    // full: nothing is sent, and it says so.
+    let second =
+        api.send(Method::POST, "/api/admin/ai-providers/keys/openai-ok/test", Some(&app.admin_token), None, None).await;
+    assert_eq!((second.status, second.body["outcome"].as_str()), (200, Some("ok")), "{}", second.body);
+    assert!(second.body["model"].as_str().unwrap().starts_with("openai/"));
+    let calls = upstream.keys("/chat/completions").len();
+    let full = api.admin(Method::POST, "/api/admin/ai-providers/keys/openai-ok/test", None).await;
+    assert_eq!(
+        (full.body["outcome"].as_str(), full.body["request_id"].as_str(), full.body["latency_ms"].as_u64()),
+        (Some("at_limit"), None, Some(0)),
+        "{}",
+        full.body
+    );
+    assert!(full.body["message"].as_str().unwrap().contains(" UTC"), "{}", full.body);
+    assert_eq!(upstream.keys("/chat/completions").len(), calls, "nothing sent");
+
+    // A refused key: invalid, and why, noted with when (the secret masked).
+    let bad = api.admin(Method::POST, "/api/admin/ai-providers/keys/openai-bad/test", None).await;
+    assert_eq!(bad.status, 200, "{}", bad.body);
+    assert_eq!(
+        (bad.body["outcome"].as_str(), bad.body["http_status"].as_u64(), bad.body["key"]["status"].as_str()),
+        (Some("invalid"), Some(401), Some("invalid"))
+    );
+    let noted = bad.body["key"]["last_error_message"].as_str().unwrap();
+    assert!(noted.starts_with("HTTP 401: ") && noted.contains("sk-…3210"), "{noted}");
+    assert!(!noted.contains("fedcba98"), "{noted}");
+    let at = bad.body["key"]["last_error_message_at"].as_i64().unwrap();
+    assert!((maestro_shared::time::now_ms() - at).abs() < 60_000);
+    assert!(app.app.wait_for_logs(Duration::from_secs(5)).await);
+    let failed = &api
+        .get(&format!("/api/admin/ai-stats/logs?request_id={}", bad.body["request_id"].as_str().unwrap()))
+        .await["data"][0];
+    assert_eq!((failed["status"].as_str(), failed["http_status"].as_u64()), (Some("error"), Some(401)));
+    assert_eq!(failed["cost_micros"], 0);
+
+    // The gateway notes why it takes a key out of use: a DeepSeek key refused in a real call.
+    let ds = api
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers/deepseek/keys",
+            Some(json!({"key_name": "gw", "api_key": "sk-401-gateway-0123456789"})),
+        )
+        .await;
+    assert_eq!(ds.status, 201, "{}", ds.body);
+    let model = api.get("/api/admin/ai-models?provider=deepseek&active=true").await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(app.chat(hello(&model)).await.status(), 200);
+    let key = api.get("/api/admin/ai-providers/deepseek/keys").await["data"][0].clone();
+    assert_eq!(key["status"], "invalid");
+    let noted = key["last_error_message"].as_str().unwrap();
+    assert!(noted.starts_with("HTTP 401: ") && !noted.contains("gateway-0123456789"), "{noted}");
+    assert_eq!(key["version"], 1, "health is not an edit");
+
+    // Mistakes.
+    expect_error(
+        &api.admin(Method::POST, "/api/admin/ai-providers/keys/openai-bad/test", Some(json!({"model": "openai/nope"})))
+            .await,
+        400,
+        Some("model"),
+    );
+    expect_error(&api.admin(Method::POST, "/api/admin/ai-providers/keys/nope/test", None).await, 404, None);
+    expect_error(
+        &api.admin(Method::POST, "/api/admin/ai-providers/keys/openai-bad/test", Some(json!({"colour": "red"}))).await,
+        400,
+        None,
+    );
+    let transcript = api.transcript();
+    for secret in ["0123456789abcdef", "fedcba9876543210", "gateway-0123456789"] {
+        assert!(!transcript.contains(secret), "{secret} in an answer");
+    }
+}
+
+/// A provider goes with its models, only once it has no key and no route uses its models; the
+/// demo provider stays.
+#[tokio::test]
+async fn a_provider_is_deleted_with_its_models_once_it_has_no_key_and_no_route_targets_it() {
+    let upstream = FakeProvider::start().await;
+    let app = app_with(&upstream, &[]).await;
+    let api = Api::new(&app);
+    let created = api
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers",
+            Some(json!({"provider_code": "local", "provider_name": "Local", "kind": "openai_compatible", "base_url": upstream.base("openai")})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let synced = api.admin(Method::POST, "/api/admin/ai-providers/local/sync-models", None).await;
+    assert_eq!(synced.status, 200, "{}", synced.body);
+    let model = synced.body["added"][0]["id"].as_str().unwrap().to_string();
+    let key = api
+        .admin(
+            Method::POST,
+            "/api/admin/ai-providers/local/keys",
+            Some(json!({"key_name": "k", "api_key": "sk-ok-local-0123456789"})),
+        )
+        .await;
+    assert_eq!(key.status, 201);
+    assert_eq!(
+        api.admin(Method::POST, "/api/admin/ai-routes", Some(json!({"name": "via-local", "targets": [model]})))
+            .await
+            .status,
+        201
+    );
+
+    let path = "/api/admin/ai-providers/local";
+    let refused = api.admin(Method::DELETE, path, None).await;
+    expect_error(&refused, 409, None);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("local-k"), "{}", refused.body);
+    assert_eq!(api.admin(Method::DELETE, "/api/admin/ai-providers/keys/local-k", None).await.status, 204);
+    let routed = api.admin(Method::DELETE, path, None).await;
+    expect_error(&routed, 409, None);
+    assert!(routed.body["error"]["message"].as_str().unwrap().contains("via-local"), "{}", routed.body);
+    assert_eq!(api.admin(Method::DELETE, "/api/admin/ai-routes/via-local", None).await.status, 204);
+    expect_error(&api.send(Method::DELETE, path, Some(&app.admin_token), None, Some("\"9\"")).await, 409, None);
+    let deleted = api.send(Method::DELETE, path, Some(&app.admin_token), None, Some("\"1\"")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let providers = api.get("/api/admin/ai-providers").await;
+    assert!(!providers["data"].as_array().unwrap().iter().any(|p| p["provider_code"] == "local"));
+    expect_error(&api.admin(Method::GET, "/api/admin/ai-models?provider=local", None).await, 404, None);
+    expect_error(&api.admin(Method::DELETE, path, None).await, 404, None);
+    // Callers no longer see its models.
+    assert_ne!(app.chat(hello(&model)).await.status(), 200);
+    expect_error(&api.admin(Method::DELETE, "/api/admin/ai-providers/demo", None).await, 409, None);
+}
+
 // ---- Models -------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -723,12 +919,14 @@ fn every_route() -> Vec<(Method, &'static str)> {
         (Method::GET, "/api/admin/ai-providers/kinds"),
         (Method::POST, "/api/admin/ai-providers"),
         (Method::PUT, "/api/admin/ai-providers/openai"),
+        (Method::DELETE, "/api/admin/ai-providers/openai"),
         (Method::POST, "/api/admin/ai-providers/openai/sync-models"),
         (Method::GET, "/api/admin/ai-providers/openai/keys"),
         (Method::POST, "/api/admin/ai-providers/openai/keys"),
         (Method::PUT, "/api/admin/ai-providers/keys/demo-key"),
         (Method::DELETE, "/api/admin/ai-providers/keys/demo-key"),
         (Method::POST, "/api/admin/ai-providers/keys/demo-key/validate"),
+        (Method::POST, "/api/admin/ai-providers/keys/demo-key/test"),
         (Method::GET, "/api/admin/ai-models"),
         (Method::PUT, "/api/admin/ai-models/demo%2Fecho"),
         (Method::GET, "/api/admin/ai-routes"),
@@ -1012,6 +1210,8 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
             "GET /api/admin/ai-stats/usage",
             "GET /api/admin/ai-stats/usage/trend",
             "GET /api/admin/ai-stats/logs",
+            "GET /api/admin/ai-stats/logs/count",
+            "GET /api/admin/ai-stats/logs/export",
             "POST /v1/chat/completions",
             "POST /api/ai/chat/completions",
             "POST /v1/embeddings",

@@ -248,6 +248,86 @@ async fn stats_match_a_known_sequence_of_calls_exactly() {
     let expected: Vec<String> = data.iter().map(|l| l["request_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(seen, expected);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 4);
+
+    // Partial matches ignore case; the count takes the same filters.
+    assert_eq!(ok(&app, "/api/admin/ai-stats/logs?model_contains=M").await["data"].as_array().unwrap().len(), 4);
+    assert_eq!(ok(&app, "/api/admin/ai-stats/logs?model_contains=2").await["data"][0]["request_id"], rid);
+    assert_eq!(ok(&app, "/api/admin/ai-stats/logs?user_contains=USER-").await["data"].as_array().unwrap().len(), 4);
+    assert_eq!(ok(&app, "/api/admin/ai-stats/logs?user_contains=user-2").await["data"].as_array().unwrap().len(), 0);
+    assert_eq!(ok(&app, "/api/admin/ai-stats/logs/count").await, json!({"count": 4, "capped": false, "cap": 10000}));
+    assert_eq!(
+        ok(&app, "/api/admin/ai-stats/logs/count?model_contains=M1&status=success").await,
+        json!({"count": 3, "capped": false, "cap": 10000})
+    );
+}
+
+/// The export: the filtered calls as CSV, newest first, streamed; its limit; the header line and
+/// the answer's headers; an admin token needed.
+#[tokio::test]
+async fn the_call_log_exports_the_filtered_calls_as_csv() {
+    let fake = FakeProvider::start().await;
+    let app = spawn_app(&config(&fake.url), &[]).await;
+    for _ in 0..3 {
+        assert_eq!(app.chat(hello("fake/m1")).await.status(), 200);
+    }
+    assert_eq!(app.chat(hello("broken/m2")).await.status(), 502);
+    assert!(app.app.wait_for_logs(Duration::from_secs(5)).await);
+    let logs = ok(&app, "/api/admin/ai-stats/logs").await;
+    let ids: Vec<&str> = logs["data"].as_array().unwrap().iter().map(|l| l["request_id"].as_str().unwrap()).collect();
+
+    let csv = |path: &str| {
+        let request = app.http.get(format!("{}{path}", app.url)).bearer_auth(&app.admin_token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            (status, headers, response.text().await.unwrap())
+        }
+    };
+    let (status, headers, body) = csv("/api/admin/ai-stats/logs/export").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"maestro-calls-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let lines: Vec<&str> = body.split("\r\n").collect();
+    assert_eq!(lines.len(), 6, "a header, four calls and the empty rest after the last CRLF: {body}");
+    assert_eq!(lines[0], maestro_shared::stats::export::COLUMNS.join(","));
+    assert_eq!(lines[5], "");
+    let exported: Vec<&str> = lines[1..5].iter().map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(exported, ids, "every call, newest first");
+    let failed = lines.iter().find(|l| l.contains(",broken,")).unwrap();
+    assert!(failed.contains(",user-1,broken,m2,broken-refused,,,chat,false,error,502,"), "{failed}");
+    assert!(!body.contains("sk-401-refused") && !body.contains("sk-ok-main"), "no secret: {body}");
+
+    let (_, _, filtered) = csv("/api/admin/ai-stats/logs/export?status=success&model_contains=M1").await;
+    assert_eq!(filtered.lines().count(), 4, "{filtered}");
+    assert!(
+        filtered.lines().skip(1).all(|l| l.contains(",fake,m1,fake-main,") && l.contains(",success,200,")),
+        "{filtered}"
+    );
+    assert!(filtered.lines().skip(1).all(|l| l.contains(",39,0.000039,")), "cost in micro-USD and dollars: {filtered}");
+    let (_, _, two) = csv("/api/admin/ai-stats/logs/export?limit=2").await;
+    assert_eq!(two.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ids[..2]);
+    let (_, _, none) = csv("/api/admin/ai-stats/logs/export?to=2000-01-01").await;
+    assert_eq!(none, format!("{}\r\n", maestro_shared::stats::export::COLUMNS.join(",")));
+
+    for path in [
+        "/api/admin/ai-stats/logs/export?limit=0",
+        "/api/admin/ai-stats/logs/export?limit=100001",
+        "/api/admin/ai-stats/logs/export?status=ok",
+        "/api/admin/ai-stats/logs/export?cursor=x",
+        "/api/admin/ai-stats/logs/count?limit=1",
+    ] {
+        let (status, body) = get(&app, path, Some(&app.admin_token)).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    for path in ["/api/admin/ai-stats/logs/export", "/api/admin/ai-stats/logs/count"] {
+        assert_eq!(get(&app, path, None).await.0, 401, "{path}");
+        assert_eq!(get(&app, path, Some(&app.token)).await.0, 403, "{path}");
+    }
 }
 
 #[tokio::test]

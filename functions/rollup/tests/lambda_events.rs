@@ -131,6 +131,9 @@ impl CatalogStore for UnreadableCatalog {
     ) -> Result<(), StoreError> {
         self.0.set_key_status(key_id, status, cooldown_until).await
     }
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.0.note_key_error(key_id, message, at_ms).await
+    }
 }
 
 #[tokio::test]

@@ -16,19 +16,22 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::bootstrap::{built_in_models, key_id};
-use crate::domain::{ApiKey, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
+use crate::domain::{
+    ApiKey, ChatRequest, KINDS, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route, Usage,
+};
 use crate::error::ApiError;
-use crate::providers::{ListedModel, ProviderClient, ProviderErrorKind};
+use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink};
+use crate::providers::{Call, ListedModel, ProviderClient, ProviderErrorKind};
 use crate::secret::SecretString;
 use crate::stats::StatsQuery;
 use crate::store::{
-    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, CounterStore, KeyRecord, SecretStore,
-    StatsStore, StoreError, WindowUsage,
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, CounterStore, KeyRecord, Reservation,
+    SecretStore, StatsStore, StoreError, WindowUsage,
 };
 use views::{
-    CreateKey, CreateProvider, CreateRoute, KeyView, KindView, ModelListSource, ModelView, ProviderConfigView,
-    ProviderView, RouteView, SyncReport, UpdateKey, UpdateModel, UpdateProvider, UpdateRoute, ValidationOutcome,
-    ValidationReport,
+    CreateKey, CreateProvider, CreateRoute, KeyTestOutcome, KeyTestReport, KeyView, KindView, ModelListSource,
+    ModelView, ProviderConfigView, ProviderView, RouteView, SyncReport, TestKey, UpdateKey, UpdateModel,
+    UpdateProvider, UpdateRoute, ValidationOutcome, ValidationReport,
 };
 
 /// Longest names, descriptions, URLs and secrets accepted.
@@ -44,8 +47,14 @@ const MAX_PRICE: u64 = 1_000_000_000_000;
 const MAX_LIMIT: u64 = 1_000_000_000_000;
 /// Largest |priority| and |sort_order| accepted.
 const MAX_ORDER: i64 = 1_000_000;
-/// How long a model-list call (sync, validation) may take.
+/// How long a model-list call (sync, validation) or a key's test call may take.
 pub const PROVIDER_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// `request_type` of a key's test call in the call log.
+pub const REQUEST_TYPE_KEY_TEST: &str = "key_test";
+/// What a key's test call asks: one word back at most.
+const TEST_PROMPT: &str = "Reply with one word: ok";
+/// Tokens a test call reserves in the key's windows (a short prompt, one token out).
+const TEST_TOKENS: u64 = 32;
 
 /// The admin API over the stores it needs.
 #[derive(Clone)]
@@ -58,6 +67,8 @@ pub struct Admin {
     pub stats: Arc<dyn StatsStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub client: ProviderClient,
+    /// Where a key's test call is recorded, as the gateway records its calls.
+    pub log_sink: Arc<dyn LogSink>,
 }
 
 /// The version an update is based on: the body's `version` or the `If-Match` header; both must
@@ -618,6 +629,9 @@ impl Admin {
         if let Some(status) = status {
             self.health.set_key_status(key_id, status, None).await.map_err(ApiError::from)?;
         }
+        if let Some(message) = &message {
+            self.note_error(key_id, &key_error_note(http_status, message)).await;
+        }
         tracing::info!(key_id, outcome = ?outcome, http_status, "key validated");
         Ok(ValidationReport {
             outcome,
@@ -627,6 +641,191 @@ impl Admin {
             models_listed: listed,
             key: self.key_view(key_id).await?,
         })
+    }
+
+    /// A real call with this key alone: a chat completion of at most one output token to one of
+    /// the provider's models, through the provider client as the gateway sends it. The key's
+    /// windows count it (refused when they are full: nothing is sent), its status follows what
+    /// the provider said (normal, or invalid on 401/403), a failure is noted as the key's last
+    /// error, and the call is recorded in the call log like any call (`request_type: key_test`,
+    /// under the admin's user id, costed at the model's prices; it holds no user's credits).
+    pub async fn test_key(&self, key_id: &str, body: TestKey, admin: &str) -> Result<KeyTestReport, ApiError> {
+        let catalog = self.load().await?;
+        let record = catalog.key(key_id).ok_or_else(|| no_key(key_id))?;
+        let entry = catalog.provider(&record.key.provider).ok_or_else(|| no_key(key_id))?;
+        let provider = &entry.provider.provider;
+        let model = test_model(entry, body.model.as_deref())?;
+        let model_id = format!("{}/{}", provider.code, model.model);
+        let secret = self.secret_of(&record.key).await?;
+        let request: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": model.model,
+            "messages": [{"role": "user", "content": TEST_PROMPT}],
+            "max_tokens": 1,
+        }))
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot build a key's test call");
+            ApiError::internal()
+        })?;
+        let now = crate::time::now_ms();
+        let reservation =
+            self.counters.reserve(key_id, &record.key.limits, now, TEST_TOKENS).await.map_err(ApiError::from)?;
+        let grant = match reservation {
+            Reservation::Granted(grant) => grant,
+            Reservation::Refused { until_ms, .. } => {
+                let until = chrono::DateTime::from_timestamp_millis(until_ms)
+                    .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+                return Ok(KeyTestReport {
+                    outcome: KeyTestOutcome::AtLimit,
+                    ok: false,
+                    model: model_id,
+                    http_status: None,
+                    message: Some(format!("The key is at one of its limits in Maestro until {until}.")),
+                    latency_ms: 0,
+                    cost_micros: 0,
+                    request_id: None,
+                    key: self.key_view(key_id).await?,
+                });
+            }
+        };
+        let started = std::time::Instant::now();
+        let call = Call {
+            provider,
+            model,
+            api_key: &secret,
+            request: &request,
+            default_max_tokens: 1,
+            timeout: PROVIDER_CALL_TIMEOUT,
+        };
+        let result = self.client.chat(call).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let request_id = format!("req_{}", uuid::Uuid::now_v7().simple());
+        let (outcome, usage, http_status, message, sent) = match &result {
+            Ok(reply) => (KeyTestOutcome::Ok, reply.usage, Some(200), None, true),
+            Err(e) => {
+                let outcome = match e.kind {
+                    ProviderErrorKind::Auth => KeyTestOutcome::Invalid,
+                    ProviderErrorKind::RateLimited | ProviderErrorKind::QuotaExceeded => KeyTestOutcome::RateLimited,
+                    _ => KeyTestOutcome::Failed,
+                };
+                // Refused by Maestro before sending (no status): nothing reached the provider.
+                let sent = !(e.kind == ProviderErrorKind::InvalidRequest && e.status.is_none());
+                (outcome, Usage::default(), e.status, Some(scrubbed(&e.message, &secret, provider)), sent)
+            }
+        };
+        let used = i64::try_from(usage.total()).unwrap_or(i64::MAX);
+        if let Err(e) = self.counters.reconcile(&grant, used - i64::try_from(TEST_TOKENS).unwrap_or(0)).await {
+            tracing::warn!(key_id, error = %e, "a test call's tokens were not reconciled");
+        }
+        let cost = crate::pricing::cost_micros(&model.prices, &usage);
+        match outcome {
+            KeyTestOutcome::Ok if record.key.status != KeyStatus::Normal => {
+                self.health.set_key_status(key_id, KeyStatus::Normal, None).await.map_err(ApiError::from)?;
+            }
+            KeyTestOutcome::Invalid => {
+                self.health.set_key_status(key_id, KeyStatus::Invalid, None).await.map_err(ApiError::from)?;
+            }
+            _ => {}
+        }
+        if let Some(message) = &message {
+            self.note_error(key_id, &key_error_note(http_status, message)).await;
+        }
+        if sent {
+            let failed = outcome != KeyTestOutcome::Ok;
+            let error_status = match &result {
+                Err(e) if e.kind == ProviderErrorKind::Timeout => 504,
+                _ => 502,
+            };
+            self.log_sink
+                .send(
+                    LogEvent {
+                        v: LOG_EVENT_VERSION,
+                        request_id: request_id.clone(),
+                        ts_ms: now,
+                        user_id: Some(admin.to_string()),
+                        provider: provider.code.clone(),
+                        model: model.model.clone(),
+                        key_id: Some(key_id.to_string()),
+                        route: None,
+                        route_rule: None,
+                        request_type: REQUEST_TYPE_KEY_TEST.to_string(),
+                        stream: false,
+                        status: if failed { CallStatus::Error } else { CallStatus::Success },
+                        http_status: if failed { http_status.unwrap_or(error_status) } else { 200 },
+                        error_code: result.as_ref().err().map(|e| e.kind.as_str().to_string()),
+                        error_message: message.as_deref().map(LogEvent::clip_message),
+                        prompt_tokens: usage.prompt_tokens,
+                        completion_tokens: usage.completion_tokens,
+                        cached_tokens: usage.cached_tokens,
+                        cost_micros: cost,
+                        latency_ms,
+                        ttfb_ms: None,
+                        attempts: 1,
+                        cache_write_tokens: usage.cache_write_tokens,
+                        key_attempts: vec![KeyAttempts {
+                            provider: provider.code.clone(),
+                            model: model.model.clone(),
+                            key_id: key_id.to_string(),
+                            attempts: 1,
+                            errors: u32::from(failed),
+                        }],
+                        cache: None,
+                        saved_micros: 0,
+                    }
+                    .bounded(),
+                )
+                .await;
+        }
+        tracing::info!(key_id, outcome = ?outcome, http_status, "key test call");
+        Ok(KeyTestReport {
+            outcome,
+            ok: outcome == KeyTestOutcome::Ok,
+            model: model_id,
+            http_status,
+            message,
+            latency_ms,
+            cost_micros: cost,
+            request_id: sent.then_some(request_id),
+            key: self.key_view(key_id).await?,
+        })
+    }
+
+    /// Notes a key's error; a failure to is logged (the answer says it anyway).
+    async fn note_error(&self, key_id: &str, message: &str) {
+        if let Err(e) = self.health.note_key_error(key_id, message, crate::time::now_ms()).await {
+            tracing::warn!(key_id, error = %e, "a key's error was not noted");
+        }
+    }
+
+    /// Deletes a provider and its models. Refused (409) for the built-in demo, while the provider
+    /// has keys (each is deleted on its own, with its secret), and while a route targets one of
+    /// its models. Returns how many models went with it.
+    pub async fn delete_provider(&self, code: &str, if_match: Option<u64>) -> Result<usize, ApiError> {
+        let catalog = self.load().await?;
+        let entry = catalog.provider(code).ok_or_else(|| no_provider(code))?;
+        if entry.provider.provider.kind == ProviderKind::Demo {
+            return Err(ApiError::conflict("The demo provider is built in: deactivate it instead."));
+        }
+        if !entry.keys.is_empty() {
+            let names: Vec<&str> = entry.keys.iter().map(|k| k.key.id.as_str()).collect();
+            return Err(ApiError::conflict(format!(
+                "Provider `{code}` still has keys ({}): delete them first.",
+                names.join(", ")
+            )));
+        }
+        let prefix = format!("{code}/");
+        let routes: Vec<&str> = catalog
+            .routes
+            .iter()
+            .filter(|r| r.route.all_targets().iter().any(|t| t.starts_with(&prefix)))
+            .map(|r| r.route.name.as_str())
+            .collect();
+        if !routes.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "Routes target models of provider `{code}` ({}): change them first.",
+                routes.join(", ")
+            )));
+        }
+        self.catalog.delete_provider(code, if_match).await.map_err(ApiError::from)
     }
 
     pub async fn list_models(&self, provider: Option<&str>, active: Option<bool>) -> Result<Vec<ModelView>, ApiError> {
@@ -761,9 +960,44 @@ fn new_secret_ref(key_id: &str) -> String {
     format!("admin/{key_id}/{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The model a key's test call goes to: the one asked for (`provider/model` or the model's code),
+/// else the provider's first active chat model, else its first chat model.
+fn test_model<'a>(entry: &'a AdminProviderEntry, wanted: Option<&str>) -> Result<&'a Model, ApiError> {
+    let code = &entry.provider.provider.code;
+    let chat = |m: &&crate::store::ModelRecord| !m.model.is_embedding();
+    if let Some(wanted) = wanted.map(str::trim).filter(|w| !w.is_empty()) {
+        let name = wanted.strip_prefix(&format!("{code}/")).unwrap_or(wanted);
+        return entry
+            .models
+            .iter()
+            .filter(chat)
+            .find(|m| m.model.model == name)
+            .map(|m| &m.model)
+            .ok_or_else(|| bad("model", format!("Provider `{code}` has no chat model `{name}`.")));
+    }
+    entry
+        .models
+        .iter()
+        .filter(chat)
+        .find(|m| m.model.is_active)
+        .or_else(|| entry.models.iter().find(chat))
+        .map(|m| &m.model)
+        .ok_or_else(|| {
+            ApiError::conflict(format!("Provider `{code}` has no chat model to call: sync or add its models first."))
+        })
+}
+
+/// A key's error as it is noted: the provider's HTTP status, when it answered, then its words.
+pub(crate) fn key_error_note(status: Option<u16>, message: &str) -> String {
+    match status {
+        Some(status) => format!("HTTP {status}: {message}"),
+        None => message.to_string(),
+    }
+}
+
 /// A provider's message with every credential masked, however it got there: the key's secret,
 /// and the values of the provider's credential headers (a gateway's own token may be echoed too).
-fn scrubbed(message: &str, secret: &SecretString, provider: &Provider) -> String {
+pub(crate) fn scrubbed(message: &str, secret: &SecretString, provider: &Provider) -> String {
     let mut out = message.to_string();
     let mut credentials: Vec<&str> = provider
         .headers

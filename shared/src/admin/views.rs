@@ -220,6 +220,11 @@ pub struct KeyView {
     pub last_used_at: Option<i64>,
     /// Unix ms: start of the newest recorded failed call with this key.
     pub last_error_at: Option<i64>,
+    /// Why the key failed last, as the provider said it (the key masked): noted by a validation,
+    /// a test call, or the gateway when it took the key out of use.
+    pub last_error_message: Option<String>,
+    /// Unix ms: when `last_error_message` was noted.
+    pub last_error_message_at: Option<i64>,
     /// Calls recorded on this key in the current UTC day (the daily stats).
     pub requests_count_today: u64,
     /// Prompt and completion tokens recorded on this key in the current UTC day.
@@ -244,6 +249,8 @@ impl KeyView {
             cooldown_until: k.cooldown_until,
             last_used_at: record.last_used_at,
             last_error_at: record.last_error_at,
+            last_error_message: record.last_error.as_ref().map(|e| e.message.clone()),
+            last_error_message_at: record.last_error.as_ref().map(|e| e.at_ms),
             requests_count_today: today.requests,
             tokens_count_today: today.tokens,
             version: record.version,
@@ -615,6 +622,54 @@ pub struct ValidationReport {
     pub message: Option<String>,
     /// Models the provider listed for this key, when it worked.
     pub models_listed: Option<usize>,
+    pub key: KeyView,
+}
+
+/// What a key's test call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyTestOutcome {
+    /// The provider answered the call: the key works (its status is `normal` now).
+    Ok,
+    /// The provider refused the key (401/403): its status is `invalid` now.
+    Invalid,
+    /// The key is limited or out of quota at the provider right now; its status is unchanged.
+    RateLimited,
+    /// Maestro's own limits for the key are full: nothing was sent.
+    AtLimit,
+    /// The provider failed otherwise (a model it does not serve, a 5xx, a timeout); the key's
+    /// status is unchanged.
+    Failed,
+}
+
+/// `POST /api/admin/ai-providers/keys/:id/test`: optionally which model to call.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestKey {
+    /// `provider/model` or the model's code; default: the provider's first active chat model
+    /// (else its first chat model).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// The answer of a key's test call: one real chat completion of at most 1 output token with this
+/// key alone, recorded in the call log (`request_type: key_test`) and costed like any call.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeyTestReport {
+    pub outcome: KeyTestOutcome,
+    pub ok: bool,
+    /// The model called, `provider/model`.
+    pub model: String,
+    /// The provider's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// The provider's error message (the key masked), when it failed.
+    pub message: Option<String>,
+    /// How long the call took, ms (0 when nothing was sent).
+    pub latency_ms: u64,
+    /// What the call cost, micro-USD, at the model's prices.
+    pub cost_micros: u64,
+    /// The call's id in the log (`null` when nothing was sent).
+    pub request_id: Option<String>,
     pub key: KeyView,
 }
 

@@ -1166,6 +1166,7 @@ impl Gateway {
                     let change = health::after_failure(error.kind, error.retry_after, failures, policy, now_ms());
                     if let Some(change) = change {
                         self.set_status(&key, change.status, change.cooldown_until).await;
+                        self.note_error(&key, &secret, provider, &error).await;
                         excluded.insert(key.id.clone());
                         let cooling = change
                             .cooldown_until
@@ -1197,6 +1198,16 @@ impl Gateway {
                     last_error = Some(error);
                 }
             }
+        }
+    }
+
+    /// Notes why a key was taken out of use (the provider's words, credentials masked), for the
+    /// admin who sees it `invalid` or cooling down.
+    async fn note_error(&self, key: &ApiKey, secret: &SecretString, provider: &Provider, error: &ProviderError) {
+        let message =
+            crate::admin::key_error_note(error.status, &crate::admin::scrubbed(&error.message, secret, provider));
+        if let Err(e) = self.backends.catalog.note_key_error(&key.id, &message, now_ms()).await {
+            tracing::warn!(key_id = %key.id, error = %e, "could not note a key's error");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Daily stats: integer counters per day, provider, model, key and route, and what one log event
 //! adds to them. Percentiles come from a fixed latency histogram, so no log scan is needed.
 
+pub mod export;
 pub mod report;
 pub mod rollup;
 

@@ -39,6 +39,15 @@ pub struct KeyRecord {
     pub last_used_at: Option<i64>,
     /// Start (unix ms) of the newest recorded failed call made with the key.
     pub last_error_at: Option<i64>,
+    /// The newest error Maestro noted for the key (see [`crate::store::CatalogStore::note_key_error`]).
+    pub last_error: Option<KeyError>,
+}
+
+/// Why a key failed last, and when (unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    pub message: String,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +124,10 @@ pub trait CatalogAdminStore: Send + Sync {
     async fn update_key(&self, key: &ApiKey, expected_version: u64) -> Result<u64, StoreError>;
     /// Deletes a key, if its version is `expected_version` when one is given.
     async fn delete_key_versioned(&self, key_id: &str, expected_version: Option<u64>) -> Result<(), StoreError>;
+    /// Deletes a provider and its models, if its version is `expected_version` when one is given;
+    /// `Conflict` while it has a key (keys hold secrets: they are deleted one by one, on purpose).
+    /// Returns how many models went with it.
+    async fn delete_provider(&self, code: &str, expected_version: Option<u64>) -> Result<usize, StoreError>;
     /// A new route (version 1); `Conflict` if the name is taken.
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError>;
     async fn update_route(&self, route: &Route, expected_version: u64) -> Result<u64, StoreError>;

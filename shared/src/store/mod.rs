@@ -9,7 +9,7 @@ pub mod embedded;
 pub mod response_cache;
 
 pub use catalog_admin::{
-    AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, KeyError, KeyRecord, ModelRecord, ProviderRecord, RouteRecord,
 };
 
 pub use alerts::{ALERT_HISTORY_DAYS, AlertRecord, AlertRecordKind, AlertStore};
@@ -116,6 +116,22 @@ pub trait CatalogStore: Send + Sync {
         status: KeyStatus,
         cooldown_until: Option<i64>,
     ) -> Result<(), StoreError>;
+    /// Notes why a key failed (a provider's message, free of secrets) at `at_ms`, unless a newer
+    /// error is noted already. Like the status, it leaves the key's version alone. `NotFound`
+    /// for an unknown key.
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError>;
+}
+
+/// Longest key error kept.
+pub const MAX_KEY_ERROR_CHARS: usize = 500;
+
+/// A key error as stored: trimmed, at most [`MAX_KEY_ERROR_CHARS`] characters.
+pub fn key_error_text(message: &str) -> String {
+    let message = message.trim();
+    match message.char_indices().nth(MAX_KEY_ERROR_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_string(),
+    }
 }
 
 /// Which window refused a reservation.
@@ -262,6 +278,26 @@ pub struct LogQuery {
     /// Only calls that named this route (exact name).
     #[serde(default)]
     pub route: Option<String>,
+    /// Only models whose name (as logged) contains this, ignoring case.
+    #[serde(default)]
+    pub model_contains: Option<String>,
+    /// Only callers whose user id contains this, ignoring case.
+    #[serde(default)]
+    pub user_contains: Option<String>,
+}
+
+/// Whether `haystack` contains `needle`, ignoring case (an empty needle is in everything).
+pub fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// How many logs a query finds, counted up to a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogCount {
+    /// The number of logs found, at most the cap.
+    pub count: u64,
+    /// Whether there are more than `count` (the count stopped at the cap).
+    pub capped: bool,
 }
 
 impl LogQuery {
@@ -276,6 +312,17 @@ impl LogQuery {
             && self.status.is_none_or(|s| s == e.status)
             && self.route.as_ref().is_none_or(|r| e.route.as_ref() == Some(r))
             && self.before.as_ref().is_none_or(|(ts, id)| (e.ts_ms, e.request_id.as_str()) < (*ts, id.as_str()))
+            && self.model_contains.as_deref().is_none_or(|m| contains_ignoring_case(&e.model, m))
+            && self
+                .user_contains
+                .as_deref()
+                .is_none_or(|u| e.user_id.as_deref().is_some_and(|id| contains_ignoring_case(id, u)))
+    }
+
+    /// Whether a filter needs each log read to be checked here (a partial match, which no
+    /// DynamoDB key or filter expression can do ignoring case).
+    pub fn has_partial_match(&self) -> bool {
+        self.model_contains.is_some() || self.user_contains.is_some()
     }
 }
 
@@ -308,4 +355,97 @@ pub trait StatsStore: Send + Sync {
         to_date: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<CallerRow>, StoreError>;
+    /// How many logs pass the query's filters (its `limit` and `before` ignored), counting at
+    /// most `cap`. The default reads the logs page by page, so a count costs at most `cap` reads.
+    async fn count_logs(&self, query: &LogQuery, cap: u64) -> Result<LogCount, StoreError> {
+        let mut page = LogQuery { limit: COUNT_PAGE, before: None, ..query.clone() };
+        let mut count = 0u64;
+        loop {
+            let events = self.logs(&page).await?;
+            count += events.len() as u64;
+            if count > cap {
+                return Ok(LogCount { count: cap, capped: true });
+            }
+            match events.last() {
+                Some(last) if events.len() == COUNT_PAGE && page.request_id.is_none() => {
+                    page.before = Some((last.ts_ms, last.request_id.clone()));
+                }
+                _ => return Ok(LogCount { count, capped: false }),
+            }
+        }
+    }
+}
+
+/// Logs read per page when counting them one page at a time.
+const COUNT_PAGE: usize = 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logs in memory, read as a store reads them: the filters, newest first, up to the limit.
+    struct Logs(Vec<LogEvent>, std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl StatsStore for Logs {
+        async fn record_event(&self, _: &LogEvent) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn stats_rows(&self, _: &StatsQuery) -> Result<Vec<StatsRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn minute_rows(&self, _: i64, _: i64) -> Result<Vec<StatsRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn caller_rows(&self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<CallerRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn logs(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut found: Vec<LogEvent> = self.0.iter().filter(|e| q.matches(e)).cloned().collect();
+            found.sort_by(|a, b| (b.ts_ms, &b.request_id).cmp(&(a.ts_ms, &a.request_id)));
+            found.truncate(q.limit);
+            Ok(found)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_count_reads_page_after_page_and_stops_past_the_cap() {
+        let events: Vec<LogEvent> = (0..2_345)
+            .map(|i| LogEvent {
+                model: if i % 5 == 0 { "GPT-4o".into() } else { "claude".into() },
+                ..LogEvent::sample(&format!("r{i:05}"), 1_000 + i64::from(i) / 3)
+            })
+            .collect();
+        let store = Logs(events, std::sync::atomic::AtomicUsize::new(0));
+        let pages = || store.1.swap(0, std::sync::atomic::Ordering::SeqCst);
+        let all = store.count_logs(&LogQuery { limit: 7, ..LogQuery::default() }, 10_000).await.expect("count");
+        assert_eq!((all, pages()), (LogCount { count: 2_345, capped: false }, 3));
+        let capped = store.count_logs(&LogQuery::default(), 1_500).await.expect("count");
+        assert_eq!((capped, pages()), (LogCount { count: 1_500, capped: true }, 2));
+        let gpt = LogQuery { model_contains: Some("gpt".into()), ..LogQuery::default() };
+        assert_eq!(store.count_logs(&gpt, 10_000).await.expect("count"), LogCount { count: 469, capped: false });
+        let exactly = store.count_logs(&gpt, 469).await.expect("count");
+        assert_eq!(exactly, LogCount { count: 469, capped: false });
+        let one = LogQuery { request_id: Some("r00042".into()), ..LogQuery::default() };
+        assert_eq!(store.count_logs(&one, 10).await.expect("count"), LogCount { count: 1, capped: false });
+    }
+
+    #[test]
+    fn partial_matches_ignore_case_and_want_a_user_to_match_a_user() {
+        let e = LogEvent::sample("r", 1);
+        let q = |model: Option<&str>, user: Option<&str>| LogQuery {
+            model_contains: model.map(str::to_string),
+            user_contains: user.map(str::to_string),
+            ..LogQuery::default()
+        };
+        assert!(q(Some("4O-MI"), Some("USER")).matches(&e));
+        assert!(!q(Some("claude"), None).matches(&e));
+        assert!(!q(None, Some("x")).matches(&LogEvent { user_id: None, ..e.clone() }));
+        assert!(
+            q(None, None).matches(&e) && !q(None, None).has_partial_match() && q(Some(""), None).has_partial_match()
+        );
+        assert_eq!(key_error_text(&format!("  {}  ", "é".repeat(501))).chars().count(), 501);
+        assert_eq!(key_error_text(" short "), "short");
+    }
 }

@@ -8,7 +8,7 @@ use maestro_shared::domain::{
     ApiKey, Conditions, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route, RouteRule, Strategy,
 };
 use maestro_shared::logs::{CallStatus, LogEvent};
-use maestro_shared::store::{CatalogAdminStore, CatalogStore, StatsStore, StoreError};
+use maestro_shared::store::{CatalogAdminStore, CatalogStore, KeyError, StatsStore, StoreError};
 
 use super::{at, event};
 
@@ -243,4 +243,71 @@ pub async fn given_recorded_calls_then_their_key_shows_when_it_was_last_used_and
     assert_eq!((record.last_used_at, record.last_error_at), (Some(t + 2_000), Some(t + 1_000)));
     assert_eq!(record.version, 1, "usage is not an edit");
     assert!(catalog.key("gone").is_none(), "no key appears for a call on a deleted one");
+}
+
+pub async fn given_key_errors_then_the_newest_is_kept_apart_from_the_version_and_unknown_keys_are_not_found<
+    S: CatalogAdminStore + CatalogStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    store.create_provider(&provider("openai"), None).await.expect("provider");
+    store.create_key(&key("key-1", "openai")).await.expect("key");
+    let t = at("2026-11-26T06:00:00Z");
+    let error_of =
+        |catalog: &maestro_shared::store::AdminCatalog| catalog.key("key-1").expect("key").last_error.clone();
+    assert_eq!(error_of(&store.load_admin_catalog().await.expect("catalog")), None);
+
+    store.note_key_error("key-1", "  Incorrect API key provided (401)  ", t).await.expect("note");
+    let catalog = store.load_admin_catalog().await.expect("catalog");
+    assert_eq!(error_of(&catalog), Some(KeyError { message: "Incorrect API key provided (401)".into(), at_ms: t }));
+    assert_eq!(catalog.key("key-1").expect("key").version, 1, "an error is not an edit");
+
+    // An older error arriving late does not replace a newer one; a newer one does.
+    store.note_key_error("key-1", "older", t - 1_000).await.expect("older");
+    assert_eq!(
+        error_of(&store.load_admin_catalog().await.expect("catalog")).expect("error").message,
+        "Incorrect API key provided (401)"
+    );
+    let long = "x".repeat(600);
+    store.note_key_error("key-1", &long, t + 1_000).await.expect("newer");
+    let noted = error_of(&store.load_admin_catalog().await.expect("catalog")).expect("error");
+    assert_eq!((noted.message.chars().count(), noted.at_ms), (501, t + 1_000), "500 characters and an ellipsis");
+    assert!(noted.message.ends_with('…'));
+
+    // An admin's edit keeps it; an unknown key is not found.
+    let edited = ApiKey { priority: 3, ..key("key-1", "openai") };
+    store.update_key(&edited, 1).await.expect("update");
+    assert_eq!(error_of(&store.load_admin_catalog().await.expect("catalog")).expect("error").at_ms, t + 1_000);
+    assert!(is_not_found(&store.note_key_error("nope", "x", t).await));
+}
+
+pub async fn given_a_provider_with_models_then_it_is_deleted_with_them_only_once_it_has_no_key_and_at_its_version<
+    S: CatalogAdminStore + CatalogStore + 'static,
+>(
+    store: Arc<S>,
+) {
+    store.create_provider(&provider("gone"), Some("to delete")).await.expect("provider");
+    store.create_provider(&provider("kept"), None).await.expect("provider");
+    for (p, m) in [("gone", "a"), ("gone", "b"), ("kept", "a")] {
+        assert!(store.create_model_if_absent(&model(p, m), None).await.expect("model"));
+    }
+    store.create_key(&key("gone-k", "gone")).await.expect("key");
+
+    let refused = store.delete_provider("gone", None).await;
+    assert!(is_conflict(&refused), "a key is left: {refused:?}");
+    let catalog = store.load_admin_catalog().await.expect("catalog");
+    assert_eq!(catalog.provider("gone").expect("still there").models.len(), 2, "nothing deleted");
+
+    store.delete_key_versioned("gone-k", None).await.expect("key deleted");
+    assert!(is_conflict(&store.delete_provider("gone", Some(7)).await), "stale version");
+    assert_eq!(store.delete_provider("gone", Some(1)).await.expect("deleted"), 2);
+    let catalog = store.load_admin_catalog().await.expect("catalog");
+    assert!(catalog.provider("gone").is_none());
+    assert_eq!(catalog.provider("kept").expect("kept").models.len(), 1, "another provider's models stay");
+    assert!(store.load_catalog().await.expect("catalog").provider("gone").is_none());
+    assert!(is_not_found(&store.delete_provider("gone", None).await), "gone");
+
+    // The code is free again, with no model of the old provider.
+    store.create_provider(&provider("gone"), None).await.expect("again");
+    assert!(store.load_admin_catalog().await.expect("catalog").provider("gone").expect("new").models.is_empty());
 }

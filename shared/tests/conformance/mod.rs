@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
                 given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
                 given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
                 given_calls_in_several_minutes_then_minute_and_caller_rows_count_each_call_once,
+                given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,
@@ -57,6 +58,8 @@ macro_rules! conformance_suite {
                 given_a_created_key_then_versioned_updates_keep_its_health_and_deletes_check_the_version,
                 given_routes_then_create_update_and_delete_are_versioned_and_the_catalog_follows,
                 given_recorded_calls_then_their_key_shows_when_it_was_last_used_and_last_failed,
+                given_key_errors_then_the_newest_is_kept_apart_from_the_version_and_unknown_keys_are_not_found,
+                given_a_provider_with_models_then_it_is_deleted_with_them_only_once_it_has_no_key_and_at_its_version,
             },
             catalog {
                 given_a_new_store_then_the_catalog_is_empty,

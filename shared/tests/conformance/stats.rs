@@ -548,3 +548,64 @@ pub async fn given_calls_in_several_minutes_then_minute_and_caller_rows_count_ea
     assert_eq!((bob[0].date.as_str(), bob[0].counters.prompt_tokens), ("2026-11-26", 120));
     assert!(store.caller_rows("2026-11-27", "2026-11-27", None).await.expect("caller rows").is_empty());
 }
+
+pub async fn given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap(
+    store: Arc<dyn StatsStore>,
+) {
+    use maestro_shared::logs::CallStatus;
+
+    let t = at("2026-11-26T06:00:00Z");
+    let with = |id: &str, ts: i64, model: &str, user: Option<&str>| LogEvent {
+        model: model.into(),
+        user_id: user.map(str::to_string),
+        ..event(id, ts)
+    };
+    let events = [
+        with("a", t, "gpt-4o-mini", Some("Alice@Example.com")),
+        with("b", t + 1_000, "GPT-4o", Some("bob")),
+        with("c", t + 3_600_000, "claude-sonnet-4", Some("alice-ci")),
+        with("d", t + 3_600_001, "deepseek-chat", None),
+        LogEvent { provider: "anthropic".into(), ..with("e", t + 7_200_000, "claude-opus-4", Some("carol")) },
+        LogEvent { status: CallStatus::Error, ..with("f", t + 7_200_001, "gpt-4.1", Some("ALICE")) },
+    ];
+    for e in &events {
+        assert!(record(&*store, e).await);
+    }
+    let q = |model: Option<&str>, user: Option<&str>| LogQuery {
+        model_contains: model.map(str::to_string),
+        user_contains: user.map(str::to_string),
+        ..LogQuery::default()
+    };
+    assert_eq!(ids(&logs(&*store, q(Some("gpt-4"), None)).await), ["f", "b", "a"]);
+    assert_eq!(ids(&logs(&*store, q(Some("Gpt-4O"), None)).await), ["b", "a"], "case does not matter");
+    assert_eq!(ids(&logs(&*store, q(Some("claude"), None)).await), ["e", "c"]);
+    assert_eq!(ids(&logs(&*store, q(None, Some("alice"))).await), ["f", "c", "a"]);
+    assert_eq!(ids(&logs(&*store, q(None, Some("EXAMPLE.COM"))).await), ["a"]);
+    assert!(logs(&*store, q(Some("llama"), None)).await.is_empty());
+    // With the exact filters, the other partial match and a page size.
+    let both = LogQuery { provider: Some("openai".into()), ..q(Some("4"), Some("alice")) };
+    assert_eq!(ids(&logs(&*store, both).await), ["f", "c", "a"]);
+    let errors = LogQuery { status: Some(CallStatus::Error), ..q(None, Some("ali")) };
+    assert_eq!(ids(&logs(&*store, errors).await), ["f"]);
+    let page = LogQuery { limit: 1, before: Some((t + 7_200_001, "f".into())), ..q(None, Some("alice")) };
+    assert_eq!(ids(&logs(&*store, page).await), ["c"]);
+
+    // Counts: the same filters, every page, up to the cap.
+    let count = |query: LogQuery, cap: u64| {
+        let store = store.clone();
+        async move { store.count_logs(&query, cap).await.expect("count_logs") }
+    };
+    let all = count(LogQuery::default(), 100).await;
+    assert_eq!((all.count, all.capped), (6, false));
+    let gpt = count(q(Some("GPT"), None), 100).await;
+    assert_eq!((gpt.count, gpt.capped), (3, false));
+    let capped = count(LogQuery::default(), 4).await;
+    assert_eq!((capped.count, capped.capped), (4, true));
+    let exactly = count(q(None, Some("alice")), 3).await;
+    assert_eq!((exactly.count, exactly.capped), (3, false), "as many as the cap is not past it");
+    // A cursor or a limit in the query does not narrow the count.
+    let paged = count(LogQuery { limit: 1, before: Some((t, "a".into())), ..LogQuery::default() }, 100).await;
+    assert_eq!(paged.count, 6);
+    let none = count(q(Some("llama"), None), 100).await;
+    assert_eq!((none.count, none.capped), (0, false));
+}

@@ -15,8 +15,8 @@ use crate::domain::{
 };
 use crate::store::catalog_admin::stale;
 use crate::store::{
-    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyRecord, ModelRecord, ProviderRecord,
-    RouteRecord, StoreError,
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyError, KeyRecord, ModelRecord,
+    ProviderRecord, RouteRecord, StoreError,
 };
 
 const CATALOG_PK: &str = "CATALOG";
@@ -292,6 +292,10 @@ async fn load_provider(client: Client, table: String, code: String) -> Result<Op
                 version: version_of(item)?,
                 last_used_at: r.opt_n("last_used_at")?,
                 last_error_at: r.opt_n("last_error_at")?,
+                last_error: match (r.opt_s("last_error_message")?, r.opt_n("last_error_message_at")?) {
+                    (Some(message), Some(at_ms)) => Some(KeyError { message, at_ms }),
+                    _ => None,
+                },
             });
         }
     }
@@ -642,6 +646,53 @@ impl CatalogStore for DynamoStore {
         .await?;
         if updated { Ok(()) } else { Err(not_found()) }
     }
+
+    /// One UpdateItem on the key, conditioned on the key existing and holding no newer error; a
+    /// newer error is no failure (`NotFound` only when the key is gone).
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        let not_found = || StoreError::NotFound(format!("key {key_id}"));
+        let provider = self.key_provider(key_id).await?.ok_or_else(not_found)?;
+        let mut expr = Expr::default();
+        let at = expr.name("last_error_message_at");
+        let ts = expr.value("at", n(at_ms));
+        let update = format!(
+            "SET {} = {}, {at} = {ts}",
+            expr.name("last_error_message"),
+            expr.value("message", s(crate::store::key_error_text(message)))
+        );
+        let condition =
+            format!("attribute_exists({}) AND (attribute_not_exists({at}) OR {at} <= {ts})", expr.name("pk"));
+        const WHAT: &str = "note a key's error";
+        let noted = retry::retrying(WHAT, |_| {
+            let request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(provider_pk(&provider), key_sk(key_id))))
+                .update_expression(&update)
+                .condition_expression(&condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values());
+            async move {
+                match request.send().await {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(retry::classify(WHAT, &e)),
+                }
+            }
+        })
+        .await?;
+        if noted {
+            return Ok(());
+        }
+        // Refused: a newer error is there (fine), or the key went away meanwhile.
+        match self.key_provider(key_id).await? {
+            Some(_) => Ok(()),
+            None => Err(not_found()),
+        }
+    }
 }
 
 #[async_trait]
@@ -844,6 +895,69 @@ impl CatalogAdminStore for DynamoStore {
             }
         }
         Err(StoreError::Conflict(format!("key {key_id} kept changing while it was deleted")))
+    }
+
+    /// The provider's models first, up to 100 per transaction, then the provider and its catalog
+    /// listing in one transaction at the version: a failure part way leaves the provider with
+    /// fewer models, and a retry finishes. A key refuses the delete (read first; a key created
+    /// after that read and before the provider goes would be left behind, so the console asks
+    /// for keys to be deleted before it offers this).
+    async fn delete_provider(&self, code: &str, expected_version: Option<u64>) -> Result<usize, StoreError> {
+        let what = format!("provider {code}");
+        let items = partition(&self.client, &self.table, provider_pk(code), "read a provider").await?;
+        let mut found = false;
+        let mut models = Vec::new();
+        let mut keys = 0usize;
+        for item in &items {
+            let sk = Reader::new(item, "provider item").s("sk")?;
+            if sk == META {
+                found = true;
+                if let Some(expected) = expected_version {
+                    let current = version_of(item)?;
+                    if current != expected {
+                        return Err(stale(&what, expected, current));
+                    }
+                }
+            } else if sk.starts_with("KEY#") {
+                keys += 1;
+            } else if sk.starts_with("MODEL#") {
+                models.push(sk);
+            }
+        }
+        if !found {
+            return Err(StoreError::NotFound(what));
+        }
+        if keys > 0 {
+            return Err(StoreError::Conflict(format!("provider {code} has {keys} keys")));
+        }
+        for chunk in models.chunks(100) {
+            let deletes = chunk
+                .iter()
+                .map(|sk| delete(self, provider_pk(code), sk.clone(), None))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(codes) = self.transact("delete a provider's models", deletes, false).await? {
+                return Err(unexpected("delete a provider's models", &codes));
+            }
+        }
+        let condition = {
+            let mut expr = Expr::default();
+            let condition = match expected_version {
+                Some(expected) => at_version(&mut expr, expected),
+                None => format!("attribute_exists({})", expr.name("pk")),
+            };
+            (condition, expr)
+        };
+        let last = vec![
+            delete(self, provider_pk(code), META.to_string(), Some(condition))?,
+            delete(self, CATALOG_PK.to_string(), provider_sk(code), None)?,
+        ];
+        match self.transact("delete a provider", last, false).await? {
+            None => Ok(models.len()),
+            Some(codes) if condition_failed(&codes, 0) => {
+                Err(self.refusal(provider_pk(code), META.to_string(), what, expected_version.unwrap_or(0)).await)
+            }
+            Some(codes) => Err(unexpected("delete a provider", &codes)),
+        }
     }
 
     async fn create_route(&self, route: &Route) -> Result<u64, StoreError> {

@@ -57,6 +57,7 @@
 //! | 5 | upsert a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: ConditionCheck provider, Update key (`ADD version 1`), Put `KEYREF#<id>` (conditional on what was read), Delete the old key item when the key moved to another provider | table |
 //! | 6 | delete a key | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key + Delete `KEYREF#<id>` | table |
 //! | 7 | set a key's status | 1 GetItem `KEYREF#<id>` + 1 UpdateItem on the key (`attribute_exists(pk)`) | table |
+//! | 7a | note a key's error | 1 GetItem `KEYREF#<id>` + 1 UpdateItem on the key (`attribute_exists(pk)` and no newer `last_error_message_at`; refused: 1 more GetItem `KEYREF#<id>` to tell a gone key from a newer error) | table |
 //! | 8 | upsert a route | 1 TransactWriteItems: Update `ROUTE#<name>`/`META` + Update `CATALOG`/`ROUTE#<name>` (both `ADD version 1`) | table |
 //! | 8a | admin: load the catalog with versions | as 1 (the same items, all attributes) | table |
 //! | 8b | admin: create a provider / a route | 1 TransactWriteItems: Put the item (`attribute_not_exists(pk)`, version 1) + Put its `CATALOG` listing | table |
@@ -65,6 +66,7 @@
 //! | 8e | admin: update a model | 1 TransactWriteItems: the versioned Update of the model + (when it becomes the default) an Update clearing `is_default` on each other provider's model of that name, found by pattern 1 | table |
 //! | 8f | admin: update / delete a route | 1 TransactWriteItems: versioned Update (or Delete) of `ROUTE#<name>` + Update (or Delete) of its listing | table |
 //! | 8g | admin: delete a key at a version | 1 GetItem `KEYREF#<id>` + 1 TransactWriteItems: Delete key (`version = :v`) + Delete `KEYREF#<id>` | table |
+//! | 8h | admin: delete a provider | 1 Query `PROVIDER#<code>` (consistent; refused while a `KEY#` item is there) + 1 TransactWriteItems per 100 of its models (Delete each) + 1 TransactWriteItems: Delete `META` (`version = :v` when given) + Delete its `CATALOG` listing | table |
 //! | 9 | reserve a key (hot path) | 1 conditional UpdateItem (`ADD`) on one shard of each window the key limits, the minute then the day (the minute given back when the day refuses); only when a shard refuses, 1 BatchGetItem of the window's shards and a try on those with room | table |
 //! | 10 | reconcile tokens (hot path) | 1 UpdateItem per window that counts tokens (the grant's shard); nothing when the estimate was exact | table |
 //! | 11 | window usage | 1 BatchGetItem (consistent) of every shard of the minute and the day window | table |
@@ -84,7 +86,10 @@
 //!
 //! In 15–17, what the key condition cannot fix (model, status, route; provider or user when another
 //! index is used) is a FilterExpression, and the Query pages on until the limit is met (DynamoDB
-//! still reads, and bills, what it drops). A page cursor `(ts, request id)` is the upper bound of
+//! still reads, and bills, what it drops). A partial match (`model_contains`, `user_contains`,
+//! ignoring case) cannot be an expression: each log read is checked here instead, pages of 500,
+//! at most 20,000 reads per query (`ScannedCount`); past that the page holds what was found. A
+//! count of logs pages the same queries, 1,000 at a time, up to its cap. A page cursor `(ts, request id)` is the upper bound of
 //! the sort-key range (BETWEEN is inclusive, so `request_id <> :cursor` drops the cursor's own
 //! log) and of the hours walked.
 //!
@@ -438,6 +443,19 @@ impl QuerySpec {
         start: Option<Item>,
         limit: Option<usize>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let (items, next, _) = self.page_scanned(client, table, what, start, limit).await?;
+        Ok((items, next))
+    }
+
+    /// [`Self::page`], with how many items DynamoDB read for it (the filter's drops included).
+    async fn page_scanned(
+        &self,
+        client: &Client,
+        table: &str,
+        what: &'static str,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Item>, Option<Item>, usize), StoreError> {
         let limit = limit.map(|l| i32::try_from(l.clamp(1, 1_000)).unwrap_or(1_000));
         let out = retry::retrying(what, |_| {
             let request = client
@@ -456,7 +474,8 @@ impl QuerySpec {
         })
         .await?;
         let next = out.last_evaluated_key().filter(|last| !last.is_empty()).cloned();
-        Ok((out.items().to_vec(), next))
+        let scanned = usize::try_from(out.scanned_count()).unwrap_or(0);
+        Ok((out.items().to_vec(), next, scanned))
     }
 
     /// Runs the query and returns its items until `max` are collected (all of them for `None`).

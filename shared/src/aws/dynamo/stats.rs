@@ -37,6 +37,11 @@ const LOG_HOURS_PK: &str = "LOGHOURS";
 /// `logs()` returns this many events when the query names no limit, and never more than the max.
 const DEFAULT_LOG_LIMIT: usize = 100;
 const MAX_LOG_LIMIT: usize = 1_000;
+/// Most logs one read of logs with a partial match (checked here, not by DynamoDB) may read: past
+/// it the answer holds what was found, and a narrower time range finds older matches.
+pub(crate) const MAX_PARTIAL_MATCH_READS: usize = 20_000;
+/// Logs read per request when checking each one here.
+const PARTIAL_MATCH_PAGE: usize = 500;
 /// Hours of the `LOGHOURS` listing read per page while walking back through the logs.
 const HOURS_PER_PAGE: usize = 24;
 /// A stats query reads at most this many days (the last ones of its range): rows live 365 days.
@@ -436,6 +441,33 @@ fn log_limit(requested: usize) -> usize {
     if requested == 0 { DEFAULT_LOG_LIMIT } else { requested.min(MAX_LOG_LIMIT) }
 }
 
+/// How many more logs one read of logs may read when it checks each one itself (partitions are
+/// read concurrently, so it is shared).
+struct ReadBudget(std::sync::atomic::AtomicUsize);
+
+impl ReadBudget {
+    fn new(items: usize) -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(items))
+    }
+
+    /// Up to `wanted` reads, or `None` when nothing is left.
+    fn take(&self, wanted: usize) -> Option<usize> {
+        use std::sync::atomic::Ordering;
+        let taken = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| Some(left - left.min(wanted)));
+        let got = taken.unwrap_or(0).min(wanted);
+        (got > 0).then_some(got)
+    }
+
+    /// Gives back what a page took but did not read (DynamoDB's `ScannedCount` says what it read).
+    fn give_back(&self, unread: usize) {
+        self.0.fetch_add(unread, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn spent(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
+}
+
 /// The inclusive sort-key range `[from, to)` covers, or `None` when it is empty.
 fn sort_range(q: &LogQuery) -> Option<(String, String)> {
     let low = format!("{:013}", q.from_ms.unwrap_or(0).max(0));
@@ -746,11 +778,13 @@ impl DynamoStore {
         let Some(range) = sort_range(&narrowed) else {
             return Ok(Vec::new());
         };
-        self.logs_by_hour(&narrowed, range, 1, &[log_shard(request_id)]).await
+        self.logs_by_hour(&narrowed, range, 1, &[log_shard(request_id)], &ReadBudget::new(MAX_PARTIAL_MATCH_READS))
+            .await
     }
 
     /// Newest first from one log partition of the table or an index: at most `limit` logs that
-    /// pass every filter.
+    /// pass every filter. A partial match is checked here on each log read, page by page, while
+    /// `budget` lasts.
     async fn partition_logs(
         &self,
         q: &LogQuery,
@@ -758,6 +792,7 @@ impl DynamoStore {
         partition: String,
         range: &(String, String),
         limit: usize,
+        budget: &ReadBudget,
     ) -> Result<Vec<LogEvent>, StoreError> {
         let mut expr = Expr::default();
         let condition = format!(
@@ -774,15 +809,40 @@ impl DynamoStore {
         spec.index = keys.index;
         spec.filter = filter;
         spec.newest_first = true;
-        let items = spec.run(&self.client, &self.table, "read call logs", Some(limit)).await?;
-        let mut events = Vec::with_capacity(items.len());
-        for item in &items {
-            let event = log_from(item)?;
-            if matches(q, &event) {
-                events.push(event);
+        if !q.has_partial_match() {
+            let items = spec.run(&self.client, &self.table, "read call logs", Some(limit)).await?;
+            let mut events = Vec::with_capacity(items.len());
+            for item in &items {
+                let event = log_from(item)?;
+                if matches(q, &event) {
+                    events.push(event);
+                }
+            }
+            return Ok(events);
+        }
+        let mut events = Vec::new();
+        let mut start = None;
+        loop {
+            let Some(allowed) = budget.take(PARTIAL_MATCH_PAGE) else {
+                return Ok(events);
+            };
+            let (items, next, scanned) =
+                spec.page_scanned(&self.client, &self.table, "read call logs", start.take(), Some(allowed)).await?;
+            budget.give_back(allowed.saturating_sub(scanned));
+            for item in &items {
+                let event = log_from(item)?;
+                if matches(q, &event) {
+                    events.push(event);
+                    if events.len() >= limit {
+                        return Ok(events);
+                    }
+                }
+            }
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(events),
             }
         }
-        Ok(events)
     }
 
     /// Newest first over several partitions, queried in parallel (each for the whole `limit`,
@@ -794,8 +854,10 @@ impl DynamoStore {
         partitions: Vec<String>,
         range: &(String, String),
         limit: usize,
+        budget: &ReadBudget,
     ) -> Result<Vec<LogEvent>, StoreError> {
-        let reads = partitions.into_iter().map(|partition| self.partition_logs(q, keys, partition, range, limit));
+        let reads =
+            partitions.into_iter().map(|partition| self.partition_logs(q, keys, partition, range, limit, budget));
         Ok(merge_newest_first(try_join_all(reads).await?, limit))
     }
 
@@ -807,6 +869,7 @@ impl DynamoStore {
         range: (String, String),
         limit: usize,
         shards: &[u64],
+        budget: &ReadBudget,
     ) -> Result<Vec<LogEvent>, StoreError> {
         let low_hour = time::log_hour(q.from_ms.unwrap_or(0).max(0));
         let mut high_hour = q.to_ms.map_or_else(|| "~".to_string(), |to| time::log_hour(to - 1));
@@ -834,8 +897,8 @@ impl DynamoStore {
                 let hour = Reader::new(listed, "log hour").s("sk")?;
                 let wanted = limit - events.len();
                 let partitions = hour_partitions(&hour, shards);
-                events.extend(self.logs_from(q, TABLE_KEYS, partitions, &range, wanted).await?);
-                if events.len() >= limit {
+                events.extend(self.logs_from(q, TABLE_KEYS, partitions, &range, wanted, budget).await?);
+                if events.len() >= limit || budget.spent() {
                     return Ok(events);
                 }
             }
@@ -980,14 +1043,15 @@ impl StatsStore for DynamoStore {
         if let Some(request_id) = &query.request_id {
             return self.log_by_request_id(query, request_id).await;
         }
+        let budget = ReadBudget::new(MAX_PARTIAL_MATCH_READS);
         if let Some(user) = &query.user_id {
-            return self.logs_from(query, USER_KEYS, vec![format!("USER#{user}")], &range, limit).await;
+            return self.logs_from(query, USER_KEYS, vec![format!("USER#{user}")], &range, limit, &budget).await;
         }
         if let Some(provider) = &query.provider {
-            return self.logs_from(query, PROVIDER_KEYS, provider_partitions(provider), &range, limit).await;
+            return self.logs_from(query, PROVIDER_KEYS, provider_partitions(provider), &range, limit, &budget).await;
         }
         let shards: Vec<u64> = (0..LOG_SHARDS).collect();
-        self.logs_by_hour(query, range, limit, &shards).await
+        self.logs_by_hour(query, range, limit, &shards, &budget).await
     }
 }
 
@@ -1080,6 +1144,20 @@ mod tests {
         }
         let share = 1_000 / LOG_SHARDS as usize;
         assert!(counts.iter().all(|&c| c > 0 && c <= 2 * share), "{counts:?}");
+    }
+
+    #[test]
+    fn a_read_budget_hands_out_what_is_left_and_takes_back_what_was_not_read() {
+        let budget = ReadBudget::new(1_200);
+        assert_eq!(budget.take(500), Some(500));
+        assert_eq!(budget.take(500), Some(500));
+        assert_eq!(budget.take(500), Some(200));
+        assert_eq!(budget.take(500), None);
+        assert!(budget.spent());
+        budget.give_back(300);
+        assert!(!budget.spent());
+        assert_eq!(budget.take(500), Some(300));
+        assert_eq!(MAX_PARTIAL_MATCH_READS, 20_000);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::domain::{
 };
 use crate::store::catalog_admin::stale;
 use crate::store::{
-    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyRecord, ModelRecord, ProviderRecord,
-    RouteRecord, StoreError,
+    AdminCatalog, AdminProviderEntry, CatalogAdminStore, CatalogStore, KeyError, KeyRecord, ModelRecord,
+    ProviderRecord, RouteRecord, StoreError,
 };
 
 const SELECT_PROVIDERS: &str =
@@ -67,6 +67,10 @@ const UPSERT_KEY: &str = "INSERT INTO api_keys (id, provider, name, secret_ref, 
      version = version + 1";
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE id = ?1";
 const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = ?2, cooldown_until = ?3 WHERE id = ?1";
+/// A key's error, unless a newer one is noted (the row is found either way).
+const NOTE_KEY_ERROR: &str = "UPDATE api_keys SET \
+     last_error_message = CASE WHEN COALESCE(last_error_message_at, ?3) <= ?3 THEN ?2 ELSE last_error_message END, \
+     last_error_message_at = MAX(COALESCE(last_error_message_at, ?3), ?3) WHERE id = ?1";
 
 const UPSERT_ROUTE: &str = "INSERT INTO routes (name, targets, drop_params, policy) VALUES (?1, ?2, ?3, ?4) \
      ON CONFLICT (name) DO UPDATE SET targets = excluded.targets, drop_params = excluded.drop_params, \
@@ -314,6 +318,14 @@ impl CatalogStore for EmbeddedStore {
         })?;
         found_or(updated, || format!("key {key_id}"))
     }
+
+    async fn note_key_error(&self, key_id: &str, message: &str, at_ms: i64) -> Result<(), StoreError> {
+        let message = crate::store::key_error_text(message);
+        let updated = self.with_db(|db| {
+            db.execute(NOTE_KEY_ERROR, params![key_id, message, at_ms]).map_err(backend("note a key's error"))
+        })?;
+        found_or(updated, || format!("key {key_id}"))
+    }
 }
 
 // ---- Versioned writes for the admin API (`CatalogAdminStore`) -------------------------------
@@ -325,7 +337,8 @@ const SELECT_MODEL_RECORDS: &str = "SELECT provider, model, model_type, context_
      price_output, is_active, is_default, drop_params, created, cache, model_name, version FROM models \
      ORDER BY provider, model";
 const SELECT_KEY_RECORDS: &str = "SELECT id, provider, name, secret_ref, masked, priority, is_active, status, \
-     cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at FROM api_keys ORDER BY provider, id";
+     cooldown_until, rpm, tpm, rpd, version, last_used_at, last_error_at, last_error_message, last_error_message_at \
+     FROM api_keys ORDER BY provider, id";
 const SELECT_ROUTE_RECORDS: &str = "SELECT name, targets, drop_params, policy, version FROM routes ORDER BY name";
 
 const CREATE_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url, headers, is_active, sort_order, \
@@ -333,6 +346,10 @@ const CREATE_PROVIDER: &str = "INSERT INTO providers (code, kind, name, base_url
 const UPDATE_PROVIDER: &str = "UPDATE providers SET kind = ?2, name = ?3, base_url = ?4, headers = ?5, \
      is_active = ?6, sort_order = ?7, description = ?8, version = version + 1 WHERE code = ?1 AND version = ?9";
 const PROVIDER_VERSION: &str = "SELECT version FROM providers WHERE code = ?1";
+const PROVIDER_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE provider = ?1";
+const PROVIDER_MODELS: &str = "SELECT COUNT(*) FROM models WHERE provider = ?1";
+/// The provider's models go with it (`ON DELETE CASCADE`).
+const DELETE_PROVIDER: &str = "DELETE FROM providers WHERE code = ?1 AND (?2 IS NULL OR version = ?2)";
 
 const CREATE_MODEL_IF_ABSENT: &str = "INSERT INTO models (provider, model, model_type, context_window, \
      max_output_tokens, supports_streaming, supports_tools, supports_vision, price_input, price_cached_input, \
@@ -376,6 +393,10 @@ fn load_records(conn: &mut Connection) -> rusqlite::Result<AdminCatalog> {
             version: row.get(12)?,
             last_used_at: row.get(13)?,
             last_error_at: row.get(14)?,
+            last_error: match (row.get::<_, Option<String>>(15)?, row.get::<_, Option<i64>>(16)?) {
+                (Some(message), Some(at_ms)) => Some(KeyError { message, at_ms }),
+                _ => None,
+            },
         })
     })?;
     let routes = select_all(&tx, SELECT_ROUTE_RECORDS, |row| {
@@ -589,6 +610,35 @@ impl CatalogAdminStore for EmbeddedStore {
                 &what,
                 expected_version,
             )
+        })
+    }
+
+    async fn delete_provider(&self, code: &str, expected_version: Option<u64>) -> Result<usize, StoreError> {
+        let what = format!("provider {code}");
+        self.with_db(|db| {
+            let tx =
+                db.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend("begin a write"))?;
+            let count = |sql: &str| -> Result<usize, StoreError> {
+                tx.prepare_cached(sql)
+                    .and_then(|mut stmt| stmt.query_row([code], |row| row.get::<_, i64>(0)))
+                    .map(|n| usize::try_from(n).unwrap_or(0))
+                    .map_err(backend("count a provider's rows"))
+            };
+            let keys = count(PROVIDER_KEYS)?;
+            let models = count(PROVIDER_MODELS)?;
+            let deleted = tx
+                .prepare_cached(DELETE_PROVIDER)
+                .and_then(|mut stmt| stmt.execute(params![code, expected_version]))
+                .map_err(backend("delete a provider"))?;
+            if deleted == 0 {
+                return Err(missed(&tx, PROVIDER_VERSION, &[&code], &what, expected_version.unwrap_or(0))?);
+            }
+            if keys > 0 {
+                // Dropped with the transaction: nothing was deleted.
+                return Err(StoreError::Conflict(format!("provider {code} has {keys} keys")));
+            }
+            tx.commit().map_err(backend("commit a catalog write"))?;
+            Ok(models)
         })
     }
 

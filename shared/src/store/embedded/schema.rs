@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     ROUTE_POLICY,
     RESPONSE_CACHE,
     MINUTE_STATS_AND_ALERTS,
+    KEY_ERRORS,
 ];
 
 const V1: &str = r#"
@@ -503,6 +504,13 @@ CREATE TABLE alert_lease (
     holder   TEXT NOT NULL,
     until_ms INTEGER NOT NULL
 );
+"#;
+
+/// A key's last error as Maestro saw it (a validation, a test call, or the gateway taking the key
+/// out of use): the provider's message and when, shown beside the key's status.
+const KEY_ERRORS: &str = r#"
+ALTER TABLE api_keys ADD COLUMN last_error_message TEXT;
+ALTER TABLE api_keys ADD COLUMN last_error_message_at INTEGER;
 "#;
 
 /// The schema version this build writes.

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
 use crate::stats::{self, CallerRow, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
-use crate::store::{LogQuery, StatsStore, StoreError};
+use crate::store::{LogCount, LogQuery, StatsStore, StoreError};
 use crate::time;
 
 /// `logs()` returns this many events when the query names no limit…
@@ -37,16 +37,23 @@ const INSERT_LOG: &str = concat!(
      ?23, ?24, ?25, ?26, ?27) ON CONFLICT (request_id) DO NOTHING"
 );
 
-/// Optional filters are `?n IS NULL OR …`, so one cached statement serves every query.
-const SELECT_LOGS: &str = concat!(
-    "SELECT ",
-    log_columns!(),
-    " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
-     AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
-     AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR status = ?8) \
-     AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) AND (?11 IS NULL OR route = ?11) \
-     ORDER BY ts_ms DESC, request_id DESC LIMIT ?6"
-);
+/// The filters of a log query. Optional filters are `?n IS NULL OR …`, so one cached statement
+/// serves every query; partial matches compare lower-cased text (`?12`, `?13` come lower-cased).
+macro_rules! log_filters {
+    () => {
+        " FROM api_logs WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR ts_ms < ?2) \
+         AND (?3 IS NULL OR provider = ?3) AND (?4 IS NULL OR user_id = ?4) AND (?5 IS NULL OR request_id = ?5) \
+         AND (?7 IS NULL OR model = ?7) AND (?8 IS NULL OR status = ?8) \
+         AND (?9 IS NULL OR ts_ms < ?9 OR (ts_ms = ?9 AND request_id < ?10)) AND (?11 IS NULL OR route = ?11) \
+         AND (?12 IS NULL OR instr(lower(model), ?12) > 0) AND (?13 IS NULL OR instr(lower(user_id), ?13) > 0)"
+    };
+}
+
+const SELECT_LOGS: &str =
+    concat!("SELECT ", log_columns!(), log_filters!(), " ORDER BY ts_ms DESC, request_id DESC LIMIT ?6");
+
+/// The same filters, counted up to a cap (`?6`): SQLite stops reading at the cap.
+const COUNT_LOGS: &str = concat!("SELECT COUNT(*) FROM (SELECT 1", log_filters!(), " LIMIT ?6)");
 
 /// A recorded call marks its key as used (and failed) at the call's start, never moving back.
 const MARK_KEY_USED: &str = "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, ?2), ?2), \
@@ -486,27 +493,50 @@ impl StatsStore for EmbeddedStore {
 
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         let limit = log_limit(query.limit);
-        let (before_ts, before_id) = query.before.clone().unzip();
-        let values = params![
-            query.from_ms,
-            query.to_ms,
-            query.provider,
-            query.user_id,
-            query.request_id,
-            limit,
-            query.model,
-            query.status.map(status_text),
-            before_ts,
-            before_id,
-            query.route
-        ];
+        let values = log_values(query, limit as i64);
         self.with_db(|db| {
             db.conn
                 .prepare_cached(SELECT_LOGS)
-                .and_then(|mut stmt| stmt.query_map(values, log_from_row)?.collect())
+                .and_then(|mut stmt| stmt.query_map(rusqlite::params_from_iter(values.iter()), log_from_row)?.collect())
                 .map_err(backend("read call logs"))
         })
     }
+
+    async fn count_logs(&self, query: &LogQuery, cap: u64) -> Result<LogCount, StoreError> {
+        let unpaged = LogQuery { before: None, ..query.clone() };
+        let values = log_values(&unpaged, i64::try_from(cap.saturating_add(1)).unwrap_or(i64::MAX));
+        let found: i64 = self.with_db(|db| {
+            db.conn
+                .prepare_cached(COUNT_LOGS)
+                .and_then(|mut stmt| stmt.query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0)))
+                .map_err(backend("count call logs"))
+        })?;
+        let found = u64::try_from(found).unwrap_or(0);
+        Ok(LogCount { count: found.min(cap), capped: found > cap })
+    }
+}
+
+/// The values of [`SELECT_LOGS`] and [`COUNT_LOGS`], `?1` to `?13`, with `limit` as `?6`.
+fn log_values(query: &LogQuery, limit: i64) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.to_string()));
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    let (before_ts, before_id) = query.before.clone().unzip();
+    vec![
+        int(query.from_ms),
+        int(query.to_ms),
+        text(query.provider.as_deref()),
+        text(query.user_id.as_deref()),
+        text(query.request_id.as_deref()),
+        Value::Integer(limit),
+        text(query.model.as_deref()),
+        text(query.status.map(status_text)),
+        int(before_ts),
+        text(before_id.as_deref()),
+        text(query.route.as_deref()),
+        text(query.model_contains.as_deref().map(str::to_lowercase).as_deref()),
+        text(query.user_contains.as_deref().map(str::to_lowercase).as_deref()),
+    ]
 }
 
 #[cfg(test)]
@@ -591,6 +621,8 @@ mod tests {
                         None::<&str>,
                         None::<&str>,
                         None::<i64>,
+                        None::<&str>,
+                        None::<&str>,
                         None::<&str>,
                         None::<&str>
                     ],
