@@ -259,6 +259,30 @@ async fn stats_match_a_known_sequence_of_calls_exactly() {
         ok(&app, "/api/admin/ai-stats/logs/count?model_contains=M1&status=success").await,
         json!({"count": 3, "capped": false, "cap": 10000})
     );
+
+    // The live panel: the same calls, per minute over the last 15 (the current one last).
+    let live = ok(&app, "/api/admin/ai-stats/live").await;
+    let points = live["points"].as_array().unwrap();
+    assert_eq!(points.len(), 15);
+    assert_eq!(live["to"], points[14]["date"]);
+    let per_minute: u64 = points.iter().map(|p| p["usage"]["requests"].as_u64().unwrap()).sum();
+    assert_eq!(per_minute, 4, "every call in exactly one minute: {live}");
+    let total = &live["total"];
+    assert_eq!(
+        (total["requests"].as_u64(), total["errors"].as_u64(), total["total_tokens"].as_u64(), total["cost_micros"].as_u64()),
+        (Some(4), Some(1), Some(87), Some(117))
+    );
+    assert_eq!((total["latency_ms_p50"].as_u64(), total["latency_ms_p95"].as_u64()), (Some(p50), Some(p95)));
+    let providers: Vec<(&str, u64)> = live["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["provider"].as_str().unwrap(), p["usage"]["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(providers, [("fake", 3), ("broken", 1)]);
+    let broken = ok(&app, "/api/admin/ai-stats/live?minutes=1&provider=broken").await;
+    assert_eq!(broken["points"].as_array().unwrap().len(), 1);
+    assert!(broken["total"]["requests"].as_u64().unwrap() <= 1, "one minute, one provider: {broken}");
 }
 
 /// The export: the filtered calls as CSV, newest first, streamed; its limit; the header line and
@@ -349,6 +373,10 @@ async fn stats_parameters_are_checked_and_every_route_wants_an_admin_token() {
         "/api/admin/ai-stats/logs?from=2026-11-26&from_ms=1",
         "/api/admin/ai-stats/logs?user=a&user_id=b",
         "/api/admin/ai-stats/logs?from_ms=soon",
+        "/api/admin/ai-stats/live?minutes=0",
+        "/api/admin/ai-stats/live?minutes=61",
+        "/api/admin/ai-stats/live?minutes=soon",
+        "/api/admin/ai-stats/live?user=a",
     ] {
         let (status, body) = get(&app, path, Some(&app.admin_token)).await;
         assert_eq!(status, 400, "{path}: {body}");
@@ -358,6 +386,7 @@ async fn stats_parameters_are_checked_and_every_route_wants_an_admin_token() {
         "/api/admin/ai-stats/dashboard",
         "/api/admin/ai-stats/usage",
         "/api/admin/ai-stats/usage/trend",
+        "/api/admin/ai-stats/live",
         "/api/admin/ai-stats/logs",
     ] {
         let (status, body) = get(&app, path, None).await;
@@ -374,4 +403,6 @@ async fn stats_parameters_are_checked_and_every_route_wants_an_admin_token() {
     let dash = ok(&app, "/api/admin/ai-stats/dashboard").await;
     assert_eq!(dash["today"]["usage"]["requests"], 0);
     assert!(dash["keys_near_limits"].as_array().unwrap().is_empty());
+    let live = ok(&app, "/api/admin/ai-stats/live?minutes=5").await;
+    assert_eq!((live["points"].as_array().unwrap().len(), live["total"]["requests"].as_u64()), (5, Some(0)));
 }

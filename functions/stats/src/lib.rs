@@ -18,7 +18,7 @@ use maestro_shared::logs::CallStatus;
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::stats::export;
 use maestro_shared::stats::report::{
-    self, Dashboard, GroupBy, LogPage, TrendReport, UsageFilter, UsageReport, day_start_ms,
+    self, Dashboard, GroupBy, LiveReport, LogPage, TrendReport, UsageFilter, UsageReport, day_start_ms,
 };
 use maestro_shared::store::{CatalogStore, CounterStore, LogQuery, StatsStore};
 use maestro_shared::time;
@@ -39,6 +39,7 @@ pub fn router(state: StatsState) -> Router {
         .route("/api/admin/ai-stats/dashboard", get(dashboard))
         .route("/api/admin/ai-stats/usage", get(usage))
         .route("/api/admin/ai-stats/usage/trend", get(trend))
+        .route("/api/admin/ai-stats/live", get(live))
         .route("/api/admin/ai-stats/logs", get(logs))
         .route("/api/admin/ai-stats/logs/count", get(logs_count))
         .route("/api/admin/ai-stats/logs/export", get(logs_export));
@@ -49,7 +50,7 @@ pub fn router(state: StatsState) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(dashboard, usage, trend, logs, logs_count, logs_export),
+    paths(dashboard, usage, trend, live, logs, logs_count, logs_export),
     components(schemas(ErrorResponse, ErrorDetail, LogCountView)),
     tags((name = "stats", description = "Usage, cost, latency and call logs (admin token)"))
 )]
@@ -180,6 +181,39 @@ async fn trend(
     let range = report::date_range(p.from.as_deref(), p.to.as_deref(), 7, time::now_ms())?;
     let f = filter(p.provider, p.model, p.key_id, None, p.route);
     Ok(Json(report::trend(state.store.as_ref(), range, &f, per_provider).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct LiveParams {
+    /// How many minutes, the current one included: 1 to 60, 15 by default.
+    #[param(minimum = 1, maximum = 60)]
+    minutes: Option<u32>,
+    provider: Option<String>,
+    model: Option<String>,
+    key_id: Option<String>,
+}
+
+/// The last minutes, per minute: calls, errors, latency percentiles, tokens and cost, for the
+/// live panel (from the minute stats, kept two days).
+#[utoipa::path(get, path = "/api/admin/ai-stats/live", tag = "stats", security(("bearer" = [])),
+    params(LiveParams),
+    responses((status = 200, description = "Per-minute figures", body = LiveReport), AdminErrors))]
+async fn live(
+    State(state): State<StatsState>,
+    params: Result<Query<LiveParams>, QueryRejection>,
+) -> Result<Json<LiveReport>, ApiError> {
+    let p = query(params)?;
+    let minutes = p.minutes.unwrap_or(report::LIVE_MINUTES);
+    if !(1..=report::MAX_LIVE_MINUTES).contains(&minutes) {
+        return Err(ApiError::invalid_param(
+            "minutes",
+            format!("`minutes` must be 1 to {}, not {minutes}.", report::MAX_LIVE_MINUTES),
+        ));
+    }
+    let f = filter(p.provider, p.model, p.key_id, None, None);
+    Ok(Json(report::live(state.store.as_ref(), time::now_ms(), minutes, &f).await?))
 }
 
 /// The log filters, shared by the page, the count and the export; each adds its own fields.

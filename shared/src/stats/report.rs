@@ -529,6 +529,86 @@ pub async fn dashboard(
     })
 }
 
+// ---- Live -----------------------------------------------------------------------------------
+
+/// The live panel's window by default, and the longest one it may ask for.
+pub const LIVE_MINUTES: u32 = 15;
+pub const MAX_LIVE_MINUTES: u32 = 60;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveProvider {
+    pub provider: String,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveReport {
+    /// When this was computed (unix ms).
+    pub generated_at: i64,
+    /// The first and last minute of the window (`yyyy-mm-ddTHH:MM`, UTC); the last one is the
+    /// current minute, still filling.
+    pub from: String,
+    pub to: String,
+    /// One point per minute, oldest first, every minute present (zeros in quiet ones); `date`
+    /// holds the minute.
+    pub points: Vec<TrendPoint>,
+    pub total: UsageView,
+    /// Per provider over the window, most calls first.
+    pub providers: Vec<LiveProvider>,
+}
+
+/// The last `minutes` minutes (the current one included), per minute, from the minute stats the
+/// aggregator writes with every call (the same exactly-once counters as the daily rows).
+pub async fn live(
+    store: &dyn StatsStore,
+    now_ms: i64,
+    minutes: u32,
+    filter: &UsageFilter,
+) -> Result<LiveReport, ApiError> {
+    let minutes = minutes.clamp(1, MAX_LIVE_MINUTES);
+    let from_ms = time::minute_window_end(now_ms) - i64::from(minutes) * 60_000;
+    let rows = store.minute_rows(from_ms, now_ms + 1).await.map_err(ApiError::from)?;
+    Ok(live_from_rows(&rows, from_ms, minutes, filter, now_ms))
+}
+
+/// The live report of minute rows (pure, for tests): rows outside the window or the filter are
+/// left out.
+pub fn live_from_rows(rows: &[StatsRow], from_ms: i64, minutes: u32, filter: &UsageFilter, now_ms: i64) -> LiveReport {
+    let labels: Vec<String> = (0..i64::from(minutes)).map(|i| time::stats_minute(from_ms + i * 60_000)).collect();
+    let keep = |row: &&StatsRow| {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&filter.provider, &row.provider)
+            && is(&filter.model, &row.model)
+            && is(&filter.key_id, &row.key_id)
+            && labels.binary_search(&row.date).is_ok()
+    };
+    let mut per_minute: BTreeMap<&str, Counters> = BTreeMap::new();
+    let mut per_provider: BTreeMap<&str, Counters> = BTreeMap::new();
+    let mut total = Counters::default();
+    for row in rows.iter().filter(keep) {
+        per_minute.entry(&row.date).or_default().add(&row.counters);
+        per_provider.entry(&row.provider).or_default().add(&row.counters);
+        total.add(&row.counters);
+    }
+    let mut providers: Vec<LiveProvider> = per_provider
+        .into_iter()
+        .map(|(provider, c)| LiveProvider { provider: provider.to_string(), usage: UsageView::from(&c) })
+        .collect();
+    providers.sort_by(|a, b| b.usage.requests.cmp(&a.usage.requests).then_with(|| a.provider.cmp(&b.provider)));
+    let zero = Counters::default();
+    LiveReport {
+        generated_at: now_ms,
+        from: labels.first().cloned().unwrap_or_default(),
+        to: labels.last().cloned().unwrap_or_default(),
+        points: labels
+            .iter()
+            .map(|m| TrendPoint { date: m.clone(), usage: UsageView::from(per_minute.get(m.as_str()).unwrap_or(&zero)) })
+            .collect(),
+        total: UsageView::from(&total),
+        providers,
+    }
+}
+
 // ---- Logs -----------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -590,6 +670,34 @@ mod tests {
         assert_eq!(per[1].points.iter().map(|p| p.usage.requests).collect::<Vec<_>>(), [0, 0, 0, 3]);
         let empty = series(&[], d("2026-11-26"), d("2026-11-26"), false);
         assert_eq!(empty[0].points.len(), 1);
+    }
+
+    #[test]
+    fn the_live_window_has_every_minute_zero_filled_and_keeps_to_its_window_and_filter() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("instant").timestamp_millis();
+        let now = at("2026-11-26T07:00:30Z");
+        let from = time::minute_window_end(now) - 3 * 60_000;
+        let mut slow = row("2026-11-26T06:58", "a", 2);
+        slow.counters.latency_hist[crate::stats::latency_bucket(900)] = 2;
+        slow.counters.cost_micros = 1_500;
+        let rows = [
+            slow,
+            row("2026-11-26T07:00", "b", 5),
+            row("2026-11-26T07:00", "a", 1),
+            row("2026-11-26T06:57", "a", 100), // before the window
+            row("2026-11-26T07:01", "a", 100), // after it
+        ];
+        let all = live_from_rows(&rows, from, 3, &UsageFilter::default(), now);
+        assert_eq!((all.from.as_str(), all.to.as_str()), ("2026-11-26T06:58", "2026-11-26T07:00"));
+        let minutes: Vec<(&str, u64)> = all.points.iter().map(|p| (p.date.as_str(), p.usage.requests)).collect();
+        assert_eq!(minutes, [("2026-11-26T06:58", 2), ("2026-11-26T06:59", 0), ("2026-11-26T07:00", 6)]);
+        assert_eq!((all.total.requests, all.total.cost_micros), (8, 1_500));
+        assert_eq!(all.points[0].usage.latency_ms_p95, Some(crate::stats::LATENCY_BUCKETS_MS[crate::stats::latency_bucket(900)]));
+        let providers: Vec<(&str, u64)> = all.providers.iter().map(|p| (p.provider.as_str(), p.usage.requests)).collect();
+        assert_eq!(providers, [("b", 5), ("a", 3)]);
+        let only_a = UsageFilter { provider: Some("a".into()), ..UsageFilter::default() };
+        let a = live_from_rows(&rows, from, 3, &only_a, now);
+        assert_eq!(a.points.iter().map(|p| p.usage.requests).collect::<Vec<_>>(), [2, 0, 1]);
     }
 
     /// Stats rows from a fixed list, filtered by the query as a store would.
