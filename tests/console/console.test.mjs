@@ -13,6 +13,7 @@
 
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -909,6 +910,7 @@ function scenario(lang) {
 
   apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
   routesTests({ lang, tr, shot, adminApi });
+  liveAndAlertsTests({ lang, form, tr, shot, adminApi });
 
   if (lang === 'en') switchTest(tr, adminApi);
   else noEnglishTest(tr);
@@ -1151,7 +1153,7 @@ function switchTest(tr, adminApi) {
 
 // What the Chinese pages may still spell in Latin letters: names, units and standards, and the
 // scenario's own data (key names, provider and model codes, a placeholder's example, a parameter).
-const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|CSV|P50|P95|US|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
+const ALLOWED = /\b(Maestro|UTC|HTTP|Token|API|URL|ID|CSV|P50|P95|US|Webhook|JSON|Slack|Lark|primary|spare|fakeup|demo|echo|music|smart|lyrics|logprobs)\b/g;
 // Code-like tokens (ids, model names, paths, scopes, examples): anything with a digit or a sign.
 const CODE = /[A-Za-z0-9_.:/$…-]*[0-9_.:/$…-][A-Za-z0-9_.:/$…-]*/g;
 // Labels of the English console that must not survive in Chinese.
@@ -1189,7 +1191,7 @@ function noEnglishTest(tr) {
     const check = async (where) => {
       for (const label of await chrome()) seen.push([where, label]);
     };
-    for (const name of ['dashboard', 'providers', 'models', 'routes', 'apikeys', 'logs']) {
+    for (const name of ['dashboard', 'live', 'providers', 'models', 'routes', 'apikeys', 'logs', 'alerts']) {
       await view(name);
       await page.locator('#view .loading').waitFor({ state: 'detached' });
       await check(name);
@@ -1404,5 +1406,196 @@ function routesTests({ lang, tr, shot, adminApi }) {
     await row.waitFor({ state: 'detached' });
     assert.equal(await route('lyrics-mix'), undefined);
     assert.equal(await text('#view td.empty'), tr('routes.empty'));
+  });
+}
+
+// ---- Live panel and alerts ------------------------------------------------------------------
+
+/** A webhook receiver for the alert channel: every POST's JSON body and signature header. */
+function startHookReceiver() {
+  const got = [];
+  const server = http.createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    got.push({ raw, body: JSON.parse(raw || 'null'), signature: req.headers['x-maestro-signature'] });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, got, url: `http://127.0.0.1:${server.address().port}/hooks/maestro-alerts` })));
+}
+
+/** Micro-USD as fmtMoney writes the amount: 2 to 6 decimals. */
+const dollars = (micros) => (micros / 1e6).toFixed(6).replace(/(\.\d\d\d*?)0+$/, '$1');
+
+async function until(what, check, ms = 20_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    assert.ok(Date.now() < end, `waited ${ms / 1000} s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function liveAndAlertsTests({ lang, form, tr, shot, adminApi }) {
+  const HOOK_SECRET = 'whsec-console-alerts-91c4';
+
+  uiTest('live: the last 15 minutes per minute, as the API counts them, refreshing by itself; at 1280 and 390 pixels', async () => {
+    await view('live');
+    await page.locator('figure[data-chart="tokens"] canvas').waitFor();
+    const live = await adminApi('/api/admin/ai-stats/live');
+    assert.equal(live.points.length, 15);
+    assert.ok(live.total.requests >= SUCCESSES + FAILURES, `${live.total.requests} calls in the last 15 minutes`);
+    const kpi = (name) => text(`[data-kpi="${name}"] .kpi-value`);
+    assert.equal(await kpi('requests'), String(live.total.requests));
+    assert.equal(await text('[data-kpi="requests"] .kpi-note'), tr('live.kpi.requestsNote', { count: String(live.total.errors) }));
+    assert.equal(await kpi('tokens'), String(live.total.total_tokens));
+    assert.equal(await kpi('cost'), form.money(dollars(live.total.cost_micros)));
+    assert.match(await kpi('p95'), form.latency);
+    for (const chart of ['calls', 'latency', 'cost', 'tokens']) {
+      await page.locator(`figure[data-chart="${chart}"] canvas`).waitFor();
+      assert.equal(await text(`figure[data-chart="${chart}"] figcaption`), tr(`live.chart.${chart}`));
+    }
+    const demo = live.providers.find((p) => p.provider === 'demo');
+    assert.equal(await text('[data-section="live-providers"] tr[data-provider="demo"] td:nth-child(2)'), String(demo.usage.requests));
+    assert.equal(await text('[data-section="live-alerts"] td.empty'), tr('live.noRules'));
+
+    // It refreshes by itself; paused, it does not.
+    const stamp = () => page.locator('[data-field="updated"]').getAttribute('data-generated-at');
+    const first = await stamp();
+    await until('a refresh', async () => (await stamp()) !== first, 12_000);
+    if (lang === 'en') {
+      await page.locator('button[data-action="pause"]').click();
+      assert.equal(await page.locator('button[data-action="pause"]').getAttribute('aria-pressed'), 'true');
+      await idle();
+      const paused = await stamp();
+      await page.waitForTimeout(6_000);
+      assert.equal(await stamp(), paused, 'paused: no refresh');
+      await page.locator('button[data-action="pause"]').click();
+    }
+    await shot('live-1280');
+    await page.setViewportSize({ width: 390, height: 900 });
+    try {
+      await idle();
+      await noHorizontalOverflow('live at 390 px');
+      await noClippedControls('live at 390 px');
+      await shot('live-390');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
+  uiTest('alerts: a webhook channel (secret write-only, a test message), an error-rate rule that fires and resolves, both seen live; delete', async () => {
+    const hook = await startHookReceiver();
+    try {
+      await view('alerts');
+      assert.equal(await text('[data-section="rules"] td.empty'), tr('alerts.rulesEmpty'));
+      assert.equal(await text('[data-section="history"] td.empty'), tr('alerts.historyEmpty'));
+
+      // A channel: its URL and secret are typed once and never shown again.
+      await page.locator('button[data-action="add-channel"]').click();
+      const channelForm = page.locator('dialog[data-dialog="alert-channel"]');
+      await channelForm.locator('#f-name').fill('ops-hook');
+      await channelForm.locator('#f-kind').selectOption('webhook');
+      await channelForm.locator('#f-url').fill(hook.url);
+      await channelForm.locator('#f-secret').fill(HOOK_SECRET);
+      await channelForm.getByRole('button', { name: tr('alerts.addChannel'), exact: true }).click();
+      await channelForm.waitFor({ state: 'detached' });
+      await idle();
+      const channelRow = page.locator('[data-section="channels"] tr[data-channel="ops-hook"]');
+      assert.equal(await channelRow.locator('[data-field="target"]').innerText(), `${new URL(hook.url).origin}/hooks/…`);
+      assert.equal(await channelRow.locator('.badge').innerText(), tr('alerts.secretSet'));
+      assert.ok(!(await page.content()).includes(HOOK_SECRET), 'the secret is not on the page');
+
+      await channelRow.locator('button[data-action="test"]').click();
+      await page.locator('#toast', { hasText: tr('alerts.testDelivered', { name: 'ops-hook' }) }).waitFor();
+      assert.equal(hook.got.length, 1);
+      const signed = (g) => `sha256=${crypto.createHmac('sha256', HOOK_SECRET).update(g.raw).digest('hex')}`;
+      assert.equal(hook.got[0].signature, signed(hook.got[0]), 'signed with the secret typed in');
+
+      // A rule: a threshold that is not a number is refused in the form; then 10 % over an hour.
+      await page.locator('button[data-action="add-rule"]').click();
+      const ruleForm = page.locator('dialog[data-dialog="alert-rule"]');
+      await ruleForm.locator('#f-name').fill('errors');
+      await ruleForm.locator('#f-kind').selectOption('spend');
+      assert.equal(await ruleForm.locator('#f-threshold-hint').innerText(), tr('alerts.thresholdHint.spend'));
+      await ruleForm.locator('#f-kind').selectOption('error_rate');
+      await ruleForm.locator('#f-threshold').fill('ten');
+      await ruleForm.getByRole('button', { name: tr('alerts.addRule'), exact: true }).click();
+      assert.equal(await ruleForm.locator('[data-error]').innerText(), tr('alerts.thresholdInvalid'));
+      assert.equal(await ruleForm.locator('#f-threshold').getAttribute('aria-invalid'), 'true');
+      await ruleForm.locator('#f-threshold').fill('10');
+      await ruleForm.locator('#f-window_minutes').fill('60');
+      await ruleForm.locator('#f-min_calls').fill('1');
+      assert.equal(await ruleForm.locator('#f-channels').inputValue(), 'ops-hook');
+      await ruleForm.getByRole('button', { name: tr('alerts.addRule'), exact: true }).click();
+      await ruleForm.waitFor({ state: 'detached' });
+      await idle();
+      const ruleRow = page.locator('[data-section="rules"] tr[data-rule="errors"]');
+      assert.equal(await ruleRow.locator('[data-field="condition"]').innerText(),
+        tr('alerts.condition.over', { value: lang === 'en' ? '10%' : '10%', window: tr('alerts.window', { minutes: '60' }) }));
+      const stored = (await adminApi('/api/admin/ai-alerts')).data.find((r) => r.name === 'errors');
+      assert.deepEqual([stored.kind, stored.threshold, stored.window_minutes, stored.min_calls, stored.channels, stored.enabled],
+        ['error_rate', 10, 60, 1, ['ops-hook'], true]);
+
+      // 2 of the calls failed (over 10 %): it fires within a few rounds, once.
+      const firing = await until('the firing notification', () => hook.got.find((g) => g.body?.alert === 'errors' && g.body?.state === 'firing'));
+      assert.equal(firing.body.alert, 'errors');
+      assert.equal(firing.signature, signed(firing));
+      await until('the firing history entry', async () => (await adminApi('/api/admin/ai-alerts/history'))
+        .some((e) => e.rule === 'errors' && e.event === 'firing'));
+      await view('live');
+      await page.locator('[data-section="live-alerts"] tr[data-rule="errors"] [data-state="firing"]').waitFor();
+      await page.locator('[data-section="live-alerts"] tr[data-rule="errors"][data-event="firing"]').waitFor();
+      await view('alerts');
+      await ruleRow.locator('[data-state="firing"]').waitFor();
+      const fired = page.locator('[data-section="history"] tr[data-rule="errors"][data-event="firing"]');
+      assert.equal(await fired.locator('[data-delivered]').innerText(), 'ops-hook');
+
+      // Raised to 90 %: it resolves, and says so once.
+      await ruleRow.locator('button[data-action="edit"]').click();
+      await ruleForm.locator('#f-threshold').fill('90');
+      await ruleForm.getByRole('button', { name: tr('common.save'), exact: true }).click();
+      await ruleForm.waitFor({ state: 'detached' });
+      const resolved = await until('the resolved notification', () => hook.got.find((g) => g.body?.alert === 'errors' && g.body?.state === 'resolved'));
+      assert.equal(resolved.body.alert, 'errors');
+      assert.equal(hook.got.filter((g) => g.body?.alert === 'errors' && g.body?.state === 'firing').length, 1, 'fired once');
+      // The history entry is written as the round ends, just after the send.
+      await until('the resolved history entry', async () => (await adminApi('/api/admin/ai-alerts/history'))
+        .some((e) => e.rule === 'errors' && e.event === 'resolved'));
+      await view('live');
+      await page.locator('[data-section="live-alerts"] tr[data-rule="errors"][data-event="resolved"]').waitFor();
+      await view('alerts');
+      await page.locator('[data-section="history"] tr[data-rule="errors"][data-event="resolved"]').waitFor();
+      await ruleRow.locator('[data-state="ok"]').waitFor();
+      await shot('alerts-1280');
+      await page.setViewportSize({ width: 390, height: 900 });
+      try {
+        await noHorizontalOverflow('alerts at 390 px');
+        await noClippedControls('alerts at 390 px');
+        await shot('alerts-390');
+      } finally {
+        await page.setViewportSize({ width: 1280, height: 900 });
+      }
+
+      // A channel a rule sends to cannot go; the rule first, then the channel.
+      await expecting([/409/], async () => {
+        await channelRow.locator('button[data-action="delete"]').click();
+        await page.locator('dialog [data-action="confirm"], dialog button.danger').first().click();
+        await page.locator('dialog [role="alert"]:not([hidden])').waitFor();
+        await page.keyboard.press('Escape');
+      });
+      await ruleRow.locator('button[data-action="delete"]').click();
+      await page.locator('dialog button.danger').first().click();
+      await ruleRow.waitFor({ state: 'detached' });
+      await channelRow.locator('button[data-action="delete"]').click();
+      await page.locator('dialog button.danger').first().click();
+      await channelRow.waitFor({ state: 'detached' });
+      const after = await adminApi('/api/admin/ai-alerts');
+      assert.deepEqual([after.data.length, after.channels.length], [0, 0]);
+      await noSecretOnPage();
+    } finally {
+      hook.server.close();
+    }
   });
 }

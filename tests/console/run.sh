@@ -57,7 +57,9 @@ for lang in en zh-CN; do
     port="$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
     url="http://127.0.0.1:$port"
     echo "== maestro serve on $url ($lang)"
-    MAESTRO_LOG=warn "$binary" serve --listen "127.0.0.1:$port" --data "$work/$lang" >"$work/$lang.log" 2>&1 &
+    # Alert rules evaluated every second, so a rule added in a test fires within it.
+    printf '[alerting]\ninterval_secs = 1\n' >"$work/$lang.toml"
+    MAESTRO_LOG=warn "$binary" serve --listen "127.0.0.1:$port" --data "$work/$lang" --config "$work/$lang.toml" >"$work/$lang.log" 2>&1 &
     runner=$!
     runners+=("$runner")
     for _ in $(seq 1 100); do

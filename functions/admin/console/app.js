@@ -1,5 +1,6 @@
 // The console's shell: sign-in (a pasted token, or the `#token=` link the local runner prints),
-// sign-out, hash routes (#/dashboard, #/providers, #/models, #/routes, #/apikeys, #/logs), each a view module whose
+// sign-out, hash routes (#/dashboard, #/live, #/providers, #/models, #/routes, #/apikeys, #/logs,
+// #/alerts), each a view module whose
 // render(main) returns a cleanup function, and the language switch, which re-renders the page in
 // place (same route, no reload).
 
@@ -12,8 +13,10 @@ import * as models from './models.js';
 import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as logs from './logs.js';
+import * as live from './live.js';
+import * as alerts from './alerts.js';
 
-const VIEWS = { dashboard, providers, models, routes, apikeys, logs };
+const VIEWS = { dashboard, live, providers, models, routes, apikeys, logs, alerts };
 
 const $ = (id) => document.getElementById(id);
 let cleanup = null;

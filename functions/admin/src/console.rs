@@ -37,6 +37,8 @@ const FILES: &[(&str, &[u8])] = files![
     "routes.js",
     "apikeys.js",
     "logs.js",
+    "live.js",
+    "alerts.js",
     "icon.svg",
     "vendor/uPlot.iife.min.js",
     "vendor/uPlot.min.css",
