@@ -21,7 +21,7 @@ use maestro_shared::aws::{DynamoStore, SecretsManagerStore, emulator, provision}
 use maestro_shared::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Prices, Provider, ProviderKind, Route};
 use maestro_shared::logs::LogEvent;
 use maestro_shared::secret::SecretString;
-use maestro_shared::stats::{CallerRow, StatsQuery, StatsRow};
+use maestro_shared::stats::{CallerKeyRow, CallerRow, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{
     AdminCatalog, AlertRecord, AlertRecordKind, AlertStore, BudgetLimits, BudgetUsage, CachedAnswer, CallerKey,
@@ -283,6 +283,9 @@ impl StatsStore for TestStore {
         user_id: Option<&str>,
     ) -> Result<Vec<CallerRow>, StoreError> {
         forward!(self, s => s.caller_rows(from_date, to_date, user_id).await)
+    }
+    async fn caller_key_rows(&self, from_date: &str, to_date: &str) -> Result<Vec<CallerKeyRow>, StoreError> {
+        forward!(self, s => s.caller_key_rows(from_date, to_date).await)
     }
 }
 

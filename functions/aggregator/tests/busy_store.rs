@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use maestro_aggregator::{Message, Outcome, process_batch, process_batch_outcomes, process_message};
 use maestro_shared::logs::LogEvent;
-use maestro_shared::stats::{CallerRow, Counters, StatsQuery, StatsRow};
+use maestro_shared::stats::{CallerKeyRow, CallerRow, Counters, StatsQuery, StatsRow};
 use maestro_shared::store::embedded::EmbeddedStore;
 use maestro_shared::store::{LogQuery, StatsStore, StoreError};
 
@@ -121,6 +121,15 @@ impl StatsStore for BusyStore {
         Self: 'a,
     {
         Box::pin(self.inner.caller_rows(from_date, to_date, user_id))
+    }
+    fn caller_key_rows<'s, 'f, 't, 'a>(&'s self, from_date: &'f str, to_date: &'t str) -> Boxed<'a, Vec<CallerKeyRow>>
+    where
+        's: 'a,
+        'f: 'a,
+        't: 'a,
+        Self: 'a,
+    {
+        Box::pin(self.inner.caller_key_rows(from_date, to_date))
     }
 }
 

@@ -742,6 +742,7 @@ impl Admin {
                         request_id: request_id.clone(),
                         ts_ms: now,
                         user_id: Some(admin.to_string()),
+                        caller_key_id: None,
                         provider: provider.code.clone(),
                         model: model.model.clone(),
                         key_id: Some(key_id.to_string()),

@@ -497,6 +497,7 @@ impl CallState {
             request_id: self.request_id.clone(),
             ts_ms: self.started_ms,
             user_id: Some(self.user_id.clone()),
+            caller_key_id: self.caller_key.as_ref().map(|k| k.id.clone()),
             provider: self.provider.clone().unwrap_or_else(|| "none".to_string()),
             model: match (&self.model, self.model_known) {
                 (Some(model), _) => model.clone(),

@@ -34,6 +34,10 @@ pub struct LogEvent {
     /// When the call started, unix ms.
     pub ts_ms: i64,
     pub user_id: Option<String>,
+    /// The Maestro API key (`ck_…` id, never the key) the caller authenticated with; `None` for a
+    /// JWT. Spend per caller key is summed from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_key_id: Option<String>,
     /// The provider that answered last (or the one tried last); `none` when no target resolved.
     pub provider: String,
     pub model: String,
@@ -101,6 +105,7 @@ impl LogEvent {
             request_id: request_id.to_string(),
             ts_ms,
             user_id: Some("user-1".to_string()),
+            caller_key_id: None,
             provider: "openai".to_string(),
             model: "gpt-4o-mini".to_string(),
             key_id: Some("key-1".to_string()),

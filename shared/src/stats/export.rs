@@ -134,6 +134,7 @@ mod tests {
             request_id: "req_1".into(),
             ts_ms: 1_764_158_707_123,
             user_id: Some("=cmd".into()),
+            caller_key_id: None,
             provider: "demo".into(),
             model: "echo".into(),
             key_id: None,

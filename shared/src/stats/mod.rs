@@ -275,6 +275,22 @@ pub fn event_caller_row(e: &LogEvent) -> Option<((String, String), Counters)> {
     Some(((crate::time::stats_date(e.ts_ms), user.clone()), Counters::from_event(e)))
 }
 
+/// One Maestro API key's calls of one day: spend per caller key. A user with several keys has
+/// a row per key here and one row in [`CallerRow`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerKeyRow {
+    pub date: String,
+    pub caller_key_id: String,
+    #[serde(flatten)]
+    pub counters: Counters,
+}
+
+/// The caller-key row one event adds to (none for a call made without a Maestro API key).
+pub fn event_caller_key_row(e: &LogEvent) -> Option<((String, String), Counters)> {
+    let key = e.caller_key_id.as_ref()?;
+    Some(((crate::time::stats_date(e.ts_ms), key.clone()), Counters::from_event(e)))
+}
+
 /// Which rows a stats query reads: an inclusive date range plus optional exact filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsQuery {

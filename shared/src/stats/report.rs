@@ -725,6 +725,9 @@ mod tests {
         ) -> Result<Vec<crate::stats::CallerRow>, StoreError> {
             Ok(Vec::new())
         }
+        async fn caller_key_rows(&self, _: &str, _: &str) -> Result<Vec<crate::stats::CallerKeyRow>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[tokio::test]

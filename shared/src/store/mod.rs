@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ApiKey, Catalog, KeyLimits, KeyStatus, Model, Provider, Route};
 use crate::logs::LogEvent;
 use crate::secret::SecretString;
-use crate::stats::{CallerRow, StatsQuery, StatsRow};
+use crate::stats::{CallerKeyRow, CallerRow, StatsQuery, StatsRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -355,6 +355,8 @@ pub trait StatsStore: Send + Sync {
         to_date: &str,
         user_id: Option<&str>,
     ) -> Result<Vec<CallerRow>, StoreError>;
+    /// Per Maestro API key and day, `from_date..=to_date`, of every key that made calls.
+    async fn caller_key_rows(&self, from_date: &str, to_date: &str) -> Result<Vec<CallerKeyRow>, StoreError>;
     /// How many logs pass the query's filters (its `limit` and `before` ignored), counting at
     /// most `cap`. The default reads the logs page by page, so a count costs at most `cap` reads.
     async fn count_logs(&self, query: &LogQuery, cap: u64) -> Result<LogCount, StoreError> {
@@ -398,6 +400,9 @@ mod tests {
             Ok(Vec::new())
         }
         async fn caller_rows(&self, _: &str, _: &str, _: Option<&str>) -> Result<Vec<CallerRow>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn caller_key_rows(&self, _: &str, _: &str) -> Result<Vec<CallerKeyRow>, StoreError> {
             Ok(Vec::new())
         }
         async fn logs(&self, q: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {

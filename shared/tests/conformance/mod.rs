@@ -49,7 +49,7 @@ macro_rules! conformance_suite {
                 given_logs_over_several_hours_when_paged_by_seven_then_every_log_comes_once_newest_first,
                 given_calls_through_routes_then_logs_keep_the_rule_and_filter_by_the_exact_route,
                 given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
-                given_calls_in_several_minutes_then_minute_and_caller_rows_count_each_call_once,
+                given_calls_in_several_minutes_then_minute_caller_and_caller_key_rows_count_each_call_once,
                 given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap,
             },
             catalog_admin {

@@ -501,19 +501,24 @@ pub async fn given_calls_through_routes_then_stats_rows_count_per_route_exactly_
     assert!(rows(&*store, StatsQuery { route: Some("smar".into()), ..day() }).await.is_empty());
 }
 
-pub async fn given_calls_in_several_minutes_then_minute_and_caller_rows_count_each_call_once(
+pub async fn given_calls_in_several_minutes_then_minute_caller_and_caller_key_rows_count_each_call_once(
     store: Arc<dyn StatsStore>,
 ) {
     let t = at("2026-11-26T06:59:10Z");
     let of = |id: &str, ts: i64, user: Option<&str>| LogEvent { user_id: user.map(str::to_string), ..event(id, ts) };
+    // Alice calls with two Maestro API keys, then with a JWT; bob with a key.
+    let keyed = |e: LogEvent, key: &str| LogEvent { caller_key_id: Some(key.into()), ..e };
     let calls = [
-        of("m-1", t, Some("alice")),
-        of("m-2", t + 20_000, Some("bob")),
+        keyed(of("m-1", t, Some("alice")), "ck_alice_app"),
+        keyed(of("m-2", t + 20_000, Some("bob")), "ck_bob"),
         // The next hour's first minute: another DynamoDB partition.
-        LogEvent { user_id: Some("alice".into()), ..failed_event("m-3", t + 60_000) },
+        keyed(LogEvent { user_id: Some("alice".into()), ..failed_event("m-3", t + 60_000) }, "ck_alice_ci"),
         of("m-4", t + 125_000, None),
+        of("m-5", t + 130_000, Some("alice")),
+        // The next day.
+        keyed(of("m-6", at("2026-11-27T00:00:01Z"), Some("alice")), "ck_alice_app"),
     ];
-    assert_eq!(store.record_events(&calls).await.expect("record"), [true; 4]);
+    assert_eq!(store.record_events(&calls).await.expect("record"), [true; 6]);
     // A redelivery adds nothing to either.
     assert_eq!(store.record_events(&calls[..1]).await.expect("record"), [false]);
 
@@ -527,7 +532,7 @@ pub async fn given_calls_in_several_minutes_then_minute_and_caller_rows_count_ea
         [
             ("2026-11-26T06:59", "key-1", 2, 0, 9_000),
             ("2026-11-26T07:00", "key-1", 1, 1, 0),
-            ("2026-11-26T07:01", "key-1", 1, 0, 4_500),
+            ("2026-11-26T07:01", "key-1", 2, 0, 9_000),
         ]
     );
     assert!(minutes.iter().all(|r| r.route.is_none() && r.provider == "openai"));
@@ -542,11 +547,36 @@ pub async fn given_calls_in_several_minutes_then_minute_and_caller_rows_count_ea
         .iter()
         .map(|r| (r.user_id.as_str(), r.counters.requests, r.counters.errors, r.counters.cost_micros))
         .collect();
-    assert_eq!(seen, [("alice", 2, 1, 4_500), ("bob", 1, 0, 4_500)], "a call for no user has no caller row");
+    assert_eq!(seen, [("alice", 3, 1, 9_000), ("bob", 1, 0, 4_500)], "a call for no user has no caller row");
     let bob = store.caller_rows("2026-11-25", "2026-11-27", Some("bob")).await.expect("caller rows");
     assert_eq!(bob.len(), 1);
     assert_eq!((bob[0].date.as_str(), bob[0].counters.prompt_tokens), ("2026-11-26", 120));
-    assert!(store.caller_rows("2026-11-27", "2026-11-27", None).await.expect("caller rows").is_empty());
+    assert!(store.caller_rows("2026-11-28", "2026-11-28", None).await.expect("caller rows").is_empty());
+
+    // Per Maestro API key and day: calls without a key have none; a redelivery adds nothing.
+    let keys = store.caller_key_rows("2026-11-26", "2026-11-27").await.expect("caller key rows");
+    let seen: Vec<(&str, &str, u64, u64, u64)> = keys
+        .iter()
+        .map(|r| {
+            (r.date.as_str(), r.caller_key_id.as_str(), r.counters.requests, r.counters.errors, r.counters.cost_micros)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("2026-11-26", "ck_alice_app", 1, 0, 4_500),
+            ("2026-11-26", "ck_alice_ci", 1, 1, 0),
+            ("2026-11-26", "ck_bob", 1, 0, 4_500),
+            ("2026-11-27", "ck_alice_app", 1, 0, 4_500),
+        ]
+    );
+    assert_eq!(keys[0].counters.latency_hist, hist(&[420]));
+    let one_day = store.caller_key_rows("2026-11-27", "2026-11-27").await.expect("caller key rows");
+    assert_eq!(one_day.len(), 1);
+    // The key each call came with is in its log.
+    let logged = store.logs(&LogQuery { limit: 10, ..LogQuery::default() }).await.expect("logs");
+    let key_of = |id: &str| logged.iter().find(|e| e.request_id == id).and_then(|e| e.caller_key_id.clone());
+    assert_eq!((key_of("m-3").as_deref(), key_of("m-5")), (Some("ck_alice_ci"), None));
 }
 
 pub async fn given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap(

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::aws::provision::{GSI_PROVIDER, GSI_PROVIDER_PK, GSI_PROVIDER_SK, GSI_USER, GSI_USER_PK, GSI_USER_SK};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, CallerRow, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
+use crate::stats::{self, CallerKeyRow, CallerRow, Counters, LEGACY_LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -155,8 +155,9 @@ fn chunks(events: &[LogEvent], distinct: &[usize]) -> Vec<Vec<usize>> {
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut items = 0;
     for &i in distinct {
-        // Its log, at most one daily and one minute row per key it tried, and its caller row.
-        let needed = 1 + 2 * (1 + events[i].key_attempts.len()) + 1;
+        // Its log, at most one daily and one minute row per key it tried, its caller row and its
+        // caller key's.
+        let needed = 1 + 2 * (1 + events[i].key_attempts.len()) + 1 + usize::from(events[i].caller_key_id.is_some());
         if chunks.is_empty() || items + needed > MAX_TRANSACTION_ITEMS {
             chunks.push(Vec::new());
             items = 0;
@@ -185,6 +186,19 @@ const CALLER_SHARDS: u64 = 16;
 
 fn caller_pk(date: &str, user_id: &str) -> String {
     format!("CSTAT#{date}#{:02}", log_shard(user_id) % CALLER_SHARDS)
+}
+
+/// Which items of a caller partition a read wants.
+enum SortKey {
+    /// The one item with this sort key.
+    Is(String),
+    /// The items whose sort key starts so (`U#` users, `K#` caller keys).
+    Prefix(&'static str),
+}
+
+/// Every shard of a day's caller partitions, for the items whose sort key starts with `prefix`.
+fn caller_shards<'a>(date: &'a str, prefix: &'static str) -> impl Iterator<Item = (String, SortKey)> + 'a {
+    (0..CALLER_SHARDS).map(move |shard| (format!("CSTAT#{date}#{shard:02}"), SortKey::Prefix(prefix)))
 }
 
 fn stats_pk(date: &str) -> String {
@@ -255,6 +269,7 @@ fn log_item(e: &LogEvent) -> Item {
     put_opt(&mut item, "error_message", e.error_message.as_deref().map(s));
     put_opt(&mut item, "ttfb_ms", e.ttfb_ms.map(n));
     put_opt(&mut item, "cache", e.cache.as_deref().map(s));
+    put_opt(&mut item, "caller_key_id", e.caller_key_id.as_deref().map(s));
     if e.saved_micros > 0 {
         item.insert("saved_micros".to_string(), n(e.saved_micros));
     }
@@ -277,6 +292,7 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         request_id: r.s("request_id")?,
         ts_ms: r.n("ts_ms")?,
         user_id: r.opt_s("user_id")?,
+        caller_key_id: r.opt_s("caller_key_id")?,
         provider: r.s("provider")?,
         model: r.s("model")?,
         key_id: r.opt_s("key_id")?,
@@ -539,6 +555,30 @@ async fn day_rows(
 }
 
 impl DynamoStore {
+    /// The items of caller partitions (`CSTAT#…`), a few partitions at a time.
+    async fn caller_items(&self, partitions: &[(String, SortKey)]) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in partitions.chunks(PARALLEL_DAYS) {
+            let reads = chunk.iter().map(|(pk, sk)| {
+                let mut expr = Expr::default();
+                let pk_is = format!("{} = {}", expr.name("pk"), expr.value("pk", s(pk)));
+                let condition = match sk {
+                    SortKey::Is(sk) => format!("{pk_is} AND {} = {}", expr.name("sk"), expr.value("sk", s(sk))),
+                    SortKey::Prefix(prefix) => {
+                        format!("{pk_is} AND begins_with({}, {})", expr.name("sk"), expr.value("sk", s(*prefix)))
+                    }
+                };
+                let client = self.client.clone();
+                let table = self.table.clone();
+                async move { QuerySpec::new(condition, expr).run(&client, &table, "read caller stats", None).await }
+            });
+            for items in try_join_all(reads).await? {
+                out.extend(items);
+            }
+        }
+        Ok(out)
+    }
+
     /// Lists the hour of a log in `LOGHOURS`, once per container and hour.
     async fn list_hour(&self, ts_ms: i64) -> Result<(), StoreError> {
         let hour = time::log_hour(ts_ms);
@@ -571,6 +611,7 @@ impl DynamoStore {
         let mut rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
         let mut minute_rows: BTreeMap<RowKey, (Counters, i64)> = BTreeMap::new();
         let mut caller_rows: BTreeMap<(String, String), (Counters, i64)> = BTreeMap::new();
+        let mut caller_key_rows: BTreeMap<(String, String), (Counters, i64)> = BTreeMap::new();
         for e in events {
             let mut guard = Expr::default();
             let log = Put::builder()
@@ -593,10 +634,13 @@ impl DynamoStore {
                 sum.add(&counters);
                 *ts = (*ts).max(e.ts_ms);
             }
-            if let Some((row, counters)) = stats::event_caller_row(e) {
-                let (sum, ts) = caller_rows.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
-                sum.add(&counters);
-                *ts = (*ts).max(e.ts_ms);
+            let callers = [(stats::event_caller_row(e), &mut caller_rows), (stats::event_caller_key_row(e), &mut caller_key_rows)];
+            for (row, sums) in callers {
+                if let Some((row, counters)) = row {
+                    let (sum, ts) = sums.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
+                    sum.add(&counters);
+                    *ts = (*ts).max(e.ts_ms);
+                }
             }
         }
         for (row, (counters, ts_ms)) in rows {
@@ -615,12 +659,15 @@ impl DynamoStore {
             let expires = expires_after_days(ts_ms, stats::MINUTE_RETENTION_DAYS);
             items.extend(self.add_counters(minute_pk(&row.date), sk, &named, &counters, expires)?);
         }
-        for ((date, user), (counters, ts_ms)) in caller_rows {
-            let named = [("date", &date), ("user_id", &user)];
+        // A user's row (`U#<user>`) and a caller key's (`K#<id>`) share the day's caller shards.
+        let callers = caller_rows.into_iter().map(|row| ("user_id", "U#", row));
+        let callers = callers.chain(caller_key_rows.into_iter().map(|row| ("caller_key_id", "K#", row)));
+        for (attribute, prefix, ((date, caller), (counters, ts_ms))) in callers {
+            let named = [("date", &date), (attribute, &caller)];
             let expires = expires_after_days(ts_ms, STATS_TTL_DAYS);
             items.extend(self.add_counters(
-                caller_pk(&date, &user),
-                format!("U#{user}"),
+                caller_pk(&date, &caller),
+                format!("{prefix}{caller}"),
                 &named,
                 &counters,
                 expires,
@@ -1009,29 +1056,35 @@ impl StatsStore for DynamoStore {
         let mut partitions = Vec::new();
         for date in days(&range)? {
             match user_id {
-                Some(user) => partitions.push((caller_pk(&date, user), Some(format!("U#{user}")))),
-                None => partitions.extend((0..CALLER_SHARDS).map(|shard| (format!("CSTAT#{date}#{shard:02}"), None))),
+                Some(user) => partitions.push((caller_pk(&date, user), SortKey::Is(format!("U#{user}")))),
+                None => partitions.extend(caller_shards(&date, "U#")),
             }
         }
         let mut rows = Vec::new();
-        for chunk in partitions.chunks(PARALLEL_DAYS) {
-            let reads = chunk.iter().map(|(pk, sk)| {
-                let mut expr = Expr::default();
-                let mut condition = format!("{} = {}", expr.name("pk"), expr.value("pk", s(pk)));
-                if let Some(sk) = sk {
-                    condition.push_str(&format!(" AND {} = {}", expr.name("sk"), expr.value("sk", s(sk))));
-                }
-                let client = self.client.clone();
-                let table = self.table.clone();
-                async move { QuerySpec::new(condition, expr).run(&client, &table, "read caller stats", None).await }
-            });
-            for items in try_join_all(reads).await? {
-                for item in &items {
-                    rows.push(caller_row_from(item)?);
-                }
-            }
+        for item in self.caller_items(&partitions).await? {
+            rows.push(caller_row_from(&item)?);
         }
         rows.sort_by(|a, b| (&a.date, &a.user_id).cmp(&(&b.date, &b.user_id)));
+        Ok(rows)
+    }
+
+    async fn caller_key_rows(&self, from_date: &str, to_date: &str) -> Result<Vec<CallerKeyRow>, StoreError> {
+        let range =
+            StatsQuery { from_date: from_date.to_string(), to_date: to_date.to_string(), ..StatsQuery::default() };
+        let mut partitions = Vec::new();
+        for date in days(&range)? {
+            partitions.extend(caller_shards(&date, "K#"));
+        }
+        let mut rows = Vec::new();
+        for item in self.caller_items(&partitions).await? {
+            let r = Reader::new(&item, "caller key stats");
+            rows.push(CallerKeyRow {
+                date: r.s("date")?,
+                caller_key_id: r.s("caller_key_id")?,
+                counters: counters_from(&r)?,
+            });
+        }
+        rows.sort_by(|a, b| (&a.date, &a.caller_key_id).cmp(&(&b.date, &b.caller_key_id)));
         Ok(rows)
     }
 
@@ -1066,6 +1119,7 @@ mod tests {
             request_id: "req-1".into(),
             ts_ms: 1_795_000_000_123,
             user_id: None,
+            caller_key_id: None,
             provider: "openai".into(),
             model: "gpt-4o".into(),
             key_id: Some("k".into()),

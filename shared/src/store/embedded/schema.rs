@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     RESPONSE_CACHE,
     MINUTE_STATS_AND_ALERTS,
     KEY_ERRORS,
+    CALLER_KEY_SPEND,
 ];
 
 const V1: &str = r#"
@@ -511,6 +512,60 @@ CREATE TABLE alert_lease (
 const KEY_ERRORS: &str = r#"
 ALTER TABLE api_keys ADD COLUMN last_error_message TEXT;
 ALTER TABLE api_keys ADD COLUMN last_error_message_at INTEGER;
+"#;
+
+/// Which Maestro API key a call came with (`api_logs.caller_key_id`), and spend per caller key
+/// and day (`caller_key_stats`, the counters of `usage_stats`).
+const CALLER_KEY_SPEND: &str = r#"
+ALTER TABLE api_logs ADD COLUMN caller_key_id TEXT;
+CREATE TABLE caller_key_stats (
+    date               TEXT NOT NULL,
+    caller_key_id      TEXT NOT NULL,
+    requests           INTEGER NOT NULL DEFAULT 0,
+    successes          INTEGER NOT NULL DEFAULT 0,
+    errors             INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    cached_tokens      INTEGER NOT NULL DEFAULT 0,
+    cost_micros        INTEGER NOT NULL DEFAULT 0,
+    latency_ms_sum     INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    attempt_errors     INTEGER NOT NULL DEFAULT 0,
+    cache_hits         INTEGER NOT NULL DEFAULT 0,
+    saved_micros       INTEGER NOT NULL DEFAULT 0,
+    l0 INTEGER NOT NULL DEFAULT 0,
+    l1 INTEGER NOT NULL DEFAULT 0,
+    l2 INTEGER NOT NULL DEFAULT 0,
+    l3 INTEGER NOT NULL DEFAULT 0,
+    l4 INTEGER NOT NULL DEFAULT 0,
+    l5 INTEGER NOT NULL DEFAULT 0,
+    l6 INTEGER NOT NULL DEFAULT 0,
+    l7 INTEGER NOT NULL DEFAULT 0,
+    l8 INTEGER NOT NULL DEFAULT 0,
+    l9 INTEGER NOT NULL DEFAULT 0,
+    l10 INTEGER NOT NULL DEFAULT 0,
+    l11 INTEGER NOT NULL DEFAULT 0,
+    l12 INTEGER NOT NULL DEFAULT 0,
+    l13 INTEGER NOT NULL DEFAULT 0,
+    l14 INTEGER NOT NULL DEFAULT 0,
+    l15 INTEGER NOT NULL DEFAULT 0,
+    l16 INTEGER NOT NULL DEFAULT 0,
+    l17 INTEGER NOT NULL DEFAULT 0,
+    l18 INTEGER NOT NULL DEFAULT 0,
+    l19 INTEGER NOT NULL DEFAULT 0,
+    l20 INTEGER NOT NULL DEFAULT 0,
+    l21 INTEGER NOT NULL DEFAULT 0,
+    l22 INTEGER NOT NULL DEFAULT 0,
+    l23 INTEGER NOT NULL DEFAULT 0,
+    l24 INTEGER NOT NULL DEFAULT 0,
+    l25 INTEGER NOT NULL DEFAULT 0,
+    l26 INTEGER NOT NULL DEFAULT 0,
+    l27 INTEGER NOT NULL DEFAULT 0,
+    l28 INTEGER NOT NULL DEFAULT 0,
+    l29 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (date, caller_key_id)
+) WITHOUT ROWID;
 "#;
 
 /// The schema version this build writes.

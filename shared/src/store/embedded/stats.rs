@@ -10,7 +10,7 @@ use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::{Db, EmbeddedStore, backend, json_column, lock_db, parsed, to_json};
 use crate::logs::{CallStatus, LogEvent};
-use crate::stats::{self, CallerRow, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
+use crate::stats::{self, CallerKeyRow, CallerRow, Counters, LATENCY_BUCKETS_MS, RowKey, StatsQuery, StatsRow};
 use crate::store::{LogCount, LogQuery, StatsStore, StoreError};
 use crate::time;
 
@@ -24,7 +24,7 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule, cache, saved_micros"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule, cache, saved_micros, caller_key_id"
     };
 }
 
@@ -34,7 +34,7 @@ const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24, ?25, ?26, ?27) ON CONFLICT (request_id) DO NOTHING"
+     ?23, ?24, ?25, ?26, ?27, ?28) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// The filters of a log query. Optional filters are `?n IS NULL OR …`, so one cached statement
@@ -119,6 +119,18 @@ static SELECT_MINUTE_STATS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+const CALLER_KEY_STATS_COLUMNS: &str = "date, caller_key_id";
+static ADD_CALLER_KEY_STATS: LazyLock<String> =
+    LazyLock::new(|| add_counters_sql("caller_key_stats", CALLER_KEY_STATS_COLUMNS));
+
+static SELECT_CALLER_KEY_STATS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CALLER_KEY_STATS_COLUMNS}, {} FROM caller_key_stats WHERE date >= ?1 AND date <= ?2 \
+         ORDER BY {CALLER_KEY_STATS_COLUMNS}",
+        counter_columns().join(", ")
+    )
+});
+
 static SELECT_CALLER_STATS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {CALLER_KEY_COLUMNS}, {} FROM caller_stats WHERE date >= ?1 AND date <= ?2 \
@@ -183,6 +195,7 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         },
         cache: row.get(25)?,
         saved_micros: row.get(26)?,
+        caller_key_id: row.get(27)?,
     })
 }
 
@@ -255,6 +268,7 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
     let mut stats_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
     let mut minute_rows: BTreeMap<RowKey, Counters> = BTreeMap::new();
     let mut caller_rows: BTreeMap<(String, String), Counters> = BTreeMap::new();
+    let mut caller_key_rows: BTreeMap<(String, String), Counters> = BTreeMap::new();
     // key id -> (latest call, latest failed call)
     let mut keys_used: BTreeMap<&str, (i64, Option<i64>)> = BTreeMap::new();
     let mut recorded = Vec::with_capacity(events.len());
@@ -294,6 +308,7 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.route_rule,
             e.cache,
             e.saved_micros,
+            e.caller_key_id,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
@@ -307,6 +322,9 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
         }
         if let Some((row, counters)) = stats::event_caller_row(e) {
             caller_rows.entry(row).or_default().add(&counters);
+        }
+        if let Some((row, counters)) = stats::event_caller_key_row(e) {
+            caller_key_rows.entry(row).or_default().add(&counters);
         }
         // Every key the call used, failed tries included, and the final key of a failed call.
         let failed_call = e.status == CallStatus::Error;
@@ -338,12 +356,14 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
         values.extend(counters.iter().map(|v| v as &dyn ToSql));
         add_minute.execute(values.as_slice())?;
     }
-    let mut add_caller = tx.prepare_cached(&ADD_CALLER_STATS)?;
-    for ((date, user), counters) in &caller_rows {
-        let counters = counter_values(counters);
-        let mut values: Vec<&dyn ToSql> = vec![date, user];
-        values.extend(counters.iter().map(|v| v as &dyn ToSql));
-        add_caller.execute(values.as_slice())?;
+    for (sql, rows) in [(&*ADD_CALLER_STATS, &caller_rows), (&*ADD_CALLER_KEY_STATS, &caller_key_rows)] {
+        let mut add = tx.prepare_cached(sql)?;
+        for ((date, caller), counters) in rows {
+            let counters = counter_values(counters);
+            let mut values: Vec<&dyn ToSql> = vec![date, caller];
+            values.extend(counters.iter().map(|v| v as &dyn ToSql));
+            add.execute(values.as_slice())?;
+        }
     }
     let mut mark_used = tx.prepare_cached(MARK_KEY_USED)?;
     for (key_id, (last_used, last_error)) in keys_used {
@@ -385,6 +405,7 @@ pub(super) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<(usize, 
     for day in old_days {
         deleted.1 += conn.prepare_cached("DELETE FROM usage_stats WHERE date = ?1")?.execute(params![day])?;
         deleted.1 += conn.prepare_cached("DELETE FROM caller_stats WHERE date = ?1")?.execute(params![day])?;
+        deleted.1 += conn.prepare_cached("DELETE FROM caller_key_stats WHERE date = ?1")?.execute(params![day])?;
     }
     // Minute rows serve the last day at most; an hour of minutes per statement.
     loop {
@@ -491,6 +512,25 @@ impl StatsStore for EmbeddedStore {
         })
     }
 
+    async fn caller_key_rows(&self, from_date: &str, to_date: &str) -> Result<Vec<CallerKeyRow>, StoreError> {
+        let values = params![from_date, to_date];
+        self.with_db(|db| {
+            db.conn
+                .prepare_cached(&SELECT_CALLER_KEY_STATS)
+                .and_then(|mut stmt| {
+                    stmt.query_map(values, |row| {
+                        Ok(CallerKeyRow {
+                            date: row.get(0)?,
+                            caller_key_id: row.get(1)?,
+                            counters: counters_from_row(row, 2)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(backend("read caller key stats"))
+        })
+    }
+
     async fn logs(&self, query: &LogQuery) -> Result<Vec<LogEvent>, StoreError> {
         let limit = log_limit(query.limit);
         let values = log_values(query, limit as i64);
@@ -549,6 +589,7 @@ mod tests {
             request_id: request_id.into(),
             ts_ms,
             user_id: Some("u".into()),
+            caller_key_id: None,
             provider: "p".into(),
             model: "m".into(),
             key_id: None,
