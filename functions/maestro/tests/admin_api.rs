@@ -1210,6 +1210,7 @@ async fn the_openapi_document_covers_every_route_and_every_documented_route_is_s
             "GET /api/admin/ai-stats/usage",
             "GET /api/admin/ai-stats/usage/trend",
             "GET /api/admin/ai-stats/live",
+            "GET /api/admin/ai-stats/spend",
             "GET /api/admin/ai-stats/logs",
             "GET /api/admin/ai-stats/logs/count",
             "GET /api/admin/ai-stats/logs/export",

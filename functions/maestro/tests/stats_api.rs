@@ -269,7 +269,12 @@ async fn stats_match_a_known_sequence_of_calls_exactly() {
     assert_eq!(per_minute, 4, "every call in exactly one minute: {live}");
     let total = &live["total"];
     assert_eq!(
-        (total["requests"].as_u64(), total["errors"].as_u64(), total["total_tokens"].as_u64(), total["cost_micros"].as_u64()),
+        (
+            total["requests"].as_u64(),
+            total["errors"].as_u64(),
+            total["total_tokens"].as_u64(),
+            total["cost_micros"].as_u64()
+        ),
         (Some(4), Some(1), Some(87), Some(117))
     );
     assert_eq!((total["latency_ms_p50"].as_u64(), total["latency_ms_p95"].as_u64()), (Some(p50), Some(p95)));
@@ -283,6 +288,87 @@ async fn stats_match_a_known_sequence_of_calls_exactly() {
     let broken = ok(&app, "/api/admin/ai-stats/live?minutes=1&provider=broken").await;
     assert_eq!(broken["points"].as_array().unwrap().len(), 1);
     assert!(broken["total"]["requests"].as_u64().unwrap() <= 1, "one minute, one provider: {broken}");
+}
+
+/// Spend per user, per Maestro API key and per model: two keys of one owner, one of another and
+/// a JWT caller, each call 39 micro-USD; exact per group and per day, the rest summed.
+#[tokio::test]
+async fn spend_goes_where_the_calls_went_per_user_per_caller_key_and_per_model() {
+    let fake = FakeProvider::start().await;
+    let app = spawn_app(&config(&fake.url).replace("rpm = 3\nrpd = 3", "rpm = 100\nrpd = 100"), &[]).await;
+    let mut keys = Vec::new();
+    for (owner, name) in [("team-a", "prod"), ("team-a", "ci"), ("team-b", "prod")] {
+        let response = app
+            .http
+            .post(format!("{}/api/admin/api-keys", app.url))
+            .bearer_auth(&app.admin_token)
+            .json(&json!({"owner": owner, "key_name": name}))
+            .send()
+            .await
+            .unwrap();
+        let created: Value = response.json().await.unwrap();
+        keys.push((created["id"].as_str().unwrap().to_string(), created["api_key"].as_str().unwrap().to_string()));
+    }
+    let call_with = |key: String| {
+        let request =
+            app.http.post(format!("{}/v1/chat/completions", app.url)).bearer_auth(key).json(&hello("fake/m1"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // team-a: 2 calls with prod, 1 with ci; team-b: 1; user-1 (a JWT): 1; and a failed call.
+    for key in [&keys[0].1, &keys[0].1, &keys[1].1, &keys[2].1] {
+        assert_eq!(call_with(key.clone()).await, 200);
+    }
+    assert_eq!(app.chat(hello("fake/m1")).await.status(), 200);
+    assert_eq!(app.chat(hello("broken/m2")).await.status(), 502);
+    assert!(app.app.wait_for_logs(Duration::from_secs(5)).await);
+    let today = maestro_shared::time::stats_date(maestro_shared::time::now_ms());
+
+    let by_user = ok(&app, "/api/admin/ai-stats/spend?by=user").await;
+    assert_eq!(by_user["days"].as_array().unwrap().len(), 30);
+    assert_eq!(by_user["to"], today.as_str());
+    let groups = |report: &Value| -> Vec<(String, u64, u64)> {
+        report["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                (
+                    g["group"].as_str().unwrap().to_string(),
+                    g["usage"]["requests"].as_u64().unwrap(),
+                    g["usage"]["cost_micros"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        groups(&by_user),
+        [("team-a".to_string(), 3, 117), ("user-1".to_string(), 2, 39), ("team-b".to_string(), 1, 39)]
+    );
+    assert_eq!((by_user["total"]["requests"].as_u64(), by_user["total"]["cost_micros"].as_u64()), (Some(6), Some(195)));
+    let team_a = &by_user["top"][0];
+    assert_eq!(team_a["daily_cost_micros"].as_array().unwrap().last().unwrap(), 117);
+    assert_eq!(team_a["daily_requests"].as_array().unwrap()[..29].iter().filter(|v| **v != 0).count(), 0);
+    assert_eq!(team_a["cost_share"], 117.0 / 195.0);
+
+    let by_key = ok(&app, "/api/admin/ai-stats/spend?by=caller_key").await;
+    assert_eq!(
+        groups(&by_key),
+        [(keys[0].0.clone(), 2, 78), (keys[1].0.clone(), 1, 39), (keys[2].0.clone(), 1, 39)],
+        "the JWT calls have no caller key"
+    );
+    let two = ok(&app, "/api/admin/ai-stats/spend?by=caller_key&top=1").await;
+    assert_eq!(groups(&two), [(keys[0].0.clone(), 2, 78)]);
+    assert_eq!(
+        (two["others"]["group"].as_str(), two["others"]["usage"]["cost_micros"].as_u64()),
+        (Some("2 others"), Some(78))
+    );
+    assert_eq!(two["groups"], 3);
+
+    let by_model = ok(&app, "/api/admin/ai-stats/spend?by=model").await;
+    assert_eq!(groups(&by_model), [("fake/m1".to_string(), 5, 195), ("broken/m2".to_string(), 1, 0)]);
+    let (status, body) =
+        get(&app, "/api/admin/ai-stats/spend?by=model&from=2026-01-01&to=2026-06-30", Some(&app.admin_token)).await;
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("from")), "{body}");
 }
 
 /// The export: the filtered calls as CSV, newest first, streamed; its limit; the header line and
@@ -377,6 +463,10 @@ async fn stats_parameters_are_checked_and_every_route_wants_an_admin_token() {
         "/api/admin/ai-stats/live?minutes=61",
         "/api/admin/ai-stats/live?minutes=soon",
         "/api/admin/ai-stats/live?user=a",
+        "/api/admin/ai-stats/spend",
+        "/api/admin/ai-stats/spend?by=day",
+        "/api/admin/ai-stats/spend?by=user&top=0",
+        "/api/admin/ai-stats/spend?by=user&top=51",
     ] {
         let (status, body) = get(&app, path, Some(&app.admin_token)).await;
         assert_eq!(status, 400, "{path}: {body}");
@@ -387,6 +477,7 @@ async fn stats_parameters_are_checked_and_every_route_wants_an_admin_token() {
         "/api/admin/ai-stats/usage",
         "/api/admin/ai-stats/usage/trend",
         "/api/admin/ai-stats/live",
+        "/api/admin/ai-stats/spend?by=user",
         "/api/admin/ai-stats/logs",
     ] {
         let (status, body) = get(&app, path, None).await;

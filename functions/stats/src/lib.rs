@@ -18,7 +18,8 @@ use maestro_shared::logs::CallStatus;
 use maestro_shared::openapi::{AdminErrors, ErrorDetail, ErrorResponse};
 use maestro_shared::stats::export;
 use maestro_shared::stats::report::{
-    self, Dashboard, GroupBy, LiveReport, LogPage, TrendReport, UsageFilter, UsageReport, day_start_ms,
+    self, Dashboard, GroupBy, LiveReport, LogPage, SpendBy, SpendReport, TrendReport, UsageFilter, UsageReport,
+    day_start_ms,
 };
 use maestro_shared::store::{CatalogStore, CounterStore, LogQuery, StatsStore};
 use maestro_shared::time;
@@ -40,6 +41,7 @@ pub fn router(state: StatsState) -> Router {
         .route("/api/admin/ai-stats/usage", get(usage))
         .route("/api/admin/ai-stats/usage/trend", get(trend))
         .route("/api/admin/ai-stats/live", get(live))
+        .route("/api/admin/ai-stats/spend", get(spend))
         .route("/api/admin/ai-stats/logs", get(logs))
         .route("/api/admin/ai-stats/logs/count", get(logs_count))
         .route("/api/admin/ai-stats/logs/export", get(logs_export));
@@ -50,7 +52,7 @@ pub fn router(state: StatsState) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(dashboard, usage, trend, live, logs, logs_count, logs_export),
+    paths(dashboard, usage, trend, live, spend, logs, logs_count, logs_export),
     components(schemas(ErrorResponse, ErrorDetail, LogCountView)),
     tags((name = "stats", description = "Usage, cost, latency and call logs (admin token)"))
 )]
@@ -214,6 +216,53 @@ async fn live(
     }
     let f = filter(p.provider, p.model, p.key_id, None, None);
     Ok(Json(report::live(state.store.as_ref(), time::now_ms(), minutes, &f).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct SpendParams {
+    /// First day, `yyyy-mm-dd` (UTC); defaults to 29 days before `to`; at most 92 days in all.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    from: Option<String>,
+    /// Last day, inclusive; defaults to today (UTC).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    to: Option<String>,
+    /// `user`, `caller_key` or `model`.
+    #[param(pattern = "^(user|caller_key|model)$")]
+    by: String,
+    /// How many groups to list one by one (1 to 50, 10 by default); the rest are summed.
+    #[param(minimum = 1, maximum = 50)]
+    top: Option<usize>,
+}
+
+/// Where spend goes: per user, per Maestro API key or per model over a date range, the top
+/// groups with their cost and calls per day, the rest summed.
+#[utoipa::path(get, path = "/api/admin/ai-stats/spend", tag = "stats", security(("bearer" = [])),
+    params(SpendParams),
+    responses((status = 200, description = "Spend per group", body = SpendReport), AdminErrors))]
+async fn spend(
+    State(state): State<StatsState>,
+    params: Result<Query<SpendParams>, QueryRejection>,
+) -> Result<Json<SpendReport>, ApiError> {
+    let p = query(params)?;
+    let by = SpendBy::parse(&p.by)?;
+    let top = p.top.unwrap_or(10);
+    if !(1..=report::MAX_SPEND_TOP).contains(&top) {
+        return Err(ApiError::invalid_param(
+            "top",
+            format!("`top` must be 1 to {}, not {top}.", report::MAX_SPEND_TOP),
+        ));
+    }
+    let range = report::date_range(p.from.as_deref(), p.to.as_deref(), 30, time::now_ms())?;
+    // Per user and per key read a day's caller shards each (16 queries on DynamoDB): a quarter.
+    if (range.1 - range.0).num_days() >= report::MAX_SPEND_DAYS {
+        return Err(ApiError::invalid_param(
+            "from",
+            format!("A spend range may span at most {} days.", report::MAX_SPEND_DAYS),
+        ));
+    }
+    Ok(Json(report::spend(state.store.as_ref(), range, by, top).await?))
 }
 
 /// The log filters, shared by the page, the count and the export; each adds its own fields.

@@ -529,6 +529,164 @@ pub async fn dashboard(
     })
 }
 
+// ---- Spend ----------------------------------------------------------------------------------
+
+/// Where spend goes: per caller (`user`), per Maestro API key (`caller_key`) or per model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendBy {
+    User,
+    CallerKey,
+    Model,
+}
+
+impl SpendBy {
+    pub fn parse(value: &str) -> Result<Self, ApiError> {
+        match value {
+            "user" => Ok(Self::User),
+            "caller_key" => Ok(Self::CallerKey),
+            "model" => Ok(Self::Model),
+            other => {
+                Err(ApiError::invalid_param("by", format!("`by` must be user, caller_key or model, not `{other}`.")))
+            }
+        }
+    }
+}
+
+/// The longest range of a spend answer, in days.
+pub const MAX_SPEND_DAYS: i64 = 92;
+
+/// The most groups a spend answer lists one by one; the rest are summed as `others`.
+pub const MAX_SPEND_TOP: usize = 50;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SpendGroup {
+    /// The user id, the caller key's id (`ck_…`) or `provider/model`.
+    pub group: String,
+    pub usage: UsageView,
+    /// Its share of the range's cost (0…1); `null` when nothing cost anything.
+    pub cost_share: Option<f64>,
+    /// Cost per day of the range, oldest first (micro-USD).
+    pub daily_cost_micros: Vec<u64>,
+    /// Calls per day of the range, oldest first.
+    pub daily_requests: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SpendReport {
+    pub from: String,
+    pub to: String,
+    pub by: SpendBy,
+    /// Every day of the range, oldest first: what the daily figures are of.
+    pub days: Vec<String>,
+    /// Every call of the range that has such a group (calls made without a Maestro API key have
+    /// no caller key).
+    pub total: UsageView,
+    /// The groups that cost most (then: most calls), at most `top`.
+    pub top: Vec<SpendGroup>,
+    /// The other groups summed; `null` when `top` holds them all.
+    pub others: Option<SpendGroup>,
+    /// How many groups had calls in the range.
+    pub groups: usize,
+}
+
+/// Spend over an inclusive date range per user, caller key or model: the top groups with their
+/// daily cost and calls, the rest summed. From the daily stats, caller and caller-key rows (exact,
+/// as every stats answer).
+pub async fn spend(
+    store: &dyn StatsStore,
+    (from, to): (NaiveDate, NaiveDate),
+    by: SpendBy,
+    top: usize,
+) -> Result<SpendReport, ApiError> {
+    let (from_text, to_text) = (date_text(from), date_text(to));
+    let rows: Vec<(String, String, Counters)> = match by {
+        SpendBy::User => {
+            let rows = store.caller_rows(&from_text, &to_text, None).await.map_err(ApiError::from)?;
+            rows.into_iter().map(|r| (r.user_id, r.date, r.counters)).collect()
+        }
+        SpendBy::CallerKey => {
+            let rows = store.caller_key_rows(&from_text, &to_text).await.map_err(ApiError::from)?;
+            rows.into_iter().map(|r| (r.caller_key_id, r.date, r.counters)).collect()
+        }
+        SpendBy::Model => {
+            let query = UsageFilter::default().stats_query(from, to);
+            let rows = store.stats_rows(&query).await.map_err(ApiError::from)?;
+            rows.into_iter().map(|r| (format!("{}/{}", r.provider, r.model), r.date, r.counters)).collect()
+        }
+    };
+    let days: Vec<String> = from.iter_days().take_while(|d| *d <= to).map(date_text).collect();
+    Ok(spend_from_rows(&rows, days, (from_text, to_text), by, top))
+}
+
+/// The spend report of `(group, day, counters)` rows (pure, for tests).
+pub fn spend_from_rows(
+    rows: &[(String, String, Counters)],
+    days: Vec<String>,
+    (from, to): (String, String),
+    by: SpendBy,
+    top: usize,
+) -> SpendReport {
+    let day_index: BTreeMap<&str, usize> = days.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
+    struct Sum {
+        counters: Counters,
+        cost: Vec<u64>,
+        requests: Vec<u64>,
+    }
+    let mut sums: BTreeMap<&str, Sum> = BTreeMap::new();
+    let mut total = Counters::default();
+    for (group, day, counters) in rows {
+        let Some(&i) = day_index.get(day.as_str()) else { continue };
+        let sum = sums.entry(group).or_insert_with(|| Sum {
+            counters: Counters::default(),
+            cost: vec![0; days.len()],
+            requests: vec![0; days.len()],
+        });
+        sum.counters.add(counters);
+        sum.cost[i] += counters.cost_micros;
+        sum.requests[i] += counters.requests;
+        total.add(counters);
+    }
+    let share = |cost: u64| (total.cost_micros > 0).then(|| cost as f64 / total.cost_micros as f64);
+    let group = |name: String, sum: &Sum| SpendGroup {
+        group: name,
+        usage: UsageView::from(&sum.counters),
+        cost_share: share(sum.counters.cost_micros),
+        daily_cost_micros: sum.cost.clone(),
+        daily_requests: sum.requests.clone(),
+    };
+    let mut ranked: Vec<(&str, &Sum)> = sums.iter().map(|(g, s)| (*g, s)).collect();
+    ranked.sort_by(|a, b| {
+        (b.1.counters.cost_micros, b.1.counters.requests)
+            .cmp(&(a.1.counters.cost_micros, a.1.counters.requests))
+            .then(a.0.cmp(b.0))
+    });
+    let groups = ranked.len();
+    let top = top.clamp(1, MAX_SPEND_TOP);
+    let rest = ranked.split_off(top.min(groups));
+    let others = (!rest.is_empty()).then(|| {
+        let mut sum = Sum { counters: Counters::default(), cost: vec![0; days.len()], requests: vec![0; days.len()] };
+        for (_, s) in &rest {
+            sum.counters.add(&s.counters);
+            for i in 0..days.len() {
+                sum.cost[i] += s.cost[i];
+                sum.requests[i] += s.requests[i];
+            }
+        }
+        group(format!("{} others", rest.len()), &sum)
+    });
+    SpendReport {
+        from,
+        to,
+        by,
+        days,
+        total: UsageView::from(&total),
+        top: ranked.into_iter().map(|(name, sum)| group(name.to_string(), sum)).collect(),
+        others,
+        groups,
+    }
+}
+
 // ---- Live -----------------------------------------------------------------------------------
 
 /// The live panel's window by default, and the longest one it may ask for.
@@ -602,7 +760,10 @@ pub fn live_from_rows(rows: &[StatsRow], from_ms: i64, minutes: u32, filter: &Us
         to: labels.last().cloned().unwrap_or_default(),
         points: labels
             .iter()
-            .map(|m| TrendPoint { date: m.clone(), usage: UsageView::from(per_minute.get(m.as_str()).unwrap_or(&zero)) })
+            .map(|m| TrendPoint {
+                date: m.clone(),
+                usage: UsageView::from(per_minute.get(m.as_str()).unwrap_or(&zero)),
+            })
             .collect(),
         total: UsageView::from(&total),
         providers,
@@ -692,12 +853,58 @@ mod tests {
         let minutes: Vec<(&str, u64)> = all.points.iter().map(|p| (p.date.as_str(), p.usage.requests)).collect();
         assert_eq!(minutes, [("2026-11-26T06:58", 2), ("2026-11-26T06:59", 0), ("2026-11-26T07:00", 6)]);
         assert_eq!((all.total.requests, all.total.cost_micros), (8, 1_500));
-        assert_eq!(all.points[0].usage.latency_ms_p95, Some(crate::stats::LATENCY_BUCKETS_MS[crate::stats::latency_bucket(900)]));
-        let providers: Vec<(&str, u64)> = all.providers.iter().map(|p| (p.provider.as_str(), p.usage.requests)).collect();
+        assert_eq!(
+            all.points[0].usage.latency_ms_p95,
+            Some(crate::stats::LATENCY_BUCKETS_MS[crate::stats::latency_bucket(900)])
+        );
+        let providers: Vec<(&str, u64)> =
+            all.providers.iter().map(|p| (p.provider.as_str(), p.usage.requests)).collect();
         assert_eq!(providers, [("b", 5), ("a", 3)]);
         let only_a = UsageFilter { provider: Some("a".into()), ..UsageFilter::default() };
         let a = live_from_rows(&rows, from, 3, &only_a, now);
         assert_eq!(a.points.iter().map(|p| p.usage.requests).collect::<Vec<_>>(), [2, 0, 1]);
+    }
+
+    #[test]
+    fn spend_ranks_groups_by_cost_sums_the_rest_and_keeps_every_day() {
+        let c = |requests: u64, cost_micros: u64| Counters {
+            requests,
+            successes: requests,
+            cost_micros,
+            ..Counters::default()
+        };
+        let row = |g: &str, d: &str, counters: Counters| (g.to_string(), d.to_string(), counters);
+        let rows = [
+            row("alice", "2026-11-25", c(2, 300)),
+            row("alice", "2026-11-26", c(1, 100)),
+            row("bob", "2026-11-26", c(5, 500)),
+            row("carol", "2026-11-24", c(9, 0)),
+            row("dave", "2026-11-26", c(1, 0)),
+            row("erin", "2026-11-20", c(1, 999)), // outside the range
+        ];
+        let days = vec!["2026-11-24".to_string(), "2026-11-25".to_string(), "2026-11-26".to_string()];
+        let range = ("2026-11-24".to_string(), "2026-11-26".to_string());
+        let report = spend_from_rows(&rows, days.clone(), range.clone(), SpendBy::User, 2);
+        assert_eq!((report.total.requests, report.total.cost_micros, report.groups), (18, 900, 4));
+        let top: Vec<(&str, u64, Vec<u64>, Vec<u64>)> = report
+            .top
+            .iter()
+            .map(|g| (g.group.as_str(), g.usage.cost_micros, g.daily_cost_micros.clone(), g.daily_requests.clone()))
+            .collect();
+        assert_eq!(
+            top,
+            [("bob", 500, vec![0, 0, 500], vec![0, 0, 5]), ("alice", 400, vec![0, 300, 100], vec![0, 2, 1])]
+        );
+        assert_eq!(report.top[0].cost_share, Some(500.0 / 900.0));
+        let others = report.others.expect("others");
+        assert_eq!(
+            (others.group.as_str(), others.usage.requests, others.daily_requests),
+            ("2 others", 10, vec![9, 0, 1])
+        );
+        // Equal cost: more calls first.
+        let all = spend_from_rows(&rows, days, range, SpendBy::User, 10);
+        assert_eq!(all.top.iter().map(|g| g.group.as_str()).collect::<Vec<_>>(), ["bob", "alice", "carol", "dave"]);
+        assert!(all.others.is_none());
     }
 
     /// Stats rows from a fixed list, filtered by the query as a store would.

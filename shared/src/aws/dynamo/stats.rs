@@ -634,7 +634,10 @@ impl DynamoStore {
                 sum.add(&counters);
                 *ts = (*ts).max(e.ts_ms);
             }
-            let callers = [(stats::event_caller_row(e), &mut caller_rows), (stats::event_caller_key_row(e), &mut caller_key_rows)];
+            let callers = [
+                (stats::event_caller_row(e), &mut caller_rows),
+                (stats::event_caller_key_row(e), &mut caller_key_rows),
+            ];
             for (row, sums) in callers {
                 if let Some((row, counters)) = row {
                     let (sum, ts) = sums.entry(row).or_insert_with(|| (Counters::default(), e.ts_ms));
