@@ -911,6 +911,7 @@ function scenario(lang) {
   apiKeysTests({ lang, BASE, form, tr, shot, adminApi });
   routesTests({ lang, tr, shot, adminApi });
   liveAndAlertsTests({ lang, form, tr, shot, adminApi });
+  spendTests({ lang, BASE, form, tr, shot, adminApi });
 
   if (lang === 'en') switchTest(tr, adminApi);
   else noEnglishTest(tr);
@@ -1191,7 +1192,7 @@ function noEnglishTest(tr) {
     const check = async (where) => {
       for (const label of await chrome()) seen.push([where, label]);
     };
-    for (const name of ['dashboard', 'live', 'providers', 'models', 'routes', 'apikeys', 'logs', 'alerts']) {
+    for (const name of ['dashboard', 'live', 'spend', 'providers', 'models', 'routes', 'apikeys', 'logs', 'alerts']) {
       await view(name);
       await page.locator('#view .loading').waitFor({ state: 'detached' });
       await check(name);
@@ -1597,5 +1598,72 @@ function liveAndAlertsTests({ lang, form, tr, shot, adminApi }) {
     } finally {
       hook.server.close();
     }
+  });
+}
+
+// ---- Spend ----------------------------------------------------------------------------------
+
+function spendTests({ lang, BASE, form, tr, shot, adminApi }) {
+  uiTest('spend: per user, per API key and per model as the API sums them; the choice in the address; at 1280 and 390 pixels', async () => {
+    const created = await adminApi('/api/admin/api-keys', { method: 'POST', body: JSON.stringify({ owner: 'music-app', key_name: 'spend-test' }) });
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${BASE}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${created.api_key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'demo/echo', messages: [{ role: 'user', content: PROMPT }] }),
+      });
+      assert.equal(r.status, 200);
+      await r.json();
+    }
+    const perCall = COST_MICROS / SUCCESSES;
+    await until('the key\'s calls in the spend', async () => {
+      const byKey = await adminApi('/api/admin/ai-stats/spend?by=caller_key');
+      return byKey.top.some((g) => g.group === created.id && g.usage.requests === 2);
+    });
+
+    await view('spend');
+    await page.locator('[data-section="spend-top"] tbody tr').first().waitFor();
+    assert.equal(await page.locator('[data-section="spend-controls"] button[aria-pressed="true"]').first().innerText(), tr('spend.by.user'));
+    const byUser = await adminApi('/api/admin/ai-stats/spend?by=user');
+    const cost = (group) => text(`[data-section="spend-top"] tr[data-group="${group}"] [data-cost]`);
+    for (const g of byUser.top) assert.equal(await cost(g.group), form.money(dollars(g.usage.cost_micros)), g.group);
+    assert.equal(await cost('music-app'), form.money(dollars(2 * perCall)));
+    assert.equal(await text('[data-kpi="cost"] .kpi-value'), form.money(dollars(byUser.total.cost_micros)));
+    await page.locator('figure[data-chart="spend"] canvas').waitFor();
+
+    // Per API key: named by the key's name and owner, its whole cost its share.
+    await page.locator('[data-section="spend-controls"] button[data-value="caller_key"]').click();
+    await page.waitForFunction(() => location.hash === '#/spend?by=caller_key&days=30');
+    const keyRow = page.locator(`[data-section="spend-top"] tr[data-group="${created.id}"]`);
+    await keyRow.waitFor();
+    assert.match(await keyRow.innerText(), inOrder('spend-test', 'music-app', created.masked_key));
+    assert.equal(await keyRow.locator('[data-cost]').innerText(), form.money(dollars(2 * perCall)));
+    assert.equal(await page.locator('[data-section="spend-top"] tbody tr').count(), 1, 'the JWT calls have no API key');
+
+    // Per model, over 7 days; Back returns to the keys.
+    await page.locator('[data-section="spend-controls"] button[data-value="model"]').click();
+    await page.locator('[data-section="spend-controls"] button[data-value="7"]').click();
+    await page.waitForFunction(() => location.hash === '#/spend?by=model&days=7');
+    await page.locator('[data-section="spend-top"] tr[data-group="demo/echo"]').waitFor();
+    const byModel = await adminApi('/api/admin/ai-stats/spend?by=model&from=' + new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10));
+    const echo = byModel.top.find((g) => g.group === 'demo/echo');
+    assert.equal(await cost('demo/echo'), form.money(dollars(echo.usage.cost_micros)));
+    assert.equal(echo.usage.cost_micros, COST_MICROS + 2 * perCall, 'the scenario\'s calls and the key\'s two');
+    await shot('spend-1280');
+    await page.goBack();
+    await page.waitForFunction(() => location.hash === '#/spend?by=model&days=30');
+    await page.goBack();
+    await page.waitForFunction(() => location.hash === '#/spend?by=caller_key&days=30');
+    await keyRow.waitFor();
+    await page.setViewportSize({ width: 390, height: 900 });
+    try {
+      await idle();
+      await noHorizontalOverflow('spend at 390 px');
+      await noClippedControls('spend at 390 px');
+      await shot('spend-390');
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    await adminApi(`/api/admin/api-keys/${created.id}`, { method: 'DELETE' }).catch(() => {});
   });
 }

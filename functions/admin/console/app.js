@@ -1,5 +1,5 @@
 // The console's shell: sign-in (a pasted token, or the `#token=` link the local runner prints),
-// sign-out, hash routes (#/dashboard, #/live, #/providers, #/models, #/routes, #/apikeys, #/logs,
+// sign-out, hash routes (#/dashboard, #/live, #/spend, #/providers, #/models, #/routes, #/apikeys, #/logs,
 // #/alerts), each a view module whose
 // render(main) returns a cleanup function, and the language switch, which re-renders the page in
 // place (same route, no reload).
@@ -14,9 +14,10 @@ import * as routes from './routes.js';
 import * as apikeys from './apikeys.js';
 import * as logs from './logs.js';
 import * as live from './live.js';
+import * as spend from './spend.js';
 import * as alerts from './alerts.js';
 
-const VIEWS = { dashboard, live, providers, models, routes, apikeys, logs, alerts };
+const VIEWS = { dashboard, live, spend, providers, models, routes, apikeys, logs, alerts };
 
 const $ = (id) => document.getElementById(id);
 let cleanup = null;

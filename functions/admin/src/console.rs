@@ -38,6 +38,7 @@ const FILES: &[(&str, &[u8])] = files![
     "apikeys.js",
     "logs.js",
     "live.js",
+    "spend.js",
     "alerts.js",
     "icon.svg",
     "vendor/uPlot.iife.min.js",
