@@ -22,6 +22,9 @@
 //! | log hour listing | `LOGHOURS` | `<yyyy-mm-ddTHH>` | 90 days |
 //! | cached answer (response cache) | `CACHE#<sha256 hex>` | `ANSWER` | its `cache_ttl_secs` |
 //! | daily stats | `STAT#<yyyy-mm-dd>` | `P#<provider>#M#<model>#K#<key or ->`, plus `#R#<route>` for calls that named a route | 365 days |
+//! | minute stats (alerts, the live panel) | `MSTAT#<yyyy-mm-ddTHH>` | `<MM>#P#<provider>#M#<model>#K#<key or ->` | 2 days |
+//! | caller stats per day | `CSTAT#<yyyy-mm-dd>#<shard 00..15>` (shard from the user id) | `U#<user id>` | 365 days |
+//! | caller-key stats per day | `CSTAT#<yyyy-mm-dd>#<shard 00..15>` (shard from the caller key id) | `K#<caller key id>` | 365 days |
 //!
 //! A stats item's latency histogram is `l0`…`l29` (`stats::LATENCY_BUCKETS_MS`); items written
 //! before the buckets were refined also hold `h0`…`h11`, which reads add to the buckets with the
@@ -76,13 +79,15 @@
 //! | 11d | find a caller key by hash (cold container or expired cache entry) | 1 GetItem `CALLERHASH#<hash>` | table |
 //! | 11e | list caller keys | 1 Query on `CALLERKEYS`, newest first (ids are UUID v7) | table |
 //! | 11f | revoke a caller key | 1 GetItem `CALLERKEYS`/`CALLERKEY#<id>` + 1 TransactWriteItems: `SET revoked_at_ms` on both items (`attribute_not_exists(revoked_at_ms)`) | table |
-//! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log on `LOG#<hour>#<shard>` (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per stats row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
+//! | 12 | record a batch of log events (aggregator) | 1 TransactWriteItems per batch (up to 100 items): Put each call log on `LOG#<hour>#<shard>` (`attribute_not_exists(pk)`: the log is its own guard) + one `ADD` per daily, minute, caller and caller-key row with the batch's sums, sent again without the logs that were refused (duplicates); plus 1 Put on `LOGHOURS` the first time a container sees an hour; then 1 UpdateItem per key and batch of the key's `last_used_at` (and `last_error_at`) conditioned on the key existing and holding no newer time (best effort: a failure is logged, the event stays recorded) | table |
 //! | 13 | stats rows for a date range | 1 Query per day on `STAT#<date>` (`begins_with(sk, "P#")`, or `"P#<provider>#M#…"` when filtered; a route filter is applied to what is read), 16 days in parallel | table |
 //! | 14 | logs by request id | a gateway id `req_<UUID v7>`: Query the id's shard `LOG#<hour>#<shard>` (and the legacy `LOG#<hour>`) of the hour(s) within 5 minutes of its time, filtered on `request_id`; any other id: the same in every listed hour | table |
 //! | 15 | logs by user (+ provider, model, status, route filters) | Query `gsi1`, `gsi1pk = USER#<id>`, `gsi1sk BETWEEN`, newest first | `gsi1` |
 //! | 16 | logs by provider (+ model, status, route filters) | 17 Queries on `gsi2` in parallel, `gsi2pk = PROVIDERLOG#<code>#<shard>` for the 16 shards and the legacy `PROVIDERLOG#<code>`, `gsi2sk BETWEEN`, newest first, each up to the limit; merged by sort key | `gsi2` |
 //! | 17 | all logs in a time range (+ model, status, route filters) | Query `LOGHOURS` (`sk BETWEEN` the hours, newest first), then per hour 17 Queries in parallel (`LOG#<hour>#<shard>` for the 16 shards and the legacy `LOG#<hour>`), newest first, each up to what is still wanted, merged by sort key; hour after hour until the limit is reached | table |
 //! | 18 | response cache: read an entry / store one | 1 GetItem (eventually consistent) / 1 PutItem on `CACHE#<key>` | table |
+//! | 19 | minute rows of a time range (alerts, live panel) | 1 Query per hour on `MSTAT#<hour>`, `sk BETWEEN` the minutes | table |
+//! | 20 | caller rows / caller-key rows of a date range (spend) | per day, 16 Queries in parallel on `CSTAT#<date>#<shard>` with `begins_with(sk, "U#")` or `"K#"`; one user's: 1 Query per day on its shard, `sk = U#<user>` | table |
 //!
 //! In 15–17, what the key condition cannot fix (model, status, route; provider or user when another
 //! index is used) is a FilterExpression, and the Query pages on until the limit is met (DynamoDB
