@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     RESPONSE_CACHE,
     MINUTE_STATS_AND_ALERTS,
     KEY_ERRORS,
+    ATTEMPT_LOG,
 ];
 
 const V1: &str = r#"
@@ -511,6 +512,12 @@ CREATE TABLE alert_lease (
 const KEY_ERRORS: &str = r#"
 ALTER TABLE api_keys ADD COLUMN last_error_message TEXT;
 ALTER TABLE api_keys ADD COLUMN last_error_message_at INTEGER;
+"#;
+
+/// Every attempt of a call in order (`LogEvent::attempt_log`), as JSON: read back whole with
+/// its log, never queried. `NULL` for calls recorded before, and for calls without an attempt.
+const ATTEMPT_LOG: &str = r#"
+ALTER TABLE api_logs ADD COLUMN attempt_log TEXT;
 "#;
 
 /// The schema version this build writes.
