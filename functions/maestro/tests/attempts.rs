@@ -285,3 +285,23 @@ targets = ["fake/m1", "backup/m2"]
         ])
     );
 }
+
+/// The logs API's schema documents the attempt log and its entries.
+#[tokio::test]
+async fn the_openapi_document_describes_the_attempt_log() {
+    let app = spawn_app(crate::support::FAST_RETRY, &[]).await;
+    let spec: Value = app.http.get(format!("{}/openapi.json", app.url)).send().await.unwrap().json().await.unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let log = &schemas["LogEvent"]["properties"]["attempt_log"];
+    assert_eq!(log["items"]["$ref"], "#/components/schemas/Attempt", "{log}");
+    assert!(log["description"].as_str().unwrap().starts_with("Every upstream attempt of the call in the order made"));
+    let attempt = &schemas["Attempt"];
+    let mut fields: Vec<&str> = attempt["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["http_status", "key_id", "latency_ms", "message", "model", "outcome", "provider", "skipped"]);
+    let mut required: Vec<&str> = attempt["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    required.sort_unstable();
+    assert_eq!(required, ["model", "outcome", "provider"]);
+    assert_eq!(attempt["properties"]["skipped"]["items"]["$ref"], "#/components/schemas/SkippedKey");
+    assert!(schemas["SkippedKey"]["properties"]["reason"]["description"].as_str().unwrap().contains("rpm_limit"));
+}
