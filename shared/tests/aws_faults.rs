@@ -139,7 +139,9 @@ async fn concurrent_reservations_through_30_percent_throttled_writes_all_pass_an
     let mut tasks = Vec::new();
     for _ in 0..150 {
         let (store, pool, keys) = (store.clone(), pool.clone(), keys.clone());
-        tasks.push(tokio::spawn(async move { pool.pick(store.as_ref(), &keys, now, 7, &HashSet::new(), &mut Vec::new()).await }));
+        tasks.push(tokio::spawn(async move {
+            pool.pick(store.as_ref(), &keys, now, 7, &HashSet::new(), &mut Vec::new()).await
+        }));
     }
     let mut on = std::collections::BTreeMap::<String, u64>::new();
     for task in tasks {

@@ -128,7 +128,10 @@ async fn three_attempts_on_two_keys_are_logged_in_order_with_their_keys_statuses
     assert_eq!(fake.keys("/chat/completions"), [KEY_A, KEY_B, KEY_B]);
 
     let log = logged(&app, &request_id(&r)).await;
-    assert_eq!((log["status"].as_str(), log["key_id"].as_str(), log["attempts"].as_u64()), (Some("success"), Some("fake-b"), Some(3)));
+    assert_eq!(
+        (log["status"].as_str(), log["key_id"].as_str(), log["attempts"].as_u64()),
+        (Some("success"), Some("fake-b"), Some(3))
+    );
     assert_eq!(
         attempts_without_latency(&log),
         json!([
@@ -152,7 +155,8 @@ async fn three_attempts_on_two_keys_are_logged_in_order_with_their_keys_statuses
         assert!(!text.contains(secret), "{secret} in the log: {text}");
     }
     let usage = app.usage("group_by=key").await;
-    let group = |key: &str| usage["groups"].as_array().unwrap().iter().find(|g| g["group"] == key).unwrap()["usage"].clone();
+    let group =
+        |key: &str| usage["groups"].as_array().unwrap().iter().find(|g| g["group"] == key).unwrap()["usage"].clone();
     assert_eq!((group("fake-a")["attempts"].as_u64(), group("fake-a")["attempt_errors"].as_u64()), (Some(1), Some(1)));
     assert_eq!((group("fake-b")["attempts"].as_u64(), group("fake-b")["attempt_errors"].as_u64()), (Some(2), Some(1)));
 }
@@ -220,7 +224,9 @@ async fn the_anthropic_route_gets_the_same_cause_in_its_own_error_shape() {
     let fake = FakeProvider::start().await;
     let app = spawn_app(&config(&fake.url, 2, "", "is_active = false"), &[]).await;
     fake.then_reply([server_error(), server_error(), echoing_error()]);
-    let r = app.messages(json!({"model": "fake/m1", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello!"}]})).await;
+    let r = app
+        .messages(json!({"model": "fake/m1", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello!"}]}))
+        .await;
     assert_eq!(r.status(), 502);
     let id = request_id(&r);
     let body: Value = r.json().await.unwrap();

@@ -774,7 +774,11 @@ impl Admin {
                             provider: provider.code.clone(),
                             model: model.model.clone(),
                             key_id: Some(key_id.to_string()),
-                            outcome: result.as_ref().err().map_or(crate::logs::ATTEMPT_OK, |e| e.kind.as_str()).to_string(),
+                            outcome: result
+                                .as_ref()
+                                .err()
+                                .map_or(crate::logs::ATTEMPT_OK, |e| e.kind.as_str())
+                                .to_string(),
                             http_status,
                             message: message.as_deref().map(|m| {
                                 crate::logs::clip(

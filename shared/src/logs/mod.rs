@@ -350,7 +350,8 @@ mod tests {
             skipped: vec![SkippedKey { key_id: "b".into(), reason: "rpm_limit".into() }],
             ..attempt("", "")
         };
-        let e = LogEvent { attempt_log: vec![attempt("a", "upstream_server_error"), no_key], ..LogEvent::sample("r", 1) };
+        let e =
+            LogEvent { attempt_log: vec![attempt("a", "upstream_server_error"), no_key], ..LogEvent::sample("r", 1) };
         let json = serde_json::to_value(&e).expect("json");
         assert_eq!(
             json["attempt_log"],
@@ -384,12 +385,20 @@ mod tests {
     #[test]
     fn a_log_too_big_loses_skips_then_earlier_messages_but_keeps_the_last_entry_whole() {
         let skips = vec![SkippedKey { key_id: "k".repeat(128), reason: "rpm_limit".into() }; 8];
-        let big = |i: usize| Attempt { message: Some("m".repeat(300)), skipped: skips.clone(), ..attempt(&format!("k{i}"), "x") };
+        let big = |i: usize| Attempt {
+            message: Some("m".repeat(300)),
+            skipped: skips.clone(),
+            ..attempt(&format!("k{i}"), "x")
+        };
         let e = LogEvent { attempt_log: (0..16).map(big).collect(), ..LogEvent::sample("r", 1) }.bounded();
         assert_eq!(e.attempt_log.len(), 16);
         assert!(serde_json::to_vec(&e.attempt_log).expect("json").len() <= MAX_ATTEMPT_LOG_BYTES);
         assert!(e.attempt_log[..15].iter().all(|a| a.skipped.is_empty()), "the earlier entries' skips go first");
-        assert_eq!(e.attempt_log[..15].iter().filter(|a| a.message.is_some()).count(), 15, "messages stay when they fit");
+        assert_eq!(
+            e.attempt_log[..15].iter().filter(|a| a.message.is_some()).count(),
+            15,
+            "messages stay when they fit"
+        );
         assert_eq!(e.attempt_log[15], big(15), "the last entry is whole");
     }
 }

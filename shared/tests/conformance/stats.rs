@@ -611,7 +611,13 @@ pub async fn given_logs_of_several_models_and_users_then_partial_matches_ignore_
 }
 
 /// One entry of an attempt log.
-fn tried(provider: &str, key_id: Option<&str>, outcome: &str, http_status: Option<u16>, message: Option<&str>) -> Attempt {
+fn tried(
+    provider: &str,
+    key_id: Option<&str>,
+    outcome: &str,
+    http_status: Option<u16>,
+    message: Option<&str>,
+) -> Attempt {
     Attempt {
         provider: provider.into(),
         model: "gpt-4o".into(),

@@ -1162,10 +1162,8 @@ mod tests {
         let log_bytes = serde_json::to_string(&e.attempt_log).expect("json").len();
         assert!(log_bytes <= crate::logs::MAX_ATTEMPT_LOG_BYTES, "{log_bytes} bytes");
         let item = log_item(&e);
-        let item_bytes: usize = item
-            .iter()
-            .map(|(k, v)| k.len() + v.as_s().map_or(8, String::len) + v.as_n().map_or(0, String::len))
-            .sum();
+        let item_bytes: usize =
+            item.iter().map(|(k, v)| k.len() + v.as_s().map_or(8, String::len) + v.as_n().map_or(0, String::len)).sum();
         assert!(item_bytes < 40 * 1024, "{item_bytes} bytes");
         assert_eq!(log_from(&item).expect("log"), e);
     }
