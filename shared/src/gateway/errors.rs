@@ -17,12 +17,18 @@ pub(super) fn client_error(e: &ProviderError) -> ApiError {
 
 /// A provider's error message as the call log and the caller may see it: the key that was sent
 /// taken out in every form it may be echoed in, the provider's credential headers masked, then
-/// anything else that reads as a key or a token (an upstream may echo another credential), cut
-/// to [`MAX_ATTEMPT_MESSAGE_CHARS`].
+/// anything else that reads as a key or a token (an upstream may echo another credential). The
+/// log and an upstream error keep at most [`MAX_ATTEMPT_MESSAGE_CHARS`] of it ([`short`]); a
+/// refusal passed on as it came keeps it whole.
 pub(super) fn provider_message(message: &str, secret: &SecretString, provider: &Provider) -> String {
     let text = crate::secret::redact(message, secret.expose());
     let text = crate::admin::scrubbed(&text, secret, provider);
-    clip(&crate::secret::scrub_credentials(&text), MAX_ATTEMPT_MESSAGE_CHARS)
+    crate::secret::scrub_credentials(&text)
+}
+
+/// A provider's message as the attempt log and an upstream error keep it.
+pub(super) fn short(message: &str) -> String {
+    clip(message, MAX_ATTEMPT_MESSAGE_CHARS)
 }
 
 /// The caller's error once a target's keys and retries are spent on a provider failure: what the
@@ -33,7 +39,7 @@ pub(super) fn upstream_error(provider: &str, e: &ProviderError) -> ApiError {
     // `(HTTP 500): the provider's words`, when it answered; Maestro's own words otherwise.
     let answered = match (e.status, e.message.trim()) {
         (Some(status), "") => format!(" (HTTP {status})"),
-        (Some(status), message) => format!(" (HTTP {status}): {message}"),
+        (Some(status), message) => format!(" (HTTP {status}): {}", short(message)),
         (None, _) => String::new(),
     };
     let error = match e.kind {
@@ -246,7 +252,9 @@ mod tests {
             provider_message(said, &secret, &provider),
             "key [redacted] (also [redacted]…), gateway gw-…6789, other [redacted]"
         );
-        let long = provider_message(&"x".repeat(1_000), &secret, &provider);
-        assert_eq!(long.chars().count(), MAX_ATTEMPT_MESSAGE_CHARS + 1, "300 characters and the ellipsis");
+        let long = ProviderError::new(ProviderErrorKind::Server, Some(500), "x".repeat(1_000));
+        let said = upstream_error("p", &long).message().to_string();
+        assert_eq!(said, format!("Provider `p` failed (HTTP 500): {}…", "x".repeat(300)), "300 characters and the ellipsis");
+        assert_eq!(short(&long.message).chars().count(), MAX_ATTEMPT_MESSAGE_CHARS + 1);
     }
 }

@@ -51,7 +51,7 @@ use crate::store::{
 };
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
-use errors::{Cooling, all_full_error, client_error, no_key_error, provider_message, secs_until, upstream_error};
+use errors::{Cooling, all_full_error, client_error, no_key_error, provider_message, secs_until, short, upstream_error};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1211,7 +1211,7 @@ impl Gateway {
                     let result = AttemptResult {
                         outcome: error.kind.as_str(),
                         http_status: error.status,
-                        message: Some(error.message.clone()),
+                        message: Some(short(&error.message)),
                         latency_ms,
                     };
                     state.log_attempt(target, Some(&key.id), result, skipped);
