@@ -254,7 +254,11 @@ mod tests {
         );
         let long = ProviderError::new(ProviderErrorKind::Server, Some(500), "x".repeat(1_000));
         let said = upstream_error("p", &long).message().to_string();
-        assert_eq!(said, format!("Provider `p` failed (HTTP 500): {}…", "x".repeat(300)), "300 characters and the ellipsis");
+        assert_eq!(
+            said,
+            format!("Provider `p` failed (HTTP 500): {}…", "x".repeat(300)),
+            "300 characters and the ellipsis"
+        );
         assert_eq!(short(&long.message).chars().count(), MAX_ATTEMPT_MESSAGE_CHARS + 1);
     }
 }

@@ -51,7 +51,9 @@ use crate::store::{
 };
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
-use errors::{Cooling, all_full_error, client_error, no_key_error, provider_message, secs_until, short, upstream_error};
+use errors::{
+    Cooling, all_full_error, client_error, no_key_error, provider_message, secs_until, short, upstream_error,
+};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]

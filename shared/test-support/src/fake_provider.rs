@@ -1,7 +1,8 @@
 //! One fake provider for every test: an axum server on 127.0.0.1:0 that records each request and
 //! answers in the real wire formats, with recorded answers. Started with [`FakeProvider::start`],
 //! the key a request carries decides the answer; with [`FakeProvider::replying`] (or [`serve`])
-//! every request gets the same [`Reply`].
+//! every request gets the same [`Reply`]; [`FakeProvider::then_reply`] scripts the next calls'
+//! answers, whatever their key.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
