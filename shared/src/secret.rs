@@ -72,7 +72,7 @@ pub fn redact(text: &str, secret: &str) -> String {
     let secret = secret.trim();
     if secret.chars().count() < MIN_LEAKED_CHARS {
         // Too short to find fragments of; only the whole value.
-        return if secret.is_empty() { text.to_string() } else { text.replace(secret, "[redacted]") };
+        return if secret.is_empty() { text.to_string() } else { text.replace(secret, REDACTED) };
     }
     let mut marked = vec![false; text.len()];
     for (form, window) in encoded_forms(secret) {
@@ -83,7 +83,7 @@ pub fn redact(text: &str, secret: &str) -> String {
     for (i, c) in text.char_indices() {
         if marked[i..i + c.len_utf8()].iter().any(|m| *m) {
             if !in_run {
-                out.push_str("[redacted]");
+                out.push_str(REDACTED);
             }
             in_run = true;
         } else {
@@ -92,6 +92,74 @@ pub fn redact(text: &str, secret: &str) -> String {
         }
     }
     out
+}
+
+/// What stands in for a secret that was taken out of a text.
+pub const REDACTED: &str = "[redacted]";
+
+/// Beginnings of API keys (providers' and Maestro's own `mk-`): a word starting with one and
+/// longer than it by at least [`MIN_KEY_BODY_CHARS`] reads as a key.
+const KEY_PREFIXES: &[&str] = &["sk-", "sk_", "mk-", "pk-", "rk-", "gsk_", "xai-", "AIza", "ghp_"];
+const MIN_KEY_BODY_CHARS: usize = 8;
+/// A word this long mixing upper case, lower case and digits reads as a random key or token
+/// (hex ids and UUIDs, lower case only, stay).
+const MIN_OPAQUE_TOKEN_CHARS: usize = 32;
+/// The shortest word after `Bearer` / `Basic` taken for a credential (shorter is prose: "a Bearer
+/// token").
+const MIN_SCHEME_TOKEN_CHARS: usize = 8;
+
+/// `text` with whatever reads as a credential replaced by [`REDACTED`], whoever's it is: the
+/// token after `Bearer` or `Basic` (any case), a word that starts like an API key (`sk-…`,
+/// `mk-…`, …), and a long opaque word mixing upper case, lower case and digits. For texts from
+/// elsewhere (a provider's error message) that may echo a key other than the one Maestro knows
+/// it sent ([`redact`] finds that one in every form).
+pub fn scrub_credentials(text: &str) -> String {
+    /// Where the scan is with respect to an authorization scheme's word.
+    #[derive(PartialEq, Eq)]
+    enum Scheme {
+        None,
+        /// Just after `Bearer` or `Basic`.
+        Named,
+        /// After it and the spaces that follow: the credential comes next.
+        Spaced,
+    }
+    let is_word = |c: char| c.is_ascii_alphanumeric() || "-_+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut scheme = Scheme::None;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if scheme == Scheme::Spaced && !c.is_whitespace() {
+            // The credential itself: everything up to a space or a closing mark (a JWT has dots).
+            let end = rest.find(|c: char| c.is_whitespace() || "\"'`,;)]}>".contains(c)).unwrap_or(rest.len());
+            let token = &rest[..end];
+            let credential = token.chars().count() >= MIN_SCHEME_TOKEN_CHARS || looks_like_key(token);
+            out.push_str(if credential { REDACTED } else { token });
+            scheme = Scheme::None;
+            rest = &rest[end..];
+        } else if is_word(c) {
+            let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+            let word = &rest[..end];
+            out.push_str(if looks_like_key(word) { REDACTED } else { word });
+            let named = word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic");
+            scheme = if named { Scheme::Named } else { Scheme::None };
+            rest = &rest[end..];
+        } else {
+            out.push(c);
+            scheme = if c.is_whitespace() && scheme != Scheme::None { Scheme::Spaced } else { Scheme::None };
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// Whether a word (ASCII letters, digits, `-_+/=`) reads as an API key or a random token.
+fn looks_like_key(word: &str) -> bool {
+    let prefixed = KEY_PREFIXES.iter().any(|p| word.starts_with(p) && word.len() >= p.len() + MIN_KEY_BODY_CHARS);
+    let opaque = word.len() >= MIN_OPAQUE_TOKEN_CHARS
+        && word.bytes().any(|b| b.is_ascii_uppercase())
+        && word.bytes().any(|b| b.is_ascii_lowercase())
+        && word.bytes().any(|b| b.is_ascii_digit());
+    prefixed || opaque
 }
 
 /// The forms a secret may be echoed in, each with the window (in bytes) that stands for
@@ -157,6 +225,22 @@ mod tests {
         let masked = redact("Incorrect API key provided: sk-proj-****KLMN. See sk-proj- keys.", key);
         assert_eq!(masked, "Incorrect API key provided: sk-proj-****KLMN. See sk-proj- keys.");
         assert_eq!(redact("nothing here", key), "nothing here");
+    }
+
+    #[test]
+    fn credentials_of_anyone_are_scrubbed_and_prose_ids_and_masks_stay() {
+        let text = "Key sk-ant-api03-Zx9Qw8Er7Ty6 was refused; header `Authorization: Bearer gw.tok3n-ABCDEFGH`, \
+                    basic dXNlcjpwYXNzd29yZA==, caller mk-Ab12Cd34Ef56Gh78, token Q2xhdWRlQXV0aDEyMzQ1Njc4OTBhYmNkZWZn.";
+        assert_eq!(
+            scrub_credentials(text),
+            "Key [redacted] was refused; header `Authorization: Bearer [redacted]`, basic [redacted], \
+             caller [redacted], token [redacted]."
+        );
+        let kept = "request req_0193f1c2a7b84e5f9d3c2b1a0f9e8d7c (id 0193f1c2-a7b8-4e5f-9d3c-2b1a0f9e8d7c) needs \
+                    a Bearer token; see sk-proj- keys, sk-proj-****KLMN, /v1/chat/completions.";
+        assert_eq!(scrub_credentials(kept), kept);
+        assert_eq!(scrub_credentials("Bearer   abcdefgh1234 and bearer\nxyz"), "Bearer   [redacted] and bearer\nxyz");
+        assert_eq!(scrub_credentials("模型过载 sk-abcdefgh12345678，请稍后"), "模型过载 [redacted]，请稍后");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use maestro_shared::aws::{DynamoStore, SecretsManagerStore, emulator, provision}
 use maestro_shared::bootstrap::bootstrap;
 use maestro_shared::config::FileConfig;
 use maestro_shared::domain::{ApiKey, KeyLimits, KeyStatus};
-use maestro_shared::keys::{KeyPool, Pick};
+use maestro_shared::keys::{KeyPool, Pick, Skip, SkipReason};
 use maestro_shared::logs::LogEvent;
 use maestro_shared::stats::{StatsQuery, total};
 use maestro_shared::store::{CatalogStore, CounterStore, LogQuery, StatsStore, StoreError};
@@ -105,10 +105,14 @@ async fn a_key_whose_reservations_stay_throttled_hands_over_to_the_next_and_unav
     env.proxy.fail_share(1.0);
     let now = now_ms();
     let started = Instant::now();
-    let picked = pool.pick(env.faulty.as_ref(), &keys, now, 10, &HashSet::new()).await.expect("key-b has room");
+    let mut skipped = Vec::new();
+    let picked =
+        pool.pick(env.faulty.as_ref(), &keys, now, 10, &HashSet::new(), &mut skipped).await.expect("key-b has room");
     let Pick::Reserved { key, grant } = picked else { panic!("not reserved: {picked:?}") };
     assert_eq!((key.id.as_str(), grant.reserved_tokens), ("key-b", 10));
     assert!(started.elapsed() < Duration::from_secs(3), "bounded retries: {:?}", started.elapsed());
+    // The call's attempt log says why key-a was passed over.
+    assert_eq!(skipped, [Skip { key_id: "key-a".into(), reason: SkipReason::CountersUnavailable }]);
     assert_eq!(env.proxy.faults_total(), 8, "key-a was tried 8 times: {:?}", env.proxy.faults());
     let (a, _) = env.direct.usage("key-a", now).await.expect("usage");
     let (b, b_day) = env.direct.usage("key-b", now).await.expect("usage");
@@ -117,7 +121,7 @@ async fn a_key_whose_reservations_stay_throttled_hands_over_to_the_next_and_unav
 
     // Every write refused: the store's error, typed as unavailable.
     env.proxy.only_containing(None);
-    let result = pool.pick(env.faulty.as_ref(), &keys, now, 10, &HashSet::new()).await;
+    let result = pool.pick(env.faulty.as_ref(), &keys, now, 10, &HashSet::new(), &mut Vec::new()).await;
     assert!(matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("reserve in a window")), "{result:?}");
     let (b, _) = env.direct.usage("key-b", now).await.expect("usage");
     assert_eq!(b.requests, 1, "nothing was counted");
@@ -135,7 +139,9 @@ async fn concurrent_reservations_through_30_percent_throttled_writes_all_pass_an
     let mut tasks = Vec::new();
     for _ in 0..150 {
         let (store, pool, keys) = (store.clone(), pool.clone(), keys.clone());
-        tasks.push(tokio::spawn(async move { pool.pick(store.as_ref(), &keys, now, 7, &HashSet::new()).await }));
+        tasks.push(tokio::spawn(async move {
+            pool.pick(store.as_ref(), &keys, now, 7, &HashSet::new(), &mut Vec::new()).await
+        }));
     }
     let mut on = std::collections::BTreeMap::<String, u64>::new();
     for task in tasks {

@@ -52,6 +52,8 @@ const DATE_TIME = { dateStyle: 'medium', timeStyle: 'medium', hourCycle: 'h23', 
 // Secrets typed into the console: they must never be on the page again.
 const PRIMARY_SECRET = 'sk-ok-console-primary-7f3a9c';
 const SPARE_SECRET = 'sk-revoked-console-spare-42d1';
+// The keys of the `flaky` provider (its upstream path `/flaky/v1`), for a call's attempts.
+const FLAKY_SECRETS = { a: 'sk-flaky-console-a-aaaa', b: 'sk-flaky-console-b-bbbb', c: 'sk-revoked-flaky-c-cccc' };
 
 // The known calls. demo/echo counts ceil(chars / 4) + 3 per message for the prompt and
 // ceil(chars / 4) for its answer, "Echo from Maestro's demo model: " (32 chars) + the prompt:
@@ -66,6 +68,9 @@ const FAILURES = 2; // to fakeup/fake-small, whose upstream refuses every chat r
 const COST_MICROS = SUCCESSES * (PROMPT_TOKENS * 3 + COMPLETION_TOKENS * 15);
 
 let upstream;
+/** What the `flaky` upstream answers its next chat calls: `[status, message]`, `{key}` in the
+ * message becoming the key the call carried; once used up, it serves. */
+const flakyReplies = [];
 let userDir;
 let context;
 let page;
@@ -74,7 +79,9 @@ let expected = [];
 
 /**
  * The fake provider: `GET /v1/models` for `sk-ok-…` keys (401 otherwise); a chat with another key
- * is a 401, a one-token chat (a key's test call) is answered, any other chat is a 400.
+ * is a 401, a one-token chat (a key's test call) is answered, any other chat is a 400. Under
+ * `/flaky/v1`: models for any key but a `sk-revoked-…` one, and chats answered by
+ * `flakyReplies` first.
  */
 function startUpstream() {
   const server = http.createServer(async (req, res) => {
@@ -85,6 +92,21 @@ function startUpstream() {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (req.url.startsWith('/flaky/v1/')) {
+      if (req.method === 'GET' && req.url === '/flaky/v1/models') {
+        if (key.startsWith('sk-revoked-')) return send(401, { error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' } });
+        return send(200, { object: 'list', data: [{ id: 'flaky-m', object: 'model', owned_by: 'flaky' }] });
+      }
+      if (req.method === 'POST' && req.url === '/flaky/v1/chat/completions') {
+        const next = flakyReplies.shift();
+        if (next) return send(next[0], { error: { message: next[1].replaceAll('{key}', key), type: 'server_error', code: null } });
+        return send(200, {
+          id: 'chatcmpl-flaky', object: 'chat.completion', created: 1, model: 'flaky-m',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'at last' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 },
+        });
+      }
+    }
     if (req.method === 'GET' && req.url === '/v1/models') {
       if (key.startsWith('sk-ok-')) {
         return send(200, { object: 'list', data: [
@@ -144,7 +166,7 @@ async function view(name) {
 async function noSecretOnPage() {
   const html = await page.content();
   const values = await page.$$eval('input, textarea', (els) => els.map((e) => e.value));
-  for (const secret of [PRIMARY_SECRET, SPARE_SECRET, ADMIN, PROMPT]) {
+  for (const secret of [PRIMARY_SECRET, SPARE_SECRET, ...Object.values(FLAKY_SECRETS), ADMIN, PROMPT]) {
     assert.ok(!html.includes(secret), `the page shows ${secret.slice(0, 12)}…`);
     assert.ok(!values.includes(secret), `a field still holds ${secret.slice(0, 12)}…`);
   }
@@ -916,6 +938,87 @@ function scenario(lang) {
   if (lang === 'en') switchTest(tr, adminApi);
   else noEnglishTest(tr);
   cacheTest({ lang, BASE, form, tr, adminApi });
+  attemptsTest({ lang, BASE, tr, adminApi });
+}
+
+// ---- A call's attempts in its details (last: it adds a provider and a call) -------------------
+
+function attemptsTest({ lang, BASE, tr, adminApi }) {
+  uiTest('logs: a call’s three attempts on two keys, in order, with keys masked, statuses, messages and the key passed over', async () => {
+    const port = upstream.address().port;
+    await adminApi('/api/admin/ai-providers', { method: 'POST', body: JSON.stringify({
+      provider_code: 'flaky', provider_name: 'Flaky upstream', kind: 'openai_compatible', base_url: `http://127.0.0.1:${port}/flaky/v1`,
+    }) });
+    // a and b answer; c (the first by priority) is refused by the upstream, so validating it
+    // marks it invalid.
+    const addKey = (name, priority) => adminApi('/api/admin/ai-providers/flaky/keys', {
+      method: 'POST', body: JSON.stringify({ key_name: name, api_key: FLAKY_SECRETS[name], priority }),
+    });
+    await addKey('a', 10);
+    await addKey('b', 1);
+    await adminApi('/api/admin/ai-providers/flaky/sync-models', { method: 'POST', body: '{}' });
+    await addKey('c', 20);
+    const checked = await adminApi('/api/admin/ai-providers/keys/flaky-c/validate', { method: 'POST', body: '{}' });
+    assert.equal(checked.key.status, 'invalid');
+    const [model] = (await adminApi('/api/admin/ai-models?provider=flaky')).data;
+    assert.equal(model.id, 'flaky/flaky-m');
+    await adminApi('/api/admin/ai-models/flaky%2Fflaky-m', {
+      method: 'PUT', body: JSON.stringify({ version: model.version, is_active: true, prices: { input_price: 1_000_000, output_price: 2_000_000 } }),
+    });
+
+    // Key a fails, then key b fails echoing the key it got, then b serves.
+    flakyReplies.push([500, 'The flaky upstream failed.'], [500, 'Upstream failed for key {key} (Authorization: Bearer {key})']);
+    const r = await fetch(`${BASE}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${CALLER}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'flaky/flaky-m', messages: [{ role: 'user', content: PROMPT }] }),
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-maestro-attempts'), '3');
+    const id = r.headers.get('x-request-id');
+    await r.json();
+    let logged;
+    for (let i = 0; i < 100 && !logged; i++) {
+      [logged] = (await adminApi(`/api/admin/ai-stats/logs?request_id=${id}`)).data;
+      if (!logged) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(logged.attempt_log.map((a) => [a.key_id, a.outcome, a.http_status]),
+      [['flaky-a', 'upstream_server_error', 500], ['flaky-b', 'upstream_server_error', 500], ['flaky-b', 'ok', 200]]);
+
+    // Opened by its link, as from a message about the call.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${BASE}/admin/#/logs?request=${id}`);
+    const dialog = page.getByRole('dialog', { name: tr('logs.details'), exact: true });
+    await dialog.locator('[data-attempts="3"]').waitFor();
+    assert.equal(await dialog.locator('.attempts h3').innerText(), tr('logs.attempts.title', { count: '3' }));
+    const items = dialog.locator('.timeline > li');
+    assert.deepEqual(await items.evaluateAll((els) => els.map((e) => [e.dataset.attempt, e.dataset.outcome])),
+      [['1', 'upstream_server_error'], ['2', 'upstream_server_error'], ['3', 'ok']]);
+    const key = (name, masked) => tr('logs.attempt.keyMasked', { id: `flaky-${name}`, masked });
+    const [first, second, third] = await items.allInnerTexts();
+    assert.match(first, inOrder('#1', 'flaky/flaky-m', key('a', 'sk-…aaaa'), tr('logs.attempt.http', { status: 500 }), 'upstream_server_error',
+      'The flaky upstream failed.', tr('logs.attempt.skipped', { reason: tr('logs.skip.invalid') }), key('c', 'sk-…cccc')));
+    // The key the upstream echoed is masked as everywhere else, the bearer token taken out.
+    assert.match(second, inOrder('#2', 'flaky/flaky-m', key('b', 'sk-…bbbb'), tr('logs.attempt.http', { status: 500 }), 'upstream_server_error',
+      'Upstream failed for key sk-…bbbb (Authorization: Bearer [redacted])'));
+    assert.match(third, inOrder('#3', 'flaky/flaky-m', key('b', 'sk-…bbbb'), tr('logs.attempt.http', { status: 200 })));
+    assert.ok(!third.includes('upstream_server_error'), third);
+    // Each with its own latency; the key passed over is listed once, at the first attempt.
+    assert.equal(await items.locator('[data-latency]').count(), 3);
+    assert.deepEqual(await dialog.locator('[data-skipped]').evaluateAll((els) => els.map((e) => [e.dataset.skipped, e.dataset.reason])),
+      [['flaky-c', 'invalid']]);
+    assert.equal(await dialog.locator('[data-field="attempts"]').innerText(), '3');
+    await noSecretOnPage();
+    await noClippedControls('call details with attempts at 1280', 'dialog');
+    await page.screenshot({ path: path.join(ARTIFACTS, `log-attempts-1280-${lang}.png`) });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noClippedControls('call details with attempts at 390', 'dialog');
+    await noHorizontalOverflow('call details with attempts at 390');
+    await page.screenshot({ path: path.join(ARTIFACTS, `log-attempts-390-${lang}.png`) });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+  });
 }
 
 // ---- Response cache on the dashboard (last: it adds two calls to the totals) ----------------

@@ -1,7 +1,9 @@
 // Call logs: filters, pages (the API's opaque cursor, with a stack of earlier cursors for
 // "Newer"), the number of calls found, a jump to a moment, a lookup by request id, a CSV export
 // of what the filters find, and a row's details. A log holds no secret and no prompt or answer
-// text: Maestro records neither, so the details show what the log event holds and nothing else.
+// text: Maestro records neither, so the details show what the log event holds and nothing else,
+// the call's attempts as a timeline in order (where each went, with which key, what the provider
+// answered and how fast, and the keys passed over with why).
 //
 // The filters live in the address (`#/logs?model_contains=gpt&status=error&range=24h`): Apply
 // adds a history entry, so Back returns to the filters before, and a copied link opens the same
@@ -62,6 +64,8 @@ export function render(main) {
   const state = { cursors: [null], page: 0, limit: LIMITS.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 25 };
   const before = Number(params.get('before')) || null;
   const providers = h('datalist', { id: 'logs-providers' });
+  // Each key's masked secret by key id, as the providers view shows it (for the attempts).
+  const masked = new Map();
   const customFields = [];
   const form = h('form', { class: 'filters card', autocomplete: 'off', 'aria-label': t('logs.filters') },
     FILTERS.map((f) => {
@@ -193,7 +197,7 @@ export function render(main) {
       ], page.data, {
         cards: true,
         empty: filtered() ? t('logs.empty') : t('logs.emptyAll'),
-        onRowClick: details,
+        onRowClick: (e) => details(e, masked),
         rowLabel: (e) => t('logs.rowLabel', { id: e.request_id }),
         rowData: (e) => ({ request: e.request_id }),
       })),
@@ -242,22 +246,66 @@ export function render(main) {
   async function open(id) {
     try {
       const found = (await api('/api/admin/ai-stats/logs', { query: { request_id: id, limit: 1 } })).data[0];
-      if (found) details(found);
+      if (found) details(found, masked);
       else toast(t('logs.lookup.none', { id }), 'warn');
     } catch (e) {
       toast(e.message, 'error');
     }
   }
 
-  // Suggestions for the provider filter; the field works without them, so a failure is silent.
-  api('/api/admin/ai-providers').then((r) => clear(providers, r.data.map((p) => h('option', { value: p.provider_code }))))
-    .catch(() => {});
+  // Suggestions for the provider filter, and the keys' masked secrets; the view works without
+  // them, so a failure is silent.
+  const catalog = api('/api/admin/ai-providers').then((r) => {
+    clear(providers, r.data.map((p) => h('option', { value: p.provider_code })));
+    for (const p of r.data) for (const k of p.keys) masked.set(k.id, k.masked_key);
+  }).catch(() => {});
   load();
-  if (params.get('request')) open(params.get('request'));
+  if (params.get('request')) catalog.then(() => open(params.get('request')));
   return null;
 }
 
-function details(event) {
+// What an attempt came to when the provider gave no HTTP status (`logs.attempt.outcome.<id>`);
+// any other outcome is shown as the API names it.
+const OUTCOMES_WITHOUT_STATUS = ['upstream_timeout', 'upstream_unreachable', 'upstream_malformed_response', 'no_key', 'secret_unreadable'];
+// Why key selection passed a key over (`logs.skip.<reason>`).
+const SKIP_REASONS = ['invalid', 'cooling_down', 'resting', 'rpm_limit', 'tpm_limit', 'rpd_limit', 'counters_unavailable'];
+
+/** A key as the other views show it: its id, and its masked secret while the key exists. */
+function keyLabel(id, masked) {
+  const secret = masked.get(id);
+  return h('span', { class: 'mono', dataset: { key: id } }, secret ? t('logs.attempt.keyMasked', { id, masked: secret }) : id);
+}
+
+/** The call's attempts in order: a timeline of where each went and what came of it. */
+function attempts(event, masked) {
+  const entries = event.attempt_log || [];
+  if (!entries.length) return null;
+  return h('section', { class: 'attempts', dataset: { attempts: String(entries.length) } },
+    h('h3', {}, t('logs.attempts.title', { count: fmtNumber(entries.length) })),
+    h('ol', { class: 'timeline' }, entries.map((a, i) => {
+      const ok = a.outcome === 'ok';
+      const status = a.http_status != null
+        ? badge(t('logs.attempt.http', { status: a.http_status }), ok ? 'ok' : 'bad')
+        : badge(OUTCOMES_WITHOUT_STATUS.includes(a.outcome) ? t(`logs.attempt.outcome.${a.outcome}`) : a.outcome, a.outcome === 'no_key' ? 'warn' : 'bad');
+      return h('li', { class: ['attempt', ok ? 'attempt-ok' : 'attempt-failed'], dataset: { attempt: String(i + 1), outcome: a.outcome } },
+        h('div', { class: 'attempt-head' },
+          h('span', { class: 'attempt-no' }, `#${i + 1}`),
+          h('span', { class: 'mono' }, `${a.provider}/${a.model}`),
+          a.key_id ? keyLabel(a.key_id, masked) : h('span', { class: 'muted' }, t('logs.attempt.noKey')),
+          status,
+          // A failure with a status also names its kind, as the API does.
+          !ok && a.http_status != null ? h('span', { class: 'mono muted' }, a.outcome) : null,
+          a.key_id ? h('span', { class: 'muted nowrap', dataset: { latency: String(a.latency_ms) } }, fmtDuration(a.latency_ms)) : null),
+        a.message ? h('div', { class: 'attempt-message mono', dataset: { message: '' } }, a.message) : null,
+        a.skipped?.length
+          ? h('ul', { class: 'attempt-skips' }, a.skipped.map((s) => h('li', { dataset: { skipped: s.key_id, reason: s.reason } },
+            t('logs.attempt.skipped', { reason: SKIP_REASONS.includes(s.reason) ? t(`logs.skip.${s.reason}`) : s.reason }),
+            ' ', keyLabel(s.key_id, masked))))
+          : null);
+    })));
+}
+
+function details(event, masked = new Map()) {
   const close = () => { dialog.close(); dialog.remove(); };
   const dialog = h('dialog', { class: 'dialog', 'aria-label': t('logs.details'), dataset: { dialog: 'call-details' } },
     h('div', { class: 'form' },
@@ -266,6 +314,7 @@ function details(event) {
       h('dl', { class: 'details' }, DETAILS.map(([id, value]) => [
         h('dt', {}, t(`logs.detail.${id}`)), h('dd', { dataset: { field: id } }, value(event)),
       ])),
+      attempts(event, masked),
       h('p', { class: 'muted small' }, t('logs.detailsNote')),
       h('footer', { class: 'dialog-foot' }, h('button', { type: 'button', class: 'primary', onclick: close }, t('common.close')))));
   dialog.addEventListener('close', () => dialog.remove());

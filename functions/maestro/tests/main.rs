@@ -9,6 +9,7 @@ mod support;
 
 mod admin_api;
 mod alerts;
+mod attempts;
 mod aws_faults;
 mod batch;
 mod budgets;

@@ -771,6 +771,25 @@ impl Admin {
                         }],
                         cache: None,
                         saved_micros: 0,
+                        attempt_log: vec![crate::logs::Attempt {
+                            provider: provider.code.clone(),
+                            model: model.model.clone(),
+                            key_id: Some(key_id.to_string()),
+                            outcome: result
+                                .as_ref()
+                                .err()
+                                .map_or(crate::logs::ATTEMPT_OK, |e| e.kind.as_str())
+                                .to_string(),
+                            http_status,
+                            message: message.as_deref().map(|m| {
+                                crate::logs::clip(
+                                    &crate::secret::scrub_credentials(m),
+                                    crate::logs::MAX_ATTEMPT_MESSAGE_CHARS,
+                                )
+                            }),
+                            latency_ms,
+                            skipped: Vec::new(),
+                        }],
                     }
                     .bounded(),
                 )

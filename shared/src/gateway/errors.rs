@@ -1,7 +1,10 @@
 //! How provider failures and empty key pools become the caller's error.
 
+use crate::domain::Provider;
 use crate::error::ApiError;
+use crate::logs::{MAX_ATTEMPT_MESSAGE_CHARS, clip};
 use crate::providers::{ProviderError, ProviderErrorKind};
+use crate::secret::SecretString;
 
 pub(super) fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
     u64::try_from((until_ms - now_ms).max(0)).unwrap_or(0).div_ceil(1000).max(1)
@@ -12,26 +15,74 @@ pub(super) fn client_error(e: &ProviderError) -> ApiError {
     ApiError::upstream_refusal(e.status.unwrap_or(400), e.code.as_deref(), e.message.clone())
 }
 
-/// The caller's error once a target's keys and retries are spent on a provider failure: Maestro
-/// has already retried, so clients are told not to (`x-should-retry: false`).
+/// A provider's error message as the call log and the caller may see it: the key that was sent
+/// taken out in every form it may be echoed in, the provider's credential headers masked, then
+/// anything else that reads as a key or a token (an upstream may echo another credential). The
+/// log and an upstream error keep at most [`MAX_ATTEMPT_MESSAGE_CHARS`] of it ([`short`]); a
+/// refusal passed on as it came keeps it whole.
+pub(super) fn provider_message(message: &str, secret: &SecretString, provider: &Provider) -> String {
+    let text = crate::secret::redact(message, secret.expose());
+    let text = crate::admin::scrubbed(&text, secret, provider);
+    crate::secret::scrub_credentials(&text)
+}
+
+/// A provider's message as the attempt log and an upstream error keep it.
+pub(super) fn short(message: &str) -> String {
+    clip(message, MAX_ATTEMPT_MESSAGE_CHARS)
+}
+
+/// The caller's error once a target's keys and retries are spent on a provider failure: what the
+/// provider answered (its HTTP status and its own message, already scrubbed by
+/// [`provider_message`]). Maestro has already retried, so clients are told not to
+/// (`x-should-retry: false`).
 pub(super) fn upstream_error(provider: &str, e: &ProviderError) -> ApiError {
-    let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    // `(HTTP 500): the provider's words`, when it answered; Maestro's own words otherwise.
+    let answered = match (e.status, e.message.trim()) {
+        (Some(status), "") => format!(" (HTTP {status})"),
+        (Some(status), message) => format!(" (HTTP {status}): {}", short(message)),
+        (None, _) => String::new(),
+    };
     let error = match e.kind {
         ProviderErrorKind::Timeout => {
-            ApiError::gateway_timeout(format!("Provider `{provider}` did not answer in time."))
+            ApiError::gateway_timeout(sentence(format!("Provider `{provider}` did not answer in time{answered}")))
         }
         ProviderErrorKind::Overloaded => {
-            ApiError::unavailable(e.kind.as_str(), format!("Provider `{provider}` is overloaded{status}."))
+            ApiError::unavailable(e.kind.as_str(), sentence(format!("Provider `{provider}` is overloaded{answered}")))
         }
-        ProviderErrorKind::MalformedResponse => {
-            ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` sent a malformed response."))
-        }
+        ProviderErrorKind::MalformedResponse => ApiError::bad_gateway(
+            e.kind.as_str(),
+            sentence(format!("Provider `{provider}` sent a malformed response{answered}")),
+        ),
         ProviderErrorKind::Network => {
             ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` could not be reached."))
         }
-        _ => ApiError::bad_gateway(e.kind.as_str(), format!("Provider `{provider}` failed{status}.")),
+        _ => ApiError::bad_gateway(e.kind.as_str(), sentence(format!("Provider `{provider}` failed{answered}"))),
     };
     error.with_should_retry(false)
+}
+
+/// `text` ending as a sentence does (a provider's message may end with its own stop).
+fn sentence(mut text: String) -> String {
+    if !text.ends_with(['.', '!', '?', '…', '。', '！', '？']) {
+        text.push('.');
+    }
+    text
+}
+
+/// The caller's error when every key left of a provider is at Maestro's own rpm/tpm/rpd window.
+/// After the provider failed an attempt of this call, that failure is what happened (the retries
+/// themselves may have filled the windows): its error, unless the provider itself was rate
+/// limiting or out of quota, which a 429 tells truly.
+pub(super) fn all_full_error(provider: &str, last: Option<&ProviderError>, retry_in_secs: u64) -> ApiError {
+    match last {
+        Some(e) if !matches!(e.kind, ProviderErrorKind::RateLimited | ProviderErrorKind::QuotaExceeded) => {
+            upstream_error(provider, e)
+        }
+        _ => ApiError::rate_limited(
+            format!("Every key of provider `{provider}` is at its rate limit; retry after the window ends."),
+            retry_in_secs,
+        ),
+    }
 }
 
 /// The longest `Retry-After` the OpenAI and Anthropic SDKs wait out themselves.
@@ -152,5 +203,62 @@ mod tests {
         assert_eq!((e.status(), e.error_type(), e.code()), (429, "insufficient_quota", Some("insufficient_quota")));
         let none = no_key_error("p", None, None, NOW);
         assert_eq!((none.status(), none.code()), (503, Some("no_usable_key")));
+    }
+
+    #[test]
+    fn the_callers_error_names_the_providers_status_and_words() {
+        let server = ProviderError::new(ProviderErrorKind::Server, Some(500), "The server had an error.");
+        let e = upstream_error("p", &server);
+        assert_eq!((e.status(), e.code(), e.should_retry()), (502, Some("upstream_server_error"), Some(false)));
+        assert_eq!(e.message(), "Provider `p` failed (HTTP 500): The server had an error.");
+        let silent = upstream_error("p", &ProviderError::new(ProviderErrorKind::Server, Some(500), " "));
+        assert_eq!(silent.message(), "Provider `p` failed (HTTP 500).");
+        let busy = upstream_error("p", &ProviderError::new(ProviderErrorKind::Overloaded, Some(529), "Overloaded"));
+        assert_eq!((busy.status(), busy.message()), (503, "Provider `p` is overloaded (HTTP 529): Overloaded."));
+        let slow = ProviderError::new(ProviderErrorKind::Timeout, None, "the provider did not answer in time");
+        assert_eq!(upstream_error("p", &slow).message(), "Provider `p` did not answer in time.");
+        let gone = ProviderError::new(ProviderErrorKind::Network, None, "could not reach the provider");
+        assert_eq!(upstream_error("p", &gone).message(), "Provider `p` could not be reached.");
+    }
+
+    #[test]
+    fn keys_full_after_provider_failures_report_the_failures_and_a_429_only_for_rate_limits() {
+        let server = ProviderError::new(ProviderErrorKind::Server, Some(500), "boom");
+        let e = all_full_error("p", Some(&server), 12);
+        assert_eq!((e.status(), e.code(), e.retry_after_secs()), (502, Some("upstream_server_error"), None));
+        assert_eq!(e.message(), "Provider `p` failed (HTTP 500): boom.");
+        let limited = ProviderError::new(ProviderErrorKind::RateLimited, Some(429), "slow down");
+        for last in [None, Some(&limited)] {
+            let e = all_full_error("p", last, 12);
+            assert_eq!((e.status(), e.code(), e.retry_after_secs()), (429, Some("rate_limit_exceeded"), Some(12)));
+        }
+    }
+
+    #[test]
+    fn provider_messages_lose_every_credential_and_stay_short() {
+        let provider = Provider {
+            code: "p".into(),
+            kind: crate::domain::ProviderKind::OpenaiCompatible,
+            name: "p".into(),
+            base_url: "http://x".into(),
+            headers: [("Authorization".to_string(), "Bearer gw-token-0123456789".to_string())].into_iter().collect(),
+            is_active: true,
+            sort_order: 0,
+        };
+        let secret = SecretString::new("sk-test-abcdefghij0123456789");
+        let said = "key sk-test-abcdefghij0123456789 (also sk-test-abcdefghij01…), gateway gw-token-0123456789, \
+                    other sk-ant-api03-QWERTYuiop1234";
+        assert_eq!(
+            provider_message(said, &secret, &provider),
+            "key [redacted] (also [redacted]…), gateway gw-…6789, other [redacted]"
+        );
+        let long = ProviderError::new(ProviderErrorKind::Server, Some(500), "x".repeat(1_000));
+        let said = upstream_error("p", &long).message().to_string();
+        assert_eq!(
+            said,
+            format!("Provider `p` failed (HTTP 500): {}…", "x".repeat(300)),
+            "300 characters and the ellipsis"
+        );
+        assert_eq!(short(&long.message).chars().count(), MAX_ATTEMPT_MESSAGE_CHARS + 1);
     }
 }

@@ -37,8 +37,11 @@ pub use stream::ChatStream;
 use crate::cache::{self, CacheRequest};
 use crate::domain::{ApiKey, Catalog, ChatRequest, KeyStatus, Model, Prices, Provider, ProviderKind, Target, Usage};
 use crate::error::ApiError;
-use crate::keys::{KeyPool, Pick, health};
-use crate::logs::{CallStatus, KeyAttempts, LOG_EVENT_VERSION, LogEvent, LogSink, UNKNOWN_MODEL};
+use crate::keys::{KeyPool, Pick, Skip, health};
+use crate::logs::{
+    ATTEMPT_NO_KEY, ATTEMPT_OK, ATTEMPT_SECRET_UNREADABLE, Attempt, CallStatus, KeyAttempts, LOG_EVENT_VERSION,
+    LogEvent, LogSink, SkippedKey, UNKNOWN_MODEL,
+};
 use crate::pricing::cost_micros;
 use crate::providers::{Call, ProviderClient, ProviderError, ProviderErrorKind, ProviderReply, UpstreamStream};
 use crate::routing::{RequestTraits, TargetBoard, Timing, fits_context, target_name};
@@ -48,7 +51,9 @@ use crate::store::{
 };
 use crate::time::now_ms;
 use crate::tokens::{PromptCount, needs_cl100k, output_bound};
-use errors::{Cooling, client_error, no_key_error, secs_until, upstream_error};
+use errors::{
+    Cooling, all_full_error, client_error, no_key_error, provider_message, secs_until, short, upstream_error,
+};
 
 /// Who is calling: the JWT `sub`, or the owner of the Maestro API key used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +272,22 @@ pub struct Gateway {
     shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
+/// What one attempt came to, for the attempt log.
+#[derive(Debug)]
+struct AttemptResult {
+    outcome: &'static str,
+    http_status: Option<u16>,
+    message: Option<String>,
+    latency_ms: u64,
+}
+
+impl AttemptResult {
+    /// A pick that found no key to try.
+    fn no_key() -> Self {
+        Self { outcome: ATTEMPT_NO_KEY, http_status: None, message: None, latency_ms: 0 }
+    }
+}
+
 /// Why a target could not serve; the last one decides the caller's error.
 #[derive(Debug)]
 enum TargetFailure {
@@ -426,6 +447,11 @@ struct CallState {
     model_known: bool,
     /// Every key tried, with its attempts and failures (for the per-key stats).
     key_attempts: Vec<KeyAttempts>,
+    /// Every attempt and keyless pick in order (the log's `attempt_log`).
+    attempt_log: Vec<Attempt>,
+    /// The keys already listed as skipped, per provider, with why: listed again only on a pick
+    /// that finds no key.
+    skips_logged: HashSet<(String, Skip)>,
     /// The caller's `x-maestro-tags`.
     tags: Vec<String>,
     /// `hit` or `miss` when the response cache was used, and what a hit saved.
@@ -456,6 +482,8 @@ impl CallState {
             prompt: PromptCount::default(),
             model_known: false,
             key_attempts: Vec::new(),
+            attempt_log: Vec::new(),
+            skips_logged: HashSet::new(),
             tags: caller.tags.clone(),
             cache: None,
             saved_micros: 0,
@@ -524,6 +552,7 @@ impl CallState {
             key_attempts: self.key_attempts.clone(),
             cache: self.cache.map(str::to_string),
             saved_micros: self.saved_micros,
+            attempt_log: self.attempt_log.clone(),
         }
         .bounded()
     }
@@ -552,6 +581,28 @@ impl CallState {
         } else {
             entry.attempts += 1;
         }
+    }
+
+    /// Adds an entry to the attempt log: `key_id` tried on `target` (or none), with what came of
+    /// it. Of `skipped`, only keys not listed yet for this provider are, unless no key was tried.
+    fn log_attempt(&mut self, target: &Target<'_>, key_id: Option<&str>, result: AttemptResult, skipped: Vec<Skip>) {
+        let provider = &target.entry.provider.code;
+        let skipped = skipped
+            .into_iter()
+            .filter(|skip| key_id.is_none() || self.skips_logged.insert((provider.clone(), skip.clone())))
+            .map(|skip| SkippedKey { key_id: skip.key_id, reason: skip.reason.as_str().to_string() })
+            .collect();
+        let entry = Attempt {
+            provider: provider.clone(),
+            model: target.model.model.clone(),
+            key_id: key_id.map(str::to_string),
+            outcome: result.outcome.to_string(),
+            http_status: result.http_status,
+            message: result.message,
+            latency_ms: result.latency_ms,
+            skipped,
+        };
+        crate::logs::push_attempt(&mut self.attempt_log, entry);
     }
 
     /// Takes back an attempt that never reached the provider (Maestro refused the request).
@@ -1024,6 +1075,9 @@ impl Gateway {
         }
 
         let mut last = ApiError::unavailable("no_target", "No provider could serve this request.");
+        // The error of the last target a provider failed for: it, not a later target's keys all
+        // being at Maestro's own limits (nothing sent), is what happened to the call.
+        let mut last_upstream: Option<ApiError> = None;
         for target in fitting {
             state.provider = Some(target.entry.provider.code.clone());
             state.model = Some(target.model.model.clone());
@@ -1041,13 +1095,14 @@ impl Gateway {
                     // at Maestro's own limits says nothing of its health.
                     if state.attempts > attempts_before {
                         self.board.note_failure(&target_name(target), now_ms());
+                        last_upstream = Some(e.clone());
                     }
                     tracing::warn!(request_id = %state.request_id, provider = %target.entry.provider.code, model = %target.model.model, error = %e, "target exhausted; falling back");
                     last = e;
                 }
             }
         }
-        Err(last)
+        Err(last_upstream.unwrap_or(last))
     }
 
     /// Tries one target: keys in order, retries by the policy, until it serves or is exhausted.
@@ -1083,23 +1138,23 @@ impl Gateway {
                 )));
             }
             let now = now_ms();
+            let mut skipped = Vec::new();
             let pick = self
                 .pool
-                .pick(self.backends.counters.as_ref(), &target.entry.keys, now, estimate, &excluded)
-                .await
-                .map_err(|e| TargetFailure::Exhausted(ApiError::from(e)))?;
+                .pick(self.backends.counters.as_ref(), &target.entry.keys, now, estimate, &excluded, &mut skipped)
+                .await;
             let (key, grant) = match pick {
-                Pick::Reserved { key, grant } => (key, grant),
-                Pick::AllFull { until_ms } => {
-                    return Err(TargetFailure::Exhausted(ApiError::rate_limited(
-                        format!(
-                            "Every key of provider `{}` is at its rate limit; retry after the window ends.",
-                            provider.code
-                        ),
+                Ok(Pick::Reserved { key, grant }) => (key, grant),
+                Ok(Pick::AllFull { until_ms }) => {
+                    state.log_attempt(target, None, AttemptResult::no_key(), skipped);
+                    return Err(TargetFailure::Exhausted(all_full_error(
+                        &provider.code,
+                        last_error.as_ref(),
                         secs_until(until_ms, now),
                     )));
                 }
-                Pick::NoUsableKey { cooling_until, after_errors } => {
+                Ok(Pick::NoUsableKey { cooling_until, after_errors }) => {
+                    state.log_attempt(target, None, AttemptResult::no_key(), skipped);
                     let seen = cooling_until.map(|until_ms| Cooling { until_ms, after_errors });
                     return Err(TargetFailure::Exhausted(no_key_error(
                         &provider.code,
@@ -1107,6 +1162,10 @@ impl Gateway {
                         Cooling::earliest(seen, cooled),
                         now,
                     )));
+                }
+                Err(e) => {
+                    state.log_attempt(target, None, AttemptResult::no_key(), skipped);
+                    return Err(TargetFailure::Exhausted(ApiError::from(e)));
                 }
             };
             state.attempts += 1;
@@ -1119,6 +1178,13 @@ impl Gateway {
                     tracing::error!(key_id = %key.id, error = %e, "key secret unreadable; skipping the key");
                     release(self.backends.counters.as_ref(), &grant, grant.reserved_tokens).await;
                     excluded.insert(key.id.clone());
+                    let result = AttemptResult {
+                        outcome: ATTEMPT_SECRET_UNREADABLE,
+                        http_status: None,
+                        message: Some("The key's secret could not be read; nothing was sent.".to_string()),
+                        latency_ms: 0,
+                    };
+                    state.log_attempt(target, Some(&key.id), result, skipped);
                     continue;
                 }
             };
@@ -1129,7 +1195,32 @@ impl Gateway {
                 default_max_tokens: policy.default_max_tokens,
                 timeout: policy.attempt_timeout().min(remaining),
             };
-            match mode.attempt(&self.client, to).await {
+            let sent = Instant::now();
+            let outcome = mode.attempt(&self.client, to).await;
+            let latency_ms = sent.elapsed().as_millis() as u64;
+            let outcome = outcome.map_err(|mut error| {
+                // The provider's words as far as the log and the caller see them: no credential.
+                error.message = provider_message(&error.message, &secret, provider);
+                error
+            });
+            match &outcome {
+                Err(error) if error.kind == ProviderErrorKind::InvalidRequest && error.status.is_none() => {}
+                Ok(_) => {
+                    let result =
+                        AttemptResult { outcome: ATTEMPT_OK, http_status: Some(200), message: None, latency_ms };
+                    state.log_attempt(target, Some(&key.id), result, skipped);
+                }
+                Err(error) => {
+                    let result = AttemptResult {
+                        outcome: error.kind.as_str(),
+                        http_status: error.status,
+                        message: Some(short(&error.message)),
+                        latency_ms,
+                    };
+                    state.log_attempt(target, Some(&key.id), result, skipped);
+                }
+            }
+            match outcome {
                 Ok(output) => {
                     if let Some(usage) = M::settled_usage(&output) {
                         reconcile(self.backends.counters.as_ref(), &grant, usage).await;

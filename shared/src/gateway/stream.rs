@@ -111,7 +111,7 @@ pub(super) fn start(
                     &requested_model,
                     usage,
                     cost,
-                    Some((502, Some(e.kind.as_str().into()), &e.message)),
+                    Some((502, Some(e.kind.as_str().into()), &crate::secret::scrub_credentials(&e.message))),
                     Some(ttfb_ms),
                 )
             }

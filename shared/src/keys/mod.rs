@@ -17,12 +17,54 @@ use std::sync::Mutex;
 use crate::domain::{ApiKey, KeyStatus};
 use crate::store::{CounterStore, Grant, Reservation, StoreError, WindowKind};
 
+/// Why key selection passed a key over (what a call's attempt log says of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// Marked invalid (a provider's 401/403, or an admin): never tried until validated.
+    Invalid,
+    /// Cooling down after a provider's 429 or an empty quota (status `rate_limited`).
+    CoolingDown,
+    /// Resting after repeated failures (status `error`, the circuit breaker).
+    Resting,
+    /// Maestro's request window of the minute is full.
+    RpmLimit,
+    /// Maestro's token window of the minute has no room for this request.
+    TpmLimit,
+    /// Maestro's request window of the day is full.
+    RpdLimit,
+    /// The key's counters could not be read or written (a busy or unreachable store).
+    CountersUnavailable,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::CoolingDown => "cooling_down",
+            Self::Resting => "resting",
+            Self::RpmLimit => "rpm_limit",
+            Self::TpmLimit => "tpm_limit",
+            Self::RpdLimit => "rpd_limit",
+            Self::CountersUnavailable => "counters_unavailable",
+        }
+    }
+}
+
+/// A key a pick passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Skip {
+    pub key_id: String,
+    pub reason: SkipReason,
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct LocalKeyState {
     /// Requests this container sent with the key: the tie-breaker between equal priorities.
     uses: u64,
-    /// Unix ms until which the key refuses every request (a request-count window is full).
+    /// Unix ms until which the key refuses every request (a request-count window is full), and
+    /// which window it is (rpm or rpd).
     full_until: i64,
+    full_reason: Option<SkipReason>,
     /// A refusal by the tokens-per-minute limit: until when (unix ms), and the smallest request
     /// (tokens) refused in that window. Requests of at least that size skip the key until then.
     tokens_full: Option<TokensFull>,
@@ -37,12 +79,15 @@ struct TokensFull {
 }
 
 impl LocalKeyState {
-    /// Until when the key is known to refuse a request of `tokens` at `now_ms`, if it is.
-    fn refuses_until(&self, now_ms: i64, tokens: u64) -> Option<i64> {
+    /// Until when the key is known to refuse a request of `tokens` at `now_ms`, and by which
+    /// limit, if it is.
+    fn refuses_until(&self, now_ms: i64, tokens: u64) -> Option<(i64, SkipReason)> {
         if self.full_until > now_ms {
-            return Some(self.full_until);
+            return Some((self.full_until, self.full_reason.unwrap_or(SkipReason::RpmLimit)));
         }
-        self.tokens_full.filter(|t| t.until_ms > now_ms && tokens >= t.refused_tokens).map(|t| t.until_ms)
+        self.tokens_full
+            .filter(|t| t.until_ms > now_ms && tokens >= t.refused_tokens)
+            .map(|t| (t.until_ms, SkipReason::TpmLimit))
     }
 
     /// Remembers a tpm refusal of `tokens`, keeping the smallest refused size of the window.
@@ -111,7 +156,9 @@ impl KeyPool {
     /// Reserves one request and `estimate` tokens on the first candidate with room. A store
     /// failure on a key is logged and the next candidate tried; the error is returned only when
     /// every candidate tried failed that way (a key skipped or refused as full makes it
-    /// [`Pick::AllFull`] instead).
+    /// [`Pick::AllFull`] instead). Every key passed over on the way is added to `skipped` with
+    /// why: invalid or cooling down, full, or its counters unavailable (inactive keys and those
+    /// in `excluded` are not).
     pub async fn pick(
         &self,
         counters: &dyn CounterStore,
@@ -119,7 +166,16 @@ impl KeyPool {
         now_ms: i64,
         estimate: u64,
         excluded: &HashSet<String>,
+        skipped: &mut Vec<Skip>,
     ) -> Result<Pick, StoreError> {
+        for key in keys.iter().filter(|k| k.is_active && !excluded.contains(&k.id) && !k.is_usable(now_ms)) {
+            let reason = match key.status {
+                KeyStatus::Error => SkipReason::Resting,
+                KeyStatus::RateLimited => SkipReason::CoolingDown,
+                KeyStatus::Invalid | KeyStatus::Normal => SkipReason::Invalid,
+            };
+            skipped.push(Skip { key_id: key.id.clone(), reason });
+        }
         let candidates = self.candidates(keys, now_ms, excluded);
         if candidates.is_empty() {
             let cooling: Vec<&ApiKey> = keys
@@ -137,8 +193,10 @@ impl KeyPool {
             // A single request may never be bigger than the whole tpm window, or the key could
             // never serve it; the reconcile corrects the count with the real usage afterwards.
             let tokens = key.limits.tpm.map_or(estimate, |tpm| estimate.min(tpm));
-            if let Some(until_ms) = self.snapshot(&key.id).refuses_until(now_ms, tokens) {
+            let skip = |reason| Skip { key_id: key.id.clone(), reason };
+            if let Some((until_ms, reason)) = self.snapshot(&key.id).refuses_until(now_ms, tokens) {
                 earliest_free = earliest_free.min(until_ms);
+                skipped.push(skip(reason));
                 continue;
             }
             match counters.reserve(&key.id, &key.limits, now_ms, tokens).await {
@@ -147,16 +205,25 @@ impl KeyPool {
                     return Ok(Pick::Reserved { key: key.clone(), grant });
                 }
                 Ok(Reservation::Refused { window, until_ms }) => {
-                    if window == WindowKind::Minute && refused_for_tokens(counters, key, now_ms).await {
+                    let reason = if window == WindowKind::Minute && refused_for_tokens(counters, key, now_ms).await {
                         self.with_state(&key.id, |s| s.refused_for_tokens(until_ms, tokens));
+                        SkipReason::TpmLimit
                     } else {
-                        self.with_state(&key.id, |s| s.full_until = until_ms);
-                    }
+                        let reason =
+                            if window == WindowKind::Day { SkipReason::RpdLimit } else { SkipReason::RpmLimit };
+                        self.with_state(&key.id, |s| {
+                            s.full_until = until_ms;
+                            s.full_reason = Some(reason);
+                        });
+                        reason
+                    };
                     earliest_free = earliest_free.min(until_ms);
+                    skipped.push(skip(reason));
                 }
                 Err(e) => {
                     tracing::warn!(key_id = %key.id, error = %e, "reserving on a key failed; trying the next key");
                     store_error = Some(e);
+                    skipped.push(skip(SkipReason::CountersUnavailable));
                 }
             }
         }
@@ -296,7 +363,7 @@ mod tests {
 
     /// The key a pick reserved on, or what else it came to.
     async fn pick(pool: &KeyPool, counters: &Counters, keys: &[ApiKey], now_ms: i64, tokens: u64) -> String {
-        match pool.pick(counters, keys, now_ms, tokens, &HashSet::new()).await {
+        match pool.pick(counters, keys, now_ms, tokens, &HashSet::new(), &mut Vec::new()).await {
             Ok(Pick::Reserved { key, .. }) => key.id,
             Ok(Pick::AllFull { until_ms }) => format!("full until {until_ms}"),
             Ok(Pick::NoUsableKey { .. }) => "no usable key".into(),
@@ -325,7 +392,7 @@ mod tests {
         let pool = KeyPool::default();
         let keys = vec![limited("a", 2, None, None, None), limited("b", 1, None, None, None)];
         let counters = Counters::failing(&["a", "b"]);
-        let result = pool.pick(&counters, &keys, NOW, 10, &HashSet::new()).await;
+        let result = pool.pick(&counters, &keys, NOW, 10, &HashSet::new(), &mut Vec::new()).await;
         assert!(matches!(&result, Err(StoreError::Unavailable(m)) if m.contains("on b")), "{result:?}");
         assert_eq!(counters.reserves().len(), 2, "both keys were tried");
 
@@ -385,6 +452,54 @@ mod tests {
         assert_eq!(pick(&pool, &counters, &keys, end, 1).await, format!("full until {day_end}"));
         assert_eq!(counters.reserves().len(), 2);
         assert_eq!(*counters.usage_reads.lock().expect("lock"), 0, "a day refusal is a request count");
+    }
+
+    #[tokio::test]
+    async fn a_pick_says_which_keys_it_passed_over_and_why() {
+        let pool = KeyPool::default();
+        let counters = Counters::failing(&["busy"]);
+        let cooling = |id: &str, status| ApiKey { cooldown_until: Some(NOW + 60_000), ..key(id, 9, status) };
+        let keys = vec![
+            key("bad", 9, KeyStatus::Invalid),
+            cooling("hot", KeyStatus::RateLimited),
+            cooling("tired", KeyStatus::Error),
+            ApiKey { is_active: false, ..key("off", 9, KeyStatus::Normal) },
+            limited("tried", 9, None, None, None),
+            limited("full", 8, Some(1), None, None),
+            limited("day", 7, None, None, Some(1)),
+            limited("tokens", 6, None, Some(100), None),
+            limited("busy", 5, None, None, None),
+            limited("ok", 1, None, None, None),
+        ];
+        for (id, requests, tokens) in [("full", 1, 0), ("day", 1, 0), ("tokens", 0, 90)] {
+            counters.windows.lock().expect("lock").insert(id.into(), WindowUsage { requests, tokens });
+        }
+        let excluded = HashSet::from(["tried".to_string()]);
+        let expected: Vec<(String, SkipReason)> = [
+            ("bad", SkipReason::Invalid),
+            ("hot", SkipReason::CoolingDown),
+            ("tired", SkipReason::Resting),
+            ("full", SkipReason::RpmLimit),
+            ("day", SkipReason::RpdLimit),
+            ("tokens", SkipReason::TpmLimit),
+            ("busy", SkipReason::CountersUnavailable),
+        ]
+        .map(|(id, reason)| (id.to_string(), reason))
+        .to_vec();
+        // The second pick knows the full keys already: the same reasons, without asking the store.
+        for reserves in [5, 7] {
+            let mut skipped = Vec::new();
+            let pick = pool.pick(&counters, &keys, NOW, 50, &excluded, &mut skipped).await;
+            assert!(matches!(&pick, Ok(Pick::Reserved { key, .. }) if key.id == "ok"), "{pick:?}");
+            let seen: Vec<(String, SkipReason)> = skipped.into_iter().map(|s| (s.key_id, s.reason)).collect();
+            assert_eq!(seen, expected);
+            assert_eq!(counters.reserves().len(), reserves);
+        }
+        let names: Vec<&str> = expected.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(
+            names,
+            ["invalid", "cooling_down", "resting", "rpm_limit", "rpd_limit", "tpm_limit", "counters_unavailable"]
+        );
     }
 
     fn key(id: &str, priority: i64, status: KeyStatus) -> ApiKey {

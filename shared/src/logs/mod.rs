@@ -78,6 +78,12 @@ pub struct LogEvent {
     /// What a hit saved: the cost of the call whose answer it reused (micro-USD).
     #[serde(default)]
     pub saved_micros: u64,
+    /// Every upstream attempt of the call in the order made, and every pick that found no key to
+    /// try: where it went, with which key, what the provider answered (its status and its own
+    /// message, credentials masked), how long it took, and the keys selection passed over with
+    /// why. At most [`MAX_ATTEMPT_LOG`] entries (the first ones and the last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_log: Vec<Attempt>,
 }
 
 /// What one key did for one call: attempts made with it and how many of them failed.
@@ -92,6 +98,122 @@ pub struct KeyAttempts {
 
 /// Most keys an event lists attempts for (a call tries few; the bound keeps an event small).
 pub const MAX_KEY_ATTEMPTS: usize = 16;
+
+/// One entry of a call's attempt log: an upstream attempt with one key, or a pick of a key that
+/// found none to try (`key_id` empty, `outcome` [`ATTEMPT_NO_KEY`], `skipped` says why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub provider: String,
+    pub model: String,
+    /// The key used (its id, never its secret); absent when no key could be tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// What came of it: `ok` (the provider answered), the kind of the provider's failure
+    /// (`upstream_server_error`, `upstream_rate_limited`, `upstream_auth`,
+    /// `upstream_quota_exceeded`, `upstream_overloaded`, `invalid_request`, and the transport
+    /// failures `upstream_timeout`, `upstream_unreachable`, `upstream_malformed_response`),
+    /// `no_key` (selection found no key to try) or `secret_unreadable` (the key's secret could
+    /// not be read; nothing was sent).
+    pub outcome: String,
+    /// The provider's HTTP status; absent when it did not answer (a transport failure) or
+    /// nothing was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The provider's own error message, credentials masked, at most
+    /// [`MAX_ATTEMPT_MESSAGE_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// From sending the request to the answer (a stream: its first frames), ms.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// The keys selection passed over before this entry's key (or before finding none), with
+    /// why. A key is listed the first time the call passes it over for a reason on its provider,
+    /// and on every entry that found no key (which lists all it passed over).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedKey>,
+}
+
+/// A key selection passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SkippedKey {
+    pub key_id: String,
+    /// `invalid` (a provider's 401/403 or an admin marked it), `cooling_down` (after a
+    /// provider's 429 or an empty quota), `resting` (after repeated failures), `rpm_limit`,
+    /// `tpm_limit`, `rpd_limit` (Maestro's window for the key is full), `counters_unavailable`
+    /// (its counters could not be read).
+    pub reason: String,
+}
+
+/// [`Attempt::outcome`] of an attempt the provider answered.
+pub const ATTEMPT_OK: &str = "ok";
+/// [`Attempt::outcome`] of a pick that found no key to try.
+pub const ATTEMPT_NO_KEY: &str = "no_key";
+/// [`Attempt::outcome`] when the key's secret could not be read (nothing was sent).
+pub const ATTEMPT_SECRET_UNREADABLE: &str = "secret_unreadable";
+/// Most entries of an attempt log: past it, the first `MAX_ATTEMPT_LOG - 1` and the last are kept
+/// (`attempts` still counts them all).
+pub const MAX_ATTEMPT_LOG: usize = 16;
+/// Longest provider message kept per attempt.
+pub const MAX_ATTEMPT_MESSAGE_CHARS: usize = 300;
+/// Most skipped keys one entry lists.
+pub const MAX_SKIPPED_KEYS: usize = 8;
+/// Most bytes an attempt log may take as JSON, whatever its names hold: past it the skipped keys,
+/// then the messages of all but the last entry are dropped (an event is one DynamoDB item and one
+/// queue message, and ten events share a queue batch).
+pub const MAX_ATTEMPT_LOG_BYTES: usize = 12 * 1024;
+
+/// Adds `entry` to an attempt log, keeping it bounded: once full, the last entry is replaced, so
+/// the log holds the first attempts and the latest.
+pub fn push_attempt(log: &mut Vec<Attempt>, entry: Attempt) {
+    if log.len() >= MAX_ATTEMPT_LOG {
+        log.truncate(MAX_ATTEMPT_LOG - 1);
+    }
+    log.push(entry);
+}
+
+/// `log` within every bound of an event (see [`MAX_ATTEMPT_LOG`] and the others).
+fn bounded_attempts(mut log: Vec<Attempt>) -> Vec<Attempt> {
+    if log.len() > MAX_ATTEMPT_LOG {
+        let last = log.pop();
+        log.truncate(MAX_ATTEMPT_LOG - 1);
+        log.extend(last);
+    }
+    for a in &mut log {
+        for field in [&mut a.provider, &mut a.model] {
+            clip_in_place(field, MAX_NAME_CHARS);
+        }
+        if let Some(key_id) = a.key_id.as_mut() {
+            clip_in_place(key_id, MAX_NAME_CHARS);
+        }
+        clip_in_place(&mut a.outcome, MAX_CODE_CHARS);
+        if let Some(message) = a.message.as_mut() {
+            clip_in_place(message, MAX_ATTEMPT_MESSAGE_CHARS);
+        }
+        a.skipped.truncate(MAX_SKIPPED_KEYS);
+        for skip in &mut a.skipped {
+            clip_in_place(&mut skip.key_id, MAX_NAME_CHARS);
+            clip_in_place(&mut skip.reason, MAX_CODE_CHARS);
+        }
+    }
+    let size = |log: &[Attempt]| serde_json::to_vec(log).map_or(usize::MAX, |json| json.len());
+    let earlier = log.len().saturating_sub(1);
+    if size(&log) > MAX_ATTEMPT_LOG_BYTES {
+        log[..earlier].iter_mut().for_each(|a| a.skipped.clear());
+    }
+    if size(&log) > MAX_ATTEMPT_LOG_BYTES {
+        log[..earlier].iter_mut().for_each(|a| a.message = None);
+    }
+    while log.len() > 1 && size(&log) > MAX_ATTEMPT_LOG_BYTES {
+        log.remove(log.len() - 2);
+    }
+    log
+}
+
+fn clip_in_place(field: &mut String, max: usize) {
+    if field.chars().count() > max {
+        *field = clip(field, max);
+    }
+}
 
 impl LogEvent {
     /// A successful, unremarkable chat call, for tests: `openai/gpt-4o-mini` through key `key-1`
@@ -128,6 +250,7 @@ impl LogEvent {
             key_attempts: Vec::new(),
             cache: None,
             saved_micros: 0,
+            attempt_log: Vec::new(),
         }
     }
 
@@ -165,6 +288,7 @@ impl LogEvent {
                 }
             }
         }
+        self.attempt_log = bounded_attempts(std::mem::take(&mut self.attempt_log));
         self
     }
 }
@@ -190,5 +314,96 @@ pub fn write_undelivered(event: &LogEvent, reason: &str) {
     match serde_json::to_string(event) {
         Ok(json) => tracing::error!(undelivered_log_event = %json, reason, "log event not delivered; kept in the log"),
         Err(e) => tracing::error!(request_id = %event.request_id, error = %e, reason, "log event not delivered"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(key_id: &str, outcome: &str) -> Attempt {
+        Attempt {
+            provider: "p".into(),
+            model: "m".into(),
+            key_id: Some(key_id.into()),
+            outcome: outcome.into(),
+            http_status: Some(500),
+            message: Some("boom".into()),
+            latency_ms: 7,
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_event_written_before_the_attempt_log_still_reads_and_an_empty_log_is_not_written() {
+        let mut json = serde_json::to_value(LogEvent::sample("r", 1)).expect("json");
+        assert!(json.get("attempt_log").is_none(), "an empty log is left out: {json}");
+        json.as_object_mut().expect("object").remove("key_attempts");
+        let old: LogEvent = serde_json::from_value(json).expect("an older event");
+        assert_eq!(old, LogEvent::sample("r", 1));
+        assert_eq!(old.v, LOG_EVENT_VERSION);
+    }
+
+    #[test]
+    fn the_attempt_log_reads_back_with_its_order_and_leaves_out_what_is_empty() {
+        let no_key = Attempt {
+            key_id: None,
+            outcome: ATTEMPT_NO_KEY.into(),
+            http_status: None,
+            message: None,
+            latency_ms: 0,
+            skipped: vec![SkippedKey { key_id: "b".into(), reason: "rpm_limit".into() }],
+            ..attempt("", "")
+        };
+        let e =
+            LogEvent { attempt_log: vec![attempt("a", "upstream_server_error"), no_key], ..LogEvent::sample("r", 1) };
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(
+            json["attempt_log"],
+            serde_json::json!([
+                {"provider": "p", "model": "m", "key_id": "a", "outcome": "upstream_server_error", "http_status": 500,
+                 "message": "boom", "latency_ms": 7},
+                {"provider": "p", "model": "m", "outcome": "no_key", "latency_ms": 0,
+                 "skipped": [{"key_id": "b", "reason": "rpm_limit"}]},
+            ])
+        );
+        assert_eq!(serde_json::from_value::<LogEvent>(json).expect("event"), e);
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_first_attempts_and_the_last() {
+        let mut log = Vec::new();
+        for i in 0..20 {
+            push_attempt(&mut log, attempt(&format!("k{i}"), "upstream_server_error"));
+        }
+        let keys: Vec<String> = log.iter().filter_map(|a| a.key_id.clone()).collect();
+        let mut expected: Vec<String> = (0..15).map(|i| format!("k{i}")).collect();
+        expected.push("k19".into());
+        assert_eq!(keys, expected);
+        // An event from elsewhere is bounded the same way.
+        let long = (0..20).map(|i| attempt(&format!("k{i}"), "ok")).collect();
+        let e = LogEvent { attempt_log: long, ..LogEvent::sample("r", 1) }.bounded();
+        let keys: Vec<String> = e.attempt_log.iter().filter_map(|a| a.key_id.clone()).collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn a_log_too_big_loses_skips_then_earlier_messages_but_keeps_the_last_entry_whole() {
+        let skips = vec![SkippedKey { key_id: "k".repeat(128), reason: "rpm_limit".into() }; 8];
+        let big = |i: usize| Attempt {
+            message: Some("m".repeat(300)),
+            skipped: skips.clone(),
+            ..attempt(&format!("k{i}"), "x")
+        };
+        let e = LogEvent { attempt_log: (0..16).map(big).collect(), ..LogEvent::sample("r", 1) }.bounded();
+        assert_eq!(e.attempt_log.len(), 16);
+        assert!(serde_json::to_vec(&e.attempt_log).expect("json").len() <= MAX_ATTEMPT_LOG_BYTES);
+        assert!(e.attempt_log[..15].iter().all(|a| a.skipped.is_empty()), "the earlier entries' skips go first");
+        assert_eq!(
+            e.attempt_log[..15].iter().filter(|a| a.message.is_some()).count(),
+            15,
+            "messages stay when they fit"
+        );
+        assert_eq!(e.attempt_log[15], big(15), "the last entry is whole");
     }
 }

@@ -95,8 +95,9 @@ impl ProviderErrorKind {
     }
 }
 
-/// A failed upstream call. `message` is the provider's own text with the key scrubbed out; it is
-/// shown to callers only for [`ProviderErrorKind::InvalidRequest`].
+/// A failed upstream call. `message` is the provider's own text with the key scrubbed out; the
+/// gateway scrubs it of any other credential before it keeps it in the call's attempt log and
+/// names it in the caller's error (a refusal's own message, a failure's after its HTTP status).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{} (status {status:?}): {message}", kind.as_str())]
 pub struct ProviderError {

@@ -157,6 +157,7 @@ mod tests {
             key_attempts: Vec::new(),
             cache: None,
             saved_micros: 0,
+            attempt_log: Vec::new(),
         };
         assert_eq!(
             row(&e),

@@ -1,9 +1,10 @@
 //! One fake provider for every test: an axum server on 127.0.0.1:0 that records each request and
 //! answers in the real wire formats, with recorded answers. Started with [`FakeProvider::start`],
 //! the key a request carries decides the answer; with [`FakeProvider::replying`] (or [`serve`])
-//! every request gets the same [`Reply`].
+//! every request gets the same [`Reply`]; [`FakeProvider::then_reply`] scripts the next calls'
+//! answers, whatever their key.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +81,8 @@ impl Seen {
 
 struct Shared {
     fixed: Option<Reply>,
+    /// Replies the next calls get in order, whatever their key (see [`FakeProvider::then_reply`]).
+    script: Mutex<VecDeque<Reply>>,
     seen: Mutex<Vec<Seen>>,
     /// Milliseconds every call waits before it is answered (see [`FakeProvider::set_delay`]).
     delay_ms: std::sync::atomic::AtomicU64,
@@ -121,7 +124,12 @@ impl FakeProvider {
     }
 
     async fn listen(fixed: Option<Reply>) -> Self {
-        let shared = Arc::new(Shared { fixed, seen: Mutex::new(Vec::new()), delay_ms: Default::default() });
+        let shared = Arc::new(Shared {
+            fixed,
+            script: Mutex::new(VecDeque::new()),
+            seen: Mutex::new(Vec::new()),
+            delay_ms: Default::default(),
+        });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -132,6 +140,13 @@ impl FakeProvider {
     /// The base URL under `prefix` (a provider's `base_url` that picks its model list).
     pub fn base(&self, prefix: &str) -> String {
         format!("{}/{prefix}", self.url)
+    }
+
+    /// The next calls (chat, messages or embeddings) get `replies`, one each in order, whatever
+    /// key they carry; `{key}` in a reply's body becomes the key the call carried (an upstream
+    /// echoing it back). Once they are used up, the keys decide again.
+    pub fn then_reply(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.shared.script.lock().unwrap().extend(replies);
     }
 
     /// Makes every later call (chat or messages) wait `delay` before it is answered: an upstream
@@ -219,15 +234,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     if delay > 0 && is_call(&path) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    let scripted = if is_call(&path) { shared.script.lock().unwrap().pop_front() } else { None };
+    if let Some(mut reply) = scripted {
+        let body = String::from_utf8_lossy(&reply.body).replace("{key}", &key);
+        reply.body = body.into_bytes();
+        return respond(&reply).await;
+    }
     if let Some(reply) = &shared.fixed {
-        if !reply.delay.is_zero() {
-            tokio::time::sleep(reply.delay).await;
-        }
-        let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
-        for (name, value) in &reply.headers {
-            response = response.header(name, value);
-        }
-        return response.body(Body::from(reply.body.clone())).unwrap();
+        return respond(reply).await;
     }
     let path = without_query(&path);
     if path.ends_with("/models") {
@@ -244,6 +258,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         (_, true) => call(&key, &body, true).await,
         _ => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+async fn respond(reply: &Reply) -> Response {
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
+    for (name, value) in &reply.headers {
+        response = response.header(name, value);
+    }
+    response.body(Body::from(reply.body.clone())).unwrap()
 }
 
 fn json(status: u16, body: &str) -> Response {

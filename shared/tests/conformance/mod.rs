@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
                 given_calls_through_routes_then_stats_rows_count_per_route_exactly_once,
                 given_calls_in_several_minutes_then_minute_caller_and_caller_key_rows_count_each_call_once,
                 given_logs_of_several_models_and_users_then_partial_matches_ignore_case_and_counts_stop_at_the_cap,
+                given_a_call_with_an_attempt_log_then_every_entry_reads_back_in_order,
             },
             catalog_admin {
                 given_a_created_provider_when_updated_with_its_version_then_it_moves_on_and_stale_or_unknown_writes_fail,

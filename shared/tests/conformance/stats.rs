@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use maestro_shared::logs::{KeyAttempts, LogEvent};
+use maestro_shared::logs::{Attempt, KeyAttempts, LogEvent, SkippedKey};
 use maestro_shared::stats::{Counters, LATENCY_BUCKETS_MS, StatsQuery, StatsRow, latency_bucket};
 use maestro_shared::store::{LogQuery, StatsStore};
 
@@ -638,4 +638,58 @@ pub async fn given_logs_of_several_models_and_users_then_partial_matches_ignore_
     assert_eq!(paged.count, 6);
     let none = count(q(Some("llama"), None), 100).await;
     assert_eq!((none.count, none.capped), (0, false));
+}
+
+/// One entry of an attempt log.
+fn tried(
+    provider: &str,
+    key_id: Option<&str>,
+    outcome: &str,
+    http_status: Option<u16>,
+    message: Option<&str>,
+) -> Attempt {
+    Attempt {
+        provider: provider.into(),
+        model: "gpt-4o".into(),
+        key_id: key_id.map(str::to_string),
+        outcome: outcome.into(),
+        http_status,
+        message: message.map(str::to_string),
+        latency_ms: 0,
+        skipped: Vec::new(),
+    }
+}
+
+pub async fn given_a_call_with_an_attempt_log_then_every_entry_reads_back_in_order(store: Arc<dyn StatsStore>) {
+    let t = at("2026-11-26T06:14:10Z");
+    // Three attempts on two keys, a pick that found none of the first provider's keys, and the
+    // fallback that served; every optional field of an entry used at least once.
+    let skipped = |reason: &str| vec![SkippedKey { key_id: "key-c".into(), reason: reason.into() }];
+    let log = vec![
+        Attempt {
+            latency_ms: 812,
+            skipped: skipped("cooling_down"),
+            ..tried("openai", Some("key-a"), "upstream_server_error", Some(500), Some("The server had an error."))
+        },
+        Attempt { latency_ms: 20_001, ..tried("openai", Some("key-b"), "upstream_timeout", None, None) },
+        Attempt {
+            latency_ms: 95,
+            ..tried("openai", Some("key-a"), "upstream_overloaded", Some(529), Some("Overloaded: sk-…9f3a, 请稍后"))
+        },
+        Attempt {
+            skipped: [skipped("rpm_limit"), vec![SkippedKey { key_id: "key-b".into(), reason: "tpm_limit".into() }]]
+                .concat(),
+            ..tried("openai", None, "no_key", None, None)
+        },
+        Attempt { latency_ms: 388, ..tried("anthropic", Some("key-z"), "ok", Some(200), None) },
+    ];
+    let with_log = LogEvent { attempts: 4, attempt_log: log, ..event("req-tried", t) };
+    let without = event("req-plain", t + 1);
+    assert!(record(&*store, &with_log).await);
+    assert!(record(&*store, &without).await);
+    let by_id = |id: &str| LogQuery { request_id: Some(id.into()), ..LogQuery::default() };
+    assert_eq!(logs(&*store, by_id("req-tried")).await, std::slice::from_ref(&with_log));
+    assert_eq!(logs(&*store, by_id("req-plain")).await, std::slice::from_ref(&without));
+    // In a page of logs too.
+    assert_eq!(logs(&*store, LogQuery::default()).await, [without, with_log]);
 }

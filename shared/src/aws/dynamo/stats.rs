@@ -277,6 +277,10 @@ fn log_item(e: &LogEvent) -> Item {
         // Stored as JSON text: read back as a whole, never queried.
         put_opt(&mut item, "key_attempts", serde_json::to_string(&e.key_attempts).ok().map(s));
     }
+    if !e.attempt_log.is_empty() {
+        // The same, bounded by `LogEvent::bounded` (`MAX_ATTEMPT_LOG_BYTES`).
+        put_opt(&mut item, "attempt_log", serde_json::to_string(&e.attempt_log).ok().map(s));
+    }
     if let Some(user) = &e.user_id {
         item.insert(GSI_USER_PK.to_string(), s(format!("USER#{user}")));
         item.insert(GSI_USER_SK.to_string(), s(sort));
@@ -323,6 +327,11 @@ fn log_from(item: &Item) -> Result<LogEvent, StoreError> {
         },
         cache: r.opt_s("cache")?,
         saved_micros: r.count("saved_micros")?,
+        attempt_log: match r.opt_s("attempt_log")? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| StoreError::backend_caused("dynamodb: call log item: bad attempt_log", e))?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -1145,6 +1154,7 @@ mod tests {
             key_attempts: Vec::new(),
             cache: None,
             saved_micros: 0,
+            attempt_log: Vec::new(),
         }
     }
 
@@ -1160,6 +1170,59 @@ mod tests {
         assert_eq!(item["sk"], s("1795000000123#req-1"));
         let with_user = log_item(&LogEvent { user_id: Some("u".into()), ..e });
         assert_eq!(with_user[GSI_USER_PK], s("USER#u"), "the user index is not sharded");
+    }
+
+    /// The largest call log an event can make, whatever its names and messages hold (every
+    /// character three bytes, every list full), stays a small item: under 40 KB, a tenth of
+    /// DynamoDB's 400 KB (a transaction holds at most 25 logs); the attempt log takes at most
+    /// `MAX_ATTEMPT_LOG_BYTES` of it. A real call's log is a few KB.
+    #[test]
+    fn the_largest_log_item_stays_small_and_its_attempt_log_round_trips() {
+        let name = "名".repeat(500);
+        let skipped = crate::logs::SkippedKey { key_id: name.clone(), reason: name.clone() };
+        let attempt = crate::logs::Attempt {
+            provider: name.clone(),
+            model: name.clone(),
+            key_id: Some(name.clone()),
+            outcome: name.clone(),
+            http_status: Some(500),
+            message: Some("訊".repeat(5_000)),
+            latency_ms: u64::MAX,
+            skipped: vec![skipped; 50],
+        };
+        let key = crate::logs::KeyAttempts {
+            provider: name.clone(),
+            model: name.clone(),
+            key_id: name.clone(),
+            attempts: u32::MAX,
+            errors: u32::MAX,
+        };
+        let e = LogEvent {
+            user_id: Some(name.clone()),
+            provider: name.clone(),
+            model: name.clone(),
+            key_id: Some(name.clone()),
+            route: Some(name.clone()),
+            route_rule: Some(name.clone()),
+            request_type: name.clone(),
+            error_code: Some(name.clone()),
+            error_message: Some(name.repeat(10)),
+            cache: Some("miss".into()),
+            key_attempts: vec![key; 40],
+            attempt_log: vec![attempt; 40],
+            ..event()
+        }
+        .bounded();
+        // Names this long leave room for the first entries and the last only.
+        assert!((2..crate::logs::MAX_ATTEMPT_LOG).contains(&e.attempt_log.len()), "{}", e.attempt_log.len());
+        assert_eq!(e.attempt_log.last().map(|a| a.skipped.len()), Some(crate::logs::MAX_SKIPPED_KEYS));
+        let log_bytes = serde_json::to_string(&e.attempt_log).expect("json").len();
+        assert!(log_bytes <= crate::logs::MAX_ATTEMPT_LOG_BYTES, "{log_bytes} bytes");
+        let item = log_item(&e);
+        let item_bytes: usize =
+            item.iter().map(|(k, v)| k.len() + v.as_s().map_or(8, String::len) + v.as_n().map_or(0, String::len)).sum();
+        assert!(item_bytes < 40 * 1024, "{item_bytes} bytes");
+        assert_eq!(log_from(&item).expect("log"), e);
     }
 
     #[test]

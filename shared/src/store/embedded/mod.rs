@@ -516,6 +516,56 @@ mod tests {
         assert_eq!(c.latency_percentile(1), Some(3));
     }
 
+    /// A file from before the attempt log (the version before `ATTEMPT_LOG`): its logs read back
+    /// without one, and new calls keep theirs.
+    #[tokio::test]
+    async fn upgrading_to_the_attempt_log_keeps_older_logs_and_stores_new_ones_whole() {
+        use crate::logs::{ATTEMPT_NO_KEY, Attempt, LogEvent, SkippedKey};
+        use crate::store::{LogQuery, StatsStore};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut old = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        schema::migrate_to(&mut old, schema::VERSION - 1).expect("the version before");
+        old.execute_batch(
+            r#"INSERT INTO api_logs (request_id, v, ts_ms, hour, user_id, provider, model, key_id, request_type,
+                 stream, status, http_status, prompt_tokens, completion_tokens, cached_tokens, cost_micros,
+                 latency_ms, attempts, key_attempts)
+             VALUES ('req-old', 1, 1795000000000, '2026-11-18T10', 'user-1', 'openai', 'gpt-4o-mini', 'key-1',
+                 'chat', 0, 'success', 200, 1, 1, 0, 1, 420, 2,
+                 '[{"provider":"openai","model":"gpt-4o-mini","key_id":"key-0","attempts":1,"errors":1}]');"#,
+        )
+        .expect("an older log");
+        drop(old);
+
+        let store = EmbeddedStore::open(dir.path()).expect("upgrade");
+        assert_eq!(user_version(&store), schema::VERSION as i64);
+        let logged = store.logs(&LogQuery::default()).await.expect("logs");
+        assert_eq!((logged.len(), logged[0].key_attempts.len(), logged[0].attempt_log.len()), (1, 1, 0));
+
+        let tried = Attempt {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            key_id: Some("key-0".into()),
+            outcome: "upstream_timeout".into(),
+            http_status: None,
+            message: Some("the provider did not answer in time".into()),
+            latency_ms: 2_000,
+            skipped: Vec::new(),
+        };
+        let none = Attempt {
+            key_id: None,
+            outcome: ATTEMPT_NO_KEY.into(),
+            message: None,
+            latency_ms: 0,
+            skipped: vec![SkippedKey { key_id: "key-1".into(), reason: "tpm_limit".into() }],
+            ..tried.clone()
+        };
+        let new = LogEvent { attempt_log: vec![tried, none], ..LogEvent::sample("req-new", 1_795_000_100_000) };
+        assert!(store.record_event(&new).await.expect("record"));
+        let logged = store.logs(&LogQuery { request_id: Some("req-new".into()), ..LogQuery::default() }).await;
+        assert_eq!(logged.expect("logs"), [new]);
+    }
+
     #[test]
     fn a_database_from_a_newer_maestro_is_refused_not_misread() {
         let dir = tempfile::tempdir().expect("tempdir");

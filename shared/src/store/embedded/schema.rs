@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     MINUTE_STATS_AND_ALERTS,
     KEY_ERRORS,
     CALLER_KEY_SPEND,
+    ATTEMPT_LOG,
 ];
 
 const V1: &str = r#"
@@ -566,6 +567,12 @@ CREATE TABLE caller_key_stats (
     l29 INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (date, caller_key_id)
 ) WITHOUT ROWID;
+"#;
+
+/// Every attempt of a call in order (`LogEvent::attempt_log`), as JSON: read back whole with
+/// its log, never queried. `NULL` for calls recorded before, and for calls without an attempt.
+const ATTEMPT_LOG: &str = r#"
+ALTER TABLE api_logs ADD COLUMN attempt_log TEXT;
 "#;
 
 /// The schema version this build writes.

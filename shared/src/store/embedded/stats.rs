@@ -24,7 +24,8 @@ macro_rules! log_columns {
     () => {
         "request_id, v, ts_ms, hour, user_id, provider, model, key_id, route, request_type, stream, status, \
          http_status, error_code, error_message, prompt_tokens, completion_tokens, cached_tokens, cost_micros, \
-         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule, cache, saved_micros, caller_key_id"
+         latency_ms, ttfb_ms, attempts, cache_write_tokens, key_attempts, route_rule, cache, saved_micros, \
+         caller_key_id, attempt_log"
     };
 }
 
@@ -34,7 +35,7 @@ const INSERT_LOG: &str = concat!(
     "INSERT INTO api_logs (",
     log_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-     ?23, ?24, ?25, ?26, ?27, ?28) ON CONFLICT (request_id) DO NOTHING"
+     ?23, ?24, ?25, ?26, ?27, ?28, ?29) ON CONFLICT (request_id) DO NOTHING"
 );
 
 /// The filters of a log query. Optional filters are `?n IS NULL OR …`, so one cached statement
@@ -196,6 +197,10 @@ fn log_from_row(row: &Row<'_>) -> rusqlite::Result<LogEvent> {
         cache: row.get(25)?,
         saved_micros: row.get(26)?,
         caller_key_id: row.get(27)?,
+        attempt_log: match row.get::<_, Option<String>>(28)? {
+            Some(_) => json_column(row, 28, "api_logs.attempt_log")?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -260,6 +265,16 @@ fn stats_row_from_row(row: &Row<'_>) -> rusqlite::Result<StatsRow> {
     })
 }
 
+/// A list as its JSON column: `NULL` when empty.
+fn json_or_null<T: serde::Serialize>(list: &[T], column: &'static str) -> rusqlite::Result<Option<String>> {
+    if list.is_empty() {
+        return Ok(None);
+    }
+    to_json(&list, column)
+        .map(Some)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string()))))
+}
+
 /// Records a batch in the caller's transaction: each log row is inserted, and only the events
 /// whose row is new are added to their stats rows, so a crash cannot count an event twice or lose
 /// it, and a redelivered event changes nothing. The stats and the keys' last-use times are summed
@@ -274,12 +289,8 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
     let mut recorded = Vec::with_capacity(events.len());
     let mut insert_log = tx.prepare_cached(INSERT_LOG)?;
     for e in events {
-        let key_attempts = match e.key_attempts.is_empty() {
-            true => None,
-            false => Some(to_json(&e.key_attempts, "api_logs.key_attempts").map_err(|e| {
-                rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
-            })?),
-        };
+        let key_attempts = json_or_null(&e.key_attempts, "api_logs.key_attempts")?;
+        let attempt_log = json_or_null(&e.attempt_log, "api_logs.attempt_log")?;
         let inserted = insert_log.execute(params![
             e.request_id,
             e.v,
@@ -309,6 +320,7 @@ fn record_batch(tx: &rusqlite::Transaction<'_>, events: &[LogEvent]) -> rusqlite
             e.cache,
             e.saved_micros,
             e.caller_key_id,
+            attempt_log,
         ])? == 1;
         recorded.push(inserted);
         if !inserted {
@@ -612,6 +624,7 @@ mod tests {
             key_attempts: Vec::new(),
             cache: None,
             saved_micros: 0,
+            attempt_log: Vec::new(),
         }
     }
 
