@@ -3,6 +3,7 @@
 // keys that need a look: near a limit, or not `normal` (each with a Validate button right there).
 
 import { api, seg } from './api.js';
+import { DAY_STEPS, WHOLE_STEPS, lineChart } from './charts.js';
 import { activeBadge, clear, errorBox, h, pageHeader, spinner, statusBadge, table, toast } from './dom.js';
 import {
   fmtDate, fmtDateTime, fmtDuration, fmtMoney, fmtNumber, fmtPercent, fmtRelative, fmtTime, t,
@@ -246,51 +247,17 @@ function keyHealth(data, reload, keyCount) {
     }));
 }
 
-// ---- uPlot ----------------------------------------------------------------------------------
-
-const WHOLE_STEPS = Array.from({ length: 13 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e)).flat();
+// ---- Charts ---------------------------------------------------------------------------------
 
 const dayLabel = (secs) => fmtDate(secs * 1000, { month: 'short', day: 'numeric' });
 
-/** A line per provider of one figure of the trend, sized to its box and following its width. */
+/** A line per provider of one figure of the trend (whole numbers: requests, micro-USD). */
 function chart(box, trend, pick, format) {
-  const days = trend.series[0].points.map((p) => Date.parse(`${p.date}T00:00:00Z`) / 1000);
-  const values = trend.series.map((s) => s.points.map((p) => pick(p.usage)));
-  const axis = { stroke: '#64748b', grid: { stroke: '#eef0f4', width: 1 }, ticks: { stroke: '#e2e8f0', width: 1 } };
-  const measure = (u, labels) => {
-    u.ctx.font = '12px system-ui, sans-serif';
-    return Math.ceil(Math.max(0, ...(labels || []).map((l) => u.ctx.measureText(l).width))) + 18;
-  };
-  const plotBox = h('div', { class: 'chart-plot' });
-  box.append(plotBox);
-  const width = () => Math.max(plotBox.clientWidth, 200);
-  const plot = new window.uPlot({
-    width: width(),
+  return lineChart(box, {
     height: 220,
-    cursor: { points: { size: 7 }, drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
-    axes: [
-      { ...axis, space: 56, incrs: [86400, 2 * 86400, 7 * 86400, 14 * 86400], values: (u, splits) => splits.map(dayLabel) },
-      // Both figures are whole numbers (requests, micro-USD): whole-number steps only.
-      { ...axis, incrs: WHOLE_STEPS, values: (u, splits) => splits.map(format), size: (u, labels) => measure(u, labels) },
-    ],
-    series: [
-      { label: t('dashboard.chartDay'), value: (u, v) => (v === null ? '—' : dayLabel(v)) },
-      ...trend.series.map((s) => ({
-        label: s.provider || t('dashboard.chartAll'),
-        stroke: colorOf(s.provider || ''),
-        fill: `${colorOf(s.provider || '')}14`,
-        width: 2,
-        points: { size: 6 },
-        value: (u, v) => (v === null ? '—' : format(v)),
-      })),
-    ],
-  }, [days, ...values], plotBox);
-  let drawn = width();
-  const resize = new ResizeObserver(() => {
-    // Only on a real width change, so resizing the plot never feeds back into the observer.
-    if (width() !== drawn) plot.setSize({ width: (drawn = width()), height: 220 });
+    x: { label: t('dashboard.chartDay'), format: dayLabel, steps: DAY_STEPS },
+    y: { format, steps: WHOLE_STEPS },
+    lines: trend.series.map((s) => ({ label: s.provider || t('dashboard.chartAll'), color: colorOf(s.provider || ''), fill: true })),
+    data: [trend.series[0].points.map((p) => Date.parse(`${p.date}T00:00:00Z`) / 1000), ...trend.series.map((s) => s.points.map((p) => pick(p.usage)))],
   });
-  resize.observe(plotBox);
-  return { destroy: () => { resize.disconnect(); plot.destroy(); } };
 }

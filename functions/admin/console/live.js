@@ -4,6 +4,7 @@
 // on each refresh, so nothing flickers and a hover survives the refresh.
 
 import { api } from './api.js';
+import { lineChart } from './charts.js';
 import { badge, clear, errorBox, h, pageHeader, spinner, table } from './dom.js';
 import { colorOf } from './dashboard.js';
 import { fmtDate, fmtDateTime, fmtDuration, fmtMoney, fmtNumber, fmtPercent, fmtRelative, fmtTime, t } from './i18n.js';
@@ -99,7 +100,7 @@ export function render(main) {
         return minuteChart(box, c);
       });
     }
-    charts.forEach((chart, i) => chart.update(xs, CHARTS[i].lines.map(([, pick]) => live.points.map((p) => pick(p.usage)))));
+    charts.forEach((chart, i) => chart.update([xs, ...CHARTS[i].lines.map(([, pick]) => live.points.map((p) => pick(p.usage)))]));
   }
 
   load();
@@ -173,48 +174,17 @@ export function historyTable(entries) {
   ], entries, { cards: true, empty: t('alerts.historyEmpty'), rowData: (e) => ({ rule: e.rule, event: e.event }) });
 }
 
-// ---- uPlot ----------------------------------------------------------------------------------
+// ---- Charts ---------------------------------------------------------------------------------
 
 const minuteLabel = (secs) => fmtDate(secs * 1000, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 
-/** A chart of per-minute lines; `update(xs, ys)` feeds it new data in place. */
+/** A chart of per-minute lines, fed new data by `update` on each refresh. */
 function minuteChart(box, spec) {
-  const axis = { stroke: '#64748b', grid: { stroke: '#eef0f4', width: 1 }, ticks: { stroke: '#e2e8f0', width: 1 } };
-  const plotBox = h('div', { class: 'chart-plot' });
-  box.append(plotBox);
-  const width = () => Math.max(plotBox.clientWidth, 200);
-  const empty = [[], ...spec.lines.map(() => [])];
-  const plot = new window.uPlot({
-    width: width(),
+  return lineChart(box, {
     height: 180,
-    cursor: { points: { size: 6 }, drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
-    axes: [
-      { ...axis, space: 60, values: (u, splits) => splits.map(minuteLabel) },
-      {
-        ...axis,
-        values: (u, splits) => splits.map(spec.format),
-        size: (u, labels) => {
-          u.ctx.font = '12px system-ui, sans-serif';
-          return Math.ceil(Math.max(0, ...(labels || []).map((l) => u.ctx.measureText(l).width))) + 18;
-        },
-      },
-    ],
-    series: [
-      { label: t('live.chartMinute'), value: (u, v) => (v === null ? '—' : minuteLabel(v)) },
-      ...spec.lines.map(([key, , color]) => ({
-        label: t(`live.line.${key}`), stroke: color, fill: `${color}14`, width: 2, points: { size: 5 },
-        value: (u, v) => (v === null || v === undefined ? '—' : spec.format(v)),
-      })),
-    ],
-  }, empty, plotBox);
-  let drawn = width();
-  const resize = new ResizeObserver(() => {
-    if (width() !== drawn) plot.setSize({ width: (drawn = width()), height: 180 });
+    x: { label: t('live.chartMinute'), format: minuteLabel },
+    y: { format: spec.format },
+    lines: spec.lines.map(([key, , color]) => ({ label: t(`live.line.${key}`), color, fill: true })),
+    data: [[], ...spec.lines.map(() => [])],
   });
-  resize.observe(plotBox);
-  return {
-    update: (xs, ys) => plot.setData([xs, ...ys]),
-    destroy: () => { resize.disconnect(); plot.destroy(); },
-  };
 }

@@ -5,6 +5,7 @@
 // named from /api-keys (their name, owner and masked key); a key since deleted shows its id.
 
 import { api } from './api.js';
+import { DAY_STEPS, WHOLE_STEPS, lineChart } from './charts.js';
 import { clear, errorBox, h, pageHeader, spinner, table } from './dom.js';
 import { fmtDate, fmtMoney, fmtNumber, fmtPercent, t } from './i18n.js';
 
@@ -102,7 +103,6 @@ export function render(main) {
 
 /** Daily cost of the first groups and of the rest, one line each. */
 function dailyChart(card, report, name) {
-  const xs = report.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
   const lines = report.top.slice(0, LINES).map((g) => [name(g.group), g.daily_cost_micros]);
   const rest = report.top.slice(LINES);
   if (rest.length || report.others) {
@@ -110,39 +110,12 @@ function dailyChart(card, report, name) {
     lines.push([t('spend.rest'), sum]);
   }
   const box = h('figure', { class: 'chart', dataset: { chart: 'spend' } });
-  const plotBox = h('div', { class: 'chart-plot' });
-  box.append(plotBox);
   card.append(box);
-  const width = () => Math.max(plotBox.clientWidth, 200);
-  const axis = { stroke: '#64748b', grid: { stroke: '#eef0f4', width: 1 }, ticks: { stroke: '#e2e8f0', width: 1 } };
-  const dayLabel = (secs) => fmtDate(secs * 1000, { month: 'short', day: 'numeric' });
-  const plot = new window.uPlot({
-    width: width(),
+  return lineChart(box, {
     height: 240,
-    cursor: { points: { size: 6 }, drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
-    axes: [
-      { ...axis, space: 56, incrs: [86400, 2 * 86400, 7 * 86400, 14 * 86400], values: (u, splits) => splits.map(dayLabel) },
-      {
-        ...axis, values: (u, splits) => splits.map(fmtMoney),
-        size: (u, labels) => {
-          u.ctx.font = '12px system-ui, sans-serif';
-          return Math.ceil(Math.max(0, ...(labels || []).map((l) => u.ctx.measureText(l).width))) + 18;
-        },
-      },
-    ],
-    series: [
-      { label: t('spend.chartDay'), value: (u, v) => (v === null ? '—' : dayLabel(v)) },
-      ...lines.map(([label], i) => ({
-        label, stroke: COLORS[i % COLORS.length], width: 2, points: { size: 5 },
-        value: (u, v) => (v === null || v === undefined ? '—' : fmtMoney(v)),
-      })),
-    ],
-  }, [xs, ...lines.map(([, values]) => values)], plotBox);
-  let drawn = width();
-  const resize = new ResizeObserver(() => {
-    if (width() !== drawn) plot.setSize({ width: (drawn = width()), height: 240 });
+    x: { label: t('spend.chartDay'), format: (secs) => fmtDate(secs * 1000, { month: 'short', day: 'numeric' }), steps: DAY_STEPS },
+    y: { format: fmtMoney, steps: WHOLE_STEPS },
+    lines: lines.map(([label], i) => ({ label, color: COLORS[i % COLORS.length] })),
+    data: [report.days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000), ...lines.map(([, values]) => values)],
   });
-  resize.observe(plotBox);
-  return { destroy: () => { resize.disconnect(); plot.destroy(); } };
 }

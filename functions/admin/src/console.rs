@@ -31,6 +31,7 @@ const FILES: &[(&str, &[u8])] = files![
     "api.js",
     "i18n.js",
     "dom.js",
+    "charts.js",
     "dashboard.js",
     "providers.js",
     "models.js",
