@@ -207,28 +207,64 @@ async fn run_batches(mut rx: mpsc::UnboundedReceiver<Command>, client: Client, q
     }
 }
 
+/// The most bytes of message bodies one `SendMessageBatch` carries: SQS refuses a request whose
+/// messages sum to more than the queue's maximum message size (`BatchRequestTooLong`: 256 KiB on
+/// queues that kept the old default, 1 MiB now), and ten calls with full attempt logs come near
+/// the smaller one. Refused, the whole batch would be lost to the undelivered log.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Consecutive groups of messages whose sizes sum to at most `max_bytes` (a message as large alone
+/// is a group of its own).
+fn size_groups(sizes: &[usize], max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && bytes + size > max_bytes {
+            groups.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        groups.push(start..sizes.len());
+    }
+    groups
+}
+
 async fn send_batch(client: &Client, queue_url: &str, counts: &Counts, events: Vec<LogEvent>) {
+    let mut encoded = Vec::with_capacity(events.len());
+    for event in events {
+        match serde_json::to_string(&event) {
+            Ok(body) => encoded.push((body, event)),
+            Err(e) => undelivered(counts, &event, &format!("cannot encode the event: {e}")),
+        }
+    }
+    let sizes: Vec<usize> = encoded.iter().map(|(body, _)| body.len()).collect();
+    let mut rest = encoded.into_iter();
+    for group in size_groups(&sizes, MAX_BATCH_BYTES) {
+        let part: Vec<(String, LogEvent)> = rest.by_ref().take(group.len()).collect();
+        send_entries(client, queue_url, counts, part).await;
+    }
+}
+
+/// One `SendMessageBatch` of encoded events (one `SendMessage` for a single event); an entry the
+/// queue refused is tried once more on its own.
+async fn send_entries(client: &Client, queue_url: &str, counts: &Counts, events: Vec<(String, LogEvent)>) {
     if let [_] = events.as_slice() {
-        for event in events {
+        for (_, event) in events {
             send_one(client, queue_url, counts, event).await;
         }
         return;
     }
     let mut entries = Vec::with_capacity(events.len());
-    let mut encoded = Vec::with_capacity(events.len());
-    for (i, event) in events.into_iter().enumerate() {
-        match serde_json::to_string(&event) {
-            Ok(body) => {
-                let entry = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build();
-                match entry {
-                    Ok(entry) => {
-                        entries.push(entry);
-                        encoded.push((i.to_string(), event));
-                    }
-                    Err(e) => undelivered(counts, &event, &format!("cannot build a batch entry: {e}")),
-                }
+    let mut sent = Vec::with_capacity(events.len());
+    for (i, (body, event)) in events.into_iter().enumerate() {
+        match SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build() {
+            Ok(entry) => {
+                entries.push(entry);
+                sent.push((i.to_string(), event));
             }
-            Err(e) => undelivered(counts, &event, &format!("cannot encode the event: {e}")),
+            Err(e) => undelivered(counts, &event, &format!("cannot build a batch entry: {e}")),
         }
     }
     if entries.is_empty() {
@@ -239,7 +275,7 @@ async fn send_batch(client: &Client, queue_url: &str, counts: &Counts, events: V
     match result {
         Ok(out) => {
             let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
-            for (id, event) in encoded {
+            for (id, event) in sent {
                 if failed.contains(&id.as_str()) {
                     // One more try on its own; a failure there is final.
                     send_one(client, queue_url, counts, event).await;
@@ -250,10 +286,61 @@ async fn send_batch(client: &Client, queue_url: &str, counts: &Counts, events: V
         }
         Err(e) => {
             let reason = format!("SQS SendMessageBatch failed: {}", describe(&e));
-            for (_, event) in encoded {
+            for (_, event) in sent {
                 undelivered(counts, &event, &reason);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod batch_size_tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_where_the_bodies_would_pass_the_request_limit() {
+        assert_eq!(size_groups(&[10, 10, 10], 30), [0..3]);
+        assert_eq!(size_groups(&[10, 10, 11], 30), [0..2, 2..3]);
+        assert_eq!(size_groups(&[40, 5, 5, 40], 30), [0..1, 1..3, 3..4], "an oversized body goes alone");
+        assert!(size_groups(&[], 30).is_empty());
+        // Ten events of 30 KB (full attempt logs): two requests, each under 256 KiB.
+        let groups = size_groups(&[30_000; 10], MAX_BATCH_BYTES);
+        assert_eq!(groups, [0..8, 8..10]);
+    }
+
+    /// Ten events of 120 KB as one batch: as a single request (1.2 MB) SQS would refuse all ten
+    /// (`BatchRequestTooLong`); split under 256 KiB, all arrive, in five requests.
+    #[tokio::test]
+    async fn a_batch_too_large_for_one_request_is_sent_in_several_and_every_event_arrives() {
+        let test = "a_batch_too_large_for_one_request_is_sent_in_several_and_every_event_arrives";
+        let Some(endpoint) = crate::aws::emulator::test_endpoint(test).unwrap_or_else(|e| panic!("{e}")) else {
+            return;
+        };
+        let client = Client::new(&crate::aws::emulator::sdk_config(&endpoint).await);
+        let name = format!("maestro-large-{}", uuid::Uuid::new_v4().simple());
+        let created = client.create_queue().queue_name(&name).send().await.expect("create queue");
+        let url = created.queue_url().expect("queue url").to_string();
+        let events: Vec<LogEvent> = (0..10)
+            .map(|i| LogEvent { error_message: Some("x".repeat(120_000)), ..LogEvent::sample(&format!("big-{i}"), 1) })
+            .collect();
+        let counts = Counts::default();
+        send_batch(&client, &url, &counts, events).await;
+        let sent = counts.sent.load(Ordering::Acquire);
+        let (undelivered, requests) =
+            (counts.undelivered.load(Ordering::Acquire), counts.requests.load(Ordering::Acquire));
+        assert_eq!((sent, undelivered, requests), (10, 0, 5));
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("attributes");
+        let waiting = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+        assert_eq!(waiting.map(String::as_str), Some("10"));
+        client.delete_queue().queue_url(&url).send().await.expect("delete queue");
     }
 }
 
